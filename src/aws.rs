@@ -1,0 +1,196 @@
+//! Building AWS clients: the base configuration (profile, region, endpoint,
+//! adaptive retries, timeouts), configurations for assumed-role sessions, and
+//! the call counter every client carries so audits can say what they cost.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::error::CallError;
+use crate::model::partition_of;
+
+/// IAM and STS are global; SigV4 still wants a region. This is the one the
+/// AWS CLI would pick for the `aws` partition when none is configured.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Where and how to reach AWS, beyond what the environment says.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// Overrides `AWS_ENDPOINT_URL` (used for the emulator).
+    pub endpoint_url: Option<String>,
+    /// Overrides `AWS_REGION` and the profile's region.
+    pub region: Option<String>,
+}
+
+impl AwsOptions {
+    /// The endpoint in force, for error messages.
+    pub fn endpoint(&self) -> Option<String> {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    }
+}
+
+/// Loads the configuration of a named profile, or of the default chain
+/// (`AWS_PROFILE`, environment variables, `[default]`, …) when `profile` is
+/// `None` — exactly as the AWS CLI resolves them.
+pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Adaptive retry slows down when an account throttles, instead of
+        // failing the audit of that account.
+        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(e) = &opts.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    if let Some(r) = &opts.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_some() {
+        return config;
+    }
+    config
+        .into_builder()
+        .region(Region::new(FALLBACK_REGION))
+        .build()
+}
+
+/// The same configuration, signing with other credentials.
+pub fn with_credentials(base: &SdkConfig, credentials: Credentials) -> SdkConfig {
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// Counts the HTTP requests (retries included) a set of clients sends, by
+/// `service:Operation`.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    pub fn total(&self) -> u64 {
+        self.0.lock().expect("counter lock").values().sum()
+    }
+
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("counter lock").clone()
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "rekey::CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
+            .unwrap_or_else(|| "unknown".into());
+        *self.0.lock().expect("counter lock").entry(op).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The clients one account is audited (or rotated) with.
+#[derive(Debug, Clone)]
+pub struct AccountClients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub calls: CallCounter,
+}
+
+impl AccountClients {
+    pub fn new(config: &SdkConfig) -> Self {
+        let calls = CallCounter::default();
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
+        AccountClients {
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            calls,
+        }
+    }
+}
+
+/// Who a set of credentials belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account_id: String,
+    pub arn: String,
+    pub partition: String,
+}
+
+/// STS GetCallerIdentity, reduced to what rekey needs.
+pub async fn caller_identity(sts: &aws_sdk_sts::Client) -> Result<Identity, CallError> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk("sts:GetCallerIdentity", e))?;
+    let arn = out.arn().unwrap_or_default().to_string();
+    Ok(Identity {
+        account_id: out.account().unwrap_or_default().to_string(),
+        partition: partition_of(&arn).unwrap_or("aws").to_string(),
+        arn,
+    })
+}
+
+/// Assumes `role_arn` with session name `rekey` and returns the session's
+/// credentials.
+pub async fn assume_role(
+    sts: &aws_sdk_sts::Client,
+    role_arn: &str,
+    external_id: Option<&str>,
+) -> Result<Credentials, CallError> {
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name("rekey")
+        .set_external_id(external_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk("sts:AssumeRole", e))?;
+    let c = out.credentials().ok_or_else(|| CallError::Other {
+        call: "sts:AssumeRole",
+        source: "the answer held no credentials".into(),
+    })?;
+    let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        expiry,
+        "rekey-assume-role",
+    ))
+}

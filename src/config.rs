@@ -1,0 +1,215 @@
+//! `rekey.toml`: which accounts to audit, the policy, and per-account policy
+//! overrides. Command-line flags win over the file; the file wins over the
+//! built-in defaults. Everything is validated before any AWS call.
+//!
+//! ```toml
+//! [policy]
+//! max_age = "90d"          # or 90
+//! unused = "45d"
+//! exempt_tag = "rekey:exempt"
+//! exempt_groups = ["break-glass"]
+//! exempt_users = ["svc-legacy-*", "/system/*"]
+//!
+//! [audit]
+//! org = true
+//! role = "OrganizationAccountAccessRole"
+//! source = "report"
+//! concurrency = 8
+//!
+//! [accounts."111111111111"]   # overrides for one account
+//! max_age = "30d"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::InputError;
+use crate::inventory::Source;
+use crate::model::is_account_id;
+use crate::policy::{DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days};
+
+/// A number of days written as `90` or `"90d"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Days {
+    Number(i64),
+    Text(String),
+}
+
+impl Days {
+    fn days(&self, what: &'static str) -> Result<i64, InputError> {
+        match self {
+            Days::Number(n) => parse_days(what, &n.to_string()),
+            Days::Text(s) => parse_days(what, s),
+        }
+    }
+}
+
+/// Policy settings as written; any may be absent and is then inherited.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub max_age: Option<Days>,
+    pub unused: Option<Days>,
+    pub exempt_tag: Option<String>,
+    pub exempt_groups: Option<Vec<String>>,
+    pub exempt_users: Option<Vec<String>>,
+}
+
+impl PolicySettings {
+    /// `self` with every setting `over` has replaced.
+    pub fn overlay(&self, over: &PolicySettings) -> PolicySettings {
+        PolicySettings {
+            max_age: over.max_age.clone().or_else(|| self.max_age.clone()),
+            unused: over.unused.clone().or_else(|| self.unused.clone()),
+            exempt_tag: over.exempt_tag.clone().or_else(|| self.exempt_tag.clone()),
+            exempt_groups: over.exempt_groups.clone().or_else(|| self.exempt_groups.clone()),
+            exempt_users: over.exempt_users.clone().or_else(|| self.exempt_users.clone()),
+        }
+    }
+
+    pub fn to_policy(&self) -> Result<Policy, InputError> {
+        Policy::new(
+            self.max_age.as_ref().map_or(Ok(DEFAULT_MAX_AGE_DAYS), |d| d.days("max-age"))?,
+            self.unused.as_ref().map_or(Ok(DEFAULT_UNUSED_DAYS), |d| d.days("unused"))?,
+            self.exempt_tag.clone().unwrap_or_else(|| DEFAULT_EXEMPT_TAG.into()),
+            self.exempt_groups.clone().unwrap_or_default(),
+            self.exempt_users.clone().unwrap_or_default(),
+        )
+    }
+}
+
+/// Which accounts to audit and how, as written in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub profiles: Option<Vec<String>>,
+    pub accounts: Option<Vec<String>>,
+    pub accounts_file: Option<PathBuf>,
+    pub org: Option<bool>,
+    pub ous: Option<Vec<String>>,
+    pub exclude_accounts: Option<Vec<String>>,
+    pub role: Option<String>,
+    pub external_id: Option<String>,
+    pub source: Option<Source>,
+    pub concurrency: Option<usize>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub policy: PolicySettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// Per-account policy overrides, keyed by account ID.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, PolicySettings>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, InputError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|source| InputError::BadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for id in file.accounts.keys() {
+            if !is_account_id(id) {
+                return Err(InputError::BadAccountId {
+                    origin: format!("{} [accounts]", path.display()),
+                    value: id.clone(),
+                });
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// The policy of every account: defaults ← file ← per-account file
+/// override ← command-line flags.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    default: Policy,
+    per_account: BTreeMap<String, Policy>,
+}
+
+impl Policies {
+    /// Resolves and validates every combination up front, so a bad value in
+    /// any override is reported before anything runs.
+    pub fn resolve(file: &ConfigFile, flags: &PolicySettings) -> Result<Policies, InputError> {
+        let default = file.policy.overlay(flags).to_policy()?;
+        let per_account = file
+            .accounts
+            .iter()
+            .map(|(id, o)| Ok((id.clone(), file.policy.overlay(o).overlay(flags).to_policy()?)))
+            .collect::<Result<_, InputError>>()?;
+        Ok(Policies { default, per_account })
+    }
+
+    pub fn for_account(&self, account_id: Option<&str>) -> &Policy {
+        account_id
+            .and_then(|id| self.per_account.get(id))
+            .unwrap_or(&self.default)
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            default: Policy::default(),
+            per_account: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, InputError> {
+        ConfigFile::parse(Path::new("rekey.toml"), text)
+    }
+
+    #[test]
+    fn flags_win_over_account_overrides_which_win_over_the_file() {
+        let file = parse(
+            r#"
+            [policy]
+            max_age = "60d"
+            unused = 30
+            [accounts."111111111111"]
+            max_age = 10
+            "#,
+        )
+        .unwrap();
+        let p = Policies::resolve(&file, &PolicySettings::default()).unwrap();
+        assert_eq!(p.for_account(Some("222222222222")).max_age_days, 60);
+        assert_eq!(p.for_account(Some("111111111111")).max_age_days, 10);
+        assert_eq!(p.for_account(Some("111111111111")).unused_days, 30);
+        let flags = PolicySettings {
+            max_age: Some(Days::Text("5d".into())),
+            ..Default::default()
+        };
+        let p = Policies::resolve(&file, &flags).unwrap();
+        assert_eq!(p.for_account(Some("111111111111")).max_age_days, 5);
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        assert!(matches!(parse("[policy]\nmax_age = \"soon\"").map(|f| Policies::resolve(&f, &PolicySettings::default())), Ok(Err(InputError::BadDuration { .. }))));
+        assert!(matches!(parse("[polcy]\n"), Err(InputError::BadConfig { .. })));
+        assert!(matches!(parse("[accounts.\"12\"]\n"), Err(InputError::BadAccountId { .. })));
+        assert!(matches!(parse("[audit]\nsource = \"magic\"\n"), Err(InputError::BadConfig { .. })));
+    }
+}

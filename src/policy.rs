@@ -1,0 +1,429 @@
+//! Pure judgement: key × policy × now → verdict, and the compliance views
+//! people already know (AWS Config `access-keys-rotated`, Trusted Advisor's
+//! "IAM Access Key Rotation"). Nothing here talks to AWS or reads a clock.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use time::{Date, Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::error::InputError;
+use crate::model::{Key, KeyStatus, UserKeys};
+
+/// CIS AWS 1.14 and AWS Config's default `maxAccessKeyAge`.
+pub const DEFAULT_MAX_AGE_DAYS: i64 = 90;
+/// CIS AWS 1.12 (credentials unused for 45 days or more).
+pub const DEFAULT_UNUSED_DAYS: i64 = 45;
+pub const DEFAULT_EXEMPT_TAG: &str = "rekey:exempt";
+
+/// What counts as non-compliant, and who is exempt.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_age_days: i64,
+    pub unused_days: i64,
+    /// A user tagged `<exempt_tag>=true` is exempt.
+    pub exempt_tag: String,
+    pub exempt_groups: Vec<String>,
+    /// Globs matched against the user name and against `path + name`.
+    pub exempt_users: Vec<String>,
+    exempt_set: GlobSet,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::new(
+            DEFAULT_MAX_AGE_DAYS,
+            DEFAULT_UNUSED_DAYS,
+            DEFAULT_EXEMPT_TAG.into(),
+            vec![],
+            vec![],
+        )
+        .expect("the default policy is valid")
+    }
+}
+
+impl Policy {
+    pub fn new(
+        max_age_days: i64,
+        unused_days: i64,
+        exempt_tag: String,
+        exempt_groups: Vec<String>,
+        exempt_users: Vec<String>,
+    ) -> Result<Self, InputError> {
+        if max_age_days < 1 {
+            return Err(InputError::BadDuration {
+                what: "max-age",
+                value: max_age_days.to_string(),
+            });
+        }
+        if unused_days < 1 {
+            return Err(InputError::BadDuration {
+                what: "unused",
+                value: unused_days.to_string(),
+            });
+        }
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &exempt_users {
+            let glob = Glob::new(pattern).map_err(|source| InputError::BadGlob {
+                pattern: pattern.clone(),
+                source,
+            })?;
+            builder.add(glob);
+        }
+        let exempt_set = builder.build().map_err(|source| InputError::BadGlob {
+            pattern: exempt_users.join(", "),
+            source,
+        })?;
+        Ok(Policy {
+            max_age_days,
+            unused_days,
+            exempt_tag,
+            exempt_groups,
+            exempt_users,
+            exempt_set,
+        })
+    }
+
+    /// Why a user is exempt, if they are.
+    pub fn exemption(&self, user: &UserKeys) -> Option<String> {
+        if user.is_root {
+            // Root keys are never exempt: CIS 1.4 wants none at all.
+            return None;
+        }
+        let u = &user.user;
+        if let Some(value) = u.tags.get(&self.exempt_tag) {
+            if value.trim().eq_ignore_ascii_case("true") {
+                return Some(format!("tag {}={}", self.exempt_tag, value));
+            }
+        }
+        if let Some(group) = u.groups.iter().find(|g| self.exempt_groups.contains(g)) {
+            return Some(format!("group {group}"));
+        }
+        let full = format!("{}{}", u.path, u.user_name);
+        let hits = self.exempt_set.matches(&u.user_name);
+        let hits = if hits.is_empty() { self.exempt_set.matches(&full) } else { hits };
+        hits.first().map(|&i| format!("user matches {}", self.exempt_users[i]))
+    }
+}
+
+/// One reason a key is non-compliant. The names are the JSON names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    TooOld,
+    Unused,
+    TwoActiveKeys,
+    RootKey,
+}
+
+impl Finding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::TooOld => "too_old",
+            Finding::Unused => "unused",
+            Finding::TwoActiveKeys => "two_active_keys",
+            Finding::RootKey => "root_key",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Compliant,
+    NonCompliant,
+    Exempt,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compliant => "compliant",
+            Verdict::NonCompliant => "non_compliant",
+            Verdict::Exempt => "exempt",
+        }
+    }
+}
+
+/// The judgement of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// What would be wrong; kept for exempt keys too, so a report can say
+    /// what the exemption hides.
+    pub findings: Vec<Finding>,
+    pub exempt_reason: Option<String>,
+    pub age_days: Option<i64>,
+    pub unused_days: Option<i64>,
+}
+
+/// Whole days from `from` to `now` (never negative: a key "created in the
+/// future" relative to `--as-of` in the past is zero days old).
+pub fn days_between(from: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (now - from).whole_days().max(0)
+}
+
+/// Judges every key of one user.
+pub fn judge_user(user: &UserKeys, policy: &Policy, now: OffsetDateTime) -> Vec<Judgement> {
+    let active = user
+        .keys
+        .iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .count();
+    let exemption = policy.exemption(user);
+    user.keys
+        .iter()
+        .map(|key| judge_key(key, user.is_root, active, exemption.clone(), policy, now))
+        .collect()
+}
+
+fn judge_key(
+    key: &Key,
+    is_root: bool,
+    active_keys_of_user: usize,
+    exemption: Option<String>,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Judgement {
+    let age_days = key.created.map(|c| days_between(c, now));
+    // A never-used key counts as unused from its creation.
+    let unused_days = key
+        .last_used
+        .as_ref()
+        .map(|u| u.date)
+        .or(key.created)
+        .map(|d| days_between(d, now));
+    let mut findings = Vec::new();
+    if is_root {
+        findings.push(Finding::RootKey);
+    }
+    if key.status == KeyStatus::Active {
+        if age_days.is_some_and(|d| d > policy.max_age_days) {
+            findings.push(Finding::TooOld);
+        }
+        if unused_days.is_some_and(|d| d >= policy.unused_days) {
+            findings.push(Finding::Unused);
+        }
+        if active_keys_of_user > 1 && !is_root {
+            findings.push(Finding::TwoActiveKeys);
+        }
+    }
+    findings.sort();
+    let verdict = match (&exemption, findings.is_empty()) {
+        (Some(_), _) => Verdict::Exempt,
+        (None, true) => Verdict::Compliant,
+        (None, false) => Verdict::NonCompliant,
+    };
+    Judgement {
+        verdict,
+        findings,
+        exempt_reason: exemption,
+        age_days,
+        unused_days,
+    }
+}
+
+/// AWS Config `access-keys-rotated`: a user is NON_COMPLIANT when any of its
+/// *active* keys is older than `maxAccessKeyAge` days; inactive keys do not
+/// count. The managed rule knows nothing of rekey's exemptions.
+pub fn config_compliance(user: &UserKeys, max_age_days: i64, now: OffsetDateTime) -> &'static str {
+    let stale = user.keys.iter().any(|k| {
+        k.status == KeyStatus::Active
+            && k.created.is_some_and(|c| days_between(c, now) > max_age_days)
+    });
+    if stale { "NON_COMPLIANT" } else { "COMPLIANT" }
+}
+
+/// Trusted Advisor's "IAM Access Key Rotation" status of an active key:
+/// green (rotated within 90 days), yellow (90 days to 2 years), red (over 2
+/// years). Inactive keys are not part of the check (`None`).
+pub fn trusted_advisor_status(key: &Key, now: OffsetDateTime) -> Option<(&'static str, &'static str)> {
+    if key.status != KeyStatus::Active {
+        return None;
+    }
+    let days = key.created.map(|c| days_between(c, now))?;
+    Some(if days > 730 {
+        ("red", "Key has not been rotated in the last 2 years")
+    } else if days > 90 {
+        ("yellow", "Key has not been rotated in the last 90 days")
+    } else {
+        ("green", "Key has been rotated in the last 90 days")
+    })
+}
+
+/// Parses a number of days: `90`, `90d`, `12w`.
+pub fn parse_days(what: &'static str, value: &str) -> Result<i64, InputError> {
+    let bad = || InputError::BadDuration {
+        what,
+        value: value.to_string(),
+    };
+    let v = value.trim();
+    let (digits, factor) = match v.as_bytes().last() {
+        Some(b'd') => (&v[..v.len() - 1], 1),
+        Some(b'w') => (&v[..v.len() - 1], 7),
+        _ => (v, 1),
+    };
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    if n < 1 || n > 36_500 {
+        return Err(bad());
+    }
+    Ok(n * factor)
+}
+
+/// Parses `--as-of`: `YYYY-MM-DD` (midnight UTC), an RFC 3339 instant, or
+/// `+Nd` / `-Nd` relative to `now`.
+pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, InputError> {
+    let bad = || InputError::BadAsOf {
+        value: value.to_string(),
+    };
+    let v = value.trim();
+    if let Some(rest) = v.strip_prefix('+').or_else(|| v.strip_prefix('-')) {
+        let days = parse_days("as-of", rest).map_err(|_| bad())?;
+        let delta = Duration::days(days);
+        return Ok(if v.starts_with('+') { now + delta } else { now - delta });
+    }
+    if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(v, &fmt)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LastUsed, User};
+    use std::collections::BTreeMap;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
+
+    fn key(status: KeyStatus, age: i64, used_ago: Option<i64>) -> Key {
+        Key {
+            access_key_id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+            status,
+            created: Some(NOW - Duration::days(age)),
+            last_used: used_ago.map(|d| LastUsed {
+                date: NOW - Duration::days(d),
+                service: Some("s3".into()),
+                region: Some("us-east-1".into()),
+            }),
+        }
+    }
+
+    fn user(name: &str, keys: Vec<Key>) -> UserKeys {
+        UserKeys {
+            user: User {
+                user_name: name.into(),
+                user_arn: format!("arn:aws:iam::123456789012:user/{name}"),
+                path: "/".into(),
+                tags: BTreeMap::new(),
+                groups: vec![],
+            },
+            is_root: false,
+            keys,
+        }
+    }
+
+    #[test]
+    fn age_is_strictly_over_max_age() {
+        let p = Policy::default();
+        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 90, Some(1))]), &p, NOW);
+        assert_eq!(j[0].verdict, Verdict::Compliant);
+        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 91, Some(1))]), &p, NOW);
+        assert_eq!(j[0].findings, vec![Finding::TooOld]);
+    }
+
+    #[test]
+    fn never_used_key_counts_from_creation() {
+        let p = Policy::default();
+        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 50, None)]), &p, NOW);
+        assert_eq!(j[0].findings, vec![Finding::Unused]);
+        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 10, None)]), &p, NOW);
+        assert!(j[0].findings.is_empty());
+    }
+
+    #[test]
+    fn inactive_keys_have_no_age_findings() {
+        let p = Policy::default();
+        let j = judge_user(&user("a", vec![key(KeyStatus::Inactive, 400, None)]), &p, NOW);
+        assert_eq!(j[0].verdict, Verdict::Compliant);
+    }
+
+    #[test]
+    fn two_active_keys_flag_both() {
+        let p = Policy::default();
+        let u = user(
+            "a",
+            vec![key(KeyStatus::Active, 1, Some(0)), key(KeyStatus::Active, 2, Some(0))],
+        );
+        let j = judge_user(&u, &p, NOW);
+        assert!(j.iter().all(|j| j.findings == vec![Finding::TwoActiveKeys]));
+    }
+
+    #[test]
+    fn exemptions_by_tag_group_and_glob() {
+        let p = Policy::new(
+            90,
+            45,
+            "rekey:exempt".into(),
+            vec!["break-glass".into()],
+            vec!["svc-*".into(), "/legacy/*".into()],
+        )
+        .unwrap();
+        let old = || vec![key(KeyStatus::Active, 400, Some(1))];
+        let mut tagged = user("alice", old());
+        tagged.user.tags.insert("rekey:exempt".into(), "TRUE".into());
+        let mut grouped = user("bob", old());
+        grouped.user.groups.push("break-glass".into());
+        let named = user("svc-ci", old());
+        let mut pathed = user("carol", old());
+        pathed.user.path = "/legacy/".into();
+        for u in [&tagged, &grouped, &named, &pathed] {
+            let j = &judge_user(u, &p, NOW)[0];
+            assert_eq!(j.verdict, Verdict::Exempt, "{}", u.user.user_name);
+            assert_eq!(j.findings, vec![Finding::TooOld]);
+        }
+        assert_eq!(judge_user(&user("dave", old()), &p, NOW)[0].verdict, Verdict::NonCompliant);
+        let mut not_true = user("erin", old());
+        not_true.user.tags.insert("rekey:exempt".into(), "false".into());
+        assert_eq!(judge_user(&not_true, &p, NOW)[0].verdict, Verdict::NonCompliant);
+    }
+
+    #[test]
+    fn config_view_ignores_inactive_keys() {
+        let u = user("a", vec![key(KeyStatus::Inactive, 400, None), key(KeyStatus::Active, 5, None)]);
+        assert_eq!(config_compliance(&u, 90, NOW), "COMPLIANT");
+        let u = user("a", vec![key(KeyStatus::Active, 91, None)]);
+        assert_eq!(config_compliance(&u, 90, NOW), "NON_COMPLIANT");
+    }
+
+    #[test]
+    fn trusted_advisor_thresholds() {
+        let s = |age| trusted_advisor_status(&key(KeyStatus::Active, age, None), NOW).unwrap().0;
+        assert_eq!(s(90), "green");
+        assert_eq!(s(91), "yellow");
+        assert_eq!(s(730), "yellow");
+        assert_eq!(s(731), "red");
+        assert!(trusted_advisor_status(&key(KeyStatus::Inactive, 800, None), NOW).is_none());
+    }
+
+    #[test]
+    fn durations_and_as_of_parse_or_say_why() {
+        assert_eq!(parse_days("max-age", "90d").unwrap(), 90);
+        assert_eq!(parse_days("max-age", "2w").unwrap(), 14);
+        assert_eq!(parse_days("max-age", "30").unwrap(), 30);
+        for bad in ["", "0", "-5", "abc", "9x", "d"] {
+            assert!(parse_days("max-age", bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_as_of("+30d", NOW).unwrap(), NOW + Duration::days(30));
+        assert_eq!(parse_as_of("-1d", NOW).unwrap(), NOW - Duration::days(1));
+        assert_eq!(
+            parse_as_of("2027-01-01", NOW).unwrap(),
+            datetime!(2027-01-01 0:00 UTC)
+        );
+        assert!(parse_as_of("2027-13-01", NOW).is_err());
+        assert!(parse_as_of("tomorrow", NOW).is_err());
+    }
+}
