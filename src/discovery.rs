@@ -121,11 +121,15 @@ pub fn check_profile(profiles: &Profiles, name: &str) -> Result<(), InputError> 
         let known: Vec<String> = profiles.names();
         return Err(InputError::UnknownProfile {
             profile: name.to_string(),
-            files: profiles.describe_files(),
+            files: format!(
+                "{} and {}",
+                profiles.credentials().path().display(),
+                profiles.config().path().display()
+            ),
             known: if known.is_empty() { "none".into() } else { known.join(", ") },
         });
     };
-    if matches!(profile.kind(), ProfileKind::NoCredentials) {
+    if matches!(profile.kind()?, ProfileKind::NoCredentials) {
         return Err(InputError::ProfileWithoutCredentials {
             profile: name.to_string(),
         });

@@ -101,7 +101,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 from moto import settings  # noqa: E402
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.core import exceptions as mexc  # noqa: E402
-from moto.core.exceptions import ServiceException  # noqa: E402
+from moto.iam.exceptions import IAMException  # noqa: E402  (module decides the error model)
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.core.utils import utcnow  # noqa: E402
 from moto.iam import access_control, models as iam_models  # noqa: E402
@@ -231,7 +231,7 @@ def _page(resp, items):
     try:
         start = int(base64.b64decode(marker).decode().split(":")[1]) if marker else 0
     except Exception:
-        raise ServiceException("ValidationError", "Invalid Marker.") from None
+        raise IAMException("ValidationError", "Invalid Marker.") from None
     page, more = items[start:start + max_items], start + max_items < len(items)
     out = {"IsTruncated": more}
     if more:
@@ -326,10 +326,10 @@ def _get_credential_report(self):
     acct = self.current_account
     state = REPORT_STATE.get(acct)
     if state is None:  # HTTP 410 in AWS (from the service model)
-        raise ServiceException("ReportNotPresent", "Credential report not present")
+        raise IAMException("ReportNotPresent", "Credential report not present")
     if state == "STARTED":  # HTTP 404 in AWS; the next Get succeeds
         REPORT_STATE[acct] = "COMPLETE"
-        raise ServiceException("ReportInProgress", "Credential report generation is in progress")
+        raise IAMException("ReportInProgress", "Credential report generation is in progress")
     rows = [_root_row(acct)] + [_user_row(u) for u in self.backend.users.values()]
     content = REPORT_HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows)
     return ActionResult({"Content": content, "ReportFormat": "text/csv", "GeneratedTime": utcnow()})
@@ -467,7 +467,7 @@ class Harness:
         c = self.session.client(service, endpoint_url=f"http://127.0.0.1:{self.port}",
                                 region_name="us-east-1", aws_access_key_id=key_id,
                                 aws_secret_access_key=secret, aws_session_token=token,
-                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+                                config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
         c.meta.events.register("before-sign", lambda request, **kw: request.headers.__setitem__(
             INTERNAL_HEADER, "1"))
         return c
@@ -631,7 +631,7 @@ def self_test(script):
         sec = c.get("secret_access_key") or c.get("SecretAccessKey")
         client = session.client(svc, endpoint_url=ep, region_name="us-east-1", aws_access_key_id=key,
                                 aws_secret_access_key=sec, aws_session_token=token or c.get("SessionToken"),
-                                config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+                                config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
         client.raw = {}
         client.meta.events.register("before-parse", lambda response_dict, **kw: client.raw.update(response_dict))
         return client
@@ -774,7 +774,7 @@ def self_test(script):
               o1["members"]} and len(i2) == 2 and not i1 & i2 and o2["members"][0]["name"] == "prod", (i1, i2))
         m = o1["members"][0]["account_id"]
         cr = cl("sts", o1).assume_role(RoleArn=f"arn:aws:iam::{m}:role/OrganizationAccountAccessRole",
-                                       RoleSessionName="t")["Credentials"]
+                                       RoleSessionName="test")["Credentials"]
         check("AssumeRole into member + admin there", cl("sts", cr).get_caller_identity()["Account"] == m
               and "Users" in cl("iam", cr).list_users(), m)
         code, _, _ = err(cl("organizations", cr), "create_organization", FeatureSet="ALL")
@@ -793,8 +793,8 @@ def self_test(script):
             "Condition": {"StringEquals": {"sts:ExternalId": "ext-1"}}}]}
         a_iam.create_role(RoleName="ext", AssumeRolePolicyDocument=json.dumps(trust))
         arn = f"arn:aws:iam::{a}:role/ext"
-        code, _, _ = err(cl("sts", nopol), "assume_role", RoleArn=arn, RoleSessionName="t", ExternalId="bad")
-        ok = cl("sts", nopol).assume_role(RoleArn=arn, RoleSessionName="t", ExternalId="ext-1")
+        code, _, _ = err(cl("sts", nopol), "assume_role", RoleArn=arn, RoleSessionName="test", ExternalId="bad")
+        ok = cl("sts", nopol).assume_role(RoleArn=arn, RoleSessionName="test", ExternalId="ext-1")
         check("fact: same-account AssumeRole checks ExternalId", code == "AccessDenied" and "Credentials" in ok, code)
 
         # aws CLI compatibility, old key fails after deletion

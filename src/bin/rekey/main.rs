@@ -1,1 +1,70 @@
-fn main() {}
+//! The `rekey` command: parses flags, runs one subcommand, prints errors once
+//! and maps outcomes to exit codes (0 all well, 1 findings, 2 errors).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod audit;
+
+#[derive(Debug, Parser)]
+#[command(name = "rekey", version, about = "Audit and rotate AWS IAM access keys across many accounts, safely.")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// AWS endpoint to call instead of the real one (overrides AWS_ENDPOINT_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region for signing (overrides AWS_REGION and the profile's region).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Find every access key in every selected account and judge it.
+    Audit(audit::AuditArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("rekey: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Audit(args) => audit::run(args, &cli.global).await,
+        }
+    })
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}

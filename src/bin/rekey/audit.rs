@@ -1,0 +1,214 @@
+//! `rekey audit`: flags → library options → audit → rendered report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use rekey::audit::{AuditOptions, run as run_audit};
+use rekey::aws::AwsOptions;
+use rekey::awsfiles::Profiles;
+use rekey::config::{ConfigFile, Days, Policies, PolicySettings};
+use rekey::discovery::{Selection, discover, read_accounts_file, validate};
+use rekey::error::InputError;
+use rekey::inventory::Source;
+use rekey::policy::parse_as_of;
+use rekey::report::{Format, View, format_for_path, render};
+use time::OffsetDateTime;
+
+use crate::GlobalArgs;
+
+/// Default number of accounts audited at once.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Audit the account of this named profile (repeatable).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+    /// Audit this account, entered through --role (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    accounts: Vec<String>,
+    /// File with one account ID per line (# comments), entered through --role.
+    #[arg(long = "accounts", value_name = "FILE")]
+    accounts_file: Option<PathBuf>,
+    /// Audit every ACTIVE account of the AWS Organization.
+    #[arg(long)]
+    org: bool,
+    /// With --org: only accounts in this OU and the OUs below it (repeatable).
+    #[arg(long = "ou", value_name = "ID")]
+    ous: Vec<String>,
+    /// Skip this account (repeatable).
+    #[arg(long = "exclude-account", value_name = "ID")]
+    exclude: Vec<String>,
+    /// Role assumed in each account (default with --org: OrganizationAccountAccessRole).
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
+    /// External ID passed to AssumeRole.
+    #[arg(long, value_name = "X")]
+    external_id: Option<String>,
+    /// Where users and keys come from: the credential report (fewest calls) or per-user API calls.
+    #[arg(long, value_name = "report|api")]
+    source: Option<Source>,
+    /// Accounts audited at once.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// An active key older than this is too old (default 90d).
+    #[arg(long, value_name = "DAYS")]
+    max_age: Option<String>,
+    /// An active key unused this long is unused (default 45d).
+    #[arg(long, value_name = "DAYS")]
+    unused: Option<String>,
+    /// Users with this tag set to `true` are exempt (default rekey:exempt).
+    #[arg(long, value_name = "KEY")]
+    exempt_tag: Option<String>,
+    /// Members of this group are exempt (repeatable).
+    #[arg(long = "exempt-group", value_name = "GROUP")]
+    exempt_groups: Vec<String>,
+    /// Users whose name or path+name match this glob are exempt (repeatable).
+    #[arg(long = "exempt-user", value_name = "GLOB")]
+    exempt_users: Vec<String>,
+    /// Judge as of this moment: YYYY-MM-DD, RFC 3339, +Nd or -Nd.
+    #[arg(long, value_name = "WHEN")]
+    as_of: Option<String>,
+    /// Settings file (rekey.toml); flags win over it.
+    #[arg(long, value_name = "FILE", env = "REKEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// keys (rekey findings, CIS 1.14), config (AWS Config access-keys-rotated), trusted-advisor.
+    #[arg(long, default_value = "keys", value_name = "VIEW")]
+    view: View,
+    /// table (default on a terminal), json (default otherwise), csv, markdown, html.
+    #[arg(long, short = 'o', value_name = "FORMAT")]
+    output: Option<Format>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Everything the flags and the file decide, checked before any AWS call.
+struct Resolved {
+    selection: Selection,
+    options: AuditOptions,
+    format: Format,
+}
+
+fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let flags = PolicySettings {
+        max_age: args.max_age.clone().map(Days::Text),
+        unused: args.unused.clone().map(Days::Text),
+        exempt_tag: args.exempt_tag.clone(),
+        exempt_groups: non_empty(&args.exempt_groups),
+        exempt_users: non_empty(&args.exempt_users),
+    };
+    let policies = Policies::resolve(&file, &flags)?;
+    let now = OffsetDateTime::now_utc();
+    let as_of = match &args.as_of {
+        Some(v) => parse_as_of(v, now)?,
+        None => now,
+    };
+    let a = &file.audit;
+    let selecting = !args.profiles.is_empty() || !args.accounts.is_empty() || args.accounts_file.is_some() || args.org;
+    let mut selection = if selecting {
+        Selection {
+            profiles: args.profiles.clone(),
+            accounts: args.accounts.clone(),
+            org: args.org,
+            ..Selection::default()
+        }
+    } else {
+        Selection {
+            profiles: a.profiles.clone().unwrap_or_default(),
+            accounts: a.accounts.clone().unwrap_or_default(),
+            org: a.org.unwrap_or(false),
+            ..Selection::default()
+        }
+    };
+    let accounts_file = if selecting { args.accounts_file.clone() } else { a.accounts_file.clone() };
+    if let Some(path) = accounts_file {
+        selection.accounts.extend(read_accounts_file(&path)?);
+    }
+    selection.ous = non_empty(&args.ous).or_else(|| a.ous.clone()).unwrap_or_default();
+    selection.exclude = non_empty(&args.exclude)
+        .or_else(|| a.exclude_accounts.clone())
+        .unwrap_or_default();
+    selection.role = args.role.clone().or_else(|| a.role.clone());
+    selection.external_id = args.external_id.clone().or_else(|| a.external_id.clone());
+    let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
+    validate(&selection, &profiles)?;
+    let concurrency = args.concurrency.or(a.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        return Err(InputError::ZeroCount { what: "concurrency" });
+    }
+    let format = args
+        .output
+        .or_else(|| args.out.as_deref().and_then(format_for_path))
+        .unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+    Ok(Resolved {
+        selection,
+        format,
+        options: AuditOptions {
+            source: args.source.or(a.source).unwrap_or_default(),
+            concurrency,
+            as_of,
+            now,
+            policies,
+            aws: AwsOptions {
+                endpoint_url: global.endpoint_url.clone(),
+                region: global.region.clone(),
+            },
+        },
+    })
+}
+
+fn non_empty(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let Resolved {
+        selection,
+        options,
+        format,
+    } = resolve(&args, global)?;
+    let discovery = discover(&selection, &options.aws).await?;
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal() && discovery.targets.len() > 3;
+    let bar = show_progress.then(|| {
+        let bar = indicatif::ProgressBar::new(discovery.targets.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} auditing accounts {pos}/{len} {wide_bar} {elapsed}")
+                .expect("static template"),
+        );
+        bar
+    });
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let report = run_audit(discovery, &options, &tick).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let text = render(&report, args.view, format);
+    match &args.out {
+        Some(path) => write_report(path, &text).with_context(|| format!("cannot write the report to {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Writes via a temporary file in the same directory, so a reader never
+/// sees half a report.
+fn write_report(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".{}.rekey-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("report")));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
