@@ -51,19 +51,19 @@ pub enum InputError {
     BadRoleName { role: String },
     #[error("--{what} must be at least 1")]
     ZeroCount { what: &'static str },
-    #[error("cannot reach the AWS endpoint{}: {source}; check --endpoint-url / AWS_ENDPOINT_URL and the network", endpoint.as_deref().map(|e| format!(" {e}")).unwrap_or_default())]
+    #[error("cannot reach the AWS endpoint{} (check --endpoint-url, AWS_ENDPOINT_URL and the network)", endpoint.as_deref().map(|e| format!(" {e}")).unwrap_or_default())]
     Unreachable {
         endpoint: Option<String>,
         #[source]
         source: CallError,
     },
-    #[error("the base credentials{} do not work: {source}", profile.as_deref().map(|p| format!(" (profile `{p}`)")).unwrap_or_default())]
+    #[error("the base credentials{} do not work", profile.as_deref().map(|p| format!(" (profile `{p}`)")).unwrap_or_default())]
     BaseCredentials {
         profile: Option<String>,
         #[source]
         source: CallError,
     },
-    #[error("AWS Organizations: {source}")]
+    #[error("cannot list the accounts of the AWS Organization")]
     Organizations {
         #[source]
         source: CallError,

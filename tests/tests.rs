@@ -1,1 +1,7 @@
+//! The integration tests: the `rekey` binary and library against moto
+//! (started once for this binary by `support`), each test in its own
+//! accounts. One binary, so the AWS SDK is linked once.
 
+mod support;
+
+mod audit;

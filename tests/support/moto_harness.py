@@ -61,52 +61,62 @@ before any Generate -> ReportNotPresent (410). First Generate -> STARTED; while
 STARTED, GetCredentialReport -> ReportInProgress (404) and the report becomes
 COMPLETE; a second Generate -> COMPLETE. Content is rendered at Get time.
 
-moto 5.2.1 facts verified (by --self-test unless noted):
-- Auth is enforced when ActionAuthenticatorMixin.request_count >=
-  settings.INITIAL_NO_AUTH_ACTION_COUNT (read at request time); the harness
-  keeps it at inf until bootstrap, then sets 0. moto evaluates identity
-  policies by action only (Resource is always "*").
-- moto renders auth errors as <ErrorResponse><Errors><Error>..., status 403,
+Parent process: keep the harness's stdin open as a pipe (Rust:
+Stdio::piped(), hold the ChildStdin); a null/closed stdin makes it exit at once
+(or pass --no-stdin-watch). stderr is quiet unless --verbose.
+
+moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
+- [S] Auth is enforced when ActionAuthenticatorMixin.request_count >=
+  settings.INITIAL_NO_AUTH_ACTION_COUNT (read per request). The harness keeps
+  it at inf until bootstrap, then sets 0. Identity policies are evaluated by
+  action only (every request is checked against Resource "*").
+- [T] moto renders auth errors as <ErrorResponse><Errors><Error>, status 403,
   Content-Type text/html, for every protocol. The Rust SDK's awsQuery parser
-  (rest_xml_wrapped_errors) only reads <ErrorResponse><Error>, and JSON
-  services get XML, so no code is readable (boto3 shows Code "403"). Patched.
-- Organizations state is per management account; members are tracked in
-  organizations_backends.master_accounts, and CreateOrganization from a member
-  fails with AlreadyInOrganizationException. So new_org: CreateAccount in the
-  bootstrap org, AssumeRole into it, RemoveAccountFromOrganization (as AWS
-  allows), then that account (via the role) creates `org-admin`,
-  CreateOrganization and CreateAccount for members - all over HTTP with auth
-  enforced. Its ListAccounts never sees other orgs' accounts.
-- OrganizationAccountAccessRole is created by moto with a trust policy only,
-  no permissions (AWS attaches AdministratorAccess): patched, see below.
-- Cross-account AssumeRole: moto checks only the caller's identity policy;
-  the role's trust policy is evaluated only when the role is in the caller's
-  own account (there ExternalId conditions work: wrong id -> AccessDenied).
-- GetAccountAuthorizationDetails(Filter=[User]) returns Tags and GroupList;
-  ListUserTags works. No patch needed.
-- GetAccessKeyLastUsed finds keys of ANY account (AWS: own account only).
-- moto records last-used on every request, before authentication.
-- moto ignores MaxItems/Marker on ListUsers and ListAccessKeys.
+  (rest_xml_wrapped_errors.rs) only reads <ErrorResponse><Error>, and JSON
+  services got XML (boto3 saw Code "403"). Patched (1).
+- [T] Organizations state is per management account; members are recorded in
+  organizations_backends.master_accounts, so a member's CreateOrganization
+  fails with AlreadyInOrganizationException. new_org therefore does, over HTTP
+  with auth enforced: CreateAccount in the bootstrap org, AssumeRole into its
+  OrganizationAccountAccessRole, RemoveAccountFromOrganization (AWS allows
+  this too), then as that role: create `org-admin`, CreateOrganization,
+  CreateAccount per member. Its ListAccounts never sees other orgs' accounts.
+- [T] moto creates OrganizationAccountAccessRole with a trust policy but no
+  permissions (AWS attaches AdministratorAccess). Patched.
+- [T] AssumeRole: moto evaluated trust policies only for roles in the caller's
+  own account, compared principals literally (":root" never matched), let
+  a missing ExternalId satisfy StringEquals sts:ExternalId, and allowed
+  assuming non-existent roles. Patched: trust is enforced across accounts,
+  so a test cannot assume roles of another test's organization.
+- [T] GetAccountAuthorizationDetails(Filter=[User]) returns Tags and GroupList;
+  ListUserTags works; ExternalId works once the patch above is in.
+- [S] GetAccessKeyLastUsed finds keys of ANY account (AWS: own account only).
+- [S] Last-used info is recorded when a request arrives, before its
+  authentication (inactive keys excepted, by the patch).
+- [T] MaxItems/Marker are ignored on ListUsers and ListAccessKeys. Patched.
 """
-import argparse, base64, datetime as dt, json, os, re, sys, threading, uuid
+import argparse, base64, datetime as dt, json, os, re, signal, sys, threading, uuid
 from io import BytesIO
 from urllib.parse import parse_qs
 
 os.environ.pop("MOTO_ACCOUNT_ID", None)  # would override the key->account mapping
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+# moto must be imported after the environment tweaks above.
 from werkzeug.exceptions import HTTPException  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
-
 from moto import settings  # noqa: E402
-from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.core import exceptions as mexc  # noqa: E402
-from moto.iam.exceptions import IAMException  # noqa: E402  (module decides the error model)
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.core.utils import utcnow  # noqa: E402
 from moto.iam import access_control, models as iam_models  # noqa: E402
+from moto.iam.exceptions import IAMException, NotFoundException  # noqa: E402
 from moto.iam.models import AccessKeyLastUsed, AccountSummary, iam_backends  # noqa: E402
+from moto.iam.policy_conditions import CONDITION_OPERATIONS  # noqa: E402
 from moto.iam.responses import IamResponse  # noqa: E402
+from moto.iam.utils import (EXTERNAL_CONDITION_SOURCES, REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK,  # noqa: E402
+                            format_incoming_conditional_values)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from moto.organizations import models as org_models  # noqa: E402
 
@@ -195,6 +205,54 @@ def _key_init(self, account_id, partition, access_key_id, headers):
 
 
 access_control.IAMUserAccessKey.__init__ = _key_init
+
+# AWS behaviour restored: sts:AssumeRole needs an existing role whose trust
+# policy admits the caller, wherever the role lives. moto evaluated trust only
+# for roles in the caller's own account, compared principals literally (so
+# "arn:aws:iam::X:root" never matched), denied on any non-matching statement,
+# and let a missing ExternalId satisfy StringEquals sts:ExternalId.
+def _is_assuming_role_operation(self, resource_arn):
+    return ":role/" in resource_arn and self._action in REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
+
+
+def _trusts(statement, principal, incoming):
+    expected = statement.get("Principal")
+    if expected != "*":
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        acct = principal.split(":")[4]  # "X", ".../root" = any principal of X; role = its sessions
+        role = re.sub(r"^arn:([\w-]+):sts::(\d+):assumed-role/([^/]+)/.*$", r"arn:\1:iam::\2:role/\3", principal)
+        if not any(e in ("*", principal, role, acct, f"arn:aws:iam::{acct}:root")
+                   for e in (aws if isinstance(aws, list) else [aws])):
+            return False
+    for op, kv in (statement.get("Condition") or {}).items():
+        fn = CONDITION_OPERATIONS.get(op)  # moto knows StringEquals; others are ignored
+        for key, want in kv.items():
+            if fn and key in EXTERNAL_CONDITION_SOURCES and (key not in incoming or not fn(want, incoming[key])):
+                return False
+    return True
+
+
+def _check_role_trust_relationship(self, role_arn):
+    m = re.match(r"arn:aws[\w-]*:iam::(\d{12}):role/", role_arn)
+    try:
+        role = iam_backends[m.group(1)]["global"].get_role_by_arn(role_arn)
+    except (AttributeError, NotFoundException):
+        return False
+    doc = role.assume_role_policy_document
+    statements = (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]
+    incoming = format_incoming_conditional_values(self._data)
+    allowed = False
+    for st in statements if isinstance(statements, list) else [statements]:
+        if (access_control.IAMPolicyStatement(st)._check_element_matches("Action", self._action)
+                and _trusts(st, self._access_key.arn, incoming)):
+            if st.get("Effect") == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
+access_control.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
+access_control.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
 
 _orig_visited = iam_models.mark_account_as_visited
 
@@ -385,8 +443,10 @@ class Harness:
         if fault is None:
             return self.app(environ, start_response)
         if fault.get("after_success"):
-            for _ in self.app(environ, lambda *a, **k: (lambda data: None)):
+            out = self.app(environ, lambda *a, **k: (lambda data: None))
+            for _ in out:
                 pass  # let moto perform the side effect, drop its answer
+            getattr(out, "close", lambda: None)()
         status, headers, text = aws_error(req["service"], req["json"], fault.get("code", "ServiceFailure"),
                                           fault.get("message") or "injected by moto_harness",
                                           int(fault.get("status", 500)))
@@ -413,13 +473,15 @@ class Harness:
             action = target.split(".")[-1]
             try:
                 params = {k: [v] for k, v in json.loads(body or b"{}").items() if isinstance(v, str)}
-            except ValueError:
+            except (ValueError, AttributeError):
                 pass
         else:
             if b"=" in body:
                 params.update(parse_qs(body.decode("utf-8", "replace")))
             action = (params.get("Action") or ["unknown"])[0]
         account = iam_models.get_account_id_from(key) if key else None
+        if account == DEFAULT_ACCOUNT and key not in iam_backends[DEFAULT_ACCOUNT]["global"].access_keys:
+            account = None  # unknown key (moto would fall back to the default account)
         return {"service": service, "action": f"{service}:{action}", "json": bool(target),
                 "account": account, "user_name": (params.get("UserName") or [None])[0]}
 
@@ -535,7 +597,8 @@ class Harness:
 
     def c_key_dates(self, req):
         backend = iam_backends[req["account_id"]]["global"]
-        key = backend.get_user(req["user_name"]).get_access_key_by_id(req["access_key_id"])
+        key = (backend.get_user(req["user_name"]).get_access_key_by_id(req["access_key_id"])
+               if req.get("user_name") else backend.access_keys[req["access_key_id"]])
         if req.get("create_date"):
             key.create_date = parse_iso(req["create_date"])
         used = parse_iso(req.get("last_used_date"))
@@ -598,11 +661,10 @@ def serve(port, verbose=False, watch_stdin=True):
             finally:
                 os._exit(0)
         threading.Thread(target=watch, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # exit at once, even with busy daemon threads
+        signal.signal(sig, lambda *_: os._exit(0))
     print(f"READY {harness.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server.serve_forever()
 
 
 # ------------------------------------------------------------------ self-test
@@ -779,6 +841,24 @@ def self_test(script):
               and "Users" in cl("iam", cr).list_users(), m)
         code, _, _ = err(cl("organizations", cr), "create_organization", FeatureSet="ALL")
         check("fact: member cannot CreateOrganization", code == "AlreadyInOrganizationException", code)
+        other = o2["members"][0]["account_id"]
+        code, _, _ = err(cl("sts", o1), "assume_role", RoleSessionName="test",
+                         RoleArn=f"arn:aws:iam::{other}:role/OrganizationAccountAccessRole")
+        check("trust: other org's member role -> AccessDenied", code == "AccessDenied", code)
+        code, _, _ = err(cl("sts", o1), "assume_role", RoleSessionName="test",
+                         RoleArn=f"arn:aws:iam::{m}:role/NoSuchRole")
+        check("trust: missing role -> AccessDenied", code == "AccessDenied", code)
+        xtrust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": o2["management_account_id"]}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{o1['management_account_id']}:root"},
+             "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x-1"}}}]}
+        a_iam.create_role(RoleName="xext", AssumeRolePolicyDocument=json.dumps(xtrust))
+        xarn = f"arn:aws:iam::{acct['account_id']}:role/xext"
+        code, _, _ = err(cl("sts", o1), "assume_role", RoleArn=xarn, RoleSessionName="test")
+        ok = cl("sts", o1).assume_role(RoleArn=xarn, RoleSessionName="test", ExternalId="x-1")
+        ok2 = cl("sts", o2).assume_role(RoleArn=xarn, RoleSessionName="test")
+        check("trust: cross-account, 2 statements, ExternalId", code == "AccessDenied" and "Credentials" in ok
+              and "Credentials" in ok2, code)
 
         # facts: authorization details, tags, ExternalId
         a_iam.create_group(GroupName="g")
