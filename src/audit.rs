@@ -129,7 +129,11 @@ impl AuditReport {
 
 /// Audits every target of `discovery`, `opts.concurrency` at a time.
 /// `on_done` is called once per finished account (progress display).
-pub async fn run(discovery: Discovery, opts: &AuditOptions, on_done: &(dyn Fn() + Sync)) -> AuditReport {
+pub async fn run(
+    discovery: Discovery,
+    opts: &AuditOptions,
+    on_done: &(dyn Fn() + Sync),
+) -> AuditReport {
     let base = discovery.base.clone();
     let mut outcomes: Vec<(AccountResult, Vec<KeyRow>)> = stream::iter(discovery.targets)
         .map(|target| {
@@ -182,8 +186,16 @@ async fn audit_target(
         aws_calls: 0,
     };
     let (clients, partition, account_id) = match target.access {
-        Access::Ready { config, identity } => (AccountClients::new(&config), identity.partition, identity.account_id),
-        Access::AssumeRole { role_arn, external_id, partition } => {
+        Access::Ready { config, identity } => (
+            AccountClients::new(&config),
+            identity.partition,
+            identity.account_id,
+        ),
+        Access::AssumeRole {
+            role_arn,
+            external_id,
+            partition,
+        } => {
             let base = base.expect("role targets come with base credentials");
             let entry = AccountClients::new(base);
             let assumed = assume_role(&entry.sts, &role_arn, external_id.as_deref()).await;
@@ -207,7 +219,10 @@ async fn audit_target(
             let rows = judge(&inventory, policy, opts.as_of);
             result.users = inventory.user_count;
             result.keys = rows.len();
-            result.non_compliant_keys = rows.iter().filter(|r| r.verdict == Verdict::NonCompliant).count();
+            result.non_compliant_keys = rows
+                .iter()
+                .filter(|r| r.verdict == Verdict::NonCompliant)
+                .count();
             (result, rows)
         }
         Err(e) => (failed(result, &e), vec![]),
@@ -237,7 +252,11 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Judges every key of an inventory.
-pub fn judge(inventory: &Inventory, policy: &crate::policy::Policy, as_of: OffsetDateTime) -> Vec<KeyRow> {
+pub fn judge(
+    inventory: &Inventory,
+    policy: &crate::policy::Policy,
+    as_of: OffsetDateTime,
+) -> Vec<KeyRow> {
     let mut rows = Vec::new();
     for user in &inventory.users {
         for (key, j) in user.keys.iter().zip(judge_user(user, policy, as_of)) {
@@ -270,10 +289,19 @@ pub fn judge(inventory: &Inventory, policy: &crate::policy::Policy, as_of: Offse
 fn summarize(accounts: &[AccountResult], keys: &[KeyRow]) -> Summary {
     let mut s = Summary {
         accounts: accounts.len(),
-        accounts_ok: accounts.iter().filter(|a| a.status == AccountStatus::Ok).count(),
-        accounts_failed: accounts.iter().filter(|a| a.status == AccountStatus::Error).count(),
+        accounts_ok: accounts
+            .iter()
+            .filter(|a| a.status == AccountStatus::Ok)
+            .count(),
+        accounts_failed: accounts
+            .iter()
+            .filter(|a| a.status == AccountStatus::Error)
+            .count(),
         keys: keys.len(),
-        active_keys: keys.iter().filter(|k| k.status == KeyStatus::Active).count(),
+        active_keys: keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .count(),
         aws_calls: accounts.iter().map(|a| a.aws_calls).sum(),
         ..Summary::default()
     };

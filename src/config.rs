@@ -28,7 +28,9 @@ use serde::Deserialize;
 use crate::error::InputError;
 use crate::inventory::Source;
 use crate::model::is_account_id;
-use crate::policy::{DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days};
+use crate::policy::{
+    DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days,
+};
 
 /// A number of days written as `90` or `"90d"`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -65,16 +67,28 @@ impl PolicySettings {
             max_age: over.max_age.clone().or_else(|| self.max_age.clone()),
             unused: over.unused.clone().or_else(|| self.unused.clone()),
             exempt_tag: over.exempt_tag.clone().or_else(|| self.exempt_tag.clone()),
-            exempt_groups: over.exempt_groups.clone().or_else(|| self.exempt_groups.clone()),
-            exempt_users: over.exempt_users.clone().or_else(|| self.exempt_users.clone()),
+            exempt_groups: over
+                .exempt_groups
+                .clone()
+                .or_else(|| self.exempt_groups.clone()),
+            exempt_users: over
+                .exempt_users
+                .clone()
+                .or_else(|| self.exempt_users.clone()),
         }
     }
 
     pub fn to_policy(&self) -> Result<Policy, InputError> {
         Policy::new(
-            self.max_age.as_ref().map_or(Ok(DEFAULT_MAX_AGE_DAYS), |d| d.days("max-age"))?,
-            self.unused.as_ref().map_or(Ok(DEFAULT_UNUSED_DAYS), |d| d.days("unused"))?,
-            self.exempt_tag.clone().unwrap_or_else(|| DEFAULT_EXEMPT_TAG.into()),
+            self.max_age
+                .as_ref()
+                .map_or(Ok(DEFAULT_MAX_AGE_DAYS), |d| d.days("max-age"))?,
+            self.unused
+                .as_ref()
+                .map_or(Ok(DEFAULT_UNUSED_DAYS), |d| d.days("unused"))?,
+            self.exempt_tag
+                .clone()
+                .unwrap_or_else(|| DEFAULT_EXEMPT_TAG.into()),
             self.exempt_groups.clone().unwrap_or_default(),
             self.exempt_users.clone().unwrap_or_default(),
         )
@@ -120,9 +134,17 @@ impl ConfigFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, InputError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|source| InputError::BadConfig {
-            path: path.to_path_buf(),
-            source,
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            // toml renders a multi-line snippet; one line with a position
+            // reads better in a terminal and in logs.
+            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+            let before = &text[..offset];
+            InputError::BadConfig {
+                path: path.to_path_buf(),
+                line: before.matches('\n').count() + 1,
+                column: offset - before.rfind('\n').map_or(0, |i| i + 1) + 1,
+                message: e.message().to_string(),
+            }
         })?;
         for id in file.accounts.keys() {
             if !is_account_id(id) {
@@ -138,7 +160,7 @@ impl ConfigFile {
 
 /// The policy of every account: defaults ← file ← per-account file
 /// override ← command-line flags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Policies {
     default: Policy,
     per_account: BTreeMap<String, Policy>,
@@ -152,24 +174,23 @@ impl Policies {
         let per_account = file
             .accounts
             .iter()
-            .map(|(id, o)| Ok((id.clone(), file.policy.overlay(o).overlay(flags).to_policy()?)))
+            .map(|(id, o)| {
+                Ok((
+                    id.clone(),
+                    file.policy.overlay(o).overlay(flags).to_policy()?,
+                ))
+            })
             .collect::<Result<_, InputError>>()?;
-        Ok(Policies { default, per_account })
+        Ok(Policies {
+            default,
+            per_account,
+        })
     }
 
     pub fn for_account(&self, account_id: Option<&str>) -> &Policy {
         account_id
             .and_then(|id| self.per_account.get(id))
             .unwrap_or(&self.default)
-    }
-}
-
-impl Default for Policies {
-    fn default() -> Self {
-        Policies {
-            default: Policy::default(),
-            per_account: BTreeMap::new(),
-        }
     }
 }
 
@@ -207,9 +228,22 @@ mod tests {
 
     #[test]
     fn bad_files_say_what_is_wrong() {
-        assert!(matches!(parse("[policy]\nmax_age = \"soon\"").map(|f| Policies::resolve(&f, &PolicySettings::default())), Ok(Err(InputError::BadDuration { .. }))));
-        assert!(matches!(parse("[polcy]\n"), Err(InputError::BadConfig { .. })));
-        assert!(matches!(parse("[accounts.\"12\"]\n"), Err(InputError::BadAccountId { .. })));
-        assert!(matches!(parse("[audit]\nsource = \"magic\"\n"), Err(InputError::BadConfig { .. })));
+        assert!(matches!(
+            parse("[policy]\nmax_age = \"soon\"")
+                .map(|f| Policies::resolve(&f, &PolicySettings::default())),
+            Ok(Err(InputError::BadDuration { .. }))
+        ));
+        assert!(matches!(
+            parse("[polcy]\n"),
+            Err(InputError::BadConfig { .. })
+        ));
+        assert!(matches!(
+            parse("[accounts.\"12\"]\n"),
+            Err(InputError::BadAccountId { .. })
+        ));
+        assert!(matches!(
+            parse("[audit]\nsource = \"magic\"\n"),
+            Err(InputError::BadConfig { .. })
+        ));
     }
 }

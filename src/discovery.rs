@@ -9,8 +9,8 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 
-use crate::awsfiles::{ProfileKind, Profiles};
 use crate::aws::{AccountClients, AwsOptions, Identity, caller_identity, load_config};
+use crate::awsfiles::{ProfileKind, Profiles};
 use crate::error::{CallError, FailureKind, InputError};
 use crate::model::is_account_id;
 
@@ -30,7 +30,10 @@ pub struct Selection {
 #[derive(Debug, Clone)]
 pub enum Access {
     /// Credentials in hand (a profile, or the base credentials).
-    Ready { config: SdkConfig, identity: Identity },
+    Ready {
+        config: Box<SdkConfig>,
+        identity: Identity,
+    },
     /// AssumeRole from the base credentials.
     AssumeRole {
         role_arn: String,
@@ -92,7 +95,9 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
         }
     }
     if !sel.accounts.is_empty() && sel.role.is_none() {
-        return Err(InputError::RoleRequired { flag: "--account/--accounts" });
+        return Err(InputError::RoleRequired {
+            flag: "--account/--accounts",
+        });
     }
     if let Some(role) = &sel.role {
         let ok = !role.is_empty()
@@ -107,10 +112,11 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
     for name in &sel.profiles {
         check_profile(profiles, name)?;
     }
-    if let Ok(name) = std::env::var("AWS_PROFILE") {
-        if needs_base(sel) && !name.is_empty() {
-            check_profile(profiles, &name)?;
-        }
+    if let Ok(name) = std::env::var("AWS_PROFILE")
+        && needs_base(sel)
+        && !name.is_empty()
+    {
+        check_profile(profiles, &name)?;
     }
     Ok(())
 }
@@ -126,7 +132,11 @@ pub fn check_profile(profiles: &Profiles, name: &str) -> Result<(), InputError> 
                 profiles.credentials().path().display(),
                 profiles.config().path().display()
             ),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
         });
     };
     if matches!(profile.kind()?, ProfileKind::NoCredentials) {
@@ -164,14 +174,21 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
         let clients = AccountClients::new(&config);
         match caller_identity(&clients.sts).await {
             Ok(identity) => {
-                by_account.entry(identity.account_id.clone()).or_insert(Target {
-                    account_id: Some(identity.account_id.clone()),
-                    name: None,
-                    via: format!("profile {name}"),
-                    access: Access::Ready { config, identity },
-                });
+                by_account
+                    .entry(identity.account_id.clone())
+                    .or_insert(Target {
+                        account_id: Some(identity.account_id.clone()),
+                        name: None,
+                        via: format!("profile {name}"),
+                        access: Access::Ready {
+                            config: Box::new(config),
+                            identity,
+                        },
+                    });
             }
-            Err(e) if e.kind() == FailureKind::Unreachable => return Err(fatal(e, opts, Some(name.clone()))),
+            Err(e) if e.kind() == FailureKind::Unreachable => {
+                return Err(fatal(e, opts, Some(name.clone())));
+            }
             Err(e) => failed.push(Target {
                 account_id: None,
                 name: None,
@@ -201,7 +218,10 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
             wanted.insert(base_id.clone(), None);
         }
         let excluded: BTreeSet<&String> = sel.exclude.iter().collect();
-        let role = sel.role.clone().unwrap_or_else(|| "OrganizationAccountAccessRole".into());
+        let role = sel
+            .role
+            .clone()
+            .unwrap_or_else(|| "OrganizationAccountAccessRole".into());
         for (id, name) in wanted {
             if excluded.contains(&id) || by_account.contains_key(&id) {
                 continue;
@@ -212,7 +232,7 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
                     name,
                     via: "base credentials".into(),
                     access: Access::Ready {
-                        config: config.clone(),
+                        config: Box::new(config.clone()),
                         identity: identity.clone(),
                     },
                 }
@@ -245,7 +265,10 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
 
 /// Every ACTIVE account of the organization, or of the given OUs and the
 /// OUs below them.
-async fn org_accounts(config: &SdkConfig, ous: &[String]) -> Result<Vec<(String, String)>, InputError> {
+async fn org_accounts(
+    config: &SdkConfig,
+    ous: &[String],
+) -> Result<Vec<(String, String)>, InputError> {
     let org = aws_sdk_organizations::Client::new(config);
     let wrap = |source| InputError::Organizations { source };
     let pages: Vec<_> = org
@@ -259,7 +282,12 @@ async fn org_accounts(config: &SdkConfig, ous: &[String]) -> Result<Vec<(String,
         .iter()
         .flat_map(|p| p.accounts())
         .filter(|a| is_active(a))
-        .filter_map(|a| Some((a.id()?.to_string(), a.name().unwrap_or_default().to_string())))
+        .filter_map(|a| {
+            Some((
+                a.id()?.to_string(),
+                a.name().unwrap_or_default().to_string(),
+            ))
+        })
         .collect();
     if ous.is_empty() {
         return Ok(active.into_iter().collect());
@@ -274,8 +302,18 @@ async fn org_accounts(config: &SdkConfig, ous: &[String]) -> Result<Vec<(String,
             .send()
             .try_collect()
             .await
-            .map_err(|e| wrap(CallError::from_sdk("organizations:ListAccountsForParent", e)))?;
-        inside.extend(accounts.iter().flat_map(|p| p.accounts()).filter_map(|a| a.id().map(str::to_string)));
+            .map_err(|e| {
+                wrap(CallError::from_sdk(
+                    "organizations:ListAccountsForParent",
+                    e,
+                ))
+            })?;
+        inside.extend(
+            accounts
+                .iter()
+                .flat_map(|p| p.accounts())
+                .filter_map(|a| a.id().map(str::to_string)),
+        );
         let children: Vec<_> = org
             .list_organizational_units_for_parent()
             .parent_id(&parent)
@@ -283,7 +321,12 @@ async fn org_accounts(config: &SdkConfig, ous: &[String]) -> Result<Vec<(String,
             .send()
             .try_collect()
             .await
-            .map_err(|e| wrap(CallError::from_sdk("organizations:ListOrganizationalUnitsForParent", e)))?;
+            .map_err(|e| {
+                wrap(CallError::from_sdk(
+                    "organizations:ListOrganizationalUnitsForParent",
+                    e,
+                ))
+            })?;
         queue.extend(
             children
                 .iter()
@@ -291,7 +334,10 @@ async fn org_accounts(config: &SdkConfig, ous: &[String]) -> Result<Vec<(String,
                 .filter_map(|ou| ou.id().map(str::to_string)),
         );
     }
-    Ok(active.into_iter().filter(|(id, _)| inside.contains(id)).collect())
+    Ok(active
+        .into_iter()
+        .filter(|(id, _)| inside.contains(id))
+        .collect())
 }
 
 fn is_active(a: &aws_sdk_organizations::types::Account) -> bool {
@@ -313,7 +359,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good");
         std::fs::write(&good, "# prod\n111111111111  # main\n\n222222222222\n").unwrap();
-        assert_eq!(read_accounts_file(&good).unwrap(), vec!["111111111111", "222222222222"]);
+        assert_eq!(
+            read_accounts_file(&good).unwrap(),
+            vec!["111111111111", "222222222222"]
+        );
         let bad = dir.join("bad");
         std::fs::write(&bad, "111111111111\n12345\n").unwrap();
         let err = read_accounts_file(&bad).unwrap_err().to_string();

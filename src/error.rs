@@ -11,7 +11,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// Bad input: reported as one line, exit code 2, nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("--{what}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)")]
+    #[error(
+        "--{what}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
+    )]
     BadDuration { what: &'static str, value: String },
     #[error("--as-of: `{value}` is not a date; write YYYY-MM-DD, an RFC 3339 time, +Nd or -Nd")]
     BadAsOf { value: String },
@@ -29,11 +31,13 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not a valid rekey config file", path.display())]
+    #[error("{}:{line}:{column}: not a valid rekey config file: {message}", path.display())]
     BadConfig {
         path: PathBuf,
-        #[source]
-        source: toml::de::Error,
+        line: usize,
+        column: usize,
+        /// toml's own one-line description of the problem.
+        message: String,
     },
     #[error(transparent)]
     SharedFile(#[from] crate::awsfiles::FileError),
@@ -43,11 +47,17 @@ pub enum InputError {
         files: String,
         known: String,
     },
-    #[error("profile `{profile}` has no credentials: add aws_access_key_id/aws_secret_access_key, role_arn or sso settings to it")]
+    #[error(
+        "profile `{profile}` has no credentials: add aws_access_key_id/aws_secret_access_key, role_arn or sso settings to it"
+    )]
     ProfileWithoutCredentials { profile: String },
-    #[error("{flag} needs --role NAME (the role rekey assumes in each account, e.g. OrganizationAccountAccessRole)")]
+    #[error(
+        "{flag} needs --role NAME (the role rekey assumes in each account, e.g. OrganizationAccountAccessRole)"
+    )]
     RoleRequired { flag: &'static str },
-    #[error("--role `{role}` is not a role name (letters, digits and +=,.@_- only, optionally with a /path/)")]
+    #[error(
+        "--role `{role}` is not a role name (letters, digits and +=,.@_- only, optionally with a /path/)"
+    )]
     BadRoleName { role: String },
     #[error("--{what} must be at least 1")]
     ZeroCount { what: &'static str },
@@ -165,13 +175,24 @@ impl CallError {
 /// Reads an AWS error code the way IAM, STS and Organizations use them.
 pub fn classify(code: &str) -> FailureKind {
     match code {
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
         | "AWSOrganizationsNotInUseException" => FailureKind::Denied,
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "ExpiredTokenException"
-        | "UnrecognizedClientException" | "InvalidAccessKeyId" => FailureKind::BadCredentials,
-        "Throttling" | "ThrottlingException" | "TooManyRequestsException"
-        | "RequestLimitExceeded" | "LimitExceededException" => FailureKind::Throttled,
-        "NoSuchEntity" | "NoSuchEntityException" | "AccountNotFoundException"
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "UnrecognizedClientException"
+        | "InvalidAccessKeyId" => FailureKind::BadCredentials,
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException" => FailureKind::Throttled,
+        "NoSuchEntity"
+        | "NoSuchEntityException"
+        | "AccountNotFoundException"
         | "ParentNotFoundException" => FailureKind::NotFound,
         _ => FailureKind::Other,
     }

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
-use aws_sdk_iam::types::{AccessKeyMetadata, EntityType, ReportStateType, StatusType, SummaryKeyType};
+use aws_sdk_iam::types::{
+    AccessKeyMetadata, EntityType, ReportStateType, StatusType, SummaryKeyType,
+};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -64,9 +66,9 @@ pub async fn collect(
     };
     inventory.account_id = account_id.to_string();
     inventory.partition = partition.to_string();
-    inventory.users.sort_by(|a, b| {
-        (!a.is_root, &a.user.user_name).cmp(&(!b.is_root, &b.user.user_name))
-    });
+    inventory
+        .users
+        .sort_by(|a, b| (!a.is_root, &a.user.user_name).cmp(&(!b.is_root, &b.user.user_name)));
     for u in &mut inventory.users {
         u.keys.sort_by_key(|k| k.created);
     }
@@ -142,7 +144,12 @@ async fn from_report(clients: &AccountClients) -> Result<Inventory, CallError> {
     let reported: HashMap<&str, &ReportRow> = rows.iter().map(|r| (r.user.as_str(), r)).collect();
     let mut out = Vec::new();
     if let Some(root) = reported.get(ROOT_USER) {
-        let keys = root.slots.iter().flatten().map(|s| s.as_root_key()).collect::<Vec<_>>();
+        let keys = root
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| s.as_root_key())
+            .collect::<Vec<_>>();
         if !keys.is_empty() {
             out.push(UserKeys {
                 user: User {
@@ -160,7 +167,11 @@ async fn from_report(clients: &AccountClients) -> Result<Inventory, CallError> {
     // A user missing from the report was created after it: ask IAM.
     let wanted: Vec<&User> = users
         .iter()
-        .filter(|u| reported.get(u.user_name.as_str()).is_none_or(|r| r.has_keys()))
+        .filter(|u| {
+            reported
+                .get(u.user_name.as_str())
+                .is_none_or(|r| r.has_keys())
+        })
         .collect();
     let user_count = users.len();
     let with_keys: Vec<UserKeys> = stream::iter(wanted)
@@ -210,7 +221,10 @@ async fn credential_report(clients: &AccountClients) -> Result<String, CallError
         if state.state() == Some(&ReportStateType::Complete) {
             match clients.iam.get_credential_report().send().await {
                 Ok(out) => {
-                    let bytes = out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                    let bytes = out
+                        .content()
+                        .map(|b| b.as_ref().to_vec())
+                        .unwrap_or_default();
                     return String::from_utf8(bytes).map_err(|e| CallError::Other {
                         call: "iam:GetCredentialReport",
                         source: Box::new(e),
@@ -232,7 +246,11 @@ async fn credential_report(clients: &AccountClients) -> Result<String, CallError
         if started.elapsed() > REPORT_TIMEOUT {
             return Err(CallError::Other {
                 call: "iam:GenerateCredentialReport",
-                source: format!("the report was not ready after {}s", REPORT_TIMEOUT.as_secs()).into(),
+                source: format!(
+                    "the report was not ready after {}s",
+                    REPORT_TIMEOUT.as_secs()
+                )
+                .into(),
             });
         }
         tokio::time::sleep(delay).await;
@@ -252,7 +270,11 @@ impl Slot {
     fn as_root_key(&self) -> Key {
         Key {
             access_key_id: None,
-            status: if self.active { KeyStatus::Active } else { KeyStatus::Inactive },
+            status: if self.active {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
             created: self.last_rotated,
             last_used: self.last_used.clone(),
         }
@@ -296,7 +318,10 @@ fn bad_report(why: String) -> CallError {
 
 fn parse_report(text: &str) -> Result<Vec<ReportRow>, CallError> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| bad_report(format!("unreadable header: {e}")))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| bad_report(format!("unreadable header: {e}")))?
+        .clone();
     let col = |name: &str| {
         headers
             .iter()
@@ -360,7 +385,11 @@ async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, Ca
             user_name: u.user_name().unwrap_or_default().to_string(),
             user_arn: u.arn().unwrap_or_default().to_string(),
             path: u.path().unwrap_or("/").to_string(),
-            tags: u.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+            tags: u
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
             groups: u.group_list().to_vec(),
         })
         .collect())
@@ -368,7 +397,11 @@ async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, Ca
 
 // ---- per-user API calls ------------------------------------------------
 
-async fn from_api(clients: &AccountClients, account_id: &str, partition: &str) -> Result<Inventory, CallError> {
+async fn from_api(
+    clients: &AccountClients,
+    account_id: &str,
+    partition: &str,
+) -> Result<Inventory, CallError> {
     let pages: Vec<_> = clients
         .iam
         .list_users()
@@ -380,7 +413,13 @@ async fn from_api(clients: &AccountClients, account_id: &str, partition: &str) -
     let listed: Vec<(String, String, String)> = pages
         .iter()
         .flat_map(|p| p.users())
-        .map(|u| (u.user_name().to_string(), u.arn().to_string(), u.path().to_string()))
+        .map(|u| {
+            (
+                u.user_name().to_string(),
+                u.arn().to_string(),
+                u.path().to_string(),
+            )
+        })
         .collect();
     let user_count = listed.len();
     let users: Vec<UserKeys> = stream::iter(listed)
@@ -423,7 +462,10 @@ async fn from_api(clients: &AccountClients, account_id: &str, partition: &str) -
     })
 }
 
-async fn user_tags(clients: &AccountClients, user: &str) -> Result<BTreeMap<String, String>, CallError> {
+async fn user_tags(
+    clients: &AccountClients,
+    user: &str,
+) -> Result<BTreeMap<String, String>, CallError> {
     let pages: Vec<_> = clients
         .iam
         .list_user_tags()
@@ -493,7 +535,6 @@ async fn root_from_summary(
     }))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,11 +571,27 @@ bob,arn:aws:iam::123456789012:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N
             last_used: None,
         };
         let alice = &rows[1];
-        assert!(alice.describe(&key(KeyStatus::Active, "2026-01-02T03:04:05Z")).is_some());
-        assert!(alice.describe(&key(KeyStatus::Inactive, "2025-01-01T00:00:00Z")).is_some());
+        assert!(
+            alice
+                .describe(&key(KeyStatus::Active, "2026-01-02T03:04:05Z"))
+                .is_some()
+        );
+        assert!(
+            alice
+                .describe(&key(KeyStatus::Inactive, "2025-01-01T00:00:00Z"))
+                .is_some()
+        );
         // Re-activated since the report: not described, so asked for.
-        assert!(alice.describe(&key(KeyStatus::Active, "2025-01-01T00:00:00Z")).is_none());
-        assert!(alice.describe(&key(KeyStatus::Active, "2026-05-05T00:00:00Z")).is_none());
+        assert!(
+            alice
+                .describe(&key(KeyStatus::Active, "2025-01-01T00:00:00Z"))
+                .is_none()
+        );
+        assert!(
+            alice
+                .describe(&key(KeyStatus::Active, "2026-05-05T00:00:00Z"))
+                .is_none()
+        );
     }
 
     #[test]

@@ -27,3 +27,4 @@ pub mod error;
 pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod report;

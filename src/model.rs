@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn partition_comes_from_the_arn() {
-        assert_eq!(partition_of("arn:aws-cn:iam::123456789012:user/a"), Some("aws-cn"));
+        assert_eq!(
+            partition_of("arn:aws-cn:iam::123456789012:user/a"),
+            Some("aws-cn")
+        );
         assert_eq!(partition_of("nonsense"), None);
     }
 

@@ -90,18 +90,23 @@ impl Policy {
             return None;
         }
         let u = &user.user;
-        if let Some(value) = u.tags.get(&self.exempt_tag) {
-            if value.trim().eq_ignore_ascii_case("true") {
-                return Some(format!("tag {}={}", self.exempt_tag, value));
-            }
+        if let Some(value) = u.tags.get(&self.exempt_tag)
+            && value.trim().eq_ignore_ascii_case("true")
+        {
+            return Some(format!("tag {}={}", self.exempt_tag, value));
         }
         if let Some(group) = u.groups.iter().find(|g| self.exempt_groups.contains(g)) {
             return Some(format!("group {group}"));
         }
         let full = format!("{}{}", u.path, u.user_name);
         let hits = self.exempt_set.matches(&u.user_name);
-        let hits = if hits.is_empty() { self.exempt_set.matches(&full) } else { hits };
-        hits.first().map(|&i| format!("user matches {}", self.exempt_users[i]))
+        let hits = if hits.is_empty() {
+            self.exempt_set.matches(&full)
+        } else {
+            hits
+        };
+        hits.first()
+            .map(|&i| format!("user matches {}", self.exempt_users[i]))
     }
 }
 
@@ -228,7 +233,8 @@ fn judge_key(
 pub fn config_compliance(user: &UserKeys, max_age_days: i64, now: OffsetDateTime) -> &'static str {
     let stale = user.keys.iter().any(|k| {
         k.status == KeyStatus::Active
-            && k.created.is_some_and(|c| days_between(c, now) > max_age_days)
+            && k.created
+                .is_some_and(|c| days_between(c, now) > max_age_days)
     });
     if stale { "NON_COMPLIANT" } else { "COMPLIANT" }
 }
@@ -236,7 +242,10 @@ pub fn config_compliance(user: &UserKeys, max_age_days: i64, now: OffsetDateTime
 /// Trusted Advisor's "IAM Access Key Rotation" status of an active key:
 /// green (rotated within 90 days), yellow (90 days to 2 years), red (over 2
 /// years). Inactive keys are not part of the check (`None`).
-pub fn trusted_advisor_status(key: &Key, now: OffsetDateTime) -> Option<(&'static str, &'static str)> {
+pub fn trusted_advisor_status(
+    key: &Key,
+    now: OffsetDateTime,
+) -> Option<(&'static str, &'static str)> {
     if key.status != KeyStatus::Active {
         return None;
     }
@@ -263,7 +272,7 @@ pub fn parse_days(what: &'static str, value: &str) -> Result<i64, InputError> {
         _ => (v, 1),
     };
     let n: i64 = digits.parse().map_err(|_| bad())?;
-    if n < 1 || n > 36_500 {
+    if !(1..=36_500).contains(&n) {
         return Err(bad());
     }
     Ok(n * factor)
@@ -279,7 +288,11 @@ pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, I
     if let Some(rest) = v.strip_prefix('+').or_else(|| v.strip_prefix('-')) {
         let days = parse_days("as-of", rest).map_err(|_| bad())?;
         let delta = Duration::days(days);
-        return Ok(if v.starts_with('+') { now + delta } else { now - delta });
+        return Ok(if v.starts_with('+') {
+            now + delta
+        } else {
+            now - delta
+        });
     }
     if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
         return Ok(t);
@@ -329,9 +342,17 @@ mod tests {
     #[test]
     fn age_is_strictly_over_max_age() {
         let p = Policy::default();
-        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 90, Some(1))]), &p, NOW);
+        let j = judge_user(
+            &user("a", vec![key(KeyStatus::Active, 90, Some(1))]),
+            &p,
+            NOW,
+        );
         assert_eq!(j[0].verdict, Verdict::Compliant);
-        let j = judge_user(&user("a", vec![key(KeyStatus::Active, 91, Some(1))]), &p, NOW);
+        let j = judge_user(
+            &user("a", vec![key(KeyStatus::Active, 91, Some(1))]),
+            &p,
+            NOW,
+        );
         assert_eq!(j[0].findings, vec![Finding::TooOld]);
     }
 
@@ -347,7 +368,11 @@ mod tests {
     #[test]
     fn inactive_keys_have_no_age_findings() {
         let p = Policy::default();
-        let j = judge_user(&user("a", vec![key(KeyStatus::Inactive, 400, None)]), &p, NOW);
+        let j = judge_user(
+            &user("a", vec![key(KeyStatus::Inactive, 400, None)]),
+            &p,
+            NOW,
+        );
         assert_eq!(j[0].verdict, Verdict::Compliant);
     }
 
@@ -356,7 +381,10 @@ mod tests {
         let p = Policy::default();
         let u = user(
             "a",
-            vec![key(KeyStatus::Active, 1, Some(0)), key(KeyStatus::Active, 2, Some(0))],
+            vec![
+                key(KeyStatus::Active, 1, Some(0)),
+                key(KeyStatus::Active, 2, Some(0)),
+            ],
         );
         let j = judge_user(&u, &p, NOW);
         assert!(j.iter().all(|j| j.findings == vec![Finding::TwoActiveKeys]));
@@ -374,7 +402,10 @@ mod tests {
         .unwrap();
         let old = || vec![key(KeyStatus::Active, 400, Some(1))];
         let mut tagged = user("alice", old());
-        tagged.user.tags.insert("rekey:exempt".into(), "TRUE".into());
+        tagged
+            .user
+            .tags
+            .insert("rekey:exempt".into(), "TRUE".into());
         let mut grouped = user("bob", old());
         grouped.user.groups.push("break-glass".into());
         let named = user("svc-ci", old());
@@ -385,15 +416,30 @@ mod tests {
             assert_eq!(j.verdict, Verdict::Exempt, "{}", u.user.user_name);
             assert_eq!(j.findings, vec![Finding::TooOld]);
         }
-        assert_eq!(judge_user(&user("dave", old()), &p, NOW)[0].verdict, Verdict::NonCompliant);
+        assert_eq!(
+            judge_user(&user("dave", old()), &p, NOW)[0].verdict,
+            Verdict::NonCompliant
+        );
         let mut not_true = user("erin", old());
-        not_true.user.tags.insert("rekey:exempt".into(), "false".into());
-        assert_eq!(judge_user(&not_true, &p, NOW)[0].verdict, Verdict::NonCompliant);
+        not_true
+            .user
+            .tags
+            .insert("rekey:exempt".into(), "false".into());
+        assert_eq!(
+            judge_user(&not_true, &p, NOW)[0].verdict,
+            Verdict::NonCompliant
+        );
     }
 
     #[test]
     fn config_view_ignores_inactive_keys() {
-        let u = user("a", vec![key(KeyStatus::Inactive, 400, None), key(KeyStatus::Active, 5, None)]);
+        let u = user(
+            "a",
+            vec![
+                key(KeyStatus::Inactive, 400, None),
+                key(KeyStatus::Active, 5, None),
+            ],
+        );
         assert_eq!(config_compliance(&u, 90, NOW), "COMPLIANT");
         let u = user("a", vec![key(KeyStatus::Active, 91, None)]);
         assert_eq!(config_compliance(&u, 90, NOW), "NON_COMPLIANT");
@@ -401,7 +447,11 @@ mod tests {
 
     #[test]
     fn trusted_advisor_thresholds() {
-        let s = |age| trusted_advisor_status(&key(KeyStatus::Active, age, None), NOW).unwrap().0;
+        let s = |age| {
+            trusted_advisor_status(&key(KeyStatus::Active, age, None), NOW)
+                .unwrap()
+                .0
+        };
         assert_eq!(s(90), "green");
         assert_eq!(s(91), "yellow");
         assert_eq!(s(730), "yellow");

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{Home, Seeder, code, inactive, json_out, key, member_config, moto, sdk_config, stderr, stdout};
+use crate::support::{
+    Home, Seeder, code, inactive, json_out, key, member_config, moto, sdk_config, stderr, stdout,
+};
 
 /// (user, key id) → (verdict, findings) for every key of a JSON report.
 fn verdicts(report: &Value) -> BTreeSet<(String, String, String, String)> {
@@ -13,7 +15,12 @@ fn verdicts(report: &Value) -> BTreeSet<(String, String, String, String)> {
         .unwrap()
         .iter()
         .map(|k| {
-            let findings: Vec<&str> = k["findings"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+            let findings: Vec<&str> = k["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
             (
                 k["account_id"].as_str().unwrap().to_string(),
                 k["user_name"].as_str().unwrap().to_string(),
@@ -25,7 +32,12 @@ fn verdicts(report: &Value) -> BTreeSet<(String, String, String, String)> {
 }
 
 fn key_of<'a>(report: &'a Value, user: &str) -> Vec<&'a Value> {
-    report["keys"].as_array().unwrap().iter().filter(|k| k["user_name"] == user).collect()
+    report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["user_name"] == user)
+        .collect()
 }
 
 fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
@@ -41,27 +53,64 @@ fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
 async fn org_audit_finds_every_key_in_every_member_account() {
     let org = moto().new_org(3);
     let mgmt = Seeder::new(&org.management_account_id, &sdk_config(&org.admin));
-    mgmt.user("ops-old", "/", &[], &[], &[key(120, Some(1))]).await;
-    let mut expected = vec![(org.management_account_id.clone(), "ops-old".to_string(), "non_compliant", "too_old")];
+    mgmt.user("ops-old", "/", &[], &[], &[key(120, Some(1))])
+        .await;
+    let mut expected = vec![(
+        org.management_account_id.clone(),
+        "ops-old".to_string(),
+        "non_compliant",
+        "too_old",
+    )];
     for (i, m) in org.members.iter().enumerate() {
         let s = Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await);
         s.user("fresh", "/", &[], &[], &[key(10, Some(1))]).await;
-        s.user("idle", "/", &[], &[], &[key(60 + i as i64, None)]).await;
-        s.user("twice", "/", &[], &[], &[key(5, Some(0)), key(6, Some(0))]).await;
+        s.user("idle", "/", &[], &[], &[key(60 + i as i64, None)])
+            .await;
+        s.user("twice", "/", &[], &[], &[key(5, Some(0)), key(6, Some(0))])
+            .await;
         expected.push((m.account_id.clone(), "fresh".into(), "compliant", ""));
-        expected.push((m.account_id.clone(), "idle".into(), "non_compliant", "unused"));
-        expected.push((m.account_id.clone(), "twice".into(), "non_compliant", "two_active_keys"));
-        expected.push((m.account_id.clone(), "twice".into(), "non_compliant", "two_active_keys"));
+        expected.push((
+            m.account_id.clone(),
+            "idle".into(),
+            "non_compliant",
+            "unused",
+        ));
+        expected.push((
+            m.account_id.clone(),
+            "twice".into(),
+            "non_compliant",
+            "two_active_keys",
+        ));
+        expected.push((
+            m.account_id.clone(),
+            "twice".into(),
+            "non_compliant",
+            "two_active_keys",
+        ));
     }
     let home = Home::new().with_base(&org.admin);
-    let out = home.rekey(&["audit", "--org", "--role", "OrganizationAccountAccessRole", "--output", "json"]);
+    let out = home.rekey(&[
+        "audit",
+        "--org",
+        "--role",
+        "OrganizationAccountAccessRole",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 1, "findings → exit 1\n{}", stderr(&out));
     let report = json_out(&out);
-    assert_eq!(report["accounts"].as_array().unwrap().len(), 4, "management + 3 members");
+    assert_eq!(
+        report["accounts"].as_array().unwrap().len(),
+        4,
+        "management + 3 members"
+    );
     for a in report["accounts"].as_array().unwrap() {
         assert_eq!(a["status"], "ok", "{a}");
     }
-    assert_eq!(account(&report, &org.management_account_id)["via"], "base credentials");
+    assert_eq!(
+        account(&report, &org.management_account_id)["via"],
+        "base credentials"
+    );
     let got: BTreeSet<_> = verdicts(&report)
         .into_iter()
         .filter(|(_, u, _, _)| u != "org-admin")
@@ -84,9 +133,23 @@ async fn org_audit_narrowed_by_exclude_reports_only_the_rest() {
     let org = moto().new_org(2);
     let home = Home::new().with_base(&org.admin);
     let skip = &org.members[0].account_id;
-    let out = home.rekey(&["audit", "--org", "--role", "OrganizationAccountAccessRole", "--exclude-account", skip, "--output", "json"]);
+    let out = home.rekey(&[
+        "audit",
+        "--org",
+        "--role",
+        "OrganizationAccountAccessRole",
+        "--exclude-account",
+        skip,
+        "--output",
+        "json",
+    ]);
     let report = json_out(&out);
-    let ids: BTreeSet<&str> = report["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap())
+        .collect();
     assert!(!ids.contains(skip.as_str()));
     assert!(ids.contains(org.members[1].account_id.as_str()));
     assert!(ids.contains(org.management_account_id.as_str()));
@@ -96,14 +159,28 @@ async fn org_audit_narrowed_by_exclude_reports_only_the_rest() {
 async fn a_member_without_the_role_is_reported_and_the_others_audited() {
     let org = moto().new_org(2);
     let broken = &org.members[0].account_id;
-    let iam = aws_sdk_iam::Client::new(&member_config(&org, broken).await);
-    let role = "OrganizationAccountAccessRole";
-    let policies = iam.list_role_policies().role_name(role).send().await.unwrap();
-    for p in policies.policy_names() {
-        iam.delete_role_policy().role_name(role).policy_name(p).send().await.unwrap();
-    }
-    iam.delete_role().role_name(role).send().await.expect("delete the role");
     let fine = &org.members[1].account_id;
+    // Only `fine` has the audit role; `broken` never got it.
+    let role = "AuditRole";
+    let iam = aws_sdk_iam::Client::new(&member_config(&org, fine).await);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"sts:AssumeRole"}}]}}"#,
+        org.management_account_id
+    );
+    iam.create_role()
+        .role_name(role)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .expect("create role");
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("audit")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .expect("role policy");
+
     Seeder::new(fine, &member_config(&org, fine).await)
         .user("fine", "/", &[], &[], &[key(1, Some(0))])
         .await;
@@ -114,7 +191,10 @@ async fn a_member_without_the_role_is_reported_and_the_others_audited() {
     let report = json_out(&out);
     let bad = account(&report, broken);
     assert_eq!(bad["status"], "error");
-    assert!(bad["error"].as_str().unwrap().contains("AssumeRole"), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("AssumeRole"),
+        "{bad}"
+    );
     assert_eq!(account(&report, fine)["status"], "ok");
     assert_eq!(key_of(&report, "fine").len(), 1);
     assert_eq!(report["summary"]["accounts_failed"], 1);
@@ -124,12 +204,24 @@ async fn a_member_without_the_role_is_reported_and_the_others_audited() {
 async fn profiles_are_audited_once_per_account() {
     let a = moto().new_account();
     let b = moto().new_account();
-    Seeder::new(&a.account_id, &sdk_config(&a.admin)).user("dev", "/", &[], &[], &[key(100, Some(2))]).await;
+    Seeder::new(&a.account_id, &sdk_config(&a.admin))
+        .user("dev", "/", &[], &[], &[key(100, Some(2))])
+        .await;
     let home = Home::new();
     home.add_profile("a", &a.admin);
     home.add_profile("a-again", &a.admin);
     home.add_profile("b", &b.admin);
-    let out = home.rekey(&["audit", "--profile", "a", "--profile", "a-again", "--profile", "b", "--output", "json"]);
+    let out = home.rekey(&[
+        "audit",
+        "--profile",
+        "a",
+        "--profile",
+        "a-again",
+        "--profile",
+        "b",
+        "--output",
+        "json",
+    ]);
     let report = json_out(&out);
     let accounts = report["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 2, "{accounts:?}");
@@ -150,13 +242,31 @@ async fn an_account_list_file_is_entered_through_the_role() {
     }
     let home = Home::new().with_base(&org.admin);
     let file = home.path().join("accounts.txt");
-    std::fs::write(&file, format!("# production\n{}  # first\n\n{}\n", org.members[0].account_id, org.members[1].account_id)).unwrap();
-    let out = home.rekey(&["audit", "--accounts", file.to_str().unwrap(), "--role", "OrganizationAccountAccessRole", "--output", "json"]);
+    std::fs::write(
+        &file,
+        format!(
+            "# production\n{}  # first\n\n{}\n",
+            org.members[0].account_id, org.members[1].account_id
+        ),
+    )
+    .unwrap();
+    let out = home.rekey(&[
+        "audit",
+        "--accounts",
+        file.to_str().unwrap(),
+        "--role",
+        "OrganizationAccountAccessRole",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json_out(&out);
     assert_eq!(report["accounts"].as_array().unwrap().len(), 2);
     assert_eq!(key_of(&report, "listed").len(), 2);
-    assert_eq!(account(&report, &org.members[0].account_id)["via"], "role OrganizationAccountAccessRole");
+    assert_eq!(
+        account(&report, &org.members[0].account_id)["via"],
+        "role OrganizationAccountAccessRole"
+    );
 }
 
 #[tokio::test]
@@ -164,16 +274,32 @@ async fn exemptions_by_tag_group_name_and_path() {
     let acct = moto().new_account();
     let s = Seeder::new(&acct.account_id, &sdk_config(&acct.admin));
     let old = [key(200, Some(1))];
-    s.user("tagged", "/", &[("rekey:exempt", "true")], &[], &old).await;
-    s.user("custom-tagged", "/", &[("no-rotate", "true")], &[], &old).await;
+    s.user("tagged", "/", &[("rekey:exempt", "true")], &[], &old)
+        .await;
+    s.user("custom-tagged", "/", &[("no-rotate", "true")], &[], &old)
+        .await;
     s.user("glass", "/", &[], &["break-glass"], &old).await;
     s.user("svc-legacy", "/", &[], &[], &old).await;
     s.user("pathy", "/system/", &[], &[], &old).await;
     s.user("plain", "/", &[], &[], &old).await;
     let home = Home::new().with_base(&acct.admin);
-    let out = home.rekey(&["audit", "--exempt-group", "break-glass", "--exempt-user", "svc-*", "--exempt-user", "/system/*", "--output", "json"]);
+    let out = home.rekey(&[
+        "audit",
+        "--exempt-group",
+        "break-glass",
+        "--exempt-user",
+        "svc-*",
+        "--exempt-user",
+        "/system/*",
+        "--output",
+        "json",
+    ]);
     let report = json_out(&out);
-    let reason = |u: &str| key_of(&report, u)[0]["exempt_reason"].as_str().map(str::to_string);
+    let reason = |u: &str| {
+        key_of(&report, u)[0]["exempt_reason"]
+            .as_str()
+            .map(str::to_string)
+    };
     for u in ["tagged", "glass", "svc-legacy", "pathy"] {
         let k = key_of(&report, u)[0];
         assert_eq!(k["verdict"], "exempt", "{u}: {k}");
@@ -184,11 +310,20 @@ async fn exemptions_by_tag_group_name_and_path() {
     assert!(reason("svc-legacy").unwrap().contains("svc-*"));
     assert!(reason("pathy").unwrap().contains("/system/*"));
     assert_eq!(key_of(&report, "plain")[0]["verdict"], "non_compliant");
-    assert_eq!(key_of(&report, "custom-tagged")[0]["verdict"], "non_compliant");
+    assert_eq!(
+        key_of(&report, "custom-tagged")[0]["verdict"],
+        "non_compliant"
+    );
     // A configurable tag key, from rekey.toml.
     let cfg = home.path().join("rekey.toml");
     std::fs::write(&cfg, "[policy]\nexempt_tag = \"no-rotate\"\n").unwrap();
-    let out = home.rekey(&["audit", "--config", cfg.to_str().unwrap(), "--output", "json"]);
+    let out = home.rekey(&[
+        "audit",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     let report = json_out(&out);
     assert_eq!(key_of(&report, "custom-tagged")[0]["verdict"], "exempt");
     assert_eq!(key_of(&report, "tagged")[0]["verdict"], "non_compliant");
@@ -202,7 +337,9 @@ async fn as_of_judges_keys_at_a_later_moment() {
     let home = Home::new().with_base(&acct.admin);
     let now = json_out(&home.rekey(&["audit", "--output", "json"]));
     assert_eq!(key_of(&now, "soon")[0]["verdict"], "compliant");
-    let later = home.rekey(&["audit", "--as-of", "+30d", "--unused", "365d", "--output", "json"]);
+    let later = home.rekey(&[
+        "audit", "--as-of", "+30d", "--unused", "365d", "--output", "json",
+    ]);
     let later_report = json_out(&later);
     let k = key_of(&later_report, "soon")[0];
     assert_eq!(k["verdict"], "non_compliant");
@@ -217,26 +354,54 @@ async fn both_sources_give_the_same_verdicts_and_report_is_cheaper() {
     moto().root_keys(&acct.account_id, &[(true, 400)]);
     let s = Seeder::new(&acct.account_id, &sdk_config(&acct.admin));
     for i in 0..6 {
-        s.user(&format!("u{i}"), "/", &[], &[], &[key(30 * i, if i % 2 == 0 { Some(i) } else { None })]).await;
+        s.user(
+            &format!("u{i}"),
+            "/",
+            &[],
+            &[],
+            &[key(30 * i, if i % 2 == 0 { Some(i) } else { None })],
+        )
+        .await;
     }
-    s.user("both", "/", &[], &[], &[inactive(300), key(100, Some(1))]).await;
+    s.user("both", "/", &[], &[], &[inactive(300), key(100, Some(1))])
+        .await;
     s.user("nokeys", "/", &[], &[], &[]).await;
     let home = Home::new().with_base(&acct.admin);
     let report = json_out(&home.rekey(&["audit", "--source", "report", "--output", "json"]));
     let api = json_out(&home.rekey(&["audit", "--source", "api", "--output", "json"]));
-    let strip_root = |v: &Value| verdicts(v).into_iter().filter(|(_, u, _, _)| u != "<root_account>").collect::<BTreeSet<_>>();
+    let strip_root = |v: &Value| {
+        verdicts(v)
+            .into_iter()
+            .filter(|(_, u, _, _)| u != "<root_account>")
+            .collect::<BTreeSet<_>>()
+    };
     assert_eq!(strip_root(&report), strip_root(&api));
     for r in [&report, &api] {
         let root = key_of(r, "<root_account>");
         assert_eq!(root.len(), 1, "root key in {}", r["source"]);
-        assert!(root[0]["findings"].as_array().unwrap().iter().any(|f| f == "root_key"));
+        assert!(
+            root[0]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "root_key")
+        );
     }
     // Only the report knows the root key's age.
     assert_eq!(key_of(&report, "<root_account>")[0]["age_days"], 400);
     let calls = |r: &Value| account(r, &acct.account_id)["aws_calls"].as_u64().unwrap();
     // 8 users with keys: report ≈ 4 + 8, api ≈ 1 + 8·4 + keys + 1.
-    assert!(calls(&report) <= 4 + 8 + 2, "report source made {} calls", calls(&report));
-    assert!(calls(&api) > calls(&report), "api {} vs report {}", calls(&api), calls(&report));
+    assert!(
+        calls(&report) <= 4 + 8 + 2,
+        "report source made {} calls",
+        calls(&report)
+    );
+    assert!(
+        calls(&api) > calls(&report),
+        "api {} vs report {}",
+        calls(&api),
+        calls(&report)
+    );
 }
 
 #[tokio::test]
@@ -261,7 +426,11 @@ async fn config_and_trusted_advisor_views_use_their_own_words() {
     };
     assert_eq!(eval("green")["compliance_type"], "COMPLIANT");
     assert_eq!(eval("yellow")["compliance_type"], "NON_COMPLIANT");
-    assert_eq!(eval("retired")["compliance_type"], "COMPLIANT", "inactive keys do not count");
+    assert_eq!(
+        eval("retired")["compliance_type"],
+        "COMPLIANT",
+        "inactive keys do not count"
+    );
     assert_eq!(eval("red")["max_access_key_age"], 90);
     let ta = json_out(&home.rekey(&["audit", "--view", "trusted-advisor", "--output", "json"]));
     let status = |u: &str| {
@@ -275,7 +444,11 @@ async fn config_and_trusted_advisor_views_use_their_own_words() {
     assert_eq!(status("green").as_deref(), Some("green"));
     assert_eq!(status("yellow").as_deref(), Some("yellow"));
     assert_eq!(status("red").as_deref(), Some("red"));
-    assert_eq!(status("retired"), None, "Trusted Advisor checks active keys only");
+    assert_eq!(
+        status("retired"),
+        None,
+        "Trusted Advisor checks active keys only"
+    );
 }
 
 #[tokio::test]
@@ -288,20 +461,34 @@ async fn every_output_format_parses_back() {
     let home = Home::new().with_base(&acct.admin);
 
     let table = stdout(&home.rekey(&["audit", "--output", "table"]));
-    assert!(table.contains(&masked) && !table.contains(full.as_str()), "{table}");
+    assert!(
+        table.contains(&masked) && !table.contains(full.as_str()),
+        "{table}"
+    );
     assert!(table.contains("alice") && table.contains("too_old"));
 
     let csv_text = stdout(&home.rekey(&["audit", "--output", "csv"]));
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {headers:?}"));
-    let alice = rows.iter().find(|r| &r[col("user_name")] == "alice").expect("alice row");
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} in {headers:?}"))
+    };
+    let alice = rows
+        .iter()
+        .find(|r| &r[col("user_name")] == "alice")
+        .expect("alice row");
     assert_eq!(&alice[col("access_key_id")], full.as_str());
     assert_eq!(&alice[col("verdict")], "non_compliant");
 
     let md = stdout(&home.rekey(&["audit", "--output", "markdown"]));
-    let alice_rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|') && l.contains("alice")).collect();
+    let alice_rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with('|') && l.contains("alice"))
+        .collect();
     assert_eq!(alice_rows.len(), 1, "{md}");
     assert!(alice_rows[0].contains(&masked));
 
@@ -313,7 +500,10 @@ async fn every_output_format_parses_back() {
     assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
     assert!(html.contains("<svg") && html.contains("alice") && html.contains(&masked));
     assert!(html.contains("console.aws.amazon.com/iam/home#/users/details/alice"));
-    assert!(!html.contains("<script src") && !html.contains("<link"), "self-contained");
+    assert!(
+        !html.contains("<script src") && !html.contains("<link"),
+        "self-contained"
+    );
 }
 
 #[tokio::test]
@@ -328,7 +518,10 @@ async fn secrets_never_appear_in_any_output() {
     ] {
         let out = home.rekey(&args);
         for text in [stdout(&out), stderr(&out)] {
-            assert!(!text.contains(&acct.admin.secret_access_key), "secret leaked by {args:?}");
+            assert!(
+                !text.contains(&acct.admin.secret_access_key),
+                "secret leaked by {args:?}"
+            );
         }
     }
 }
@@ -350,16 +543,28 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_written() {
     let out_arg = out_file.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--profile", "ghost"], "profile `ghost` not found"),
-        (vec!["--profile", "empty"], "profile `empty` has no credentials"),
+        (
+            vec!["--profile", "empty"],
+            "profile `empty` has no credentials",
+        ),
         (vec!["--config", bad_toml.to_str().unwrap()], "forever"),
-        (vec!["--config", broken_toml.to_str().unwrap()], "broken.toml"),
-        (vec!["--accounts", bad_list.to_str().unwrap(), "--role", "R"], "accounts.txt:2"),
+        (
+            vec!["--config", broken_toml.to_str().unwrap()],
+            "broken.toml",
+        ),
+        (
+            vec!["--accounts", bad_list.to_str().unwrap(), "--role", "R"],
+            "accounts.txt:2",
+        ),
         (vec!["--as-of", "next tuesday"], "--as-of"),
         (vec!["--max-age", "0"], "--max-age"),
         (vec!["--max-age", "ninety"], "--max-age"),
         (vec!["--account", "12345", "--role", "R"], "12345"),
         (vec!["--account", "123456789012"], "--role"),
-        (vec!["--endpoint-url", "http://127.0.0.1:9", "--profile", "good"], "cannot reach the AWS endpoint"),
+        (
+            vec!["--endpoint-url", "http://127.0.0.1:9", "--profile", "good"],
+            "cannot reach the AWS endpoint",
+        ),
     ];
     for (args, needle) in cases {
         let mut full = vec!["audit", "--out", out_arg];
@@ -367,13 +572,24 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_written() {
         let out = home.rekey(&full);
         let err = stderr(&out);
         assert_eq!(code(&out), 2, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: expected `{needle}` in: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected `{needle}` in: {err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
         assert!(!out_file.exists(), "{args:?} wrote a report");
     }
     // A malformed credentials file is named with its line.
-    std::fs::write(home.credentials_path(), "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n[good]\n").unwrap();
+    std::fs::write(
+        home.credentials_path(),
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n[good]\n",
+    )
+    .unwrap();
     let out = home.rekey(&["audit", "--profile", "good"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("credentials") && stderr(&out).contains(":1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("credentials") && stderr(&out).contains(":1"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -70,10 +70,18 @@ impl Moto {
         )
         .expect("send control request");
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read control answer");
+        stream
+            .read_to_string(&mut response)
+            .expect("read control answer");
         let (head, body) = response.split_once("\r\n\r\n").expect("HTTP answer");
-        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "control {path} failed: {response}");
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        assert!(
+            head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+            "control {path} failed: {response}"
+        );
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_string()
@@ -109,7 +117,14 @@ impl Moto {
     }
 
     /// Back-dates a key and sets when it was last used (days before now).
-    pub fn key_dates(&self, account_id: &str, user: &str, key_id: &str, age_days: i64, used_days_ago: Option<i64>) {
+    pub fn key_dates(
+        &self,
+        account_id: &str,
+        user: &str,
+        key_id: &str,
+        age_days: i64,
+        used_days_ago: Option<i64>,
+    ) {
         let now = time::OffsetDateTime::now_utc();
         let iso = |d: i64| {
             (now - time::Duration::days(d))
@@ -143,7 +158,10 @@ impl Moto {
                 })
             })
             .collect();
-        self.control("root_keys", json!({ "account_id": account_id, "keys": keys }));
+        self.control(
+            "root_keys",
+            json!({ "account_id": account_id, "keys": keys }),
+        );
     }
 }
 
@@ -162,7 +180,9 @@ fn dechunk(body: &str) -> String {
 }
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}")).to_string()
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_string()
 }
 
 /// A static key pair (fake, emulator-only).
@@ -206,13 +226,15 @@ pub fn sdk_config(creds: &Creds) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(moto().endpoint())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            &creds.access_key_id,
-            &creds.secret_access_key,
-            None,
-            None,
-            "tests",
-        )))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                None,
+                None,
+                "tests",
+            )),
+        )
         .build()
 }
 
@@ -222,7 +244,9 @@ pub async fn member_config(org: &Org, account_id: &str) -> SdkConfig {
     let sts = aws_sdk_sts::Client::new(&sdk_config(&org.admin));
     let out = sts
         .assume_role()
-        .role_arn(format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"))
+        .role_arn(format!(
+            "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+        ))
         .role_session_name("tests")
         .send()
         .await
@@ -232,13 +256,15 @@ pub async fn member_config(org: &Org, account_id: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(moto().endpoint())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "tests",
-        )))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "tests",
+            )),
+        )
         .build()
 }
 
@@ -282,12 +308,27 @@ impl Seeder {
 
     /// A user with tags, groups (created when missing) and keys; returns
     /// the key IDs in order.
-    pub async fn user(&self, name: &str, path: &str, tags: &[(&str, &str)], groups: &[&str], keys: &[KeySpec]) -> Vec<String> {
+    pub async fn user(
+        &self,
+        name: &str,
+        path: &str,
+        tags: &[(&str, &str)],
+        groups: &[&str],
+        keys: &[KeySpec],
+    ) -> Vec<String> {
         let mut req = self.iam.create_user().user_name(name).path(path);
         for (k, v) in tags {
-            req = req.tags(aws_sdk_iam::types::Tag::builder().key(*k).value(*v).build().unwrap());
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .unwrap(),
+            );
         }
-        req.send().await.unwrap_or_else(|e| panic!("create user {name}: {e:?}"));
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("create user {name}: {e:?}"));
         for g in groups {
             let _ = self.iam.create_group().group_name(*g).send().await;
             self.iam
@@ -300,7 +341,13 @@ impl Seeder {
         }
         let mut ids = Vec::new();
         for spec in keys {
-            let out = self.iam.create_access_key().user_name(name).send().await.expect("create key");
+            let out = self
+                .iam
+                .create_access_key()
+                .user_name(name)
+                .send()
+                .await
+                .expect("create key");
             let id = out.access_key().expect("key").access_key_id().to_string();
             if !spec.active {
                 self.iam
@@ -312,7 +359,13 @@ impl Seeder {
                     .await
                     .expect("deactivate");
             }
-            moto().key_dates(&self.account_id, name, &id, spec.age_days, spec.used_days_ago);
+            moto().key_dates(
+                &self.account_id,
+                name,
+                &id,
+                spec.age_days,
+                spec.used_days_ago,
+            );
             ids.push(id);
         }
         ids
@@ -360,8 +413,12 @@ impl Home {
 
     /// Base credentials for the run, as AWS_ACCESS_KEY_ID/SECRET.
     pub fn with_base(mut self, creds: &Creds) -> Home {
-        self.env.push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id.clone()));
-        self.env.push(("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key.clone()));
+        self.env
+            .push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id.clone()));
+        self.env.push((
+            "AWS_SECRET_ACCESS_KEY".into(),
+            creds.secret_access_key.clone(),
+        ));
         self
     }
 
@@ -402,7 +459,8 @@ impl Home {
             .arg(moto().endpoint())
             .args(args)
             .stdin(Stdio::null());
-        cmd.output().expect("run aws (installed by scripts/ensure-tools)")
+        cmd.output()
+            .expect("run aws (installed by scripts/ensure-tools)")
     }
 }
 
@@ -425,5 +483,6 @@ pub fn code(o: &Output) -> i32 {
 
 /// Parses `rekey … --output json` output.
 pub fn json_out(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
 }

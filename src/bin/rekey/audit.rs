@@ -114,7 +114,10 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
         None => now,
     };
     let a = &file.audit;
-    let selecting = !args.profiles.is_empty() || !args.accounts.is_empty() || args.accounts_file.is_some() || args.org;
+    let selecting = !args.profiles.is_empty()
+        || !args.accounts.is_empty()
+        || args.accounts_file.is_some()
+        || args.org;
     let mut selection = if selecting {
         Selection {
             profiles: args.profiles.clone(),
@@ -130,11 +133,17 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
             ..Selection::default()
         }
     };
-    let accounts_file = if selecting { args.accounts_file.clone() } else { a.accounts_file.clone() };
+    let accounts_file = if selecting {
+        args.accounts_file.clone()
+    } else {
+        a.accounts_file.clone()
+    };
     if let Some(path) = accounts_file {
         selection.accounts.extend(read_accounts_file(&path)?);
     }
-    selection.ous = non_empty(&args.ous).or_else(|| a.ous.clone()).unwrap_or_default();
+    selection.ous = non_empty(&args.ous)
+        .or_else(|| a.ous.clone())
+        .unwrap_or_default();
     selection.exclude = non_empty(&args.exclude)
         .or_else(|| a.exclude_accounts.clone())
         .unwrap_or_default();
@@ -142,14 +151,23 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
     selection.external_id = args.external_id.clone().or_else(|| a.external_id.clone());
     let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
     validate(&selection, &profiles)?;
-    let concurrency = args.concurrency.or(a.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    let concurrency = args
+        .concurrency
+        .or(a.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 {
-        return Err(InputError::ZeroCount { what: "concurrency" });
+        return Err(InputError::ZeroCount {
+            what: "concurrency",
+        });
     }
     let format = args
         .output
         .or_else(|| args.out.as_deref().and_then(format_for_path))
-        .unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+        .unwrap_or(if std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Json
+        });
     Ok(Resolved {
         selection,
         format,
@@ -178,12 +196,15 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         format,
     } = resolve(&args, global)?;
     let discovery = discover(&selection, &options.aws).await?;
-    let show_progress = !args.no_progress && std::io::stderr().is_terminal() && discovery.targets.len() > 3;
+    let show_progress =
+        !args.no_progress && std::io::stderr().is_terminal() && discovery.targets.len() > 3;
     let bar = show_progress.then(|| {
         let bar = indicatif::ProgressBar::new(discovery.targets.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} auditing accounts {pos}/{len} {wide_bar} {elapsed}")
-                .expect("static template"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} auditing accounts {pos}/{len} {wide_bar} {elapsed}",
+            )
+            .expect("static template"),
         );
         bar
     });
@@ -198,7 +219,8 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     }
     let text = render(&report, args.view, format);
     match &args.out {
-        Some(path) => write_report(path, &text).with_context(|| format!("cannot write the report to {}", path.display()))?,
+        Some(path) => write_report(path, &text)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
         None => print!("{text}"),
     }
     Ok(ExitCode::from(report.exit_code()))
@@ -207,8 +229,16 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
 /// Writes via a temporary file in the same directory, so a reader never
 /// sees half a report.
 fn write_report(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.rekey-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("report")));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.rekey-tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report")
+    ));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }

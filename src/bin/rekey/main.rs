@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 mod audit;
 
 #[derive(Debug, Parser)]
-#[command(name = "rekey", version, about = "Audit and rotate AWS IAM access keys across many accounts, safely.")]
+#[command(
+    name = "rekey",
+    version,
+    about = "Audit and rotate AWS IAM access keys across many accounts, safely."
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -42,14 +46,23 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("rekey: error: {err:#}");
+            // One line, whatever a source's Display does with newlines.
+            let text = format!("{err:#}");
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("rekey: error: {}", line.join(" "));
             ExitCode::from(2)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Audit(args) => audit::run(args, &cli.global).await,

@@ -1,0 +1,292 @@
+//! Renderings of an [`AuditReport`]: a terminal table, JSON, CSV, Markdown
+//! and one self-contained HTML file, each in one of three views — rekey's
+//! own findings (CIS 1.14), AWS Config `access-keys-rotated`, and Trusted
+//! Advisor's "IAM Access Key Rotation". The views are derived in [`views`]
+//! (pure); each format lives in its own file and only lays them out.
+//!
+//! Human formats (table, Markdown, HTML) mask access key IDs
+//! (DESIGN.md invariant 6); machine formats (JSON, CSV) carry full IDs.
+//! An `AuditReport` holds no secret, so no rendering can print one.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use crate::audit::{AccountResult, AuditReport, KeyRow};
+use crate::inventory::Source;
+use crate::model::mask_key_id;
+use crate::policy::Finding;
+
+mod csv;
+mod html;
+mod json;
+mod markdown;
+mod table;
+pub mod views;
+
+#[cfg(test)]
+mod fixture;
+
+pub use views::{AgeBucket, ConfigEvaluation, TrustedAdvisorRow};
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+    Html,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "markdown" | "md" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            other => Err(format!(
+                "unknown output format `{other}` (table, json, csv, markdown or html)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which compliance view to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// rekey's own verdicts (CIS 1.14 age, unused keys, two active keys,
+    /// root keys), exemptions included.
+    #[default]
+    Keys,
+    /// AWS Config managed rule `access-keys-rotated`: one evaluation per user.
+    Config,
+    /// Trusted Advisor "IAM Access Key Rotation": one row per active key.
+    TrustedAdvisor,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Keys => "keys",
+            View::Config => "config",
+            View::TrustedAdvisor => "trusted-advisor",
+        }
+    }
+
+    /// A human title for headings.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Keys => "access keys (CIS 1.14)",
+            View::Config => "AWS Config access-keys-rotated",
+            View::TrustedAdvisor => "Trusted Advisor IAM Access Key Rotation",
+        }
+    }
+}
+
+impl FromStr for View {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "keys" => Ok(View::Keys),
+            "config" => Ok(View::Config),
+            "trusted-advisor" => Ok(View::TrustedAdvisor),
+            other => Err(format!(
+                "unknown view `{other}` (keys, config or trusted-advisor)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Renders `report` in `view` as `format`. Text formats end with a newline.
+pub fn render(report: &AuditReport, view: View, format: Format) -> String {
+    match format {
+        Format::Table => table::render(report, view),
+        Format::Json => json::render(report, view),
+        Format::Csv => csv::render(report, view),
+        Format::Markdown => markdown::render(report, view),
+        Format::Html => html::render(report, view),
+    }
+}
+
+/// The format an output file's extension asks for (`--output-file`):
+/// `.json`, `.csv`, `.md`/`.markdown`, `.html`/`.htm`, `.txt` (table).
+pub fn format_for_path(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "json" => Some(Format::Json),
+        "csv" => Some(Format::Csv),
+        "md" | "markdown" => Some(Format::Markdown),
+        "html" | "htm" => Some(Format::Html),
+        "txt" => Some(Format::Table),
+        _ => None,
+    }
+}
+
+// Helpers shared by the formats.
+
+/// `YYYY-MM-DD`, or `-` when unknown.
+fn date(t: Option<OffsetDateTime>) -> String {
+    match t {
+        Some(t) => {
+            let d = t.date();
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        }
+        None => "-".to_string(),
+    }
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Report => "credential report",
+        Source::Api => "IAM API",
+    }
+}
+
+/// RFC 3339 for machine formats, empty when unknown.
+fn rfc3339(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_default()
+}
+
+/// A key ID for human output: masked, `(root)` for a root key, `-` when
+/// unknown.
+fn masked(id: Option<&str>, is_root: bool) -> String {
+    match id {
+        _ if is_root => "(root)".to_string(),
+        Some(id) => mask_key_id(id),
+        None => "-".to_string(),
+    }
+}
+
+fn masked_row(row: &KeyRow) -> String {
+    masked(row.access_key_id.as_deref(), row.is_root)
+}
+
+fn findings(list: &[Finding], sep: &str) -> String {
+    list.iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// Findings plus, for an exempt key, why it is exempt — one human cell.
+fn notes(row: &KeyRow) -> String {
+    let found = findings(&row.findings, ", ");
+    match (&row.exempt_reason, found.is_empty()) {
+        (Some(why), true) => format!("exempt: {why}"),
+        (Some(why), false) => format!("{found} (exempt: {why})"),
+        (None, _) => found,
+    }
+}
+
+fn opt_days(d: Option<i64>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_else(|| "-".to_string())
+}
+
+/// How an account is named in human output: `123456789012 (name)`, or how
+/// it was reached when its ID never became known.
+fn account_label(a: &AccountResult) -> String {
+    match (&a.account_id, &a.name) {
+        (Some(id), Some(name)) => format!("{id} ({name})"),
+        (Some(id), None) => id.clone(),
+        (None, _) => a.via.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_views_parse_and_print_back() {
+        for f in [
+            Format::Table,
+            Format::Json,
+            Format::Csv,
+            Format::Markdown,
+            Format::Html,
+        ] {
+            assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
+        }
+        assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
+        assert!("xml".parse::<Format>().unwrap_err().contains("xml"));
+        for v in [View::Keys, View::Config, View::TrustedAdvisor] {
+            assert_eq!(v.as_str().parse::<View>().unwrap(), v);
+        }
+        assert_eq!(View::default(), View::Keys);
+        assert!("ta".parse::<View>().is_err());
+    }
+
+    #[test]
+    fn extensions_choose_the_format() {
+        let f = |p: &str| format_for_path(Path::new(p));
+        assert_eq!(f("out/report.JSON"), Some(Format::Json));
+        assert_eq!(f("a.csv"), Some(Format::Csv));
+        assert_eq!(f("a.md"), Some(Format::Markdown));
+        assert_eq!(f("a.htm"), Some(Format::Html));
+        assert_eq!(f("a.html"), Some(Format::Html));
+        assert_eq!(f("a.txt"), Some(Format::Table));
+        assert_eq!(f("a.xlsx"), None);
+        assert_eq!(f("noext"), None);
+    }
+
+    #[test]
+    fn every_format_and_view_renders_with_a_final_newline() {
+        let report = fixture::report();
+        for f in [
+            Format::Table,
+            Format::Json,
+            Format::Csv,
+            Format::Markdown,
+            Format::Html,
+        ] {
+            for v in [View::Keys, View::Config, View::TrustedAdvisor] {
+                let out = render(&report, v, f);
+                assert!(out.ends_with('\n'), "{f} {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn dates_and_masks() {
+        let t = time::macros::datetime!(2026-03-04 23:59 UTC);
+        assert_eq!(date(Some(t)), "2026-03-04");
+        assert_eq!(date(None), "-");
+        assert_eq!(rfc3339(Some(t)), "2026-03-04T23:59:00Z");
+        assert_eq!(masked(Some("AKIAIOSFODNN7EXAMPLE"), false), "AKIA…MPLE");
+        assert_eq!(masked(None, true), "(root)");
+    }
+}
