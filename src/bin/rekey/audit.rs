@@ -108,7 +108,8 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
         exempt_users: non_empty(&args.exempt_users),
     };
     let policies = Policies::resolve(&file, &flags)?;
-    let now = OffsetDateTime::now_utc();
+    // Whole seconds: reports show the time, and nobody needs nanoseconds.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond");
     let as_of = match &args.as_of {
         Some(v) => parse_as_of(v, now)?,
         None => now,
