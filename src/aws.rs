@@ -129,12 +129,14 @@ pub struct AccountClients {
 impl AccountClients {
     pub fn new(config: &SdkConfig) -> Self {
         let calls = CallCounter::default();
-        let iam = aws_sdk_iam::config::Builder::from(config)
-            .interceptor(calls.clone())
-            .build();
-        let sts = aws_sdk_sts::config::Builder::from(config)
-            .interceptor(calls.clone())
-            .build();
+        let iam = aws_sdk_iam::config::Builder::from(config).interceptor(calls.clone());
+        let sts = aws_sdk_sts::config::Builder::from(config).interceptor(calls.clone());
+        #[cfg(feature = "fault-injection")]
+        let (iam, sts) = match crate::faults::FaultInjector::from_env() {
+            Some(faults) => (iam.interceptor(faults.clone()), sts.interceptor(faults)),
+            None => (iam, sts),
+        };
+        let (iam, sts) = (iam.build(), sts.build());
         AccountClients {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::from_conf(sts),

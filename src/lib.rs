@@ -17,14 +17,26 @@
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown and HTML renderings of an audit |
+//! | [`clock`] | the time source, passed in so tests can set "now" |
+//! | [`rotation`] | plan and step machine of one key's rotation; profile → key targets |
+//! | [`destination`] | where a new secret is delivered: the credentials file |
+//! | [`journal`] | every rotation step recorded before and after its side effect; leases |
+//! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
+//! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 
 pub mod audit;
 pub mod aws;
 pub mod awsfiles;
+pub mod clock;
 pub mod config;
+pub mod destination;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod inventory;
+pub mod journal;
 pub mod model;
 pub mod policy;
+pub mod rotation;
+pub mod schedule;
 pub mod report;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod history;
+mod rotate;
+mod schedule;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +41,12 @@ pub struct GlobalArgs {
 enum Command {
     /// Find every access key in every selected account and judge it.
     Audit(audit::AuditArgs),
+    /// Rotate the access keys of named profiles in ~/.aws/credentials, safely.
+    Rotate(rotate::RotateArgs),
+    /// List past rotations from the journal.
+    History(history::HistoryArgs),
+    /// Print, install or remove a daily `rekey rotate` job (cron, systemd, launchd).
+    Schedule(schedule::ScheduleArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match cli.command {
             Command::Audit(args) => audit::run(args, &cli.global).await,
+            Command::Rotate(args) => rotate::run(args, &cli.global).await,
+            Command::History(args) => history::run(args),
+            Command::Schedule(args) => schedule::run(args),
         }
     })
 }

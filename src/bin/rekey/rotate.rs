@@ -1,0 +1,291 @@
+//! `rekey rotate`: flags → library options; finish what earlier runs left
+//! unfinished; then rotate each key the named profiles hold.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rekey::audit::error_chain;
+use rekey::aws::{AwsOptions, load_config};
+use rekey::awsfiles::Profiles;
+use rekey::clock::{Clock, SystemClock};
+use rekey::destination::{CredentialsFile, Destination};
+use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
+use rekey::policy::parse_days;
+use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
+use rekey::rotation::steps::clients_for;
+use rekey::rotation::targets::{KeyTarget, resolve};
+use rekey::rotation::RotateOptions;
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    /// Rotate the key this profile uses (repeatable). A role profile rotates its source_profile's key.
+    #[arg(long = "profile", value_name = "NAME", required_unless_present = "all_profiles")]
+    profiles: Vec<String>,
+    /// Rotate every profile of the credentials file that holds static keys.
+    #[arg(long)]
+    all_profiles: bool,
+    /// The shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials).
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Rotate only keys older than this (e.g. 90d), so a daily schedule rotates when due.
+    #[arg(long, value_name = "DAYS")]
+    max_age: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Show each key and ask before each step.
+    #[arg(short, long)]
+    interactive: bool,
+    /// What to do with the old key once the new one works.
+    #[arg(long, value_name = "deactivate|delete", default_value = "deactivate")]
+    old_key: OldKeyAction,
+    /// At the two-key limit, delete the user's other *active* key to make room.
+    #[arg(long)]
+    delete_other_active: bool,
+    /// How long to wait for IAM to accept the new key (e.g. 60s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    propagation_timeout: String,
+    /// MFA code for profiles with mfa_serial (asked for on a terminal when absent).
+    #[arg(long, value_name = "CODE")]
+    mfa_code: Option<String>,
+    /// The journal (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// text (default) or json.
+    #[arg(long, short = 'o', default_value = "text", value_name = "FORMAT")]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Parses `60s`, `2m`, `90` (seconds).
+fn parse_seconds(value: &str) -> anyhow::Result<std::time::Duration> {
+    let v = value.trim();
+    let (digits, factor) = match v.as_bytes().last() {
+        Some(b's') => (&v[..v.len() - 1], 1),
+        Some(b'm') => (&v[..v.len() - 1], 60),
+        _ => (v, 1),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && n <= 3600 => Ok(std::time::Duration::from_secs(n * factor)),
+        _ => bail!("--propagation-timeout: `{value}` is not a duration between 1s and 60m (write e.g. 60s or 2m)"),
+    }
+}
+
+/// The environment as the library reads it, with --credentials-file in
+/// place of AWS_SHARED_CREDENTIALS_FILE.
+fn env_with(credentials_file: &Option<PathBuf>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| match (name, credentials_file) {
+        ("AWS_SHARED_CREDENTIALS_FILE", Some(p)) => Some(p.display().to_string()),
+        _ => std::env::var(name).ok(),
+    }
+}
+
+/// Asks on stderr, reads stdin.
+struct TerminalPrompt;
+
+impl Prompt for TerminalPrompt {
+    fn confirm(&self, question: &str) -> bool {
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+    }
+}
+
+pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be checked without AWS, first.
+    let max_age_days = args.max_age.as_deref().map(|v| parse_days("max-age", v)).transpose()?;
+    let propagation_timeout = parse_seconds(&args.propagation_timeout)?;
+    if args.interactive && !std::io::stdin().is_terminal() {
+        bail!("--interactive needs a terminal to ask on");
+    }
+    let env = env_with(&args.credentials_file);
+    let profiles = Profiles::load(&env)?;
+    let targets = resolve(&profiles, &args.profiles, args.all_profiles)?;
+    let journal_path = match &args.journal {
+        Some(p) => p.clone(),
+        None => default_path(&env).context("cannot find a place for the journal: set --journal, XDG_STATE_HOME or HOME")?,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let journal = SqliteJournal::open(&journal_path, clock.clone())?;
+    let run_id = format!("{}-{}", std::process::id(), clock.now().unix_timestamp());
+    let opts = RotateOptions {
+        old_key: args.old_key,
+        delete_other_active: args.delete_other_active,
+        max_age_days,
+        propagation_timeout,
+        verify_successes: 3,
+        lease_ttl: time::Duration::minutes(15),
+        run_id: run_id.clone(),
+    };
+    let prompt: &dyn Prompt = if args.interactive { &TerminalPrompt } else { &NoPrompt };
+    let engine = Engine {
+        journal: &journal,
+        clock: clock.as_ref(),
+        opts: &opts,
+        prompt,
+        holder: Holder::current(run_id),
+    };
+    let aws = AwsOptions {
+        endpoint_url: global.endpoint_url.clone(),
+        region: global.region.clone(),
+    };
+
+    let mut reports: Vec<Report> = Vec::new();
+    let mut failures = 0;
+    // Finish or undo what an earlier run left (DESIGN.md invariant 2).
+    for unfinished in journal.unfinished()? {
+        if args.dry_run {
+            eprintln!(
+                "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
+                unfinished.id, unfinished.user_name, unfinished.account_id
+            );
+            continue;
+        }
+        let destinations: Vec<Arc<dyn Destination>> = unfinished
+            .destinations
+            .iter()
+            .filter_map(|d| CredentialsFile::from_description(d))
+            .map(|d| Arc::new(d) as Arc<dyn Destination>)
+            .collect();
+        let first_profile = destinations
+            .first()
+            .and_then(|d| d.describe().rsplit_once('#').map(|(_, p)| p.split(',').next().unwrap_or("").to_string()));
+        let target = Target {
+            config: profile_config(&profiles, first_profile.as_deref(), &aws).await,
+            label: format!("rotation #{}", unfinished.id),
+            destinations,
+            iam_session: None,
+        };
+        match engine.resume(&unfinished, &target).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failures += 1;
+                eprintln!("rekey: error: {}", error_chain(&e));
+            }
+        }
+    }
+
+    for key in &targets {
+        let target = match build_target(key, &profiles, &args, &aws).await {
+            Ok(t) => t,
+            Err(e) => {
+                failures += 1;
+                eprintln!("rekey: error: {e:#}");
+                continue;
+            }
+        };
+        let mode = if args.dry_run { Mode::Plan } else { Mode::Apply };
+        match engine.rotate(&target, mode).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failures += 1;
+                eprintln!("rekey: error: {}", error_chain(&e));
+            }
+        }
+    }
+    print_reports(&reports, args.output);
+    Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
+}
+
+/// Region and endpoint of `profile` (flags and environment win), with
+/// credentials to be replaced by the caller.
+async fn profile_config(profiles: &Profiles, profile: Option<&str>, aws: &AwsOptions) -> aws_config::SdkConfig {
+    let p = profile.and_then(|name| profiles.get(name));
+    let opts = AwsOptions {
+        endpoint_url: aws
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .or_else(|| p.as_ref().and_then(|p| p.endpoint_url().map(str::to_string))),
+        region: aws
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| p.as_ref().and_then(|p| p.region().map(str::to_string))),
+    };
+    load_config(None, &opts).await
+}
+
+async fn build_target(key: &KeyTarget, profiles: &Profiles, args: &RotateArgs, aws: &AwsOptions) -> anyhow::Result<Target> {
+    let path = profiles.credentials().path().to_path_buf();
+    let file = CredentialsFile::new(&path, key.profiles.clone());
+    let config = profile_config(profiles, Some(&key.holder), aws).await;
+    let label = format!("profile{} {}", if key.profiles.len() > 1 { "s" } else { "" }, key.profiles.join(", "));
+    let iam_session = match &key.mfa_serial {
+        None => None,
+        Some(serial) => {
+            let code = match &args.mfa_code {
+                Some(c) => c.clone(),
+                None if std::io::stdin().is_terminal() => {
+                    eprint!("MFA code for {serial} ({label}): ");
+                    let _ = std::io::stderr().flush();
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim().to_string()
+                }
+                None => bail!("{label}: the profile has mfa_serial {serial}; give --mfa-code (no terminal to ask on)"),
+            };
+            let old = file
+                .current()?
+                .with_context(|| format!("{label}: the profile holds no access key"))?;
+            let sts = clients_for(&config, &old).sts;
+            let out = sts
+                .get_session_token()
+                .serial_number(serial)
+                .token_code(code)
+                .duration_seconds(900)
+                .send()
+                .await
+                .map_err(|e| rekey::error::CallError::from_sdk("sts:GetSessionToken", e))
+                .with_context(|| format!("{label}: cannot start an MFA session with {serial}"))?;
+            let c = out.credentials().context("GetSessionToken returned no credentials")?;
+            Some(aws_credential_types::Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "rekey-mfa-session",
+            ))
+        }
+    };
+    Ok(Target {
+        destinations: vec![Arc::new(file)],
+        config,
+        iam_session,
+        label,
+    })
+}
+
+fn print_reports(reports: &[Report], format: OutputFormat) {
+    match format {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(reports).expect("reports serialize"));
+        }
+        OutputFormat::Text => {
+            for r in reports {
+                let tag = match r.status {
+                    Status::Rotated => "rotated",
+                    Status::NotDue => "not due",
+                    Status::Planned => "would",
+                    Status::Declined => "declined",
+                    Status::Undone => "undone",
+                };
+                println!("{}: [{tag}] {}", r.target, r.message);
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Fault injection for the rotation tests (feature `fault-injection`, off
+//! in normal builds): an SDK interceptor that fails chosen AWS calls, and a
+//! hook that kills the process right after a chosen journal record — the
+//! two ways a rotation can be interrupted in real life.
+//!
+//! Both are driven by environment variables so the tests can run the real
+//! `rekey` binary:
+//! - `REKEY_FAULTS=iam:CreateAccessKey@after,sts:GetCallerIdentity@before*3`:
+//!   fail the call before it is sent (`@before`: nothing happened) or after
+//!   its answer arrived (`@after`: it happened, the answer is lost), the
+//!   first N times (`*N`, default 1; `*0` = every time).
+//! - `REKEY_CRASH_AT=create_key:done`: abort the process (no destructors,
+//!   like `kill -9`) right after that step and phase are journaled.
+
+use crate::journal::{Phase, Step};
+
+/// Kills the process if `REKEY_CRASH_AT` names this record.
+pub fn crash_point(step: Step, phase: Phase) {
+    #[cfg(feature = "fault-injection")]
+    if let Ok(at) = std::env::var("REKEY_CRASH_AT")
+        && at == format!("{}:{}", step.as_str(), phase.as_str())
+    {
+        eprintln!("rekey: fault injection: crashing at {at}");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = (step, phase);
+}
+
+#[cfg(feature = "fault-injection")]
+pub use interceptor::FaultInjector;
+
+#[cfg(feature = "fault-injection")]
+mod interceptor {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::{
+        BeforeTransmitInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum When {
+        Before,
+        After,
+    }
+
+    /// Remaining failures per (operation, when); process-wide so every
+    /// client of the run shares the budget.
+    fn budget() -> &'static Mutex<HashMap<(String, When), u32>> {
+        static BUDGET: OnceLock<Mutex<HashMap<(String, When), u32>>> = OnceLock::new();
+        BUDGET.get_or_init(|| {
+            let spec = std::env::var("REKEY_FAULTS").unwrap_or_default();
+            let mut map = HashMap::new();
+            for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (op, count) = item.split_once('*').unwrap_or((item, "1"));
+                let (op, when) = match op.split_once('@') {
+                    Some((op, "after")) => (op, When::After),
+                    Some((op, _)) => (op, When::Before),
+                    None => (op, When::Before),
+                };
+                let n: u32 = count.parse().unwrap_or(1);
+                map.insert((op.to_string(), when), if n == 0 { u32::MAX } else { n });
+            }
+            Mutex::new(map)
+        })
+    }
+
+    fn take(cfg: &ConfigBag, when: When) -> Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let op = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
+        let mut budget = budget().lock().expect("fault budget");
+        match budget.get_mut(&(op.clone(), when)) {
+            Some(n) if *n > 0 => {
+                *n = n.saturating_sub(if *n == u32::MAX { 0 } else { 1 });
+                Err(format!("fault injected into {op} ({when:?})").into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails the calls `REKEY_FAULTS` names.
+    #[derive(Debug, Default, Clone)]
+    pub struct FaultInjector;
+
+    impl FaultInjector {
+        /// An injector when `REKEY_FAULTS` is set.
+        pub fn from_env() -> Option<Self> {
+            std::env::var_os("REKEY_FAULTS").map(|_| FaultInjector)
+        }
+    }
+
+    impl Intercept for FaultInjector {
+        fn name(&self) -> &'static str {
+            "rekey::FaultInjector"
+        }
+
+        fn read_before_transmit(
+            &self,
+            _context: &BeforeTransmitInterceptorContextRef<'_>,
+            _components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            take(cfg, When::Before)
+        }
+
+        fn read_before_deserialization(
+            &self,
+            _context: &BeforeDeserializationInterceptorContextRef<'_>,
+            _components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            take(cfg, When::After)
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The rotation journal: a durable record of every rotation, written before
+//! and after each AWS side effect, so that a run that dies half-way is found
+//! and finished (or undone) by the next one (DESIGN.md invariants 2 and 4).
+//! It also holds the leases that stop two runs from rotating the same user
+//! at once.
+//!
+//! This module owns the vocabulary (steps, phases, outcomes), the records the
+//! engine reads back ([`Rotation`], [`Event`]) and the [`Journal`] trait.
+//! `error` holds [`JournalError`]; `lease` holds [`Lease`], [`Holder`] and
+//! the rules for taking a lease over, shared by every implementation;
+//! [`sqlite`] is the embedded implementation (a DynamoDB one for many
+//! Lambda runners would sit beside it).
+//!
+//! The journal never stores a secret: only key IDs, names, destinations,
+//! times and error text, which callers guarantee holds no secret. Nothing
+//! here has a field that could hold one.
+//!
+//! # How the engine uses it
+//!
+//! ```text
+//! acquire_lease(account, user)            refuses while another live run holds it
+//! unfinished()                            resume those first (invariant 2)
+//! begin_rotation(new)                     Plan done
+//! record(CreateKey, Begin) → AWS → set_new_key + record(CreateKey, Done)
+//! record_on(Deliver, dest, Begin) → write → record_on(Deliver, dest, Done)   per destination
+//! record(Verify, Begin) → STS ×N → record(Verify, Done)
+//! record(DeactivateOldKey | DeleteOldKey, Begin) → AWS → …Done
+//! finish(Completed)                       Finish done
+//! release_lease
+//! ```
+//!
+//! A step whose Begin has no Done/Failed is listed in [`Rotation::open`]: its
+//! side effect may or may not have happened, and the resuming run must look
+//! (e.g. a `CreateKey` left open → compare the user's keys with
+//! [`Rotation::keys_before`]).
+
+mod error;
+mod lease;
+pub mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use error::JournalError;
+pub use lease::{Holder, Lease};
+pub use sqlite::{SqliteJournal, default_path};
+
+/// Defines a plain enum whose variants have stable snake_case names, used in
+/// the database, in JSON (serde) and in messages alike.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* pub enum $name:ident as $kind:literal {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownName { kind: $kind, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// One step of a rotation; each but `Plan` and `Finish` has an AWS or
+    /// destination side effect.
+    pub enum Step as "step" {
+        Plan = "plan",
+        CreateKey = "create_key",
+        /// Writing the new secret to one destination (target = destination).
+        Deliver = "deliver",
+        Verify = "verify",
+        DeactivateOldKey = "deactivate_old_key",
+        DeleteOldKey = "delete_old_key",
+        /// Freeing a slot at the two-key limit (target = the key ID).
+        DeleteInactiveKey = "delete_inactive_key",
+        /// Restoring one destination to the old key (target = destination).
+        Rollback = "rollback",
+        DeleteNewKey = "delete_new_key",
+        Finish = "finish",
+    }
+}
+
+named_enum! {
+    /// Where a step stands: recorded before (`Begin`) and after its side effect.
+    pub enum Phase as "phase" {
+        Begin = "begin",
+        Done = "done",
+        Failed = "failed",
+    }
+}
+
+named_enum! {
+    /// How a rotation ended.
+    pub enum Outcome as "outcome" {
+        /// The new key is delivered and verified; the old one is dealt with.
+        Completed = "completed",
+        /// Rolled back: destinations restored, the new key deleted.
+        Undone = "undone",
+        /// Gave up; a human must look (rare).
+        Failed = "failed",
+    }
+}
+
+named_enum! {
+    /// What happens to the old key once the new one is verified.
+    pub enum OldKeyAction as "old key action" {
+        Deactivate = "deactivate",
+        Delete = "delete",
+    }
+}
+
+/// A name that is not one of an enum's names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// What the engine knows when it plans a rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRotation {
+    pub account_id: String,
+    pub user_name: String,
+    pub user_arn: String,
+    pub old_key_id: String,
+    /// Every key ID the user had when planned: a key not in this list was
+    /// created by this rotation, even if CreateAccessKey's answer was lost.
+    pub keys_before: Vec<String>,
+    /// Opaque descriptions, e.g. `credentials:/home/u/.aws/credentials#dev`.
+    pub destinations: Vec<String>,
+    pub old_key_action: OldKeyAction,
+    /// The run that plans it; must hold the user's lease.
+    pub run_id: String,
+}
+
+/// A step, and what it acted on when it acts on one of several things
+/// (a destination for `Deliver`/`Rollback`, a key ID for `DeleteInactiveKey`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StepTarget {
+    pub step: Step,
+    pub target: Option<String>,
+}
+
+/// One rotation as the journal knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub id: i64,
+    pub account_id: String,
+    pub user_name: String,
+    pub user_arn: String,
+    pub old_key_id: String,
+    pub new_key_id: Option<String>,
+    pub keys_before: Vec<String>,
+    pub destinations: Vec<String>,
+    pub old_key_action: OldKeyAction,
+    /// The run that began it (a resuming run may differ).
+    pub run_id: String,
+    pub last_step: Step,
+    pub last_phase: Phase,
+    /// Steps with a `Done` event, in the order they were first done.
+    pub completed: Vec<StepTarget>,
+    /// Steps whose latest event is `Begin`: the side effect may or may not
+    /// have happened. Empty unless a run died (or is running).
+    pub open: Vec<StepTarget>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl Rotation {
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Whether `step` was done at least once, whatever its target.
+    pub fn step_done(&self, step: Step) -> bool {
+        self.completed.iter().any(|c| c.step == step)
+    }
+
+    /// Whether `step` was done on `target` (a destination or a key ID).
+    pub fn step_done_on(&self, step: Step, target: &str) -> bool {
+        self.completed
+            .iter()
+            .any(|c| c.step == step && c.target.as_deref() == Some(target))
+    }
+
+    /// Destinations that have not (yet) been delivered to. Empty means the
+    /// new secret is everywhere it should be.
+    pub fn undelivered(&self) -> Vec<&str> {
+        self.destinations
+            .iter()
+            .filter(|d| !self.step_done_on(Step::Deliver, d))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// One line of a rotation's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub rotation_id: i64,
+    /// 1, 2, 3… within the rotation.
+    pub seq: i64,
+    pub step: Step,
+    pub phase: Phase,
+    pub target: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub detail: Option<String>,
+}
+
+/// Works out the completed and open steps from a rotation's events, in order.
+/// The same rule decides whether a `Done`/`Failed` may be recorded: only for
+/// an open step.
+pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
+    let mut completed: Vec<StepTarget> = Vec::new();
+    let mut open: Vec<StepTarget> = Vec::new();
+    for e in events {
+        let st = StepTarget {
+            step: e.step,
+            target: e.target.clone(),
+        };
+        open.retain(|o| *o != st);
+        match e.phase {
+            Phase::Begin => open.push(st),
+            Phase::Done if !completed.contains(&st) => completed.push(st),
+            Phase::Done | Phase::Failed => {}
+        }
+    }
+    (completed, open)
+}
+
+/// Where rotations and leases are kept. Implementations must be safe to
+/// share between threads and, for leases, between processes.
+pub trait Journal: Send + Sync {
+    /// Starts a rotation and records `Plan` done. Refused unless
+    /// `new.run_id` holds the user's lease, and while the user has an
+    /// unfinished rotation.
+    fn begin_rotation(&self, new: &NewRotation) -> Result<Rotation, JournalError>;
+
+    /// Records a step that acts on one of several things (`target`), e.g.
+    /// delivery to one destination. `Done`/`Failed` are accepted only after
+    /// a `Begin` of the same step and target.
+    fn record_on(
+        &self,
+        id: i64,
+        step: Step,
+        target: Option<&str>,
+        phase: Phase,
+        detail: Option<&str>,
+    ) -> Result<(), JournalError>;
+
+    /// Records a step of the rotation as a whole.
+    fn record(
+        &self,
+        id: i64,
+        step: Step,
+        phase: Phase,
+        detail: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.record_on(id, step, None, phase, detail)
+    }
+
+    /// Remembers the ID of the key this rotation created. Idempotent;
+    /// refuses a second, different key and a key the user already had.
+    fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError>;
+
+    /// Ends a rotation, recording `Finish` done.
+    fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), JournalError>;
+
+    fn get(&self, id: i64) -> Result<Rotation, JournalError>;
+
+    /// Rotations without an outcome, in the order they were begun.
+    fn unfinished(&self) -> Result<Vec<Rotation>, JournalError>;
+
+    /// The latest `limit` rotations, finished or not, newest first.
+    fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError>;
+
+    /// A rotation's events in order.
+    fn events(&self, id: i64) -> Result<Vec<Event>, JournalError>;
+
+    /// Takes the lease on a user for `ttl`: free, expired, held by a process
+    /// on this host that no longer exists, or already held by the same run
+    /// (then renewed). Otherwise [`JournalError::LeaseHeld`].
+    fn acquire_lease(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        holder: &Holder,
+        ttl: time::Duration,
+    ) -> Result<Lease, JournalError>;
+
+    /// Extends a lease this run still holds; [`JournalError::LeaseLost`] if
+    /// another run has taken it.
+    fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError>;
+
+    /// Gives a lease up. Releasing one that is already gone is fine;
+    /// one now held by another run gives [`JournalError::LeaseLost`].
+    fn release_lease(&self, lease: &Lease) -> Result<(), JournalError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for step in Step::ALL {
+            assert_eq!(step.as_str().parse::<Step>(), Ok(*step));
+            let json = serde_json::to_string(step).unwrap();
+            assert_eq!(json, format!("\"{}\"", step.as_str()));
+        }
+        for phase in Phase::ALL {
+            assert_eq!(phase.as_str().parse::<Phase>(), Ok(*phase));
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(*outcome));
+        }
+        for action in OldKeyAction::ALL {
+            assert_eq!(action.as_str().parse::<OldKeyAction>(), Ok(*action));
+        }
+        let err = "sideways".parse::<Step>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown step `sideways`");
+    }
+
+    fn event(seq: i64, step: Step, target: Option<&str>, phase: Phase) -> Event {
+        Event {
+            rotation_id: 1,
+            seq,
+            step,
+            phase,
+            target: target.map(str::to_string),
+            at: OffsetDateTime::UNIX_EPOCH,
+            detail: None,
+        }
+    }
+
+    fn st(step: Step, target: Option<&str>) -> StepTarget {
+        StepTarget {
+            step,
+            target: target.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn progress_tracks_open_and_completed_steps_per_target() {
+        let events = [
+            event(1, Step::Plan, None, Phase::Done),
+            event(2, Step::CreateKey, None, Phase::Begin),
+            event(3, Step::CreateKey, None, Phase::Done),
+            event(4, Step::Deliver, Some("a"), Phase::Begin),
+            event(5, Step::Deliver, Some("a"), Phase::Done),
+            event(6, Step::Deliver, Some("b"), Phase::Begin),
+            event(7, Step::Deliver, Some("b"), Phase::Failed),
+            event(8, Step::Deliver, Some("b"), Phase::Begin),
+        ];
+        let (completed, open) = progress(&events);
+        assert_eq!(
+            completed,
+            [
+                st(Step::Plan, None),
+                st(Step::CreateKey, None),
+                st(Step::Deliver, Some("a"))
+            ]
+        );
+        assert_eq!(open, [st(Step::Deliver, Some("b"))]);
+    }
+
+    #[test]
+    fn rotation_helpers_answer_from_completed_steps() {
+        let (completed, open) = progress(&[
+            event(1, Step::Plan, None, Phase::Done),
+            event(2, Step::Deliver, Some("a"), Phase::Begin),
+            event(3, Step::Deliver, Some("a"), Phase::Done),
+        ]);
+        let rotation = Rotation {
+            id: 1,
+            account_id: "111111111111".into(),
+            user_name: "alice".into(),
+            user_arn: "arn:aws:iam::111111111111:user/alice".into(),
+            old_key_id: "AKIAOLDOLDOLDOLD0001".into(),
+            new_key_id: None,
+            keys_before: vec![],
+            destinations: vec!["a".into(), "b".into()],
+            old_key_action: OldKeyAction::Deactivate,
+            run_id: "r".into(),
+            last_step: Step::Deliver,
+            last_phase: Phase::Done,
+            completed,
+            open,
+            outcome: None,
+            error: None,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: None,
+        };
+        assert!(rotation.step_done(Step::Deliver));
+        assert!(rotation.step_done_on(Step::Deliver, "a"));
+        assert!(!rotation.step_done(Step::Verify));
+        assert_eq!(rotation.undelivered(), ["b"]);
+        assert!(!rotation.is_finished());
+
+        // `--output json` prints rotations; times as RFC 3339, names as stored.
+        let json = serde_json::to_string(&rotation).unwrap();
+        assert!(json.contains(r#""old_key_action":"deactivate""#), "{json}");
+        assert!(
+            json.contains(r#""started_at":"1970-01-01T00:00:00Z""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Rotation>(&json).unwrap(), rotation);
+    }
+}

@@ -1,0 +1,290 @@
+//! The embedded journal: one SQLite file per machine, shared by every rekey
+//! process on it. This file owns [`SqliteJournal`] — the connection, and
+//! how each call becomes one transaction. The rest lives below:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `schema` | the file: location, permissions, pragmas, migrations |
+//! | `rows` | how records map to rows (times, lists, names) |
+//! | `rotations` | the rules a rotation write must pass |
+//! | `leases` | the lease table |
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write
+//! lock before reading, so a check and the write that depends on it (is the
+//! step open? is the lease free?) cannot interleave with another process.
+//! Times are stored as Unix milliseconds (UTC); finer precision is dropped.
+
+mod leases;
+mod rotations;
+mod rows;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+
+use super::lease::{self, Holder, Lease};
+use super::{Event, Journal, JournalError, NewRotation, Outcome, Phase, Rotation, Step};
+use crate::clock::Clock;
+pub use schema::default_path;
+
+/// The journal in one SQLite file (or in memory, for tests).
+pub struct SqliteJournal {
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    path: Option<PathBuf>,
+    /// This machine, for deciding whether a lease holder is provably dead.
+    host: &'static str,
+}
+
+impl fmt::Debug for SqliteJournal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteJournal")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal at `path`. New directories are
+    /// made 0700 and a new file 0600: the journal holds no secret, but it
+    /// does map accounts, users and keys, which is nobody else's business.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, JournalError> {
+        schema::create_private(path)?;
+        let open_error = |source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        schema::configure(&conn).map_err(open_error)?;
+        Self::with(conn, clock, Some(path.to_path_buf()))
+    }
+
+    /// A private journal that vanishes when dropped; for tests.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Result<Self, JournalError> {
+        let conn = Connection::open_in_memory().map_err(sql("opening an in-memory database"))?;
+        schema::configure(&conn).map_err(sql("configuring an in-memory database"))?;
+        Self::with(conn, clock, None)
+    }
+
+    fn with(
+        mut conn: Connection,
+        clock: Arc<dyn Clock>,
+        path: Option<PathBuf>,
+    ) -> Result<Self, JournalError> {
+        schema::migrate(&mut conn)?;
+        Ok(SqliteJournal {
+            conn: Mutex::new(conn),
+            clock,
+            path,
+            host: lease::hostname(),
+        })
+    }
+
+    /// The file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held dropped its transaction, which
+        // rolled back: the connection is still sound.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f`
+    /// succeeds. "Now" is read once the write lock is held: read before a
+    /// wait on another process, it could call a lease live that has expired.
+    fn write<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&Connection, OffsetDateTime) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let mut conn = self.lock();
+        let tx = immediate(&mut conn)?;
+        let now = rows::to_ms_precision(self.clock.now());
+        let value = f(&tx, now)?;
+        tx.commit().map_err(sql(doing))?;
+        Ok(value)
+    }
+
+    /// Runs `f` in one read transaction, so it sees a single snapshot.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(sql("starting a read"))?;
+        f(&tx)
+    }
+}
+
+fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, JournalError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql("starting a write"))
+}
+
+/// Wraps a rusqlite error with what was being done. A value that does not
+/// convert (an unknown step name, bad JSON) means the file was damaged or
+/// written by something else, which deserves its own message.
+fn sql(doing: &'static str) -> impl Fn(rusqlite::Error) -> JournalError {
+    move |source| match source {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => JournalError::Corrupt {
+            what: format!("{doing}: {source}"),
+        },
+        source => JournalError::Sqlite { doing, source },
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn begin_rotation(&self, new: &NewRotation) -> Result<Rotation, JournalError> {
+        self.write("recording a new rotation", |tx, now| {
+            rotations::begin(tx, new, now)
+        })
+    }
+
+    fn record_on(
+        &self,
+        id: i64,
+        step: Step,
+        target: Option<&str>,
+        phase: Phase,
+        detail: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.write("recording an event", |tx, now| {
+            rotations::record(tx, id, step, target, phase, detail, now)
+        })
+    }
+
+    fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError> {
+        self.write("recording the new key", |tx, now| {
+            rotations::set_new_key(tx, id, new_key_id, now)
+        })
+    }
+
+    fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), JournalError> {
+        self.write("finishing a rotation", |tx, now| {
+            rotations::finish(tx, id, outcome, error, now)
+        })
+    }
+
+    fn get(&self, id: i64) -> Result<Rotation, JournalError> {
+        self.read(|tx| rows::load(tx, id))
+    }
+
+    fn unfinished(&self) -> Result<Vec<Rotation>, JournalError> {
+        // By id, not started_at: the order they were begun even if the
+        // clock jumped.
+        let ids = "SELECT id FROM rotations WHERE outcome IS NULL ORDER BY id";
+        self.read(|tx| rows::load_many(tx, ids, []))
+    }
+
+    fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids = "SELECT id FROM rotations ORDER BY id DESC LIMIT ?1";
+        self.read(|tx| rows::load_many(tx, ids, [limit]))
+    }
+
+    fn events(&self, id: i64) -> Result<Vec<Event>, JournalError> {
+        self.read(|tx| {
+            rows::exists(tx, id)?;
+            rows::load_events(tx, id)
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        holder: &Holder,
+        ttl: time::Duration,
+    ) -> Result<Lease, JournalError> {
+        let is_dead = |h: &Holder| lease::provably_dead(h, self.host);
+        self.write("taking a lease", |tx, now| {
+            let existing = leases::read(tx, account_id, user_name)?;
+            let claimed = lease::claim(
+                existing.as_ref(),
+                account_id,
+                user_name,
+                holder,
+                now,
+                ttl,
+                is_dead,
+            )?;
+            leases::write(tx, claimed)
+        })
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError> {
+        self.write("renewing a lease", |tx, now| {
+            let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;
+            leases::write(tx, lease::renewal(existing.as_ref(), lease, now, ttl)?)
+        })
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {
+        self.write("releasing a lease", |tx, _| {
+            match leases::read(tx, &lease.account_id, &lease.user_name)? {
+                None => Ok(()),
+                Some(held) if held.holder.run_id != lease.holder.run_id => Err(lease::lost(lease)),
+                Some(_) => leases::delete(tx, lease),
+            }
+        })
+    }
+}
+
+/// Shared by the tests of this module and its children.
+#[cfg(test)]
+mod fixtures {
+    use std::sync::Arc;
+
+    use time::macros::datetime;
+
+    use super::SqliteJournal;
+    use crate::clock::FixedClock;
+    use crate::journal::{Holder, Journal, NewRotation, OldKeyAction, Rotation};
+
+    pub const ACCOUNT: &str = "111111111111";
+    pub const OLD_KEY: &str = "AKIAOLDKEY0000000001";
+    pub const OTHER_KEY: &str = "AKIAOTHERKEY00000002";
+    pub const NEW_KEY: &str = "AKIANEWKEY0000000003";
+    pub const TTL: time::Duration = time::Duration::minutes(15);
+
+    pub fn clock() -> Arc<FixedClock> {
+        Arc::new(FixedClock::new(datetime!(2025-03-01 12:00 UTC)))
+    }
+
+    pub fn in_memory() -> (SqliteJournal, Arc<FixedClock>) {
+        let clock = clock();
+        (SqliteJournal::in_memory(clock.clone()).unwrap(), clock)
+    }
+
+    pub fn plan(user: &str, run_id: &str) -> NewRotation {
+        NewRotation {
+            account_id: ACCOUNT.into(),
+            user_name: user.into(),
+            user_arn: format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
+            old_key_id: OLD_KEY.into(),
+            keys_before: vec![OLD_KEY.into(), OTHER_KEY.into()],
+            destinations: vec![
+                "credentials:/home/u/.aws/credentials#dev".into(),
+                "credentials:/home/u/.aws/credentials#ci".into(),
+            ],
+            old_key_action: OldKeyAction::Deactivate,
+            run_id: run_id.into(),
+        }
+    }
+
+    /// Takes the user's lease for `run_id` and begins a rotation.
+    pub fn begin(journal: &SqliteJournal, user: &str, run_id: &str) -> Rotation {
+        journal
+            .acquire_lease(ACCOUNT, user, &Holder::current(run_id), TTL)
+            .unwrap();
+        journal.begin_rotation(&plan(user, run_id)).unwrap()
+    }
+}

@@ -1,0 +1,244 @@
+//! The journal file itself: where it lives, its permissions, the pragmas
+//! every connection sets, and the schema with its migrations.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::{immediate, sql};
+use crate::journal::JournalError;
+
+/// The schema this code writes; `PRAGMA user_version` holds the file's.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[n]` takes a file from schema `n` to `n + 1`. Append; never
+/// edit one that has shipped.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE rotations (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id     TEXT NOT NULL,
+    user_name      TEXT NOT NULL,
+    user_arn       TEXT NOT NULL,
+    old_key_id     TEXT NOT NULL,
+    new_key_id     TEXT,
+    keys_before    TEXT NOT NULL,   -- JSON array of key IDs
+    destinations   TEXT NOT NULL,   -- JSON array of descriptions
+    old_key_action TEXT NOT NULL,
+    run_id         TEXT NOT NULL,
+    last_step      TEXT NOT NULL,
+    last_phase     TEXT NOT NULL,
+    outcome        TEXT,            -- NULL while unfinished
+    error          TEXT,
+    started_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    finished_at    INTEGER
+);
+CREATE INDEX rotations_unfinished ON rotations (account_id, user_name) WHERE outcome IS NULL;
+CREATE TABLE events (
+    rotation_id INTEGER NOT NULL REFERENCES rotations (id),
+    seq         INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    phase       TEXT NOT NULL,
+    target      TEXT,
+    detail      TEXT,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (rotation_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE leases (
+    account_id  TEXT NOT NULL,
+    user_name   TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    host        TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, user_name)
+) WITHOUT ROWID;
+"];
+
+/// Where the journal lives by default: `$XDG_STATE_HOME/rekey/journal.sqlite3`,
+/// else `$HOME/.local/state/rekey/journal.sqlite3` (the XDG default). The
+/// XDG spec says to ignore a relative `XDG_STATE_HOME`.
+pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(state) = var("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        return Some(state.join("rekey").join("journal.sqlite3"));
+    }
+    var("HOME").map(|home| home.join(".local/state/rekey/journal.sqlite3"))
+}
+
+pub(super) fn create_private(path: &Path) -> Result<(), JournalError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|source| JournalError::Io {
+            doing: "create the directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|source| JournalError::Io {
+        doing: "create",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(())
+}
+
+pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Two runs may start together; every write here is short, so waiting
+    // beats failing.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: `rekey history` can read while a rotation writes. (In memory the
+    // answer is "memory", which is fine.) The pragma answers with a row.
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    // A Begin must survive a power cut right after the AWS call it
+    // announces; WAL's usual NORMAL can lose the last commits.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
+    // IMMEDIATE, and the version read inside: two processes opening a new
+    // file at once must not both create the tables.
+    let tx = immediate(conn)?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql("reading the schema version"))?;
+    if found > SCHEMA_VERSION {
+        return Err(JournalError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(step)
+            .map_err(sql("upgrading the schema"))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sql("setting the schema version"))?;
+    tx.commit().map_err(sql("upgrading the schema"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::journal::sqlite::SqliteJournal;
+    use crate::journal::sqlite::fixtures::{begin, clock};
+    use crate::journal::{Journal, JournalError};
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn the_default_path_follows_xdg() {
+        let xdg = env(&[("XDG_STATE_HOME", "/s"), ("HOME", "/h")]);
+        assert_eq!(default_path(&xdg), Some("/s/rekey/journal.sqlite3".into()));
+        let home = PathBuf::from("/h/.local/state/rekey/journal.sqlite3");
+        let relative = env(&[("XDG_STATE_HOME", "state"), ("HOME", "/h")]);
+        assert_eq!(default_path(&relative), Some(home.clone()));
+        let empty = env(&[("XDG_STATE_HOME", ""), ("HOME", "/h")]);
+        assert_eq!(default_path(&empty), Some(home));
+        assert_eq!(default_path(&env(&[])), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_journal_is_private_versioned_and_in_wal_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/rekey/journal.sqlite3");
+        let journal = SqliteJournal::open(&path, clock()).unwrap();
+        begin(&journal, "alice", "run-1");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        // SQLite gives its side files the main file's mode.
+        assert_eq!(mode(&path.with_extension("sqlite3-wal")), 0o600);
+
+        let raw = Connection::open(&path).unwrap();
+        let version: i64 = raw
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let mode: String = raw
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn reopening_keeps_the_data_and_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        let id = begin(
+            &SqliteJournal::open(&path, clock()).unwrap(),
+            "alice",
+            "run-1",
+        )
+        .id;
+        let journal = SqliteJournal::open(&path, clock()).unwrap();
+        assert_eq!(journal.get(id).unwrap().user_name, "alice");
+        assert_eq!(journal.path(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn a_journal_from_a_newer_rekey_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        drop(SqliteJournal::open(&path, clock()).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        raw.pragma_update(None, "user_version", 7).unwrap();
+        let err = SqliteJournal::open(&path, clock()).unwrap_err();
+        assert!(matches!(
+            err,
+            JournalError::SchemaTooNew { found: 7, known: 1 }
+        ));
+        assert!(err.to_string().contains("upgrade rekey"));
+    }
+
+    #[test]
+    fn a_damaged_row_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        let journal = SqliteJournal::open(&path, clock()).unwrap();
+        let id = begin(&journal, "alice", "run-1").id;
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE events SET step = 'teleport' WHERE rotation_id = ?1",
+            [id],
+        )
+        .unwrap();
+        let err = journal.get(id).unwrap_err();
+        assert!(matches!(err, JournalError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("unknown step `teleport`"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let err = SqliteJournal::open(&blocker.join("journal.sqlite3"), clock()).unwrap_err();
+        assert!(matches!(err, JournalError::Io { .. }));
+        assert!(
+            err.to_string().contains(&blocker.display().to_string()),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,568 @@
+//! The step machine: runs a rotation (or resumes an interrupted one) under
+//! the user's lease, journaling each step before and after its side effect.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use serde::Serialize;
+
+use super::steps::{self, VerifyError, clients_for};
+use super::{Decision, KeyPlan, OldKeyAction, Refusal, RotateOptions, plan_key, user_name_of};
+use crate::audit::error_chain;
+use crate::aws::{AccountClients, caller_identity, with_credentials};
+use crate::clock::Clock;
+use crate::destination::{Destination, DestinationError, KeyPair};
+use crate::error::CallError;
+use crate::faults::crash_point;
+use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, Step};
+use crate::model::mask_key_id;
+
+/// Plan only, or carry out (STYLE: modes are enums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plan,
+    Apply,
+}
+
+/// Asks the person at the keyboard before each step (`rotate -i`).
+pub trait Prompt: Send + Sync {
+    fn confirm(&self, question: &str) -> bool;
+}
+
+/// Never asks: every step goes ahead.
+pub struct NoPrompt;
+
+impl Prompt for NoPrompt {
+    fn confirm(&self, _question: &str) -> bool {
+        true
+    }
+}
+
+/// One key to rotate: where it lives and how to reach AWS.
+pub struct Target {
+    /// Every destination holding the key; the first one is read back.
+    pub destinations: Vec<Arc<dyn Destination>>,
+    /// Region and endpoint of the profile (credentials are replaced).
+    pub config: SdkConfig,
+    /// An MFA session of the old key, for IAM calls that demand MFA.
+    pub iam_session: Option<Credentials>,
+    /// For messages: `profiles dev, ci`.
+    pub label: String,
+}
+
+/// How one rotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// New key delivered and verified, old key dealt with.
+    Rotated,
+    /// `--max-age` says not yet.
+    NotDue,
+    /// `--dry-run`: the plan, nothing changed.
+    Planned,
+    /// The person declined a step; nothing is left half done.
+    Declined,
+    /// Rolled back: destinations restored, new key deleted.
+    Undone,
+}
+
+/// What happened to one key, for output and history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub status: Status,
+    pub account_id: Option<String>,
+    pub user_name: Option<String>,
+    pub old_key_id: Option<String>,
+    pub new_key_id: Option<String>,
+    pub rotation_id: Option<i64>,
+    pub plan: Option<KeyPlan>,
+    pub message: String,
+}
+
+/// Why a rotation stopped. Every variant names what it concerns; none
+/// holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("{target}: the profile holds no access key")]
+    NoKey { target: String },
+    #[error("{target}: {what}")]
+    Destination {
+        target: String,
+        what: &'static str,
+        #[source]
+        source: DestinationError,
+    },
+    #[error("{target}: {doing}")]
+    Call {
+        target: String,
+        doing: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("{target}: {source}")]
+    Refused {
+        target: String,
+        #[source]
+        source: Refusal,
+    },
+    #[error("{target}: {source}")]
+    Journal {
+        target: String,
+        #[source]
+        source: JournalError,
+    },
+    #[error("{target}: rotation of {user} undone, you are where you started: {reason}")]
+    Undone { target: String, user: String, reason: String },
+    #[error(
+        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next `rekey rotate` finishes it"
+    )]
+    OldKeyPending {
+        target: String,
+        new_key: String,
+        old_key: String,
+        action: &'static str,
+        #[source]
+        source: CallError,
+    },
+}
+
+/// Runs rotations; everything it needs is passed in (STYLE 9).
+pub struct Engine<'a> {
+    pub journal: &'a dyn Journal,
+    pub clock: &'a dyn Clock,
+    pub opts: &'a RotateOptions,
+    pub prompt: &'a dyn Prompt,
+    pub holder: Holder,
+}
+
+/// The user a rotation concerns, for messages.
+struct Who<'t> {
+    target: &'t Target,
+    user: String,
+}
+
+impl Engine<'_> {
+    fn journal<T>(&self, target: &Target, r: Result<T, JournalError>) -> Result<T, RotateError> {
+        r.map_err(|source| RotateError::Journal {
+            target: target.label.clone(),
+            source,
+        })
+    }
+
+    /// Journals a step, then lets fault injection kill the process there.
+    fn rec(&self, who: &Who, id: i64, step: Step, on: Option<&str>, phase: Phase, detail: Option<&str>) -> Result<(), RotateError> {
+        self.journal(who.target, self.journal.record_on(id, step, on, phase, detail))?;
+        crash_point(step, phase);
+        Ok(())
+    }
+
+    fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
+        let dest = target.destinations.first().ok_or_else(|| RotateError::NoKey {
+            target: target.label.clone(),
+        })?;
+        dest.current()
+            .map_err(|source| RotateError::Destination {
+                target: target.label.clone(),
+                what: "cannot read the key",
+                source,
+            })?
+            .ok_or_else(|| RotateError::NoKey {
+                target: target.label.clone(),
+            })
+    }
+
+    fn call(&self, target: &Target, doing: impl Into<String>) -> impl FnOnce(CallError) -> RotateError {
+        let (t, doing) = (target.label.clone(), doing.into());
+        move |source| RotateError::Call {
+            target: t,
+            doing,
+            source,
+        }
+    }
+
+    /// Clients for IAM calls: the MFA session when there is one.
+    fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
+        match &target.iam_session {
+            Some(session) => AccountClients::new(&with_credentials(&target.config, session.clone())),
+            None => clients_for(&target.config, pair),
+        }
+    }
+
+    async fn lease(&self, target: &Target, account: &str, user: &str) -> Result<Lease, RotateError> {
+        self.journal(target, self.journal.acquire_lease(account, user, &self.holder, self.opts.lease_ttl))
+    }
+
+    fn release(&self, lease: &Lease) {
+        if let Err(e) = self.journal.release_lease(lease) {
+            tracing::warn!("could not release the lease on {}: {e}", lease.user_name);
+        }
+    }
+
+    /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
+    /// carries the plan out.
+    pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
+        let old = self.read_current(target)?;
+        let old_clients = clients_for(&target.config, &old);
+        let identity = caller_identity(&old_clients.sts)
+            .await
+            .map_err(self.call(target, format!("the key {} does not work", mask_key_id(&old.access_key_id))))?;
+        let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
+            return Err(RotateError::Refused {
+                target: target.label.clone(),
+                source: Refusal::Root,
+            });
+        };
+        let lease = self.lease(target, &identity.account_id, &user).await?;
+        let result = self.rotate_leased(target, mode, &identity.account_id, &identity.arn, &user, &old.access_key_id).await;
+        self.release(&lease);
+        result
+    }
+
+    async fn rotate_leased(
+        &self,
+        target: &Target,
+        mode: Mode,
+        account: &str,
+        arn: &str,
+        user: &str,
+        seen_key: &str,
+    ) -> Result<Report, RotateError> {
+        // Re-read under the lease: another run may have rotated meanwhile.
+        let old = self.read_current(target)?;
+        let mut report = Report {
+            target: target.label.clone(),
+            status: Status::Planned,
+            account_id: Some(account.into()),
+            user_name: Some(user.into()),
+            old_key_id: Some(old.access_key_id.clone()),
+            new_key_id: None,
+            rotation_id: None,
+            plan: None,
+            message: String::new(),
+        };
+        if old.access_key_id != seen_key {
+            tracing::info!("{}: key changed while waiting for the lease", target.label);
+        }
+        let iam = self.iam_clients(target, &old);
+        let keys = steps::list_keys(&iam, user).await.map_err(self.call(target, format!("listing the keys of {user}")))?;
+        let plan = match plan_key(account, arn, &old.access_key_id, &keys, self.clock.now(), self.opts) {
+            Decision::Rotate(plan) => plan,
+            Decision::NotDue { age_days, max_age_days } => {
+                report.status = Status::NotDue;
+                report.message = format!(
+                    "key {} is {age_days} days old; not due (max age {max_age_days} days)",
+                    mask_key_id(&old.access_key_id)
+                );
+                return Ok(report);
+            }
+            Decision::Refuse(source) => {
+                return Err(RotateError::Refused {
+                    target: target.label.clone(),
+                    source,
+                });
+            }
+        };
+        report.plan = Some(plan.clone());
+        report.message = describe_plan(&plan, target);
+        if mode == Mode::Plan {
+            return Ok(report);
+        }
+        if !self.prompt.confirm(&format!("{}. Go ahead?", report.message)) {
+            report.status = Status::Declined;
+            report.message = "declined; nothing changed".into();
+            return Ok(report);
+        }
+        let rotation = self.journal(
+            target,
+            self.journal.begin_rotation(&NewRotation {
+                account_id: account.into(),
+                user_name: user.into(),
+                user_arn: arn.into(),
+                old_key_id: old.access_key_id.clone(),
+                keys_before: plan.keys_before.clone(),
+                destinations: target.destinations.iter().map(|d| d.describe()).collect(),
+                old_key_action: plan.old_key_action,
+                run_id: self.opts.run_id.clone(),
+            }),
+        )?;
+        report.rotation_id = Some(rotation.id);
+        let who = Who {
+            target,
+            user: user.into(),
+        };
+        let id = rotation.id;
+
+        if let Some(slot) = &plan.free_slot {
+            let on = Some(slot.key_id.as_str());
+            self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Begin, Some(slot.status.as_str()))?;
+            if let Err(e) = steps::delete_key(&iam, user, &slot.key_id).await {
+                self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Failed, Some(&e.to_string()))?;
+                return self.undo(&who, id, format!("could not free a slot: {}", error_chain(&e))).await;
+            }
+            self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Done, None)?;
+        }
+
+        self.rec(&who, id, Step::CreateKey, None, Phase::Begin, None)?;
+        let new = match steps::create_key(&iam, user).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                self.rec(&who, id, Step::CreateKey, None, Phase::Failed, Some(&e.to_string()))?;
+                // The answer may be lost after IAM made the key: undo looks.
+                return self.undo(&who, id, format!("CreateAccessKey failed: {}", error_chain(&e))).await;
+            }
+        };
+        self.journal(target, self.journal.set_new_key(id, &new.access_key_id))?;
+        self.rec(&who, id, Step::CreateKey, None, Phase::Done, Some(&new.access_key_id))?;
+        report.new_key_id = Some(new.access_key_id.clone());
+
+        for dest in &target.destinations {
+            let on = dest.describe();
+            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, None)?;
+            if let Err(e) = dest.deliver(&new.access_key_id, &new.secret) {
+                self.rec(&who, id, Step::Deliver, Some(&on), Phase::Failed, Some(&e.to_string()))?;
+                return self.undo(&who, id, format!("could not write {on}: {}", error_chain(&e))).await;
+            }
+            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
+        }
+        self.after_delivery(&who, id, &plan.user_arn, &old.access_key_id, plan.old_key_action, &new)
+            .await
+            .map(|message| Report {
+                status: Status::Rotated,
+                message,
+                ..report
+            })
+    }
+
+    /// Verify, then retire the old key, then finish.
+    async fn after_delivery(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        arn: &str,
+        old_key: &str,
+        action: OldKeyAction,
+        new: &KeyPair,
+    ) -> Result<String, RotateError> {
+        let r = self.journal(who.target, self.journal.get(id))?;
+        if !r.step_done(Step::Verify) {
+            self.rec(who, id, Step::Verify, None, Phase::Begin, None)?;
+            let proof = steps::verify(
+                &who.target.config,
+                new,
+                arn,
+                self.opts.verify_successes,
+                self.opts.propagation_timeout,
+            )
+            .await;
+            if let Err(e) = proof {
+                self.rec(who, id, Step::Verify, None, Phase::Failed, Some(&e.to_string()))?;
+                let why = match &e {
+                    VerifyError::Timeout { .. } => error_chain(&e),
+                    VerifyError::WrongIdentity { .. } => e.to_string(),
+                };
+                return self.undo(who, id, why).await.map(|_| String::new());
+            }
+            self.rec(who, id, Step::Verify, None, Phase::Done, None)?;
+        }
+        let (step, verb) = match action {
+            OldKeyAction::Deactivate => (Step::DeactivateOldKey, "deactivated"),
+            OldKeyAction::Delete => (Step::DeleteOldKey, "deleted"),
+        };
+        let mut note = String::new();
+        if !r.step_done(step) {
+            let question = format!("The new key {} works. {} the old key {}?", mask_key_id(&new.access_key_id), capitalize(verb), mask_key_id(old_key));
+            if !self.prompt.confirm(&question) {
+                note = format!("; old key {} left active at your request", mask_key_id(old_key));
+            } else {
+                self.rec(who, id, step, None, Phase::Begin, None)?;
+                // Signed with the new key (or the MFA session), retried
+                // while IAM catches up with it.
+                let iam = self.iam_clients(who.target, new);
+                let user = who.user.as_str();
+                let done = steps::retry_while_propagating(self.opts.propagation_timeout, || async {
+                    match action {
+                        OldKeyAction::Deactivate => steps::deactivate_key(&iam, user, old_key).await,
+                        OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
+                    }
+                })
+                .await;
+                if let Err(source) = done {
+                    self.rec(who, id, step, None, Phase::Failed, Some(&source.to_string()))?;
+                    return Err(RotateError::OldKeyPending {
+                        target: who.target.label.clone(),
+                        new_key: mask_key_id(&new.access_key_id),
+                        old_key: mask_key_id(old_key),
+                        action: verb,
+                        source,
+                    });
+                }
+                self.rec(who, id, step, None, Phase::Done, None)?;
+                note = format!("; old key {} {verb}", mask_key_id(old_key));
+            }
+        }
+        self.journal(who.target, self.journal.finish(id, Outcome::Completed, None))?;
+        crash_point(Step::Finish, Phase::Done);
+        Ok(format!(
+            "rotated {}: {} → {}{note}",
+            who.user,
+            mask_key_id(old_key),
+            mask_key_id(&new.access_key_id)
+        ))
+    }
+
+    /// Puts everything back: destinations holding the new key get the old
+    /// one, every key the rotation created is deleted, the rotation ends
+    /// `Undone`. Returns the error telling the user why.
+    async fn undo(&self, who: &Who<'_>, id: i64, reason: String) -> Result<Report, RotateError> {
+        let r = self.journal(who.target, self.journal.get(id))?;
+        for dest in &who.target.destinations {
+            let holds = dest.current_key_id().map_err(|source| RotateError::Destination {
+                target: who.target.label.clone(),
+                what: "cannot read the key while rolling back",
+                source,
+            })?;
+            if holds.is_some() && holds.as_deref() != Some(r.old_key_id.as_str()) {
+                let on = dest.describe();
+                self.rec(who, id, Step::Rollback, Some(&on), Phase::Begin, None)?;
+                if let Err(source) = dest.restore(&r.old_key_id) {
+                    self.rec(who, id, Step::Rollback, Some(&on), Phase::Failed, Some(&source.to_string()))?;
+                    return Err(RotateError::Destination {
+                        target: who.target.label.clone(),
+                        what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
+                        source,
+                    });
+                }
+                self.rec(who, id, Step::Rollback, Some(&on), Phase::Done, None)?;
+            }
+        }
+        let old = self.read_current(who.target)?;
+        let iam = self.iam_clients(who.target, &old);
+        let keys = steps::list_keys(&iam, &who.user)
+            .await
+            .map_err(self.call(who.target, "listing keys to remove the new one"))?;
+        for key in keys.iter().filter_map(|k| k.access_key_id.as_deref()) {
+            if r.keys_before.iter().any(|k| k == key) {
+                continue;
+            }
+            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Begin, None)?;
+            if let Err(e) = steps::delete_key(&iam, &who.user, key).await {
+                self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Failed, Some(&e.to_string()))?;
+                return Err(self.call(who.target, format!("deleting the new key {} (rerun rekey rotate to finish)", mask_key_id(key)))(e));
+            }
+            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Done, None)?;
+        }
+        self.journal(who.target, self.journal.finish(id, Outcome::Undone, Some(&reason)))?;
+        Err(RotateError::Undone {
+            target: who.target.label.clone(),
+            user: who.user.clone(),
+            reason,
+        })
+    }
+
+    /// Finishes or undoes a rotation an earlier run left unfinished.
+    pub async fn resume(&self, rotation: &Rotation, target: &Target) -> Result<Report, RotateError> {
+        let lease = self.lease(target, &rotation.account_id, &rotation.user_name).await?;
+        let result = self.resume_leased(rotation.id, target).await;
+        self.release(&lease);
+        result
+    }
+
+    async fn resume_leased(&self, id: i64, target: &Target) -> Result<Report, RotateError> {
+        let r = self.journal(target, self.journal.get(id))?;
+        let who = Who {
+            target,
+            user: r.user_name.clone(),
+        };
+        let mut report = Report {
+            target: target.label.clone(),
+            status: Status::Undone,
+            account_id: Some(r.account_id.clone()),
+            user_name: Some(r.user_name.clone()),
+            old_key_id: Some(r.old_key_id.clone()),
+            new_key_id: r.new_key_id.clone(),
+            rotation_id: Some(id),
+            plan: None,
+            message: String::new(),
+        };
+        let rolling_back = [Step::Rollback, Step::DeleteNewKey]
+            .iter()
+            .any(|s| r.step_done(*s) || r.open.iter().any(|o| o.step == *s));
+        let undo = |why: &str| format!("finishing rotation #{id} that an earlier run left unfinished: {why}");
+        if rolling_back {
+            return self.undo(&who, id, undo("it was being rolled back")).await;
+        }
+        let Some(new_id) = r.new_key_id.clone().filter(|_| r.step_done(Step::CreateKey)) else {
+            return self.undo(&who, id, undo("it stopped before the new key was delivered")).await;
+        };
+        // The secret lives only in destinations: read it back from one.
+        let mut new = None;
+        for dest in &target.destinations {
+            if let Ok(Some(pair)) = dest.current()
+                && pair.access_key_id == new_id
+            {
+                new = Some(pair);
+                break;
+            }
+        }
+        let Some(new) = new else {
+            if r.step_done(Step::Verify) {
+                return Err(RotateError::NoKey {
+                    target: format!("{} (rotation #{id}: no destination holds the new key {} any more)", target.label, mask_key_id(&new_id)),
+                });
+            }
+            return self.undo(&who, id, undo("the new secret was lost before it was delivered")).await;
+        };
+        for dest in &target.destinations {
+            let on = dest.describe();
+            if r.step_done_on(Step::Deliver, &on) {
+                continue;
+            }
+            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, Some("resumed"))?;
+            let holds = dest.current_key_id().ok().flatten();
+            if holds.as_deref() != Some(new_id.as_str())
+                && let Err(e) = dest.deliver(&new.access_key_id, &new.secret)
+            {
+                self.rec(&who, id, Step::Deliver, Some(&on), Phase::Failed, Some(&e.to_string()))?;
+                return self.undo(&who, id, undo(&format!("could not write {on}: {}", error_chain(&e)))).await;
+            }
+            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
+        }
+        let message = self
+            .after_delivery(&who, id, &r.user_arn, &r.old_key_id, r.old_key_action, &new)
+            .await?;
+        report.status = Status::Rotated;
+        report.message = format!("finished rotation #{id} left by an earlier run: {message}");
+        Ok(report)
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// One line saying what a plan will do.
+pub fn describe_plan(plan: &KeyPlan, target: &Target) -> String {
+    let mut s = format!(
+        "rotate {} of user {} in account {}{}",
+        mask_key_id(&plan.old_key_id),
+        plan.user_name,
+        plan.account_id,
+        plan.old_key_age_days.map(|d| format!(" ({d} days old)")).unwrap_or_default()
+    );
+    if let Some(slot) = &plan.free_slot {
+        s.push_str(&format!(
+            ", first deleting the {} key {} to free a slot",
+            slot.status.as_str().to_lowercase(),
+            mask_key_id(&slot.key_id)
+        ));
+    }
+    s.push_str(&format!(
+        ", write the new key to {}, verify it, then {} the old key",
+        target.label,
+        plan.old_key_action.as_str()
+    ));
+    s
+}

@@ -1,0 +1,285 @@
+//! Rotation of one IAM user's access key, as a journaled step machine
+//! shared by every mode (credentials file today; Secrets Manager, SSM and
+//! organization enforcement later):
+//!
+//! plan → (free a slot) → create the new key → deliver it to every
+//! destination → verify it works, several times in a row → deactivate or
+//! delete the old key with the new key → done. A failed verification
+//! restores every destination and deletes the new key. Each step is
+//! journaled before and after its side effect; an interrupted rotation is
+//! finished or undone by the next run ([`engine::Engine::resume`]).
+//!
+//! This file holds the pure part: options and [`plan_key`].
+
+pub mod engine;
+pub mod steps;
+pub mod targets;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use crate::journal::OldKeyAction;
+use crate::model::{Key, KeyStatus, mask_key_id};
+use crate::policy::days_between;
+
+/// How rotations are carried out.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    pub old_key: OldKeyAction,
+    /// May an *active* other key be deleted to free a slot?
+    pub delete_other_active: bool,
+    /// Rotate only keys older than this many days.
+    pub max_age_days: Option<i64>,
+    /// How long to wait for IAM to accept the new key.
+    pub propagation_timeout: std::time::Duration,
+    /// Consecutive successful GetCallerIdentity calls that prove the key.
+    pub verify_successes: u32,
+    /// How long a user's lease lasts without renewal.
+    pub lease_ttl: time::Duration,
+    pub run_id: String,
+}
+
+/// The slot freed before creating the new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreeSlot {
+    pub key_id: String,
+    pub status: KeyStatus,
+}
+
+/// What will happen to one key, decided before any change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyPlan {
+    pub account_id: String,
+    pub user_name: String,
+    pub user_arn: String,
+    pub old_key_id: String,
+    pub old_key_age_days: Option<i64>,
+    pub free_slot: Option<FreeSlot>,
+    pub old_key_action: OldKeyAction,
+    pub keys_before: Vec<String>,
+}
+
+/// Why a key is not rotated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "user {user} already has another active key {key}; rotating would need a third. Deactivate it, or pass --delete-other-active to delete it"
+    )]
+    OtherActiveKey { user: String, key: String },
+    #[error("key {key} is not one of user {user}'s keys (IAM lists {listed}); was it rotated elsewhere?")]
+    OldKeyNotListed { user: String, key: String, listed: String },
+    #[error("key {key} is Inactive; a profile must hold an active key to be rotated")]
+    OldKeyInactive { key: String },
+    #[error("these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)")]
+    Root,
+}
+
+/// The plan for one key, or why there is nothing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Rotate(KeyPlan),
+    NotDue { age_days: i64, max_age_days: i64 },
+    Refuse(Refusal),
+}
+
+/// The user name in an IAM user ARN (`arn:P:iam::A:user/path/name`).
+pub fn user_name_of(arn: &str) -> Option<&str> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let path = resource.strip_prefix("user/")?;
+    path.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+/// Decides what to do with `old_key_id`, given the user's keys. Pure.
+pub fn plan_key(
+    account_id: &str,
+    user_arn: &str,
+    old_key_id: &str,
+    keys: &[Key],
+    now: OffsetDateTime,
+    opts: &RotateOptions,
+) -> Decision {
+    let Some(user_name) = user_name_of(user_arn) else {
+        return Decision::Refuse(Refusal::Root);
+    };
+    let Some(old) = keys.iter().find(|k| k.access_key_id.as_deref() == Some(old_key_id)) else {
+        let listed: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.access_key_id.as_deref().map(mask_key_id))
+            .collect();
+        return Decision::Refuse(Refusal::OldKeyNotListed {
+            user: user_name.into(),
+            key: mask_key_id(old_key_id),
+            listed: if listed.is_empty() { "none".into() } else { listed.join(", ") },
+        });
+    };
+    if old.status != KeyStatus::Active {
+        return Decision::Refuse(Refusal::OldKeyInactive {
+            key: mask_key_id(old_key_id),
+        });
+    }
+    let age = old.created.map(|c| days_between(c, now));
+    if let (Some(max), Some(age)) = (opts.max_age_days, age)
+        && age <= max
+    {
+        return Decision::NotDue {
+            age_days: age,
+            max_age_days: max,
+        };
+    }
+    let others: Vec<&Key> = keys
+        .iter()
+        .filter(|k| k.access_key_id.as_deref() != Some(old_key_id))
+        .collect();
+    // IAM allows two keys: a slot is needed only at the limit.
+    let free_slot = if keys.len() >= 2 {
+        let other = pick_slot(&others);
+        if other.status == KeyStatus::Active && !opts.delete_other_active {
+            return Decision::Refuse(Refusal::OtherActiveKey {
+                user: user_name.into(),
+                key: mask_key_id(other.access_key_id.as_deref().unwrap_or("")),
+            });
+        }
+        Some(FreeSlot {
+            key_id: other.access_key_id.clone().unwrap_or_default(),
+            status: other.status,
+        })
+    } else {
+        None
+    };
+    Decision::Rotate(KeyPlan {
+        account_id: account_id.into(),
+        user_name: user_name.into(),
+        user_arn: user_arn.into(),
+        old_key_id: old_key_id.into(),
+        old_key_age_days: age,
+        free_slot,
+        old_key_action: opts.old_key,
+        keys_before: keys.iter().filter_map(|k| k.access_key_id.clone()).collect(),
+    })
+}
+
+/// Which other key gives up its slot: an inactive one first; among equals
+/// the least recently used (never used counts as oldest use), then the
+/// older (DESIGN.md invariant 3).
+fn pick_slot<'a>(others: &[&'a Key]) -> &'a Key {
+    let mut sorted = others.to_vec();
+    sorted.sort_by_key(|k| {
+        (
+            k.status == KeyStatus::Active,
+            k.last_used.as_ref().map(|u| u.date),
+            k.created,
+        )
+    });
+    sorted[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LastUsed;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
+    const ARN: &str = "arn:aws:iam::123456789012:user/team/alice";
+
+    fn opts() -> RotateOptions {
+        RotateOptions {
+            old_key: OldKeyAction::Deactivate,
+            delete_other_active: false,
+            max_age_days: None,
+            propagation_timeout: std::time::Duration::from_secs(60),
+            verify_successes: 3,
+            lease_ttl: Duration::minutes(15),
+            run_id: "r".into(),
+        }
+    }
+
+    fn key(id: &str, status: KeyStatus, age: i64, used: Option<i64>) -> Key {
+        Key {
+            access_key_id: Some(id.into()),
+            status,
+            created: Some(NOW - Duration::days(age)),
+            last_used: used.map(|d| LastUsed {
+                date: NOW - Duration::days(d),
+                service: None,
+                region: None,
+            }),
+        }
+    }
+
+    const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+    const OTHER: &str = "AKIAOTHEROTHERO0002";
+
+    #[test]
+    fn user_names_come_from_arns_with_paths() {
+        assert_eq!(user_name_of(ARN), Some("alice"));
+        assert_eq!(user_name_of("arn:aws-cn:iam::1:user/bob"), Some("bob"));
+        assert_eq!(user_name_of("arn:aws:iam::123456789012:root"), None);
+    }
+
+    #[test]
+    fn one_key_rotates_without_freeing_a_slot() {
+        let d = plan_key("123456789012", ARN, OLD, &[key(OLD, KeyStatus::Active, 100, Some(1))], NOW, &opts());
+        let Decision::Rotate(plan) = d else { panic!("{d:?}") };
+        assert_eq!(plan.free_slot, None);
+        assert_eq!(plan.user_name, "alice");
+        assert_eq!(plan.keys_before, vec![OLD.to_string()]);
+    }
+
+    #[test]
+    fn max_age_skips_keys_not_due() {
+        let o = RotateOptions {
+            max_age_days: Some(90),
+            ..opts()
+        };
+        let d = plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 90, None)], NOW, &o);
+        assert_eq!(
+            d,
+            Decision::NotDue {
+                age_days: 90,
+                max_age_days: 90
+            }
+        );
+        assert!(matches!(
+            plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 91, None)], NOW, &o),
+            Decision::Rotate(_)
+        ));
+    }
+
+    #[test]
+    fn an_inactive_other_key_is_deleted_first() {
+        let keys = [key(OLD, KeyStatus::Active, 100, Some(1)), key(OTHER, KeyStatus::Inactive, 200, None)];
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &opts()) else { panic!() };
+        assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
+    }
+
+    #[test]
+    fn an_active_other_key_refuses_unless_allowed() {
+        let keys = [key(OLD, KeyStatus::Active, 100, Some(1)), key(OTHER, KeyStatus::Active, 5, Some(0))];
+        assert!(matches!(
+            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            Decision::Refuse(Refusal::OtherActiveKey { .. })
+        ));
+        let allow = RotateOptions {
+            delete_other_active: true,
+            ..opts()
+        };
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &allow) else { panic!() };
+        assert_eq!(plan.free_slot.unwrap().status, KeyStatus::Active);
+    }
+
+    #[test]
+    fn a_key_iam_does_not_list_or_an_inactive_one_is_refused() {
+        let keys = [key(OTHER, KeyStatus::Active, 1, None)];
+        assert!(matches!(
+            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            Decision::Refuse(Refusal::OldKeyNotListed { .. })
+        ));
+        let keys = [key(OLD, KeyStatus::Inactive, 1, None)];
+        assert!(matches!(
+            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            Decision::Refuse(Refusal::OldKeyInactive { .. })
+        ));
+    }
+}
