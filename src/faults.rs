@@ -8,7 +8,8 @@
 //! - `REKEY_FAULTS=iam:CreateAccessKey@after,sts:GetCallerIdentity@before*3`:
 //!   fail the call before it is sent (`@before`: nothing happened) or after
 //!   its answer arrived (`@after`: it happened, the answer is lost), the
-//!   first N times (`*N`, default 1; `*0` = every time).
+//!   first N times (`*N`, default 1; `*0` = every time), after letting the
+//!   first K matching calls through (`+K`, default 0).
 //! - `REKEY_CRASH_AT=create_key:done`: abort the process (no destructors,
 //!   like `kill -9`) right after that step and phase are journaled.
 
@@ -50,22 +51,26 @@ mod interceptor {
         After,
     }
 
-    /// Remaining failures per (operation, when); process-wide so every
-    /// client of the run shares the budget.
-    fn budget() -> &'static Mutex<HashMap<(String, When), u32>> {
-        static BUDGET: OnceLock<Mutex<HashMap<(String, When), u32>>> = OnceLock::new();
+    /// Per (operation, when): calls still to let through, then failures
+    /// still to inject. Process-wide, so every client of the run shares it.
+    type Budget = HashMap<(String, When), (u32, u32)>;
+
+    fn budget() -> &'static Mutex<Budget> {
+        static BUDGET: OnceLock<Mutex<Budget>> = OnceLock::new();
         BUDGET.get_or_init(|| {
             let spec = std::env::var("REKEY_FAULTS").unwrap_or_default();
             let mut map = HashMap::new();
             for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let (op, count) = item.split_once('*').unwrap_or((item, "1"));
-                let (op, when) = match op.split_once('@') {
+                let (rest, count) = item.split_once('*').unwrap_or((item, "1"));
+                let (rest, skip) = rest.split_once('+').unwrap_or((rest, "0"));
+                let (op, when) = match rest.split_once('@') {
                     Some((op, "after")) => (op, When::After),
                     Some((op, _)) => (op, When::Before),
-                    None => (op, When::Before),
+                    None => (rest, When::Before),
                 };
                 let n: u32 = count.parse().unwrap_or(1);
-                map.insert((op.to_string(), when), if n == 0 { u32::MAX } else { n });
+                let skip: u32 = skip.parse().unwrap_or(0);
+                map.insert((op.to_string(), when), (skip, if n == 0 { u32::MAX } else { n }));
             }
             Mutex::new(map)
         })
@@ -78,8 +83,14 @@ mod interceptor {
         let op = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
         let mut budget = budget().lock().expect("fault budget");
         match budget.get_mut(&(op.clone(), when)) {
-            Some(n) if *n > 0 => {
-                *n = n.saturating_sub(if *n == u32::MAX { 0 } else { 1 });
+            Some((skip, _)) if *skip > 0 => {
+                *skip -= 1;
+                Ok(())
+            }
+            Some((_, n)) if *n > 0 => {
+                if *n != u32::MAX {
+                    *n -= 1;
+                }
                 Err(format!("fault injected into {op} ({when:?})").into())
             }
             _ => Ok(()),

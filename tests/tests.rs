@@ -5,3 +5,6 @@
 mod support;
 
 mod audit;
+#[cfg(feature = "fault-injection")]
+mod faults;
+mod rotate;

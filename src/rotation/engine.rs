@@ -326,11 +326,16 @@ impl Engine<'_> {
             }
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
         }
+        let freed = plan
+            .free_slot
+            .as_ref()
+            .map(|s| format!("; deleted the {} key {} first to free a slot", s.status.as_str().to_lowercase(), mask_key_id(&s.key_id)))
+            .unwrap_or_default();
         self.after_delivery(&who, id, &plan.user_arn, &old.access_key_id, plan.old_key_action, &new)
             .await
             .map(|message| Report {
                 status: Status::Rotated,
-                message,
+                message: format!("{message}{freed}"),
                 ..report
             })
     }

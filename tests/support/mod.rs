@@ -424,6 +424,11 @@ impl Home {
 
     /// Runs `rekey ARGS` against the emulator with only this home's files.
     pub fn rekey(&self, args: &[&str]) -> Output {
+        self.rekey_with(&[], args)
+    }
+
+    /// [`Home::rekey`] with extra environment (fault injection).
+    pub fn rekey_with(&self, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rekey"));
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") || k.starts_with("REKEY_") {
@@ -437,6 +442,7 @@ impl Home {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra_env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
             .current_dir(self.path());
@@ -485,4 +491,70 @@ pub fn code(o: &Output) -> i32 {
 pub fn json_out(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
+}
+
+/// What a user may do to manage their own keys: the least privilege
+/// `rekey rotate` needs (README, "Permissions").
+pub const ROTATE_ACTIONS: &[&str] = &[
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "sts:GetCallerIdentity",
+    "sts:GetSessionToken",
+];
+
+impl Seeder {
+    /// A user allowed `actions`, with one key `age_days` old; returns it.
+    pub async fn user_with_key(&self, name: &str, actions: &[&str], age_days: i64) -> Creds {
+        self.iam.create_user().user_name(name).send().await.expect("create user");
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        });
+        self.iam
+            .put_user_policy()
+            .user_name(name)
+            .policy_name("rotate-own-keys")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .expect("user policy");
+        self.add_key(name, age_days, true).await
+    }
+
+    /// Another key for `name`, `age_days` old.
+    pub async fn add_key(&self, name: &str, age_days: i64, active: bool) -> Creds {
+        let out = self.iam.create_access_key().user_name(name).send().await.expect("create key");
+        let k = out.access_key().expect("key");
+        if !active {
+            self.iam
+                .update_access_key()
+                .user_name(name)
+                .access_key_id(k.access_key_id())
+                .status(aws_sdk_iam::types::StatusType::Inactive)
+                .send()
+                .await
+                .expect("deactivate");
+        }
+        moto().key_dates(&self.account_id, name, k.access_key_id(), age_days, Some(1));
+        Creds {
+            access_key_id: k.access_key_id().to_string(),
+            secret_access_key: k.secret_access_key().to_string(),
+        }
+    }
+
+    /// `(key id, Active|Inactive)` of every key of `name`.
+    pub async fn keys(&self, name: &str) -> Vec<(String, String)> {
+        let out = self.iam.list_access_keys().user_name(name).send().await.expect("list keys");
+        out.access_key_metadata()
+            .iter()
+            .map(|m| {
+                (
+                    m.access_key_id().unwrap_or_default().to_string(),
+                    m.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
 }

@@ -254,6 +254,90 @@ def _check_role_trust_relationship(self, role_arn):
 access_control.IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
 access_control.IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
 
+
+# AWS behaviour restored: sts:GetSessionToken (the MFA session of
+# `rekey rotate` for profiles with mfa_serial) returns temporary credentials
+# that act as the calling IAM user. moto returned one fixed example key that
+# belongs to nobody, so every call made with it failed authentication.
+from moto.sts import models as sts_models  # noqa: E402
+from moto.sts.responses import TokenResponse  # noqa: E402
+from moto.core.utils import iso_8601_datetime_with_milliseconds  # noqa: E402
+
+
+def _caller_user(account_id, access_key_id):
+    for partition in iam_backends[account_id]:
+        user = iam_backends[account_id][partition].get_user_from_access_key_id(access_key_id)
+        if user is not None:
+            return partition, user
+    return None, None
+
+
+def _get_session_token(self):
+    duration = self._get_int_param("DurationSeconds", 43200)
+    token = self.backend.get_session_token(duration=duration)
+    caller = self.get_access_key()
+    account_id = iam_models.get_account_id_from(caller)
+    partition, user = _caller_user(account_id, caller)
+    if user is None:  # not an IAM user's key: keep moto's answer
+        return _orig_get_session_token(self)
+    key = iam_backends[account_id][partition].create_temp_access_key()
+    key.session_user = user.name
+    key.session_token = "FwoGZXIvYXdzE" + uuid.uuid4().hex + uuid.uuid4().hex
+    return ActionResult({"Credentials": {
+        "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key,
+        "SessionToken": key.session_token, "Expiration": token.expiration}})
+
+
+_orig_get_session_token = TokenResponse.get_session_token
+TokenResponse.get_session_token = _get_session_token
+
+
+def _session_key(account_id, partition, access_key_id):
+    key = iam_backends[account_id][partition].access_keys.get(access_key_id)
+    return key if getattr(key, "session_user", None) else None
+
+
+class _SessionUserAccessKey(access_control.IAMUserAccessKey):
+    """A GetSessionToken key: authorised as the user who asked for it."""
+
+    def __init__(self, account_id, partition, access_key_id, headers):
+        self.account_id, self.partition = account_id, partition
+        key = _session_key(account_id, partition, access_key_id)
+        if headers.get("X-Amz-Security-Token") != key.session_token:
+            raise access_control.CreateAccessKeyFailure(reason="InvalidToken")
+        self._owner_user_name = key.session_user
+        self._access_key_id = access_key_id
+        self._secret_access_key = key.secret_access_key
+        self._session_token = key.session_token
+
+    def create_credentials(self):
+        return access_control.Credentials(self._access_key_id, self._secret_access_key, self._session_token)
+
+
+_orig_create_access_key = access_control.create_access_key
+
+
+def _create_access_key(account_id, partition, access_key_id, headers):
+    if _session_key(account_id, partition, access_key_id):
+        return _SessionUserAccessKey(account_id, partition, access_key_id, headers)
+    return _orig_create_access_key(account_id, partition, access_key_id, headers)
+
+
+access_control.create_access_key = _create_access_key
+
+_orig_caller_identity = sts_models.STSBackend.get_caller_identity
+
+
+def _caller_identity(self, access_key_id, region):
+    key = _session_key(self.account_id, self.partition, access_key_id)
+    if key is not None:
+        user = iam_backends[self.account_id][self.partition].get_user(key.session_user)
+        return user.id, user.arn, user.account_id
+    return _orig_caller_identity(self, access_key_id, region)
+
+
+sts_models.STSBackend.get_caller_identity = _caller_identity
+
 _orig_visited = iam_models.mark_account_as_visited
 
 

@@ -1,0 +1,122 @@
+//! Interrupted rotations: a failure injected into each AWS call of the
+//! sequence (through the SDK interceptor of feature `fault-injection`), and
+//! the process killed right after each journaled step. After the next run
+//! the profile works, no key is orphaned, and the journal shows every
+//! rotation finished or undone. At no point is the profile without a
+//! working key. Run by `scripts/test` (`--features fault-injection`).
+
+use std::process::Output;
+
+use crate::rotate::Dev;
+use crate::support::{code, stderr, stdout};
+
+/// The invariants after any run: the profile's key works, every other key
+/// of the user is inactive (no orphan), at most two keys.
+async fn assert_safe(dev: &Dev, when: &str) {
+    dev.assert_profile_works("dev");
+    let held = dev.held("dev").access_key_id;
+    let keys = dev.seeder.keys("dev").await;
+    assert!(keys.len() <= 2, "{when}: {keys:?}");
+    for (id, status) in &keys {
+        assert!(*id == held || status == "Inactive", "{when}: orphan {id} ({status}); file holds {held}; {keys:?}");
+    }
+    assert!(keys.iter().any(|(id, s)| *id == held && s == "Active"), "{when}: {keys:?}");
+}
+
+/// A second, clean run finishes or undoes whatever the first left, and the
+/// journal then has no unfinished rotation.
+async fn recover(dev: &Dev, first: &Output, case: &str) {
+    assert_safe(dev, &format!("{case}, right after the interrupted run")).await;
+    let second = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    assert_eq!(code(&second), 0, "{case}: second run: {}{}", stdout(&second), stderr(&second));
+    assert_safe(dev, &format!("{case}, after the next run")).await;
+    let history = dev.history();
+    for r in history.as_array().unwrap() {
+        assert!(
+            r["outcome"] == "completed" || r["outcome"] == "undone",
+            "{case}: rotation left {}: {r}\nfirst run: {}",
+            r["outcome"],
+            stderr(first)
+        );
+    }
+    // The original key ends rotated (by the first run or the second).
+    assert_ne!(dev.held("dev").access_key_id, dev.key.access_key_id, "{case}");
+}
+
+#[tokio::test]
+async fn a_failure_in_each_aws_call_is_recovered() {
+    let cases: &[(&str, &[&str])] = &[
+        ("iam:ListAccessKeys@before", &[]),
+        ("iam:CreateAccessKey@before", &[]),
+        // IAM made the key but the answer was lost: its ID was never learned.
+        ("iam:CreateAccessKey@after", &[]),
+        // The first GetCallerIdentity identifies the old key; the rest verify.
+        ("sts:GetCallerIdentity@before+1*0", &["--propagation-timeout", "1s"]),
+        ("sts:GetCallerIdentity@before+1*2", &[]),
+        ("iam:UpdateAccessKey@before*0", &["--propagation-timeout", "1s"]),
+        ("iam:UpdateAccessKey@after", &[]),
+        ("iam:DeleteAccessKey@before*0", &["--old-key", "delete", "--propagation-timeout", "1s"]),
+        // Undo itself fails: the lost-answer key cannot be deleted yet.
+        ("iam:CreateAccessKey@after,iam:DeleteAccessKey@before", &[]),
+    ];
+    for (faults, extra) in cases {
+        let dev = Dev::new(100).await;
+        let mut args = vec!["--profile", "dev"];
+        args.extend_from_slice(extra);
+        let first = dev.rotate_with(&[("REKEY_FAULTS", faults)], &args);
+        assert!(code(&first) == 0 || code(&first) == 2, "{faults}: {}", stderr(&first));
+        recover(&dev, &first, faults).await;
+    }
+}
+
+#[tokio::test]
+async fn freeing_a_slot_that_fails_changes_nothing_else() {
+    let dev = Dev::new(100).await;
+    dev.seeder.add_key("dev", 300, false).await;
+    let first = dev.rotate_with(&[("REKEY_FAULTS", "iam:DeleteAccessKey@before")], &["--profile", "dev"]);
+    assert_eq!(code(&first), 2);
+    assert_eq!(dev.file(), dev.original);
+    recover(&dev, &first, "delete inactive key").await;
+}
+
+#[tokio::test]
+async fn a_crash_after_each_step_is_finished_or_undone_by_the_next_run() {
+    let points = [
+        "create_key:begin",
+        "create_key:done",
+        "deliver:begin",
+        "deliver:done",
+        "verify:begin",
+        "verify:done",
+        "deactivate_old_key:begin",
+        "deactivate_old_key:done",
+        "finish:done",
+    ];
+    for point in points {
+        let dev = Dev::new(100).await;
+        let first = dev.rotate_with(&[("REKEY_CRASH_AT", point)], &["--profile", "dev"]);
+        assert!(first.status.code().is_none() || code(&first) != 0, "{point}: the run should have died");
+        recover(&dev, &first, point).await;
+    }
+}
+
+#[tokio::test]
+async fn crashes_during_slot_freeing_and_rollback_are_recovered() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("", "delete_inactive_key:done", &[]),
+        // Verification never succeeds, and the run dies while undoing.
+        ("sts:GetCallerIdentity@before+1*0", "rollback:done", &["--propagation-timeout", "1s"]),
+        ("sts:GetCallerIdentity@before+1*0", "delete_new_key:begin", &["--propagation-timeout", "1s"]),
+        // The lost CreateAccessKey answer, then death before the undo.
+        ("iam:CreateAccessKey@after", "create_key:failed", &[]),
+    ];
+    for (faults, point, extra) in cases {
+        let dev = Dev::new(100).await;
+        dev.seeder.add_key("dev", 300, false).await;
+        let mut args = vec!["--profile", "dev"];
+        args.extend_from_slice(extra);
+        let first = dev.rotate_with(&[("REKEY_FAULTS", faults), ("REKEY_CRASH_AT", point)], &args);
+        assert!(first.status.code().is_none() || code(&first) != 0, "{point}: the run should have died");
+        recover(&dev, &first, point).await;
+    }
+}
