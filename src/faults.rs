@@ -39,7 +39,7 @@ mod interceptor {
     use aws_smithy_runtime_api::box_error::BoxError;
     use aws_smithy_runtime_api::client::interceptors::Intercept;
     use aws_smithy_runtime_api::client::interceptors::context::{
-        BeforeTransmitInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+        BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
     };
     use aws_smithy_runtime_api::client::orchestrator::Metadata;
     use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -70,7 +70,10 @@ mod interceptor {
                 };
                 let n: u32 = count.parse().unwrap_or(1);
                 let skip: u32 = skip.parse().unwrap_or(0);
-                map.insert((op.to_string(), when), (skip, if n == 0 { u32::MAX } else { n }));
+                map.insert(
+                    (op.to_string(), when),
+                    (skip, if n == 0 { u32::MAX } else { n }),
+                );
             }
             Mutex::new(map)
         })

@@ -37,6 +37,6 @@ pub mod inventory;
 pub mod journal;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod rotation;
 pub mod schedule;
-pub mod report;

@@ -7,7 +7,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{Account, Creds, Home, ROTATE_ACTIONS, Seeder, code, json_out, moto, sdk_config, stderr, stdout};
+use crate::support::{
+    Account, Creds, Home, ROTATE_ACTIONS, Seeder, code, json_out, moto, sdk_config, stderr, stdout,
+};
 
 /// A developer's home: user `dev` (allowed to manage its own keys) whose
 /// key is in profile `dev`, beside an unrelated profile and comments.
@@ -32,7 +34,10 @@ impl Dev {
         let home = Home::new();
         let original = format!(
             "# my keys; keep this comment\n[other]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n[dev]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = us-east-1\n\n; trailing comment\n",
-            acct.admin.access_key_id, acct.admin.secret_access_key, key.access_key_id, key.secret_access_key
+            acct.admin.access_key_id,
+            acct.admin.secret_access_key,
+            key.access_key_id,
+            key.secret_access_key
         );
         std::fs::write(home.credentials_path(), &original).unwrap();
         let journal = home.path().join("state/journal.sqlite3");
@@ -84,8 +89,19 @@ impl Dev {
 
     /// `aws sts get-caller-identity --profile P` works and is user dev.
     pub fn assert_profile_works(&self, profile: &str) {
-        let out = self.home.aws(&["sts", "get-caller-identity", "--profile", profile, "--output", "json"]);
-        assert!(out.status.success(), "aws --profile {profile} failed: {}", stderr(&out));
+        let out = self.home.aws(&[
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            profile,
+            "--output",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "aws --profile {profile} failed: {}",
+            stderr(&out)
+        );
         let id: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(id["Arn"].as_str().unwrap().ends_with(":user/dev"), "{id}");
     }
@@ -104,14 +120,27 @@ impl Dev {
         let held = self.held("dev").access_key_id;
         assert!(keys.len() <= 2, "{keys:?}");
         for (id, status) in &keys {
-            let ok = (*id == held && status == "Active") || (*id == self.key.access_key_id && status == "Inactive");
-            assert!(ok, "orphan or unexpected key {id} {status}; file holds {held}; keys {keys:?}");
+            let ok = (*id == held && status == "Active")
+                || (*id == self.key.access_key_id && status == "Inactive");
+            assert!(
+                ok,
+                "orphan or unexpected key {id} {status}; file holds {held}; keys {keys:?}"
+            );
         }
-        assert!(keys.iter().any(|(id, _)| *id == held), "the file's key exists");
+        assert!(
+            keys.iter().any(|(id, _)| *id == held),
+            "the file's key exists"
+        );
     }
 
     pub fn history(&self) -> Value {
-        let out = self.home.rekey(&["history", "--journal", self.journal.to_str().unwrap(), "--output", "json"]);
+        let out = self.home.rekey(&[
+            "history",
+            "--journal",
+            self.journal.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         json_out(&out)
     }
@@ -143,14 +172,28 @@ async fn rotate_replaces_the_key_in_place_and_retires_the_old_one() {
     assert_eq!(changed.len(), 2, "{changed:?}");
     assert!(changed[0].1.starts_with("aws_access_key_id = AKIA"));
     assert!(changed[1].1.starts_with("aws_secret_access_key = "));
-    assert_eq!(dev.file().replace(&new.access_key_id, &dev.key.access_key_id).replace(&new.secret_access_key, &dev.key.secret_access_key), dev.original);
+    assert_eq!(
+        dev.file()
+            .replace(&new.access_key_id, &dev.key.access_key_id)
+            .replace(&new.secret_access_key, &dev.key.secret_access_key),
+        dev.original
+    );
 
     dev.assert_profile_works("dev");
     let old = dev.aws_with(&dev.key);
     assert!(!old.status.success(), "the old key must be rejected");
-    assert!(stderr(&old).contains("InvalidClientTokenId"), "{}", stderr(&old));
+    assert!(
+        stderr(&old).contains("InvalidClientTokenId"),
+        "{}",
+        stderr(&old)
+    );
     dev.assert_no_orphans().await;
-    assert!(dev.seeder.keys("dev").await.contains(&(dev.key.access_key_id.clone(), "Inactive".into())));
+    assert!(
+        dev.seeder
+            .keys("dev")
+            .await
+            .contains(&(dev.key.access_key_id.clone(), "Inactive".into()))
+    );
 
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dev.home.credentials_path()), 0o600);
@@ -170,7 +213,10 @@ async fn old_key_delete_removes_it() {
     let out = dev.rotate(&["--profile", "dev", "--old-key", "delete"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let keys = dev.seeder.keys("dev").await;
-    assert_eq!(keys, vec![(dev.held("dev").access_key_id, "Active".to_string())]);
+    assert_eq!(
+        keys,
+        vec![(dev.held("dev").access_key_id, "Active".to_string())]
+    );
     dev.assert_profile_works("dev");
 }
 
@@ -185,19 +231,32 @@ async fn profiles_sharing_a_key_and_role_profiles_rotate_together() {
     std::fs::write(dev.home.credentials_path(), &text).unwrap();
     std::fs::write(
         dev.home.config_path(),
-        format!("[profile admin]\nrole_arn = arn:aws:iam::{}:role/Admin\nsource_profile = dev\n", dev.acct.account_id),
+        format!(
+            "[profile admin]\nrole_arn = arn:aws:iam::{}:role/Admin\nsource_profile = dev\n",
+            dev.acct.account_id
+        ),
     )
     .unwrap();
     let out = dev.rotate(&["--profile", "admin"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let (a, b) = (dev.held("dev"), dev.held("dev-copy"));
     assert_ne!(a.access_key_id, dev.key.access_key_id);
-    assert_eq!(a.access_key_id, b.access_key_id, "one new key for both profiles");
+    assert_eq!(
+        a.access_key_id, b.access_key_id,
+        "one new key for both profiles"
+    );
     assert_eq!(a.secret_access_key, b.secret_access_key);
-    assert_eq!(dev.seeder.keys("dev").await.len(), 2, "one new key, the old one inactive");
+    assert_eq!(
+        dev.seeder.keys("dev").await.len(),
+        2,
+        "one new key, the old one inactive"
+    );
     dev.assert_profile_works("dev");
     dev.assert_profile_works("dev-copy");
-    assert_eq!(dev.held("other").access_key_id, dev.acct.admin.access_key_id);
+    assert_eq!(
+        dev.held("other").access_key_id,
+        dev.acct.admin.access_key_id
+    );
 }
 
 #[tokio::test]
@@ -206,8 +265,16 @@ async fn an_inactive_leftover_is_deleted_first_at_the_two_key_limit() {
     let leftover = dev.seeder.add_key("dev", 200, false).await;
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let masked = format!("{}…{}", &leftover.access_key_id[..4], &leftover.access_key_id[16..]);
-    assert!(stdout(&out).contains(&masked) && stdout(&out).contains("free a slot"), "{}", stdout(&out));
+    let masked = format!(
+        "{}…{}",
+        &leftover.access_key_id[..4],
+        &leftover.access_key_id[16..]
+    );
+    assert!(
+        stdout(&out).contains(&masked) && stdout(&out).contains("free a slot"),
+        "{}",
+        stdout(&out)
+    );
     let keys = dev.seeder.keys("dev").await;
     assert!(!keys.iter().any(|(id, _)| *id == leftover.access_key_id));
     dev.assert_no_orphans().await;
@@ -219,12 +286,22 @@ async fn another_active_key_stops_the_rotation_unless_allowed() {
     let other = dev.seeder.add_key("dev", 5, true).await;
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("--delete-other-active"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--delete-other-active"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(dev.file(), dev.original);
     assert_eq!(dev.seeder.keys("dev").await.len(), 2);
     let out = dev.rotate(&["--profile", "dev", "--delete-other-active"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(!dev.seeder.keys("dev").await.iter().any(|(id, _)| *id == other.access_key_id));
+    assert!(
+        !dev.seeder
+            .keys("dev")
+            .await
+            .iter()
+            .any(|(id, _)| *id == other.access_key_id)
+    );
     dev.assert_profile_works("dev");
 }
 
@@ -264,22 +341,37 @@ async fn unrotatable_profiles_and_bad_files_are_refused_cleanly() {
         assert!(stderr(&out).contains(needle), "{profile}: {}", stderr(&out));
         assert_eq!(dev.file(), text, "{profile} changed the file");
     }
-    std::fs::write(dev.home.credentials_path(), "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n[dev]\n").unwrap();
+    std::fs::write(
+        dev.home.credentials_path(),
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n[dev]\n",
+    )
+    .unwrap();
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("credentials") && stderr(&out).contains(":1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("credentials") && stderr(&out).contains(":1"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(dev.seeder.keys("dev").await.len(), 1, "no key created");
 }
 
 #[tokio::test]
 async fn a_denied_create_leaves_everything_as_it_was() {
-    let actions: Vec<&str> = ROTATE_ACTIONS.iter().copied().filter(|a| *a != "iam:CreateAccessKey").collect();
+    let actions: Vec<&str> = ROTATE_ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| *a != "iam:CreateAccessKey")
+        .collect();
     let dev = Dev::with_actions(100, &actions).await;
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("AccessDenied"), "{}", stderr(&out));
     assert_eq!(dev.file(), dev.original);
-    assert_eq!(dev.seeder.keys("dev").await, vec![(dev.key.access_key_id.clone(), "Active".into())]);
+    assert_eq!(
+        dev.seeder.keys("dev").await,
+        vec![(dev.key.access_key_id.clone(), "Active".into())]
+    );
     assert_eq!(dev.history()[0]["outcome"], "undone");
 }
 
@@ -288,17 +380,26 @@ async fn an_unwritable_file_is_rolled_back_without_a_key_left_behind() {
     let dev = Dev::new(100).await;
     let aws_dir = dev.home.path().join(".aws");
     // Root ignores permission bits; the immutable flag stops even root.
-    let locked = std::process::Command::new("chattr").arg("+i").arg(&aws_dir).status();
+    let locked = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&aws_dir)
+        .status();
     if !locked.is_ok_and(|s| s.success()) {
         eprintln!("skipped: chattr +i is not available on this filesystem");
         return;
     }
     let out = dev.rotate(&["--profile", "dev"]);
-    let _ = std::process::Command::new("chattr").arg("-i").arg(&aws_dir).status();
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&aws_dir)
+        .status();
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(stderr(&out).contains("undone"), "{}", stderr(&out));
     assert_eq!(dev.file(), dev.original);
-    assert_eq!(dev.seeder.keys("dev").await, vec![(dev.key.access_key_id.clone(), "Active".into())]);
+    assert_eq!(
+        dev.seeder.keys("dev").await,
+        vec![(dev.key.access_key_id.clone(), "Active".into())]
+    );
 }
 
 #[tokio::test]
@@ -306,7 +407,10 @@ async fn mfa_profiles_need_a_code_and_rotate_under_an_mfa_session() {
     let dev = Dev::new(100).await;
     std::fs::write(
         dev.home.config_path(),
-        format!("[profile dev]\nmfa_serial = arn:aws:iam::{}:mfa/dev\n", dev.acct.account_id),
+        format!(
+            "[profile dev]\nmfa_serial = arn:aws:iam::{}:mfa/dev\n",
+            dev.acct.account_id
+        ),
     )
     .unwrap();
     let out = dev.rotate(&["--profile", "dev"]);
@@ -334,7 +438,15 @@ async fn two_concurrent_rotations_of_one_user_rotate_once() {
             .env("AWS_CONFIG_FILE", dev.home.config_path())
             .env("AWS_ENDPOINT_URL", moto().endpoint())
             .env("AWS_REGION", "us-east-1")
-            .args(["rotate", "--profile", "dev", "--max-age", "30d", "--journal", dev.journal.to_str().unwrap()])
+            .args([
+                "rotate",
+                "--profile",
+                "dev",
+                "--max-age",
+                "30d",
+                "--journal",
+                dev.journal.to_str().unwrap(),
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -342,12 +454,25 @@ async fn two_concurrent_rotations_of_one_user_rotate_once() {
     };
     let (a, b) = (run(), run());
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let rotated = outs.iter().filter(|o| stdout(o).contains("[rotated]")).count();
-    assert_eq!(rotated, 1, "{:?}", outs.iter().map(|o| (stdout(o), stderr(o))).collect::<Vec<_>>());
+    let rotated = outs
+        .iter()
+        .filter(|o| stdout(o).contains("[rotated]"))
+        .count();
+    assert_eq!(
+        rotated,
+        1,
+        "{:?}",
+        outs.iter()
+            .map(|o| (stdout(o), stderr(o)))
+            .collect::<Vec<_>>()
+    );
     for o in &outs {
         if !stdout(o).contains("[rotated]") {
             let text = format!("{}{}", stdout(o), stderr(o));
-            assert!(text.contains("not due") || text.contains("being rotated"), "{text}");
+            assert!(
+                text.contains("not due") || text.contains("being rotated"),
+                "{text}"
+            );
         }
     }
     dev.assert_profile_works("dev");
@@ -362,34 +487,76 @@ async fn the_new_secret_never_appears_in_output_logs_or_the_journal() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let new = dev.held("dev");
     let mut places = vec![("stdout", stdout(&out)), ("stderr", stderr(&out))];
-    let history = dev.home.rekey(&["history", "--journal", dev.journal.to_str().unwrap(), "--steps"]);
+    let history = dev.home.rekey(&[
+        "history",
+        "--journal",
+        dev.journal.to_str().unwrap(),
+        "--steps",
+    ]);
     places.push(("history", stdout(&history)));
     for entry in std::fs::read_dir(dev.journal.parent().unwrap()).unwrap() {
         let path = entry.unwrap().path();
-        places.push(("journal", String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()));
+        places.push((
+            "journal",
+            String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+        ));
     }
     // A failing run's error messages too.
-    let failing = dev.rotate_with(&[("REKEY_FAULTS", "sts:GetCallerIdentity@before+1*0")], &["--profile", "dev", "--propagation-timeout", "1s"]);
+    let failing = dev.rotate_with(
+        &[("REKEY_FAULTS", "sts:GetCallerIdentity@before+1*0")],
+        &["--profile", "dev", "--propagation-timeout", "1s"],
+    );
     places.push(("error", stderr(&failing)));
     for (what, text) in places {
         for secret in [&new.secret_access_key, &dev.key.secret_access_key] {
-            assert!(!text.contains(secret.as_str()), "a secret leaked into {what}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into {what}"
+            );
         }
     }
-    assert!(stdout(&out).contains(&new.access_key_id), "JSON output carries the full key ID");
+    assert!(
+        stdout(&out).contains(&new.access_key_id),
+        "JSON output carries the full key ID"
+    );
 }
 
 #[tokio::test]
 async fn schedule_print_shows_each_scheduler_job() {
     let home = Home::new();
-    for (flag, needle) in [("--cron", "crontab -"), ("--systemd", "OnCalendar=*-*-* 03:15:00"), ("--launchd", "<key>StartCalendarInterval</key>")] {
-        let out = home.rekey(&["schedule", "print", flag, "--profile", "dev", "--max-age", "30d", "--at", "03:15"]);
+    for (flag, needle) in [
+        ("--cron", "crontab -"),
+        ("--systemd", "OnCalendar=*-*-* 03:15:00"),
+        ("--launchd", "<key>StartCalendarInterval</key>"),
+    ] {
+        let out = home.rekey(&[
+            "schedule",
+            "print",
+            flag,
+            "--profile",
+            "dev",
+            "--max-age",
+            "30d",
+            "--at",
+            "03:15",
+        ]);
         assert_eq!(code(&out), 0, "{flag}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains(needle), "{flag}: {text}");
-        assert!(text.contains("rotate") && text.contains("dev") && text.contains("30d"), "{flag}: {text}");
+        assert!(
+            text.contains("rotate") && text.contains("dev") && text.contains("30d"),
+            "{flag}: {text}"
+        );
     }
-    let out = home.rekey(&["schedule", "print", "--systemd", "--profile", "dev", "--at", "25:00"]);
+    let out = home.rekey(&[
+        "schedule",
+        "print",
+        "--systemd",
+        "--profile",
+        "dev",
+        "--at",
+        "25:00",
+    ]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--at"), "{}", stderr(&out));
 }

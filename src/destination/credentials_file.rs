@@ -50,7 +50,10 @@ impl CredentialsFile {
     }
 
     fn pair_in(&self, file: SharedFile) -> Option<KeyPair> {
-        let profiles = Profiles::from_files(file, SharedFile::parse_as(FileKind::Config, Path::new(""), "").ok()?);
+        let profiles = Profiles::from_files(
+            file,
+            SharedFile::parse_as(FileKind::Config, Path::new(""), "").ok()?,
+        );
         let p = profiles.get(self.profiles.first()?)?;
         Some(KeyPair {
             access_key_id: p.get(ACCESS_KEY_ID)?.to_string(),
@@ -58,25 +61,37 @@ impl CredentialsFile {
         })
     }
 
-    fn write(&self, access_key_id: &str, secret: &str, keep_backup: bool) -> Result<(), DestinationError> {
+    fn write(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        keep_backup: bool,
+    ) -> Result<(), DestinationError> {
         // Re-read: the user may have edited the file since we planned.
         let mut file = self.read(&self.path)?;
         for profile in &self.profiles {
             file.set_keys(profile, access_key_id, secret)?;
         }
         let backup = backup_path(&self.path);
-        write_atomically(&self.path, file.to_string().as_bytes(), keep_backup.then_some(backup.as_path())).map_err(
-            |source| DestinationError::Write {
-                path: self.path.clone(),
-                source,
-            },
+        write_atomically(
+            &self.path,
+            file.to_string().as_bytes(),
+            keep_backup.then_some(backup.as_path()),
         )
+        .map_err(|source| DestinationError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
 impl Destination for CredentialsFile {
     fn describe(&self) -> String {
-        format!("credentials:{}#{}", self.path.display(), self.profiles.join(","))
+        format!(
+            "credentials:{}#{}",
+            self.path.display(),
+            self.profiles.join(",")
+        )
     }
 
     fn current_key_id(&self) -> Result<Option<String>, DestinationError> {
@@ -118,10 +133,21 @@ mod tests {
         let path = dir.path().join("credentials");
         std::fs::write(&path, FILE).unwrap();
         let dest = CredentialsFile::new(&path, vec!["dev".into(), "ci".into()]);
-        assert_eq!(dest.current_key_id().unwrap().as_deref(), Some("AKIAOLDOLDOLDOLD1234"));
-        dest.deliver("AKIANEWNEWNEWNEW5678", &SecretString::from("newsecret".to_string())).unwrap();
+        assert_eq!(
+            dest.current_key_id().unwrap().as_deref(),
+            Some("AKIAOLDOLDOLDOLD1234")
+        );
+        dest.deliver(
+            "AKIANEWNEWNEWNEW5678",
+            &SecretString::from("newsecret".to_string()),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, FILE.replace("AKIAOLDOLDOLDOLD1234", "AKIANEWNEWNEWNEW5678").replace("oldsecret", "newsecret"));
+        assert_eq!(
+            text,
+            FILE.replace("AKIAOLDOLDOLDOLD1234", "AKIANEWNEWNEWNEW5678")
+                .replace("oldsecret", "newsecret")
+        );
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), FILE);
         dest.restore("AKIAOLDOLDOLDOLD1234").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), FILE);
@@ -130,7 +156,10 @@ mod tests {
 
     #[test]
     fn descriptions_parse_back() {
-        let dest = CredentialsFile::new(Path::new("/h/.aws/credentials"), vec!["a".into(), "b".into()]);
+        let dest = CredentialsFile::new(
+            Path::new("/h/.aws/credentials"),
+            vec!["a".into(), "b".into()],
+        );
         let back = CredentialsFile::from_description(&dest.describe()).unwrap();
         assert_eq!(back.path(), Path::new("/h/.aws/credentials"));
         assert_eq!(back.profiles(), ["a", "b"]);

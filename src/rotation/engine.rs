@@ -1,6 +1,10 @@
 //! The step machine: runs a rotation (or resumes an interrupted one) under
 //! the user's lease, journaling each step before and after its side effect.
 
+// A RotateError is returned at most once per key, after network calls that
+// take milliseconds: its size costs nothing worth boxing every variant for.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -15,7 +19,9 @@ use crate::clock::Clock;
 use crate::destination::{Destination, DestinationError, KeyPair};
 use crate::error::CallError;
 use crate::faults::crash_point;
-use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, Step};
+use crate::journal::{
+    Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, Step,
+};
 use crate::model::mask_key_id;
 
 /// Plan only, or carry out (STYLE: modes are enums).
@@ -110,11 +116,16 @@ pub enum RotateError {
     #[error("{target}: {source}")]
     Journal {
         target: String,
+        // Boxed: JournalError is large and this path is rare.
         #[source]
-        source: JournalError,
+        source: Box<JournalError>,
     },
     #[error("{target}: rotation of {user} undone, you are where you started: {reason}")]
-    Undone { target: String, user: String, reason: String },
+    Undone {
+        target: String,
+        user: String,
+        reason: String,
+    },
     #[error(
         "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next `rekey rotate` finishes it"
     )]
@@ -147,21 +158,35 @@ impl Engine<'_> {
     fn journal<T>(&self, target: &Target, r: Result<T, JournalError>) -> Result<T, RotateError> {
         r.map_err(|source| RotateError::Journal {
             target: target.label.clone(),
-            source,
+            source: Box::new(source),
         })
     }
 
     /// Journals a step, then lets fault injection kill the process there.
-    fn rec(&self, who: &Who, id: i64, step: Step, on: Option<&str>, phase: Phase, detail: Option<&str>) -> Result<(), RotateError> {
-        self.journal(who.target, self.journal.record_on(id, step, on, phase, detail))?;
+    fn rec(
+        &self,
+        who: &Who,
+        id: i64,
+        step: Step,
+        on: Option<&str>,
+        phase: Phase,
+        detail: Option<&str>,
+    ) -> Result<(), RotateError> {
+        self.journal(
+            who.target,
+            self.journal.record_on(id, step, on, phase, detail),
+        )?;
         crash_point(step, phase);
         Ok(())
     }
 
     fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
-        let dest = target.destinations.first().ok_or_else(|| RotateError::NoKey {
-            target: target.label.clone(),
-        })?;
+        let dest = target
+            .destinations
+            .first()
+            .ok_or_else(|| RotateError::NoKey {
+                target: target.label.clone(),
+            })?;
         dest.current()
             .map_err(|source| RotateError::Destination {
                 target: target.label.clone(),
@@ -173,7 +198,11 @@ impl Engine<'_> {
             })
     }
 
-    fn call(&self, target: &Target, doing: impl Into<String>) -> impl FnOnce(CallError) -> RotateError {
+    fn call(
+        &self,
+        target: &Target,
+        doing: impl Into<String>,
+    ) -> impl FnOnce(CallError) -> RotateError {
         let (t, doing) = (target.label.clone(), doing.into());
         move |source| RotateError::Call {
             target: t,
@@ -185,13 +214,24 @@ impl Engine<'_> {
     /// Clients for IAM calls: the MFA session when there is one.
     fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
         match &target.iam_session {
-            Some(session) => AccountClients::new(&with_credentials(&target.config, session.clone())),
+            Some(session) => {
+                AccountClients::new(&with_credentials(&target.config, session.clone()))
+            }
             None => clients_for(&target.config, pair),
         }
     }
 
-    async fn lease(&self, target: &Target, account: &str, user: &str) -> Result<Lease, RotateError> {
-        self.journal(target, self.journal.acquire_lease(account, user, &self.holder, self.opts.lease_ttl))
+    async fn lease(
+        &self,
+        target: &Target,
+        account: &str,
+        user: &str,
+    ) -> Result<Lease, RotateError> {
+        self.journal(
+            target,
+            self.journal
+                .acquire_lease(account, user, &self.holder, self.opts.lease_ttl),
+        )
     }
 
     fn release(&self, lease: &Lease) {
@@ -205,9 +245,10 @@ impl Engine<'_> {
     pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
         let old = self.read_current(target)?;
         let old_clients = clients_for(&target.config, &old);
-        let identity = caller_identity(&old_clients.sts)
-            .await
-            .map_err(self.call(target, format!("the key {} does not work", mask_key_id(&old.access_key_id))))?;
+        let identity = caller_identity(&old_clients.sts).await.map_err(self.call(
+            target,
+            format!("the key {} does not work", mask_key_id(&old.access_key_id)),
+        ))?;
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
             return Err(RotateError::Refused {
                 target: target.label.clone(),
@@ -215,7 +256,16 @@ impl Engine<'_> {
             });
         };
         let lease = self.lease(target, &identity.account_id, &user).await?;
-        let result = self.rotate_leased(target, mode, &identity.account_id, &identity.arn, &user, &old.access_key_id).await;
+        let result = self
+            .rotate_leased(
+                target,
+                mode,
+                &identity.account_id,
+                &identity.arn,
+                &user,
+                &old.access_key_id,
+            )
+            .await;
         self.release(&lease);
         result
     }
@@ -246,10 +296,22 @@ impl Engine<'_> {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
         let iam = self.iam_clients(target, &old);
-        let keys = steps::list_keys(&iam, user).await.map_err(self.call(target, format!("listing the keys of {user}")))?;
-        let plan = match plan_key(account, arn, &old.access_key_id, &keys, self.clock.now(), self.opts) {
+        let keys = steps::list_keys(&iam, user)
+            .await
+            .map_err(self.call(target, format!("listing the keys of {user}")))?;
+        let plan = match plan_key(
+            account,
+            arn,
+            &old.access_key_id,
+            &keys,
+            self.clock.now(),
+            self.opts,
+        ) {
             Decision::Rotate(plan) => plan,
-            Decision::NotDue { age_days, max_age_days } => {
+            Decision::NotDue {
+                age_days,
+                max_age_days,
+            } => {
                 report.status = Status::NotDue;
                 report.message = format!(
                     "key {} is {age_days} days old; not due (max age {max_age_days} days)",
@@ -269,7 +331,10 @@ impl Engine<'_> {
         if mode == Mode::Plan {
             return Ok(report);
         }
-        if !self.prompt.confirm(&format!("{}. Go ahead?", report.message)) {
+        if !self
+            .prompt
+            .confirm(&format!("{}. Go ahead?", report.message))
+        {
             report.status = Status::Declined;
             report.message = "declined; nothing changed".into();
             return Ok(report);
@@ -296,10 +361,30 @@ impl Engine<'_> {
 
         if let Some(slot) = &plan.free_slot {
             let on = Some(slot.key_id.as_str());
-            self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Begin, Some(slot.status.as_str()))?;
+            self.rec(
+                &who,
+                id,
+                Step::DeleteInactiveKey,
+                on,
+                Phase::Begin,
+                Some(slot.status.as_str()),
+            )?;
             if let Err(e) = steps::delete_key(&iam, user, &slot.key_id).await {
-                self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Failed, Some(&e.to_string()))?;
-                return self.undo(&who, id, format!("could not free a slot: {}", error_chain(&e))).await;
+                self.rec(
+                    &who,
+                    id,
+                    Step::DeleteInactiveKey,
+                    on,
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
+                return self
+                    .fail_undone(
+                        &who,
+                        id,
+                        format!("could not free a slot: {}", error_chain(&e)),
+                    )
+                    .await;
             }
             self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Done, None)?;
         }
@@ -308,36 +393,82 @@ impl Engine<'_> {
         let new = match steps::create_key(&iam, user).await {
             Ok(pair) => pair,
             Err(e) => {
-                self.rec(&who, id, Step::CreateKey, None, Phase::Failed, Some(&e.to_string()))?;
+                self.rec(
+                    &who,
+                    id,
+                    Step::CreateKey,
+                    None,
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
                 // The answer may be lost after IAM made the key: undo looks.
-                return self.undo(&who, id, format!("CreateAccessKey failed: {}", error_chain(&e))).await;
+                return self
+                    .fail_undone(
+                        &who,
+                        id,
+                        format!("CreateAccessKey failed: {}", error_chain(&e)),
+                    )
+                    .await;
             }
         };
         self.journal(target, self.journal.set_new_key(id, &new.access_key_id))?;
-        self.rec(&who, id, Step::CreateKey, None, Phase::Done, Some(&new.access_key_id))?;
+        self.rec(
+            &who,
+            id,
+            Step::CreateKey,
+            None,
+            Phase::Done,
+            Some(&new.access_key_id),
+        )?;
         report.new_key_id = Some(new.access_key_id.clone());
 
         for dest in &target.destinations {
             let on = dest.describe();
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, None)?;
             if let Err(e) = dest.deliver(&new.access_key_id, &new.secret) {
-                self.rec(&who, id, Step::Deliver, Some(&on), Phase::Failed, Some(&e.to_string()))?;
-                return self.undo(&who, id, format!("could not write {on}: {}", error_chain(&e))).await;
+                self.rec(
+                    &who,
+                    id,
+                    Step::Deliver,
+                    Some(&on),
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
+                return self
+                    .fail_undone(
+                        &who,
+                        id,
+                        format!("could not write {on}: {}", error_chain(&e)),
+                    )
+                    .await;
             }
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
         }
         let freed = plan
             .free_slot
             .as_ref()
-            .map(|s| format!("; deleted the {} key {} first to free a slot", s.status.as_str().to_lowercase(), mask_key_id(&s.key_id)))
-            .unwrap_or_default();
-        self.after_delivery(&who, id, &plan.user_arn, &old.access_key_id, plan.old_key_action, &new)
-            .await
-            .map(|message| Report {
-                status: Status::Rotated,
-                message: format!("{message}{freed}"),
-                ..report
+            .map(|s| {
+                format!(
+                    "; deleted the {} key {} first to free a slot",
+                    s.status.as_str().to_lowercase(),
+                    mask_key_id(&s.key_id)
+                )
             })
+            .unwrap_or_default();
+        self.after_delivery(
+            &who,
+            id,
+            &plan.user_arn,
+            &old.access_key_id,
+            plan.old_key_action,
+            &new,
+        )
+        .await
+        .map(|message| Report {
+            status: Status::Rotated,
+            message: format!("{message}{freed}"),
+            ..report
+        })
     }
 
     /// Verify, then retire the old key, then finish.
@@ -362,12 +493,19 @@ impl Engine<'_> {
             )
             .await;
             if let Err(e) = proof {
-                self.rec(who, id, Step::Verify, None, Phase::Failed, Some(&e.to_string()))?;
+                self.rec(
+                    who,
+                    id,
+                    Step::Verify,
+                    None,
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
                 let why = match &e {
                     VerifyError::Timeout { .. } => error_chain(&e),
                     VerifyError::WrongIdentity { .. } => e.to_string(),
                 };
-                return self.undo(who, id, why).await.map(|_| String::new());
+                return self.fail_undone(who, id, why).await.map(|_| String::new());
             }
             self.rec(who, id, Step::Verify, None, Phase::Done, None)?;
         }
@@ -377,24 +515,42 @@ impl Engine<'_> {
         };
         let mut note = String::new();
         if !r.step_done(step) {
-            let question = format!("The new key {} works. {} the old key {}?", mask_key_id(&new.access_key_id), capitalize(verb), mask_key_id(old_key));
+            let question = format!(
+                "The new key {} works. {} the old key {}?",
+                mask_key_id(&new.access_key_id),
+                capitalize(verb),
+                mask_key_id(old_key)
+            );
             if !self.prompt.confirm(&question) {
-                note = format!("; old key {} left active at your request", mask_key_id(old_key));
+                note = format!(
+                    "; old key {} left active at your request",
+                    mask_key_id(old_key)
+                );
             } else {
                 self.rec(who, id, step, None, Phase::Begin, None)?;
                 // Signed with the new key (or the MFA session), retried
                 // while IAM catches up with it.
                 let iam = self.iam_clients(who.target, new);
                 let user = who.user.as_str();
-                let done = steps::retry_while_propagating(self.opts.propagation_timeout, || async {
-                    match action {
-                        OldKeyAction::Deactivate => steps::deactivate_key(&iam, user, old_key).await,
-                        OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
-                    }
-                })
-                .await;
+                let done =
+                    steps::retry_while_propagating(self.opts.propagation_timeout, || async {
+                        match action {
+                            OldKeyAction::Deactivate => {
+                                steps::deactivate_key(&iam, user, old_key).await
+                            }
+                            OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
+                        }
+                    })
+                    .await;
                 if let Err(source) = done {
-                    self.rec(who, id, step, None, Phase::Failed, Some(&source.to_string()))?;
+                    self.rec(
+                        who,
+                        id,
+                        step,
+                        None,
+                        Phase::Failed,
+                        Some(&source.to_string()),
+                    )?;
                     return Err(RotateError::OldKeyPending {
                         target: who.target.label.clone(),
                         new_key: mask_key_id(&new.access_key_id),
@@ -407,7 +563,10 @@ impl Engine<'_> {
                 note = format!("; old key {} {verb}", mask_key_id(old_key));
             }
         }
-        self.journal(who.target, self.journal.finish(id, Outcome::Completed, None))?;
+        self.journal(
+            who.target,
+            self.journal.finish(id, Outcome::Completed, None),
+        )?;
         crash_point(Step::Finish, Phase::Done);
         Ok(format!(
             "rotated {}: {} → {}{note}",
@@ -417,22 +576,47 @@ impl Engine<'_> {
         ))
     }
 
+    /// Undoes a rotation of this run and returns the error telling the user
+    /// why: they are where they started.
+    async fn fail_undone(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        reason: String,
+    ) -> Result<Report, RotateError> {
+        self.undo(who, id, &reason).await?;
+        Err(RotateError::Undone {
+            target: who.target.label.clone(),
+            user: who.user.clone(),
+            reason,
+        })
+    }
+
     /// Puts everything back: destinations holding the new key get the old
     /// one, every key the rotation created is deleted, the rotation ends
-    /// `Undone`. Returns the error telling the user why.
-    async fn undo(&self, who: &Who<'_>, id: i64, reason: String) -> Result<Report, RotateError> {
+    /// `Undone` with `reason`.
+    async fn undo(&self, who: &Who<'_>, id: i64, reason: &str) -> Result<(), RotateError> {
         let r = self.journal(who.target, self.journal.get(id))?;
         for dest in &who.target.destinations {
-            let holds = dest.current_key_id().map_err(|source| RotateError::Destination {
-                target: who.target.label.clone(),
-                what: "cannot read the key while rolling back",
-                source,
-            })?;
+            let holds = dest
+                .current_key_id()
+                .map_err(|source| RotateError::Destination {
+                    target: who.target.label.clone(),
+                    what: "cannot read the key while rolling back",
+                    source,
+                })?;
             if holds.is_some() && holds.as_deref() != Some(r.old_key_id.as_str()) {
                 let on = dest.describe();
                 self.rec(who, id, Step::Rollback, Some(&on), Phase::Begin, None)?;
                 if let Err(source) = dest.restore(&r.old_key_id) {
-                    self.rec(who, id, Step::Rollback, Some(&on), Phase::Failed, Some(&source.to_string()))?;
+                    self.rec(
+                        who,
+                        id,
+                        Step::Rollback,
+                        Some(&on),
+                        Phase::Failed,
+                        Some(&source.to_string()),
+                    )?;
                     return Err(RotateError::Destination {
                         target: who.target.label.clone(),
                         what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
@@ -453,22 +637,39 @@ impl Engine<'_> {
             }
             self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Begin, None)?;
             if let Err(e) = steps::delete_key(&iam, &who.user, key).await {
-                self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Failed, Some(&e.to_string()))?;
-                return Err(self.call(who.target, format!("deleting the new key {} (rerun rekey rotate to finish)", mask_key_id(key)))(e));
+                self.rec(
+                    who,
+                    id,
+                    Step::DeleteNewKey,
+                    Some(key),
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
+                return Err(self.call(
+                    who.target,
+                    format!(
+                        "deleting the new key {} (rerun rekey rotate to finish)",
+                        mask_key_id(key)
+                    ),
+                )(e));
             }
             self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Done, None)?;
         }
-        self.journal(who.target, self.journal.finish(id, Outcome::Undone, Some(&reason)))?;
-        Err(RotateError::Undone {
-            target: who.target.label.clone(),
-            user: who.user.clone(),
-            reason,
-        })
+        self.journal(
+            who.target,
+            self.journal.finish(id, Outcome::Undone, Some(reason)),
+        )
     }
 
     /// Finishes or undoes a rotation an earlier run left unfinished.
-    pub async fn resume(&self, rotation: &Rotation, target: &Target) -> Result<Report, RotateError> {
-        let lease = self.lease(target, &rotation.account_id, &rotation.user_name).await?;
+    pub async fn resume(
+        &self,
+        rotation: &Rotation,
+        target: &Target,
+    ) -> Result<Report, RotateError> {
+        let lease = self
+            .lease(target, &rotation.account_id, &rotation.user_name)
+            .await?;
         let result = self.resume_leased(rotation.id, target).await;
         self.release(&lease);
         result
@@ -494,12 +695,26 @@ impl Engine<'_> {
         let rolling_back = [Step::Rollback, Step::DeleteNewKey]
             .iter()
             .any(|s| r.step_done(*s) || r.open.iter().any(|o| o.step == *s));
-        let undo = |why: &str| format!("finishing rotation #{id} that an earlier run left unfinished: {why}");
+        let undo =
+            |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
         if rolling_back {
-            return self.undo(&who, id, undo("it was being rolled back")).await;
+            return self
+                .resume_undo(&who, id, undo("it was being rolled back"), report)
+                .await;
         }
-        let Some(new_id) = r.new_key_id.clone().filter(|_| r.step_done(Step::CreateKey)) else {
-            return self.undo(&who, id, undo("it stopped before the new key was delivered")).await;
+        let Some(new_id) = r
+            .new_key_id
+            .clone()
+            .filter(|_| r.step_done(Step::CreateKey))
+        else {
+            return self
+                .resume_undo(
+                    &who,
+                    id,
+                    undo("it stopped before the new key was delivered"),
+                    report,
+                )
+                .await;
         };
         // The secret lives only in destinations: read it back from one.
         let mut new = None;
@@ -514,23 +729,54 @@ impl Engine<'_> {
         let Some(new) = new else {
             if r.step_done(Step::Verify) {
                 return Err(RotateError::NoKey {
-                    target: format!("{} (rotation #{id}: no destination holds the new key {} any more)", target.label, mask_key_id(&new_id)),
+                    target: format!(
+                        "{} (rotation #{id}: no destination holds the new key {} any more)",
+                        target.label,
+                        mask_key_id(&new_id)
+                    ),
                 });
             }
-            return self.undo(&who, id, undo("the new secret was lost before it was delivered")).await;
+            return self
+                .resume_undo(
+                    &who,
+                    id,
+                    undo("the new secret was lost before it was delivered"),
+                    report,
+                )
+                .await;
         };
         for dest in &target.destinations {
             let on = dest.describe();
             if r.step_done_on(Step::Deliver, &on) {
                 continue;
             }
-            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, Some("resumed"))?;
+            self.rec(
+                &who,
+                id,
+                Step::Deliver,
+                Some(&on),
+                Phase::Begin,
+                Some("resumed"),
+            )?;
             let holds = dest.current_key_id().ok().flatten();
             if holds.as_deref() != Some(new_id.as_str())
                 && let Err(e) = dest.deliver(&new.access_key_id, &new.secret)
             {
-                self.rec(&who, id, Step::Deliver, Some(&on), Phase::Failed, Some(&e.to_string()))?;
-                return self.undo(&who, id, undo(&format!("could not write {on}: {}", error_chain(&e)))).await;
+                self.rec(
+                    &who,
+                    id,
+                    Step::Deliver,
+                    Some(&on),
+                    Phase::Failed,
+                    Some(&e.to_string()),
+                )?;
+                return self
+                    .fail_undone(
+                        &who,
+                        id,
+                        undo(&format!("could not write {on}: {}", error_chain(&e))),
+                    )
+                    .await;
             }
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
         }
@@ -543,9 +789,29 @@ impl Engine<'_> {
     }
 }
 
+impl Engine<'_> {
+    /// Undoes a rotation an earlier run left: a recovery, not a failure.
+    async fn resume_undo(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        reason: String,
+        report: Report,
+    ) -> Result<Report, RotateError> {
+        self.undo(who, id, &reason).await?;
+        Ok(Report {
+            status: Status::Undone,
+            message: reason,
+            ..report
+        })
+    }
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// One line saying what a plan will do.
@@ -555,7 +821,9 @@ pub fn describe_plan(plan: &KeyPlan, target: &Target) -> String {
         mask_key_id(&plan.old_key_id),
         plan.user_name,
         plan.account_id,
-        plan.old_key_age_days.map(|d| format!(" ({d} days old)")).unwrap_or_default()
+        plan.old_key_age_days
+            .map(|d| format!(" ({d} days old)"))
+            .unwrap_or_default()
     );
     if let Some(slot) = &plan.free_slot {
         s.push_str(&format!(

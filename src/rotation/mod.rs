@@ -66,11 +66,19 @@ pub enum Refusal {
         "user {user} already has another active key {key}; rotating would need a third. Deactivate it, or pass --delete-other-active to delete it"
     )]
     OtherActiveKey { user: String, key: String },
-    #[error("key {key} is not one of user {user}'s keys (IAM lists {listed}); was it rotated elsewhere?")]
-    OldKeyNotListed { user: String, key: String, listed: String },
+    #[error(
+        "key {key} is not one of user {user}'s keys (IAM lists {listed}); was it rotated elsewhere?"
+    )]
+    OldKeyNotListed {
+        user: String,
+        key: String,
+        listed: String,
+    },
     #[error("key {key} is Inactive; a profile must hold an active key to be rotated")]
     OldKeyInactive { key: String },
-    #[error("these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)")]
+    #[error(
+        "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
+    )]
     Root,
 }
 
@@ -101,7 +109,10 @@ pub fn plan_key(
     let Some(user_name) = user_name_of(user_arn) else {
         return Decision::Refuse(Refusal::Root);
     };
-    let Some(old) = keys.iter().find(|k| k.access_key_id.as_deref() == Some(old_key_id)) else {
+    let Some(old) = keys
+        .iter()
+        .find(|k| k.access_key_id.as_deref() == Some(old_key_id))
+    else {
         let listed: Vec<String> = keys
             .iter()
             .filter_map(|k| k.access_key_id.as_deref().map(mask_key_id))
@@ -109,7 +120,11 @@ pub fn plan_key(
         return Decision::Refuse(Refusal::OldKeyNotListed {
             user: user_name.into(),
             key: mask_key_id(old_key_id),
-            listed: if listed.is_empty() { "none".into() } else { listed.join(", ") },
+            listed: if listed.is_empty() {
+                "none".into()
+            } else {
+                listed.join(", ")
+            },
         });
     };
     if old.status != KeyStatus::Active {
@@ -154,7 +169,10 @@ pub fn plan_key(
         old_key_age_days: age,
         free_slot,
         old_key_action: opts.old_key,
-        keys_before: keys.iter().filter_map(|k| k.access_key_id.clone()).collect(),
+        keys_before: keys
+            .iter()
+            .filter_map(|k| k.access_key_id.clone())
+            .collect(),
     })
 }
 
@@ -220,8 +238,17 @@ mod tests {
 
     #[test]
     fn one_key_rotates_without_freeing_a_slot() {
-        let d = plan_key("123456789012", ARN, OLD, &[key(OLD, KeyStatus::Active, 100, Some(1))], NOW, &opts());
-        let Decision::Rotate(plan) = d else { panic!("{d:?}") };
+        let d = plan_key(
+            "123456789012",
+            ARN,
+            OLD,
+            &[key(OLD, KeyStatus::Active, 100, Some(1))],
+            NOW,
+            &opts(),
+        );
+        let Decision::Rotate(plan) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(plan.free_slot, None);
         assert_eq!(plan.user_name, "alice");
         assert_eq!(plan.keys_before, vec![OLD.to_string()]);
@@ -233,7 +260,14 @@ mod tests {
             max_age_days: Some(90),
             ..opts()
         };
-        let d = plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 90, None)], NOW, &o);
+        let d = plan_key(
+            "1",
+            ARN,
+            OLD,
+            &[key(OLD, KeyStatus::Active, 90, None)],
+            NOW,
+            &o,
+        );
         assert_eq!(
             d,
             Decision::NotDue {
@@ -242,21 +276,36 @@ mod tests {
             }
         );
         assert!(matches!(
-            plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 91, None)], NOW, &o),
+            plan_key(
+                "1",
+                ARN,
+                OLD,
+                &[key(OLD, KeyStatus::Active, 91, None)],
+                NOW,
+                &o
+            ),
             Decision::Rotate(_)
         ));
     }
 
     #[test]
     fn an_inactive_other_key_is_deleted_first() {
-        let keys = [key(OLD, KeyStatus::Active, 100, Some(1)), key(OTHER, KeyStatus::Inactive, 200, None)];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &opts()) else { panic!() };
+        let keys = [
+            key(OLD, KeyStatus::Active, 100, Some(1)),
+            key(OTHER, KeyStatus::Inactive, 200, None),
+        ];
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &opts()) else {
+            panic!()
+        };
         assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
     }
 
     #[test]
     fn an_active_other_key_refuses_unless_allowed() {
-        let keys = [key(OLD, KeyStatus::Active, 100, Some(1)), key(OTHER, KeyStatus::Active, 5, Some(0))];
+        let keys = [
+            key(OLD, KeyStatus::Active, 100, Some(1)),
+            key(OTHER, KeyStatus::Active, 5, Some(0)),
+        ];
         assert!(matches!(
             plan_key("1", ARN, OLD, &keys, NOW, &opts()),
             Decision::Refuse(Refusal::OtherActiveKey { .. })
@@ -265,7 +314,9 @@ mod tests {
             delete_other_active: true,
             ..opts()
         };
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &allow) else { panic!() };
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &allow) else {
+            panic!()
+        };
         assert_eq!(plan.free_slot.unwrap().status, KeyStatus::Active);
     }
 

@@ -81,7 +81,11 @@ pub async fn create_key(clients: &AccountClients, user: &str) -> Result<KeyPair,
 }
 
 /// DeleteAccessKey; a key already gone counts as deleted.
-pub async fn delete_key(clients: &AccountClients, user: &str, key_id: &str) -> Result<(), CallError> {
+pub async fn delete_key(
+    clients: &AccountClients,
+    user: &str,
+    key_id: &str,
+) -> Result<(), CallError> {
     match clients
         .iam
         .delete_access_key()
@@ -97,7 +101,11 @@ pub async fn delete_key(clients: &AccountClients, user: &str, key_id: &str) -> R
 }
 
 /// UpdateAccessKey to Inactive.
-pub async fn deactivate_key(clients: &AccountClients, user: &str, key_id: &str) -> Result<(), CallError> {
+pub async fn deactivate_key(
+    clients: &AccountClients,
+    user: &str,
+    key_id: &str,
+) -> Result<(), CallError> {
     clients
         .iam
         .update_access_key()
@@ -162,7 +170,11 @@ pub async fn verify(
             }
         }
         if Instant::now() + delay > deadline {
-            return Err(VerifyError::Timeout { needed, timeout, last });
+            return Err(VerifyError::Timeout {
+                needed,
+                timeout,
+                last,
+            });
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_DELAY);
@@ -172,7 +184,10 @@ pub async fn verify(
 /// Runs `call` until it succeeds, retrying while IAM may not yet accept the
 /// key it is signed with (bad credentials, access denied, throttling) until
 /// `timeout`.
-pub async fn retry_while_propagating<F, Fut, T>(timeout: Duration, mut call: F) -> Result<T, CallError>
+pub async fn retry_while_propagating<F, Fut, T>(
+    timeout: Duration,
+    mut call: F,
+) -> Result<T, CallError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
@@ -185,7 +200,10 @@ where
             Err(e)
                 if matches!(
                     e.kind(),
-                    FailureKind::BadCredentials | FailureKind::Denied | FailureKind::Throttled | FailureKind::Unreachable
+                    FailureKind::BadCredentials
+                        | FailureKind::Denied
+                        | FailureKind::Throttled
+                        | FailureKind::Unreachable
                 ) && Instant::now() + delay <= deadline =>
             {
                 tracing::info!("retrying while the new key propagates: {e}");

@@ -26,19 +26,29 @@ pub struct KeyTarget {
 pub enum TargetError {
     #[error("profile `{profile}` not found; known profiles: {known}")]
     Unknown { profile: String, known: String },
-    #[error("profile `{profile}` holds temporary credentials (aws_session_token); only long-term access keys can be rotated")]
+    #[error(
+        "profile `{profile}` holds temporary credentials (aws_session_token); only long-term access keys can be rotated"
+    )]
     SessionToken { profile: String },
-    #[error("profile `{profile}` uses AWS SSO; its credentials are short-lived and need no rotation")]
+    #[error(
+        "profile `{profile}` uses AWS SSO; its credentials are short-lived and need no rotation"
+    )]
     Sso { profile: String },
-    #[error("profile `{profile}` gets credentials from credential_process; rotate them where that process reads them")]
+    #[error(
+        "profile `{profile}` gets credentials from credential_process; rotate them where that process reads them"
+    )]
     CredentialProcess { profile: String },
     #[error("profile `{profile}` uses a web identity token; there is no access key to rotate")]
     WebIdentity { profile: String },
-    #[error("profile `{profile}` assumes a role with credential_source; there is no access key to rotate")]
+    #[error(
+        "profile `{profile}` assumes a role with credential_source; there is no access key to rotate"
+    )]
     CredentialSource { profile: String },
     #[error("profile `{profile}` has no access key")]
     NoKeys { profile: String },
-    #[error("profile `{profile}`'s access key is in the config file; rekey rotates keys in the credentials file only — move it there")]
+    #[error(
+        "profile `{profile}`'s access key is in the config file; rekey rotates keys in the credentials file only — move it there"
+    )]
     KeysInConfigFile { profile: String },
     #[error("no profile of the credentials file holds static access keys")]
     NothingToRotate,
@@ -48,12 +58,20 @@ pub enum TargetError {
 
 /// Resolves the requested profiles (or, with `all`, every profile of the
 /// credentials file with static keys) into keys to rotate.
-pub fn resolve(profiles: &Profiles, requested: &[String], all: bool) -> Result<Vec<KeyTarget>, TargetError> {
+pub fn resolve(
+    profiles: &Profiles,
+    requested: &[String],
+    all: bool,
+) -> Result<Vec<KeyTarget>, TargetError> {
     let names: Vec<String> = if all {
         let statics: Vec<String> = profiles
             .credentials()
             .profile_names()
-            .filter(|n| profiles.get(n).is_some_and(|p| matches!(p.kind(), Ok(ProfileKind::StaticKeys))))
+            .filter(|n| {
+                profiles
+                    .get(n)
+                    .is_some_and(|p| matches!(p.kind(), Ok(ProfileKind::StaticKeys)))
+            })
             .map(str::to_string)
             .collect();
         if statics.is_empty() {
@@ -67,10 +85,14 @@ pub fn resolve(profiles: &Profiles, requested: &[String], all: bool) -> Result<V
     let mut order = Vec::new();
     for name in &names {
         let (holder, mfa) = key_holder(profiles, name)?;
-        let profile = profiles.get(&holder).ok_or_else(|| TargetError::NoKeys { profile: holder.clone() })?;
+        let profile = profiles.get(&holder).ok_or_else(|| TargetError::NoKeys {
+            profile: holder.clone(),
+        })?;
         let key_id = profile
             .get("aws_access_key_id")
-            .ok_or_else(|| TargetError::NoKeys { profile: holder.clone() })?
+            .ok_or_else(|| TargetError::NoKeys {
+                profile: holder.clone(),
+            })?
             .to_string();
         let holding = profiles.holding_key(&key_id);
         if holding.is_empty() {
@@ -93,7 +115,10 @@ pub fn resolve(profiles: &Profiles, requested: &[String], all: bool) -> Result<V
             entry.mfa_serial = mfa;
         }
     }
-    Ok(order.into_iter().filter_map(|k| by_key.remove(&k)).collect())
+    Ok(order
+        .into_iter()
+        .filter_map(|k| by_key.remove(&k))
+        .collect())
 }
 
 /// The profile whose static key `name` uses, and the MFA device its calls
@@ -103,29 +128,42 @@ fn key_holder(profiles: &Profiles, name: &str) -> Result<(String, Option<String>
         let known = profiles.names();
         return Err(TargetError::Unknown {
             profile: name.to_string(),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
         });
     };
     let own_mfa = profile.mfa_serial().map(str::to_string);
     let chain = profiles.source_chain(name)?;
     let holder_name = chain.last().cloned().unwrap_or_else(|| name.to_string());
-    let holder = profiles.get(&holder_name).ok_or_else(|| TargetError::NoKeys {
-        profile: holder_name.clone(),
-    })?;
+    let holder = profiles
+        .get(&holder_name)
+        .ok_or_else(|| TargetError::NoKeys {
+            profile: holder_name.clone(),
+        })?;
     let p = holder_name.clone();
     match holder.kind()? {
         ProfileKind::StaticKeys => {}
         ProfileKind::AssumeRole { .. } if holder.get("aws_access_key_id").is_some() => {}
         ProfileKind::SessionToken => return Err(TargetError::SessionToken { profile: p }),
         ProfileKind::Sso => return Err(TargetError::Sso { profile: p }),
-        ProfileKind::CredentialProcess => return Err(TargetError::CredentialProcess { profile: p }),
+        ProfileKind::CredentialProcess => {
+            return Err(TargetError::CredentialProcess { profile: p });
+        }
         ProfileKind::WebIdentity => return Err(TargetError::WebIdentity { profile: p }),
         ProfileKind::AssumeRole { .. } => return Err(TargetError::CredentialSource { profile: p }),
         ProfileKind::NoCredentials => return Err(TargetError::NoKeys { profile: p }),
     }
-    let in_credentials_file = profiles.credentials().profile_names().any(|n| n == holder_name);
+    let in_credentials_file = profiles
+        .credentials()
+        .profile_names()
+        .any(|n| n == holder_name);
     if !in_credentials_file || profiles.credentials().kind() != FileKind::Credentials {
-        return Err(TargetError::KeysInConfigFile { profile: holder_name });
+        return Err(TargetError::KeysInConfigFile {
+            profile: holder_name,
+        });
     }
     let mfa = own_mfa.or_else(|| holder.mfa_serial().map(str::to_string));
     Ok((holder_name, mfa))
@@ -156,7 +194,12 @@ mod tests {
 
     #[test]
     fn profiles_sharing_a_key_are_one_target() {
-        let t = resolve(&load(CREDS, CONFIG), &["dev".into(), "dev-copy".into()], false).unwrap();
+        let t = resolve(
+            &load(CREDS, CONFIG),
+            &["dev".into(), "dev-copy".into()],
+            false,
+        )
+        .unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].profiles, ["dev", "dev-copy"]);
         assert_eq!(t[0].requested, ["dev", "dev-copy"]);
@@ -167,7 +210,10 @@ mod tests {
         let t = resolve(&load(CREDS, CONFIG), &["admin".into()], false).unwrap();
         assert_eq!(t[0].holder, "ops");
         assert_eq!(t[0].access_key_id, "AKIAOPSOPSOPSOPS0002");
-        assert_eq!(t[0].mfa_serial.as_deref(), Some("arn:aws:iam::222222222222:mfa/ops"));
+        assert_eq!(
+            t[0].mfa_serial.as_deref(),
+            Some("arn:aws:iam::222222222222:mfa/ops")
+        );
     }
 
     #[test]
@@ -186,7 +232,10 @@ mod tests {
         assert!(matches!(err("proc"), TargetError::CredentialProcess { .. }));
         assert!(matches!(err("bare"), TargetError::NoKeys { .. }));
         assert!(matches!(err("ghost"), TargetError::Unknown { .. }));
-        let keys_in_config = load("", "[profile c]\naws_access_key_id = AKIACONFCONFCONF0004\naws_secret_access_key = x\n");
+        let keys_in_config = load(
+            "",
+            "[profile c]\naws_access_key_id = AKIACONFCONFCONF0004\naws_secret_access_key = x\n",
+        );
         assert!(matches!(
             resolve(&keys_in_config, &["c".into()], false).unwrap_err(),
             TargetError::KeysInConfigFile { .. }

@@ -507,7 +507,12 @@ pub const ROTATE_ACTIONS: &[&str] = &[
 impl Seeder {
     /// A user allowed `actions`, with one key `age_days` old; returns it.
     pub async fn user_with_key(&self, name: &str, actions: &[&str], age_days: i64) -> Creds {
-        self.iam.create_user().user_name(name).send().await.expect("create user");
+        self.iam
+            .create_user()
+            .user_name(name)
+            .send()
+            .await
+            .expect("create user");
         let policy = json!({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
@@ -525,7 +530,13 @@ impl Seeder {
 
     /// Another key for `name`, `age_days` old.
     pub async fn add_key(&self, name: &str, age_days: i64, active: bool) -> Creds {
-        let out = self.iam.create_access_key().user_name(name).send().await.expect("create key");
+        let out = self
+            .iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .expect("create key");
         let k = out.access_key().expect("key");
         if !active {
             self.iam
@@ -546,13 +557,21 @@ impl Seeder {
 
     /// `(key id, Active|Inactive)` of every key of `name`.
     pub async fn keys(&self, name: &str) -> Vec<(String, String)> {
-        let out = self.iam.list_access_keys().user_name(name).send().await.expect("list keys");
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(name)
+            .send()
+            .await
+            .expect("list keys");
         out.access_key_metadata()
             .iter()
             .map(|m| {
                 (
                     m.access_key_id().unwrap_or_default().to_string(),
-                    m.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    m.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 )
             })
             .collect()

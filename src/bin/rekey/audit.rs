@@ -109,7 +109,9 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
     };
     let policies = Policies::resolve(&file, &flags)?;
     // Whole seconds: reports show the time, and nobody needs nanoseconds.
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 is a valid nanosecond");
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
     let as_of = match &args.as_of {
         Some(v) => parse_as_of(v, now)?,
         None => now,

@@ -35,10 +35,14 @@ enum Format {
 pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let path = match args.journal {
         Some(p) => p,
-        None => default_path(&|k| std::env::var(k).ok()).context("cannot find the journal: set --journal, XDG_STATE_HOME or HOME")?,
+        None => default_path(&|k| std::env::var(k).ok())
+            .context("cannot find the journal: set --journal, XDG_STATE_HOME or HOME")?,
     };
     if !path.exists() {
-        anyhow::bail!("no journal at {}: nothing has been rotated yet (or give --journal)", path.display());
+        anyhow::bail!(
+            "no journal at {}: nothing has been rotated yet (or give --journal)",
+            path.display()
+        );
     }
     let journal = SqliteJournal::open(&path, Arc::new(SystemClock))?;
     let rotations = journal.history(args.limit)?;
@@ -55,7 +59,17 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         Format::Table => {
             let mut table = Table::new();
             table.load_style(presets::UTF8_FULL_CONDENSED);
-            table.set_header(["#", "started", "account", "user", "old key", "new key", "outcome", "last step", "error"]);
+            table.set_header([
+                "#",
+                "started",
+                "account",
+                "user",
+                "old key",
+                "new key",
+                "outcome",
+                "last step",
+                "error",
+            ]);
             for r in &rotations {
                 table.add_row([
                     r.id.to_string(),
@@ -63,8 +77,13 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                     r.account_id.clone(),
                     r.user_name.clone(),
                     mask_key_id(&r.old_key_id),
-                    r.new_key_id.as_deref().map(mask_key_id).unwrap_or_else(|| "-".into()),
-                    r.outcome.map(|o| o.as_str().to_string()).unwrap_or_else(|| "unfinished".into()),
+                    r.new_key_id
+                        .as_deref()
+                        .map(mask_key_id)
+                        .unwrap_or_else(|| "-".into()),
+                    r.outcome
+                        .map(|o| o.as_str().to_string())
+                        .unwrap_or_else(|| "unfinished".into()),
                     format!("{} {}", r.last_step.as_str(), r.last_phase.as_str()),
                     r.error.clone().unwrap_or_default(),
                 ]);

@@ -40,7 +40,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Find every access key in every selected account and judge it.
-    Audit(audit::AuditArgs),
+    Audit(Box<audit::AuditArgs>),
     /// Rotate the access keys of named profiles in ~/.aws/credentials, safely.
     Rotate(rotate::RotateArgs),
     /// List past rotations from the journal.
@@ -74,7 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Audit(args) => audit::run(args, &cli.global).await,
+            Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(args, &cli.global).await,
             Command::History(args) => history::run(args),
             Command::Schedule(args) => schedule::run(args),

@@ -14,17 +14,21 @@ use rekey::clock::{Clock, SystemClock};
 use rekey::destination::{CredentialsFile, Destination};
 use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
+use rekey::rotation::RotateOptions;
 use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
 use rekey::rotation::steps::clients_for;
 use rekey::rotation::targets::{KeyTarget, resolve};
-use rekey::rotation::RotateOptions;
 
 use crate::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RotateArgs {
     /// Rotate the key this profile uses (repeatable). A role profile rotates its source_profile's key.
-    #[arg(long = "profile", value_name = "NAME", required_unless_present = "all_profiles")]
+    #[arg(
+        long = "profile",
+        value_name = "NAME",
+        required_unless_present = "all_profiles"
+    )]
     profiles: Vec<String>,
     /// Rotate every profile of the credentials file that holds static keys.
     #[arg(long)]
@@ -77,7 +81,9 @@ fn parse_seconds(value: &str) -> anyhow::Result<std::time::Duration> {
     };
     match digits.parse::<u64>() {
         Ok(n) if n > 0 && n <= 3600 => Ok(std::time::Duration::from_secs(n * factor)),
-        _ => bail!("--propagation-timeout: `{value}` is not a duration between 1s and 60m (write e.g. 60s or 2m)"),
+        _ => bail!(
+            "--propagation-timeout: `{value}` is not a duration between 1s and 60m (write e.g. 60s or 2m)"
+        ),
     }
 }
 
@@ -107,7 +113,11 @@ impl Prompt for TerminalPrompt {
 
 pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked without AWS, first.
-    let max_age_days = args.max_age.as_deref().map(|v| parse_days("max-age", v)).transpose()?;
+    let max_age_days = args
+        .max_age
+        .as_deref()
+        .map(|v| parse_days("max-age", v))
+        .transpose()?;
     let propagation_timeout = parse_seconds(&args.propagation_timeout)?;
     if args.interactive && !std::io::stdin().is_terminal() {
         bail!("--interactive needs a terminal to ask on");
@@ -117,7 +127,9 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     let targets = resolve(&profiles, &args.profiles, args.all_profiles)?;
     let journal_path = match &args.journal {
         Some(p) => p.clone(),
-        None => default_path(&env).context("cannot find a place for the journal: set --journal, XDG_STATE_HOME or HOME")?,
+        None => default_path(&env).context(
+            "cannot find a place for the journal: set --journal, XDG_STATE_HOME or HOME",
+        )?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let journal = SqliteJournal::open(&journal_path, clock.clone())?;
@@ -131,7 +143,11 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         lease_ttl: time::Duration::minutes(15),
         run_id: run_id.clone(),
     };
-    let prompt: &dyn Prompt = if args.interactive { &TerminalPrompt } else { &NoPrompt };
+    let prompt: &dyn Prompt = if args.interactive {
+        &TerminalPrompt
+    } else {
+        &NoPrompt
+    };
     let engine = Engine {
         journal: &journal,
         clock: clock.as_ref(),
@@ -161,9 +177,11 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             .filter_map(|d| CredentialsFile::from_description(d))
             .map(|d| Arc::new(d) as Arc<dyn Destination>)
             .collect();
-        let first_profile = destinations
-            .first()
-            .and_then(|d| d.describe().rsplit_once('#').map(|(_, p)| p.split(',').next().unwrap_or("").to_string()));
+        let first_profile = destinations.first().and_then(|d| {
+            d.describe()
+                .rsplit_once('#')
+                .map(|(_, p)| p.split(',').next().unwrap_or("").to_string())
+        });
         let target = Target {
             config: profile_config(&profiles, first_profile.as_deref(), &aws).await,
             label: format!("rotation #{}", unfinished.id),
@@ -188,7 +206,11 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
                 continue;
             }
         };
-        let mode = if args.dry_run { Mode::Plan } else { Mode::Apply };
+        let mode = if args.dry_run {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        };
         match engine.rotate(&target, mode).await {
             Ok(report) => reports.push(report),
             Err(e) => {
@@ -203,14 +225,21 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
 
 /// Region and endpoint of `profile` (flags and environment win), with
 /// credentials to be replaced by the caller.
-async fn profile_config(profiles: &Profiles, profile: Option<&str>, aws: &AwsOptions) -> aws_config::SdkConfig {
+async fn profile_config(
+    profiles: &Profiles,
+    profile: Option<&str>,
+    aws: &AwsOptions,
+) -> aws_config::SdkConfig {
     let p = profile.and_then(|name| profiles.get(name));
     let opts = AwsOptions {
         endpoint_url: aws
             .endpoint_url
             .clone()
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .or_else(|| p.as_ref().and_then(|p| p.endpoint_url().map(str::to_string))),
+            .or_else(|| {
+                p.as_ref()
+                    .and_then(|p| p.endpoint_url().map(str::to_string))
+            }),
         region: aws
             .region
             .clone()
@@ -220,11 +249,20 @@ async fn profile_config(profiles: &Profiles, profile: Option<&str>, aws: &AwsOpt
     load_config(None, &opts).await
 }
 
-async fn build_target(key: &KeyTarget, profiles: &Profiles, args: &RotateArgs, aws: &AwsOptions) -> anyhow::Result<Target> {
+async fn build_target(
+    key: &KeyTarget,
+    profiles: &Profiles,
+    args: &RotateArgs,
+    aws: &AwsOptions,
+) -> anyhow::Result<Target> {
     let path = profiles.credentials().path().to_path_buf();
     let file = CredentialsFile::new(&path, key.profiles.clone());
     let config = profile_config(profiles, Some(&key.holder), aws).await;
-    let label = format!("profile{} {}", if key.profiles.len() > 1 { "s" } else { "" }, key.profiles.join(", "));
+    let label = format!(
+        "profile{} {}",
+        if key.profiles.len() > 1 { "s" } else { "" },
+        key.profiles.join(", ")
+    );
     let iam_session = match &key.mfa_serial {
         None => None,
         Some(serial) => {
@@ -237,7 +275,9 @@ async fn build_target(key: &KeyTarget, profiles: &Profiles, args: &RotateArgs, a
                     std::io::stdin().lock().read_line(&mut line)?;
                     line.trim().to_string()
                 }
-                None => bail!("{label}: the profile has mfa_serial {serial}; give --mfa-code (no terminal to ask on)"),
+                None => bail!(
+                    "{label}: the profile has mfa_serial {serial}; give --mfa-code (no terminal to ask on)"
+                ),
             };
             let old = file
                 .current()?
@@ -252,7 +292,9 @@ async fn build_target(key: &KeyTarget, profiles: &Profiles, args: &RotateArgs, a
                 .await
                 .map_err(|e| rekey::error::CallError::from_sdk("sts:GetSessionToken", e))
                 .with_context(|| format!("{label}: cannot start an MFA session with {serial}"))?;
-            let c = out.credentials().context("GetSessionToken returned no credentials")?;
+            let c = out
+                .credentials()
+                .context("GetSessionToken returned no credentials")?;
             Some(aws_credential_types::Credentials::new(
                 c.access_key_id(),
                 c.secret_access_key(),
@@ -273,7 +315,10 @@ async fn build_target(key: &KeyTarget, profiles: &Profiles, args: &RotateArgs, a
 fn print_reports(reports: &[Report], format: OutputFormat) {
     match format {
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(reports).expect("reports serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(reports).expect("reports serialize")
+            );
         }
         OutputFormat::Text => {
             for r in reports {

@@ -7,7 +7,8 @@ use anyhow::Context;
 use rekey::journal::default_path;
 use rekey::policy::parse_days;
 use rekey::schedule::{
-    Job, Scheduler, SystemRunner, apply, home_dir, plan_install, plan_uninstall, read_crontab, render_print,
+    Job, Scheduler, SystemRunner, apply, home_dir, plan_install, plan_uninstall, read_crontab,
+    render_print,
 };
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +77,9 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
         Action::Uninstall => plan_uninstall(scheduler, &home, crontab.as_deref())?,
         Action::Print | Action::Install => {
             if args.profiles.is_empty() && !args.all_profiles {
-                anyhow::bail!("say what the job rotates: --profile NAME (repeatable) or --all-profiles");
+                anyhow::bail!(
+                    "say what the job rotates: --profile NAME (repeatable) or --all-profiles"
+                );
             }
             parse_days("max-age", &args.max_age)?;
             let mut rotate = vec!["rotate".to_string()];
@@ -121,7 +124,11 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             apply(&plan, &SystemRunner)?;
             eprintln!(
                 "rekey: {} {} job",
-                if args.action == Action::Install { "installed the" } else { "removed the" },
+                if args.action == Action::Install {
+                    "installed the"
+                } else {
+                    "removed the"
+                },
                 scheduler.as_str()
             );
         }
