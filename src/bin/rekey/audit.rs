@@ -108,10 +108,9 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
         exempt_users: non_empty(&args.exempt_users),
     };
     let policies = Policies::resolve(&file, &flags)?;
-    // Whole seconds: reports show the time, and nobody needs nanoseconds.
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
+    // Judge at the exact moment (a key made 120 days ago to the second is
+    // 120 days old); stamp the report in whole seconds.
+    let now = OffsetDateTime::now_utc();
     let as_of = match &args.as_of {
         Some(v) => parse_as_of(v, now)?,
         None => now,
@@ -178,7 +177,7 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
             source: args.source.or(a.source).unwrap_or_default(),
             concurrency,
             as_of,
-            now,
+            now: now.replace_nanosecond(0).expect("0 is a valid nanosecond"),
             policies,
             aws: AwsOptions {
                 endpoint_url: global.endpoint_url.clone(),
