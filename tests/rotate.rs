@@ -560,3 +560,62 @@ async fn schedule_print_shows_each_scheduler_job() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--at"), "{}", stderr(&out));
 }
+
+/// Runs `rekey rotate -i` on a pseudo-terminal (`script`), typing `answers`.
+fn interactive(dev: &Dev, answers: &str) -> Output {
+    use std::io::Write;
+    let cmdline = format!(
+        "{} rotate -i --profile dev --journal {}",
+        env!("CARGO_BIN_EXE_rekey"),
+        dev.journal.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("HOME", dev.home.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", dev.home.credentials_path())
+        .env("AWS_CONFIG_FILE", dev.home.config_path())
+        .env("AWS_ENDPOINT_URL", moto().endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs rekey on a pty");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn interactive_rotation_asks_before_each_step() {
+    let dev = Dev::new(100).await;
+    let out = interactive(&dev, "n\n");
+    assert!(stdout(&out).contains("Go ahead? [y/N]"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[declined]"), "{}", stdout(&out));
+    assert_eq!(dev.file(), dev.original);
+    // Yes to the rotation, no to retiring the old key.
+    let out = interactive(&dev, "y\nn\n");
+    let text = stdout(&out);
+    assert!(text.contains("Deactivate the old key"), "{text}");
+    assert!(text.contains("left active at your request"), "{text}");
+    dev.assert_profile_works("dev");
+    let keys = dev.seeder.keys("dev").await;
+    assert!(
+        keys.iter().all(|(_, s)| s == "Active") && keys.len() == 2,
+        "{keys:?}"
+    );
+    // Without a terminal, -i refuses instead of guessing.
+    let out = dev.rotate(&["-i", "--profile", "dev"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("terminal"), "{}", stderr(&out));
+}

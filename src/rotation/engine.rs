@@ -518,7 +518,7 @@ impl Engine<'_> {
             let question = format!(
                 "The new key {} works. {} the old key {}?",
                 mask_key_id(&new.access_key_id),
-                capitalize(verb),
+                capitalize(action.as_str()),
                 mask_key_id(old_key)
             );
             if !self.prompt.confirm(&question) {
