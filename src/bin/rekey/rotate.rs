@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use futures::StreamExt;
 use rekey::audit::error_chain;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
@@ -60,6 +61,9 @@ pub struct RotateArgs {
     /// The journal (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Keys rotated at once (each user is still rotated by one run at a time).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    concurrency: usize,
     /// text (default) or json.
     #[arg(long, short = 'o', default_value = "text", value_name = "FORMAT")]
     output: OutputFormat,
@@ -197,21 +201,37 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }
     }
 
+    // Targets first, one by one: an MFA code may have to be asked for.
+    let mut ready = Vec::new();
     for key in &targets {
-        let target = match build_target(key, &profiles, &args, &aws).await {
-            Ok(t) => t,
+        match build_target(key, &profiles, &args, &aws).await {
+            Ok(t) => ready.push(t),
             Err(e) => {
                 failures += 1;
                 eprintln!("rekey: error: {e:#}");
-                continue;
             }
-        };
-        let mode = if args.dry_run {
-            Mode::Plan
-        } else {
-            Mode::Apply
-        };
-        match engine.rotate(&target, mode).await {
+        }
+    }
+    let mode = if args.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    };
+    // Distinct keys belong to distinct users or accounts, and leases guard
+    // each user, so they rotate side by side; -i asks one question at a time.
+    let concurrency = if args.interactive {
+        1
+    } else {
+        args.concurrency.max(1)
+    };
+    let engine = &engine;
+    let outcomes: Vec<_> = futures::stream::iter(ready.iter())
+        .map(|target| engine.rotate(target, mode))
+        .buffered(concurrency)
+        .collect()
+        .await;
+    for outcome in outcomes {
+        match outcome {
             Ok(report) => reports.push(report),
             Err(e) => {
                 failures += 1;
