@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--accounts", type=int, default=4, help="member accounts")
     ap.add_argument("--users", type=int, default=8, help="users per account")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dev-credentials", help="write a credentials file with profile demo-dev: "
+                    "user `developer` of the management account, key 120 days old")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     names = [NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f"-{i}") for i in range(args.accounts)]
@@ -78,6 +80,21 @@ def main():
         creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                  "aws_session_token": c["SessionToken"]}
         seed_account(args.endpoint, m["account_id"], client(args.endpoint, "iam", creds), args.users, rng)
+    if args.dev_credentials:
+        iam = client(args.endpoint, "iam", admin)
+        iam.create_user(UserName="developer")
+        iam.put_user_policy(UserName="developer", PolicyName="own-keys", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+                "iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"]}]}))
+        key = iam.create_access_key(UserName="developer")["AccessKey"]
+        control(args.endpoint, "key_dates", {"account_id": mgmt, "user_name": "developer",
+                                             "access_key_id": key["AccessKeyId"], "create_date": iso(120),
+                                             "last_used_date": iso(1), "last_used_service": "s3",
+                                             "last_used_region": "us-east-1"})
+        with open(args.dev_credentials, "w") as f:
+            f.write("# a developer's credentials file; rekey keeps this comment\n"
+                    f"[demo-dev]\naws_access_key_id = {key['AccessKeyId']}\n"
+                    f"aws_secret_access_key = {key['SecretAccessKey']}\nregion = us-east-1\n")
     print(f"export AWS_ACCESS_KEY_ID={org['access_key_id']}")
     print(f"export AWS_SECRET_ACCESS_KEY={org['secret_access_key']}")
     print(f"export REKEY_DEMO_MANAGEMENT_ACCOUNT={mgmt}")
