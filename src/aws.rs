@@ -47,16 +47,21 @@ impl AwsOptions {
 /// (`AWS_PROFILE`, environment variables, `[default]`, …) when `profile` is
 /// `None` — exactly as the AWS CLI resolves them.
 pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        // Adaptive retry slows down when an account throttles, instead of
-        // failing the audit of that account.
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .build(),
-        );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // Adaptive retry slows down when an account throttles, instead of
+    // failing the audit of that account — unless the user chose a retry
+    // mode with the standard AWS_RETRY_MODE / AWS_MAX_ATTEMPTS.
+    if std::env::var_os("AWS_RETRY_MODE").is_none()
+        && std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+    {
+        loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(5));
+    }
+    let mut loader = loader.timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .build(),
+    );
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
@@ -129,8 +134,16 @@ pub struct AccountClients {
 impl AccountClients {
     pub fn new(config: &SdkConfig) -> Self {
         let calls = CallCounter::default();
-        let iam = aws_sdk_iam::config::Builder::from(config).interceptor(calls.clone());
-        let sts = aws_sdk_sts::config::Builder::from(config).interceptor(calls.clone());
+        // IAM throttles per account: each account's clients get their own
+        // token bucket and adaptive rate limiter, so one throttled account
+        // never slows the others (the default partition is process-wide).
+        let partition = aws_sdk_iam::config::retry::RetryPartition::custom("rekey-account").build();
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .retry_partition(partition.clone())
+            .interceptor(calls.clone());
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .retry_partition(partition)
+            .interceptor(calls.clone());
         #[cfg(feature = "fault-injection")]
         let (iam, sts) = match crate::faults::FaultInjector::from_env() {
             Some(faults) => (iam.interceptor(faults.clone()), sts.interceptor(faults)),

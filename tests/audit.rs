@@ -593,3 +593,174 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_written() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn ou_selection_is_recursive_and_leaves_out_the_rest() {
+    let org = moto().new_org(3);
+    let orgs = aws_sdk_organizations::Client::new(&sdk_config(&org.admin));
+    let roots = orgs.list_roots().send().await.expect("list roots");
+    let root = roots.roots()[0].id().unwrap().to_string();
+    let ou = |parent: String, name: &'static str| {
+        let orgs = orgs.clone();
+        async move {
+            orgs.create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .expect("create OU")
+                .organizational_unit()
+                .unwrap()
+                .id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let prod = ou(root.clone(), "prod").await;
+    let prod_eu = ou(prod.clone(), "prod-eu").await;
+    for (member, dest) in [(&org.members[0], &prod), (&org.members[1], &prod_eu)] {
+        orgs.move_account()
+            .account_id(&member.account_id)
+            .source_parent_id(&root)
+            .destination_parent_id(dest)
+            .send()
+            .await
+            .expect("move account");
+    }
+    let home = Home::new().with_base(&org.admin);
+    let out = home.rekey(&["audit", "--org", "--ou", &prod, "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json_out(&out);
+    let ids: BTreeSet<&str> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap())
+        .collect();
+    let want: BTreeSet<&str> = [
+        org.members[0].account_id.as_str(),
+        org.members[1].account_id.as_str(),
+    ]
+    .into();
+    assert_eq!(ids, want, "the OU and the OU below it, nothing else");
+}
+
+#[tokio::test]
+async fn aws_profile_gives_the_base_credentials() {
+    let org = moto().new_org(1);
+    let home = Home::new();
+    home.add_profile("mgmt", &org.admin);
+    let mut home = home;
+    home.env.push(("AWS_PROFILE".into(), "mgmt".into()));
+    let out = home.rekey(&["audit", "--org", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json_out(&out);
+    assert_eq!(report["accounts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        account(&report, &org.members[0].account_id)["via"],
+        "role OrganizationAccountAccessRole"
+    );
+    home.env.retain(|(k, _)| k != "AWS_PROFILE");
+    home.env.push(("AWS_PROFILE".into(), "nope".into()));
+    let out = home.rekey(&["audit", "--org"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("profile `nope` not found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_an_account_throttled_out_fails_alone() {
+    let org = moto().new_org(2);
+    let (slow, dead) = (&org.members[0].account_id, &org.members[1].account_id);
+    for m in &org.members {
+        Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await)
+            .user("u", "/", &[], &[], &[key(1, Some(0))])
+            .await;
+    }
+    let fail = |account: &str, count: u32| {
+        moto().control(
+            "fail",
+            serde_json::json!({"action": "iam:ListAccessKeys", "account_id": account, "count": count,
+                               "status": 400, "code": "Throttling", "message": "Rate exceeded"}),
+        );
+    };
+    fail(slow, 2);
+    fail(dead, 50);
+    let mut home = Home::new().with_base(&org.admin);
+    // Standard mode keeps the test quick: adaptive mode, the default,
+    // waits ~20 s per retry of a client that has sent almost nothing.
+    home.env.push(("AWS_RETRY_MODE".into(), "standard".into()));
+    home.env.push(("AWS_MAX_ATTEMPTS".into(), "3".into()));
+    let out = home.rekey(&["audit", "--org", "--output", "json"]);
+    moto().control("fail_clear", serde_json::json!({}));
+    assert_eq!(code(&out), 2);
+    let report = json_out(&out);
+    assert_eq!(
+        account(&report, slow)["status"],
+        "ok",
+        "two throttles are retried"
+    );
+    let failed = account(&report, dead);
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["error_code"], "Throttling");
+    assert_eq!(account(&report, &org.management_account_id)["status"], "ok");
+}
+
+#[tokio::test]
+async fn per_account_overrides_in_rekey_toml_apply_to_that_account_only() {
+    let org = moto().new_org(2);
+    for m in &org.members {
+        Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await)
+            .user("mid", "/", &[], &[], &[key(40, Some(0))])
+            .await;
+    }
+    let home = Home::new().with_base(&org.admin);
+    let cfg = home.path().join("rekey.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[audit]\norg = true\n\n[accounts.\"{}\"]\nmax_age = \"30d\"\n",
+            org.members[0].account_id
+        ),
+    )
+    .unwrap();
+    let report = json_out(&home.rekey(&[
+        "audit",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        "json",
+    ]));
+    let verdict = |acct: &str| {
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["account_id"] == acct && k["user_name"] == "mid")
+            .unwrap()["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict(&org.members[0].account_id), "non_compliant");
+    assert_eq!(verdict(&org.members[1].account_id), "compliant");
+    assert_eq!(
+        account(&report, &org.members[0].account_id)["max_age_days"],
+        30
+    );
+    // A flag wins over the file, overrides included.
+    let report = json_out(&home.rekey(&[
+        "audit",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--max-age",
+        "100d",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(
+        account(&report, &org.members[0].account_id)["max_age_days"],
+        100
+    );
+}

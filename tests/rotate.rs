@@ -619,3 +619,38 @@ async fn interactive_rotation_asks_before_each_step() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("terminal"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn all_profiles_and_an_explicit_credentials_file() {
+    let dev = Dev::new(100).await;
+    // The file lives elsewhere; AWS_SHARED_CREDENTIALS_FILE points at an empty one.
+    let elsewhere = dev.home.path().join("work-credentials");
+    std::fs::write(&elsewhere, &dev.original).unwrap();
+    std::fs::write(dev.home.credentials_path(), "").unwrap();
+    let out = dev.rotate(&[
+        "--all-profiles",
+        "--credentials-file",
+        elsewhere.to_str().unwrap(),
+        "--max-age",
+        "30d",
+        "--dry-run",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    // Both profiles with static keys are considered: dev (due) and other (the admin, just created).
+    assert!(text.contains("profile dev: [would]"), "{text}");
+    assert!(text.contains("profile other: [not due]"), "{text}");
+    let out = dev.rotate(&[
+        "--profile",
+        "dev",
+        "--credentials-file",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let now = std::fs::read_to_string(&elsewhere).unwrap();
+    assert!(
+        !now.contains(&dev.key.access_key_id),
+        "the named file was rewritten"
+    );
+    assert_eq!(dev.file(), "", "the environment's file is untouched");
+}
