@@ -19,9 +19,7 @@ use crate::clock::Clock;
 use crate::destination::{Destination, DestinationError, KeyPair};
 use crate::error::CallError;
 use crate::faults::crash_point;
-use crate::journal::{
-    Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, Step,
-};
+use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Step};
 use crate::model::mask_key_id;
 
 /// Plan only, or carry out (STYLE: modes are enums).
@@ -149,13 +147,17 @@ pub struct Engine<'a> {
 }
 
 /// The user a rotation concerns, for messages.
-struct Who<'t> {
-    target: &'t Target,
-    user: String,
+pub(super) struct Who<'t> {
+    pub(super) target: &'t Target,
+    pub(super) user: String,
 }
 
 impl Engine<'_> {
-    fn journal<T>(&self, target: &Target, r: Result<T, JournalError>) -> Result<T, RotateError> {
+    pub(super) fn journal<T>(
+        &self,
+        target: &Target,
+        r: Result<T, JournalError>,
+    ) -> Result<T, RotateError> {
         r.map_err(|source| RotateError::Journal {
             target: target.label.clone(),
             source: Box::new(source),
@@ -163,7 +165,7 @@ impl Engine<'_> {
     }
 
     /// Journals a step, then lets fault injection kill the process there.
-    fn rec(
+    pub(super) fn rec(
         &self,
         who: &Who,
         id: i64,
@@ -180,7 +182,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
+    pub(super) fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
         let dest = target
             .destinations
             .first()
@@ -198,7 +200,7 @@ impl Engine<'_> {
             })
     }
 
-    fn call(
+    pub(super) fn call(
         &self,
         target: &Target,
         doing: impl Into<String>,
@@ -212,7 +214,7 @@ impl Engine<'_> {
     }
 
     /// Clients for IAM calls: the MFA session when there is one.
-    fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
+    pub(super) fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
         match &target.iam_session {
             Some(session) => {
                 AccountClients::new(&with_credentials(&target.config, session.clone()))
@@ -221,7 +223,7 @@ impl Engine<'_> {
         }
     }
 
-    async fn lease(
+    pub(super) async fn lease(
         &self,
         target: &Target,
         account: &str,
@@ -234,7 +236,7 @@ impl Engine<'_> {
         )
     }
 
-    fn release(&self, lease: &Lease) {
+    pub(super) fn release(&self, lease: &Lease) {
         if let Err(e) = self.journal.release_lease(lease) {
             tracing::warn!("could not release the lease on {}: {e}", lease.user_name);
         }
@@ -370,20 +372,9 @@ impl Engine<'_> {
                 Some(slot.status.as_str()),
             )?;
             if let Err(e) = steps::delete_key(&iam, user, &slot.key_id).await {
-                self.rec(
-                    &who,
-                    id,
-                    Step::DeleteInactiveKey,
-                    on,
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
+                let step = Step::DeleteInactiveKey;
                 return self
-                    .fail_undone(
-                        &who,
-                        id,
-                        format!("could not free a slot: {}", error_chain(&e)),
-                    )
+                    .abort(&who, id, step, on, "could not free a slot", &e)
                     .await;
             }
             self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Done, None)?;
@@ -392,23 +383,10 @@ impl Engine<'_> {
         self.rec(&who, id, Step::CreateKey, None, Phase::Begin, None)?;
         let new = match steps::create_key(&iam, user).await {
             Ok(pair) => pair,
+            // The answer may be lost after IAM made the key: undo looks.
             Err(e) => {
-                self.rec(
-                    &who,
-                    id,
-                    Step::CreateKey,
-                    None,
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                // The answer may be lost after IAM made the key: undo looks.
-                return self
-                    .fail_undone(
-                        &who,
-                        id,
-                        format!("CreateAccessKey failed: {}", error_chain(&e)),
-                    )
-                    .await;
+                let what = "CreateAccessKey failed";
+                return self.abort(&who, id, Step::CreateKey, None, what, &e).await;
             }
         };
         self.journal(target, self.journal.set_new_key(id, &new.access_key_id))?;
@@ -426,20 +404,9 @@ impl Engine<'_> {
             let on = dest.describe();
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, None)?;
             if let Err(e) = dest.deliver(&new.access_key_id, &new.secret) {
-                self.rec(
-                    &who,
-                    id,
-                    Step::Deliver,
-                    Some(&on),
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
+                let what = format!("could not write {on}");
                 return self
-                    .fail_undone(
-                        &who,
-                        id,
-                        format!("could not write {on}: {}", error_chain(&e)),
-                    )
+                    .abort(&who, id, Step::Deliver, Some(&on), &what, &e)
                     .await;
             }
             self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
@@ -472,7 +439,7 @@ impl Engine<'_> {
     }
 
     /// Verify, then retire the old key, then finish.
-    async fn after_delivery(
+    pub(super) async fn after_delivery(
         &self,
         who: &Who<'_>,
         id: i64,
@@ -574,236 +541,6 @@ impl Engine<'_> {
             mask_key_id(old_key),
             mask_key_id(&new.access_key_id)
         ))
-    }
-
-    /// Undoes a rotation of this run and returns the error telling the user
-    /// why: they are where they started.
-    async fn fail_undone(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        reason: String,
-    ) -> Result<Report, RotateError> {
-        self.undo(who, id, &reason).await?;
-        Err(RotateError::Undone {
-            target: who.target.label.clone(),
-            user: who.user.clone(),
-            reason,
-        })
-    }
-
-    /// Puts everything back: destinations holding the new key get the old
-    /// one, every key the rotation created is deleted, the rotation ends
-    /// `Undone` with `reason`.
-    async fn undo(&self, who: &Who<'_>, id: i64, reason: &str) -> Result<(), RotateError> {
-        let r = self.journal(who.target, self.journal.get(id))?;
-        for dest in &who.target.destinations {
-            let holds = dest
-                .current_key_id()
-                .map_err(|source| RotateError::Destination {
-                    target: who.target.label.clone(),
-                    what: "cannot read the key while rolling back",
-                    source,
-                })?;
-            if holds.is_some() && holds.as_deref() != Some(r.old_key_id.as_str()) {
-                let on = dest.describe();
-                self.rec(who, id, Step::Rollback, Some(&on), Phase::Begin, None)?;
-                if let Err(source) = dest.restore(&r.old_key_id) {
-                    self.rec(
-                        who,
-                        id,
-                        Step::Rollback,
-                        Some(&on),
-                        Phase::Failed,
-                        Some(&source.to_string()),
-                    )?;
-                    return Err(RotateError::Destination {
-                        target: who.target.label.clone(),
-                        what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
-                        source,
-                    });
-                }
-                self.rec(who, id, Step::Rollback, Some(&on), Phase::Done, None)?;
-            }
-        }
-        let old = self.read_current(who.target)?;
-        let iam = self.iam_clients(who.target, &old);
-        let keys = steps::list_keys(&iam, &who.user)
-            .await
-            .map_err(self.call(who.target, "listing keys to remove the new one"))?;
-        for key in keys.iter().filter_map(|k| k.access_key_id.as_deref()) {
-            if r.keys_before.iter().any(|k| k == key) {
-                continue;
-            }
-            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Begin, None)?;
-            if let Err(e) = steps::delete_key(&iam, &who.user, key).await {
-                self.rec(
-                    who,
-                    id,
-                    Step::DeleteNewKey,
-                    Some(key),
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                return Err(self.call(
-                    who.target,
-                    format!(
-                        "deleting the new key {} (rerun rekey rotate to finish)",
-                        mask_key_id(key)
-                    ),
-                )(e));
-            }
-            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Done, None)?;
-        }
-        self.journal(
-            who.target,
-            self.journal.finish(id, Outcome::Undone, Some(reason)),
-        )
-    }
-
-    /// Finishes or undoes a rotation an earlier run left unfinished.
-    pub async fn resume(
-        &self,
-        rotation: &Rotation,
-        target: &Target,
-    ) -> Result<Report, RotateError> {
-        let lease = self
-            .lease(target, &rotation.account_id, &rotation.user_name)
-            .await?;
-        let result = self.resume_leased(rotation.id, target).await;
-        self.release(&lease);
-        result
-    }
-
-    async fn resume_leased(&self, id: i64, target: &Target) -> Result<Report, RotateError> {
-        let r = self.journal(target, self.journal.get(id))?;
-        let who = Who {
-            target,
-            user: r.user_name.clone(),
-        };
-        let mut report = Report {
-            target: target.label.clone(),
-            status: Status::Undone,
-            account_id: Some(r.account_id.clone()),
-            user_name: Some(r.user_name.clone()),
-            old_key_id: Some(r.old_key_id.clone()),
-            new_key_id: r.new_key_id.clone(),
-            rotation_id: Some(id),
-            plan: None,
-            message: String::new(),
-        };
-        let rolling_back = [Step::Rollback, Step::DeleteNewKey]
-            .iter()
-            .any(|s| r.step_done(*s) || r.open.iter().any(|o| o.step == *s));
-        let undo =
-            |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
-        if rolling_back {
-            return self
-                .resume_undo(&who, id, undo("it was being rolled back"), report)
-                .await;
-        }
-        let Some(new_id) = r
-            .new_key_id
-            .clone()
-            .filter(|_| r.step_done(Step::CreateKey))
-        else {
-            return self
-                .resume_undo(
-                    &who,
-                    id,
-                    undo("it stopped before the new key was delivered"),
-                    report,
-                )
-                .await;
-        };
-        // The secret lives only in destinations: read it back from one.
-        let mut new = None;
-        for dest in &target.destinations {
-            if let Ok(Some(pair)) = dest.current()
-                && pair.access_key_id == new_id
-            {
-                new = Some(pair);
-                break;
-            }
-        }
-        let Some(new) = new else {
-            if r.step_done(Step::Verify) {
-                return Err(RotateError::NoKey {
-                    target: format!(
-                        "{} (rotation #{id}: no destination holds the new key {} any more)",
-                        target.label,
-                        mask_key_id(&new_id)
-                    ),
-                });
-            }
-            return self
-                .resume_undo(
-                    &who,
-                    id,
-                    undo("the new secret was lost before it was delivered"),
-                    report,
-                )
-                .await;
-        };
-        for dest in &target.destinations {
-            let on = dest.describe();
-            if r.step_done_on(Step::Deliver, &on) {
-                continue;
-            }
-            self.rec(
-                &who,
-                id,
-                Step::Deliver,
-                Some(&on),
-                Phase::Begin,
-                Some("resumed"),
-            )?;
-            let holds = dest.current_key_id().ok().flatten();
-            if holds.as_deref() != Some(new_id.as_str())
-                && let Err(e) = dest.deliver(&new.access_key_id, &new.secret)
-            {
-                self.rec(
-                    &who,
-                    id,
-                    Step::Deliver,
-                    Some(&on),
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                return self
-                    .fail_undone(
-                        &who,
-                        id,
-                        undo(&format!("could not write {on}: {}", error_chain(&e))),
-                    )
-                    .await;
-            }
-            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
-        }
-        let message = self
-            .after_delivery(&who, id, &r.user_arn, &r.old_key_id, r.old_key_action, &new)
-            .await?;
-        report.status = Status::Rotated;
-        report.message = format!("finished rotation #{id} left by an earlier run: {message}");
-        Ok(report)
-    }
-}
-
-impl Engine<'_> {
-    /// Undoes a rotation an earlier run left: a recovery, not a failure.
-    async fn resume_undo(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        reason: String,
-        report: Report,
-    ) -> Result<Report, RotateError> {
-        self.undo(who, id, &reason).await?;
-        Ok(Report {
-            status: Status::Undone,
-            message: reason,
-            ..report
-        })
     }
 }
 

@@ -12,6 +12,7 @@
 //! This file holds the pure part: options and [`plan_key`].
 
 pub mod engine;
+mod recovery;
 pub mod steps;
 pub mod targets;
 
