@@ -144,7 +144,9 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         max_age_days,
         propagation_timeout,
         verify_successes: 3,
-        lease_ttl: time::Duration::minutes(15),
+        // Long enough to cover a whole rotation, retries included.
+        lease_ttl: time::Duration::minutes(15)
+            .max(time::Duration::try_from(propagation_timeout * 3)? + time::Duration::minutes(5)),
         run_id: run_id.clone(),
     };
     let prompt: &dyn Prompt = if args.interactive {
