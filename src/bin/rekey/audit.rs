@@ -208,6 +208,8 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             )
             .expect("static template"),
         );
+        // Keep the spinner and clock moving while a slow account works.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     });
     let tick = || {
