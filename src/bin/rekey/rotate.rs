@@ -166,43 +166,9 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         region: global.region.clone(),
     };
 
-    let mut reports: Vec<Report> = Vec::new();
-    let mut failures = 0;
     // Finish or undo what an earlier run left (DESIGN.md invariant 2).
-    for unfinished in journal.unfinished()? {
-        if args.dry_run {
-            eprintln!(
-                "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
-                unfinished.id, unfinished.user_name, unfinished.account_id
-            );
-            continue;
-        }
-        let destinations: Vec<Arc<dyn Destination>> = unfinished
-            .destinations
-            .iter()
-            .filter_map(|d| CredentialsFile::from_description(d))
-            .map(|d| Arc::new(d) as Arc<dyn Destination>)
-            .collect();
-        let first_profile = destinations.first().and_then(|d| {
-            d.describe()
-                .rsplit_once('#')
-                .map(|(_, p)| p.split(',').next().unwrap_or("").to_string())
-        });
-        let target = Target {
-            config: profile_config(&profiles, first_profile.as_deref(), &aws).await,
-            label: format!("rotation #{}", unfinished.id),
-            destinations,
-            iam_session: None,
-        };
-        match engine.resume(&unfinished, &target).await {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
-            }
-        }
-    }
-
+    let (mut reports, mut failures) =
+        finish_unfinished(&engine, &journal, &profiles, &aws, args.dry_run).await?;
     // Targets first, one by one: an MFA code may have to be asked for.
     let mut ready = Vec::new();
     for key in &targets {
@@ -243,6 +209,50 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     }
     print_reports(&reports, args.output);
     Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
+}
+
+/// Resumes every rotation the journal holds unfinished; returns their
+/// reports and how many failed.
+async fn finish_unfinished(
+    engine: &Engine<'_>,
+    journal: &SqliteJournal,
+    profiles: &Profiles,
+    aws: &AwsOptions,
+    dry_run: bool,
+) -> anyhow::Result<(Vec<Report>, usize)> {
+    let (mut reports, mut failures) = (Vec::new(), 0);
+    for unfinished in journal.unfinished()? {
+        if dry_run {
+            eprintln!(
+                "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
+                unfinished.id, unfinished.user_name, unfinished.account_id
+            );
+            continue;
+        }
+        let files: Vec<CredentialsFile> = unfinished
+            .destinations
+            .iter()
+            .filter_map(|d| CredentialsFile::from_description(d))
+            .collect();
+        let first_profile = files.first().and_then(|f| f.profiles().first().cloned());
+        let target = Target {
+            config: profile_config(profiles, first_profile.as_deref(), aws).await,
+            label: format!("rotation #{}", unfinished.id),
+            destinations: files
+                .into_iter()
+                .map(|f| Arc::new(f) as Arc<dyn Destination>)
+                .collect(),
+            iam_session: None,
+        };
+        match engine.resume(&unfinished, &target).await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failures += 1;
+                eprintln!("rekey: error: {}", error_chain(&e));
+            }
+        }
+    }
+    Ok((reports, failures))
 }
 
 /// Region and endpoint of `profile` (flags and environment win), with
