@@ -654,3 +654,103 @@ async fn all_profiles_and_an_explicit_credentials_file() {
     );
     assert_eq!(dev.file(), "", "the environment's file is untouched");
 }
+
+/// A `bin/` with stand-ins for `crontab` (kept in a file) and `systemctl`
+/// (calls logged), so install and uninstall run for real, on a scratch
+/// home, without touching this machine's scheduler.
+fn fake_scheduler_tools(home: &Home) -> String {
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tab = home.path().join("crontab.txt");
+    let log = home.path().join("systemctl.log");
+    let crontab = format!(
+        "#!/bin/sh\nif [ \"$1\" = -l ]; then [ -f {tab} ] && exec cat {tab}; echo 'no crontab for tester' >&2; exit 1; fi\nif [ \"$1\" = - ]; then cat > {tab}; exit 0; fi\nexit 2\n",
+        tab = tab.display()
+    );
+    let systemctl = format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display());
+    for (name, text) in [("crontab", crontab), ("systemctl", systemctl)] {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[tokio::test]
+async fn schedule_install_and_uninstall_for_cron_and_systemd() {
+    let home = Home::new();
+    let path = fake_scheduler_tools(&home);
+    let env = [("PATH", path.as_str())];
+    let tab = home.path().join("crontab.txt");
+    let mine = "# my jobs\nMAILTO=me@example.com\n0 1 * * * /usr/bin/backup --all\n";
+    std::fs::write(&tab, mine).unwrap();
+
+    let install = [
+        "schedule",
+        "install",
+        "--cron",
+        "--profile",
+        "dev",
+        "--max-age",
+        "60d",
+        "--at",
+        "07:05",
+    ];
+    let out = home.rekey_with(&env, &install);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let installed = std::fs::read_to_string(&tab).unwrap();
+    assert!(
+        installed.starts_with(mine),
+        "existing lines kept: {installed}"
+    );
+    let entry = installed
+        .lines()
+        .find(|l| l.starts_with("5 7 * * *"))
+        .expect("a daily 07:05 entry");
+    assert!(
+        entry.contains("'rotate' '--profile' 'dev' '--max-age' '60d'"),
+        "{entry}"
+    );
+    assert!(
+        entry.contains(">> ") && entry.ends_with("2>&1"),
+        "logs to a file: {entry}"
+    );
+    // Installing again replaces the block instead of adding a second.
+    assert_eq!(code(&home.rekey_with(&env, &install)), 0);
+    assert_eq!(std::fs::read_to_string(&tab).unwrap(), installed);
+    let out = home.rekey_with(&env, &["schedule", "uninstall", "--cron"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&tab).unwrap(),
+        mine,
+        "uninstall restores the crontab"
+    );
+
+    let out = home.rekey_with(
+        &env,
+        &["schedule", "install", "--systemd", "--profile", "dev"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let units = home.path().join(".config/systemd/user");
+    let service = std::fs::read_to_string(units.join("rekey-rotate.service")).unwrap();
+    assert!(
+        service.contains("\"rotate\" \"--profile\" \"dev\" \"--max-age\" \"90d\""),
+        "{service}"
+    );
+    assert!(units.join("rekey-rotate.timer").exists());
+    let calls = std::fs::read_to_string(home.path().join("systemctl.log")).unwrap();
+    assert!(
+        calls.contains("--user daemon-reload")
+            && calls.contains("--user enable --now rekey-rotate.timer"),
+        "{calls}"
+    );
+    let out = home.rekey_with(&env, &["schedule", "uninstall", "--systemd"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !units.join("rekey-rotate.service").exists() && !units.join("rekey-rotate.timer").exists()
+    );
+}
