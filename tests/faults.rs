@@ -177,3 +177,37 @@ async fn crashes_during_slot_freeing_and_rollback_are_recovered() {
         recover(&dev, &first, point).await;
     }
 }
+
+#[tokio::test]
+async fn a_key_that_never_verifies_is_rolled_back_and_the_user_told_why() {
+    let dev = Dev::new(100).await;
+    // Every GetCallerIdentity signed with the new key fails at the emulator.
+    let before: std::collections::BTreeSet<String> = dev
+        .seeder
+        .keys("dev")
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let out = dev.rotate_with(
+        &[("REKEY_FAULTS", "sts:GetCallerIdentity@before+1*0")],
+        &["--profile", "dev", "--propagation-timeout", "2s"],
+    );
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("undone") && err.contains("not accepted 3 times in a row within 2s"),
+        "{err}"
+    );
+    assert_eq!(dev.file(), dev.original, "the file is restored");
+    let after: std::collections::BTreeSet<String> = dev
+        .seeder
+        .keys("dev")
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(before, after, "the new key is deleted");
+    assert_eq!(dev.seeder.keys("dev").await[0].1, "Active");
+    assert_eq!(dev.history()[0]["outcome"], "undone");
+}

@@ -754,3 +754,52 @@ async fn schedule_install_and_uninstall_for_cron_and_systemd() {
         !units.join("rekey-rotate.service").exists() && !units.join("rekey-rotate.timer").exists()
     );
 }
+
+#[tokio::test]
+async fn a_held_lease_stops_a_second_run_and_a_dead_holder_does_not() {
+    use rekey::clock::SystemClock;
+    use rekey::journal::{Holder, Journal, SqliteJournal};
+    let dev = Dev::new(100).await;
+    std::fs::create_dir_all(dev.journal.parent().unwrap()).unwrap();
+    let journal = SqliteJournal::open(&dev.journal, std::sync::Arc::new(SystemClock)).unwrap();
+    // This test process is alive: its lease must be respected.
+    let alive = Holder::current("other-run");
+    let lease = journal
+        .acquire_lease(
+            &dev.acct.account_id,
+            "dev",
+            &alive,
+            time::Duration::minutes(10),
+        )
+        .unwrap();
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is being rotated by run other-run")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert_eq!(dev.file(), dev.original);
+    journal.release_lease(&lease).unwrap();
+
+    // A holder that died on this host (a finished child's pid) blocks nothing.
+    let child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    let _ = child.wait_with_output();
+    let dead = Holder {
+        pid: dead_pid,
+        ..Holder::current("dead-run")
+    };
+    journal
+        .acquire_lease(
+            &dev.acct.account_id,
+            "dev",
+            &dead,
+            time::Duration::minutes(10),
+        )
+        .unwrap();
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    dev.assert_profile_works("dev");
+}
