@@ -7,6 +7,7 @@
 use super::engine::{Engine, Report, RotateError, Status, Target, Who};
 use crate::audit::error_chain;
 use crate::journal::{Outcome, Phase, Rotation, Step};
+use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
 
@@ -87,10 +88,11 @@ impl Engine<'_> {
         let keys = steps::list_keys(&iam, &who.user)
             .await
             .map_err(self.call(who.target, "listing keys to remove the new one"))?;
-        for key in keys.iter().filter_map(|k| k.access_key_id.as_deref()) {
-            if r.keys_before.iter().any(|k| k == key) {
-                continue;
-            }
+        for key in keys
+            .iter()
+            .filter(|k| made_by(&r, k))
+            .filter_map(|k| k.access_key_id.as_deref())
+        {
             self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Begin, None)?;
             if let Err(e) = steps::delete_key(&iam, &who.user, key).await {
                 self.rec(
@@ -246,5 +248,90 @@ impl Engine<'_> {
             message: reason,
             ..report
         })
+    }
+}
+
+/// Clock skew allowed between this machine and IAM.
+const SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Whether `key` was made by rotation `r`: not among the keys it planned
+/// with, and created while it ran. A key the person made by hand later (after
+/// a crash, before the next run) is not ours to delete.
+fn made_by(r: &Rotation, key: &Key) -> bool {
+    let id = key.access_key_id.as_deref().unwrap_or_default();
+    if r.keys_before.iter().any(|k| k == id) {
+        return false;
+    }
+    if r.new_key_id.as_deref() == Some(id) {
+        return true;
+    }
+    key.created
+        .is_some_and(|c| c >= r.started_at - SKEW && c <= r.updated_at + SKEW)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{OldKeyAction, Phase, Step};
+    use crate::model::KeyStatus;
+    use time::macros::datetime;
+
+    fn rotation() -> Rotation {
+        Rotation {
+            id: 1,
+            account_id: "111111111111".into(),
+            user_name: "dev".into(),
+            user_arn: "arn:aws:iam::111111111111:user/dev".into(),
+            old_key_id: "AKIAOLD".into(),
+            new_key_id: None,
+            keys_before: vec!["AKIAOLD".into()],
+            destinations: vec![],
+            old_key_action: OldKeyAction::Deactivate,
+            run_id: "r".into(),
+            last_step: Step::CreateKey,
+            last_phase: Phase::Begin,
+            completed: vec![],
+            open: vec![],
+            outcome: None,
+            error: None,
+            started_at: datetime!(2026-11-26 10:00 UTC),
+            updated_at: datetime!(2026-11-26 10:00:02 UTC),
+            finished_at: None,
+        }
+    }
+
+    fn key(id: &str, created: time::OffsetDateTime) -> Key {
+        Key {
+            access_key_id: Some(id.into()),
+            status: KeyStatus::Active,
+            created: Some(created),
+            last_used: None,
+        }
+    }
+
+    #[test]
+    fn only_keys_made_while_the_rotation_ran_are_its_own() {
+        let r = rotation();
+        assert!(!made_by(
+            &r,
+            &key("AKIAOLD", datetime!(2026-11-26 10:00:01 UTC))
+        ));
+        assert!(made_by(
+            &r,
+            &key("AKIALOST", datetime!(2026-11-26 10:00:01 UTC))
+        ));
+        // Made by hand two hours after the crash: spared.
+        assert!(!made_by(
+            &r,
+            &key("AKIAHUMAN", datetime!(2026-11-26 12:00 UTC))
+        ));
+        let known = Rotation {
+            new_key_id: Some("AKIANEW".into()),
+            ..rotation()
+        };
+        assert!(made_by(
+            &known,
+            &key("AKIANEW", datetime!(2026-11-27 0:00 UTC))
+        ));
     }
 }
