@@ -13,7 +13,7 @@
 //! | [`awsfiles`] | `~/.aws/config` and `~/.aws/credentials`: parse, resolve, edit in place |
 //! | [`aws`] | SDK configuration, assumed roles, the call counter |
 //! | [`discovery`] | which accounts: profiles, an account list + role, Organizations |
-//! | [`inventory`] | users and keys of one account: credential report or per-user calls |
+//! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown and HTML renderings of an audit |

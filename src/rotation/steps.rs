@@ -14,7 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::aws::{AccountClients, caller_identity, with_credentials};
 use crate::destination::KeyPair;
 use crate::error::{CallError, FailureKind};
-use crate::model::{Key, KeyStatus};
 
 /// First pause between attempts; doubles up to [`MAX_DELAY`].
 const FIRST_DELAY: Duration = Duration::from_millis(250);
@@ -36,30 +35,7 @@ pub fn credentials(pair: &KeyPair) -> Credentials {
 }
 
 /// Every key of `user`.
-pub async fn list_keys(clients: &AccountClients, user: &str) -> Result<Vec<Key>, CallError> {
-    let out = clients
-        .iam
-        .list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListAccessKeys", e))?;
-    Ok(out
-        .access_key_metadata()
-        .iter()
-        .map(|m| Key {
-            access_key_id: m.access_key_id().map(str::to_string),
-            status: match m.status() {
-                Some(StatusType::Active) => KeyStatus::Active,
-                _ => KeyStatus::Inactive,
-            },
-            created: m
-                .create_date()
-                .and_then(|d| time::OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos()).ok()),
-            last_used: None,
-        })
-        .collect())
-}
+pub use crate::inventory::list_keys;
 
 /// CreateAccessKey. The secret goes straight into a [`SecretString`].
 pub async fn create_key(clients: &AccountClients, user: &str) -> Result<KeyPair, CallError> {

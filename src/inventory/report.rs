@@ -1,142 +1,24 @@
-//! Users and keys of one account. Two sources:
-//!
-//! - [`Source::Report`] (default): the credential report for last-used data
-//!   and root keys, one GetAccountAuthorizationDetails page per 1,000 users
-//!   for paths, tags and groups, and one ListAccessKeys per user that has
-//!   keys — the one thing the report cannot answer is a key's ID and real
-//!   CreateDate (`last_rotated` resets on re-activation, DESIGN.md inv. 6).
-//!   GetAccessKeyLastUsed is called only for a key the report does not
-//!   describe (created or re-activated after the report was generated).
-//! - [`Source::Api`]: ListUsers, then per user ListAccessKeys, ListUserTags,
-//!   ListGroupsForUser, and per key GetAccessKeyLastUsed; root keys from
-//!   GetAccountSummary (presence only: AWS gives no root key ID or date
-//!   outside the report). What most scripts do: exact, and slow.
+//! The credential-report source: last-used data and root keys from the
+//! report, paths/tags/groups from GetAccountAuthorizationDetails, key IDs
+//! and CreateDate from ListAccessKeys.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use std::time::Duration;
 
-use aws_sdk_iam::types::{
-    AccessKeyMetadata, EntityType, ReportStateType, StatusType, SummaryKeyType,
-};
+use aws_sdk_iam::types::{EntityType, ReportStateType};
 use futures::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::{USER_CONCURRENCY, known, last_used, list_keys};
 use crate::aws::AccountClients;
 use crate::error::CallError;
 use crate::model::{Inventory, Key, KeyStatus, LastUsed, ROOT_USER, User, UserKeys};
 
-/// Per-user calls of one account run this many at a time.
-const USER_CONCURRENCY: usize = 8;
 /// How long to wait for IAM to generate a credential report.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Where the inventory comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    #[default]
-    Report,
-    Api,
-}
-
-impl FromStr for Source {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "report" => Ok(Source::Report),
-            "api" => Ok(Source::Api),
-            other => Err(format!("unknown source `{other}` (report or api)")),
-        }
-    }
-}
-
-/// Collects every user and key of the account the clients are for.
-pub async fn collect(
-    clients: &AccountClients,
-    account_id: &str,
-    partition: &str,
-    source: Source,
-) -> Result<Inventory, CallError> {
-    let mut inventory = match source {
-        Source::Report => from_report(clients).await?,
-        Source::Api => from_api(clients, account_id, partition).await?,
-    };
-    inventory.account_id = account_id.to_string();
-    inventory.partition = partition.to_string();
-    inventory
-        .users
-        .sort_by(|a, b| (!a.is_root, &a.user.user_name).cmp(&(!b.is_root, &b.user.user_name)));
-    for u in &mut inventory.users {
-        u.keys.sort_by_key(|k| k.created);
-    }
-    Ok(inventory)
-}
-
-fn to_time(dt: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(dt.as_nanos()).ok()
-}
-
-fn to_key(meta: &AccessKeyMetadata) -> Key {
-    Key {
-        access_key_id: meta.access_key_id().map(str::to_string),
-        status: match meta.status() {
-            Some(StatusType::Active) => KeyStatus::Active,
-            _ => KeyStatus::Inactive,
-        },
-        created: meta.create_date().and_then(to_time),
-        last_used: None,
-    }
-}
-
-async fn list_keys(clients: &AccountClients, user: &str) -> Result<Vec<Key>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_access_keys()
-        .user_name(user)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListAccessKeys", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.access_key_metadata())
-        .map(to_key)
-        .collect())
-}
-
-async fn last_used(clients: &AccountClients, key_id: &str) -> Result<Option<LastUsed>, CallError> {
-    let out = clients
-        .iam
-        .get_access_key_last_used()
-        .access_key_id(key_id)
-        .send()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
-    Ok(out.access_key_last_used().and_then(|u| {
-        Some(LastUsed {
-            date: to_time(u.last_used_date()?)?,
-            service: known(u.service_name()),
-            region: known(u.region()),
-        })
-    }))
-}
-
-/// IAM writes `N/A` (and the report `no_information`, `not_supported`) where
-/// it has nothing to say.
-fn known(s: &str) -> Option<String> {
-    match s.trim() {
-        "" | "N/A" | "no_information" | "not_supported" => None,
-        s => Some(s.to_string()),
-    }
-}
-
-// ---- credential report -------------------------------------------------
-
-async fn from_report(clients: &AccountClients) -> Result<Inventory, CallError> {
+pub(super) async fn collect(clients: &AccountClients) -> Result<Inventory, CallError> {
     let csv = credential_report(clients).await?;
     let rows = parse_report(&csv)?;
     let users = authorization_details(clients).await?;
@@ -393,146 +275,6 @@ async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, Ca
             groups: u.group_list().to_vec(),
         })
         .collect())
-}
-
-// ---- per-user API calls ------------------------------------------------
-
-async fn from_api(
-    clients: &AccountClients,
-    account_id: &str,
-    partition: &str,
-) -> Result<Inventory, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_users()
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListUsers", e))?;
-    let listed: Vec<(String, String, String)> = pages
-        .iter()
-        .flat_map(|p| p.users())
-        .map(|u| {
-            (
-                u.user_name().to_string(),
-                u.arn().to_string(),
-                u.path().to_string(),
-            )
-        })
-        .collect();
-    let user_count = listed.len();
-    let users: Vec<UserKeys> = stream::iter(listed)
-        .map(|(name, arn, path)| async move {
-            let mut keys = list_keys(clients, &name).await?;
-            if keys.is_empty() {
-                return Ok(None);
-            }
-            for key in &mut keys {
-                if let Some(id) = key.access_key_id.clone() {
-                    key.last_used = last_used(clients, &id).await?;
-                }
-            }
-            let tags = user_tags(clients, &name).await?;
-            let groups = user_groups(clients, &name).await?;
-            Ok::<_, CallError>(Some(UserKeys {
-                user: User {
-                    user_name: name,
-                    user_arn: arn,
-                    path,
-                    tags,
-                    groups,
-                },
-                is_root: false,
-                keys,
-            }))
-        })
-        .buffer_unordered(USER_CONCURRENCY)
-        .try_filter_map(|u| async move { Ok(u) })
-        .try_collect()
-        .await?;
-    let mut all = users;
-    if let Some(root) = root_from_summary(clients, account_id, partition).await? {
-        all.push(root);
-    }
-    Ok(Inventory {
-        users: all,
-        user_count,
-        ..Inventory::default()
-    })
-}
-
-async fn user_tags(
-    clients: &AccountClients,
-    user: &str,
-) -> Result<BTreeMap<String, String>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_user_tags()
-        .user_name(user)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListUserTags", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.tags())
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect())
-}
-
-async fn user_groups(clients: &AccountClients, user: &str) -> Result<Vec<String>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_groups_for_user()
-        .user_name(user)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListGroupsForUser", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.groups())
-        .map(|g| g.group_name().to_string())
-        .collect())
-}
-
-/// GetAccountSummary says only whether root has keys; one key of unknown
-/// age stands for them.
-async fn root_from_summary(
-    clients: &AccountClients,
-    account_id: &str,
-    partition: &str,
-) -> Result<Option<UserKeys>, CallError> {
-    let out = clients
-        .iam
-        .get_account_summary()
-        .send()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:GetAccountSummary", e))?;
-    let present = out
-        .summary_map()
-        .and_then(|m| m.get(&SummaryKeyType::AccountAccessKeysPresent))
-        .copied()
-        .unwrap_or(0);
-    Ok((present > 0).then(|| UserKeys {
-        user: User {
-            user_name: ROOT_USER.into(),
-            user_arn: format!("arn:{partition}:iam::{account_id}:root"),
-            path: "/".into(),
-            tags: BTreeMap::new(),
-            groups: vec![],
-        },
-        is_root: true,
-        keys: vec![Key {
-            access_key_id: None,
-            status: KeyStatus::Active,
-            created: None,
-            last_used: None,
-        }],
-    }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,134 @@
+//! Users and keys of one account. Two sources:
+//!
+//! - [`Source::Report`] (default): the credential report for last-used data
+//!   and root keys, one GetAccountAuthorizationDetails page per 1,000 users
+//!   for paths, tags and groups, and one ListAccessKeys per user that has
+//!   keys — the one thing the report cannot answer is a key's ID and real
+//!   CreateDate (`last_rotated` resets on re-activation, DESIGN.md inv. 6).
+//!   GetAccessKeyLastUsed is called only for a key the report does not
+//!   describe (created or re-activated after the report was generated).
+//! - [`Source::Api`]: ListUsers, then per user ListAccessKeys, ListUserTags,
+//!   ListGroupsForUser, and per key GetAccessKeyLastUsed; root keys from
+//!   GetAccountSummary (presence only: AWS gives no root key ID or date
+//!   outside the report). What most scripts do: exact, and slow.
+
+use std::str::FromStr;
+
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+mod api;
+mod report;
+
+use crate::aws::AccountClients;
+use crate::error::CallError;
+use crate::model::{Inventory, Key, KeyStatus, LastUsed};
+
+/// Per-user calls of one account run this many at a time.
+pub(crate) const USER_CONCURRENCY: usize = 8;
+
+/// Where the inventory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Report,
+    Api,
+}
+
+impl FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "report" => Ok(Source::Report),
+            "api" => Ok(Source::Api),
+            other => Err(format!("unknown source `{other}` (report or api)")),
+        }
+    }
+}
+
+/// Collects every user and key of the account the clients are for.
+pub async fn collect(
+    clients: &AccountClients,
+    account_id: &str,
+    partition: &str,
+    source: Source,
+) -> Result<Inventory, CallError> {
+    let mut inventory = match source {
+        Source::Report => report::collect(clients).await?,
+        Source::Api => api::collect(clients, account_id, partition).await?,
+    };
+    inventory.account_id = account_id.to_string();
+    inventory.partition = partition.to_string();
+    inventory
+        .users
+        .sort_by(|a, b| (!a.is_root, &a.user.user_name).cmp(&(!b.is_root, &b.user.user_name)));
+    for u in &mut inventory.users {
+        u.keys.sort_by_key(|k| k.created);
+    }
+    Ok(inventory)
+}
+
+pub(crate) fn to_time(dt: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(dt.as_nanos()).ok()
+}
+
+fn to_key(meta: &AccessKeyMetadata) -> Key {
+    Key {
+        access_key_id: meta.access_key_id().map(str::to_string),
+        status: match meta.status() {
+            Some(StatusType::Active) => KeyStatus::Active,
+            _ => KeyStatus::Inactive,
+        },
+        created: meta.create_date().and_then(to_time),
+        last_used: None,
+    }
+}
+
+/// Every key of `user` (ListAccessKeys, paginated).
+pub async fn list_keys(clients: &AccountClients, user: &str) -> Result<Vec<Key>, CallError> {
+    let pages: Vec<_> = clients
+        .iam
+        .list_access_keys()
+        .user_name(user)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CallError::from_sdk("iam:ListAccessKeys", e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|p| p.access_key_metadata())
+        .map(to_key)
+        .collect())
+}
+
+pub(crate) async fn last_used(
+    clients: &AccountClients,
+    key_id: &str,
+) -> Result<Option<LastUsed>, CallError> {
+    let out = clients
+        .iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
+    Ok(out.access_key_last_used().and_then(|u| {
+        Some(LastUsed {
+            date: to_time(u.last_used_date()?)?,
+            service: known(u.service_name()),
+            region: known(u.region()),
+        })
+    }))
+}
+
+/// IAM writes `N/A` (and the report `no_information`, `not_supported`) where
+/// it has nothing to say.
+pub(crate) fn known(s: &str) -> Option<String> {
+    match s.trim() {
+        "" | "N/A" | "no_information" | "not_supported" => None,
+        s => Some(s.to_string()),
+    }
+}
