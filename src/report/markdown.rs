@@ -6,9 +6,11 @@
 use std::fmt::Write;
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
-use super::{View, date, masked, masked_row, notes, opt_days, rfc3339, source_name};
+use super::{
+    ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, advisor_cells, config_cells, key_cells,
+    rfc3339, source_name,
+};
 use crate::audit::{AccountStatus, AuditReport};
-use crate::model::mask_key_id;
 
 pub fn render(report: &AuditReport, view: View) -> String {
     let s = &report.summary;
@@ -96,99 +98,26 @@ pub fn render(report: &AuditReport, view: View) -> String {
 
 fn keys(out: &mut String, report: &AuditReport) {
     out.push_str("\n## Access keys\n\n");
-    let rows = report
-        .keys
-        .iter()
-        .map(|k| {
-            vec![
-                k.account_id.clone(),
-                k.user_name.clone(),
-                masked_row(k),
-                k.status.as_str().to_string(),
-                date(k.created),
-                opt_days(k.age_days),
-                date(k.last_used),
-                k.verdict.as_str().to_string(),
-                notes(k),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        &[
-            "account",
-            "user",
-            "access key",
-            "status",
-            "created",
-            "age (days)",
-            "last used",
-            "verdict",
-            "findings",
-        ],
-        rows,
-        &[],
-    );
+    let rows = report.keys.iter().map(key_cells).collect();
+    table(out, &KEY_COLUMNS, rows, &[]);
 }
 
 fn config(out: &mut String, report: &AuditReport) {
     out.push_str("\n## AWS Config `access-keys-rotated` evaluations\n\n");
     let rows = config_evaluations(report)
         .iter()
-        .map(|e| {
-            vec![
-                e.account_id.clone(),
-                e.user_name.clone(),
-                e.compliance_type.to_string(),
-                e.max_access_key_age.to_string(),
-                e.annotation(true),
-            ]
-        })
+        .map(config_cells)
         .collect();
-    table(
-        out,
-        &[
-            "account",
-            "user",
-            "compliance",
-            "maxAccessKeyAge",
-            "annotation",
-        ],
-        rows,
-        &[],
-    );
+    table(out, &CONFIG_COLUMNS, rows, &[]);
 }
 
 fn advisor(out: &mut String, report: &AuditReport) {
     out.push_str("\n## Trusted Advisor: IAM Access Key Rotation\n\n");
     let rows = trusted_advisor_rows(report)
         .iter()
-        .map(|r| {
-            vec![
-                r.account_id.clone(),
-                r.status.to_string(),
-                r.iam_user.clone(),
-                r.access_key
-                    .as_deref()
-                    .map_or_else(|| masked(None, false), mask_key_id),
-                date(r.key_last_rotated),
-                r.reason.to_string(),
-            ]
-        })
+        .map(advisor_cells)
         .collect();
-    table(
-        out,
-        &[
-            "account",
-            "status",
-            "IAM user",
-            "access key",
-            "key last rotated",
-            "reason",
-        ],
-        rows,
-        &[],
-    );
+    table(out, &ADVISOR_COLUMNS, rows, &[]);
 }
 
 /// Writes a table; cells are escaped except those in `raw` columns, which

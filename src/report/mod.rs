@@ -218,6 +218,74 @@ fn opt_days(d: Option<i64>) -> String {
 
 /// How an account is named in human output: `123456789012 (name)`, or how
 /// it was reached when its ID never became known.
+/// Human (masked) columns of the keys view: the table and Markdown show
+/// the same ones.
+const KEY_COLUMNS: [&str; 9] = [
+    "account",
+    "user",
+    "access key",
+    "status",
+    "created",
+    "age (days)",
+    "last used",
+    "verdict",
+    "findings",
+];
+
+fn key_cells(k: &KeyRow) -> Vec<String> {
+    vec![
+        k.account_id.clone(),
+        k.user_name.clone(),
+        masked_row(k),
+        k.status.as_str().to_string(),
+        date(k.created),
+        opt_days(k.age_days),
+        date(k.last_used),
+        k.verdict.as_str().to_string(),
+        notes(k),
+    ]
+}
+
+const CONFIG_COLUMNS: [&str; 5] = [
+    "account",
+    "user",
+    "compliance",
+    "max age (days)",
+    "annotation",
+];
+
+fn config_cells(e: &ConfigEvaluation) -> Vec<String> {
+    vec![
+        e.account_id.clone(),
+        e.user_name.clone(),
+        e.compliance_type.to_string(),
+        e.max_access_key_age.to_string(),
+        e.annotation(true),
+    ]
+}
+
+const ADVISOR_COLUMNS: [&str; 6] = [
+    "account",
+    "status",
+    "IAM user",
+    "access key",
+    "key last rotated",
+    "reason",
+];
+
+fn advisor_cells(r: &TrustedAdvisorRow) -> Vec<String> {
+    vec![
+        r.account_id.clone(),
+        r.status.to_string(),
+        r.iam_user.clone(),
+        r.access_key
+            .as_deref()
+            .map_or_else(|| masked(None, false), mask_key_id),
+        date(r.key_last_rotated),
+        r.reason.to_string(),
+    ]
+}
+
 fn account_label(a: &AccountResult) -> String {
     match (&a.account_id, &a.name) {
         (Some(id), Some(name)) => format!("{id} ({name})"),

@@ -5,9 +5,11 @@
 use comfy_table::{CellAlignment, Table, presets};
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
-use super::{View, account_label, date, masked, masked_row, notes, opt_days};
+use super::{
+    ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, account_label, advisor_cells, config_cells,
+    date, key_cells,
+};
 use crate::audit::{AccountStatus, AuditReport};
-use crate::model::mask_key_id;
 
 pub fn render(report: &AuditReport, view: View) -> String {
     let mut out = format!(
@@ -118,32 +120,9 @@ fn keys(report: &AuditReport) -> (String, String) {
     if report.keys.is_empty() {
         return ("No access keys found.".into(), String::new());
     }
-    let mut t = new_table(&[
-        "account",
-        "user",
-        "access key",
-        "status",
-        "created",
-        "age (d)",
-        "last used",
-        "verdict",
-        "findings",
-    ]);
+    let mut t = new_table(&KEY_COLUMNS);
     for k in &report.keys {
-        add(
-            &mut t,
-            vec![
-                k.account_id.clone(),
-                k.user_name.clone(),
-                masked_row(k),
-                k.status.as_str().to_string(),
-                date(k.created),
-                opt_days(k.age_days),
-                date(k.last_used),
-                k.verdict.as_str().to_string(),
-                notes(k),
-            ],
-        );
+        add(&mut t, key_cells(k));
     }
     right_align(&mut t, &[5]);
     (t.to_string(), String::new())
@@ -159,18 +138,9 @@ fn config(report: &AuditReport) -> (String, String) {
     if evals.is_empty() {
         return ("No IAM user has an access key.".into(), line);
     }
-    let mut t = new_table(&["account", "user", "compliance", "max age (d)", "annotation"]);
+    let mut t = new_table(&CONFIG_COLUMNS);
     for e in &evals {
-        add(
-            &mut t,
-            vec![
-                e.account_id.clone(),
-                e.user_name.clone(),
-                e.compliance_type.to_string(),
-                e.max_access_key_age.to_string(),
-                e.annotation(true),
-            ],
-        );
+        add(&mut t, config_cells(e));
     }
     right_align(&mut t, &[3]);
     (t.to_string(), line)
@@ -186,28 +156,9 @@ fn advisor(report: &AuditReport) -> (String, String) {
     if rows.is_empty() {
         return ("No active IAM user access key.".into(), line);
     }
-    let mut t = new_table(&[
-        "account",
-        "status",
-        "IAM user",
-        "access key",
-        "key last rotated",
-        "reason",
-    ]);
+    let mut t = new_table(&ADVISOR_COLUMNS);
     for r in &rows {
-        add(
-            &mut t,
-            vec![
-                r.account_id.clone(),
-                r.status.to_string(),
-                r.iam_user.clone(),
-                r.access_key
-                    .as_deref()
-                    .map_or_else(|| masked(None, false), mask_key_id),
-                date(r.key_last_rotated),
-                r.reason.to_string(),
-            ],
-        );
+        add(&mut t, advisor_cells(r));
     }
     (t.to_string(), line)
 }
@@ -231,6 +182,7 @@ fn summary_line(report: &AuditReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::mask_key_id;
     use crate::report::fixture::{self, FAILED_ACCOUNT, FAILURE, ids};
 
     #[test]
