@@ -9,7 +9,10 @@ use super::views::{
     AccountGroup, advisor_counts, by_account, config_counts, config_evaluations,
     trusted_advisor_rows,
 };
-use super::{View, account_label, date, masked, masked_row, notes, opt_days, rfc3339, source_name};
+use super::{
+    ADVISOR_COLUMNS, KEY_COLUMNS, View, account_label, date, masked, masked_row, notes, opt_days,
+    rfc3339, source_name,
+};
 use crate::audit::{AccountStatus, AuditReport};
 use crate::model::mask_key_id;
 
@@ -88,24 +91,10 @@ pub fn render(report: &AuditReport, view: View) -> String {
     out
 }
 
-const KEY_HEADER: &[&str] = &[
-    "user",
-    "access key",
-    "status",
-    "created",
-    "age (days)",
-    "last used",
-    "verdict",
-    "findings",
-];
+// Per-account tables: the shared columns without the account.
+const KEY_HEADER: &[&str] = KEY_COLUMNS.split_at(1).1;
 const CONFIG_HEADER: &[&str] = &["user", "compliance", "maxAccessKeyAge", "annotation"];
-const ADVISOR_HEADER: &[&str] = &[
-    "status",
-    "IAM user",
-    "access key",
-    "key last rotated",
-    "reason",
-];
+const ADVISOR_HEADER: &[&str] = ADVISOR_COLUMNS.split_at(1).1;
 
 fn cards(out: &mut String, report: &AuditReport, view: View) {
     let s = &report.summary;
