@@ -7,6 +7,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`atomic`] | crash-safe file writes: temp file, fsync, rename, backup |
 //! | [`model`] | plain data: users, keys, masking, account IDs |
 //! | [`error`] | [`error::InputError`] (bad input) and [`error::CallError`] (a failed AWS call) |
 //! | [`config`] | `rekey.toml` and the per-account policy it resolves to |
@@ -24,6 +25,7 @@
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 
+pub mod atomic;
 pub mod audit;
 pub mod aws;
 pub mod awsfiles;

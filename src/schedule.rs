@@ -371,26 +371,13 @@ pub fn apply(plan: &Plan, runner: &dyn CommandRunner) -> Result<(), ScheduleErro
     Ok(())
 }
 
-/// Temp file in the same directory, fsync, rename: the scheduler never sees
-/// half a file. Mode 0644 because nothing in it is secret.
+/// Atomically, so the scheduler never sees half a file. Mode 0644 because
+/// nothing in it is secret.
 fn write_atomic(path: &Path, contents: &str) -> Result<(), ScheduleError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(dir).map_err(|e| io_err("create directory", dir, e))?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.rekey-tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(contents.as_bytes())?;
-        // Set, not requested at creation: the umask would take bits away.
-        #[cfg(unix)]
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    written.map_err(|e| {
-        _ = fs::remove_file(&temp);
-        io_err("write", path, e)
-    })
+    crate::atomic::write(path, contents.as_bytes(), 0o644, None)
+        .map_err(|e| io_err("write", path, e))
 }
 
 /// A job whose every string is known to fit in all three formats.

@@ -230,19 +230,7 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::from(report.exit_code()))
 }
 
-/// Writes via a temporary file in the same directory, so a reader never
-/// sees half a report.
+/// Atomically, so a reader never sees half a report.
 fn write_report(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.rekey-tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("report")
-    ));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    rekey::atomic::write(path, text.as_bytes(), 0o644, None)
 }
