@@ -341,6 +341,14 @@ async fn unrotatable_profiles_and_bad_files_are_refused_cleanly() {
         assert!(stderr(&out).contains(needle), "{profile}: {}", stderr(&out));
         assert_eq!(dev.file(), text, "{profile} changed the file");
     }
+    let out = dev.rotate(&["--profile", "dev", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no answer from AWS"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dev.file(), text, "an unreachable endpoint changes nothing");
     std::fs::write(
         dev.home.credentials_path(),
         "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n[dev]\n",

@@ -249,7 +249,10 @@ impl Engine<'_> {
         let old_clients = clients_for(&target.config, &old);
         let identity = caller_identity(&old_clients.sts).await.map_err(self.call(
             target,
-            format!("the key {} does not work", mask_key_id(&old.access_key_id)),
+            format!(
+                "checking the key {} with STS",
+                mask_key_id(&old.access_key_id)
+            ),
         ))?;
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
             return Err(RotateError::Refused {
