@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::aws::{AccountClients, AwsOptions, assume_role, with_credentials};
 use crate::config::Policies;
 use crate::discovery::{Access, Discovery, Target};
-use crate::error::CallError;
+use crate::error::{CallError, error_chain};
 use crate::inventory::{Source, collect};
 use crate::model::{Inventory, KeyStatus};
 use crate::policy::{Finding, Verdict, judge_user};
@@ -134,15 +134,13 @@ pub async fn run(
     opts: &AuditOptions,
     on_done: &(dyn Fn() + Sync),
 ) -> AuditReport {
-    let base = discovery.base.clone();
-    let mut outcomes: Vec<(AccountResult, Vec<KeyRow>)> = stream::iter(discovery.targets)
-        .map(|target| {
-            let base = base.clone();
-            async move {
-                let out = audit_target(target, base.as_ref(), opts).await;
-                on_done();
-                out
-            }
+    let Discovery { base, targets } = discovery;
+    let base = base.as_ref();
+    let mut outcomes: Vec<(AccountResult, Vec<KeyRow>)> = stream::iter(targets)
+        .map(|target| async move {
+            let out = audit_target(target, base, opts).await;
+            on_done();
+            out
         })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
@@ -234,21 +232,6 @@ fn failed(mut result: AccountResult, e: &CallError) -> AccountResult {
     result.error = Some(error_chain(e));
     result.error_code = e.code().map(str::to_string);
     result
-}
-
-/// `{:#}`-style "a: b: c" of an error and its sources.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = inner.source();
-    }
-    s
 }
 
 /// Judges every key of an inventory.

@@ -114,13 +114,17 @@ impl Intercept for CallCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
-            .unwrap_or_else(|| "unknown".into());
+        let op = operation_name(cfg).unwrap_or_else(|| "unknown".into());
         *self.0.lock().expect("counter lock").entry(op).or_default() += 1;
         Ok(())
     }
+}
+
+/// `service:Operation` (e.g. `iam:ListUsers`) of the call an interceptor
+/// sees, as IAM policies name actions.
+pub(crate) fn operation_name(cfg: &ConfigBag) -> Option<String> {
+    cfg.load::<Metadata>()
+        .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
 }
 
 /// The clients one account is audited (or rotated) with.

@@ -627,6 +627,16 @@ impl Profiles {
         &self.config
     }
 
+    /// [`Profiles::names`] for a message: `a, b, c`, or `none`.
+    pub fn names_for_message(&self) -> String {
+        let names = self.names();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
     /// Every profile name in either file, sorted, each once.
     pub fn names(&self) -> Vec<String> {
         let all = self

@@ -27,7 +27,7 @@ pub struct Selection {
 }
 
 /// How credentials for one account are obtained.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Access {
     /// Credentials in hand (a profile, or the base credentials).
     Ready {
@@ -41,11 +41,11 @@ pub enum Access {
         partition: String,
     },
     /// The profile's credentials did not work; reported, not audited.
-    Failed(std::sync::Arc<CallError>),
+    Failed(CallError),
 }
 
 /// One account to audit.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Target {
     pub account_id: Option<String>,
     pub name: Option<String>,
@@ -54,7 +54,7 @@ pub struct Target {
 }
 
 /// The resolved selection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Discovery {
     /// The base credentials' configuration, when roles are assumed from it.
     pub base: Option<SdkConfig>,
@@ -124,7 +124,6 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
 /// An unknown profile, or one that cannot yield credentials, is bad input.
 pub fn check_profile(profiles: &Profiles, name: &str) -> Result<(), InputError> {
     let Some(profile) = profiles.get(name) else {
-        let known: Vec<String> = profiles.names();
         return Err(InputError::UnknownProfile {
             profile: name.to_string(),
             files: format!(
@@ -132,11 +131,7 @@ pub fn check_profile(profiles: &Profiles, name: &str) -> Result<(), InputError> 
                 profiles.credentials().path().display(),
                 profiles.config().path().display()
             ),
-            known: if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            },
+            known: profiles.names_for_message(),
         });
     };
     if matches!(profile.kind()?, ProfileKind::NoCredentials) {
@@ -193,7 +188,7 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
                 account_id: None,
                 name: None,
                 via: format!("profile {name}"),
-                access: Access::Failed(std::sync::Arc::new(e)),
+                access: Access::Failed(e),
             }),
         }
     }

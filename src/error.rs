@@ -197,3 +197,18 @@ pub fn classify(code: &str) -> FailureKind {
         _ => FailureKind::Other,
     }
 }
+
+/// `{:#}`-style "a: b: c" of an error and its sources.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}

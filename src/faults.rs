@@ -41,7 +41,6 @@ mod interceptor {
     use aws_smithy_runtime_api::client::interceptors::context::{
         BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
     };
-    use aws_smithy_runtime_api::client::orchestrator::Metadata;
     use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
     use aws_smithy_types::config_bag::ConfigBag;
 
@@ -80,10 +79,9 @@ mod interceptor {
     }
 
     fn take(cfg: &ConfigBag, when: When) -> Result<(), BoxError> {
-        let Some(meta) = cfg.load::<Metadata>() else {
+        let Some(op) = crate::aws::operation_name(cfg) else {
             return Ok(());
         };
-        let op = format!("{}:{}", meta.service().to_ascii_lowercase(), meta.name());
         let mut budget = budget().lock().expect("fault budget");
         match budget.get_mut(&(op.clone(), when)) {
             Some((skip, _)) if *skip > 0 => {

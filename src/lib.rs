@@ -8,6 +8,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`atomic`] | crash-safe file writes: temp file, fsync, rename, backup |
+//! | [`names`] | enums with one stable name per variant (JSON, journal, messages) |
 //! | [`model`] | plain data: users, keys, masking, account IDs |
 //! | [`error`] | [`error::InputError`] (bad input) and [`error::CallError`] (a failed AWS call) |
 //! | [`config`] | `rekey.toml` and the per-account policy it resolves to |
@@ -38,6 +39,7 @@ pub mod faults;
 pub mod inventory;
 pub mod journal;
 pub mod model;
+pub mod names;
 pub mod policy;
 pub mod report;
 pub mod rotation;

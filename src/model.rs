@@ -5,21 +5,15 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::names::named_enum;
 use time::OffsetDateTime;
 
-/// Status of an access key, spelled as IAM spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyStatus {
-    Active,
-    Inactive,
-}
-
-impl KeyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "Active",
-            KeyStatus::Inactive => "Inactive",
-        }
+named_enum! {
+    /// Status of an access key, spelled as IAM spells it.
+    pub enum KeyStatus as "key status" {
+        Active = "Active",
+        Inactive = "Inactive",
     }
 }
 

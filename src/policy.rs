@@ -3,11 +3,11 @@
 //! "IAM Access Key Rotation"). Nothing here talks to AWS or reads a clock.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::error::InputError;
 use crate::model::{Key, KeyStatus, UserKeys};
+use crate::names::named_enum;
 
 /// CIS AWS 1.14 and AWS Config's default `maxAccessKeyAge`.
 pub const DEFAULT_MAX_AGE_DAYS: i64 = 90;
@@ -110,42 +110,22 @@ impl Policy {
     }
 }
 
-/// One reason a key is non-compliant. The names are the JSON names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finding {
-    TooOld,
-    Unused,
-    TwoActiveKeys,
-    RootKey,
-}
-
-impl Finding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Finding::TooOld => "too_old",
-            Finding::Unused => "unused",
-            Finding::TwoActiveKeys => "two_active_keys",
-            Finding::RootKey => "root_key",
-        }
+named_enum! {
+    /// One reason a key is non-compliant. The names are the JSON names.
+    pub enum Finding as "finding" {
+        TooOld = "too_old",
+        Unused = "unused",
+        TwoActiveKeys = "two_active_keys",
+        RootKey = "root_key",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Compliant,
-    NonCompliant,
-    Exempt,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Compliant => "compliant",
-            Verdict::NonCompliant => "non_compliant",
-            Verdict::Exempt => "exempt",
-        }
+named_enum! {
+    /// How a key stands against the policy.
+    pub enum Verdict as "verdict" {
+        Compliant = "compliant",
+        NonCompliant = "non_compliant",
+        Exempt = "exempt",
     }
 }
 
@@ -227,16 +207,26 @@ fn judge_key(
     }
 }
 
-/// AWS Config `access-keys-rotated`: a user is NON_COMPLIANT when any of its
-/// *active* keys is older than `maxAccessKeyAge` days; inactive keys do not
-/// count. The managed rule knows nothing of rekey's exemptions.
-pub fn config_compliance(user: &UserKeys, max_age_days: i64, now: OffsetDateTime) -> &'static str {
-    let stale = user.keys.iter().any(|k| {
-        k.status == KeyStatus::Active
-            && k.created
-                .is_some_and(|c| days_between(c, now) > max_age_days)
-    });
-    if stale { "NON_COMPLIANT" } else { "COMPLIANT" }
+/// The keys that make a user NON_COMPLIANT under AWS Config
+/// `access-keys-rotated`: *active* keys older than `maxAccessKeyAge` days,
+/// with their age; inactive keys do not count. The managed rule knows
+/// nothing of rekey's exemptions.
+pub fn config_stale_keys(keys: &[Key], max_age_days: i64, now: OffsetDateTime) -> Vec<(&Key, i64)> {
+    keys.iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .filter_map(|k| Some((k, days_between(k.created?, now))))
+        .filter(|(_, age)| *age > max_age_days)
+        .collect()
+}
+
+/// The user's `access-keys-rotated` result: NON_COMPLIANT when any key is
+/// stale ([`config_stale_keys`]).
+pub fn config_compliance(keys: &[Key], max_age_days: i64, now: OffsetDateTime) -> &'static str {
+    if config_stale_keys(keys, max_age_days, now).is_empty() {
+        "COMPLIANT"
+    } else {
+        "NON_COMPLIANT"
+    }
 }
 
 /// Trusted Advisor's "IAM Access Key Rotation" status of an active key:
@@ -440,9 +430,9 @@ mod tests {
                 key(KeyStatus::Active, 5, None),
             ],
         );
-        assert_eq!(config_compliance(&u, 90, NOW), "COMPLIANT");
+        assert_eq!(config_compliance(&u.keys, 90, NOW), "COMPLIANT");
         let u = user("a", vec![key(KeyStatus::Active, 91, None)]);
-        assert_eq!(config_compliance(&u, 90, NOW), "NON_COMPLIANT");
+        assert_eq!(config_compliance(&u.keys, 90, NOW), "NON_COMPLIANT");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::support::{
-    Home, Seeder, code, inactive, json_out, key, member_config, moto, sdk_config, stderr, stdout,
+    Home, Seeder, code, inactive, json_out, key, member_config, member_seeder, moto, sdk_config,
+    seed_members, stderr, stdout,
 };
 
 /// (user, key id) → (verdict, findings) for every key of a JSON report.
@@ -62,7 +63,7 @@ async fn org_audit_finds_every_key_in_every_member_account() {
         "too_old",
     )];
     for (i, m) in org.members.iter().enumerate() {
-        let s = Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await);
+        let s = member_seeder(&org, &m.account_id).await;
         s.user("fresh", "/", &[], &[], &[key(10, Some(1))]).await;
         s.user("idle", "/", &[], &[], &[key(60 + i as i64, None)])
             .await;
@@ -181,7 +182,8 @@ async fn a_member_without_the_role_is_reported_and_the_others_audited() {
         .await
         .expect("role policy");
 
-    Seeder::new(fine, &member_config(&org, fine).await)
+    member_seeder(&org, fine)
+        .await
         .user("fine", "/", &[], &[], &[key(1, Some(0))])
         .await;
 
@@ -235,11 +237,7 @@ async fn profiles_are_audited_once_per_account() {
 #[tokio::test]
 async fn an_account_list_file_is_entered_through_the_role() {
     let org = moto().new_org(2);
-    for m in &org.members {
-        Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await)
-            .user("listed", "/", &[], &[], &[key(3, Some(1))])
-            .await;
-    }
+    seed_members(&org, "listed", key(3, Some(1))).await;
     let home = Home::new().with_base(&org.admin);
     let file = home.path().join("accounts.txt");
     std::fs::write(
@@ -675,11 +673,7 @@ async fn aws_profile_gives_the_base_credentials() {
 async fn throttling_is_retried_and_an_account_throttled_out_fails_alone() {
     let org = moto().new_org(2);
     let (slow, dead) = (&org.members[0].account_id, &org.members[1].account_id);
-    for m in &org.members {
-        Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await)
-            .user("u", "/", &[], &[], &[key(1, Some(0))])
-            .await;
-    }
+    seed_members(&org, "u", key(1, Some(0))).await;
     let fail = |account: &str, count: u32| {
         moto().control(
             "fail",
@@ -712,11 +706,7 @@ async fn throttling_is_retried_and_an_account_throttled_out_fails_alone() {
 #[tokio::test]
 async fn per_account_overrides_in_rekey_toml_apply_to_that_account_only() {
     let org = moto().new_org(2);
-    for m in &org.members {
-        Seeder::new(&m.account_id, &member_config(&org, &m.account_id).await)
-            .user("mid", "/", &[], &[], &[key(40, Some(0))])
-            .await;
-    }
+    seed_members(&org, "mid", key(40, Some(0))).await;
     let home = Home::new().with_base(&org.admin);
     let cfg = home.path().join("rekey.toml");
     std::fs::write(

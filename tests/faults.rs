@@ -67,6 +67,24 @@ async fn recover(dev: &Dev, first: &Output, case: &str) {
     );
 }
 
+/// Runs a rotation that must die at `point`, then lets the next run recover.
+async fn crash_then_recover(dev: &Dev, env: &[(&str, &str)], args: &[&str], point: &str) {
+    let first = dev.rotate_with(env, args);
+    assert!(
+        first.status.code().is_none() || code(&first) != 0,
+        "{point}: the run should have died"
+    );
+    recover(dev, &first, point).await;
+}
+
+/// `--profile dev` and `extra`.
+fn dev_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    ["--profile", "dev"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_failure_in_each_aws_call_is_recovered() {
     let cases: &[(&str, &[&str])] = &[
@@ -94,9 +112,7 @@ async fn a_failure_in_each_aws_call_is_recovered() {
     ];
     for (faults, extra) in cases {
         let dev = Dev::new(100).await;
-        let mut args = vec!["--profile", "dev"];
-        args.extend_from_slice(extra);
-        let first = dev.rotate_with(&[("REKEY_FAULTS", faults)], &args);
+        let first = dev.rotate_with(&[("REKEY_FAULTS", faults)], &dev_args(extra));
         assert!(
             code(&first) == 0 || code(&first) == 2,
             "{faults}: {}",
@@ -134,12 +150,7 @@ async fn a_crash_after_each_step_is_finished_or_undone_by_the_next_run() {
     ];
     for point in points {
         let dev = Dev::new(100).await;
-        let first = dev.rotate_with(&[("REKEY_CRASH_AT", point)], &["--profile", "dev"]);
-        assert!(
-            first.status.code().is_none() || code(&first) != 0,
-            "{point}: the run should have died"
-        );
-        recover(&dev, &first, point).await;
+        crash_then_recover(&dev, &[("REKEY_CRASH_AT", point)], &dev_args(&[]), point).await;
     }
 }
 
@@ -164,17 +175,8 @@ async fn crashes_during_slot_freeing_and_rollback_are_recovered() {
     for (faults, point, extra) in cases {
         let dev = Dev::new(100).await;
         dev.seeder.add_key("dev", 300, false).await;
-        let mut args = vec!["--profile", "dev"];
-        args.extend_from_slice(extra);
-        let first = dev.rotate_with(
-            &[("REKEY_FAULTS", faults), ("REKEY_CRASH_AT", point)],
-            &args,
-        );
-        assert!(
-            first.status.code().is_none() || code(&first) != 0,
-            "{point}: the run should have died"
-        );
-        recover(&dev, &first, point).await;
+        let env = [("REKEY_FAULTS", *faults), ("REKEY_CRASH_AT", *point)];
+        crash_then_recover(&dev, &env, &dev_args(extra), point).await;
     }
 }
 

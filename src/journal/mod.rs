@@ -38,52 +38,12 @@ mod error;
 mod lease;
 pub mod sqlite;
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use error::JournalError;
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
-
-/// Defines a plain enum whose variants have stable snake_case names, used in
-/// the database, in JSON (serde) and in messages alike.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* pub enum $name:ident as $kind:literal {
-        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant,)+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-            fn from_str(s: &str) -> Result<Self, UnknownName> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownName { kind: $kind, value: s.to_string() }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 named_enum! {
     /// One step of a rotation; each but `Plan` and `Finish` has an AWS or
@@ -134,13 +94,8 @@ named_enum! {
     }
 }
 
-/// A name that is not one of an enum's names.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} `{value}`")]
-pub struct UnknownName {
-    pub kind: &'static str,
-    pub value: String,
-}
+pub use crate::names::UnknownName;
+use crate::names::named_enum;
 
 /// What the engine knows when it plans a rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
 use super::{
-    ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, advisor_cells, config_cells, key_cells,
-    rfc3339, source_name,
+    ACCOUNT_COLUMNS, ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, account_cells,
+    advisor_cells, config_cells, key_cells, rfc3339, source_name,
 };
 use crate::audit::{AccountStatus, AuditReport};
 
@@ -55,39 +55,18 @@ pub fn render(report: &AuditReport, view: View) -> String {
         }
     }
     out.push_str("\n## Accounts\n\n");
-    let mut accounts = vec![];
-    for a in &report.accounts {
-        accounts.push(vec![
-            a.account_id.clone().unwrap_or_else(|| "-".into()),
-            a.name.clone().unwrap_or_default(),
-            a.via.clone(),
-            match a.status {
-                AccountStatus::Ok => "ok".to_string(),
-                AccountStatus::Error => "**error**".to_string(),
-            },
-            a.users.to_string(),
-            a.keys.to_string(),
-            a.non_compliant_keys.to_string(),
-            a.aws_calls.to_string(),
-            a.error.clone().unwrap_or_default(),
-        ]);
-    }
-    table(
-        &mut out,
-        &[
-            "account",
-            "name",
-            "via",
-            "status",
-            "users",
-            "keys",
-            "non-compliant",
-            "calls",
-            "error",
-        ],
-        accounts,
-        &[3],
-    );
+    let accounts = report
+        .accounts
+        .iter()
+        .map(|a| {
+            let status = match a.status {
+                AccountStatus::Ok => "ok",
+                AccountStatus::Error => "**error**",
+            };
+            account_cells(a, status, a.error.clone().unwrap_or_default())
+        })
+        .collect();
+    table(&mut out, &ACCOUNT_COLUMNS, accounts, &[3]);
     match view {
         View::Keys => keys(&mut out, report),
         View::Config => config(&mut out, report),

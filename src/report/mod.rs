@@ -218,6 +218,34 @@ fn opt_days(d: Option<i64>) -> String {
 
 /// How an account is named in human output: `123456789012 (name)`, or how
 /// it was reached when its ID never became known.
+/// Columns of the accounts table (terminal and Markdown).
+const ACCOUNT_COLUMNS: [&str; 9] = [
+    "account",
+    "name",
+    "via",
+    "status",
+    "users",
+    "keys",
+    "non-compliant",
+    "calls",
+    "error",
+];
+
+/// An account's cells; each format words `status` and `error` its own way.
+fn account_cells(a: &AccountResult, status: &str, error: String) -> Vec<String> {
+    vec![
+        a.account_id.clone().unwrap_or_else(|| "-".into()),
+        a.name.clone().unwrap_or_default(),
+        a.via.clone(),
+        status.to_string(),
+        a.users.to_string(),
+        a.keys.to_string(),
+        a.non_compliant_keys.to_string(),
+        a.aws_calls.to_string(),
+        error,
+    ]
+}
+
 /// Human (masked) columns of the keys view: the table and Markdown show
 /// the same ones.
 const KEY_COLUMNS: [&str; 9] = [

@@ -6,8 +6,8 @@ use comfy_table::{CellAlignment, Table, presets};
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
 use super::{
-    ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, account_label, advisor_cells, config_cells,
-    date, key_cells,
+    ACCOUNT_COLUMNS, ADVISOR_COLUMNS, CONFIG_COLUMNS, KEY_COLUMNS, View, account_cells,
+    account_label, advisor_cells, config_cells, date, key_cells,
 };
 use crate::audit::{AccountStatus, AuditReport};
 
@@ -77,17 +77,7 @@ fn right_align(t: &mut Table, columns: &[usize]) {
 }
 
 fn accounts(report: &AuditReport) -> String {
-    let mut t = new_table(&[
-        "account",
-        "name",
-        "via",
-        "status",
-        "users",
-        "keys",
-        "non-compliant",
-        "calls",
-        "error",
-    ]);
+    let mut t = new_table(&ACCOUNT_COLUMNS);
     for a in &report.accounts {
         let (status, error) = match a.status {
             AccountStatus::Ok => ("ok", String::new()),
@@ -97,20 +87,7 @@ fn accounts(report: &AuditReport) -> String {
                 a.error_code.clone().unwrap_or_else(|| "see below".into()),
             ),
         };
-        add(
-            &mut t,
-            vec![
-                a.account_id.clone().unwrap_or_else(|| "-".into()),
-                a.name.clone().unwrap_or_default(),
-                a.via.clone(),
-                status.to_string(),
-                a.users.to_string(),
-                a.keys.to_string(),
-                a.non_compliant_keys.to_string(),
-                a.aws_calls.to_string(),
-                error,
-            ],
-        );
+        add(&mut t, account_cells(a, status, error));
     }
     right_align(&mut t, &[4, 5, 6, 7]);
     t.to_string()

@@ -9,9 +9,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::audit::{AccountResult, AccountStatus, AuditReport, KeyRow};
-use crate::model::{Key, KeyStatus, User, UserKeys, mask_key_id};
+use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::{
-    DEFAULT_MAX_AGE_DAYS, Verdict, config_compliance, days_between, trusted_advisor_status,
+    DEFAULT_MAX_AGE_DAYS, Verdict, config_compliance, config_stale_keys, days_between,
+    trusted_advisor_status,
 };
 
 /// One AWS Config `access-keys-rotated` evaluation: an IAM user with keys.
@@ -132,39 +133,24 @@ pub fn config_evaluations(report: &AuditReport) -> Vec<ConfigEvaluation> {
         .into_iter()
         .map(|(first, keys)| {
             let max = max_age_of(&report.accounts, &first.account_id);
-            let user = UserKeys {
-                user: User {
-                    user_name: first.user_name.clone(),
-                    user_arn: first.user_arn.clone(),
-                    path: first.path.clone(),
-                    tags: Default::default(),
-                    groups: vec![],
-                },
-                is_root: false,
-                keys,
-            };
-            let compliance_type = config_compliance(&user, max, report.as_of);
-            let active: Vec<&Key> = user
-                .keys
-                .iter()
-                .filter(|k| k.status == KeyStatus::Active)
-                .collect();
-            let mut stale_keys: Vec<(Option<String>, i64)> = active
-                .iter()
-                .filter_map(|k| {
-                    let age = days_between(k.created?, report.as_of);
-                    (age > max).then(|| (k.access_key_id.clone(), age))
-                })
-                .collect();
+            let mut stale_keys: Vec<(Option<String>, i64)> =
+                config_stale_keys(&keys, max, report.as_of)
+                    .into_iter()
+                    .map(|(k, age)| (k.access_key_id.clone(), age))
+                    .collect();
             stale_keys.sort_by_key(|k| std::cmp::Reverse(k.1));
+            let compliance_type = config_compliance(&keys, max, report.as_of);
             ConfigEvaluation {
                 account_id: first.account_id.clone(),
                 partition: first.partition.clone(),
-                user_name: user.user.user_name,
-                user_arn: user.user.user_arn,
+                user_name: first.user_name.clone(),
+                user_arn: first.user_arn.clone(),
                 compliance_type,
                 max_access_key_age: max,
-                active_keys: active.len(),
+                active_keys: keys
+                    .iter()
+                    .filter(|k| k.status == KeyStatus::Active)
+                    .count(),
                 stale_keys,
             }
         })

@@ -13,11 +13,10 @@ use serde::Serialize;
 
 use super::steps::{self, VerifyError, clients_for};
 use super::{Decision, KeyPlan, OldKeyAction, Refusal, RotateOptions, plan_key, user_name_of};
-use crate::audit::error_chain;
 use crate::aws::{AccountClients, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::{Destination, DestinationError, KeyPair};
-use crate::error::CallError;
+use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
 use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Step};
 use crate::model::mask_key_id;

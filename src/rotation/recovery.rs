@@ -5,7 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::engine::{Engine, Report, RotateError, Status, Target, Who};
-use crate::audit::error_chain;
+use crate::error::error_chain;
 use crate::journal::{Outcome, Phase, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;

@@ -125,14 +125,9 @@ pub fn resolve(
 /// need (the requested profile's `mfa_serial`, else the holder's).
 fn key_holder(profiles: &Profiles, name: &str) -> Result<(String, Option<String>), TargetError> {
     let Some(profile) = profiles.get(name) else {
-        let known = profiles.names();
         return Err(TargetError::Unknown {
             profile: name.to_string(),
-            known: if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            },
+            known: profiles.names_for_message(),
         });
     };
     let own_mfa = profile.mfa_serial().map(str::to_string);

@@ -268,6 +268,21 @@ pub async fn member_config(org: &Org, account_id: &str) -> SdkConfig {
         .build()
 }
 
+/// A seeder for a member account, entered through its role.
+pub async fn member_seeder(org: &Org, account_id: &str) -> Seeder {
+    Seeder::new(account_id, &member_config(org, account_id).await)
+}
+
+/// User `name` with one key `spec` in every member account.
+pub async fn seed_members(org: &Org, name: &str, spec: KeySpec) {
+    for m in &org.members {
+        member_seeder(org, &m.account_id)
+            .await
+            .user(name, "/", &[], &[], &[spec])
+            .await;
+    }
+}
+
 /// Creates IAM users and keys in one account.
 pub struct Seeder {
     pub account_id: String,

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
-use rekey::audit::error_chain;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
 use rekey::destination::{CredentialsFile, Destination};
+use rekey::error::error_chain;
 use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::RotateOptions;
@@ -165,14 +166,16 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         endpoint_url: global.endpoint_url.clone(),
         region: global.region.clone(),
     };
+    // Loaded once; each profile only changes region and endpoint.
+    let base = load_config(None, &aws).await;
 
     // Finish or undo what an earlier run left (DESIGN.md invariant 2).
     let (mut reports, mut failures) =
-        finish_unfinished(&engine, &journal, &profiles, &aws, args.dry_run).await?;
+        finish_unfinished(&engine, &journal, &profiles, &base, &aws, args.dry_run).await?;
     // Targets first, one by one: an MFA code may have to be asked for.
     let mut ready = Vec::new();
     for key in &targets {
-        match build_target(key, &profiles, &args, &aws).await {
+        match build_target(key, &profiles, &base, &args, &aws).await {
             Ok(t) => ready.push(t),
             Err(e) => {
                 failures += 1;
@@ -217,6 +220,7 @@ async fn finish_unfinished(
     engine: &Engine<'_>,
     journal: &SqliteJournal,
     profiles: &Profiles,
+    base: &SdkConfig,
     aws: &AwsOptions,
     dry_run: bool,
 ) -> anyhow::Result<(Vec<Report>, usize)> {
@@ -236,7 +240,7 @@ async fn finish_unfinished(
             .collect();
         let first_profile = files.first().and_then(|f| f.profiles().first().cloned());
         let target = Target {
-            config: profile_config(profiles, first_profile.as_deref(), aws).await,
+            config: profile_config(base, profiles, first_profile.as_deref(), aws),
             label: format!("rotation #{}", unfinished.id),
             destinations: files
                 .into_iter()
@@ -255,41 +259,43 @@ async fn finish_unfinished(
     Ok((reports, failures))
 }
 
-/// Region and endpoint of `profile` (flags and environment win), with
-/// credentials to be replaced by the caller.
-async fn profile_config(
+/// `base` (loaded once for the run) with the region and endpoint of
+/// `profile`, unless a flag or the environment already chose them.
+fn profile_config(
+    base: &SdkConfig,
     profiles: &Profiles,
     profile: Option<&str>,
     aws: &AwsOptions,
-) -> aws_config::SdkConfig {
-    let p = profile.and_then(|name| profiles.get(name));
-    let opts = AwsOptions {
-        endpoint_url: aws
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .or_else(|| {
-                p.as_ref()
-                    .and_then(|p| p.endpoint_url().map(str::to_string))
-            }),
-        region: aws
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| p.as_ref().and_then(|p| p.region().map(str::to_string))),
+) -> SdkConfig {
+    let Some(p) = profile.and_then(|name| profiles.get(name)) else {
+        return base.clone();
     };
-    load_config(None, &opts).await
+    let mut config = base.to_builder();
+    let chosen =
+        |flag: &Option<String>, env: &str| flag.is_some() || std::env::var_os(env).is_some();
+    if !chosen(&aws.endpoint_url, "AWS_ENDPOINT_URL")
+        && let Some(url) = p.endpoint_url()
+    {
+        config = config.endpoint_url(url);
+    }
+    if !chosen(&aws.region, "AWS_REGION")
+        && let Some(region) = p.region()
+    {
+        config = config.region(Region::new(region.to_string()));
+    }
+    config.build()
 }
 
 async fn build_target(
     key: &KeyTarget,
     profiles: &Profiles,
+    base: &SdkConfig,
     args: &RotateArgs,
     aws: &AwsOptions,
 ) -> anyhow::Result<Target> {
     let path = profiles.credentials().path().to_path_buf();
     let file = CredentialsFile::new(&path, key.profiles.clone());
-    let config = profile_config(profiles, Some(&key.holder), aws).await;
+    let config = profile_config(base, profiles, Some(&key.holder), aws);
     let label = format!(
         "profile{} {}",
         if key.profiles.len() > 1 { "s" } else { "" },
