@@ -97,7 +97,21 @@ pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL: `rekey history` can read while a rotation writes. (In memory the
     // answer is "memory", which is fine.) The pragma answers with a row.
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    // Switching a new file to WAL needs an exclusive lock, and SQLite can
+    // answer SQLITE_BUSY at once, without the busy handler, when another
+    // process is opening the same new file: retry for the same 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other?,
+        }
+    }
     // A Begin must survive a power cut right after the AWS call it
     // announces; WAL's usual NORMAL can lose the last commits.
     conn.pragma_update(None, "synchronous", "FULL")?;
