@@ -379,6 +379,24 @@ impl SharedFile {
         Ok(())
     }
 
+    /// The access key ID and secret that `profile`'s own section sets, when
+    /// it sets both.
+    pub fn keys(&self, profile: &str) -> Option<(&str, &str)> {
+        let settings = &self.section(profile)?.settings;
+        Some((
+            layer_get(settings, ACCESS_KEY_ID)?,
+            layer_get(settings, SECRET_ACCESS_KEY)?,
+        ))
+    }
+
+    /// Profiles of this file whose own section holds `access_key_id`, in
+    /// file order.
+    pub fn holding_key(&self, access_key_id: &str) -> Vec<String> {
+        let holds = |s: &&Section| layer_get(&s.settings, ACCESS_KEY_ID) == Some(access_key_id);
+        let sections = self.sections.iter().filter(holds);
+        sections.filter_map(|s| s.profile.clone()).collect()
+    }
+
     fn last_setting_mut(&mut self) -> Option<&mut Setting> {
         self.sections.last_mut()?.settings.last_mut()
     }
@@ -710,9 +728,13 @@ impl Profiles {
     /// Profiles in the credentials file holding this access key ID, in file
     /// order. Rotating the key must update all of them.
     pub fn holding_key(&self, access_key_id: &str) -> Vec<String> {
-        let holds = |s: &&Section| layer_get(&s.settings, ACCESS_KEY_ID) == Some(access_key_id);
-        let sections = self.credentials.sections.iter().filter(holds);
-        sections.filter_map(|s| s.profile.clone()).collect()
+        self.credentials.holding_key(access_key_id)
+    }
+
+    /// Profiles in the config file holding this access key ID: the AWS CLI
+    /// reads keys from there too, so a rotation must update them as well.
+    pub fn holding_key_in_config(&self, access_key_id: &str) -> Vec<String> {
+        self.config.holding_key(access_key_id)
     }
 }
 

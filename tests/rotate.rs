@@ -197,9 +197,17 @@ async fn rotate_replaces_the_key_in_place_and_retires_the_old_one() {
 
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dev.home.credentials_path()), 0o600);
-    let backup = dev.home.path().join(".aws/credentials.rekey-backup");
-    assert_eq!(mode(&backup), 0o600);
-    assert_eq!(std::fs::read_to_string(&backup).unwrap(), dev.original);
+    // The old secret was kept beside the file only while the rotation ran
+    // (issue 9 #2): nothing in ~/.aws holds it now.
+    for entry in std::fs::read_dir(dev.home.path().join(".aws")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            !text.contains(&dev.key.secret_access_key),
+            "{} still holds the old secret",
+            path.display()
+        );
+    }
 
     let history = dev.history();
     assert_eq!(history[0]["outcome"], "completed");

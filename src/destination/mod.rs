@@ -1,15 +1,21 @@
 //! Where a new secret goes so its consumer can read it. Each destination
 //! can say which key it holds now (so an interrupted run can tell whether a
-//! delivery happened), deliver a new key, and put the previous key back.
+//! delivery happened), deliver a new key while keeping the old one until
+//! the rotation ends, and put the old key back.
 //!
-//! Only the credentials file exists today; Secrets Manager and SSM
-//! Parameter Store destinations implement the same trait.
+//! Only shared files (credentials and config) exist today; Secrets Manager
+//! and SSM Parameter Store destinations implement the same trait. What a
+//! destination is, the journal keeps as a [`DestinationSpec`].
 
 pub mod credentials_file;
+mod spec;
+
+use std::sync::Arc;
 
 use secrecy::SecretString;
 
 pub use credentials_file::CredentialsFile;
+pub use spec::DestinationSpec;
 
 /// A key pair read back from a destination: what the engine signs with
 /// when it must act as the old (or new) key.
@@ -28,7 +34,7 @@ impl std::fmt::Debug for KeyPair {
     }
 }
 
-/// Why a destination could not be read or written.
+/// Why a destination could not be read or written. None holds a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum DestinationError {
     #[error(transparent)]
@@ -39,13 +45,35 @@ pub enum DestinationError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot lock {} to edit a file in it", path.display())]
+    Lock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what} holds no key {key_id} to restore")]
     NothingToRestore { what: String, key_id: String },
+    #[error(
+        "{what}: profile {profile} now holds {}, not the key being rotated; someone changed it, so rekey leaves it alone",
+        holds.as_deref().unwrap_or("no key")
+    )]
+    Changed {
+        what: String,
+        profile: String,
+        holds: Option<String>,
+    },
+    #[error("{what}: the file or its profiles are gone")]
+    Gone { what: String },
+    #[error("a destination of kind `{kind}`, which this build of rekey does not know")]
+    UnknownKind { kind: String },
 }
 
 /// A place a key pair is delivered to.
 pub trait Destination: Send + Sync {
-    /// A stable description for the journal and messages (never a secret),
+    /// What it is, for the journal: enough to rebuild it exactly.
+    fn spec(&self) -> DestinationSpec;
+
+    /// A stable name for journal events and messages (never a secret),
     /// e.g. `credentials:/home/u/.aws/credentials#dev,ci`.
     fn describe(&self) -> String;
 
@@ -55,10 +83,37 @@ pub trait Destination: Send + Sync {
     /// The key pair it holds now (to sign with it).
     fn current(&self) -> Result<Option<KeyPair>, DestinationError>;
 
-    /// Writes the new key pair.
-    fn deliver(&self, access_key_id: &str, secret: &SecretString) -> Result<(), DestinationError>;
+    /// Where it does not hold `access_key_id`, one line each (empty: it
+    /// holds it everywhere). The read-back before the old key is retired.
+    fn missing(&self, access_key_id: &str) -> Result<Vec<String>, DestinationError>;
 
-    /// Puts back the key pair `old_key_id` that was there before the last
-    /// delivery.
-    fn restore(&self, old_key_id: &str) -> Result<(), DestinationError>;
+    /// Writes the new pair in place of `old_key_id`, first keeping the old
+    /// pair where [`Destination::restore`] finds it. Idempotent. Refuses to
+    /// overwrite a key that is neither the old nor the new one.
+    fn deliver(&self, new: &KeyPair, old_key_id: &str) -> Result<(), DestinationError>;
+
+    /// Where it holds `new_key_id`, puts back the pair of `old_key_id`.
+    fn restore(&self, old_key_id: &str, new_key_id: &str) -> Result<(), DestinationError>;
+
+    /// Forgets the kept old pair: the rotation has ended.
+    fn release_old(&self, old_key_id: &str) -> Result<(), DestinationError>;
+}
+
+/// Rebuilds a journaled destination. A kind this build does not know is an
+/// error naming it, never dropped.
+pub fn from_spec(spec: &DestinationSpec) -> Result<Arc<dyn Destination>, DestinationError> {
+    Ok(match spec {
+        DestinationSpec::SharedFile {
+            file: crate::awsfiles::FileKind::Credentials,
+            path,
+            profiles,
+        } => Arc::new(CredentialsFile::new(path, profiles.clone())),
+        DestinationSpec::SharedFile { path, profiles, .. } => {
+            Arc::new(CredentialsFile::config(path, profiles.clone()))
+        }
+        DestinationSpec::Legacy(text) => Arc::new(CredentialsFile::from_legacy(text)?),
+        DestinationSpec::Unknown { kind, .. } => {
+            return Err(DestinationError::UnknownKind { kind: kind.clone() });
+        }
+    })
 }

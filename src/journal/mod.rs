@@ -41,6 +41,8 @@ pub mod sqlite;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::destination::DestinationSpec;
+
 pub use error::JournalError;
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
@@ -58,6 +60,12 @@ named_enum! {
         DeleteOldKey = "delete_old_key",
         /// Freeing a slot at the two-key limit (target = the key ID).
         DeleteInactiveKey = "delete_inactive_key",
+        /// Deleting a key an earlier, undone rotation made but never learned
+        /// of: its secret is nowhere (target = the key ID).
+        DeleteOrphanKey = "delete_orphan_key",
+        /// Reading every destination back, right before the old key is
+        /// retired: each must still hold the new key.
+        Confirm = "confirm_delivery",
         /// Restoring one destination to the old key (target = destination).
         Rollback = "rollback",
         DeleteNewKey = "delete_new_key",
@@ -107,8 +115,8 @@ pub struct NewRotation {
     /// Every key ID the user had when planned: a key not in this list was
     /// created by this rotation, even if CreateAccessKey's answer was lost.
     pub keys_before: Vec<String>,
-    /// Opaque descriptions, e.g. `credentials:/home/u/.aws/credentials#dev`.
-    pub destinations: Vec<String>,
+    /// Every destination, as structured data (issue 9 #3).
+    pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
     /// The run that plans it; must hold the user's lease.
     pub run_id: String,
@@ -132,7 +140,7 @@ pub struct Rotation {
     pub old_key_id: String,
     pub new_key_id: Option<String>,
     pub keys_before: Vec<String>,
-    pub destinations: Vec<String>,
+    pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
     /// The run that began it (a resuming run may differ).
     pub run_id: String,
@@ -170,14 +178,13 @@ impl Rotation {
             .any(|c| c.step == step && c.target.as_deref() == Some(target))
     }
 
-    /// Destinations that have not (yet) been delivered to. Empty means the
-    /// new secret is everywhere it should be.
-    pub fn undelivered(&self) -> Vec<&str> {
-        self.destinations
+    /// When this rotation asked IAM for its new key, if it did: a key that
+    /// shows up later, created about then, is its own.
+    pub fn create_began_at(&self, events: &[Event]) -> Option<OffsetDateTime> {
+        events
             .iter()
-            .filter(|d| !self.step_done_on(Step::Deliver, d))
-            .map(String::as_str)
-            .collect()
+            .find(|e| e.rotation_id == self.id && e.step == Step::CreateKey && e.phase == Phase::Begin)
+            .map(|e| e.at)
     }
 }
 
@@ -258,6 +265,16 @@ pub trait Journal: Send + Sync {
 
     /// Rotations without an outcome, in the order they were begun.
     fn unfinished(&self) -> Result<Vec<Rotation>, JournalError>;
+
+    /// Rotations of one user that ended undone and began at or after
+    /// `since`, oldest first: where the orphan sweep looks for keys whose
+    /// CreateAccessKey answer was lost (issue 9 #7).
+    fn undone_since(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Rotation>, JournalError>;
 
     /// The latest `limit` rotations, finished or not, newest first.
     fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError>;
@@ -367,7 +384,7 @@ mod tests {
             old_key_id: "AKIAOLDOLDOLDOLD0001".into(),
             new_key_id: None,
             keys_before: vec![],
-            destinations: vec!["a".into(), "b".into()],
+            destinations: vec![DestinationSpec::Legacy("a".into())],
             old_key_action: OldKeyAction::Deactivate,
             run_id: "r".into(),
             last_step: Step::Deliver,
@@ -383,7 +400,6 @@ mod tests {
         assert!(rotation.step_done(Step::Deliver));
         assert!(rotation.step_done_on(Step::Deliver, "a"));
         assert!(!rotation.step_done(Step::Verify));
-        assert_eq!(rotation.undelivered(), ["b"]);
         assert!(!rotation.is_finished());
 
         // `--output json` prints rotations; times as RFC 3339, names as stored.

@@ -63,6 +63,29 @@ impl SqliteJournal {
         Self::with(conn, clock, Some(path.to_path_buf()))
     }
 
+    /// Opens an existing journal without changing it, for a dry run: no
+    /// file, directory or row is created (issue 9 #8). `None` when there is
+    /// no journal yet.
+    pub fn open_read_only(path: &Path, clock: Arc<dyn Clock>) -> Result<Option<Self>, JournalError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let open_error = |source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_error)?;
+        Ok(Some(SqliteJournal {
+            conn: Mutex::new(conn),
+            clock,
+            path: Some(path.to_path_buf()),
+            host: lease::hostname(),
+        }))
+    }
+
     /// A private journal that vanishes when dropped; for tests.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Result<Self, JournalError> {
         let conn = Connection::open_in_memory().map_err(sql("opening an in-memory database"))?;
@@ -184,6 +207,18 @@ impl Journal for SqliteJournal {
         self.read(|tx| rows::load_many(tx, ids, []))
     }
 
+    fn undone_since(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Rotation>, JournalError> {
+        let ids = "SELECT id FROM rotations WHERE account_id = ?1 AND user_name = ?2
+            AND outcome = 'undone' AND started_at >= ?3 ORDER BY id";
+        let since = rows::Ms(since);
+        self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name, since]))
+    }
+
     fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let ids = "SELECT id FROM rotations ORDER BY id DESC LIMIT ?1";
@@ -247,12 +282,15 @@ mod fixtures {
 
     use super::SqliteJournal;
     use crate::clock::FixedClock;
+    use crate::destination::DestinationSpec;
     use crate::journal::{Holder, Journal, NewRotation, OldKeyAction, Rotation};
 
     pub const ACCOUNT: &str = "111111111111";
     pub const OLD_KEY: &str = "AKIAOLDKEY0000000001";
     pub const OTHER_KEY: &str = "AKIAOTHERKEY00000002";
     pub const NEW_KEY: &str = "AKIANEWKEY0000000003";
+    pub const DEV_DESTINATION: &str = "credentials:/home/u/.aws/credentials#dev";
+    pub const CI_DESTINATION: &str = "credentials:/home/u/.aws/credentials#ci";
     pub const TTL: time::Duration = time::Duration::minutes(15);
 
     pub fn clock() -> Arc<FixedClock> {
@@ -272,8 +310,8 @@ mod fixtures {
             old_key_id: OLD_KEY.into(),
             keys_before: vec![OLD_KEY.into(), OTHER_KEY.into()],
             destinations: vec![
-                "credentials:/home/u/.aws/credentials#dev".into(),
-                "credentials:/home/u/.aws/credentials#ci".into(),
+                DestinationSpec::Legacy(DEV_DESTINATION.into()),
+                DestinationSpec::Legacy(CI_DESTINATION.into()),
             ],
             old_key_action: OldKeyAction::Deactivate,
             run_id: run_id.into(),

@@ -123,6 +123,16 @@ pub enum RotateError {
         user: String,
         reason: String,
     },
+    #[error("{target} cannot be abandoned: {why}")]
+    CannotAbandon { target: String, why: String },
+    #[error(
+        "{target}: rotation #{id} retired the old key, but no destination holds its new key {new_key} any more; see \"A rotation whose destination is gone\" in the README"
+    )]
+    NewKeyGone {
+        target: String,
+        id: i64,
+        new_key: String,
+    },
     #[error(
         "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next `rekey rotate` finishes it"
     )]
@@ -134,6 +144,13 @@ pub enum RotateError {
         #[source]
         source: CallError,
     },
+}
+
+impl RotateError {
+    /// Another live run holds the user's lease: its work, not a failure.
+    pub fn is_lease_held(&self) -> bool {
+        matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))
+    }
 }
 
 /// Runs rotations; everything it needs is passed in (STYLE 9).
@@ -241,8 +258,32 @@ impl Engine<'_> {
         }
     }
 
+    /// Records Begin for `step`, runs `effect`, records Done or Failed
+    /// (with the error's text, which holds no secret) and hands back its
+    /// result: the journal-before-and-after of every side effect, once.
+    pub(super) async fn journaled<T, E, Fut>(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        step: Step,
+        on: Option<&str>,
+        effect: impl FnOnce() -> Fut,
+    ) -> Result<Result<T, E>, RotateError>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        self.rec(who, id, step, on, Phase::Begin, None)?;
+        let result = effect().await;
+        match &result {
+            Ok(_) => self.rec(who, id, step, on, Phase::Done, None)?,
+            Err(e) => self.rec(who, id, step, on, Phase::Failed, Some(&e.to_string()))?,
+        }
+        Ok(result)
+    }
+
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
-    /// carries the plan out.
+    /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
         let old = self.read_current(target)?;
         let old_clients = clients_for(&target.config, &old);
@@ -259,16 +300,13 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
+        let subject = (identity.account_id.as_str(), identity.arn.as_str(), user.as_str());
+        if mode == Mode::Plan {
+            return self.rotate_leased(target, mode, subject, &old.access_key_id).await;
+        }
         let lease = self.lease(target, &identity.account_id, &user).await?;
         let result = self
-            .rotate_leased(
-                target,
-                mode,
-                &identity.account_id,
-                &identity.arn,
-                &user,
-                &old.access_key_id,
-            )
+            .rotate_leased(target, mode, subject, &old.access_key_id)
             .await;
         self.release(&lease);
         result
@@ -278,9 +316,7 @@ impl Engine<'_> {
         &self,
         target: &Target,
         mode: Mode,
-        account: &str,
-        arn: &str,
-        user: &str,
+        (account, arn, user): (&str, &str, &str),
         seen_key: &str,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
@@ -303,11 +339,15 @@ impl Engine<'_> {
         let keys = steps::list_keys(&iam, user)
             .await
             .map_err(self.call(target, format!("listing the keys of {user}")))?;
+        let orphans = self
+            .find_orphans(target, account, user, &keys, &old.access_key_id)
+            .await?;
         let plan = match plan_key(
             account,
             arn,
             &old.access_key_id,
             &keys,
+            &orphans,
             self.clock.now(),
             self.opts,
         ) {
@@ -351,7 +391,7 @@ impl Engine<'_> {
                 user_arn: arn.into(),
                 old_key_id: old.access_key_id.clone(),
                 keys_before: plan.keys_before.clone(),
-                destinations: target.destinations.iter().map(|d| d.describe()).collect(),
+                destinations: target.destinations.iter().map(|d| d.spec()).collect(),
                 old_key_action: plan.old_key_action,
                 run_id: self.opts.run_id.clone(),
             }),
@@ -363,67 +403,49 @@ impl Engine<'_> {
         };
         let id = rotation.id;
 
+        self.delete_orphans(&who, id, &iam, &plan.orphans).await?;
         if let Some(slot) = &plan.free_slot {
             let on = Some(slot.key_id.as_str());
-            self.rec(
-                &who,
-                id,
-                Step::DeleteInactiveKey,
-                on,
-                Phase::Begin,
-                Some(slot.status.as_str()),
-            )?;
-            if let Err(e) = steps::delete_key(&iam, user, &slot.key_id).await {
-                let step = Step::DeleteInactiveKey;
-                return self
-                    .abort(&who, id, step, on, "could not free a slot", &e)
-                    .await;
+            let freed = self
+                .journaled(&who, id, Step::DeleteInactiveKey, on, || {
+                    steps::delete_key(&iam, user, &slot.key_id)
+                })
+                .await?;
+            if let Err(e) = freed {
+                let why = format!("could not free a slot: {}", error_chain(&e));
+                return Err(self.fail_undone(&who, id, why).await);
             }
-            self.rec(&who, id, Step::DeleteInactiveKey, on, Phase::Done, None)?;
         }
 
-        self.rec(&who, id, Step::CreateKey, None, Phase::Begin, None)?;
-        let new = match steps::create_key(&iam, user).await {
-            Ok(pair) => pair,
-            // The answer may be lost after IAM made the key: undo looks.
-            Err(e) => {
-                let what = "CreateAccessKey failed";
-                return self.abort(&who, id, Step::CreateKey, None, what, &e).await;
-            }
-        };
-        self.journal(target, self.journal.set_new_key(id, &new.access_key_id))?;
-        self.rec(
-            &who,
-            id,
-            Step::CreateKey,
-            None,
-            Phase::Done,
-            Some(&new.access_key_id),
-        )?;
+        let new = self.create_key(&who, id, account, &old, &iam).await?;
         report.new_key_id = Some(new.access_key_id.clone());
 
         for dest in &target.destinations {
             let on = dest.describe();
-            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Begin, None)?;
-            if let Err(e) = dest.deliver(&new.access_key_id, &new.secret) {
-                let what = format!("could not write {on}");
-                return self
-                    .abort(&who, id, Step::Deliver, Some(&on), &what, &e)
-                    .await;
+            let delivered = self
+                .journaled(&who, id, Step::Deliver, Some(&on), || async {
+                    dest.deliver(&new, &old.access_key_id)
+                })
+                .await?;
+            if let Err(e) = delivered {
+                let why = format!("could not write {on}: {}", error_chain(&e));
+                return Err(self.fail_undone(&who, id, why).await);
             }
-            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
         }
-        let freed = plan
-            .free_slot
-            .as_ref()
-            .map(|s| {
-                format!(
-                    "; deleted the {} key {} first to free a slot",
-                    s.status.as_str().to_lowercase(),
-                    mask_key_id(&s.key_id)
-                )
-            })
-            .unwrap_or_default();
+        let mut notes = String::new();
+        if let Some(s) = &plan.free_slot {
+            notes.push_str(&format!(
+                "; deleted the {} key {} first to free a slot",
+                s.status.as_str().to_lowercase(),
+                mask_key_id(&s.key_id)
+            ));
+        }
+        for orphan in &plan.orphans {
+            notes.push_str(&format!(
+                "; deleted {} first, a key an earlier interrupted run made whose secret nobody holds",
+                mask_key_id(orphan)
+            ));
+        }
         self.after_delivery(
             &who,
             id,
@@ -435,9 +457,49 @@ impl Engine<'_> {
         .await
         .map(|message| Report {
             status: Status::Rotated,
-            message: format!("{message}{freed}"),
+            message: format!("{message}{notes}"),
             ..report
         })
+    }
+
+    /// CreateAccessKey, journaled. At the two-key limit right after a
+    /// recovery, the key a lost request made may not be listed yet: wait
+    /// for it to show, delete it, and ask once more (issue 9 #7).
+    async fn create_key(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        account: &str,
+        old: &KeyPair,
+        iam: &AccountClients,
+    ) -> Result<KeyPair, RotateError> {
+        let user = who.user.as_str();
+        let mut swept = false;
+        loop {
+            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)?;
+            let e = match steps::create_key(iam, user).await {
+                Ok(new) => {
+                    // Known before Done: a crash in between still knows it.
+                    let key = &new.access_key_id;
+                    self.journal(who.target, self.journal.set_new_key(id, key))?;
+                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))?;
+                    return Ok(new);
+                }
+                Err(e) => e,
+            };
+            self.rec(who, id, Step::CreateKey, None, Phase::Failed, Some(&e.to_string()))?;
+            if e.code() == Some("LimitExceeded") && !swept {
+                swept = self
+                    .sweep_until_visible(who, id, account, &old.access_key_id, iam)
+                    .await?;
+                if swept {
+                    continue;
+                }
+            }
+            // The answer may be lost after IAM made the key: undo looks.
+            let why = format!("CreateAccessKey failed: {}", error_chain(&e));
+            return Err(self.fail_undone(who, id, why).await);
+        }
     }
 
     /// Verify, then retire the old key, then finish.
@@ -474,9 +536,12 @@ impl Engine<'_> {
                     VerifyError::Timeout { .. } => error_chain(&e),
                     VerifyError::WrongIdentity { .. } => e.to_string(),
                 };
-                return self.fail_undone(who, id, why).await.map(|_| String::new());
+                return Err(self.fail_undone(who, id, why).await);
             }
             self.rec(who, id, Step::Verify, None, Phase::Done, None)?;
+        }
+        if !r.step_done(Step::DeactivateOldKey) && !r.step_done(Step::DeleteOldKey) {
+            self.confirm_delivered(who, id, new).await?;
         }
         let (step, verb) = match action {
             OldKeyAction::Deactivate => (Step::DeactivateOldKey, "deactivated"),
@@ -537,12 +602,66 @@ impl Engine<'_> {
             self.journal.finish(id, Outcome::Completed, None),
         )?;
         crash_point(Step::Finish, Phase::Done);
+        self.release_old(who.target, old_key);
         Ok(format!(
             "rotated {}: {} → {}{note}",
             who.user,
             mask_key_id(old_key),
             mask_key_id(&new.access_key_id)
         ))
+    }
+}
+
+impl Engine<'_> {
+    /// The read-back right before the old key is retired (DESIGN.md
+    /// invariant 1): every destination must still hold the new key. If
+    /// something rewrote one since delivery (another tool, a restore), the
+    /// old key may be what its consumer holds now: it is left active, the
+    /// rotation is undone, and the error says what was found.
+    async fn confirm_delivered(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        new: &KeyPair,
+    ) -> Result<(), RotateError> {
+        let checked = self
+            .journaled(who, id, Step::Confirm, None, || async move {
+                let mut missing = Vec::new();
+                for dest in &who.target.destinations {
+                    let lines = dest
+                        .missing(&new.access_key_id)
+                        .map_err(|e| error_chain(&e))?;
+                    missing.extend(lines);
+                }
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(missing.join("; "))
+                }
+            })
+            .await?;
+        let Err(found) = checked else {
+            return Ok(());
+        };
+        let why = format!(
+            "a destination no longer holds the new key {} ({found}): something rewrote it after delivery, so the old key was left active",
+            mask_key_id(&new.access_key_id),
+        );
+        Err(self.fail_undone(who, id, why).await)
+    }
+
+    /// Forgets the old pair each destination kept: the rotation is over.
+    pub(super) fn release_old(&self, target: &Target, old_key: &str) {
+        for dest in &target.destinations {
+            if let Err(e) = dest.release_old(old_key) {
+                tracing::warn!(
+                    "{}: could not remove the kept old key {}: {}",
+                    dest.describe(),
+                    mask_key_id(old_key),
+                    error_chain(&e)
+                );
+            }
+        }
     }
 }
 

@@ -12,7 +12,9 @@
 //! This file holds the pure part: options and [`plan_key`].
 
 pub mod engine;
-mod recovery;
+pub mod orphans;
+pub mod recovery;
+mod sweep;
 pub mod steps;
 pub mod targets;
 
@@ -56,6 +58,9 @@ pub struct KeyPlan {
     pub old_key_id: String,
     pub old_key_age_days: Option<i64>,
     pub free_slot: Option<FreeSlot>,
+    /// Keys an earlier, undone rotation made without learning of them:
+    /// deleted first, never counted as "another active key" (issue 9 #7).
+    pub orphans: Vec<String>,
     pub old_key_action: OldKeyAction,
     pub keys_before: Vec<String>,
 }
@@ -98,15 +103,24 @@ pub fn user_name_of(arn: &str) -> Option<&str> {
     path.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-/// Decides what to do with `old_key_id`, given the user's keys. Pure.
+/// Decides what to do with `old_key_id`, given the user's keys and which
+/// of them are orphans (see [`orphans`]). Pure.
 pub fn plan_key(
     account_id: &str,
     user_arn: &str,
     old_key_id: &str,
-    keys: &[Key],
+    all_keys: &[Key],
+    orphans: &[String],
     now: OffsetDateTime,
     opts: &RotateOptions,
 ) -> Decision {
+    let is_orphan = |k: &Key| {
+        k.access_key_id
+            .as_ref()
+            .is_some_and(|id| orphans.contains(id) && id != old_key_id)
+    };
+    let keys: Vec<Key> = all_keys.iter().filter(|k| !is_orphan(k)).cloned().collect();
+    let keys = keys.as_slice();
     let Some(user_name) = user_name_of(user_arn) else {
         return Decision::Refuse(Refusal::Root);
     };
@@ -169,8 +183,13 @@ pub fn plan_key(
         old_key_id: old_key_id.into(),
         old_key_age_days: age,
         free_slot,
+        orphans: all_keys
+            .iter()
+            .filter(|k| is_orphan(k))
+            .filter_map(|k| k.access_key_id.clone())
+            .collect(),
         old_key_action: opts.old_key,
-        keys_before: keys
+        keys_before: all_keys
             .iter()
             .filter_map(|k| k.access_key_id.clone())
             .collect(),
@@ -239,12 +258,7 @@ mod tests {
 
     #[test]
     fn one_key_rotates_without_freeing_a_slot() {
-        let d = plan_key(
-            "123456789012",
-            ARN,
-            OLD,
-            &[key(OLD, KeyStatus::Active, 100, Some(1))],
-            NOW,
+        let d = plan_key("123456789012", ARN, OLD, &[key(OLD, KeyStatus::Active, 100, Some(1))], &[], NOW,
             &opts(),
         );
         let Decision::Rotate(plan) = d else {
@@ -261,12 +275,7 @@ mod tests {
             max_age_days: Some(90),
             ..opts()
         };
-        let d = plan_key(
-            "1",
-            ARN,
-            OLD,
-            &[key(OLD, KeyStatus::Active, 90, None)],
-            NOW,
+        let d = plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 90, None)], &[], NOW,
             &o,
         );
         assert_eq!(
@@ -277,12 +286,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            plan_key(
-                "1",
-                ARN,
-                OLD,
-                &[key(OLD, KeyStatus::Active, 91, None)],
-                NOW,
+            plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 91, None)], &[], NOW,
                 &o
             ),
             Decision::Rotate(_)
@@ -295,7 +299,7 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Inactive, 200, None),
         ];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &opts()) else {
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()) else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
@@ -308,29 +312,51 @@ mod tests {
             key(OTHER, KeyStatus::Active, 5, Some(0)),
         ];
         assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
             Decision::Refuse(Refusal::OtherActiveKey { .. })
         ));
         let allow = RotateOptions {
             delete_other_active: true,
             ..opts()
         };
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, NOW, &allow) else {
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &[], NOW, &allow) else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().status, KeyStatus::Active);
     }
 
     #[test]
+    fn an_orphan_is_deleted_first_never_called_another_active_key() {
+        let keys = [
+            key(OLD, KeyStatus::Active, 100, Some(1)),
+            key(OTHER, KeyStatus::Active, 0, None),
+        ];
+        let orphans = [OTHER.to_string()];
+        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &orphans, NOW, &opts()) else {
+            panic!()
+        };
+        assert_eq!(plan.orphans, [OTHER]);
+        assert_eq!(plan.free_slot, None);
+        assert_eq!(plan.keys_before, [OLD, OTHER]);
+        // The key being rotated is never an orphan, whatever the list says.
+        let own = [OLD.to_string()];
+        let Decision::Refuse(Refusal::OtherActiveKey { .. }) =
+            plan_key("1", ARN, OLD, &keys, &own, NOW, &opts())
+        else {
+            panic!()
+        };
+    }
+
+    #[test]
     fn a_key_iam_does_not_list_or_an_inactive_one_is_refused() {
         let keys = [key(OTHER, KeyStatus::Active, 1, None)];
         assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
             Decision::Refuse(Refusal::OldKeyNotListed { .. })
         ));
         let keys = [key(OLD, KeyStatus::Inactive, 1, None)];
         assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, NOW, &opts()),
+            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
             Decision::Refuse(Refusal::OldKeyInactive { .. })
         ));
     }

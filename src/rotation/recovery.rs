@@ -5,48 +5,37 @@
 #![allow(clippy::result_large_err)]
 
 use super::engine::{Engine, Report, RotateError, Status, Target, Who};
+use super::orphans::UnknownCreate;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::aws::AccountClients;
+use crate::destination::{Destination, DestinationError};
 use crate::error::error_chain;
-use crate::journal::{Outcome, Phase, Rotation, Step};
+use crate::journal::{Outcome, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
 
 impl Engine<'_> {
-    /// Records that `step` failed with `error`, undoes the rotation, and
-    /// returns the error saying why.
-    pub(super) async fn abort(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        step: Step,
-        on: Option<&str>,
-        what: &str,
-        error: &(dyn std::error::Error + 'static),
-    ) -> Result<Report, RotateError> {
-        self.rec(who, id, step, on, Phase::Failed, Some(&error.to_string()))?;
-        self.fail_undone(who, id, format!("{what}: {}", error_chain(error)))
-            .await
-    }
-
     /// Undoes a rotation of this run and returns the error telling the user
-    /// why: they are where they started.
-    pub(super) async fn fail_undone(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        reason: String,
-    ) -> Result<Report, RotateError> {
-        self.undo(who, id, &reason).await?;
-        Err(RotateError::Undone {
+    /// why: they are where they started. (If undoing fails, that error.)
+    pub(super) async fn fail_undone(&self, who: &Who<'_>, id: i64, reason: String) -> RotateError {
+        if let Err(e) = self.undo(who, id, &reason).await {
+            return e;
+        }
+        RotateError::Undone {
             target: who.target.label.clone(),
             user: who.user.clone(),
             reason,
-        })
+        }
     }
 
     /// Puts everything back: destinations holding the new key get the old
     /// one, every key the rotation created is deleted, the rotation ends
-    /// `Undone` with `reason`.
+    /// `Undone` with `reason`. A destination holding anything else was
+    /// changed by someone else after delivery and is left alone.
     pub(super) async fn undo(
         &self,
         who: &Who<'_>,
@@ -54,69 +43,90 @@ impl Engine<'_> {
         reason: &str,
     ) -> Result<(), RotateError> {
         let r = self.journal(who.target, self.journal.get(id))?;
-        for dest in &who.target.destinations {
-            let holds = dest
-                .current_key_id()
-                .map_err(|source| RotateError::Destination {
-                    target: who.target.label.clone(),
-                    what: "cannot read the key while rolling back",
-                    source,
-                })?;
-            if holds.is_some() && holds.as_deref() != Some(r.old_key_id.as_str()) {
+        if let Some(new_key) = r.new_key_id.as_deref() {
+            for dest in &who.target.destinations {
+                let holds = dest
+                    .current_key_id()
+                    .map_err(|source| RotateError::Destination {
+                        target: who.target.label.clone(),
+                        what: "cannot read the key while rolling back",
+                        source,
+                    })?;
+                if holds.as_deref() != Some(new_key) {
+                    continue;
+                }
                 let on = dest.describe();
-                self.rec(who, id, Step::Rollback, Some(&on), Phase::Begin, None)?;
-                if let Err(source) = dest.restore(&r.old_key_id) {
-                    self.rec(
-                        who,
-                        id,
-                        Step::Rollback,
-                        Some(&on),
-                        Phase::Failed,
-                        Some(&source.to_string()),
-                    )?;
+                let restored = self
+                    .journaled(who, id, Step::Rollback, Some(&on), || async {
+                        dest.restore(&r.old_key_id, new_key)
+                    })
+                    .await?;
+                if let Err(source) = restored {
                     return Err(RotateError::Destination {
                         target: who.target.label.clone(),
                         what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
                         source,
                     });
                 }
-                self.rec(who, id, Step::Rollback, Some(&on), Phase::Done, None)?;
             }
         }
         let old = self.read_current(who.target)?;
         let iam = self.iam_clients(who.target, &old);
-        let keys = steps::list_keys(&iam, &who.user)
-            .await
-            .map_err(self.call(who.target, "listing keys to remove the new one"))?;
-        for key in keys
-            .iter()
-            .filter(|k| made_by(&r, k))
-            .filter_map(|k| k.access_key_id.as_deref())
-        {
-            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Begin, None)?;
-            if let Err(e) = steps::delete_key(&iam, &who.user, key).await {
-                self.rec(
-                    who,
-                    id,
-                    Step::DeleteNewKey,
-                    Some(key),
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                return Err(self.call(
-                    who.target,
-                    format!(
-                        "deleting the new key {} (rerun rekey rotate to finish)",
-                        mask_key_id(key)
-                    ),
-                )(e));
-            }
-            self.rec(who, id, Step::DeleteNewKey, Some(key), Phase::Done, None)?;
-        }
+        self.delete_made_keys(who, &r, &iam).await?;
         self.journal(
             who.target,
             self.journal.finish(id, Outcome::Undone, Some(reason)),
-        )
+        )?;
+        self.release_old(who.target, &r.old_key_id);
+        Ok(())
+    }
+
+    /// Deletes every key rotation `r` made. When the answer to its
+    /// CreateAccessKey was lost, the key may not be listed yet: the list is
+    /// read again until the request is [`VISIBILITY_WAIT`] old (issue 9 #7);
+    /// a key that shows up even later is swept by the next rotation.
+    async fn delete_made_keys(
+        &self,
+        who: &Who<'_>,
+        r: &Rotation,
+        iam: &AccountClients,
+    ) -> Result<(), RotateError> {
+        let events = self.journal(who.target, self.journal.events(r.id))?;
+        let lost_create = UnknownCreate::of(r, &events);
+        let wait = VISIBILITY_WAIT.min(self.opts.propagation_timeout);
+        loop {
+            let keys = steps::list_keys(iam, &who.user)
+                .await
+                .map_err(self.call(who.target, "listing keys to remove the new one"))?;
+            let made: Vec<&str> = keys
+                .iter()
+                .filter(|k| made_by(r, k))
+                .filter_map(|k| k.access_key_id.as_deref())
+                .collect();
+            for key in &made {
+                let deleted = self
+                    .journaled(who, r.id, Step::DeleteNewKey, Some(key), || {
+                        steps::delete_key(iam, &who.user, key)
+                    })
+                    .await?;
+                if let Err(e) = deleted {
+                    return Err(self.call(
+                        who.target,
+                        format!(
+                            "deleting the new key {} (rerun rekey rotate to finish)",
+                            mask_key_id(key)
+                        ),
+                    )(e));
+                }
+            }
+            let waited_enough = lost_create.as_ref().is_none_or(|c| {
+                self.clock.now() >= c.began + time::Duration::try_from(wait).unwrap_or_default()
+            });
+            if !made.is_empty() || waited_enough {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     /// Finishes or undoes a rotation an earlier run left unfinished.
@@ -174,58 +184,47 @@ impl Engine<'_> {
                 )
                 .await;
         };
-        // The secret lives only in destinations: read it back from one.
+        // The secret lives only in destinations: read it back from one. A
+        // destination that cannot be read might hold it: then stop, never
+        // undo (deleting the key it holds would lock its consumer out).
         let mut new = None;
         for dest in &target.destinations {
-            if let Ok(Some(pair)) = dest.current()
-                && pair.access_key_id == new_id
-            {
+            let pair = dest.current().map_err(|source| RotateError::Destination {
+                target: target.label.clone(),
+                what: "cannot read the key to finish an earlier rotation",
+                source,
+            })?;
+            if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
                 new = Some(pair);
                 break;
             }
         }
+        let retired = r.step_done(Step::DeactivateOldKey) || r.step_done(Step::DeleteOldKey);
         let Some(new) = new else {
-            if r.step_done(Step::Verify) {
-                return Err(RotateError::NoKey {
-                    target: format!(
-                        "{} (rotation #{id}: no destination holds the new key {} any more)",
-                        target.label,
-                        mask_key_id(&new_id)
-                    ),
+            if retired {
+                return Err(RotateError::NewKeyGone {
+                    target: target.label.clone(),
+                    id,
+                    new_key: mask_key_id(&new_id),
                 });
             }
-            return self
-                .resume_undo(
-                    &who,
-                    id,
-                    undo("the new secret was lost before it was delivered"),
-                    report,
-                )
-                .await;
+            let why = "no destination holds its new key any more (something rewrote them); the old key stays";
+            return self.resume_undo(&who, id, undo(why), report).await;
         };
         for dest in &target.destinations {
             let on = dest.describe();
             if r.step_done_on(Step::Deliver, &on) {
                 continue;
             }
-            self.rec(
-                &who,
-                id,
-                Step::Deliver,
-                Some(&on),
-                Phase::Begin,
-                Some("resumed"),
-            )?;
-            let holds = dest.current_key_id().ok().flatten();
-            if holds.as_deref() != Some(new_id.as_str())
-                && let Err(e) = dest.deliver(&new.access_key_id, &new.secret)
-            {
-                let what = undo(&format!("could not write {on}"));
-                return self
-                    .abort(&who, id, Step::Deliver, Some(&on), &what, &e)
-                    .await;
+            let delivered = self
+                .journaled(&who, id, Step::Deliver, Some(&on), || async {
+                    dest.deliver(&new, &r.old_key_id)
+                })
+                .await?;
+            if let Err(e) = delivered {
+                let why = undo(&format!("could not write {on}: {}", error_chain(&e)));
+                return Err(self.fail_undone(&who, id, why).await);
             }
-            self.rec(&who, id, Step::Deliver, Some(&on), Phase::Done, None)?;
         }
         let message = self
             .after_delivery(&who, id, &r.user_arn, &r.old_key_id, r.old_key_action, &new)
@@ -234,6 +233,78 @@ impl Engine<'_> {
         report.message = format!("finished rotation #{id} left by an earlier run: {message}");
         Ok(report)
     }
+
+    /// The way out for an unfinished rotation whose destination is gone
+    /// (issue 9 #3): deletes every key it made — never the old key, never a
+    /// key the user had before — and closes it as undone. IAM is reached
+    /// with `config`'s credentials. Refused while a destination still holds
+    /// the new key: that rotation can be finished instead.
+    pub async fn abandon(&self, id: i64, config: SdkConfig) -> Result<Report, RotateError> {
+        let label = format!("rotation #{id}");
+        let journal_error = |source| RotateError::Journal {
+            target: label.clone(),
+            source: Box::new(source),
+        };
+        let r = self.journal.get(id).map_err(journal_error)?;
+        let refuse = |why: &str| RotateError::CannotAbandon {
+            target: label.clone(),
+            why: why.to_string(),
+        };
+        if r.is_finished() {
+            return Err(refuse("it is already finished"));
+        }
+        let destinations: Vec<_> = r
+            .destinations
+            .iter()
+            .filter_map(|d| crate::destination::from_spec(d).ok())
+            .collect();
+        if let Some(new_key) = &r.new_key_id
+            && destinations
+                .iter()
+                .any(|d| d.current_key_id().ok().flatten().as_ref() == Some(new_key))
+        {
+            return Err(refuse(
+                "a destination still holds its new key; run rekey rotate to finish it instead",
+            ));
+        }
+        let target = Target {
+            destinations,
+            config: config.clone(),
+            iam_session: None,
+            label: label.clone(),
+        };
+        let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
+        let who = Who {
+            target: &target,
+            user: r.user_name.clone(),
+        };
+        let result = async {
+            let iam = AccountClients::new(&config);
+            self.delete_made_keys(&who, &r, &iam).await?;
+            let why = "abandoned: its destination is gone";
+            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)))?;
+            self.release_old(&target, &r.old_key_id);
+            Ok(Report {
+                target: label.clone(),
+                status: Status::Undone,
+                account_id: Some(r.account_id.clone()),
+                user_name: Some(r.user_name.clone()),
+                old_key_id: Some(r.old_key_id.clone()),
+                new_key_id: r.new_key_id.clone(),
+                rotation_id: Some(id),
+                plan: None,
+                message: format!(
+                    "abandoned rotation #{id} of {}: deleted the keys it made; the old key {} was not touched",
+                    r.user_name,
+                    mask_key_id(&r.old_key_id)
+                ),
+            })
+        }
+        .await;
+        self.release(&lease);
+        result
+    }
+
     /// Undoes a rotation an earlier run left: a recovery, not a failure.
     async fn resume_undo(
         &self,
@@ -251,8 +322,20 @@ impl Engine<'_> {
     }
 }
 
-/// Clock skew allowed between this machine and IAM.
-const SKEW: time::Duration = time::Duration::minutes(5);
+use super::orphans::SKEW;
+
+/// Rebuilds the destinations a rotation was begun with, exactly; a
+/// destination that is gone or of an unknown kind is an error.
+pub fn destinations_of(r: &Rotation) -> Result<Vec<Arc<dyn Destination>>, DestinationError> {
+    r.destinations
+        .iter()
+        .map(crate::destination::from_spec)
+        .collect()
+}
+
+/// How long after a lost CreateAccessKey an undo keeps looking for its key
+/// (at most the propagation timeout).
+const VISIBILITY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Whether `key` was made by rotation `r`: not among the keys it planned
 /// with, and created while it ran. A key the person made by hand later (after

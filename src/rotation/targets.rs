@@ -15,6 +15,10 @@ pub struct KeyTarget {
     pub holder: String,
     /// Every profile of the credentials file holding the key, file order.
     pub profiles: Vec<String>,
+    /// Every profile of the config file holding it too: the AWS CLI reads
+    /// keys from there as well, so they are rewritten with the rest
+    /// (issue 9 #4).
+    pub config_profiles: Vec<String>,
     /// The profiles the user named that led here.
     pub requested: Vec<String>,
     /// IAM calls must be made under an MFA session with this device.
@@ -104,6 +108,7 @@ pub fn resolve(
                 access_key_id: key_id.clone(),
                 holder: holder.clone(),
                 profiles: holding,
+                config_profiles: profiles.holding_key_in_config(&key_id),
                 requested: vec![],
                 mfa_serial: None,
             }
@@ -209,6 +214,16 @@ mod tests {
             t[0].mfa_serial.as_deref(),
             Some("arn:aws:iam::222222222222:mfa/ops")
         );
+    }
+
+    #[test]
+    fn the_same_key_in_the_config_file_is_rewritten_too() {
+        let config = format!(
+            "{CONFIG}[profile legacy]\naws_access_key_id = AKIADEVDEVDEVDEV0001\naws_secret_access_key = s1\n"
+        );
+        let t = resolve(&load(CREDS, &config), &["dev".into()], false).unwrap();
+        assert_eq!(t[0].profiles, ["dev", "dev-copy"]);
+        assert_eq!(t[0].config_profiles, ["legacy"]);
     }
 
     #[test]

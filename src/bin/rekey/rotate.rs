@@ -12,13 +12,14 @@ use futures::StreamExt;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::destination::{CredentialsFile, Destination};
+use rekey::destination::{CredentialsFile, Destination, DestinationSpec};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::RotateOptions;
 use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
 use rekey::rotation::steps::clients_for;
+use rekey::rotation::recovery::destinations_of;
 use rekey::rotation::targets::{KeyTarget, resolve};
 
 use crate::GlobalArgs;
@@ -29,7 +30,7 @@ pub struct RotateArgs {
     #[arg(
         long = "profile",
         value_name = "NAME",
-        required_unless_present = "all_profiles"
+        required_unless_present_any = ["all_profiles", "abandon"]
     )]
     profiles: Vec<String>,
     /// Rotate every profile of the credentials file that holds static keys.
@@ -65,6 +66,11 @@ pub struct RotateArgs {
     /// Keys rotated at once (each user is still rotated by one run at a time).
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
+    /// The way out for an unfinished rotation whose destination is gone:
+    /// delete the keys rotation ID made (never the old key) and close it as
+    /// undone. IAM is reached with --profile's key, else the default chain.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["all_profiles", "dry_run", "interactive"])]
+    abandon: Option<i64>,
     /// text (default) or json.
     #[arg(long, short = 'o', default_value = "text", value_name = "FORMAT")]
     output: OutputFormat,
@@ -137,7 +143,16 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         )?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let journal = SqliteJournal::open(&journal_path, clock.clone())?;
+    // A dry run writes nothing anywhere: no journal file, directory or row
+    // (issue 9 #8). It reads an existing journal to say what is unfinished.
+    let journal = if args.dry_run {
+        match SqliteJournal::open_read_only(&journal_path, clock.clone())? {
+            Some(journal) => journal,
+            None => SqliteJournal::in_memory(clock.clone())?,
+        }
+    } else {
+        SqliteJournal::open(&journal_path, clock.clone())?
+    };
     let run_id = format!("{}-{}", std::process::id(), clock.now().unix_timestamp());
     let opts = RotateOptions {
         old_key: args.old_key,
@@ -168,6 +183,19 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     };
     // Loaded once; each profile only changes region and endpoint.
     let base = load_config(None, &aws).await;
+    if let Some(id) = args.abandon {
+        let signer = args.profiles.first().map(String::as_str);
+        let config = match signer {
+            Some(p) => load_config(Some(p), &aws).await,
+            None => base.clone(),
+        };
+        let report = engine
+            .abandon(id, config)
+            .await
+            .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+        print_reports(&[report], args.output);
+        return Ok(ExitCode::SUCCESS);
+    }
 
     // Finish or undo what an earlier run left (DESIGN.md invariant 2).
     let (mut reports, mut failures) =
@@ -233,23 +261,38 @@ async fn finish_unfinished(
             );
             continue;
         }
-        let files: Vec<CredentialsFile> = unfinished
-            .destinations
-            .iter()
-            .filter_map(|d| CredentialsFile::from_description(d))
-            .collect();
-        let first_profile = files.first().and_then(|f| f.profiles().first().cloned());
+        let label = format!("rotation #{}", unfinished.id);
+        let destinations = match destinations_of(&unfinished) {
+            Ok(d) => d,
+            Err(e) => {
+                failures += 1;
+                eprintln!(
+                    "rekey: error: {label} of {} in account {} cannot be resumed: {}; if its destination is truly gone, `rekey rotate --abandon {}` deletes the key it made and closes it",
+                    unfinished.user_name,
+                    unfinished.account_id,
+                    error_chain(&e),
+                    unfinished.id
+                );
+                continue;
+            }
+        };
+        let first_profile = unfinished.destinations.iter().find_map(|d| match d {
+            DestinationSpec::SharedFile { profiles, .. } => profiles.first().cloned(),
+            _ => None,
+        });
         let target = Target {
             config: profile_config(base, profiles, first_profile.as_deref(), aws),
-            label: format!("rotation #{}", unfinished.id),
-            destinations: files
-                .into_iter()
-                .map(|f| Arc::new(f) as Arc<dyn Destination>)
-                .collect(),
+            label,
+            destinations,
             iam_session: None,
         };
         match engine.resume(&unfinished, &target).await {
             Ok(report) => reports.push(report),
+            // A live run is on it (e.g. verifying right now): its work, not
+            // a failure of this run (issue 9 #6).
+            Err(e) if e.is_lease_held() => {
+                tracing::info!("left to the run working on it: {}", error_chain(&e));
+            }
             Err(e) => {
                 failures += 1;
                 eprintln!("rekey: error: {}", error_chain(&e));
@@ -295,11 +338,20 @@ async fn build_target(
 ) -> anyhow::Result<Target> {
     let path = profiles.credentials().path().to_path_buf();
     let file = CredentialsFile::new(&path, key.profiles.clone());
+    let mut destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file.clone())];
+    if !key.config_profiles.is_empty() {
+        let config_path = profiles.config().path();
+        destinations.push(Arc::new(CredentialsFile::config(
+            config_path,
+            key.config_profiles.clone(),
+        )));
+    }
     let config = profile_config(base, profiles, Some(&key.holder), aws);
+    let all: Vec<&String> = key.profiles.iter().chain(&key.config_profiles).collect();
     let label = format!(
         "profile{} {}",
-        if key.profiles.len() > 1 { "s" } else { "" },
-        key.profiles.join(", ")
+        if all.len() > 1 { "s" } else { "" },
+        all.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
     );
     let iam_session = match &key.mfa_serial {
         None => None,
@@ -343,7 +395,7 @@ async fn build_target(
         }
     };
     Ok(Target {
-        destinations: vec![Arc::new(file)],
+        destinations,
         config,
         iam_session,
         label,

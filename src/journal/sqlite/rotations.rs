@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::rows::{Ms, append, list, load};
+use super::rows::{Ms, append, destinations, list, load};
 use super::{leases, sql};
 use crate::journal::error::mask;
 use crate::journal::{JournalError, NewRotation, Outcome, Phase, Rotation, Step};
@@ -54,7 +54,7 @@ pub(super) fn begin(
             new.user_arn,
             new.old_key_id,
             list(&new.keys_before),
-            list(&new.destinations),
+            destinations(&new.destinations),
             new.old_key_action,
             new.run_id,
             Step::Plan,
@@ -207,9 +207,11 @@ mod tests {
         journal
             .record(id, Step::CreateKey, Phase::Done, None)
             .unwrap();
-        let [dev, ci] = [&rotation.destinations[0], &rotation.destinations[1]];
+        let [dev, ci] = [DEV_DESTINATION, CI_DESTINATION].map(str::to_string);
+        let [dev, ci] = [&dev, &ci];
         run(&journal, id, Step::Deliver, Some(dev));
-        assert_eq!(journal.get(id).unwrap().undelivered(), [ci.as_str()]);
+        let got = journal.get(id).unwrap();
+        assert!(got.step_done_on(Step::Deliver, dev) && !got.step_done_on(Step::Deliver, ci));
         run(&journal, id, Step::Deliver, Some(ci));
         clock.advance(time::Duration::seconds(30));
         run(&journal, id, Step::Verify, None);
@@ -223,7 +225,7 @@ mod tests {
         assert_eq!((got.last_step, got.last_phase), (Step::Finish, Phase::Done));
         assert_eq!(got.started_at, started);
         assert_eq!(got.finished_at, Some(clock.now()));
-        assert!(got.undelivered().is_empty() && got.open.is_empty());
+        assert!(got.open.is_empty());
         assert!(got.step_done(Step::Verify) && !got.step_done(Step::DeleteOldKey));
         assert_eq!(
             got.completed,

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::sql;
+use crate::destination::DestinationSpec;
 use crate::journal::{Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step, progress};
 
 const SELECT_ROTATION: &str = "SELECT id, account_id, user_name, user_arn, old_key_id, new_key_id,
@@ -43,6 +44,22 @@ pub(super) fn list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
+/// Destinations as stored: a JSON array of [`DestinationSpec`]s (plain
+/// strings in rows written before destinations were typed).
+struct Destinations(Vec<DestinationSpec>);
+
+pub(super) fn destinations(items: &[DestinationSpec]) -> String {
+    serde_json::to_string(items).expect("destinations serialize")
+}
+
+impl FromSql for Destinations {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map(Destinations)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
 impl FromSql for List {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         serde_json::from_str(value.as_str()?)
@@ -78,7 +95,7 @@ fn rotation_row(r: &Row<'_>) -> rusqlite::Result<Rotation> {
         old_key_id: r.get("old_key_id")?,
         new_key_id: r.get("new_key_id")?,
         keys_before: r.get::<_, List>("keys_before")?.0,
-        destinations: r.get::<_, List>("destinations")?.0,
+        destinations: r.get::<_, Destinations>("destinations")?.0,
         old_key_action: r.get("old_key_action")?,
         run_id: r.get("run_id")?,
         last_step: r.get("last_step")?,
