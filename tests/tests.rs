@@ -8,3 +8,5 @@ mod audit;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod rotate;
+#[cfg(feature = "fault-injection")]
+mod safety;

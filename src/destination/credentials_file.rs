@@ -185,10 +185,7 @@ impl Destination for CredentialsFile {
 
     fn current(&self) -> Result<Option<KeyPair>, DestinationError> {
         let file = self.read()?;
-        Ok(self
-            .profiles
-            .first()
-            .and_then(|p| Self::pair(&file, p)))
+        Ok(self.profiles.first().and_then(|p| Self::pair(&file, p)))
     }
 
     fn missing(&self, access_key_id: &str) -> Result<Vec<String>, DestinationError> {
@@ -257,9 +254,10 @@ impl Destination for CredentialsFile {
     fn release_old(&self, old_key_id: &str) -> Result<(), DestinationError> {
         let kept = self.old_pair_path(old_key_id);
         match fs::remove_file(&kept) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(DestinationError::Write { path: kept, source: e })
-            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(DestinationError::Write {
+                path: kept,
+                source: e,
+            }),
             _ => Ok(()),
         }
     }
@@ -303,10 +301,7 @@ fn lock_dir(path: &Path) -> Result<File, DestinationError> {
             Err(TryLockError::WouldBlock) => {
                 return Err(io_error(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!(
-                        "another process held the lock for {}s",
-                        LOCK_WAIT.as_secs()
-                    ),
+                    format!("another process held the lock for {}s", LOCK_WAIT.as_secs()),
                 )));
             }
             Err(TryLockError::Error(e)) => return Err(io_error(e)),

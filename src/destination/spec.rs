@@ -141,7 +141,9 @@ mod tests {
         );
         let raw = r#"{"kind":"carrier_pigeon","loft":"north"}"#;
         let unknown: DestinationSpec = serde_json::from_str(raw).unwrap();
-        assert!(matches!(&unknown, DestinationSpec::Unknown { kind, .. } if kind == "carrier_pigeon"));
+        assert!(
+            matches!(&unknown, DestinationSpec::Unknown { kind, .. } if kind == "carrier_pigeon")
+        );
         assert_eq!(
             serde_json::to_value(&unknown).unwrap(),
             serde_json::from_str::<Value>(raw).unwrap()

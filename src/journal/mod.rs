@@ -183,7 +183,9 @@ impl Rotation {
     pub fn create_began_at(&self, events: &[Event]) -> Option<OffsetDateTime> {
         events
             .iter()
-            .find(|e| e.rotation_id == self.id && e.step == Step::CreateKey && e.phase == Phase::Begin)
+            .find(|e| {
+                e.rotation_id == self.id && e.step == Step::CreateKey && e.phase == Phase::Begin
+            })
             .map(|e| e.at)
     }
 }

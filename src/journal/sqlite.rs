@@ -66,7 +66,10 @@ impl SqliteJournal {
     /// Opens an existing journal without changing it, for a dry run: no
     /// file, directory or row is created (issue 9 #8). `None` when there is
     /// no journal yet.
-    pub fn open_read_only(path: &Path, clock: Arc<dyn Clock>) -> Result<Option<Self>, JournalError> {
+    pub fn open_read_only(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<Self>, JournalError> {
         if !path.exists() {
             return Ok(None);
         }
@@ -74,8 +77,20 @@ impl SqliteJournal {
             path: path.to_path_buf(),
             source,
         };
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        // With no write-ahead log beside it, the file is the whole journal:
+        // read it as immutable, so that SQLite creates no side files either.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let immutable = if Path::new(&wal).exists() {
+            ""
+        } else {
+            "&immutable=1"
+        };
+        let uri = format!("file:{}?mode=ro{immutable}", uri_path(path));
+        let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_error)?;
         Ok(Some(SqliteJournal {
@@ -143,6 +158,21 @@ impl SqliteJournal {
         let tx = conn.transaction().map_err(sql("starting a read"))?;
         f(&tx)
     }
+}
+
+/// `path` for a `file:` URI: `%`, `?` and `#` escaped.
+fn uri_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, JournalError> {

@@ -300,9 +300,15 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
-        let subject = (identity.account_id.as_str(), identity.arn.as_str(), user.as_str());
+        let subject = (
+            identity.account_id.as_str(),
+            identity.arn.as_str(),
+            user.as_str(),
+        );
         if mode == Mode::Plan {
-            return self.rotate_leased(target, mode, subject, &old.access_key_id).await;
+            return self
+                .rotate_leased(target, mode, subject, &old.access_key_id)
+                .await;
         }
         let lease = self.lease(target, &identity.account_id, &user).await?;
         let result = self
@@ -487,7 +493,14 @@ impl Engine<'_> {
                 }
                 Err(e) => e,
             };
-            self.rec(who, id, Step::CreateKey, None, Phase::Failed, Some(&e.to_string()))?;
+            self.rec(
+                who,
+                id,
+                Step::CreateKey,
+                None,
+                Phase::Failed,
+                Some(&e.to_string()),
+            )?;
             if e.code() == Some("LimitExceeded") && !swept {
                 swept = self
                     .sweep_until_visible(who, id, account, &old.access_key_id, iam)

@@ -14,8 +14,8 @@
 pub mod engine;
 pub mod orphans;
 pub mod recovery;
-mod sweep;
 pub mod steps;
+mod sweep;
 pub mod targets;
 
 use serde::Serialize;
@@ -258,7 +258,13 @@ mod tests {
 
     #[test]
     fn one_key_rotates_without_freeing_a_slot() {
-        let d = plan_key("123456789012", ARN, OLD, &[key(OLD, KeyStatus::Active, 100, Some(1))], &[], NOW,
+        let d = plan_key(
+            "123456789012",
+            ARN,
+            OLD,
+            &[key(OLD, KeyStatus::Active, 100, Some(1))],
+            &[],
+            NOW,
             &opts(),
         );
         let Decision::Rotate(plan) = d else {
@@ -275,7 +281,13 @@ mod tests {
             max_age_days: Some(90),
             ..opts()
         };
-        let d = plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 90, None)], &[], NOW,
+        let d = plan_key(
+            "1",
+            ARN,
+            OLD,
+            &[key(OLD, KeyStatus::Active, 90, None)],
+            &[],
+            NOW,
             &o,
         );
         assert_eq!(
@@ -286,7 +298,13 @@ mod tests {
             }
         );
         assert!(matches!(
-            plan_key("1", ARN, OLD, &[key(OLD, KeyStatus::Active, 91, None)], &[], NOW,
+            plan_key(
+                "1",
+                ARN,
+                OLD,
+                &[key(OLD, KeyStatus::Active, 91, None)],
+                &[],
+                NOW,
                 &o
             ),
             Decision::Rotate(_)

@@ -59,7 +59,12 @@ impl UnknownCreate {
 
 /// The keys of `keys` that are orphans: made by one of `unknown`, not the
 /// key being rotated, and held by no destination (`held`). Pure.
-pub fn orphans(keys: &[Key], unknown: &[UnknownCreate], old_key: &str, held: &[String]) -> Vec<String> {
+pub fn orphans(
+    keys: &[Key],
+    unknown: &[UnknownCreate],
+    old_key: &str,
+    held: &[String],
+) -> Vec<String> {
     keys.iter()
         .filter(|k| unknown.iter().any(|u| u.made(k)))
         .filter_map(|k| k.access_key_id.clone())

@@ -18,8 +18,8 @@ use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path}
 use rekey::policy::parse_days;
 use rekey::rotation::RotateOptions;
 use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
-use rekey::rotation::steps::clients_for;
 use rekey::rotation::recovery::destinations_of;
+use rekey::rotation::steps::clients_for;
 use rekey::rotation::targets::{KeyTarget, resolve};
 
 use crate::GlobalArgs;
@@ -351,7 +351,10 @@ async fn build_target(
     let label = format!(
         "profile{} {}",
         if all.len() > 1 { "s" } else { "" },
-        all.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+        all.iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let iam_session = match &key.mfa_serial {
         None => None,
