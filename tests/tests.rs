@@ -7,4 +7,5 @@ mod support;
 mod audit;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod first_run;
 mod rotate;
