@@ -9,7 +9,10 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 
-use crate::aws::{AccountClients, AwsOptions, Identity, caller_identity, load_config};
+use crate::aws::{
+    AccountClients, AwsOptions, Identity, caller_identity, credential_sources,
+    found_no_credentials, load_config,
+};
 use crate::awsfiles::{ProfileKind, Profiles};
 use crate::error::{CallError, FailureKind, InputError};
 use crate::model::is_account_id;
@@ -147,8 +150,16 @@ fn needs_base(sel: &Selection) -> bool {
 }
 
 /// Turns an early failure into bad input: nothing has been audited yet, so
-/// an unreachable endpoint or dead base credentials stop the run.
+/// missing credentials, an unreachable endpoint or dead base credentials
+/// stop the run.
 fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError {
+    if found_no_credentials(&e) {
+        // The SDK's own error is a dump of every provider it tried; where
+        // it looked is what the user can act on (issue 9, item 9).
+        return InputError::NoCredentials {
+            looked_in: credential_sources(profile.as_deref()),
+        };
+    }
     match e.kind() {
         FailureKind::Unreachable => InputError::Unreachable {
             endpoint: opts.endpoint(),
