@@ -51,6 +51,49 @@ pub fn write(path: &Path, contents: &[u8], mode: u32, backup: Option<&Path>) -> 
     sync_dir(parent_dir(&target))
 }
 
+/// Checks that [`write`] could replace `path`, changing nothing a reader
+/// can see: its directory exists and takes a new file, and `path` is not a
+/// directory. A command checks this before its work, so that it does not
+/// lose that work at the end (issue 9, item 11).
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    check_dir(parent_dir(path))?;
+    let target = resolve_symlinks(path)?;
+    let dir = parent_dir(&target);
+    check_dir(dir)?;
+    if fs::metadata(&target).is_ok_and(|meta| meta.is_dir()) {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            format!("{} is a directory", target.display()),
+        ));
+    }
+    // Creating the temp file that `write` would create is the one honest
+    // test: permissions, ACLs, read-only mounts and immutable flags all
+    // show. It is removed on drop.
+    TempFile::write_next_to(&target, b"", 0o600, None)
+        .map(drop)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {e}", dir.display()),
+            )
+        })
+}
+
+fn check_dir(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+            e.kind(),
+            format!("directory {} does not exist", dir.display()),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// The owner and group a file had, to give its replacement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Owner {
@@ -243,5 +286,29 @@ mod tests {
         let meta = fs::metadata(&path).unwrap();
         let me = fs::metadata(dir.path()).unwrap();
         assert_eq!((meta.uid(), meta.mode() & 0o777), (me.uid(), 0o644));
+    }
+
+    #[test]
+    fn check_writable_names_what_is_wrong_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("report.html")).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let missing = dir.path().join("no-such-dir/report.html");
+        let err = check_writable(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("no-such-dir") && err.contains("does not exist"),
+            "{err}"
+        );
+
+        let err = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is a directory"), "{err}");
+
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let err = check_writable(&file.join("report.html"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("file is not a directory"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use crate::aws::{
     AccountClients, AwsOptions, Identity, caller_identity, credential_sources,
     found_no_credentials, load_config,
 };
-use crate::awsfiles::{ProfileKind, Profiles};
+use crate::awsfiles::{BOM, ProfileKind, Profiles};
 use crate::error::{CallError, FailureKind, InputError};
 use crate::model::is_account_id;
 
@@ -70,6 +70,12 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // Invisible in most editors, and otherwise reported as a bad ID.
+    if text.starts_with(BOM) {
+        return Err(InputError::ByteOrderMark {
+            path: path.to_path_buf(),
+        });
+    }
     let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let id = line.split('#').next().unwrap_or("").trim();
@@ -373,5 +379,9 @@ mod tests {
         std::fs::write(&bad, "111111111111\n12345\n").unwrap();
         let err = read_accounts_file(&bad).unwrap_err().to_string();
         assert!(err.contains(":2") && err.contains("12345"), "{err}");
+        let bom = dir.join("bom");
+        std::fs::write(&bom, "\u{feff}111111111111\n").unwrap();
+        let err = read_accounts_file(&bom).unwrap_err().to_string();
+        assert!(err.contains("byte-order mark (BOM)"), "{err}");
     }
 }

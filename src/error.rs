@@ -31,6 +31,11 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{}: starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
+        path.display()
+    )]
+    ByteOrderMark { path: PathBuf },
     #[error("{}:{line}:{column}: not a valid rekey config file: {message}", path.display())]
     BadConfig {
         path: PathBuf,

@@ -1,6 +1,6 @@
-//! A first run, as a new user meets rekey (issue 9, items 5 and 9): a
+//! A first run, as a new user meets rekey (issue 9, items 5, 9 and 11): a
 //! system cron job rewriting a user's file, no credentials at all, SDK
-//! chatter and colours on stderr.
+//! chatter and colours on stderr, and input that is checked before any work.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -11,6 +11,13 @@ use crate::support::{Home, code, moto, stderr, stdout};
 
 /// An owner nobody on the test machine logs in as (`nobody:nogroup`).
 const OTHER: u32 = 65534;
+
+/// Requests the emulator received signed by `account_id`'s keys.
+fn calls_of(account_id: &str) -> u64 {
+    moto().control("calls", serde_json::json!({}))["by_account"][account_id]
+        .as_u64()
+        .unwrap_or(0)
+}
 
 /// A loopback address where nothing listens: an unreachable instance
 /// metadata service that fails at once rather than after a timeout.
@@ -179,4 +186,87 @@ fn issue9_9_no_color_turns_colours_off_on_a_terminal() {
         "NO_COLOR=1: {:?}",
         stdout(&plain)
     );
+}
+
+#[tokio::test]
+async fn issue9_11_an_unwritable_out_path_is_refused_before_any_aws_call() {
+    let acct = moto().new_account();
+    let home = Home::new().with_base(&acct.admin);
+    let file = home.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let cases = [
+        (
+            home.path().join("no-such-dir/report.html"),
+            "does not exist",
+        ),
+        (home.path().to_path_buf(), "is a directory"),
+        (file.join("report.html"), "is not a directory"),
+    ];
+    for (path, needle) in cases {
+        let before = calls_of(&acct.account_id);
+        let out = home.rekey(&["audit", "--out", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{}: {err}", path.display());
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("cannot write the report to {}", path.display()))
+                && err.contains(needle),
+            "{err}"
+        );
+        assert_eq!(
+            calls_of(&acct.account_id),
+            before,
+            "{}: AWS was called before the check",
+            path.display()
+        );
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn issue9_11_a_byte_order_mark_is_named_in_every_file_kind() {
+    let acct = moto().new_account();
+    let home = Home::new().with_base(&acct.admin);
+    let bom = "\u{feff}";
+    let accounts = home.path().join("accounts.txt");
+    let credentials = format!(
+        "[dev]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        acct.admin.access_key_id, acct.admin.secret_access_key
+    );
+    let cases = [
+        (
+            home.credentials_path(),
+            credentials,
+            vec!["--profile", "dev"],
+        ),
+        (
+            home.config_path(),
+            "[default]\nregion = us-east-1\n".to_string(),
+            vec![],
+        ),
+        (
+            accounts.clone(),
+            format!("{}\n", acct.account_id),
+            vec!["--accounts", accounts.to_str().unwrap(), "--role", "R"],
+        ),
+    ];
+    for (path, text, args) in cases {
+        std::fs::write(&path, format!("{bom}{text}")).unwrap();
+        let before = calls_of(&acct.account_id);
+        let mut full = vec!["audit"];
+        full.extend_from_slice(&args);
+        let out = home.rekey(&full);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{}: {err}", path.display());
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(path.to_str().unwrap())
+                && err.contains("starts with a UTF-8 byte-order mark (BOM)"),
+            "{}: {err}",
+            path.display()
+        );
+        assert_eq!(calls_of(&acct.account_id), before, "{}", path.display());
+        // Without the BOM, for the next kind.
+        std::fs::write(&path, text).unwrap();
+    }
 }
