@@ -1,6 +1,7 @@
 //! Writing a file so that a reader (or a crash) sees the old version or the
-//! new one, never half of either (DESIGN.md invariant 5). Shared by the
-//! credentials file (0600, with a backup) and the schedule files (0644).
+//! new one, never half of either, with its owner and group kept (DESIGN.md
+//! invariant 5). Shared by the credentials file (0600, with a backup), the
+//! schedule files (0644) and reports.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -25,14 +26,21 @@ pub fn backup_path(path: &Path) -> PathBuf {
 /// `path` is written through, not replaced, so dotfile repositories keep
 /// their links.
 ///
+/// The new file and the backup get the owner and group of the file they
+/// replace: root (a system cron job) rewriting a user's file must not leave
+/// it `root:root`, unreadable by the user it belongs to (issue 9, item 5).
+/// Where they cannot be kept (a user who is not root and not in the file's
+/// group), nothing is replaced and the error says so.
+///
 /// Errors are plain `io::Error`s; the caller adds which file it was writing.
 pub fn write(path: &Path, contents: &[u8], mode: u32, backup: Option<&Path>) -> io::Result<()> {
     let target = resolve_symlinks(path)?;
-    let new = TempFile::write_next_to(&target, contents, mode)?;
+    let owner = Owner::of(&target)?;
+    let new = TempFile::write_next_to(&target, contents, mode, owner)?;
     if let Some(backup) = backup {
         match fs::read(&target) {
             Ok(previous) => {
-                TempFile::write_next_to(backup, &previous, 0o600)?.rename_to(backup)?;
+                TempFile::write_next_to(backup, &previous, 0o600, owner)?.rename_to(backup)?;
                 sync_dir(parent_dir(backup))?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -41,6 +49,99 @@ pub fn write(path: &Path, contents: &[u8], mode: u32, backup: Option<&Path>) -> 
     }
     new.rename_to(&target)?;
     sync_dir(parent_dir(&target))
+}
+
+/// Checks that [`write`] could replace `path`, changing nothing a reader
+/// can see: its directory exists and takes a new file, and `path` is not a
+/// directory. A command checks this before its work, so that it does not
+/// lose that work at the end (issue 9, item 11).
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    check_dir(parent_dir(path))?;
+    let target = resolve_symlinks(path)?;
+    let dir = parent_dir(&target);
+    check_dir(dir)?;
+    if fs::metadata(&target).is_ok_and(|meta| meta.is_dir()) {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            format!("{} is a directory", target.display()),
+        ));
+    }
+    // Creating the temp file that `write` would create is the one honest
+    // test: permissions, ACLs, read-only mounts and immutable flags all
+    // show. It is removed on drop.
+    TempFile::write_next_to(&target, b"", 0o600, None)
+        .map(drop)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {e}", dir.display()),
+            )
+        })
+}
+
+fn check_dir(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+            e.kind(),
+            format!("directory {} does not exist", dir.display()),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The owner and group a file had, to give its replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+impl Owner {
+    /// `None` when there is nothing to keep: no file yet, or no Unix owners.
+    fn of(path: &Path) -> io::Result<Option<Owner>> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match fs::metadata(path) {
+                Ok(meta) => Ok(Some(Owner {
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            Ok(None)
+        }
+    }
+
+    /// Gives `file` this owner and group, unless it has them already (the
+    /// usual case, which needs no privilege).
+    #[cfg(unix)]
+    fn give(self, file: &File) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        if (meta.uid(), meta.gid()) == (self.uid, self.gid) {
+            return Ok(());
+        }
+        std::os::unix::fs::fchown(file, Some(self.uid), Some(self.gid)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot keep the file's owner {}:{} ({e}); run as that user or as root",
+                    self.uid, self.gid
+                ),
+            )
+        })
+    }
 }
 
 fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
@@ -84,7 +185,12 @@ struct TempFile {
 }
 
 impl TempFile {
-    fn write_next_to(target: &Path, contents: &[u8], mode: u32) -> io::Result<TempFile> {
+    fn write_next_to(
+        target: &Path,
+        contents: &[u8],
+        mode: u32,
+        owner: Option<Owner>,
+    ) -> io::Result<TempFile> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = target.file_name().unwrap_or(target.as_os_str());
         loop {
@@ -104,12 +210,17 @@ impl TempFile {
                         renamed: false,
                     };
                     file.write_all(contents)?;
-                    // Set, not only requested at creation: the umask may
-                    // have taken bits away.
+                    // Owner first: chown may clear mode bits, and the mode
+                    // is set, not only requested at creation, because the
+                    // umask may have taken bits away.
+                    #[cfg(unix)]
+                    if let Some(owner) = owner {
+                        owner.give(&file)?;
+                    }
                     #[cfg(unix)]
                     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
                     #[cfg(not(unix))]
-                    let _ = mode;
+                    let _ = (mode, owner);
                     file.sync_all()?;
                     return Ok(temp);
                 }
@@ -132,5 +243,72 @@ impl Drop for TempFile {
         if !self.renamed {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    /// An owner nobody on the test machine logs in as (`nobody:nogroup`).
+    const OTHER: u32 = 65534;
+
+    fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
+        let meta = fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid(), meta.permissions().mode() & 0o777)
+    }
+
+    #[test]
+    fn a_rewrite_keeps_the_owner_and_group_of_the_file_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, "old").unwrap();
+        // Giving a file away needs root; the suite runs as root (CI too).
+        std::os::unix::fs::chown(&path, Some(OTHER), Some(OTHER))
+            .expect("chown to 65534:65534: this test must run as root");
+        let backup = backup_path(&path);
+
+        write(&path, b"new", 0o600, Some(&backup)).unwrap();
+
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(owner_and_mode(&path), (OTHER, OTHER, 0o600));
+        assert_eq!(fs::read(&backup).unwrap(), b"old");
+        assert_eq!(owner_and_mode(&backup), (OTHER, OTHER, 0o600));
+    }
+
+    #[test]
+    fn a_new_file_belongs_to_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        write(&path, b"x", 0o644, None).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        let me = fs::metadata(dir.path()).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (me.uid(), 0o644));
+    }
+
+    #[test]
+    fn check_writable_names_what_is_wrong_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("report.html")).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let missing = dir.path().join("no-such-dir/report.html");
+        let err = check_writable(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("no-such-dir") && err.contains("does not exist"),
+            "{err}"
+        );
+
+        let err = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is a directory"), "{err}");
+
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let err = check_writable(&file.join("report.html"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("file is not a directory"), "{err}");
     }
 }

@@ -81,6 +81,58 @@ pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig 
         .build()
 }
 
+/// Whether a call failed because the SDK's default chain found no
+/// credentials anywhere, rather than because AWS refused the ones it found.
+/// An instance metadata service that does not answer counts as "none
+/// there": it is the chain's last stop, and the AWS CLI reads it the same
+/// way ("Unable to locate credentials").
+pub fn found_no_credentials(e: &CallError) -> bool {
+    use aws_config::imds::client::error::ImdsError;
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if matches!(
+            err.downcast_ref::<CredentialsError>(),
+            Some(CredentialsError::CredentialsNotLoaded(_))
+        ) || err.downcast_ref::<ImdsError>().is_some()
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Where the SDK's default chain looks for the credentials of `profile`
+/// (`None`: `AWS_PROFILE`, else `default`), in its order, as a user would
+/// check them.
+pub fn credential_sources(profile: Option<&str>) -> Vec<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let file = |path: Result<std::path::PathBuf, _>, fallback: &str| {
+        path.map_or_else(|_| fallback.to_string(), |p| p.display().to_string())
+    };
+    let profile = profile
+        .map(str::to_string)
+        .or_else(|| env("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
+    let imds = if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        "EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
+    } else {
+        "EC2 instance metadata"
+    };
+    vec![
+        "environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into(),
+        format!(
+            "shared credentials file {} and config file {} (profile `{profile}`)",
+            file(crate::awsfiles::credentials_path(&env), "~/.aws/credentials"),
+            file(crate::awsfiles::config_path(&env), "~/.aws/config"),
+        ),
+        "web identity token (AWS_WEB_IDENTITY_TOKEN_FILE)".into(),
+        "container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_CREDENTIALS_FULL_URI)".into(),
+        imds.into(),
+    ]
+}
+
 /// The same configuration, signing with other credentials.
 pub fn with_credentials(base: &SdkConfig, credentials: Credentials) -> SdkConfig {
     base.to_builder()

@@ -21,6 +21,9 @@ const ACCESS_KEY_ID: &str = "aws_access_key_id";
 const SECRET_ACCESS_KEY: &str = "aws_secret_access_key";
 /// botocore accepts the legacy `aws_security_token` as a session token too.
 const SESSION_TOKENS: [&str; 2] = ["aws_session_token", "aws_security_token"];
+/// The UTF-8 byte-order mark: botocore reads it as part of the first line
+/// and fails on the whole file.
+pub const BOM: char = '\u{feff}';
 
 /// Which of the two files: they name profile sections differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,12 @@ pub enum FileKind {
 /// What is wrong with one line of a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
+    /// Notepad's "UTF-8" adds one; it is invisible in most editors.
+    #[error(
+        "starts with a UTF-8 byte-order mark (BOM), which the AWS CLI cannot read either \
+         (save it as UTF-8 without BOM)"
+    )]
+    ByteOrderMark,
     #[error("a setting before the first [section] header")]
     SettingBeforeSection,
     #[error("not a [section], comment, `key = value` setting or indented continuation")]
@@ -191,6 +200,13 @@ impl SharedFile {
             lines: Vec::new(),
             sections: Vec::new(),
         };
+        if text.starts_with(BOM) {
+            return Err(FileError::Malformed {
+                path: path.to_path_buf(),
+                line: 1,
+                what: Malformed::ByteOrderMark,
+            });
+        }
         // Indentation of the setting that indented lines would continue.
         let mut open_setting: Option<usize> = None;
         for (index, raw) in text.split_inclusive('\n').enumerate() {

@@ -92,6 +92,13 @@ fn values_are_read_as_botocore_reads_them() {
 fn malformed_lines_are_named() {
     use Malformed::*;
     let cases: &[(FileKind, &str, usize, Malformed)] = &[
+        (FileKind::Credentials, "\u{feff}[a]\n", 1, ByteOrderMark),
+        (
+            FileKind::Config,
+            "\u{feff}# c\n[default]\n",
+            1,
+            ByteOrderMark,
+        ),
         (
             FileKind::Credentials,
             "# c\nk = v\n[a]\n",

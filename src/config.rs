@@ -227,6 +227,12 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_read_past_as_toml_allows() {
+        let file = parse("\u{feff}[policy]\nmax_age = 30\n").unwrap();
+        assert_eq!(file.policy.max_age, Some(Days::Number(30)));
+    }
+
+    #[test]
     fn bad_files_say_what_is_wrong() {
         assert!(matches!(
             parse("[policy]\nmax_age = \"soon\"")

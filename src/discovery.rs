@@ -9,8 +9,11 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 
-use crate::aws::{AccountClients, AwsOptions, Identity, caller_identity, load_config};
-use crate::awsfiles::{ProfileKind, Profiles};
+use crate::aws::{
+    AccountClients, AwsOptions, Identity, caller_identity, credential_sources,
+    found_no_credentials, load_config,
+};
+use crate::awsfiles::{BOM, ProfileKind, Profiles};
 use crate::error::{CallError, FailureKind, InputError};
 use crate::model::is_account_id;
 
@@ -67,6 +70,12 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // Invisible in most editors, and otherwise reported as a bad ID.
+    if text.starts_with(BOM) {
+        return Err(InputError::ByteOrderMark {
+            path: path.to_path_buf(),
+        });
+    }
     let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let id = line.split('#').next().unwrap_or("").trim();
@@ -147,8 +156,16 @@ fn needs_base(sel: &Selection) -> bool {
 }
 
 /// Turns an early failure into bad input: nothing has been audited yet, so
-/// an unreachable endpoint or dead base credentials stop the run.
+/// missing credentials, an unreachable endpoint or dead base credentials
+/// stop the run.
 fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError {
+    if found_no_credentials(&e) {
+        // The SDK's own error is a dump of every provider it tried; where
+        // it looked is what the user can act on (issue 9, item 9).
+        return InputError::NoCredentials {
+            looked_in: credential_sources(profile.as_deref()),
+        };
+    }
     match e.kind() {
         FailureKind::Unreachable => InputError::Unreachable {
             endpoint: opts.endpoint(),
@@ -362,5 +379,9 @@ mod tests {
         std::fs::write(&bad, "111111111111\n12345\n").unwrap();
         let err = read_accounts_file(&bad).unwrap_err().to_string();
         assert!(err.contains(":2") && err.contains("12345"), "{err}");
+        let bom = dir.join("bom");
+        std::fs::write(&bom, "\u{feff}111111111111\n").unwrap();
+        let err = read_accounts_file(&bom).unwrap_err().to_string();
+        assert!(err.contains("byte-order mark (BOM)"), "{err}");
     }
 }

@@ -31,6 +31,11 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{}: starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
+        path.display()
+    )]
+    ByteOrderMark { path: PathBuf },
     #[error("{}:{line}:{column}: not a valid rekey config file: {message}", path.display())]
     BadConfig {
         path: PathBuf,
@@ -67,6 +72,11 @@ pub enum InputError {
         #[source]
         source: CallError,
     },
+    #[error(
+        "no AWS credentials found; looked in {}; run `aws configure` or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+        looked_in.join(", ")
+    )]
+    NoCredentials { looked_in: Vec<String> },
     #[error("the base credentials{} do not work", profile.as_deref().map(|p| format!(" (profile `{p}`)")).unwrap_or_default())]
     BaseCredentials {
         profile: Option<String>,

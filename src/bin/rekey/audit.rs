@@ -197,6 +197,11 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         options,
         format,
     } = resolve(&args, global)?;
+    // Before any AWS call: an audit of a thousand accounts must not be lost
+    // to a typo in the report's path (issue 9, item 11).
+    if let Some(path) = &args.out {
+        rekey::atomic::check_writable(path).with_context(|| report_error(path))?;
+    }
     let discovery = discover(&selection, &options.aws).await?;
     let show_progress =
         !args.no_progress && std::io::stderr().is_terminal() && discovery.targets.len() > 3;
@@ -223,11 +228,14 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     }
     let text = render(&report, args.view, format);
     match &args.out {
-        Some(path) => write_report(path, &text)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        Some(path) => write_report(path, &text).with_context(|| report_error(path))?,
         None => print!("{text}"),
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+fn report_error(path: &std::path::Path) -> String {
+    format!("cannot write the report to {}", path.display())
 }
 
 /// Atomically, so a reader never sees half a report.

@@ -1,6 +1,7 @@
 //! The `rekey` command: parses flags, runs one subcommand, prints errors once
 //! and maps outcomes to exit codes (0 all well, 1 findings, 2 errors).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -82,14 +83,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// rekey's own messages at the chosen verbosity, on stderr. The AWS SDK's
+/// warnings stay out unless asked for with -v: they are about its own
+/// attempts (every credential provider that found nothing, with debug dumps;
+/// a profile name the AWS CLI accepts but the SDK's parser does not), and
+/// rekey reports what failed itself (issue 9, item 9). Colours only on a
+/// terminal, and never with NO_COLOR set (https://no-color.org).
 fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let level = match verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        _ => LevelFilter::DEBUG,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
+    let sdk = if verbose == 0 {
+        LevelFilter::OFF
+    } else {
+        level
+    };
+    // Targets match by prefix, so `aws_` is every aws_* crate of the SDK.
+    let filter = Targets::new().with_default(level).with_target("aws_", sdk);
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(color),
+        )
+        .with(filter)
         .init();
 }
