@@ -115,7 +115,7 @@ impl Dev {
 
     /// At most two keys; each is the file's (active) or the old one
     /// (inactive): nothing orphaned.
-    async fn assert_no_orphans(&self) {
+    pub async fn assert_no_orphans(&self) {
         let keys = self.seeder.keys("dev").await;
         let held = self.held("dev").access_key_id;
         assert!(keys.len() <= 2, "{keys:?}");

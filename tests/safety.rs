@@ -486,3 +486,55 @@ fn rows(journal: &Path) -> Vec<i64> {
         })
         .collect()
 }
+
+/// Issue 9 #7: a run dies while its CreateAccessKey is on the wire (here:
+/// IAM makes the key, the answer is lost), and IAM lists the new key only
+/// seconds later. The undo sees no key and closes; the key then shows up,
+/// active, its secret nowhere. The next run must recognise it as that
+/// rotation's orphan and delete it — before, it planned with it as
+/// "another active key" and refused on every later run.
+#[tokio::test]
+async fn a_late_key_from_a_lost_create_is_swept_not_called_another_active_key() {
+    let dev = Dev::new(120).await;
+    let account = dev.acct.account_id.clone();
+    moto().new_key_delay(&account, 30.0, true, true);
+    let lost = [("REKEY_FAULTS", "iam:CreateAccessKey@after")];
+    let first = dev.rotate_with(&lost, &["--profile", "dev", "--propagation-timeout", "1s"]);
+    assert_eq!(code(&first), 2, "{}{}", stdout(&first), stderr(&first));
+    assert_eq!(dev.history()[0]["outcome"], "undone");
+    assert_eq!(dev.seeder.keys("dev").await.len(), 1, "the late key is not listed yet");
+    // Now IAM lists it: active, and nobody holds its secret.
+    moto().new_key_delay(&account, 0.0, true, true);
+    assert_eq!(dev.seeder.keys("dev").await.len(), 2);
+
+    let second = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&second), 0, "{}{}", stdout(&second), stderr(&second));
+    assert!(
+        stdout(&second).contains("an earlier interrupted run made whose secret nobody holds"),
+        "{}",
+        stdout(&second)
+    );
+    dev.assert_profile_works("dev");
+    dev.assert_no_orphans().await;
+}
+
+/// Issue 9 #7: the same, but the next run starts at once, while the late
+/// key is still unlisted: its CreateAccessKey meets LimitExceeded. That
+/// leads to the sweep — wait for the key to show, delete it, create again —
+/// not to an exit.
+#[tokio::test]
+async fn limit_exceeded_right_after_a_recovery_waits_for_the_orphan_and_sweeps_it() {
+    let dev = Dev::new(120).await;
+    let account = dev.acct.account_id.clone();
+    moto().new_key_delay(&account, 6.0, true, true);
+    let lost = [("REKEY_FAULTS", "iam:CreateAccessKey@after")];
+    let first = dev.rotate_with(&lost, &["--profile", "dev", "--propagation-timeout", "1s"]);
+    assert_eq!(code(&first), 2, "{}{}", stdout(&first), stderr(&first));
+    let second = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&second), 0, "{}{}", stdout(&second), stderr(&second));
+    dev.assert_profile_works("dev");
+    dev.assert_no_orphans().await;
+    for r in dev.history().as_array().unwrap() {
+        assert!(r["outcome"] == "completed" || r["outcome"] == "undone", "{r}");
+    }
+}

@@ -211,7 +211,7 @@ impl Destination for CredentialsFile {
                     Some(id) if id == old_key_id => {
                         if !kept.exists() {
                             let old = Self::pair(file, profile).expect("the profile holds it");
-                            keep_pair(&kept, &old)?;
+                            keep_pair(&kept, &old, &self.path)?;
                         }
                     }
                     // Someone changed the profile since it was planned:
@@ -263,8 +263,10 @@ impl Destination for CredentialsFile {
     }
 }
 
-/// Writes the old pair to its own file, 0600, atomically.
-fn keep_pair(path: &Path, pair: &KeyPair) -> Result<(), DestinationError> {
+/// Writes the old pair to its own file, 0600, atomically, owned like the
+/// file it came from (root's cron job must not leave a root-owned file in a
+/// user's ~/.aws).
+fn keep_pair(path: &Path, pair: &KeyPair, like: &Path) -> Result<(), DestinationError> {
     let text = format!(
         "# rekey keeps this key until its rotation ends, to put it back if the\n\
          # rotation is undone; it deletes this file then.\n\
@@ -272,10 +274,18 @@ fn keep_pair(path: &Path, pair: &KeyPair) -> Result<(), DestinationError> {
         pair.access_key_id,
         pair.secret.expose_secret()
     );
-    write_atomically(path, text.as_bytes(), None).map_err(|source| DestinationError::Write {
+    let write_error = |source| DestinationError::Write {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    write_atomically(path, text.as_bytes(), None).map_err(write_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(like).map_err(write_error)?;
+        std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid())).map_err(write_error)?;
+    }
+    Ok(())
 }
 
 /// An exclusive lock on the directory holding `path`, held until the
