@@ -383,24 +383,57 @@ async fn a_denied_create_leaves_everything_as_it_was() {
     assert_eq!(dev.history()[0]["outcome"], "undone");
 }
 
+/// A directory nobody can create files in while this lives: read-only
+/// permission bits, and where they do not bind (root), the immutable flag
+/// (`chattr +i`, e2fsprogs, installed by scripts/ensure-tools). Checked by
+/// trying; panics when neither works instead of letting a test skip.
+struct UnwritableDir(PathBuf);
+
+impl UnwritableDir {
+    fn new(dir: &std::path::Path) -> UnwritableDir {
+        let guard = UnwritableDir(dir.to_path_buf());
+        let writable = || std::fs::write(dir.join(".probe"), "").is_ok();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        if writable() {
+            let _ = std::fs::remove_file(dir.join(".probe"));
+            let chattr = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .output();
+            assert!(
+                chattr.as_ref().is_ok_and(|o| o.status.success()),
+                "cannot make {} unwritable: permission bits do not bind (root) and `chattr +i` failed \
+                 ({chattr:?}); install e2fsprogs (scripts/ensure-tools) on a filesystem with the immutable flag",
+                dir.display()
+            );
+            assert!(
+                !writable(),
+                "{} is still writable after chattr +i",
+                dir.display()
+            );
+        }
+        guard
+    }
+}
+
+impl Drop for UnwritableDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
 #[tokio::test]
 async fn an_unwritable_file_is_rolled_back_without_a_key_left_behind() {
     let dev = Dev::new(100).await;
     let aws_dir = dev.home.path().join(".aws");
-    // Root ignores permission bits; the immutable flag stops even root.
-    let locked = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&aws_dir)
-        .status();
-    if !locked.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: chattr +i is not available on this filesystem");
-        return;
-    }
-    let out = dev.rotate(&["--profile", "dev"]);
-    let _ = std::process::Command::new("chattr")
-        .arg("-i")
-        .arg(&aws_dir)
-        .status();
+    let out = {
+        let _locked = UnwritableDir::new(&aws_dir);
+        dev.rotate(&["--profile", "dev"])
+    };
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(stderr(&out).contains("undone"), "{}", stderr(&out));
     assert_eq!(dev.file(), dev.original);
@@ -413,22 +446,78 @@ async fn an_unwritable_file_is_rolled_back_without_a_key_left_behind() {
 #[tokio::test]
 async fn mfa_profiles_need_a_code_and_rotate_under_an_mfa_session() {
     let dev = Dev::new(100).await;
+    let serial = moto().mfa_device(&dev.acct.account_id, "dev");
+    // The usual "manage your own keys only with MFA" policy: IAM calls are
+    // allowed in sessions made with MFA, never with the plain key.
+    let iam_actions: Vec<&str> = ROTATE_ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| a.starts_with("iam:"))
+        .collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": iam_actions, "Resource": "*",
+             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+            {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "sts:GetSessionToken"], "Resource": "*"},
+        ],
+    });
+    dev.seeder
+        .iam
+        .put_user_policy()
+        .user_name("dev")
+        .policy_name("rotate-own-keys")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("MFA policy");
+    let untouched = || async {
+        assert_eq!(dev.file(), dev.original);
+        assert_eq!(
+            dev.seeder.keys("dev").await,
+            vec![(dev.key.access_key_id.clone(), "Active".into())]
+        );
+    };
+    // Without mfa_serial the plain key is denied.
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("AccessDenied"), "{}", stderr(&out));
+    untouched().await;
+
     std::fs::write(
         dev.home.config_path(),
-        format!(
-            "[profile dev]\nmfa_serial = arn:aws:iam::{}:mfa/dev\n",
-            dev.acct.account_id
-        ),
+        format!("[profile dev]\nmfa_serial = {serial}\n"),
     )
     .unwrap();
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--mfa-code"), "{}", stderr(&out));
-    assert_eq!(dev.file(), dev.original);
-    let out = dev.rotate(&["--profile", "dev", "--mfa-code", "123456"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    untouched().await;
+
+    let good = moto().mfa_code(&serial);
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let out = dev.rotate(&["--profile", "dev", "--mfa-code", &wrong]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot start an MFA session with {serial}"))
+            && err.contains("invalid MFA one time pass code"),
+        "{err}"
+    );
+    untouched().await;
+
+    let out = dev.rotate(&["--profile", "dev", "--mfa-code", &good]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("[rotated]"), "{}", stdout(&out));
+    assert_ne!(dev.held("dev").access_key_id, dev.key.access_key_id);
     dev.assert_profile_works("dev");
     dev.assert_no_orphans().await;
+    assert!(
+        dev.seeder
+            .keys("dev")
+            .await
+            .contains(&(dev.key.access_key_id.clone(), "Inactive".into()))
+    );
 }
 
 #[tokio::test]
