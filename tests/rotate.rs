@@ -523,58 +523,63 @@ async fn mfa_profiles_need_a_code_and_rotate_under_an_mfa_session() {
 #[tokio::test]
 async fn two_concurrent_rotations_of_one_user_rotate_once() {
     let dev = Dev::new(100).await;
-    let run = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("HOME", dev.home.path())
-            .env("AWS_SHARED_CREDENTIALS_FILE", dev.home.credentials_path())
-            .env("AWS_CONFIG_FILE", dev.home.config_path())
-            .env("AWS_ENDPOINT_URL", moto().endpoint())
-            .env("AWS_REGION", "us-east-1")
-            .args([
-                "rotate",
-                "--profile",
-                "dev",
-                "--max-age",
-                "30d",
-                "--journal",
-                dev.journal.to_str().unwrap(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (run(), run());
-    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let rotated = outs
-        .iter()
-        .filter(|o| stdout(o).contains("[rotated]"))
-        .count();
-    assert_eq!(
-        rotated,
-        1,
-        "{:?}",
-        outs.iter()
-            .map(|o| (stdout(o), stderr(o)))
-            .collect::<Vec<_>>()
-    );
-    for o in &outs {
-        if !stdout(o).contains("[rotated]") {
-            let text = format!("{}{}", stdout(o), stderr(o));
-            assert!(
-                text.contains("not due") || text.contains("being rotated"),
-                "{text}"
-            );
-        }
+    // The first run's new key is rejected for a while, as IAM does, so the
+    // run is still verifying it, lease held, when the second one starts.
+    moto().new_key_delay(&dev.acct.account_id, 8.0, false, true);
+    let mut args = vec!["rotate", "--journal", dev.journal.to_str().unwrap()];
+    args.extend(["--profile", "dev", "--max-age", "30d"]);
+    let first = dev.home.rekey_command(&[], &args).spawn().unwrap();
+    // The new key is in the file once it is delivered (before verification).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while dev.held("dev").access_key_id == dev.key.access_key_id {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never delivered a key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let second = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "{}{}", stdout(&first), stderr(&first));
+    assert!(stdout(&first).contains("[rotated]"), "{}", stdout(&first));
+    assert_eq!(code(&second), 2, "{}{}", stdout(&second), stderr(&second));
+    assert!(
+        stderr(&second).contains("is being rotated by"),
+        "{}",
+        stderr(&second)
+    );
+    // Once the first is done, the key is not due.
+    let third = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
+    assert!(stdout(&third).contains("not due"), "{}", stdout(&third));
     dev.assert_profile_works("dev");
     dev.assert_no_orphans().await;
     assert_eq!(dev.seeder.keys("dev").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_new_key_that_takes_seconds_to_work_is_verified_before_the_old_one_is_retired() {
+    let dev = Dev::new(100).await;
+    // For 3 s after CreateAccessKey the new key is rejected and not listed.
+    moto().new_key_delay(&dev.acct.account_id, 3.0, true, true);
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("[rotated]"), "{}", stdout(&out));
+    let new = dev.held("dev");
+    assert_ne!(new.access_key_id, dev.key.access_key_id);
+    dev.assert_profile_works("dev");
+    let old = dev.aws_with(&dev.key);
+    assert!(!old.status.success(), "the old key must be rejected");
+    let mut keys = dev.seeder.keys("dev").await;
+    keys.sort_by_key(|(id, _)| *id != new.access_key_id);
+    assert_eq!(
+        keys,
+        vec![
+            (new.access_key_id.clone(), "Active".to_string()),
+            (dev.key.access_key_id.clone(), "Inactive".to_string()),
+        ]
+    );
+    assert_eq!(dev.history()[0]["outcome"], "completed");
 }
 
 #[tokio::test]
@@ -590,6 +595,7 @@ async fn the_new_secret_never_appears_in_output_logs_or_the_journal() {
         dev.journal.to_str().unwrap(),
         "--steps",
     ]);
+    assert_eq!(code(&history), 0, "{}", stderr(&history));
     places.push(("history", stdout(&history)));
     for entry in std::fs::read_dir(dev.journal.parent().unwrap()).unwrap() {
         let path = entry.unwrap().path();
@@ -602,6 +608,12 @@ async fn the_new_secret_never_appears_in_output_logs_or_the_journal() {
     let failing = dev.rotate_with(
         &[("REKEY_FAULTS", "sts:GetCallerIdentity@before+1*0")],
         &["--profile", "dev", "--propagation-timeout", "1s"],
+    );
+    assert_eq!(
+        code(&failing),
+        2,
+        "the run must fail (REKEY_FAULTS needs --features fault-injection): {}",
+        stdout(&failing)
     );
     places.push(("error", stderr(&failing)));
     for (what, text) in places {
@@ -697,11 +709,13 @@ fn interactive(dev: &Dev, answers: &str) -> Output {
 async fn interactive_rotation_asks_before_each_step() {
     let dev = Dev::new(100).await;
     let out = interactive(&dev, "n\n");
+    assert_eq!(code(&out), 0, "declining is not an error: {}", stdout(&out));
     assert!(stdout(&out).contains("Go ahead? [y/N]"), "{}", stdout(&out));
     assert!(stdout(&out).contains("[declined]"), "{}", stdout(&out));
     assert_eq!(dev.file(), dev.original);
     // Yes to the rotation, no to retiring the old key.
     let out = interactive(&dev, "y\nn\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("Deactivate the old key"), "{text}");
     assert!(text.contains("left active at your request"), "{text}");

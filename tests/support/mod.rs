@@ -482,6 +482,14 @@ impl Home {
 
     /// [`Home::rekey`] with extra environment (fault injection).
     pub fn rekey_with(&self, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.rekey_command(extra_env, args)
+            .output()
+            .expect("run rekey")
+    }
+
+    /// The command [`Home::rekey_with`] runs, for a test that starts it in
+    /// the background (stdout and stderr piped).
+    pub fn rekey_command(&self, extra_env: &[(&str, &str)], args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rekey"));
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") || k.starts_with("REKEY_") {
@@ -498,8 +506,10 @@ impl Home {
             .envs(extra_env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .current_dir(self.path());
-        cmd.output().expect("run rekey")
+        cmd
     }
 
     /// Runs `aws ARGS` (the independent client) with this home's files.
