@@ -8,7 +8,7 @@
 use std::process::Output;
 
 use crate::rotate::Dev;
-use crate::support::{code, stderr, stdout};
+use crate::support::{SIGABRT, code, signal, stderr, stdout};
 
 /// The invariants: the profile's key works and the user has at most two
 /// keys — at every moment, even while a run lies dead. Once settled (after
@@ -67,12 +67,15 @@ async fn recover(dev: &Dev, first: &Output, case: &str) {
     );
 }
 
-/// Runs a rotation that must die at `point`, then lets the next run recover.
+/// Runs a rotation that must die at `point` (killed by SIGABRT there, not
+/// merely failing), then lets the next run recover.
 async fn crash_then_recover(dev: &Dev, env: &[(&str, &str)], args: &[&str], point: &str) {
     let first = dev.rotate_with(env, args);
+    assert_eq!(signal(&first), SIGABRT, "{point}: {}", stderr(&first));
     assert!(
-        first.status.code().is_none() || code(&first) != 0,
-        "{point}: the run should have died"
+        stderr(&first).contains(&format!("crashing at {point}")),
+        "{point}: {}",
+        stderr(&first)
     );
     recover(dev, &first, point).await;
 }
@@ -87,35 +90,46 @@ fn dev_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 #[tokio::test]
 async fn a_failure_in_each_aws_call_is_recovered() {
-    let cases: &[(&str, &[&str])] = &[
-        ("iam:ListAccessKeys@before", &[]),
-        ("iam:CreateAccessKey@before", &[]),
+    // (faults, extra arguments, the exit code of the faulty run)
+    let cases: &[(&str, &[&str], i32)] = &[
+        ("iam:ListAccessKeys@before", &[], 2),
+        ("iam:CreateAccessKey@before", &[], 2),
         // IAM made the key but the answer was lost: its ID was never learned.
-        ("iam:CreateAccessKey@after", &[]),
+        ("iam:CreateAccessKey@after", &[], 2),
         // The first GetCallerIdentity identifies the old key; the rest verify.
         (
             "sts:GetCallerIdentity@before+1*0",
             &["--propagation-timeout", "1s"],
+            2,
         ),
-        ("sts:GetCallerIdentity@before+1*2", &[]),
+        // Two failed proofs, then three in a row: verification retries.
+        ("sts:GetCallerIdentity@before+1*2", &[], 0),
         (
             "iam:UpdateAccessKey@before*0",
             &["--propagation-timeout", "1s"],
+            2,
         ),
-        ("iam:UpdateAccessKey@after", &[]),
+        ("iam:UpdateAccessKey@after", &[], 2),
         (
             "iam:DeleteAccessKey@before*0",
             &["--old-key", "delete", "--propagation-timeout", "1s"],
+            2,
         ),
         // Undo itself fails: the lost-answer key cannot be deleted yet.
-        ("iam:CreateAccessKey@after,iam:DeleteAccessKey@before", &[]),
+        (
+            "iam:CreateAccessKey@after,iam:DeleteAccessKey@before",
+            &[],
+            2,
+        ),
     ];
-    for (faults, extra) in cases {
+    for (faults, extra, exit) in cases {
         let dev = Dev::new(100).await;
         let first = dev.rotate_with(&[("REKEY_FAULTS", faults)], &dev_args(extra));
-        assert!(
-            code(&first) == 0 || code(&first) == 2,
-            "{faults}: {}",
+        assert_eq!(
+            code(&first),
+            *exit,
+            "{faults}: {}{}",
+            stdout(&first),
             stderr(&first)
         );
         recover(&dev, &first, faults).await;

@@ -391,24 +391,57 @@ async fn a_denied_create_leaves_everything_as_it_was() {
     assert_eq!(dev.history()[0]["outcome"], "undone");
 }
 
+/// A directory nobody can create files in while this lives: read-only
+/// permission bits, and where they do not bind (root), the immutable flag
+/// (`chattr +i`, e2fsprogs, installed by scripts/ensure-tools). Checked by
+/// trying; panics when neither works instead of letting a test skip.
+struct UnwritableDir(PathBuf);
+
+impl UnwritableDir {
+    fn new(dir: &std::path::Path) -> UnwritableDir {
+        let guard = UnwritableDir(dir.to_path_buf());
+        let writable = || std::fs::write(dir.join(".probe"), "").is_ok();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        if writable() {
+            let _ = std::fs::remove_file(dir.join(".probe"));
+            let chattr = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .output();
+            assert!(
+                chattr.as_ref().is_ok_and(|o| o.status.success()),
+                "cannot make {} unwritable: permission bits do not bind (root) and `chattr +i` failed \
+                 ({chattr:?}); install e2fsprogs (scripts/ensure-tools) on a filesystem with the immutable flag",
+                dir.display()
+            );
+            assert!(
+                !writable(),
+                "{} is still writable after chattr +i",
+                dir.display()
+            );
+        }
+        guard
+    }
+}
+
+impl Drop for UnwritableDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
 #[tokio::test]
 async fn an_unwritable_file_is_rolled_back_without_a_key_left_behind() {
     let dev = Dev::new(100).await;
     let aws_dir = dev.home.path().join(".aws");
-    // Root ignores permission bits; the immutable flag stops even root.
-    let locked = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&aws_dir)
-        .status();
-    if !locked.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: chattr +i is not available on this filesystem");
-        return;
-    }
-    let out = dev.rotate(&["--profile", "dev"]);
-    let _ = std::process::Command::new("chattr")
-        .arg("-i")
-        .arg(&aws_dir)
-        .status();
+    let out = {
+        let _locked = UnwritableDir::new(&aws_dir);
+        dev.rotate(&["--profile", "dev"])
+    };
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(stderr(&out).contains("undone"), "{}", stderr(&out));
     assert_eq!(dev.file(), dev.original);
@@ -421,79 +454,140 @@ async fn an_unwritable_file_is_rolled_back_without_a_key_left_behind() {
 #[tokio::test]
 async fn mfa_profiles_need_a_code_and_rotate_under_an_mfa_session() {
     let dev = Dev::new(100).await;
+    let serial = moto().mfa_device(&dev.acct.account_id, "dev");
+    // The usual "manage your own keys only with MFA" policy: IAM calls are
+    // allowed in sessions made with MFA, never with the plain key.
+    let iam_actions: Vec<&str> = ROTATE_ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| a.starts_with("iam:"))
+        .collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": iam_actions, "Resource": "*",
+             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+            {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "sts:GetSessionToken"], "Resource": "*"},
+        ],
+    });
+    dev.seeder
+        .iam
+        .put_user_policy()
+        .user_name("dev")
+        .policy_name("rotate-own-keys")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("MFA policy");
+    let untouched = || async {
+        assert_eq!(dev.file(), dev.original);
+        assert_eq!(
+            dev.seeder.keys("dev").await,
+            vec![(dev.key.access_key_id.clone(), "Active".into())]
+        );
+    };
+    // Without mfa_serial the plain key is denied.
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("AccessDenied"), "{}", stderr(&out));
+    untouched().await;
+
     std::fs::write(
         dev.home.config_path(),
-        format!(
-            "[profile dev]\nmfa_serial = arn:aws:iam::{}:mfa/dev\n",
-            dev.acct.account_id
-        ),
+        format!("[profile dev]\nmfa_serial = {serial}\n"),
     )
     .unwrap();
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--mfa-code"), "{}", stderr(&out));
-    assert_eq!(dev.file(), dev.original);
-    let out = dev.rotate(&["--profile", "dev", "--mfa-code", "123456"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    untouched().await;
+
+    let good = moto().mfa_code(&serial);
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let out = dev.rotate(&["--profile", "dev", "--mfa-code", &wrong]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot start an MFA session with {serial}"))
+            && err.contains("invalid MFA one time pass code"),
+        "{err}"
+    );
+    untouched().await;
+
+    let out = dev.rotate(&["--profile", "dev", "--mfa-code", &good]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("[rotated]"), "{}", stdout(&out));
+    assert_ne!(dev.held("dev").access_key_id, dev.key.access_key_id);
     dev.assert_profile_works("dev");
     dev.assert_no_orphans().await;
+    assert!(
+        dev.seeder
+            .keys("dev")
+            .await
+            .contains(&(dev.key.access_key_id.clone(), "Inactive".into()))
+    );
 }
 
 #[tokio::test]
 async fn two_concurrent_rotations_of_one_user_rotate_once() {
     let dev = Dev::new(100).await;
-    let run = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("HOME", dev.home.path())
-            .env("AWS_SHARED_CREDENTIALS_FILE", dev.home.credentials_path())
-            .env("AWS_CONFIG_FILE", dev.home.config_path())
-            .env("AWS_ENDPOINT_URL", moto().endpoint())
-            .env("AWS_REGION", "us-east-1")
-            .args([
-                "rotate",
-                "--profile",
-                "dev",
-                "--max-age",
-                "30d",
-                "--journal",
-                dev.journal.to_str().unwrap(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (run(), run());
-    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
-    let rotated = outs
-        .iter()
-        .filter(|o| stdout(o).contains("[rotated]"))
-        .count();
-    assert_eq!(
-        rotated,
-        1,
-        "{:?}",
-        outs.iter()
-            .map(|o| (stdout(o), stderr(o)))
-            .collect::<Vec<_>>()
-    );
-    for o in &outs {
-        if !stdout(o).contains("[rotated]") {
-            let text = format!("{}{}", stdout(o), stderr(o));
-            assert!(
-                text.contains("not due") || text.contains("being rotated"),
-                "{text}"
-            );
-        }
+    // The first run's new key is rejected for a while, as IAM does, so the
+    // run is still verifying it, lease held, when the second one starts.
+    moto().new_key_delay(&dev.acct.account_id, 8.0, false, true);
+    let mut args = vec!["rotate", "--journal", dev.journal.to_str().unwrap()];
+    args.extend(["--profile", "dev", "--max-age", "30d"]);
+    let first = dev.home.rekey_command(&[], &args).spawn().unwrap();
+    // The new key is in the file once it is delivered (before verification).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while dev.held("dev").access_key_id == dev.key.access_key_id {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never delivered a key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let second = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "{}{}", stdout(&first), stderr(&first));
+    assert!(stdout(&first).contains("[rotated]"), "{}", stdout(&first));
+    assert_eq!(code(&second), 2, "{}{}", stdout(&second), stderr(&second));
+    // The file already holds the first run's new key, which IAM does not
+    // accept yet: that is a rotation in progress, not a broken key.
+    let err = stderr(&second);
+    assert!(err.contains("is being rotated by"), "{err}");
+    assert!(!err.contains("the key is wrong"), "{err}");
+    // Once the first is done, the key is not due.
+    let third = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
+    assert!(stdout(&third).contains("not due"), "{}", stdout(&third));
     dev.assert_profile_works("dev");
     dev.assert_no_orphans().await;
     assert_eq!(dev.seeder.keys("dev").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_new_key_that_takes_seconds_to_work_is_verified_before_the_old_one_is_retired() {
+    let dev = Dev::new(100).await;
+    // For 3 s after CreateAccessKey the new key is rejected and not listed.
+    moto().new_key_delay(&dev.acct.account_id, 3.0, true, true);
+    let out = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("[rotated]"), "{}", stdout(&out));
+    let new = dev.held("dev");
+    assert_ne!(new.access_key_id, dev.key.access_key_id);
+    dev.assert_profile_works("dev");
+    let old = dev.aws_with(&dev.key);
+    assert!(!old.status.success(), "the old key must be rejected");
+    let mut keys = dev.seeder.keys("dev").await;
+    keys.sort_by_key(|(id, _)| *id != new.access_key_id);
+    assert_eq!(
+        keys,
+        vec![
+            (new.access_key_id.clone(), "Active".to_string()),
+            (dev.key.access_key_id.clone(), "Inactive".to_string()),
+        ]
+    );
+    assert_eq!(dev.history()[0]["outcome"], "completed");
 }
 
 #[tokio::test]
@@ -509,6 +603,7 @@ async fn the_new_secret_never_appears_in_output_logs_or_the_journal() {
         dev.journal.to_str().unwrap(),
         "--steps",
     ]);
+    assert_eq!(code(&history), 0, "{}", stderr(&history));
     places.push(("history", stdout(&history)));
     for entry in std::fs::read_dir(dev.journal.parent().unwrap()).unwrap() {
         let path = entry.unwrap().path();
@@ -521,6 +616,12 @@ async fn the_new_secret_never_appears_in_output_logs_or_the_journal() {
     let failing = dev.rotate_with(
         &[("REKEY_FAULTS", "sts:GetCallerIdentity@before+1*0")],
         &["--profile", "dev", "--propagation-timeout", "1s"],
+    );
+    assert_eq!(
+        code(&failing),
+        2,
+        "the run must fail (REKEY_FAULTS needs --features fault-injection): {}",
+        stdout(&failing)
     );
     places.push(("error", stderr(&failing)));
     for (what, text) in places {
@@ -616,11 +717,13 @@ fn interactive(dev: &Dev, answers: &str) -> Output {
 async fn interactive_rotation_asks_before_each_step() {
     let dev = Dev::new(100).await;
     let out = interactive(&dev, "n\n");
+    assert_eq!(code(&out), 0, "declining is not an error: {}", stdout(&out));
     assert!(stdout(&out).contains("Go ahead? [y/N]"), "{}", stdout(&out));
     assert!(stdout(&out).contains("[declined]"), "{}", stdout(&out));
     assert_eq!(dev.file(), dev.original);
     // Yes to the rotation, no to retiring the old key.
     let out = interactive(&dev, "y\nn\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("Deactivate the old key"), "{text}");
     assert!(text.contains("left active at your request"), "{text}");

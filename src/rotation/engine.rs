@@ -287,13 +287,22 @@ impl Engine<'_> {
     pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
         let old = self.read_current(target)?;
         let old_clients = clients_for(&target.config, &old);
-        let identity = caller_identity(&old_clients.sts).await.map_err(self.call(
-            target,
-            format!(
-                "checking the key {} with STS",
-                mask_key_id(&old.access_key_id)
-            ),
-        ))?;
+        let identity = match caller_identity(&old_clients.sts).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                // A key another run has just delivered, which IAM does not
+                // accept yet: say that run holds it, not that the key is bad.
+                self.lease_of_delivered_key(target, &old.access_key_id)
+                    .await?;
+                return Err(self.call(
+                    target,
+                    format!(
+                        "checking the key {} with STS",
+                        mask_key_id(&old.access_key_id)
+                    ),
+                )(e));
+            }
+        };
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
             return Err(RotateError::Refused {
                 target: target.label.clone(),
@@ -316,6 +325,24 @@ impl Engine<'_> {
             .await;
         self.release(&lease);
         result
+    }
+
+    /// Fails with the lease error when an unfinished rotation of a live
+    /// run created `key_id`.
+    async fn lease_of_delivered_key(
+        &self,
+        target: &Target,
+        key_id: &str,
+    ) -> Result<(), RotateError> {
+        let unfinished = self.journal(target, self.journal.unfinished())?;
+        if let Some(r) = unfinished
+            .iter()
+            .find(|r| r.new_key_id.as_deref() == Some(key_id))
+        {
+            let lease = self.lease(target, &r.account_id, &r.user_name).await?;
+            self.release(&lease);
+        }
+        Ok(())
     }
 
     async fn rotate_leased(

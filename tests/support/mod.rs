@@ -145,6 +145,44 @@ impl Moto {
         );
     }
 
+    /// For `seconds` after each CreateAccessKey in `account_id`, the new key
+    /// is left out of ListAccessKeys and the credential report (`hide`) and
+    /// rejected with InvalidClientTokenId (`reject`), as while IAM
+    /// propagates it. `seconds == 0.0` clears it.
+    pub fn new_key_delay(&self, account_id: &str, seconds: f64, hide: bool, reject: bool) {
+        self.control(
+            "new_key_delay",
+            json!({ "account_id": account_id, "seconds": seconds, "hide": hide, "reject": reject }),
+        );
+    }
+
+    /// A virtual MFA device enabled for `user`; returns its serial (ARN).
+    pub fn mfa_device(&self, account_id: &str, user: &str) -> String {
+        let v = self.control(
+            "mfa_device",
+            json!({ "account_id": account_id, "user_name": user }),
+        );
+        s(&v["serial_number"])
+    }
+
+    /// The current TOTP code of the virtual MFA device `serial`.
+    pub fn mfa_code(&self, serial: &str) -> String {
+        s(&self.control("mfa_code", json!({ "serial_number": serial }))["code"])
+    }
+
+    /// Freezes the account's credential report as it is now, labelled
+    /// `hours_ago` hours old: IAM serves it until it is four hours old.
+    pub fn report_age(&self, account_id: &str, hours_ago: i64) {
+        let at = time::OffsetDateTime::now_utc() - time::Duration::hours(hours_ago);
+        self.control(
+            "report_age",
+            json!({
+                "account_id": account_id,
+                "generated_at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            }),
+        );
+    }
+
     /// Gives the root user of an account keys, each `(active, age_days)`.
     pub fn root_keys(&self, account_id: &str, keys: &[(bool, i64)]) {
         let now = time::OffsetDateTime::now_utc();
@@ -444,6 +482,14 @@ impl Home {
 
     /// [`Home::rekey`] with extra environment (fault injection).
     pub fn rekey_with(&self, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.rekey_command(extra_env, args)
+            .output()
+            .expect("run rekey")
+    }
+
+    /// The command [`Home::rekey_with`] runs, for a test that starts it in
+    /// the background (stdout and stderr piped).
+    pub fn rekey_command(&self, extra_env: &[(&str, &str)], args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rekey"));
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") || k.starts_with("REKEY_") {
@@ -460,8 +506,10 @@ impl Home {
             .envs(extra_env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .current_dir(self.path());
-        cmd.output().expect("run rekey")
+        cmd
     }
 
     /// Runs `aws ARGS` (the independent client) with this home's files.
@@ -493,6 +541,23 @@ pub fn stdout(o: &Output) -> String {
 /// stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The signal `REKEY_CRASH_AT` kills rekey with (`std::process::abort`).
+pub const SIGABRT: i32 = 6;
+
+/// The signal that killed the process, panicking with the output when it
+/// exited instead.
+pub fn signal(o: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    o.status.signal().unwrap_or_else(|| {
+        panic!(
+            "rekey exited ({}) instead of dying by a signal: {}\n{}",
+            o.status,
+            stdout(o),
+            stderr(o)
+        )
+    })
 }
 
 /// The exit code, panicking with the output when killed by a signal.

@@ -55,11 +55,44 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       to moto first (the side effect happens) and then replaces the answer.
       Faults are global: pass account_id when tests run in parallel.
   /_rekey/fail_clear {} -> {"ok":true}
+  /_rekey/mfa_device {"account_id", "user_name", "device_name"?: user_name}
+      -> {"serial_number", "seed"}
+      Creates a virtual MFA device (CreateVirtualMFADevice; its Base32 seed is
+      the TOTP seed) and enables it for the user, as EnableMFADevice does.
+  /_rekey/mfa_code {"serial_number", "steps"?: 0} -> {"code"}
+      The TOTP code (RFC 6238: HMAC-SHA1, 30 s step, 6 digits) of a virtual
+      device's seed for the current time step (+ `steps`).
+  /_rekey/new_key_delay {"account_id"?, "seconds": float, "hide": true,
+      "reject": true} -> {"ok":true}
+      For `seconds` after each CreateAccessKey in that account (every account
+      without account_id; an account's own setting wins), the new key is left
+      out of ListAccessKeys and the credential report (hide) and requests
+      signed with it fail with InvalidClientTokenId (reject), as while IAM
+      propagates a key. seconds 0 clears the account's setting (keys already
+      made keep their delay).
+  /_rekey/report_age {"account_id", "generated_at": ISO8601|null} -> {"ok":true}
+      Freezes the account's credential report: its content is rendered now
+      and labelled `generated_at`. From then on, as in AWS, Generate returns
+      COMPLETE without regenerating while the report is younger than 4 hours,
+      and GetCredentialReport returns the frozen content and GeneratedTime; an
+      older report is regenerated (STARTED, then frozen anew at that moment).
+      null goes back to a report rendered at every Get.
+
+MFA (AWS behaviour): GetSessionToken with SerialNumber + TokenCode checks the
+code against the seed of a virtual device enabled for the calling user
+(current step +-1; a code of a step already used is rejected) and fails with
+AccessDenied otherwise. EnableMFADevice on a virtual device needs two
+consecutive codes. Identity policies evaluate Bool/BoolIfExists on
+aws:MultiFactorAuthPresent: absent for long-term keys, "false" for role
+sessions and non-MFA GetSessionToken sessions, "true" for MFA sessions; other
+conditions are ignored, as by moto. A non-MFA GetSessionToken session cannot
+call IAM at all (AWS: "MFA required" for IAM from GetSessionToken credentials).
 
 Credential report (AWS-like, deterministic, per account): GetCredentialReport
 before any Generate -> ReportNotPresent (410). First Generate -> STARTED; while
 STARTED, GetCredentialReport -> ReportInProgress (404) and the report becomes
-COMPLETE; a second Generate -> COMPLETE. Content is rendered at Get time.
+COMPLETE; a second Generate -> COMPLETE. Content is rendered at Get time
+(unless frozen by report_age).
 
 Parent process: keep the harness's stdin open as a pipe (Rust:
 Stdio::piped(), hold the ChildStdin); a null/closed stdin makes it exit at once
@@ -200,7 +233,7 @@ def _key_init(self, account_id, partition, access_key_id, headers):
     # InvalidClientTokenId ("The security token included in the request is invalid.").
     _orig_key_init(self, account_id, partition, access_key_id, headers)
     key = self.backend.access_keys.get(access_key_id)
-    if key is not None and key.status != "Active":
+    if key is not None and (key.status != "Active" or _rejected(key)):  # _rejected: issue 9, new_key_delay
         raise access_control.CreateAccessKeyFailure(reason="InvalidId")
 
 
@@ -280,8 +313,18 @@ def _get_session_token(self):
     partition, user = _caller_user(account_id, caller)
     if user is None:  # not an IAM user's key: keep moto's answer
         return _orig_get_session_token(self)
+    # AWS behaviour restored (issue 9): SerialNumber + TokenCode are checked;
+    # the session records whether MFA was used (aws:MultiFactorAuthPresent).
+    try:
+        mfa = _check_mfa_code(account_id, user, self._get_param("SerialNumber"), self._get_param("TokenCode"))
+    except _MfaDenied as e:
+        status, headers, body = aws_error("sts", False, "AccessDenied", str(e), 403)
+        headers.pop("x-amzn-RequestId")
+        self.response_headers.update(headers)
+        raise _AuthError(status, body) from None
     key = iam_backends[account_id][partition].create_temp_access_key()
     key.session_user = user.name
+    key.session_mfa = mfa
     key.session_token = "FwoGZXIvYXdzE" + uuid.uuid4().hex + uuid.uuid4().hex
     return ActionResult({"Credentials": {
         "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key,
@@ -344,7 +387,7 @@ _orig_visited = iam_models.mark_account_as_visited
 def _visited(account_id, access_key, service, region):
     # AWS behaviour restored: a rejected (inactive) key's last-used info is not updated.
     key = iam_backends[account_id]["global"].access_keys.get(access_key)
-    if key is None or key.status == "Active":
+    if key is None or (key.status == "Active" and not _rejected(key)):
         _orig_visited(account_id=account_id, access_key=access_key, service=service, region=region)
 
 
@@ -390,7 +433,8 @@ def _list_access_keys(self):
     user_name = self._get_param("UserName")
     if not user_name:
         user_name = self.backend.get_access_key_last_used(self.get_access_key())["user_name"]
-    page, out = _page(self, list(self.backend.list_access_keys(user_name)))
+    keys = [k for k in self.backend.list_access_keys(user_name) if not _hidden(k)]  # issue 9, new_key_delay
+    page, out = _page(self, keys)
     return ActionResult({"UserName": user_name, "AccessKeyMetadata": page, **out})
 
 
@@ -426,7 +470,7 @@ def _key_cols(keys):
 
 def _user_row(user):
     keys = []
-    for k in user.access_keys:
+    for k in (k for k in user.access_keys if not _hidden(k)):  # issue 9, new_key_delay
         lu = k.last_used
         if isinstance(lu, dt.datetime):
             lu = AccessKeyLastUsed(lu, "N/A", "N/A")
@@ -456,6 +500,13 @@ def _root_row(account_id):
 
 def _generate_credential_report(self):
     acct = self.current_account
+    frozen = REPORT_FROZEN.get(acct)  # issue 9, report_age: AWS keeps a report for 4 hours
+    if frozen is not None and REPORT_STATE.get(acct) == "COMPLETE":
+        if utcnow() - frozen["generated_at"] < REPORT_MAX_AGE:
+            return ActionResult({"State": "COMPLETE"})
+        REPORT_FROZEN[acct] = {"generated_at": utcnow(), "content": _render_report(acct)}
+        REPORT_STATE[acct] = "STARTED"
+        return ActionResult({"State": "STARTED"})
     if REPORT_STATE.get(acct) is None:
         REPORT_STATE[acct] = "STARTED"
         return ActionResult({"State": "STARTED", "Description":
@@ -472,9 +523,11 @@ def _get_credential_report(self):
     if state == "STARTED":  # HTTP 404 in AWS; the next Get succeeds
         REPORT_STATE[acct] = "COMPLETE"
         raise IAMException("ReportInProgress", "Credential report generation is in progress")
-    rows = [_root_row(acct)] + [_user_row(u) for u in self.backend.users.values()]
-    content = REPORT_HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows)
-    return ActionResult({"Content": content, "ReportFormat": "text/csv", "GeneratedTime": utcnow()})
+    frozen = REPORT_FROZEN.get(acct)
+    if frozen is not None:
+        return ActionResult({"Content": frozen["content"], "ReportFormat": "text/csv",
+                             "GeneratedTime": frozen["generated_at"]})
+    return ActionResult({"Content": _render_report(acct), "ReportFormat": "text/csv", "GeneratedTime": utcnow()})
 
 
 IamResponse.generate_credential_report = _generate_credential_report
@@ -493,6 +546,181 @@ def _summary_map(self):
 
 
 AccountSummary.summary_map = property(_summary_map)
+
+
+# ------------------------------------------- issue 9: as difficult as AWS
+# MFA codes, MFA-conditioned policies, new-key propagation delay and a stale
+# credential report. Control calls for these are in the Harness class, in the
+# block marked "issue 9".
+import hashlib, hmac, struct, time  # noqa: E402,E401
+
+from moto.sts.exceptions import STSClientError  # noqa: E402
+
+TOTP_STEP = 30           # RFC 6238: 30 s time step, 6 digits, HMAC-SHA1
+MFA_LAST_STEP = {}       # serial -> last time step accepted (AWS rejects a reused code)
+NEW_KEY_DELAY = {}       # account_id | None (every account) -> {"seconds", "hide", "reject"}
+REPORT_FROZEN = {}       # account_id -> {"generated_at": naive UTC, "content": str}
+REPORT_MAX_AGE = dt.timedelta(hours=4)
+MFA_CONTEXT_KEYS = {"aws:MultiFactorAuthPresent"}
+
+
+def totp(seed_b32, step):
+    """The 6-digit RFC 6238 code of a Base32 seed for time step `step`."""
+    key = base64.b32decode(seed_b32 + "=" * (-len(seed_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def _now_step():
+    return int(time.time()) // TOTP_STEP
+
+
+def _mfa_seed(serial):
+    m = re.match(r"arn:aws[\w-]*:iam::(\d{12}):mfa/", serial or "")
+    device = m and iam_backends[m.group(1)]["global"].virtual_mfa_devices.get(serial)
+    return device.base32_string_seed if device else None
+
+
+class _MfaDenied(Exception):
+    """AccessDenied (403) of GetSessionToken, rendered like the auth errors."""
+
+
+def _mfa_denied(why):
+    return _MfaDenied(f"MultiFactorAuthentication failed {why}")
+
+
+def _check_mfa_code(account_id, user, serial, code):
+    """True for a valid MFA code, False when none was given; raises AccessDenied
+    for a device the user has not enabled, a wrong code, or a reused one."""
+    if not serial and not code:
+        return False
+    if not serial or not code:
+        raise STSClientError("ValidationError", "SerialNumber and TokenCode must be given together")
+    seed = _mfa_seed(serial)
+    if seed is None or serial not in user.mfa_devices:
+        raise _mfa_denied("with invalid MFA one time pass code. (no such device enabled for the user)")
+    now = _now_step()
+    for step in (now - 1, now, now + 1):  # the adjacent steps allow for clock drift
+        if hmac.compare_digest(totp(seed, step), str(code)):
+            if step <= MFA_LAST_STEP.get(serial, -1):
+                raise _mfa_denied("with invalid MFA one time pass code. (code already used)")
+            MFA_LAST_STEP[serial] = step
+            return True
+    raise _mfa_denied("with invalid MFA one time pass code.")
+
+
+_orig_enable_mfa = iam_models.IAMBackend.enable_mfa_device
+
+
+def _enable_mfa_device(self, user_name, serial_number, authentication_code_1, authentication_code_2):
+    # AWS behaviour restored: a virtual device is enabled only with two
+    # consecutive codes of its seed.
+    seed = _mfa_seed(serial_number)
+    if seed is not None:
+        now = _now_step()
+        if not any(totp(seed, n) == authentication_code_1 and totp(seed, n + 1) == authentication_code_2
+                   for n in (now - 2, now - 1, now)):
+            raise IAMException("InvalidAuthenticationCode", "Authentication code for device is not valid.")
+    _orig_enable_mfa(self, user_name, serial_number, authentication_code_1, authentication_code_2)
+
+
+iam_models.IAMBackend.enable_mfa_device = _enable_mfa_device
+
+
+def _request_context(access_key):
+    """Global condition keys of a request: aws:MultiFactorAuthPresent is absent
+    for long-term keys and "true"/"false" for temporary credentials."""
+    key = _session_key(access_key.account_id, access_key.partition, access_key._access_key_id) \
+        if isinstance(access_key, _SessionUserAccessKey) else None
+    if key is not None:
+        return {"aws:MultiFactorAuthPresent": "true" if key.session_mfa else "false"}
+    if isinstance(access_key, access_control.AssumedRoleAccessKey):
+        return {"aws:MultiFactorAuthPresent": "false"}
+    return {}
+
+
+def _conditions_hold(statement, context):
+    # Bool and BoolIfExists on the keys of _request_context are evaluated as
+    # AWS does (a missing key fails Bool, satisfies BoolIfExists); every other
+    # condition is ignored, as moto ignores it.
+    for op, kv in (statement.get("Condition") or {}).items():
+        base, if_exists = (op[:-len("IfExists")], True) if op.endswith("IfExists") else (op, False)
+        for ckey, want in kv.items():
+            if base != "Bool" or ckey not in MFA_CONTEXT_KEYS:
+                continue
+            have = context.get(ckey)
+            if have is None:
+                if if_exists:
+                    continue
+                return False
+            if have not in [str(w).lower() for w in (want if isinstance(want, list) else [want])]:
+                return False
+    return True
+
+
+def _check_action_permitted(self, resource):
+    # AWS behaviour restored: MFA conditions in identity policies are
+    # evaluated (moto ignored them, and turned any failed condition of an
+    # Allow statement into an explicit Deny); credentials of a
+    # GetSessionToken made without MFA cannot call IAM at all.
+    if self._action == "sts:GetCallerIdentity":  # AWS: always allowed
+        return
+    context = _request_context(self._access_key)
+    if self._action.startswith("iam:") and context.get("aws:MultiFactorAuthPresent") == "false" \
+            and isinstance(self._access_key, _SessionUserAccessKey):
+        self._raise_access_denied()
+    permitted = False
+    for policy in self._access_key.collect_policies():
+        doc = access_control.IAMPolicy(policy)._policy_json
+        statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        for st in statements:
+            if not _conditions_hold(st, context):
+                continue
+            bare = {k: v for k, v in st.items() if k != "Condition"}
+            result = access_control.IAMPolicyStatement(bare).is_action_permitted(self._action, resource)
+            if result == access_control.PermissionResult.DENIED:
+                self._raise_access_denied()
+            permitted = permitted or result == access_control.PermissionResult.PERMITTED
+    if self._is_assuming_role_operation(resource):
+        permitted = permitted and self._check_role_trust_relationship(resource)
+    if not permitted:
+        self._raise_access_denied()
+
+
+access_control.IAMRequestBase.check_action_permitted = _check_action_permitted
+
+
+# New keys take seconds to work and to show up (IAM is eventually consistent).
+_orig_backend_create_key = iam_models.IAMBackend.create_access_key
+
+
+def _create_access_key_delayed(self, user_name, prefix="AKIA", status="Active"):
+    key = _orig_backend_create_key(self, user_name, prefix=prefix, status=status)
+    delay = NEW_KEY_DELAY.get(self.account_id) or NEW_KEY_DELAY.get(None)
+    if delay:
+        until = time.time() + delay["seconds"]
+        key.rekey_hidden_until = until if delay["hide"] else 0
+        key.rekey_rejected_until = until if delay["reject"] else 0
+    return key
+
+
+iam_models.IAMBackend.create_access_key = _create_access_key_delayed
+
+
+def _hidden(key):
+    return getattr(key, "rekey_hidden_until", 0) > time.time()
+
+
+def _rejected(key):
+    return getattr(key, "rekey_rejected_until", 0) > time.time()
+
+
+def _render_report(account_id):
+    backend = iam_backends[account_id]["global"]
+    rows = [_root_row(account_id)] + [_user_row(u) for u in backend.users.values()]
+    return REPORT_HEADER + "\n" + "".join(",".join(r) + "\n" for r in rows)
+# ------------------------------------------- end of issue 9 block
 
 
 # ------------------------------------------------------------------- harness
@@ -724,6 +952,44 @@ class Harness:
         with self.stats_lock:
             self.faults.clear()
         return {"ok": True}
+
+
+    # --- issue 9: MFA devices and codes, new-key delay, stale credential report
+    def c_mfa_device(self, req):
+        backend = iam_backends[req["account_id"]]["global"]
+        device = backend.create_virtual_mfa_device(req.get("device_name") or req["user_name"], "/")
+        now = _now_step()
+        backend.enable_mfa_device(req["user_name"], device.serial_number,
+                                  totp(device.base32_string_seed, now), totp(device.base32_string_seed, now + 1))
+        return {"serial_number": device.serial_number, "seed": device.base32_string_seed}
+
+    def c_mfa_code(self, req):
+        seed = _mfa_seed(req["serial_number"])
+        if seed is None:
+            raise ValueError(f"no virtual MFA device {req['serial_number']!r}")
+        return {"code": totp(seed, _now_step() + int(req.get("steps", 0)))}
+
+    def c_new_key_delay(self, req):
+        seconds = float(req["seconds"])
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        acct = req.get("account_id")
+        if seconds == 0:
+            NEW_KEY_DELAY.pop(acct, None)
+        else:
+            NEW_KEY_DELAY[acct] = {"seconds": seconds, "hide": bool(req.get("hide", True)),
+                                   "reject": bool(req.get("reject", True))}
+        return {"ok": True}
+
+    def c_report_age(self, req):
+        acct = req["account_id"]
+        if req.get("generated_at") is None:
+            REPORT_FROZEN.pop(acct, None)
+        else:
+            REPORT_FROZEN[acct] = {"generated_at": parse_iso(req["generated_at"]), "content": _render_report(acct)}
+            REPORT_STATE[acct] = "COMPLETE"
+        return {"ok": True}
+    # --- end of issue 9 block
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -960,6 +1226,97 @@ def self_test(script):
         code, _, _ = err(cl("sts", nopol), "assume_role", RoleArn=arn, RoleSessionName="test", ExternalId="bad")
         ok = cl("sts", nopol).assume_role(RoleArn=arn, RoleSessionName="test", ExternalId="ext-1")
         check("fact: same-account AssumeRole checks ExternalId", code == "AccessDenied" and "Credentials" in ok, code)
+
+        # issue 9: MFA codes and MFA-conditioned policies
+        b = ctl("new_account")
+        b_iam, bid = cl("iam", b), b["account_id"]
+        need_mfa = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["iam:ListAccessKeys"], "Resource": "*",
+             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+            {"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"}]}
+        b_iam.create_user(UserName="m")
+        b_iam.put_user_policy(UserName="m", PolicyName="p", PolicyDocument=json.dumps(need_mfa))
+        mk = b_iam.create_access_key(UserName="m")["AccessKey"]
+        code, _, _ = err(cl("iam", mk), "list_access_keys")
+        check("MFA policy: long-term key -> AccessDenied", code == "AccessDenied", code)
+        plain = cl("sts", mk).get_session_token()["Credentials"]
+        code, _, _ = err(cl("iam", plain), "list_access_keys")
+        check("MFA policy: session without MFA -> AccessDenied", code == "AccessDenied", code)
+        serial = ctl("mfa_device", {"account_id": bid, "user_name": "m"})["serial_number"]
+        check("mfa_device enabled for the user", [d["SerialNumber"] for d in
+              b_iam.list_mfa_devices(UserName="m")["MFADevices"]] == [serial], serial)
+        good = ctl("mfa_code", {"serial_number": serial})["code"]
+        wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+        code, status, body = err(cl("sts", mk), "get_session_token", SerialNumber=serial, TokenCode=wrong)
+        check("GetSessionToken with a wrong code -> AccessDenied 403", (code, status) == ("AccessDenied", 403)
+              and "invalid MFA one time pass code" in body, (code, status, body))
+        code, _, _ = err(cl("sts", mk), "get_session_token", SerialNumber=f"arn:aws:iam::{bid}:mfa/nobody",
+                         TokenCode=good)
+        check("GetSessionToken with an unknown device -> AccessDenied", code == "AccessDenied", code)
+        sess = cl("sts", mk).get_session_token(SerialNumber=serial, TokenCode=good)["Credentials"]
+        check("MFA session may call IAM", len(cl("iam", sess).list_access_keys(UserName="m")
+                                                 ["AccessKeyMetadata"]) == 1)
+        code, _, _ = err(cl("sts", mk), "get_session_token", SerialNumber=serial, TokenCode=good)
+        check("a used MFA code is rejected", code == "AccessDenied", code)
+        b_iam.create_user(UserName="d")
+        deny_form = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "NotAction": ["sts:GetSessionToken"], "Resource": "*",
+             "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}
+        b_iam.put_user_policy(UserName="d", PolicyName="p", PolicyDocument=json.dumps(deny_form))
+        dk = b_iam.create_access_key(UserName="d")["AccessKey"]
+        code, _, _ = err(cl("iam", dk), "list_users")
+        check("BoolIfExists false-deny: long-term key -> AccessDenied", code == "AccessDenied", code)
+        b_iam.create_virtual_mfa_device(VirtualMFADeviceName="d")
+        dserial = f"arn:aws:iam::{bid}:mfa/d"
+        same = ctl("mfa_code", {"serial_number": dserial})["code"]
+        code, _, _ = err(b_iam, "enable_mfa_device", UserName="d", SerialNumber=dserial,
+                         AuthenticationCode1=same, AuthenticationCode2=same)
+        check("EnableMFADevice needs consecutive codes", code == "InvalidAuthenticationCode", code)
+        b_iam.enable_mfa_device(UserName="d", SerialNumber=dserial, AuthenticationCode1=same,
+                                AuthenticationCode2=ctl("mfa_code", {"serial_number": dserial, "steps": 1})["code"])
+        dsess = cl("sts", dk).get_session_token(
+            SerialNumber=dserial, TokenCode=ctl("mfa_code", {"serial_number": dserial})["code"])["Credentials"]
+        check("BoolIfExists false-deny: MFA session allowed", "Users" in cl("iam", dsess).list_users())
+
+        # issue 9: new keys take time to work and to be listed
+        b_iam.create_user(UserName="late")
+        ctl("new_key_delay", {"account_id": bid, "seconds": 2})
+        lk = b_iam.create_access_key(UserName="late")["AccessKey"]
+        listed = lambda: [k["AccessKeyId"] for k in b_iam.list_access_keys(UserName="late")["AccessKeyMetadata"]]  # noqa: E731
+        code, _, _ = err(cl("sts", lk), "get_caller_identity")
+        check("new_key_delay: new key hidden and rejected", listed() == [] and code == "InvalidClientTokenId",
+              (listed(), code))
+        time.sleep(2.2)
+        check("new_key_delay: listed and working afterwards", listed() == [lk["AccessKeyId"]]
+              and cl("sts", lk).get_caller_identity()["Account"] == bid, listed())
+        ctl("new_key_delay", {"account_id": bid, "seconds": 5, "hide": False})
+        lk2 = b_iam.create_access_key(UserName="late")["AccessKey"]
+        code, _, _ = err(cl("sts", lk2), "get_caller_identity")
+        check("new_key_delay hide=false: listed at once, still rejected",
+              lk2["AccessKeyId"] in listed() and code == "InvalidClientTokenId", code)
+        ctl("new_key_delay", {"account_id": bid, "seconds": 0})
+        b_iam.delete_access_key(UserName="late", AccessKeyId=lk2["AccessKeyId"])
+        lk3 = b_iam.create_access_key(UserName="late")["AccessKey"]
+        check("new_key_delay 0 clears it", lk3["AccessKeyId"] in listed()
+              and cl("sts", lk3).get_caller_identity()["Account"] == bid)
+
+        # issue 9: a credential report up to 4 hours old
+        ago = lambda h: (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=h)).replace(microsecond=0)  # noqa: E731
+        two_h = ago(2)
+        ctl("report_age", {"account_id": bid, "generated_at": two_h.isoformat()})
+        b_iam.create_user(UserName="after-report")
+        check("stale report: Generate -> COMPLETE", b_iam.generate_credential_report()["State"] == "COMPLETE")
+        rep = b_iam.get_credential_report()
+        check("stale report: old content and GeneratedTime", rep["GeneratedTime"] == two_h
+              and b"\nm," in rep["Content"] and b"after-report" not in rep["Content"], rep["GeneratedTime"])
+        ctl("report_age", {"account_id": bid, "generated_at": ago(5).isoformat()})
+        check("report older than 4h: Generate -> STARTED", b_iam.generate_credential_report()["State"] == "STARTED")
+        code, _, _ = err(b_iam, "get_credential_report")
+        rep = b_iam.get_credential_report()
+        check("regenerated report is fresh", code == "ReportInProgress" and b"after-report" in rep["Content"]
+              and rep["GeneratedTime"] > ago(0.1), (code, rep["GeneratedTime"]))
+        check("regenerated report is kept", b_iam.generate_credential_report()["State"] == "COMPLETE")
 
         # aws CLI compatibility, old key fails after deletion
         with tempfile.TemporaryDirectory() as d:
