@@ -52,7 +52,17 @@ async fn issue9_5_a_rotation_by_root_keeps_the_owner_of_the_users_files() {
             .expect("chown to 65534:65534: the suite runs as root, as CI does");
     }
 
-    let out = dev.rotate(&["--profile", "dev"]);
+    // Killed after delivery: the old pair kept beside the file while the
+    // rotation runs belongs to the user too.
+    let crash = [("REKEY_CRASH_AT", "deliver:done")];
+    let out = dev.rotate_with(&crash, &["--profile", "dev"]);
+    assert!(out.status.code().is_none(), "{}", stderr(&out));
+    let kept = aws_dir.join(format!("credentials.rekey-old-{}", dev.key.access_key_id));
+    let meta = std::fs::metadata(&kept).expect("the old pair is kept while the rotation runs");
+    assert_eq!((meta.uid(), meta.gid()), (OTHER, OTHER));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    let out = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_ne!(dev.held("dev").access_key_id, dev.key.access_key_id);
 
@@ -70,13 +80,11 @@ async fn issue9_5_a_rotation_by_root_keeps_the_owner_of_the_users_files() {
         );
         seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
-    assert!(
-        seen.iter().any(|n| n == "credentials.rekey-backup"),
-        "{seen:?}"
-    );
+    // The kept old pair is gone once the rotation has ended.
+    seen.sort();
+    assert_eq!(seen, ["config", "credentials"]);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dev.home.credentials_path()), 0o600);
-    assert_eq!(mode(&aws_dir.join("credentials.rekey-backup")), 0o600);
 }
 
 /// `rekey ARGS` as a new user runs it: only HOME (with `home`'s empty

@@ -497,15 +497,23 @@ fn rows(journal: &Path) -> Vec<i64> {
 async fn a_late_key_from_a_lost_create_is_swept_not_called_another_active_key() {
     let dev = Dev::new(120).await;
     let account = dev.acct.account_id.clone();
-    moto().new_key_delay(&account, 30.0, true, true);
+    moto().new_key_delay(&account, 5.0, true, true);
     let lost = [("REKEY_FAULTS", "iam:CreateAccessKey@after")];
     let first = dev.rotate_with(&lost, &["--profile", "dev", "--propagation-timeout", "1s"]);
     assert_eq!(code(&first), 2, "{}{}", stdout(&first), stderr(&first));
     assert_eq!(dev.history()[0]["outcome"], "undone");
-    assert_eq!(dev.seeder.keys("dev").await.len(), 1, "the late key is not listed yet");
-    // Now IAM lists it: active, and nobody holds its secret.
+    assert_eq!(
+        dev.seeder.keys("dev").await.len(),
+        1,
+        "the late key is not listed yet"
+    );
+    // Then IAM lists it: active, and nobody holds its secret.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dev.seeder.keys("dev").await.len() < 2 {
+        assert!(Instant::now() < deadline, "the late key never showed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     moto().new_key_delay(&account, 0.0, true, true);
-    assert_eq!(dev.seeder.keys("dev").await.len(), 2);
 
     let second = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&second), 0, "{}{}", stdout(&second), stderr(&second));
@@ -535,6 +543,9 @@ async fn limit_exceeded_right_after_a_recovery_waits_for_the_orphan_and_sweeps_i
     dev.assert_profile_works("dev");
     dev.assert_no_orphans().await;
     for r in dev.history().as_array().unwrap() {
-        assert!(r["outcome"] == "completed" || r["outcome"] == "undone", "{r}");
+        assert!(
+            r["outcome"] == "completed" || r["outcome"] == "undone",
+            "{r}"
+        );
     }
 }

@@ -292,8 +292,10 @@ impl Engine<'_> {
             Err(e) => {
                 // A key another run has just delivered, which IAM does not
                 // accept yet: say that run holds it, not that the key is bad.
-                self.lease_of_delivered_key(target, &old.access_key_id)
-                    .await?;
+                if mode == Mode::Apply {
+                    self.lease_of_delivered_key(target, &old.access_key_id)
+                        .await?;
+                }
                 return Err(self.call(
                     target,
                     format!(
