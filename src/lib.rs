@@ -18,7 +18,8 @@
 //! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
-//! | [`report`] | table, JSON, CSV, Markdown and HTML renderings of an audit |
+//! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
+//! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
 //! | [`clock`] | the time source, passed in so tests can set "now" |
 //! | [`rotation`] | plan and step machine of one key's rotation; profile → key targets |
 //! | [`destination`] | where a new secret is delivered: the credentials file |
@@ -44,3 +45,4 @@ pub mod policy;
 pub mod report;
 pub mod rotation;
 pub mod schedule;
+pub mod securityhub;

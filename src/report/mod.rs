@@ -4,8 +4,11 @@
 //! Advisor's "IAM Access Key Rotation". The views are derived in [`views`]
 //! (pure); each format lives in its own file and only lays them out.
 //!
+//! OCSF (issue 6) renders rekey's findings as Detection Findings for
+//! security data lakes, whatever the view.
+//!
 //! Human formats (table, Markdown, HTML) mask access key IDs
-//! (DESIGN.md invariant 6); machine formats (JSON, CSV) carry full IDs.
+//! (DESIGN.md invariant 6); machine formats (JSON, CSV, OCSF) carry full IDs.
 //! An `AuditReport` holds no secret, so no rendering can print one.
 
 use std::fmt;
@@ -23,11 +26,13 @@ mod csv;
 mod html;
 mod json;
 mod markdown;
+mod ocsf;
+pub mod security;
 mod table;
 pub mod views;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 pub use views::{AgeBucket, ConfigEvaluation, TrustedAdvisorRow};
 
@@ -39,6 +44,8 @@ pub enum Format {
     Csv,
     Markdown,
     Html,
+    /// OCSF Detection Findings (issue 6).
+    Ocsf,
 }
 
 impl Format {
@@ -49,6 +56,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Markdown => "markdown",
             Format::Html => "html",
+            Format::Ocsf => "ocsf",
         }
     }
 }
@@ -62,8 +70,9 @@ impl FromStr for Format {
             "csv" => Ok(Format::Csv),
             "markdown" | "md" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
+            "ocsf" => Ok(Format::Ocsf),
             other => Err(format!(
-                "unknown output format `{other}` (table, json, csv, markdown or html)"
+                "unknown output format `{other}` (table, json, csv, markdown, html or ocsf)"
             )),
         }
     }
@@ -135,6 +144,7 @@ pub fn render(report: &AuditReport, view: View, format: Format) -> String {
         Format::Csv => csv::render(report, view),
         Format::Markdown => markdown::render(report, view),
         Format::Html => html::render(report, view),
+        Format::Ocsf => ocsf::render(report),
     }
 }
 
@@ -334,6 +344,7 @@ mod tests {
             Format::Csv,
             Format::Markdown,
             Format::Html,
+            Format::Ocsf,
         ] {
             assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
         }
@@ -368,6 +379,7 @@ mod tests {
             Format::Csv,
             Format::Markdown,
             Format::Html,
+            Format::Ocsf,
         ] {
             for v in [View::Keys, View::Config, View::TrustedAdvisor] {
                 let out = render(&report, v, f);

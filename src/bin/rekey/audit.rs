@@ -77,9 +77,12 @@ pub struct AuditArgs {
     /// keys (rekey findings, CIS 1.14), config (AWS Config access-keys-rotated), trusted-advisor.
     #[arg(long, default_value = "keys", value_name = "VIEW")]
     view: View,
-    /// table (default on a terminal), json (default otherwise), csv, markdown, html.
+    /// table (default on a terminal), json (default otherwise), csv, markdown, html, ocsf.
     #[arg(long, short = 'o', value_name = "FORMAT")]
     output: Option<Format>,
+    /// Also import the findings into each account's AWS Security Hub (ASFF).
+    #[arg(long)]
+    to_security_hub: bool,
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -222,9 +225,21 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             b.inc(1);
         }
     };
-    let report = run_audit(discovery, &options, &tick).await;
+    // Taken before the audit consumes the discovery: each account's
+    // findings are sent with its own credentials (issue 6).
+    let senders = args
+        .to_security_hub
+        .then(|| rekey::securityhub::Senders::from_discovery(&discovery));
+    let mut report = run_audit(discovery, &options, &tick).await;
     if let Some(b) = &bar {
         b.finish_and_clear();
+    }
+    if let Some(senders) = &senders {
+        let published = rekey::securityhub::publish(&report, senders, options.concurrency).await;
+        for p in &published {
+            eprintln!("rekey: {}", rekey::securityhub::summary_line(p));
+        }
+        rekey::securityhub::record(&mut report, &published);
     }
     let text = render(&report, args.view, format);
     match &args.out {
