@@ -127,6 +127,11 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
 - [S] Last-used info is recorded when a request arrives, before its
   authentication (inactive keys excepted, by the patch).
 - [T] MaxItems/Marker are ignored on ListUsers and ListAccessKeys. Patched.
+- [T] Security Hub (issue 6 block): BatchImportFindings and GetFindings
+  worked without EnableSecurityHub, imported into any account's default
+  product, stored findings missing required ASFF attributes, let a provider
+  overwrite Workflow, and GetFindings ignored Filters. Patched. Findings are
+  kept per account and region; the same Id updates a finding in place.
 """
 import argparse, base64, datetime as dt, json, os, re, signal, sys, threading, uuid
 from io import BytesIO
@@ -723,6 +728,142 @@ def _render_report(account_id):
 # ------------------------------------------- end of issue 9 block
 
 
+# ------------------------------------------- issue 6: Security Hub as strict as AWS
+# rekey --to-security-hub imports ASFF findings with BatchImportFindings and
+# reads its earlier ones back with GetFindings. moto 5.2.1 accepts and returns
+# more than AWS does, in ways that would hide exactly the bugs to catch:
+# - AWS: both calls fail with InvalidAccessException ("Account X is not
+#   subscribed to AWS Security Hub") until EnableSecurityHub. moto accepted.
+# - AWS: under a default product ARN
+#   (arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default) only that
+#   ACCOUNT may import, and only findings whose AwsAccountId is ACCOUNT; any
+#   other call fails whole with AccessDeniedException ("... is not authorized
+#   to perform: securityhub:BatchImportFindings on resource: <product ARN>").
+#   This is why rekey imports from each member account's own role. moto
+#   stored anything.
+# - AWS: a finding without a required ASFF attribute (AwsAccountId, CreatedAt,
+#   Description, GeneratorId, Id, ProductArn, Resources[Type, Id],
+#   SchemaVersion 2018-10-08, Severity, Title, Types, UpdatedAt) comes back in
+#   FailedFindings (InvalidInput) and is not stored. moto stored it.
+# - AWS: GetFindings honours Filters; moto returned every finding. Patched for
+#   the string filters (EQUALS, NOT_EQUALS, PREFIX, PREFIX_NOT_EQUALS): values
+#   of one attribute OR'ed for EQUALS/PREFIX, AND'ed for the negations,
+#   attributes AND'ed. Another filter fails loudly rather than being ignored.
+# - AWS: a new finding gets Workflow.Status NEW and RecordState ACTIVE unless
+#   given; on an existing finding, BatchImportFindings cannot change Note,
+#   UserDefinedFields, VerificationState or Workflow (customers' fields, set
+#   with BatchUpdateFindings). moto overwrote them.
+from moto.securityhub import models as sh_models  # noqa: E402
+from moto.securityhub.exceptions import InvalidInputException, SecurityHubClientError  # noqa: E402
+from moto.utilities.paginator import paginate  # noqa: E402
+
+ASFF_REQUIRED = ("AwsAccountId", "CreatedAt", "Description", "GeneratorId", "Id", "ProductArn",
+                 "Resources", "SchemaVersion", "Severity", "Title", "Types", "UpdatedAt")
+CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow", "WorkflowState")
+# GetFindings filter name -> path into the finding.
+FINDING_FILTERS = {"Id": ("Id",), "ProductArn": ("ProductArn",), "GeneratorId": ("GeneratorId",),
+                   "AwsAccountId": ("AwsAccountId",), "Title": ("Title",),
+                   "RecordState": ("RecordState",), "ComplianceStatus": ("Compliance", "Status"),
+                   "SeverityLabel": ("Severity", "Label"), "WorkflowStatus": ("Workflow", "Status")}
+
+
+def _require_hub(backend):
+    if not backend.enabled:
+        raise SecurityHubClientError("InvalidAccessException",
+                                     f"Account {backend.account_id} is not subscribed to AWS Security Hub")
+
+
+def _default_product(backend):
+    return f"arn:aws:securityhub:{backend.region_name}:{backend.account_id}:product/{backend.account_id}/default"
+
+
+def _asff_problem(f):
+    missing = [k for k in ASFF_REQUIRED if f.get(k) in (None, "", [])]
+    if missing:
+        return f"Finding is missing required attribute(s): {', '.join(missing)}"
+    if f["SchemaVersion"] != "2018-10-08":
+        return f"Unsupported SchemaVersion {f['SchemaVersion']}"
+    if any(not r.get("Type") or not r.get("Id") for r in f["Resources"]):
+        return "Every resource needs Type and Id"
+    return None
+
+
+def _batch_import_findings(self, findings):
+    _require_hub(self)
+    product = _default_product(self)
+    for f in findings:
+        arn = f.get("ProductArn", "")
+        is_default = arn.endswith("/default") and ":product/" in arn
+        if is_default and (arn != product or f.get("AwsAccountId") != self.account_id):
+            raise SecurityHubClientError(
+                "AccessDeniedException",
+                f"User: arn:aws:iam::{self.account_id}:caller is not authorized to perform: "
+                f"securityhub:BatchImportFindings on resource: {arn}")
+    failed = []
+    for f in findings:
+        problem = _asff_problem(f)
+        if problem:
+            failed.append({"Id": f.get("Id", ""), "ErrorCode": "InvalidInput", "ErrorMessage": problem})
+            continue
+        existing = next((x for x in self.findings if x.id == f["Id"]), None)
+        if existing:
+            kept = {k: existing.data[k] for k in CUSTOMER_FIELDS if k in existing.data}
+            existing.data.update({k: v for k, v in f.items() if k not in CUSTOMER_FIELDS})
+            existing.data.update(kept)
+        else:
+            data = dict(f)
+            data.setdefault("RecordState", "ACTIVE")
+            data["Workflow"] = {"Status": "NEW"}
+            data["WorkflowState"] = "NEW"
+            for k in ("Note", "UserDefinedFields", "VerificationState"):
+                data.pop(k, None)
+            self.findings.append(sh_models.Finding(f["Id"], data))
+    return len(failed), len(findings) - len(failed), failed
+
+
+def _value_at(finding, path):
+    for k in path:
+        finding = finding.get(k) if isinstance(finding, dict) else None
+    return finding
+
+
+def _string_match(value, cond):
+    want, how = cond.get("Value", ""), cond.get("Comparison", "EQUALS")
+    value = "" if value is None else str(value)
+    return {"EQUALS": value == want, "NOT_EQUALS": value != want,
+            "PREFIX": value.startswith(want), "PREFIX_NOT_EQUALS": not value.startswith(want)}[how]
+
+
+def _matches(finding, filters):
+    for name, conds in (filters or {}).items():
+        if name not in FINDING_FILTERS or any(c.get("Comparison", "EQUALS") not in
+                                              ("EQUALS", "NOT_EQUALS", "PREFIX", "PREFIX_NOT_EQUALS")
+                                              for c in conds):
+            raise InvalidInputException(op="GetFindings",
+                                        msg=f"filter {name} {conds} is not emulated by moto_harness")
+        value = _value_at(finding, FINDING_FILTERS[name])
+        positive = [c for c in conds if c.get("Comparison", "EQUALS") in ("EQUALS", "PREFIX")]
+        negative = [c for c in conds if c not in positive]
+        if positive and not any(_string_match(value, c) for c in positive):
+            return False
+        if not all(_string_match(value, c) for c in negative):
+            return False
+    return True
+
+
+@paginate(pagination_model=sh_models.SecurityHubBackend.PAGINATION_MODEL)
+def get_findings(self, filters=None, sort_criteria=None, max_results=None):
+    _require_hub(self)
+    if max_results is not None and not 1 <= int(max_results) <= 100:
+        raise InvalidInputException(op="GetFindings", msg="MaxResults must be a number between 1 and 100")
+    return [f.as_dict() for f in self.findings if _matches(f.data, filters)]
+
+
+sh_models.SecurityHubBackend.batch_import_findings = _batch_import_findings
+sh_models.SecurityHubBackend.get_findings = get_findings
+# ------------------------------------------- end of issue 6 block
+
+
 # ------------------------------------------------------------------- harness
 class Harness:
     """WSGI middleware: control API under /_rekey/, counting and faults, then moto."""
@@ -1317,6 +1458,74 @@ def self_test(script):
         check("regenerated report is fresh", code == "ReportInProgress" and b"after-report" in rep["Content"]
               and rep["GeneratedTime"] > ago(0.1), (code, rep["GeneratedTime"]))
         check("regenerated report is kept", b_iam.generate_credential_report()["State"] == "COMPLETE")
+
+        # issue 6: Security Hub as strict as AWS
+        sh_org = ctl("new_org", {"members": 2})
+        sh_m1, sh_m2 = (x["account_id"] for x in sh_org["members"])
+
+        def member(acct_id):
+            c = cl("sts", sh_org).assume_role(RoleArn=f"arn:aws:iam::{acct_id}:role/OrganizationAccountAccessRole",
+                                              RoleSessionName="sh")["Credentials"]
+            return cl("securityhub", c)
+
+        sh1, sh2 = member(sh_m1), member(sh_m2)
+
+        def asff(acct_id, fid, **over):
+            f = {"SchemaVersion": "2018-10-08", "Id": fid, "GeneratorId": "selftest",
+                 "ProductArn": f"arn:aws:securityhub:us-east-1:{acct_id}:product/{acct_id}/default",
+                 "AwsAccountId": acct_id, "Types": ["Software and Configuration Checks"],
+                 "CreatedAt": "2026-01-01T00:00:00Z", "UpdatedAt": "2026-01-01T00:00:00Z",
+                 "Severity": {"Label": "MEDIUM"}, "Title": "t", "Description": "d",
+                 "Resources": [{"Type": "AwsIamAccessKey", "Id": "AKIAEXAMPLE"}]}
+            f.update(over)
+            return f
+
+        code, status, _ = err(sh1, "batch_import_findings", Findings=[asff(sh_m1, "f1")])
+        check("securityhub: import before EnableSecurityHub -> InvalidAccessException",
+              code == "InvalidAccessException", (code, status))
+        code, _, _ = err(sh1, "get_findings")
+        check("securityhub: GetFindings before EnableSecurityHub -> InvalidAccessException",
+              code == "InvalidAccessException", code)
+        sh1.enable_security_hub()
+        sh2.enable_security_hub()
+        code, status, _ = err(sh1, "batch_import_findings", Findings=[asff(sh_m2, "f-other")])
+        check("securityhub: another account's default product -> AccessDeniedException",
+              code == "AccessDeniedException", (code, status))
+        code, _, _ = err(sh1, "batch_import_findings", Findings=[asff(sh_m1, "f-x", AwsAccountId=sh_m2)])
+        check("securityhub: AwsAccountId of another account -> AccessDeniedException",
+              code == "AccessDeniedException", code)
+        bad = asff(sh_m1, "f-bad", Title="")  # boto3 itself refuses a finding without Title
+        r = sh1.batch_import_findings(Findings=[asff(sh_m1, "f1"), asff(sh_m1, "f2"), bad])
+        check("securityhub: a finding without Title is rejected, the others stored",
+              r["FailedCount"] == 1 and r["SuccessCount"] == 2 and r["FailedFindings"][0]["Id"] == "f-bad"
+              and "Title" in r["FailedFindings"][0]["ErrorMessage"], r)
+        got = {f["Id"]: f for f in sh1.get_findings()["Findings"]}
+        check("securityhub: new findings are ACTIVE with Workflow NEW",
+              set(got) == {"f1", "f2"} and got["f1"]["RecordState"] == "ACTIVE"
+              and got["f1"]["Workflow"] == {"Status": "NEW"}, got)
+        check("securityhub: findings are per account", sh2.get_findings()["Findings"] == [])
+        sh1.batch_import_findings(Findings=[asff(sh_m1, "f1", RecordState="ARCHIVED",
+                                                 Compliance={"Status": "PASSED"},
+                                                 Workflow={"Status": "SUPPRESSED"},
+                                                 UpdatedAt="2026-01-02T00:00:00Z")])
+        got = {f["Id"]: f for f in sh1.get_findings()["Findings"]}
+        check("securityhub: same Id updates in place; provider cannot set Workflow",
+              len(got) == 2 and got["f1"]["RecordState"] == "ARCHIVED"
+              and got["f1"]["Compliance"]["Status"] == "PASSED" and got["f1"]["Workflow"] == {"Status": "NEW"}
+              and got["f1"]["UpdatedAt"] == "2026-01-02T00:00:00Z", got.get("f1"))
+        eq = lambda v: [{"Value": v, "Comparison": "EQUALS"}]  # noqa: E731
+        r = sh1.get_findings(Filters={"Id": eq("f2"), "GeneratorId": eq("selftest")})["Findings"]
+        r2 = sh1.get_findings(Filters={"RecordState": eq("ACTIVE")})["Findings"]
+        r3 = sh1.get_findings(Filters={"GeneratorId": eq("someone-else")})["Findings"]
+        r4 = sh1.get_findings(Filters={"Id": [{"Value": "f", "Comparison": "PREFIX"}],
+                                       "ComplianceStatus": [{"Value": "PASSED", "Comparison": "NOT_EQUALS"}]})
+        check("securityhub: GetFindings honours string filters",
+              [f["Id"] for f in r] == ["f2"] and [f["Id"] for f in r2] == ["f2"] and r3 == []
+              and [f["Id"] for f in r4["Findings"]] == ["f2"], (r, r2, r3, r4))
+        code, _, _ = err(sh1, "get_findings", Filters={"ResourceTags": [{"Key": "a", "Value": "b",
+                                                                          "Comparison": "EQUALS"}]})
+        check("securityhub: a filter the harness does not emulate fails loudly",
+              code == "InvalidInputException", code)
 
         # aws CLI compatibility, old key fails after deletion
         with tempfile.TemporaryDirectory() as d:
