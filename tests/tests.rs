@@ -7,6 +7,7 @@ mod support;
 mod audit;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod findings;
 mod first_run;
 mod rotate;
 #[cfg(feature = "fault-injection")]
