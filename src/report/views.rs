@@ -204,6 +204,27 @@ pub fn advisor_counts(rows: &[TrustedAdvisorRow]) -> AdvisorCounts {
     c
 }
 
+/// The exit code of an audit shown in `view`: 2 when an account could not
+/// be audited, else 1 when the view shows a finding (a non-compliant key, a
+/// NON_COMPLIANT user, a yellow or red key), else 0. Each view has its own
+/// findings: a key exempt under rekey's policy is still NON_COMPLIANT to AWS
+/// Config, which knows no exemptions (issue 10 #3).
+pub fn exit_code(report: &AuditReport, view: super::View) -> u8 {
+    use super::View;
+    if report.summary.accounts_failed > 0 {
+        return 2;
+    }
+    let findings = match view {
+        View::Keys => report.summary.non_compliant > 0,
+        View::Config => config_counts(&config_evaluations(report)).non_compliant > 0,
+        View::TrustedAdvisor => {
+            let c = advisor_counts(&trusted_advisor_rows(report));
+            c.yellow + c.red > 0
+        }
+    };
+    u8::from(findings)
+}
+
 /// One bar of the key-age chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgeBucket {
