@@ -14,7 +14,7 @@ use rekey::error::InputError;
 use rekey::inventory::Source;
 use rekey::policy::parse_as_of;
 use rekey::report::views::exit_code;
-use rekey::report::{Format, View, format_for_path, render};
+use rekey::report::{Format, TableLayout, View, format_for_path, render, render_table};
 use time::OffsetDateTime;
 
 use crate::GlobalArgs;
@@ -259,12 +259,30 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let text = render(&report, args.view, format);
+    let text = match (format, &args.out) {
+        (Format::Table, None) => render_table(&report, args.view, terminal_layout()),
+        _ => render(&report, args.view, format),
+    };
     match &args.out {
         Some(path) => write_report(path, &text).with_context(|| report_error(path))?,
         None => print!("{text}"),
     }
     Ok(ExitCode::from(exit_code(&report, args.view)))
+}
+
+/// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and
+/// colour only on a terminal without `NO_COLOR` (issue 10 #10).
+fn terminal_layout() -> TableLayout {
+    let tty = std::io::stdout().is_terminal();
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    // comfy-table asks the terminal for its size when stdout is one.
+    let terminal = || tty.then(|| comfy_table::Table::new().width()).flatten();
+    TableLayout {
+        width: columns.filter(|c| *c > 0).or_else(terminal),
+        colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 fn report_error(path: &std::path::Path) -> String {
