@@ -4,7 +4,9 @@
 //! (the long text columns wrap inside their cells), and with verdicts in
 //! colour when asked (issue 10 #10); plain and unbounded otherwise.
 
-use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+use comfy_table::{
+    Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
 use super::{
@@ -114,26 +116,26 @@ fn wrap(text: &str, width: Option<u16>) -> String {
     out
 }
 
-/// Adds a row with control characters replaced, so a name cannot send
-/// escape sequences to the terminal; cell `colour.0` gets colour `colour.1`.
-fn add(t: &mut Table, cells: Vec<String>, colour: Option<(usize, Color)>) {
-    let row = cells.iter().enumerate().map(|(i, c)| {
-        let cell = Cell::new(plain(c));
-        match colour {
-            Some((at, fg)) if at == i => cell.fg(fg),
-            _ => cell,
-        }
-    });
-    t.add_row(row.collect::<Vec<_>>());
+/// One row: its cells, and the colour of the view's verdict cell.
+type Row = (Vec<String>, Option<Color>);
+
+/// What a table shows and how. The columns in `whole` (IDs, dates,
+/// verdicts), in order of importance, are kept as wide as their widest cell
+/// while the width allows; the others are long text that wraps inside its
+/// cells.
+struct Grid<'a> {
+    header: &'a [&'a str],
+    rows: Vec<Row>,
+    /// The column that `Row`'s colour applies to.
+    colour_at: &'a str,
+    whole: &'a [&'a str],
+    right: &'a [&'a str],
 }
 
-fn plain(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+/// The room left for a column that wraps, at the least.
+const MIN_WRAP: usize = 8;
 
-fn new_table(header: &[&str], layout: Layout) -> Table {
+fn draw(grid: Grid<'_>, layout: Layout) -> String {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     // The width and colour come from `layout`, never from whatever
@@ -142,12 +144,69 @@ fn new_table(header: &[&str], layout: Layout) -> Table {
     if layout.colour {
         t.enforce_styling();
     }
+    t.set_header(grid.header.to_vec());
+    let colour_at = column(grid.header, grid.colour_at);
+    // Control characters replaced, so a name cannot send escape
+    // sequences to the terminal.
+    let rows: Vec<Vec<String>> = grid
+        .rows
+        .iter()
+        .map(|(cells, _)| cells.iter().map(|c| plain(c)).collect())
+        .collect();
+    for (cells, (_, colour)) in rows.iter().zip(&grid.rows) {
+        let row = cells.iter().enumerate().map(|(i, c)| match colour {
+            Some(fg) if layout.colour && i == colour_at => Cell::new(c).fg(*fg),
+            _ => Cell::new(c),
+        });
+        t.add_row(row.collect::<Vec<_>>());
+    }
+    for name in grid.right {
+        if let Some(c) = t.column_mut(column(grid.header, name)) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
     if let Some(width) = layout.width {
         t.set_width(width);
         t.set_content_arrangement(ContentArrangement::Dynamic);
+        keep_whole(&mut t, &grid, &rows, usize::from(width));
     }
-    t.set_header(header.to_vec());
-    t
+    t.to_string()
+}
+
+/// Keeps the columns of `grid.whole`, most important first, as wide as
+/// their widest cell (a header may wrap) while every other column keeps
+/// [`MIN_WRAP`] characters; the rest share what is left.
+fn keep_whole(t: &mut Table, grid: &Grid<'_>, rows: &[Vec<String>], width: usize) {
+    // A header wraps between its words, never inside one.
+    let widest = |i: usize| {
+        let header = grid.header[i].split(' ').map(|w| w.chars().count());
+        let cells = rows
+            .iter()
+            .map(|r| r.get(i).map_or(0, |c| c.chars().count()));
+        header.chain(cells).max().unwrap_or(0).max(1)
+    };
+    // Each column has a border and a space on each side; one more border.
+    let frame = 3 * grid.header.len() + 1;
+    let wrapping = grid.header.len() - grid.whole.len();
+    let mut left = width.saturating_sub(frame + MIN_WRAP * wrapping);
+    for name in grid.whole {
+        let i = column(grid.header, name);
+        let w = widest(i);
+        if w > left {
+            left = left.saturating_sub(MIN_WRAP);
+            continue;
+        }
+        left -= w;
+        if let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w + 2)) {
+            c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+        }
+    }
+}
+
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Where `name` is among `columns` (they are constants of this crate).
@@ -158,12 +217,6 @@ fn column(columns: &[&str], name: &str) -> usize {
         .expect("a known column")
 }
 
-/// The colour of a cell, when colours are on.
-fn paint(layout: Layout, at: usize, colour: Option<Color>) -> Option<(usize, Color)> {
-    layout.colour.then_some(())?;
-    Some((at, colour?))
-}
-
 fn verdict_colour(v: Verdict) -> Color {
     match v {
         Verdict::Compliant => Color::Green,
@@ -172,49 +225,61 @@ fn verdict_colour(v: Verdict) -> Color {
     }
 }
 
-fn right_align(t: &mut Table, columns: &[usize]) {
-    for &i in columns {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-}
-
 fn accounts(report: &AuditReport, layout: Layout) -> String {
-    let mut t = new_table(&ACCOUNT_COLUMNS, layout);
-    let at = column(&ACCOUNT_COLUMNS, "status");
-    for a in &report.accounts {
-        let (status, error, colour) = match a.status {
-            AccountStatus::Ok => ("ok", String::new(), None),
+    let rows = report
+        .accounts
+        .iter()
+        .map(|a| match a.status {
+            AccountStatus::Ok => (account_cells(a, "ok", String::new()), None),
             // The full chain is listed below the table; keep the table narrow.
-            AccountStatus::Error => (
-                "ERROR",
-                a.error_code.clone().unwrap_or_else(|| "see below".into()),
-                Some(Color::Red),
-            ),
-        };
-        add(
-            &mut t,
-            account_cells(a, status, error),
-            paint(layout, at, colour),
-        );
-    }
-    right_align(&mut t, &[4, 5, 6, 7]);
-    t.to_string()
+            AccountStatus::Error => {
+                let code = a.error_code.clone().unwrap_or_else(|| "see below".into());
+                (account_cells(a, "ERROR", code), Some(Color::Red))
+            }
+        })
+        .collect();
+    let grid = Grid {
+        header: &ACCOUNT_COLUMNS,
+        rows,
+        colour_at: "status",
+        whole: &[
+            "account",
+            "status",
+            "users",
+            "keys",
+            "non-compliant",
+            "calls",
+        ],
+        right: &["users", "keys", "non-compliant", "calls"],
+    };
+    draw(grid, layout)
 }
 
 fn keys(report: &AuditReport, layout: Layout) -> (String, String) {
     if report.keys.is_empty() {
         return ("No access keys found.".into(), String::new());
     }
-    let mut t = new_table(&KEY_COLUMNS, layout);
-    let at = column(&KEY_COLUMNS, "verdict");
-    for k in &report.keys {
-        let colour = paint(layout, at, Some(verdict_colour(k.verdict)));
-        add(&mut t, key_cells(k), colour);
-    }
-    right_align(&mut t, &[5]);
-    (t.to_string(), String::new())
+    let rows = report
+        .keys
+        .iter()
+        .map(|k| (key_cells(k), Some(verdict_colour(k.verdict))))
+        .collect();
+    let grid = Grid {
+        header: &KEY_COLUMNS,
+        rows,
+        colour_at: "verdict",
+        whole: &[
+            "verdict",
+            "access key",
+            "status",
+            "age (days)",
+            "created",
+            "account",
+            "last used",
+        ],
+        right: &["age (days)"],
+    };
+    (draw(grid, layout), String::new())
 }
 
 fn config(report: &AuditReport, layout: Layout) -> (String, String) {
@@ -227,17 +292,24 @@ fn config(report: &AuditReport, layout: Layout) -> (String, String) {
     if evals.is_empty() {
         return ("No IAM user has an access key.".into(), line);
     }
-    let mut t = new_table(&CONFIG_COLUMNS, layout);
-    let at = column(&CONFIG_COLUMNS, "compliance");
-    for e in &evals {
-        let colour = match e.stale_keys.is_empty() {
-            true => Color::Green,
-            false => Color::Red,
-        };
-        add(&mut t, config_cells(e), paint(layout, at, Some(colour)));
-    }
-    right_align(&mut t, &[3]);
-    (t.to_string(), line)
+    let rows = evals
+        .iter()
+        .map(|e| {
+            let colour = match e.stale_keys.is_empty() {
+                true => Color::Green,
+                false => Color::Red,
+            };
+            (config_cells(e), Some(colour))
+        })
+        .collect();
+    let grid = Grid {
+        header: &CONFIG_COLUMNS,
+        rows,
+        colour_at: "compliance",
+        whole: &["compliance", "account", "max age (days)"],
+        right: &["max age (days)"],
+    };
+    (draw(grid, layout), line)
 }
 
 fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
@@ -250,19 +322,27 @@ fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
     if rows.is_empty() {
         return ("No active IAM user access key.".into(), line);
     }
-    let mut t = new_table(&ADVISOR_COLUMNS, layout);
-    let at = column(&ADVISOR_COLUMNS, "status");
-    for r in &rows {
-        // The status word is Trusted Advisor's own colour name.
-        let colour = match r.status {
-            "green" => Some(Color::Green),
-            "yellow" => Some(Color::Yellow),
-            "red" => Some(Color::Red),
-            _ => None,
-        };
-        add(&mut t, advisor_cells(r), paint(layout, at, colour));
-    }
-    (t.to_string(), line)
+    let rows = rows
+        .iter()
+        .map(|r| {
+            // The status word is Trusted Advisor's own colour name.
+            let colour = match r.status {
+                "green" => Some(Color::Green),
+                "yellow" => Some(Color::Yellow),
+                "red" => Some(Color::Red),
+                _ => None,
+            };
+            (advisor_cells(r), colour)
+        })
+        .collect();
+    let grid = Grid {
+        header: &ADVISOR_COLUMNS,
+        rows,
+        colour_at: "status",
+        whole: &["status", "access key", "key last rotated", "account"],
+        right: &[],
+    };
+    (draw(grid, layout), line)
 }
 
 fn summary_line(report: &AuditReport) -> String {
