@@ -461,6 +461,19 @@ mod tests {
     }
 
     #[test]
+    fn a_key_made_after_the_as_of_moment_did_not_exist_then() {
+        let made_10_days_ago = key(KeyStatus::Active, 10, None);
+        assert!(existed_at(&made_10_days_ago, NOW));
+        assert!(existed_at(&made_10_days_ago, NOW - Duration::days(10)));
+        assert!(!existed_at(&made_10_days_ago, NOW - Duration::days(30)));
+        let unknown = Key {
+            created: None,
+            ..made_10_days_ago
+        };
+        assert!(existed_at(&unknown, NOW - Duration::days(30)));
+    }
+
+    #[test]
     fn durations_and_as_of_parse_or_say_why() {
         assert_eq!(parse_days("max-age", "90d").unwrap(), 90);
         assert_eq!(parse_days("max-age", "2w").unwrap(), 14);

@@ -330,6 +330,24 @@ mod tests {
     use crate::report::fixture::{self, EVIL, ids};
 
     #[test]
+    fn each_view_has_its_own_exit_code() {
+        use crate::report::View;
+        let failed = fixture::report();
+        for view in [View::Keys, View::Config, View::TrustedAdvisor] {
+            assert_eq!(exit_code(&failed, view), 2, "{view}");
+        }
+        let mut exempt_only = failed.clone();
+        exempt_only.summary.accounts_failed = 0;
+        exempt_only.keys.retain(|k| k.verdict == Verdict::Exempt);
+        exempt_only.summary.non_compliant = 0;
+        assert_eq!(exit_code(&exempt_only, View::Keys), 0);
+        // The exempt key is over its account's max age: Config, which knows
+        // no exemptions, finds it.
+        assert_eq!(exit_code(&exempt_only, View::Config), 1);
+        assert_eq!(exit_code(&exempt_only, View::TrustedAdvisor), 1);
+    }
+
+    #[test]
     fn config_view_is_per_user_ignores_inactive_and_exemptions() {
         let report = fixture::report();
         let evals = config_evaluations(&report);
