@@ -13,8 +13,8 @@ use crate::config::Policies;
 use crate::discovery::{Access, Discovery, Target};
 use crate::error::{CallError, error_chain};
 use crate::inventory::{Source, collect};
-use crate::model::{Inventory, KeyStatus};
-use crate::policy::{Finding, Verdict, judge_user};
+use crate::model::{Inventory, KeyStatus, UserKeys};
+use crate::policy::{Finding, Verdict, existed_at, judge_user};
 
 /// What to audit and how; built by the CLI (or the Lambda) from its inputs.
 #[derive(Debug, Clone)]
@@ -112,19 +112,6 @@ pub struct AuditReport {
     pub accounts: Vec<AccountResult>,
     pub keys: Vec<KeyRow>,
     pub summary: Summary,
-}
-
-impl AuditReport {
-    /// 0 all well, 1 findings, 2 an account failed (ripgrep's convention).
-    pub fn exit_code(&self) -> u8 {
-        if self.summary.accounts_failed > 0 {
-            2
-        } else if self.summary.non_compliant > 0 {
-            1
-        } else {
-            0
-        }
-    }
 }
 
 /// Audits every target of `discovery`, `opts.concurrency` at a time.
@@ -242,6 +229,17 @@ pub fn judge(
 ) -> Vec<KeyRow> {
     let mut rows = Vec::new();
     for user in &inventory.users {
+        // Keys made after `as_of` did not exist then: left out of every
+        // view, and of the user's count of active keys.
+        let user = &UserKeys {
+            keys: user
+                .keys
+                .iter()
+                .filter(|k| existed_at(k, as_of))
+                .cloned()
+                .collect(),
+            ..user.clone()
+        };
         for (key, j) in user.keys.iter().zip(judge_user(user, policy, as_of)) {
             rows.push(KeyRow {
                 account_id: inventory.account_id.clone(),

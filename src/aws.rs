@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -43,9 +45,10 @@ impl AwsOptions {
     }
 }
 
-/// Loads the configuration of a named profile, or of the default chain
-/// (`AWS_PROFILE`, environment variables, `[default]`, …) when `profile` is
-/// `None` — exactly as the AWS CLI resolves them.
+/// Loads the configuration of a named profile (its credentials only, never
+/// the environment's keys), or of the default chain (environment variables,
+/// `AWS_PROFILE`, `[default]`, …) when `profile` is `None` — exactly as the
+/// AWS CLI resolves them.
 pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     // Adaptive retry slows down when an account throttles, instead of
@@ -72,13 +75,24 @@ pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig 
         loader = loader.region(Region::new(r.clone()));
     }
     let config = loader.load().await;
-    if config.region().is_some() {
-        return config;
+    let region = config
+        .region()
+        .cloned()
+        .unwrap_or_else(|| Region::new(FALLBACK_REGION));
+    let mut builder = config.into_builder().region(region.clone());
+    if let Some(p) = profile {
+        // The SDK's default chain reads AWS_ACCESS_KEY_ID before any
+        // profile, so `--profile prod` would audit the environment key's
+        // account under prod's name. A named profile means that profile's
+        // credentials only, as with `aws --profile` (issue 10 #1).
+        let provider_config = ProviderConfig::default().with_region(Some(region));
+        let provider = ProfileFileCredentialsProvider::builder()
+            .configure(&provider_config)
+            .profile_name(p)
+            .build();
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(provider));
     }
-    config
-        .into_builder()
-        .region(Region::new(FALLBACK_REGION))
-        .build()
+    builder.build()
 }
 
 /// Whether a call failed because the SDK's default chain found no

@@ -130,7 +130,13 @@ impl ConfigFile {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut file = Self::parse(path, &text)?;
+        // A path in the file is relative to the file, as in other tools'
+        // config files, not to wherever rekey runs (issue 10 #6).
+        if let Some(accounts) = &mut file.audit.accounts_file {
+            *accounts = relative_to(path, accounts);
+        }
+        Ok(file)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, InputError> {
@@ -155,6 +161,15 @@ impl ConfigFile {
             }
         }
         Ok(file)
+    }
+}
+
+/// `path` as written in the config file at `file`: relative paths hang from
+/// the file's directory.
+fn relative_to(file: &Path, path: &Path) -> PathBuf {
+    match file.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
     }
 }
 
@@ -224,6 +239,25 @@ mod tests {
         };
         let p = Policies::resolve(&file, &flags).unwrap();
         assert_eq!(p.for_account(Some("111111111111")).max_age_days, 5);
+    }
+
+    #[test]
+    fn accounts_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf/rekey.toml");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, "[audit]\naccounts_file = \"ids.txt\"\n").unwrap();
+        let file = ConfigFile::load(&conf).unwrap();
+        assert_eq!(
+            file.audit.accounts_file,
+            Some(dir.path().join("conf/ids.txt"))
+        );
+        std::fs::write(&conf, "[audit]\naccounts_file = \"/etc/ids.txt\"\n").unwrap();
+        let file = ConfigFile::load(&conf).unwrap();
+        assert_eq!(
+            file.audit.accounts_file,
+            Some(PathBuf::from("/etc/ids.txt"))
+        );
     }
 
     #[test]

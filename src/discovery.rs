@@ -95,13 +95,13 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
 
 /// Checks everything that can be checked without AWS.
 pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> {
-    for id in sel.accounts.iter().chain(&sel.exclude) {
-        if !is_account_id(id) {
-            return Err(InputError::BadAccountId {
-                origin: "--account".into(),
-                value: id.clone(),
-            });
-        }
+    check_account_ids(&sel.accounts, "accounts to audit")?;
+    check_account_ids(&sel.exclude, "accounts to exclude")?;
+    if !sel.ous.is_empty() && !sel.org {
+        return Err(InputError::OusWithoutOrg {
+            origin: "OUs".into(),
+            org: "the organization selector",
+        });
     }
     if !sel.accounts.is_empty() && sel.role.is_none() {
         return Err(InputError::RoleRequired {
@@ -128,6 +128,18 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
         check_profile(profiles, &name)?;
     }
     Ok(())
+}
+
+/// Every ID must be 12 digits; `origin` says where they were written (a
+/// flag, a file), so the error names what the user typed.
+pub fn check_account_ids(ids: &[String], origin: &str) -> Result<(), InputError> {
+    match ids.iter().find(|id| !is_account_id(id)) {
+        Some(bad) => Err(InputError::BadAccountId {
+            origin: origin.to_string(),
+            value: bad.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// An unknown profile, or one that cannot yield credentials, is bad input.
@@ -180,23 +192,28 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
 /// Organizations listings for `--org`.
 pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, InputError> {
     let mut by_account: BTreeMap<String, Target> = BTreeMap::new();
+    let mut profiles_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut failed = Vec::new();
     for name in &sel.profiles {
         let config = load_config(Some(name), opts).await;
         let clients = AccountClients::new(&config);
         match caller_identity(&clients.sts).await {
             Ok(identity) => {
-                by_account
-                    .entry(identity.account_id.clone())
-                    .or_insert(Target {
-                        account_id: Some(identity.account_id.clone()),
-                        name: None,
-                        via: format!("profile {name}"),
-                        access: Access::Ready {
-                            config: Box::new(config),
-                            identity,
-                        },
-                    });
+                let id = identity.account_id.clone();
+                // Two profiles of one account: audited once, with the first
+                // profile's credentials, and labelled with both (issue 10 #1).
+                let names = profiles_of.entry(id.clone()).or_default();
+                names.push(name);
+                let target = by_account.entry(id.clone()).or_insert(Target {
+                    account_id: Some(id),
+                    name: None,
+                    via: String::new(),
+                    access: Access::Ready {
+                        config: Box::new(config),
+                        identity,
+                    },
+                });
+                target.via = profiles_label(names);
             }
             Err(e) if e.kind() == FailureKind::Unreachable => {
                 return Err(fatal(e, opts, Some(name.clone())));
@@ -273,6 +290,14 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
         base: base_config,
         targets,
     })
+}
+
+/// `profile dev`, or `profiles dev, dev2` when both reach one account.
+fn profiles_label(names: &[&str]) -> String {
+    match names {
+        [one] => format!("profile {one}"),
+        many => format!("profiles {}", many.join(", ")),
+    }
 }
 
 /// Every ACTIVE account of the organization, or of the given OUs and the

@@ -25,6 +25,10 @@ pub enum InputError {
     },
     #[error("{origin}: `{value}` is not a 12-digit AWS account ID")]
     BadAccountId { origin: String, value: String },
+    #[error(
+        "{origin}: an OU only narrows the organization's accounts, which are listed only with {org}: add {org}, or leave the OU out"
+    )]
+    OusWithoutOrg { origin: String, org: &'static str },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,

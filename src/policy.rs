@@ -147,6 +147,13 @@ pub fn days_between(from: OffsetDateTime, now: OffsetDateTime) -> i64 {
     (now - from).whole_days().max(0)
 }
 
+/// Whether `key` existed at `as_of`. A key created later (judging a past
+/// date) is not judged at all: it was not there to be old or unused
+/// (issue 10 #2). A key of unknown creation date is kept.
+pub fn existed_at(key: &Key, as_of: OffsetDateTime) -> bool {
+    key.created.is_none_or(|c| c <= as_of)
+}
+
 /// Judges every key of one user.
 pub fn judge_user(user: &UserKeys, policy: &Policy, now: OffsetDateTime) -> Vec<Judgement> {
     let active = user
@@ -276,7 +283,11 @@ pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, I
     };
     let v = value.trim();
     if let Some(rest) = v.strip_prefix('+').or_else(|| v.strip_prefix('-')) {
-        let days = parse_days("as-of", rest).map_err(|_| bad())?;
+        // `+0d` is "now", as written in the README (issue 10 #2).
+        let days = match rest {
+            "0" | "0d" | "0w" => 0,
+            _ => parse_days("as-of", rest).map_err(|_| bad())?,
+        };
         let delta = Duration::days(days);
         return Ok(if v.starts_with('+') {
             now + delta
@@ -450,6 +461,19 @@ mod tests {
     }
 
     #[test]
+    fn a_key_made_after_the_as_of_moment_did_not_exist_then() {
+        let made_10_days_ago = key(KeyStatus::Active, 10, None);
+        assert!(existed_at(&made_10_days_ago, NOW));
+        assert!(existed_at(&made_10_days_ago, NOW - Duration::days(10)));
+        assert!(!existed_at(&made_10_days_ago, NOW - Duration::days(30)));
+        let unknown = Key {
+            created: None,
+            ..made_10_days_ago
+        };
+        assert!(existed_at(&unknown, NOW - Duration::days(30)));
+    }
+
+    #[test]
     fn durations_and_as_of_parse_or_say_why() {
         assert_eq!(parse_days("max-age", "90d").unwrap(), 90);
         assert_eq!(parse_days("max-age", "2w").unwrap(), 14);
@@ -459,6 +483,8 @@ mod tests {
         }
         assert_eq!(parse_as_of("+30d", NOW).unwrap(), NOW + Duration::days(30));
         assert_eq!(parse_as_of("-1d", NOW).unwrap(), NOW - Duration::days(1));
+        assert_eq!(parse_as_of("+0d", NOW).unwrap(), NOW);
+        assert_eq!(parse_as_of("-0", NOW).unwrap(), NOW);
         assert_eq!(
             parse_as_of("2027-01-01", NOW).unwrap(),
             datetime!(2027-01-01 0:00 UTC)

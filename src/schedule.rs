@@ -68,6 +68,8 @@ pub enum ScheduleError {
         status: Option<i32>,
         stderr: String,
     },
+    #[error("`{name}` is not set in this environment, so there is nothing to freeze into the job")]
+    NotSet { name: String },
     #[error("HOME is not set: rekey needs it to find where the scheduler reads its jobs")]
     NoHome,
 }
@@ -102,6 +104,110 @@ impl FromStr for Scheduler {
         let known = Scheduler::ALL.into_iter().find(|k| k.as_str() == s);
         known.ok_or_else(|| ScheduleError::UnknownScheduler { name: s.to_owned() })
     }
+}
+
+/// Variables of the installing shell that the job gets as they are now,
+/// each with why: without them the job would read other files or fail to
+/// reach AWS (cron and systemd start jobs with an almost empty environment).
+const FROZEN_ENV: [(&str, &str); 5] = [
+    (
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "the credentials file the job rotates",
+    ),
+    (
+        "AWS_CONFIG_FILE",
+        "the config file the profiles are read from",
+    ),
+    ("AWS_REGION", "the region IAM and STS calls are signed for"),
+    (
+        "AWS_DEFAULT_REGION",
+        "the region IAM and STS calls are signed for",
+    ),
+    (
+        "AWS_CA_BUNDLE",
+        "the CA bundle this machine needs to reach AWS",
+    ),
+];
+
+/// Variables that change where or as whom the job acts: frozen only when
+/// the user names them (`--env NAME`), never silently (issue 10 #9).
+const ASK_FIRST_ENV: [(&str, &str); 2] = [
+    (
+        "AWS_ENDPOINT_URL",
+        "every call of the job would go to this endpoint instead of AWS",
+    ),
+    (
+        "AWS_PROFILE",
+        "the job's default profile; the job rotates the profiles it names",
+    ),
+];
+
+/// One variable of the installing shell and what the job does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvChoice {
+    pub name: String,
+    pub value: String,
+    pub why: &'static str,
+    pub frozen: bool,
+}
+
+/// Which variables of `env` the job keeps: [`FROZEN_ENV`] when set, the
+/// names in `asked` (the user's consent), and [`ASK_FIRST_ENV`] listed as
+/// left out when set but not asked for. A name asked for but not set is an
+/// error: the user expects it in the job.
+pub fn choose_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    asked: &[String],
+) -> Result<Vec<EnvChoice>, ScheduleError> {
+    let mut out = Vec::new();
+    for (name, why) in FROZEN_ENV {
+        if let Some(value) = env(name) {
+            out.push(choice(name, value, why, true));
+        }
+    }
+    for (name, why) in ASK_FIRST_ENV {
+        if let Some(value) = env(name) {
+            out.push(choice(name, value, why, asked.iter().any(|a| a == name)));
+        }
+    }
+    for name in asked {
+        if out.iter().any(|c| &c.name == name) {
+            continue;
+        }
+        let value = env(name).ok_or_else(|| ScheduleError::NotSet { name: name.clone() })?;
+        out.push(choice(name, value, "asked for with --env", true));
+    }
+    Ok(out)
+}
+
+fn choice(name: &str, value: String, why: &'static str, frozen: bool) -> EnvChoice {
+    let name = name.to_string();
+    EnvChoice {
+        name,
+        value,
+        why,
+        frozen,
+    }
+}
+
+/// The opening of `rekey schedule print`: the journal the job uses and
+/// every variable frozen into it or left out, with why, as `#` comments.
+pub fn render_choices(journal: &Path, env: &[EnvChoice]) -> String {
+    let mut out = format!(
+        "# The job names its journal: {} (what `rekey rotate` and `rekey history` use by default from this shell).\n",
+        journal.display()
+    );
+    for c in env {
+        let state = if c.frozen { "frozen" } else { "NOT frozen" };
+        let hint = if c.frozen {
+            String::new()
+        } else {
+            format!("; add --env {} to freeze it", c.name)
+        };
+        _ = writeln!(out, "# {state}: {}={} ({}{hint})", c.name, c.value, c.why);
+    }
+    out.push('\n');
+    out
 }
 
 /// What the scheduled job runs, and when.

@@ -448,3 +448,41 @@ fn system_runner_feeds_stdin_and_reports_failures() {
         Some(String::new())
     );
 }
+
+#[test]
+fn the_endpoint_and_profile_are_frozen_only_when_asked() {
+    let vars = [
+        ("AWS_CONFIG_FILE", "/h/.aws/config"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ("AWS_PROFILE", "dev"),
+        ("TZ", "Europe/Paris"),
+    ];
+    let env = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let frozen = |asked: &[&str]| -> Vec<String> {
+        let asked: Vec<String> = asked.iter().map(|a| a.to_string()).collect();
+        choose_env(&env, &asked)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.frozen)
+            .map(|c| c.name)
+            .collect()
+    };
+    assert_eq!(frozen(&[]), ["AWS_CONFIG_FILE"]);
+    assert_eq!(
+        frozen(&["AWS_ENDPOINT_URL", "TZ"]),
+        ["AWS_CONFIG_FILE", "AWS_ENDPOINT_URL", "TZ"]
+    );
+    let shown = render_choices(Path::new("/s/j"), &choose_env(&env, &[]).unwrap());
+    assert!(shown.contains("/s/j"), "{shown}");
+    assert!(
+        shown.contains("# NOT frozen: AWS_ENDPOINT_URL=http://127.0.0.1:5000"),
+        "{shown}"
+    );
+    assert!(shown.contains("add --env AWS_PROFILE"), "{shown}");
+    let missing = choose_env(&env, &["AWS_NOPE".to_string()]).unwrap_err();
+    assert!(missing.to_string().contains("AWS_NOPE"), "{missing}");
+}

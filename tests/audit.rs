@@ -227,7 +227,11 @@ async fn profiles_are_audited_once_per_account() {
     let report = json_out(&out);
     let accounts = report["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 2, "{accounts:?}");
-    assert_eq!(account(&report, &a.account_id)["via"], "profile a");
+    // Both profiles are named: the merge is reported (issue 10 #1).
+    assert_eq!(
+        account(&report, &a.account_id)["via"],
+        "profiles a, a-again"
+    );
     let dev = key_of(&report, "dev");
     assert_eq!(dev.len(), 1);
     assert_eq!(dev[0]["findings"][0], "too_old");

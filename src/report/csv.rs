@@ -1,6 +1,7 @@
 //! CSV: one header, then one row per key (or evaluation, or Trusted Advisor
 //! row) and one row per failed account, so a spreadsheet never hides an
 //! account that could not be audited. Full key IDs; findings joined by `;`.
+//! A cell that a spreadsheet would read as a formula is prefixed with `'`.
 
 use super::views::{AccountGroup, by_account, config_evaluations, trusted_advisor_rows};
 use super::{View, findings, rfc3339};
@@ -141,10 +142,24 @@ impl Table {
         let mut w = csv::Writer::from_writer(Vec::new());
         for row in &self.rows {
             // Writing to memory cannot fail.
-            w.write_record(row).expect("CSV to memory");
+            w.write_record(row.iter().map(|c| inert(c).into_owned()))
+                .expect("CSV to memory");
         }
         let bytes = w.into_inner().expect("CSV to memory");
         String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8")
+    }
+}
+
+/// A cell a spreadsheet will not run: IAM user names may begin with `=`,
+/// `+`, `-` or `@`, and Organizations account names with anything
+/// printable, so a cell starting with one of those (or with a tab or a
+/// carriage return) gets a leading `'`, as OWASP advises against CSV
+/// injection (issue 10 #7). The header and rekey's own words never start so.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
     }
 }
 
@@ -231,6 +246,16 @@ mod tests {
             .find(|r| &r[col(&h, "access_key_id")] == ids::LEGACY)
             .unwrap();
         assert_eq!(&legacy[col(&h, "exempt_reason")], "tag rekey:exempt=true");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for bad in ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"] {
+            assert_eq!(inert(bad), format!("'{bad}"));
+        }
+        for fine in ["alice", "svc=1", "", "2026-01-01T00:00:00Z", "'quoted"] {
+            assert_eq!(inert(fine), fine);
+        }
     }
 
     #[test]

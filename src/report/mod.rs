@@ -148,6 +148,13 @@ pub fn render(report: &AuditReport, view: View, format: Format) -> String {
     }
 }
 
+pub use table::Layout as TableLayout;
+
+/// The table drawn for a terminal: `layout`'s width and colours.
+pub fn render_table(report: &AuditReport, view: View, layout: TableLayout) -> String {
+    table::render_with(report, view, layout)
+}
+
 /// The format an output file's extension asks for (`--output-file`):
 /// `.json`, `.csv`, `.md`/`.markdown`, `.html`/`.htm`, `.txt` (table).
 pub fn format_for_path(path: &Path) -> Option<Format> {

@@ -1,8 +1,12 @@
 //! The terminal rendering: an accounts table, the failed accounts with their
-//! errors, the rows of the chosen view, and one summary line. Plain text
-//! (no colours), key IDs masked, dates as `YYYY-MM-DD`.
+//! errors, the rows of the chosen view, and one summary line. Key IDs
+//! masked, dates as `YYYY-MM-DD`. Drawn to fit a width when one is given
+//! (the long text columns wrap inside their cells), and with verdicts in
+//! colour when asked (issue 10 #10); plain and unbounded otherwise.
 
-use comfy_table::{CellAlignment, Table, presets};
+use comfy_table::{
+    Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 
 use super::views::{advisor_counts, config_counts, config_evaluations, trusted_advisor_rows};
 use super::{
@@ -10,15 +14,39 @@ use super::{
     account_label, advisor_cells, config_cells, date, key_cells,
 };
 use crate::audit::{AccountStatus, AuditReport};
+use crate::policy::Verdict;
+
+/// How the table is drawn: what the terminal it goes to allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Columns available; `None`: as wide as the content.
+    pub width: Option<u16>,
+    /// Colour the verdicts (a terminal, and `NO_COLOR` unset).
+    pub colour: bool,
+}
+
+/// The narrowest width a table is squeezed to; below it, rows would be
+/// one character per line.
+const MIN_WIDTH: u16 = 40;
 
 pub fn render(report: &AuditReport, view: View) -> String {
-    let mut out = format!(
-        "rekey audit — {} (as of {}, generated {})\n\n",
+    render_with(report, view, Layout::default())
+}
+
+pub fn render_with(report: &AuditReport, view: View, layout: Layout) -> String {
+    let layout = Layout {
+        width: layout.width.map(|w| w.max(MIN_WIDTH)),
+        ..layout
+    };
+    let title = format!(
+        "rekey audit — {} (as of {}, generated {})",
         view.title(),
         date(Some(report.as_of)),
         super::rfc3339(Some(report.generated_at)),
     );
-    out.push_str(&accounts(report));
+    let mut out = wrap(&title, layout.width);
+    out.push('\n');
+    out.push_str(&accounts(report, layout));
     out.push('\n');
     let failed: Vec<_> = report
         .accounts
@@ -30,28 +58,149 @@ pub fn render(report: &AuditReport, view: View) -> String {
         for a in failed {
             let error = a.error.as_deref().unwrap_or("unknown error");
             let line = format!("  {} via {}: {error}", account_label(a), a.via);
-            out.push_str(&plain(&line));
-            out.push('\n');
+            out.push_str(&wrap(&plain(&line), layout.width));
         }
     }
     out.push('\n');
     let (rows, line) = match view {
-        View::Keys => keys(report),
-        View::Config => config(report),
-        View::TrustedAdvisor => advisor(report),
+        View::Keys => keys(report, layout),
+        View::Config => config(report, layout),
+        View::TrustedAdvisor => advisor(report, layout),
     };
     out.push_str(&rows);
     out.push_str("\n\n");
-    out.push_str(&summary_line(report));
-    out.push_str(&line);
+    out.push_str(&wrap(&(summary_line(report) + &line), layout.width));
+    out
+}
+
+/// `text` as lines of at most `width` characters, broken between words
+/// (a word longer than a line is cut), each ending with a newline;
+/// continuation lines are indented by two spaces.
+fn wrap(text: &str, width: Option<u16>) -> String {
+    const INDENT: &str = "  ";
+    let Some(width) = width.map(usize::from) else {
+        return format!("{text}\n");
+    };
+    let (mut out, mut line) = (String::new(), String::new());
+    // Characters on `line`, and whether a word is on it yet.
+    let (mut used, mut empty) = (0, true);
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let sep = usize::from(!empty);
+            if used + sep + word.len() <= width {
+                if !empty {
+                    line.push(' ');
+                }
+                line.extend(&word);
+                (used, empty) = (used + sep + word.len(), false);
+                break;
+            }
+            if empty || INDENT.len() + word.len() > width {
+                // Too long for any line: fill this one, carry the rest.
+                let room = width.saturating_sub(used + sep);
+                if room > 0 {
+                    if !empty {
+                        line.push(' ');
+                    }
+                    line.extend(word.drain(..room));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+            (line, used, empty) = (INDENT.to_string(), INDENT.len(), true);
+        }
+    }
+    out.push_str(line.trim_end());
     out.push('\n');
     out
 }
 
-/// Adds a row with control characters replaced, so a name cannot send
-/// escape sequences to the terminal.
-fn add(t: &mut Table, cells: Vec<String>) {
-    t.add_row(cells.iter().map(|c| plain(c)).collect::<Vec<_>>());
+/// One row: its cells, and the colour of the view's verdict cell.
+type Row = (Vec<String>, Option<Color>);
+
+/// What a table shows and how. The columns in `whole` (IDs, dates,
+/// verdicts), in order of importance, are kept as wide as their widest cell
+/// while the width allows; the others are long text that wraps inside its
+/// cells.
+struct Grid<'a> {
+    header: &'a [&'a str],
+    rows: Vec<Row>,
+    /// The column that `Row`'s colour applies to.
+    colour_at: &'a str,
+    whole: &'a [&'a str],
+    right: &'a [&'a str],
+}
+
+/// The room left for a column that wraps, at the least.
+const MIN_WRAP: usize = 8;
+
+fn draw(grid: Grid<'_>, layout: Layout) -> String {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    // The width and colour come from `layout`, never from whatever
+    // terminal this process happens to have.
+    t.force_no_tty();
+    if layout.colour {
+        t.enforce_styling();
+    }
+    t.set_header(grid.header.to_vec());
+    let colour_at = column(grid.header, grid.colour_at);
+    // Control characters replaced, so a name cannot send escape
+    // sequences to the terminal.
+    let rows: Vec<Vec<String>> = grid
+        .rows
+        .iter()
+        .map(|(cells, _)| cells.iter().map(|c| plain(c)).collect())
+        .collect();
+    for (cells, (_, colour)) in rows.iter().zip(&grid.rows) {
+        let row = cells.iter().enumerate().map(|(i, c)| match colour {
+            Some(fg) if layout.colour && i == colour_at => Cell::new(c).fg(*fg),
+            _ => Cell::new(c),
+        });
+        t.add_row(row.collect::<Vec<_>>());
+    }
+    for name in grid.right {
+        if let Some(c) = t.column_mut(column(grid.header, name)) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    if let Some(width) = layout.width {
+        t.set_width(width);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        keep_whole(&mut t, &grid, &rows, usize::from(width));
+    }
+    t.to_string()
+}
+
+/// Keeps the columns of `grid.whole`, most important first, as wide as
+/// their widest cell (a header may wrap) while every other column keeps
+/// [`MIN_WRAP`] characters; the rest share what is left.
+fn keep_whole(t: &mut Table, grid: &Grid<'_>, rows: &[Vec<String>], width: usize) {
+    // A header wraps between its words, never inside one.
+    let widest = |i: usize| {
+        let header = grid.header[i].split(' ').map(|w| w.chars().count());
+        let cells = rows
+            .iter()
+            .map(|r| r.get(i).map_or(0, |c| c.chars().count()));
+        header.chain(cells).max().unwrap_or(0).max(1)
+    };
+    // Each column has a border and a space on each side; one more border.
+    let frame = 3 * grid.header.len() + 1;
+    let wrapping = grid.header.len() - grid.whole.len();
+    let mut left = width.saturating_sub(frame + MIN_WRAP * wrapping);
+    for name in grid.whole {
+        let i = column(grid.header, name);
+        let w = widest(i);
+        if w > left {
+            left = left.saturating_sub(MIN_WRAP);
+            continue;
+        }
+        left -= w;
+        if let (Some(c), Ok(w)) = (t.column_mut(i), u16::try_from(w + 2)) {
+            c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(w)));
+        }
+    }
 }
 
 fn plain(s: &str) -> String {
@@ -60,52 +209,80 @@ fn plain(s: &str) -> String {
         .collect()
 }
 
-fn new_table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.force_no_tty();
-    t.set_header(header.to_vec());
-    t
+/// Where `name` is among `columns` (they are constants of this crate).
+fn column(columns: &[&str], name: &str) -> usize {
+    columns
+        .iter()
+        .position(|c| *c == name)
+        .expect("a known column")
 }
 
-fn right_align(t: &mut Table, columns: &[usize]) {
-    for &i in columns {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
+fn verdict_colour(v: Verdict) -> Color {
+    match v {
+        Verdict::Compliant => Color::Green,
+        Verdict::NonCompliant => Color::Red,
+        Verdict::Exempt => Color::Yellow,
     }
 }
 
-fn accounts(report: &AuditReport) -> String {
-    let mut t = new_table(&ACCOUNT_COLUMNS);
-    for a in &report.accounts {
-        let (status, error) = match a.status {
-            AccountStatus::Ok => ("ok", String::new()),
+fn accounts(report: &AuditReport, layout: Layout) -> String {
+    let rows = report
+        .accounts
+        .iter()
+        .map(|a| match a.status {
+            AccountStatus::Ok => (account_cells(a, "ok", String::new()), None),
             // The full chain is listed below the table; keep the table narrow.
-            AccountStatus::Error => (
-                "ERROR",
-                a.error_code.clone().unwrap_or_else(|| "see below".into()),
-            ),
-        };
-        add(&mut t, account_cells(a, status, error));
-    }
-    right_align(&mut t, &[4, 5, 6, 7]);
-    t.to_string()
+            AccountStatus::Error => {
+                let code = a.error_code.clone().unwrap_or_else(|| "see below".into());
+                (account_cells(a, "ERROR", code), Some(Color::Red))
+            }
+        })
+        .collect();
+    let grid = Grid {
+        header: &ACCOUNT_COLUMNS,
+        rows,
+        colour_at: "status",
+        whole: &[
+            "account",
+            "status",
+            "users",
+            "keys",
+            "non-compliant",
+            "calls",
+        ],
+        right: &["users", "keys", "non-compliant", "calls"],
+    };
+    draw(grid, layout)
 }
 
-fn keys(report: &AuditReport) -> (String, String) {
+fn keys(report: &AuditReport, layout: Layout) -> (String, String) {
     if report.keys.is_empty() {
         return ("No access keys found.".into(), String::new());
     }
-    let mut t = new_table(&KEY_COLUMNS);
-    for k in &report.keys {
-        add(&mut t, key_cells(k));
-    }
-    right_align(&mut t, &[5]);
-    (t.to_string(), String::new())
+    let rows = report
+        .keys
+        .iter()
+        .map(|k| (key_cells(k), Some(verdict_colour(k.verdict))))
+        .collect();
+    let grid = Grid {
+        header: &KEY_COLUMNS,
+        rows,
+        colour_at: "verdict",
+        whole: &[
+            "verdict",
+            "access key",
+            "status",
+            "age (days)",
+            "created",
+            "account",
+            "last used",
+        ],
+        right: &["age (days)"],
+    };
+    (draw(grid, layout), String::new())
 }
 
-fn config(report: &AuditReport) -> (String, String) {
+fn config(report: &AuditReport, layout: Layout) -> (String, String) {
     let evals = config_evaluations(report);
     let c = config_counts(&evals);
     let line = format!(
@@ -115,15 +292,27 @@ fn config(report: &AuditReport) -> (String, String) {
     if evals.is_empty() {
         return ("No IAM user has an access key.".into(), line);
     }
-    let mut t = new_table(&CONFIG_COLUMNS);
-    for e in &evals {
-        add(&mut t, config_cells(e));
-    }
-    right_align(&mut t, &[3]);
-    (t.to_string(), line)
+    let rows = evals
+        .iter()
+        .map(|e| {
+            let colour = match e.stale_keys.is_empty() {
+                true => Color::Green,
+                false => Color::Red,
+            };
+            (config_cells(e), Some(colour))
+        })
+        .collect();
+    let grid = Grid {
+        header: &CONFIG_COLUMNS,
+        rows,
+        colour_at: "compliance",
+        whole: &["compliance", "account", "max age (days)"],
+        right: &["max age (days)"],
+    };
+    (draw(grid, layout), line)
 }
 
-fn advisor(report: &AuditReport) -> (String, String) {
+fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
     let rows = trusted_advisor_rows(report);
     let c = advisor_counts(&rows);
     let line = format!(
@@ -133,11 +322,27 @@ fn advisor(report: &AuditReport) -> (String, String) {
     if rows.is_empty() {
         return ("No active IAM user access key.".into(), line);
     }
-    let mut t = new_table(&ADVISOR_COLUMNS);
-    for r in &rows {
-        add(&mut t, advisor_cells(r));
-    }
-    (t.to_string(), line)
+    let rows = rows
+        .iter()
+        .map(|r| {
+            // The status word is Trusted Advisor's own colour name.
+            let colour = match r.status {
+                "green" => Some(Color::Green),
+                "yellow" => Some(Color::Yellow),
+                "red" => Some(Color::Red),
+                _ => None,
+            };
+            (advisor_cells(r), colour)
+        })
+        .collect();
+    let grid = Grid {
+        header: &ADVISOR_COLUMNS,
+        rows,
+        colour_at: "status",
+        whole: &["status", "access key", "key last rotated", "account"],
+        right: &[],
+    };
+    (draw(grid, layout), line)
 }
 
 fn summary_line(report: &AuditReport) -> String {
@@ -178,6 +383,45 @@ mod tests {
             );
             assert!(!out.contains('\x1b'), "{view}: no colours");
         }
+    }
+
+    #[test]
+    fn every_line_fits_the_width_and_colours_only_when_asked() {
+        let report = fixture::report();
+        for view in [View::Keys, View::Config, View::TrustedAdvisor] {
+            for width in [60u16, 100] {
+                let layout = Layout {
+                    width: Some(width),
+                    colour: false,
+                };
+                let out = render_with(&report, view, layout);
+                for line in out.lines() {
+                    let n = line.chars().count();
+                    assert!(n <= usize::from(width), "{view} at {width}: {n}:\n{out}");
+                }
+                assert!(!out.contains('\x1b'), "{view}");
+            }
+            let coloured = render_with(
+                &report,
+                view,
+                Layout {
+                    width: Some(100),
+                    colour: true,
+                },
+            );
+            // Red (SGR 31) marks what needs doing in every view.
+            assert!(
+                coloured.contains("\x1b[38;5;9m") || coloured.contains("\x1b[31m"),
+                "{view}: {coloured:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrap_breaks_between_words_and_cuts_only_long_ones() {
+        assert_eq!(wrap("a b", None), "a b\n");
+        assert_eq!(wrap("aaa bbb ccc", Some(7)), "aaa bbb\n  ccc\n");
+        assert_eq!(wrap("abcdefghij", Some(4)), "abcd\n  ef\n  gh\n  ij\n");
     }
 
     #[test]

@@ -204,6 +204,27 @@ pub fn advisor_counts(rows: &[TrustedAdvisorRow]) -> AdvisorCounts {
     c
 }
 
+/// The exit code of an audit shown in `view`: 2 when an account could not
+/// be audited, else 1 when the view shows a finding (a non-compliant key, a
+/// NON_COMPLIANT user, a yellow or red key), else 0. Each view has its own
+/// findings: a key exempt under rekey's policy is still NON_COMPLIANT to AWS
+/// Config, which knows no exemptions (issue 10 #3).
+pub fn exit_code(report: &AuditReport, view: super::View) -> u8 {
+    use super::View;
+    if report.summary.accounts_failed > 0 {
+        return 2;
+    }
+    let findings = match view {
+        View::Keys => report.summary.non_compliant > 0,
+        View::Config => config_counts(&config_evaluations(report)).non_compliant > 0,
+        View::TrustedAdvisor => {
+            let c = advisor_counts(&trusted_advisor_rows(report));
+            c.yellow + c.red > 0
+        }
+    };
+    u8::from(findings)
+}
+
 /// One bar of the key-age chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgeBucket {
@@ -307,6 +328,24 @@ pub fn by_account<'a, T>(
 mod tests {
     use super::*;
     use crate::report::fixture::{self, EVIL, ids};
+
+    #[test]
+    fn each_view_has_its_own_exit_code() {
+        use crate::report::View;
+        let failed = fixture::report();
+        for view in [View::Keys, View::Config, View::TrustedAdvisor] {
+            assert_eq!(exit_code(&failed, view), 2, "{view}");
+        }
+        let mut exempt_only = failed.clone();
+        exempt_only.summary.accounts_failed = 0;
+        exempt_only.keys.retain(|k| k.verdict == Verdict::Exempt);
+        exempt_only.summary.non_compliant = 0;
+        assert_eq!(exit_code(&exempt_only, View::Keys), 0);
+        // The exempt key is over its account's max age: Config, which knows
+        // no exemptions, finds it.
+        assert_eq!(exit_code(&exempt_only, View::Config), 1);
+        assert_eq!(exit_code(&exempt_only, View::TrustedAdvisor), 1);
+    }
 
     #[test]
     fn config_view_is_per_user_ignores_inactive_and_exemptions() {

@@ -1,7 +1,7 @@
 //! `rekey audit`: flags → library options → audit → rendered report.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -9,11 +9,12 @@ use rekey::audit::{AuditOptions, run as run_audit};
 use rekey::aws::AwsOptions;
 use rekey::awsfiles::Profiles;
 use rekey::config::{ConfigFile, Days, Policies, PolicySettings};
-use rekey::discovery::{Selection, discover, read_accounts_file, validate};
+use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::InputError;
 use rekey::inventory::Source;
 use rekey::policy::parse_as_of;
-use rekey::report::{Format, View, format_for_path, render};
+use rekey::report::views::exit_code;
+use rekey::report::{Format, TableLayout, View, format_for_path, render, render_table};
 use time::OffsetDateTime;
 
 use crate::GlobalArgs;
@@ -69,7 +70,8 @@ pub struct AuditArgs {
     #[arg(long = "exempt-user", value_name = "GLOB")]
     exempt_users: Vec<String>,
     /// Judge as of this moment: YYYY-MM-DD, RFC 3339, +Nd or -Nd.
-    #[arg(long, value_name = "WHEN")]
+    // `--as-of -30d` as two words: the value starts with `-` (issue 10 #2).
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     as_of: Option<String>,
     /// Settings file (rekey.toml); flags win over it.
     #[arg(long, value_name = "FILE", env = "REKEY_CONFIG")]
@@ -143,15 +145,46 @@ fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError
     } else {
         a.accounts_file.clone()
     };
+    // Each error names what the user wrote: the flag, or the file's key
+    // (issue 10 #4).
+    let in_file = |key: &str| {
+        let path = args.config.as_deref().unwrap_or(Path::new("rekey.toml"));
+        format!("{} [audit] {key}", path.display())
+    };
+    if selecting {
+        check_account_ids(&selection.accounts, "--account")?;
+    } else {
+        check_account_ids(&selection.accounts, &in_file("accounts"))?;
+    }
     if let Some(path) = accounts_file {
         selection.accounts.extend(read_accounts_file(&path)?);
     }
-    selection.ous = non_empty(&args.ous)
-        .or_else(|| a.ous.clone())
-        .unwrap_or_default();
-    selection.exclude = non_empty(&args.exclude)
-        .or_else(|| a.exclude_accounts.clone())
-        .unwrap_or_default();
+    let ous_origin = match non_empty(&args.ous) {
+        Some(ous) => {
+            selection.ous = ous;
+            "--ou".to_string()
+        }
+        None => {
+            selection.ous = a.ous.clone().unwrap_or_default();
+            in_file("ous")
+        }
+    };
+    if !selection.ous.is_empty() && !selection.org {
+        return Err(InputError::OusWithoutOrg {
+            origin: ous_origin,
+            org: "--org",
+        });
+    }
+    match non_empty(&args.exclude) {
+        Some(ids) => {
+            check_account_ids(&ids, "--exclude-account")?;
+            selection.exclude = ids;
+        }
+        None => {
+            selection.exclude = a.exclude_accounts.clone().unwrap_or_default();
+            check_account_ids(&selection.exclude, &in_file("exclude_accounts"))?;
+        }
+    }
     selection.role = args.role.clone().or_else(|| a.role.clone());
     selection.external_id = args.external_id.clone().or_else(|| a.external_id.clone());
     let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
@@ -241,12 +274,30 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         }
         rekey::securityhub::record(&mut report, &published);
     }
-    let text = render(&report, args.view, format);
+    let text = match (format, &args.out) {
+        (Format::Table, None) => render_table(&report, args.view, terminal_layout()),
+        _ => render(&report, args.view, format),
+    };
     match &args.out {
         Some(path) => write_report(path, &text).with_context(|| report_error(path))?,
         None => print!("{text}"),
     }
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(ExitCode::from(exit_code(&report, args.view)))
+}
+
+/// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and
+/// colour only on a terminal without `NO_COLOR` (issue 10 #10).
+fn terminal_layout() -> TableLayout {
+    let tty = std::io::stdout().is_terminal();
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    // comfy-table asks the terminal for its size when stdout is one.
+    let terminal = || tty.then(|| comfy_table::Table::new().width()).flatten();
+    TableLayout {
+        width: columns.filter(|c| *c > 0).or_else(terminal),
+        colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 fn report_error(path: &std::path::Path) -> String {

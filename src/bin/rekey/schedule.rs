@@ -7,8 +7,8 @@ use anyhow::Context;
 use rekey::journal::default_path;
 use rekey::policy::parse_days;
 use rekey::schedule::{
-    Job, Scheduler, SystemRunner, apply, home_dir, plan_install, plan_uninstall, read_crontab,
-    render_print,
+    Job, Scheduler, SystemRunner, apply, choose_env, home_dir, plan_install, plan_uninstall,
+    read_crontab, render_choices, render_print,
 };
 
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,14 @@ pub struct ScheduleArgs {
     /// Log file (default: $XDG_STATE_HOME/rekey/rotate.log).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// The journal the job uses (default: the one `rekey rotate` uses from
+    /// this shell, $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Also freeze this variable of the current environment into the job
+    /// (repeatable); needed for AWS_ENDPOINT_URL and AWS_PROFILE.
+    #[arg(long = "env", value_name = "NAME")]
+    env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +81,7 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let mut preamble = String::new();
     let plan = match args.action {
         Action::Uninstall => plan_uninstall(scheduler, &home, crontab.as_deref())?,
         Action::Print | Action::Install => {
@@ -90,24 +99,31 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
                 rotate.push("--all-profiles".into());
             }
             rotate.extend(["--max-age".to_string(), args.max_age.clone()]);
+            let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let default_journal = default_path(&env_var);
+            // The job names its journal, the one an interactive run from
+            // this shell finds: cron and systemd do not set XDG_STATE_HOME,
+            // and a rotation begun by one must be finished by the other
+            // (issue 10 #9).
+            let journal = match &args.journal {
+                Some(j) => std::path::absolute(j)?,
+                None => default_journal
+                    .clone()
+                    .context("cannot find the journal's place: give --journal")?,
+            };
+            rotate.extend(["--journal".to_string(), journal.display().to_string()]);
             let log = match args.log {
                 Some(l) => std::path::absolute(l)?,
-                None => default_path(&|k| std::env::var(k).ok())
+                None => default_journal
                     .context("cannot find a place for the log: give --log")?
                     .with_file_name("rotate.log"),
             };
-            let env = [
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "AWS_CONFIG_FILE",
-                "AWS_PROFILE",
-                "AWS_REGION",
-                "AWS_DEFAULT_REGION",
-                "AWS_ENDPOINT_URL",
-                "AWS_CA_BUNDLE",
-            ]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-            .collect();
+            let choices = choose_env(&env_var, &args.env)?;
+            let env = choices
+                .iter()
+                .filter(|c| c.frozen)
+                .map(|c| (c.name.clone(), c.value.clone()))
+                .collect();
             let job = Job {
                 rekey: std::env::current_exe().context("cannot find the rekey binary's path")?,
                 args: rotate,
@@ -115,13 +131,15 @@ pub fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
                 log,
                 env,
             };
+            preamble = render_choices(&journal, &choices);
             plan_install(scheduler, &job, &home, crontab.as_deref())?
         }
     };
     match args.action {
-        Action::Print => print!("{}", render_print(&plan)),
+        Action::Print => print!("{preamble}{}", render_print(&plan)),
         Action::Install | Action::Uninstall => {
             apply(&plan, &SystemRunner)?;
+            eprint!("{preamble}");
             eprintln!(
                 "rekey: {} {} job",
                 if args.action == Action::Install {

@@ -88,7 +88,47 @@ pub(super) fn create_private(path: &Path) -> Result<(), JournalError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // The modes above apply only to what is new: a journal (or its side
+    // files) left 0644 by a copy, a restore or an earlier version stays
+    // readable by everyone unless fixed here (issue 10 #8).
+    #[cfg(unix)]
+    {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            tighten(Path::new(&file), 0o600);
+        }
+        // Only rekey's own state directory: a journal placed with
+        // `--journal` in a shared directory (`/tmp`) leaves that alone.
+        if let Some(dir) = path
+            .parent()
+            .filter(|d| d.file_name() == Some("rekey".as_ref()))
+        {
+            tighten(dir, 0o700);
+        }
+    }
     Ok(())
+}
+
+/// Takes group and other permissions off `path` when it has any; warns when
+/// that is not allowed (a file of another user). A missing file is fine.
+#[cfg(unix)]
+fn tighten(path: &Path, private: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
+        Ok(()) => tracing::info!("{} was mode {mode:o}; made it {private:o}", path.display()),
+        Err(e) => tracing::warn!(
+            "{} is mode {mode:o}, readable by others, and cannot be made {private:o}: {e}",
+            path.display()
+        ),
+    }
 }
 
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -194,6 +234,43 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_loose_journal_and_state_directory_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/rekey/journal.sqlite3");
+        let journal = SqliteJournal::open(&path, clock()).unwrap();
+        begin(&journal, "alice", "run-1");
+        drop(journal);
+        let wal = path.with_extension("sqlite3-wal");
+        std::fs::write(&wal, "").unwrap();
+        set(&path, 0o644);
+        set(&wal, 0o644);
+        set(path.parent().unwrap(), 0o755);
+        // Checked while open: SQLite removes the write-ahead log on close.
+        let _open = SqliteJournal::open(&path, clock()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&wal), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+
+        // A directory of the user's own choosing is left as it is.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        set(&shared, 0o755);
+        let elsewhere = shared.join("j.sqlite3");
+        std::fs::write(&elsewhere, "").unwrap();
+        set(&elsewhere, 0o644);
+        drop(SqliteJournal::open(&elsewhere, clock()).unwrap());
+        assert_eq!(mode(&elsewhere), 0o600);
+        assert_eq!(mode(&shared), 0o755);
     }
 
     #[test]
