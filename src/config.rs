@@ -14,7 +14,7 @@
 //! org = true
 //! role = "OrganizationAccountAccessRole"
 //! source = "report"
-//! concurrency = 8
+//! concurrency = 32
 //!
 //! [accounts."111111111111"]   # overrides for one account
 //! max_age = "30d"

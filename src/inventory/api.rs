@@ -1,13 +1,15 @@
-//! The per-user API source: ListUsers, then ListAccessKeys, ListUserTags,
-//! ListGroupsForUser and GetAccessKeyLastUsed per user and key; root keys
-//! from GetAccountSummary.
+//! The per-user API source: one GetAccountAuthorizationDetails page per
+//! 1,000 users (names, paths, tags, groups), then ListAccessKeys per user
+//! and GetAccessKeyLastUsed per key; root keys from GetAccountSummary.
+//! About two requests per key, what a careful per-user script makes
+//! (issue 9: ListUsers + ListUserTags + ListGroupsForUser per user made 3.8).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::SummaryKeyType;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{USER_CONCURRENCY, last_used, list_keys};
+use super::{USER_CONCURRENCY, authorization_details, last_used, list_keys};
 use crate::aws::AccountClients;
 use crate::error::CallError;
 use crate::model::{Inventory, Key, KeyStatus, ROOT_USER, User, UserKeys};
@@ -17,29 +19,11 @@ pub(super) async fn collect(
     account_id: &str,
     partition: &str,
 ) -> Result<Inventory, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_users()
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListUsers", e))?;
-    let listed: Vec<(String, String, String)> = pages
-        .iter()
-        .flat_map(|p| p.users())
-        .map(|u| {
-            (
-                u.user_name().to_string(),
-                u.arn().to_string(),
-                u.path().to_string(),
-            )
-        })
-        .collect();
-    let user_count = listed.len();
-    let users: Vec<UserKeys> = stream::iter(listed)
-        .map(|(name, arn, path)| async move {
-            let mut keys = list_keys(clients, &name).await?;
+    let users = authorization_details(clients).await?;
+    let user_count = users.len();
+    let mut with_keys: Vec<UserKeys> = stream::iter(users)
+        .map(|user| async move {
+            let mut keys = list_keys(clients, &user.user_name).await?;
             if keys.is_empty() {
                 return Ok(None);
             }
@@ -48,16 +32,8 @@ pub(super) async fn collect(
                     key.last_used = last_used(clients, &id).await?;
                 }
             }
-            let tags = user_tags(clients, &name).await?;
-            let groups = user_groups(clients, &name).await?;
             Ok::<_, CallError>(Some(UserKeys {
-                user: User {
-                    user_name: name,
-                    user_arn: arn,
-                    path,
-                    tags,
-                    groups,
-                },
+                user,
                 is_root: false,
                 keys,
             }))
@@ -66,52 +42,14 @@ pub(super) async fn collect(
         .try_filter_map(|u| async move { Ok(u) })
         .try_collect()
         .await?;
-    let mut all = users;
     if let Some(root) = root_from_summary(clients, account_id, partition).await? {
-        all.push(root);
+        with_keys.push(root);
     }
     Ok(Inventory {
-        users: all,
+        users: with_keys,
         user_count,
         ..Inventory::default()
     })
-}
-
-async fn user_tags(
-    clients: &AccountClients,
-    user: &str,
-) -> Result<BTreeMap<String, String>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_user_tags()
-        .user_name(user)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListUserTags", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.tags())
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect())
-}
-
-async fn user_groups(clients: &AccountClients, user: &str) -> Result<Vec<String>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .list_groups_for_user()
-        .user_name(user)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:ListGroupsForUser", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.groups())
-        .map(|g| g.group_name().to_string())
-        .collect())
 }
 
 /// GetAccountSummary says only whether root has keys; one key of unknown

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_iam::types::{EntityType, ReportStateType};
+use aws_sdk_iam::types::ReportStateType;
 use futures::{StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{USER_CONCURRENCY, known, last_used, list_keys};
+use super::{USER_CONCURRENCY, authorization_details, known, last_used, list_keys};
 use crate::aws::AccountClients;
 use crate::error::CallError;
 use crate::model::{Inventory, Key, KeyStatus, LastUsed, ROOT_USER, User, UserKeys};
@@ -246,35 +246,6 @@ fn parse_report(text: &str) -> Result<Vec<ReportRow>, CallError> {
         });
     }
     Ok(rows)
-}
-
-/// Every user with path, tags and groups: one call per 1,000 users.
-async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, CallError> {
-    let pages: Vec<_> = clients
-        .iam
-        .get_account_authorization_details()
-        .filter(EntityType::User)
-        .max_items(1000)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| CallError::from_sdk("iam:GetAccountAuthorizationDetails", e))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.user_detail_list())
-        .map(|u| User {
-            user_name: u.user_name().unwrap_or_default().to_string(),
-            user_arn: u.arn().unwrap_or_default().to_string(),
-            path: u.path().unwrap_or("/").to_string(),
-            tags: u
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-            groups: u.group_list().to_vec(),
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -121,6 +121,7 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
   a missing ExternalId satisfy StringEquals sts:ExternalId, and allowed
   assuming non-existent roles. Patched: trust is enforced across accounts,
   so a test cannot assume roles of another test's organization.
+- [T] GetAccountAuthorizationDetails ignored MaxItems/Marker. Patched (perf block).
 - [T] GetAccountAuthorizationDetails(Filter=[User]) returns Tags and GroupList;
   ListUserTags works; ExternalId works once the patch above is in.
 - [S] GetAccessKeyLastUsed finds keys of ANY account (AWS: own account only).
@@ -445,6 +446,29 @@ def _list_access_keys(self):
 
 IamResponse.list_users = _list_users
 IamResponse.list_access_keys = _list_access_keys
+
+
+# --- perf block (issue 9, item 12): GetAccountAuthorizationDetails paging ---
+# AWS behaviour restored: GetAccountAuthorizationDetails honours MaxItems
+# (default 100, at most 1,000) and returns the rest through IsTruncated +
+# Marker, paging over users, then groups, roles and policies. moto answered
+# everything in one page with IsTruncated false, so a client that ignored
+# the Marker would pass here and miss users in AWS.
+_DETAIL_LISTS = [("UserDetailList", "users"), ("GroupDetailList", "groups"),
+                 ("RoleDetailList", "roles"), ("Policies", "managed_policies")]
+
+
+def _get_account_authorization_details(self):
+    details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+    entities = [(name, e) for name, key in _DETAIL_LISTS for e in details[key]]
+    page, out = _page(self, entities)
+    for name, _ in _DETAIL_LISTS:
+        out[name] = [e for n, e in page if n == name]
+    return ActionResult(out)
+
+
+IamResponse.get_account_authorization_details = _get_account_authorization_details
+# --- end of perf block ---
 
 
 # Credential report. AWS behaviour restored: a <root_account> first row, real
@@ -1358,6 +1382,12 @@ def self_test(script):
         det = {u["UserName"]: u for u in a_iam.get_account_authorization_details(Filter=["User"])["UserDetailList"]}
         check("fact: GetAccountAuthorizationDetails has Tags+GroupList", det["ft"]["GroupList"] == ["g"] and
               det["ft"]["Tags"] == [{"Key": "team", "Value": "x"}], det["ft"])
+        pages = list(a_iam.get_paginator("get_account_authorization_details").paginate(
+            Filter=["User"], PaginationConfig={"PageSize": 2}))
+        paged = [u["UserName"] for p in pages for u in p["UserDetailList"]]
+        check("GetAccountAuthorizationDetails MaxItems/IsTruncated/Marker", len(pages) > 1
+              and all(len(p["UserDetailList"]) <= 2 for p in pages)
+              and sorted(paged) == sorted(det) and len(set(paged)) == len(paged), paged)
         check("fact: ListUserTags works", a_iam.list_user_tags(UserName="ft")["Tags"][0]["Key"] == "team")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
             "AWS": f"arn:aws:iam::{a}:user/nopol"}, "Action": "sts:AssumeRole",

@@ -19,8 +19,9 @@ use time::OffsetDateTime;
 
 use crate::GlobalArgs;
 
-/// Default number of accounts audited at once.
-const DEFAULT_CONCURRENCY: usize = 8;
+/// Default number of accounts audited at once, chosen from the latency runs
+/// of `scripts/bench` (README, "Concurrency"; issue 9, item 13).
+const DEFAULT_CONCURRENCY: usize = 32;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
