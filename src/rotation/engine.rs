@@ -123,6 +123,21 @@ pub enum RotateError {
         user: String,
         reason: String,
     },
+    #[error("{target}: {doing}; the next run tries again")]
+    Unfinishable {
+        target: String,
+        doing: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("rotation #{id} of {user} in account {account_id} cannot be resumed")]
+    CannotResume {
+        id: i64,
+        user: String,
+        account_id: String,
+        #[source]
+        source: DestinationError,
+    },
     #[error("{target} cannot be abandoned: {why}")]
     CannotAbandon { target: String, why: String },
     #[error(
@@ -134,7 +149,7 @@ pub enum RotateError {
         new_key: String,
     },
     #[error(
-        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next `rekey rotate` finishes it"
+        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next run finishes it"
     )]
     OldKeyPending {
         target: String,
@@ -146,7 +161,34 @@ pub enum RotateError {
     },
 }
 
+/// What a person can do about a failure. The library names it; each front
+/// end says how (the CLI as the flag or command to try).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Allow the user's other active key to be deleted to free a slot.
+    AllowDeletingOtherActiveKey,
+    /// Run again: the next run finishes (or undoes) what is left.
+    RunAgain,
+    /// Close rotation `id` as undone: its destination is gone for good.
+    Abandon(i64),
+}
+
 impl RotateError {
+    /// What to do next, when there is something to do.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RotateError::Refused {
+                source: Refusal::OtherActiveKey { .. },
+                ..
+            } => Some(Remedy::AllowDeletingOtherActiveKey),
+            RotateError::OldKeyPending { .. } | RotateError::Unfinishable { .. } => {
+                Some(Remedy::RunAgain)
+            }
+            RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
+            _ => None,
+        }
+    }
+
     /// Another live run holds the user's lease: its work, not a failure.
     pub fn is_lease_held(&self) -> bool {
         matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))

@@ -69,7 +69,7 @@ pub struct KeyPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "user {user} already has another active key {key}; rotating would need a third. Deactivate it, or pass --delete-other-active to delete it"
+        "user {user} already has another active key {key}; rotating would need a third; deactivate it, or allow deleting it to free the slot"
     )]
     OtherActiveKey { user: String, key: String },
     #[error(
@@ -329,10 +329,12 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Active, 5, Some(0)),
         ];
-        assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
-            Decision::Refuse(Refusal::OtherActiveKey { .. })
-        ));
+        let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()) else {
+            panic!()
+        };
+        assert!(matches!(refusal, Refusal::OtherActiveKey { .. }));
+        // The library says what is wrong; the CLI adds the flag to try.
+        assert!(!refusal.to_string().contains("--"), "{refusal}");
         let allow = RotateOptions {
             delete_other_active: true,
             ..opts()

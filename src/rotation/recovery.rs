@@ -62,10 +62,10 @@ impl Engine<'_> {
                     })
                     .await?;
                 if let Err(source) = restored {
-                    return Err(RotateError::Destination {
+                    return Err(RotateError::Unfinishable {
                         target: who.target.label.clone(),
-                        what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
-                        source,
+                        doing: "cannot restore the old key (the new one stays, still valid)".into(),
+                        source: Box::new(source),
                     });
                 }
             }
@@ -110,13 +110,11 @@ impl Engine<'_> {
                     })
                     .await?;
                 if let Err(e) = deleted {
-                    return Err(self.call(
-                        who.target,
-                        format!(
-                            "deleting the new key {} (rerun rekey rotate to finish)",
-                            mask_key_id(key)
-                        ),
-                    )(e));
+                    return Err(RotateError::Unfinishable {
+                        target: who.target.label.clone(),
+                        doing: format!("deleting the new key {}", mask_key_id(key)),
+                        source: Box::new(e),
+                    });
                 }
             }
             let waited_enough = lost_create.as_ref().is_none_or(|c| {
@@ -264,7 +262,7 @@ impl Engine<'_> {
                 .any(|d| d.current_key_id().ok().flatten().as_ref() == Some(new_key))
         {
             return Err(refuse(
-                "a destination still holds its new key; run rekey rotate to finish it instead",
+                "a destination still holds its new key; the next run finishes it instead",
             ));
         }
         let target = Target {

@@ -17,7 +17,9 @@ use rekey::error::error_chain;
 use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::RotateOptions;
-use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
+use rekey::rotation::engine::{
+    Engine, Mode, NoPrompt, Prompt, Remedy, Report, RotateError, Status, Target,
+};
 use rekey::rotation::recovery::destinations_of;
 use rekey::rotation::steps::clients_for;
 use rekey::rotation::targets::{KeyTarget, resolve};
@@ -192,7 +194,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         let report = engine
             .abandon(id, config)
             .await
-            .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+            .map_err(|e| anyhow::anyhow!(with_hint(&e)))?;
         print_reports(&[report], args.output);
         return Ok(ExitCode::SUCCESS);
     }
@@ -234,7 +236,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             Ok(report) => reports.push(report),
             Err(e) => {
                 failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
+                print_error(&e);
             }
         }
     }
@@ -264,15 +266,14 @@ async fn finish_unfinished(
         let label = format!("rotation #{}", unfinished.id);
         let destinations = match destinations_of(&unfinished) {
             Ok(d) => d,
-            Err(e) => {
+            Err(source) => {
                 failures += 1;
-                eprintln!(
-                    "rekey: error: {label} of {} in account {} cannot be resumed: {}; if its destination is truly gone, `rekey rotate --abandon {}` deletes the key it made and closes it",
-                    unfinished.user_name,
-                    unfinished.account_id,
-                    error_chain(&e),
-                    unfinished.id
-                );
+                print_error(&RotateError::CannotResume {
+                    id: unfinished.id,
+                    user: unfinished.user_name.clone(),
+                    account_id: unfinished.account_id.clone(),
+                    source,
+                });
                 continue;
             }
         };
@@ -295,7 +296,7 @@ async fn finish_unfinished(
             }
             Err(e) => {
                 failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
+                print_error(&e);
             }
         }
     }
@@ -403,6 +404,26 @@ async fn build_target(
         iam_session,
         label,
     })
+}
+
+/// The error chain, then the flag or command to try: the library says what
+/// is wrong, the CLI says what to type.
+fn with_hint(e: &RotateError) -> String {
+    let hint = match e.remedy() {
+        Some(Remedy::AllowDeletingOtherActiveKey) => {
+            "; pass --delete-other-active to let rekey delete it".to_string()
+        }
+        Some(Remedy::RunAgain) => "; run `rekey rotate` again to finish".to_string(),
+        Some(Remedy::Abandon(id)) => format!(
+            "; if its destination is truly gone, `rekey rotate --abandon {id}` deletes the key it made and closes it"
+        ),
+        None => String::new(),
+    };
+    format!("{}{hint}", error_chain(e))
+}
+
+fn print_error(e: &RotateError) {
+    eprintln!("rekey: error: {}", with_hint(e));
 }
 
 fn print_reports(reports: &[Report], format: OutputFormat) {
