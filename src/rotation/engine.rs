@@ -11,14 +11,16 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use serde::Serialize;
 
-use super::steps::{self, VerifyError, clients_for};
-use super::{Decision, KeyPlan, OldKeyAction, Refusal, RotateOptions, plan_key, user_name_of};
+use super::drive::Ended;
+use super::next::Origin;
+use super::steps::{self, clients_for};
+use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::{Destination, DestinationError, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
-use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Step};
+use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
 use crate::model::mask_key_id;
 
 /// Plan only, or carry out (STYLE: modes are enums).
@@ -494,21 +496,6 @@ impl Engine<'_> {
             }
         }
 
-        let new = self.create_key(&who, id, account, &old, &iam).await?;
-        report.new_key_id = Some(new.access_key_id.clone());
-
-        for dest in &target.destinations {
-            let on = dest.describe();
-            let delivered = self
-                .journaled(&who, id, Step::Deliver, Some(&on), || async {
-                    dest.deliver(&new, &old.access_key_id)
-                })
-                .await?;
-            if let Err(e) = delivered {
-                let why = format!("could not write {on}: {}", error_chain(&e));
-                return Err(self.fail_undone(&who, id, why).await);
-            }
-        }
         let mut notes = String::new();
         if let Some(s) = &plan.free_slot {
             notes.push_str(&format!(
@@ -523,237 +510,23 @@ impl Engine<'_> {
                 mask_key_id(orphan)
             ));
         }
-        self.after_delivery(
-            &who,
-            id,
-            &plan.user_arn,
-            &old.access_key_id,
-            plan.old_key_action,
-            &new,
-        )
-        .await
-        .map(|message| Report {
-            status: Status::Rotated,
-            message: format!("{message}{notes}"),
-            ..report
-        })
-    }
-
-    /// CreateAccessKey, journaled. At the two-key limit right after a
-    /// recovery, the key a lost request made may not be listed yet: wait
-    /// for it to show, delete it, and ask once more (issue 9 #7).
-    async fn create_key(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        account: &str,
-        old: &KeyPair,
-        iam: &AccountClients,
-    ) -> Result<KeyPair, RotateError> {
-        let user = who.user.as_str();
-        let mut swept = false;
-        loop {
-            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)?;
-            let e = match steps::create_key(iam, user).await {
-                Ok(new) => {
-                    // Known before Done: a crash in between still knows it.
-                    let key = &new.access_key_id;
-                    self.journal(who.target, self.journal.set_new_key(id, key))?;
-                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))?;
-                    return Ok(new);
-                }
-                Err(e) => e,
-            };
-            self.rec(
-                who,
-                id,
-                Step::CreateKey,
-                None,
-                Phase::Failed,
-                Some(&e.to_string()),
-            )?;
-            if e.code() == Some("LimitExceeded") && !swept {
-                swept = self
-                    .sweep_until_visible(who, id, account, &old.access_key_id, iam)
-                    .await?;
-                if swept {
-                    continue;
-                }
+        match self.drive(&who, id, Origin::ThisRun, None).await? {
+            Ended::Completed(message) => {
+                let r = self.journal(target, self.journal.get(id))?;
+                Ok(Report {
+                    status: Status::Rotated,
+                    new_key_id: r.new_key_id,
+                    message: format!("{message}{notes}"),
+                    ..report
+                })
             }
-            // The answer may be lost after IAM made the key: undo looks.
-            let why = format!("CreateAccessKey failed: {}", error_chain(&e));
-            return Err(self.fail_undone(who, id, why).await);
+            Ended::Undone(reason) => Ok(Report {
+                status: Status::Undone,
+                message: reason,
+                ..report
+            }),
         }
     }
-
-    /// Verify, then retire the old key, then finish.
-    pub(super) async fn after_delivery(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        arn: &str,
-        old_key: &str,
-        action: OldKeyAction,
-        new: &KeyPair,
-    ) -> Result<String, RotateError> {
-        let r = self.journal(who.target, self.journal.get(id))?;
-        if !r.step_done(Step::Verify) {
-            self.rec(who, id, Step::Verify, None, Phase::Begin, None)?;
-            let proof = steps::verify(
-                &who.target.config,
-                new,
-                arn,
-                self.opts.verify_successes,
-                self.opts.propagation_timeout,
-            )
-            .await;
-            if let Err(e) = proof {
-                self.rec(
-                    who,
-                    id,
-                    Step::Verify,
-                    None,
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                let why = match &e {
-                    VerifyError::Timeout { .. } => error_chain(&e),
-                    VerifyError::WrongIdentity { .. } => e.to_string(),
-                };
-                return Err(self.fail_undone(who, id, why).await);
-            }
-            self.rec(who, id, Step::Verify, None, Phase::Done, None)?;
-        }
-        if !r.step_done(Step::DeactivateOldKey) && !r.step_done(Step::DeleteOldKey) {
-            self.confirm_delivered(who, id, new).await?;
-        }
-        let (step, verb) = match action {
-            OldKeyAction::Deactivate => (Step::DeactivateOldKey, "deactivated"),
-            OldKeyAction::Delete => (Step::DeleteOldKey, "deleted"),
-        };
-        let mut note = String::new();
-        if !r.step_done(step) {
-            let question = format!(
-                "The new key {} works. {} the old key {}?",
-                mask_key_id(&new.access_key_id),
-                capitalize(action.as_str()),
-                mask_key_id(old_key)
-            );
-            if !self.prompt.confirm(&question) {
-                note = format!(
-                    "; old key {} left active at your request",
-                    mask_key_id(old_key)
-                );
-            } else {
-                self.rec(who, id, step, None, Phase::Begin, None)?;
-                // Signed with the new key (or the MFA session), retried
-                // while IAM catches up with it.
-                let iam = self.iam_clients(who.target, new);
-                let user = who.user.as_str();
-                let done =
-                    steps::retry_while_propagating(self.opts.propagation_timeout, || async {
-                        match action {
-                            OldKeyAction::Deactivate => {
-                                steps::deactivate_key(&iam, user, old_key).await
-                            }
-                            OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
-                        }
-                    })
-                    .await;
-                if let Err(source) = done {
-                    self.rec(
-                        who,
-                        id,
-                        step,
-                        None,
-                        Phase::Failed,
-                        Some(&source.to_string()),
-                    )?;
-                    return Err(RotateError::OldKeyPending {
-                        target: who.target.label.clone(),
-                        new_key: mask_key_id(&new.access_key_id),
-                        old_key: mask_key_id(old_key),
-                        action: verb,
-                        source,
-                    });
-                }
-                self.rec(who, id, step, None, Phase::Done, None)?;
-                note = format!("; old key {} {verb}", mask_key_id(old_key));
-            }
-        }
-        self.journal(
-            who.target,
-            self.journal.finish(id, Outcome::Completed, None),
-        )?;
-        crash_point(Step::Finish, Phase::Done);
-        self.release_old(who.target, old_key);
-        Ok(format!(
-            "rotated {}: {} → {}{note}",
-            who.user,
-            mask_key_id(old_key),
-            mask_key_id(&new.access_key_id)
-        ))
-    }
-}
-
-impl Engine<'_> {
-    /// The read-back right before the old key is retired (DESIGN.md
-    /// invariant 1): every destination must still hold the new key. If
-    /// something rewrote one since delivery (another tool, a restore), the
-    /// old key may be what its consumer holds now: it is left active, the
-    /// rotation is undone, and the error says what was found.
-    async fn confirm_delivered(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        new: &KeyPair,
-    ) -> Result<(), RotateError> {
-        let checked = self
-            .journaled(who, id, Step::Confirm, None, || async move {
-                let mut missing = Vec::new();
-                for dest in &who.target.destinations {
-                    let lines = dest
-                        .missing(&new.access_key_id)
-                        .map_err(|e| error_chain(&e))?;
-                    missing.extend(lines);
-                }
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(missing.join("; "))
-                }
-            })
-            .await?;
-        let Err(found) = checked else {
-            return Ok(());
-        };
-        let why = format!(
-            "a destination no longer holds the new key {} ({found}): something rewrote it after delivery, so the old key was left active",
-            mask_key_id(&new.access_key_id),
-        );
-        Err(self.fail_undone(who, id, why).await)
-    }
-
-    /// Forgets the old pair each destination kept: the rotation is over.
-    pub(super) fn release_old(&self, target: &Target, old_key: &str) {
-        for dest in &target.destinations {
-            if let Err(e) = dest.release_old(old_key) {
-                tracing::warn!(
-                    "{}: could not remove the kept old key {}: {}",
-                    dest.describe(),
-                    mask_key_id(old_key),
-                    error_chain(&e)
-                );
-            }
-        }
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// One line saying what a plan will do.

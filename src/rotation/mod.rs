@@ -9,9 +9,15 @@
 //! journaled before and after its side effect; an interrupted rotation is
 //! finished or undone by the next run ([`engine::Engine::resume`]).
 //!
+//! The order of the steps is a pure function of the journaled state
+//! ([`next::next_step`]); `drive` runs it, one journaled step at a time,
+//! for a fresh rotation and a resumed one alike.
+//!
 //! This file holds the pure part: options and [`plan_key`].
 
+mod drive;
 pub mod engine;
+pub mod next;
 pub mod orphans;
 pub mod recovery;
 pub mod steps;

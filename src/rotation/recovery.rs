@@ -4,7 +4,9 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
+use super::drive::Ended;
 use super::engine::{Engine, Report, RotateError, Status, Target, Who};
+use super::next::{Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::UnknownCreate;
 use std::sync::Arc;
 
@@ -12,7 +14,6 @@ use aws_config::SdkConfig;
 
 use crate::aws::AccountClients;
 use crate::destination::{Destination, DestinationError};
-use crate::error::error_chain;
 use crate::journal::{Outcome, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
@@ -158,77 +159,57 @@ impl Engine<'_> {
             plan: None,
             message: String::new(),
         };
-        let rolling_back = [Step::Rollback, Step::DeleteNewKey]
-            .iter()
-            .any(|s| r.step_done(*s) || r.open.iter().any(|o| o.step == *s));
-        let undo =
+        let left =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
-        if rolling_back {
-            return self
-                .resume_undo(&who, id, undo("it was being rolled back"), report)
-                .await;
-        }
-        let Some(new_id) = r
-            .new_key_id
-            .clone()
-            .filter(|_| r.step_done(Step::CreateKey))
-        else {
-            return self
-                .resume_undo(
-                    &who,
-                    id,
-                    undo("it stopped before the new key was delivered"),
-                    report,
-                )
-                .await;
+        // The secret lives only in destinations: read it back from one
+        // before the loop, when the loop would go on with it. A destination
+        // that cannot be read might hold it: then stop, never undo
+        // (deleting the key it holds would lock its consumer out).
+        let facts = Facts {
+            destinations: &[],
+            origin: Origin::EarlierRun,
+            read_back: ReadBack::NotYet,
         };
-        // The secret lives only in destinations: read it back from one. A
-        // destination that cannot be read might hold it: then stop, never
-        // undo (deleting the key it holds would lock its consumer out).
         let mut new = None;
-        for dest in &target.destinations {
-            let pair = dest.current().map_err(|source| RotateError::Destination {
-                target: target.label.clone(),
-                what: "cannot read the key to finish an earlier rotation",
-                source,
-            })?;
-            if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
-                new = Some(pair);
-                break;
-            }
-        }
-        let retired = r.step_done(Step::DeactivateOldKey) || r.step_done(Step::DeleteOldKey);
-        let Some(new) = new else {
-            if retired {
-                return Err(RotateError::NewKeyGone {
+        if let (Some(new_id), false) = (
+            r.new_key_id.clone(),
+            matches!(next_step(&r, &facts), Next::Undo(_) | Next::Nothing),
+        ) {
+            for dest in &target.destinations {
+                let pair = dest.current().map_err(|source| RotateError::Destination {
                     target: target.label.clone(),
-                    id,
-                    new_key: mask_key_id(&new_id),
-                });
+                    what: "cannot read the key to finish an earlier rotation",
+                    source,
+                })?;
+                if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
+                    new = Some(pair);
+                    break;
+                }
             }
-            let why = "no destination holds its new key any more (something rewrote them); the old key stays";
-            return self.resume_undo(&who, id, undo(why), report).await;
-        };
-        for dest in &target.destinations {
-            let on = dest.describe();
-            if r.step_done_on(Step::Deliver, &on) {
-                continue;
-            }
-            let delivered = self
-                .journaled(&who, id, Step::Deliver, Some(&on), || async {
-                    dest.deliver(&new, &r.old_key_id)
-                })
-                .await?;
-            if let Err(e) = delivered {
-                let why = undo(&format!("could not write {on}: {}", error_chain(&e)));
-                return Err(self.fail_undone(&who, id, why).await);
+            if new.is_none() {
+                if r.step_done(Step::DeactivateOldKey) || r.step_done(Step::DeleteOldKey) {
+                    return Err(RotateError::NewKeyGone {
+                        target: target.label.clone(),
+                        id,
+                        new_key: mask_key_id(&new_id),
+                    });
+                }
+                let why = left(
+                    "no destination holds its new key any more (something rewrote them); the old key stays",
+                );
+                self.undo(&who, id, &why).await?;
+                report.message = why;
+                return Ok(report);
             }
         }
-        let message = self
-            .after_delivery(&who, id, &r.user_arn, &r.old_key_id, r.old_key_action, &new)
-            .await?;
-        report.status = Status::Rotated;
-        report.message = format!("finished rotation #{id} left by an earlier run: {message}");
+        match self.drive(&who, id, Origin::EarlierRun, new).await? {
+            Ended::Completed(message) => {
+                report.status = Status::Rotated;
+                report.message =
+                    format!("finished rotation #{id} left by an earlier run: {message}");
+            }
+            Ended::Undone(reason) => report.message = reason,
+        }
         Ok(report)
     }
 
@@ -301,22 +282,6 @@ impl Engine<'_> {
         .await;
         self.release(&lease);
         result
-    }
-
-    /// Undoes a rotation an earlier run left: a recovery, not a failure.
-    async fn resume_undo(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        reason: String,
-        report: Report,
-    ) -> Result<Report, RotateError> {
-        self.undo(who, id, &reason).await?;
-        Ok(Report {
-            status: Status::Undone,
-            message: reason,
-            ..report
-        })
     }
 }
 
