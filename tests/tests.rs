@@ -8,6 +8,7 @@ mod audit;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod first_run;
+mod library_run;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;

@@ -20,7 +20,7 @@
 //! ```text
 //! acquire_lease(account, user)            refuses while another live run holds it
 //! unfinished()                            resume those first (invariant 2)
-//! begin_rotation(new)                     Plan done
+//! begin_rotation(new)                     Plan done (detail: the access mode)
 //! record(CreateKey, Begin) → AWS → set_new_key + record(CreateKey, Done)
 //! record_on(Deliver, dest, Begin) → write → record_on(Deliver, dest, Done)   per destination
 //! record(Verify, Begin) → STS ×N → record(Verify, Done)
@@ -34,6 +34,7 @@
 //! (e.g. a `CreateKey` left open → compare the user's keys with
 //! [`Rotation::keys_before`]).
 
+mod access;
 mod error;
 mod lease;
 pub mod sqlite;
@@ -43,6 +44,7 @@ use time::OffsetDateTime;
 
 use crate::destination::DestinationSpec;
 
+pub use access::AccessSpec;
 pub use error::JournalError;
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
@@ -118,6 +120,8 @@ pub struct NewRotation {
     /// Every destination, as structured data (issue 9 #3).
     pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
+    /// How IAM is reached (issue 7).
+    pub access: AccessSpec,
     /// The run that plans it; must hold the user's lease.
     pub run_id: String,
 }
@@ -142,6 +146,8 @@ pub struct Rotation {
     pub keys_before: Vec<String>,
     pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
+    /// How IAM was reached; a resumed rotation goes the same way.
+    pub access: AccessSpec,
     /// The run that began it (a resuming run may differ).
     pub run_id: String,
     pub last_step: Step,
@@ -388,6 +394,7 @@ mod tests {
             keys_before: vec![],
             destinations: vec![DestinationSpec::Legacy("a".into())],
             old_key_action: OldKeyAction::Deactivate,
+            access: AccessSpec::OldKey,
             run_id: "r".into(),
             last_step: Step::Deliver,
             last_phase: Phase::Done,

@@ -344,6 +344,7 @@ mod fixtures {
                 DestinationSpec::Legacy(CI_DESTINATION.into()),
             ],
             old_key_action: OldKeyAction::Deactivate,
+            access: crate::journal::AccessSpec::OldKey,
             run_id: run_id.into(),
         }
     }

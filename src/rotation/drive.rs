@@ -282,7 +282,7 @@ impl Engine<'_> {
     }
 
     /// Forgets the old pair each destination kept: the rotation is over.
-    pub(super) fn release_old(&self, target: &super::engine::Target, old_key: &str) {
+    pub(super) fn release_old(&self, target: &super::engine::Job, old_key: &str) {
         for dest in &target.destinations {
             if let Err(e) = dest.release_old(old_key) {
                 tracing::warn!(
@@ -299,7 +299,7 @@ impl Engine<'_> {
 /// The new pair, which every step past CreateKey acts with.
 fn known<'k>(
     new: &'k Option<KeyPair>,
-    target: &super::engine::Target,
+    target: &super::engine::Job,
 ) -> Result<&'k KeyPair, RotateError> {
     new.as_ref().ok_or_else(|| RotateError::NoKey {
         target: target.label.clone(),

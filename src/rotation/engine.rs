@@ -5,22 +5,23 @@
 // take milliseconds: its size costs nothing worth boxing every variant for.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
 use serde::Serialize;
 
+use super::access::{Access, Opened};
 use super::drive::Ended;
+pub use super::error::{Remedy, RotateError};
 use super::next::Origin;
 use super::steps::{self, clients_for};
 use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
-use crate::aws::{AccountClients, caller_identity, with_credentials};
+use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
-use crate::destination::{Destination, DestinationError, KeyPair};
+use crate::destination::{Destination, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
-use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
+use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
 use crate::model::mask_key_id;
 
 /// Plan only, or carry out (STYLE: modes are enums).
@@ -44,16 +45,43 @@ impl Prompt for NoPrompt {
     }
 }
 
-/// One key to rotate: where it lives and how to reach AWS.
-pub struct Target {
+/// One key to rotate, naming its three things: the subject (the user whose
+/// key the first destination holds, found from that key with STS), how IAM
+/// is reached, and every destination holding the key.
+pub struct Job {
     /// Every destination holding the key; the first one is read back.
     pub destinations: Vec<Arc<dyn Destination>>,
+    pub access: Access,
     /// Region and endpoint of the profile (credentials are replaced).
     pub config: SdkConfig,
-    /// An MFA session of the old key, for IAM calls that demand MFA.
-    pub iam_session: Option<Credentials>,
     /// For messages: `profiles dev, ci`.
     pub label: String,
+    /// The way in, once opened (by the run, after the subject is known).
+    opened: OnceLock<Opened>,
+}
+
+impl Job {
+    pub fn new(
+        destinations: Vec<Arc<dyn Destination>>,
+        access: Access,
+        config: SdkConfig,
+        label: String,
+    ) -> Self {
+        Job {
+            destinations,
+            access,
+            config,
+            label,
+            opened: OnceLock::new(),
+        }
+    }
+
+    /// What the journal keeps of the way in.
+    fn access_spec(&self) -> AccessSpec {
+        self.opened
+            .get()
+            .map_or(AccessSpec::OldKey, |o| o.spec.clone())
+    }
 }
 
 /// How one rotation ended.
@@ -86,117 +114,6 @@ pub struct Report {
     pub message: String,
 }
 
-/// Why a rotation stopped. Every variant names what it concerns; none
-/// holds a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    #[error("{target}: the profile holds no access key")]
-    NoKey { target: String },
-    #[error("{target}: {what}")]
-    Destination {
-        target: String,
-        what: &'static str,
-        #[source]
-        source: DestinationError,
-    },
-    #[error("{target}: {doing}")]
-    Call {
-        target: String,
-        doing: String,
-        #[source]
-        source: CallError,
-    },
-    #[error("{target}: {source}")]
-    Refused {
-        target: String,
-        #[source]
-        source: Refusal,
-    },
-    #[error("{target}: {source}")]
-    Journal {
-        target: String,
-        // Boxed: JournalError is large and this path is rare.
-        #[source]
-        source: Box<JournalError>,
-    },
-    #[error("{target}: rotation of {user} undone, you are where you started: {reason}")]
-    Undone {
-        target: String,
-        user: String,
-        reason: String,
-    },
-    #[error("{target}: {doing}; the next run tries again")]
-    Unfinishable {
-        target: String,
-        doing: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("rotation #{id} of {user} in account {account_id} cannot be resumed")]
-    CannotResume {
-        id: i64,
-        user: String,
-        account_id: String,
-        #[source]
-        source: DestinationError,
-    },
-    #[error("{target} cannot be abandoned: {why}")]
-    CannotAbandon { target: String, why: String },
-    #[error(
-        "{target}: rotation #{id} retired the old key, but no destination holds its new key {new_key} any more; see \"A rotation whose destination is gone\" in the README"
-    )]
-    NewKeyGone {
-        target: String,
-        id: i64,
-        new_key: String,
-    },
-    #[error(
-        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next run finishes it"
-    )]
-    OldKeyPending {
-        target: String,
-        new_key: String,
-        old_key: String,
-        action: &'static str,
-        #[source]
-        source: CallError,
-    },
-}
-
-/// What a person can do about a failure. The library names it; each front
-/// end says how (the CLI as the flag or command to try).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Remedy {
-    /// Allow the user's other active key to be deleted to free a slot.
-    AllowDeletingOtherActiveKey,
-    /// Run again: the next run finishes (or undoes) what is left.
-    RunAgain,
-    /// Close rotation `id` as undone: its destination is gone for good.
-    Abandon(i64),
-}
-
-impl RotateError {
-    /// What to do next, when there is something to do.
-    pub fn remedy(&self) -> Option<Remedy> {
-        match self {
-            RotateError::Refused {
-                source: Refusal::OtherActiveKey { .. },
-                ..
-            } => Some(Remedy::AllowDeletingOtherActiveKey),
-            RotateError::OldKeyPending { .. } | RotateError::Unfinishable { .. } => {
-                Some(Remedy::RunAgain)
-            }
-            RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
-            _ => None,
-        }
-    }
-
-    /// Another live run holds the user's lease: its work, not a failure.
-    pub fn is_lease_held(&self) -> bool {
-        matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))
-    }
-}
-
 /// Runs rotations; everything it needs is passed in (STYLE 9).
 pub struct Engine<'a> {
     pub journal: &'a dyn Journal,
@@ -204,18 +121,21 @@ pub struct Engine<'a> {
     pub opts: &'a RotateOptions,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
+    /// The caller's own configuration: the credentials roles are assumed
+    /// with.
+    pub caller: &'a SdkConfig,
 }
 
 /// The user a rotation concerns, for messages.
 pub(super) struct Who<'t> {
-    pub(super) target: &'t Target,
+    pub(super) target: &'t Job,
     pub(super) user: String,
 }
 
 impl Engine<'_> {
     pub(super) fn journal<T>(
         &self,
-        target: &Target,
+        target: &Job,
         r: Result<T, JournalError>,
     ) -> Result<T, RotateError> {
         r.map_err(|source| RotateError::Journal {
@@ -242,7 +162,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    pub(super) fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
+    pub(super) fn read_current(&self, target: &Job) -> Result<KeyPair, RotateError> {
         let dest = target
             .destinations
             .first()
@@ -262,7 +182,7 @@ impl Engine<'_> {
 
     pub(super) fn call(
         &self,
-        target: &Target,
+        target: &Job,
         doing: impl Into<String>,
     ) -> impl FnOnce(CallError) -> RotateError {
         let (t, doing) = (target.label.clone(), doing.into());
@@ -273,9 +193,10 @@ impl Engine<'_> {
         }
     }
 
-    /// Clients for IAM calls: the MFA session when there is one.
-    pub(super) fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
-        match &target.iam_session {
+    /// Clients for IAM calls: the session the job's access opened, else
+    /// `pair` itself.
+    pub(super) fn iam_clients(&self, target: &Job, pair: &KeyPair) -> AccountClients {
+        match target.opened.get().and_then(|o| o.session.as_ref()) {
             Some(session) => {
                 AccountClients::new(&with_credentials(&target.config, session.clone()))
             }
@@ -283,9 +204,48 @@ impl Engine<'_> {
         }
     }
 
+    /// Opens the job's way in to IAM for the user `identity` names.
+    pub(super) async fn open_access(
+        &self,
+        target: &Job,
+        old: &KeyPair,
+        identity: &Identity,
+    ) -> Result<(), RotateError> {
+        if target.opened.get().is_some() {
+            return Ok(());
+        }
+        let opened = target
+            .access
+            .open(&target.config, self.caller, old, identity)
+            .await
+            .map_err(|source| RotateError::Access {
+                target: target.label.clone(),
+                source,
+            })?;
+        let _ = target.opened.set(opened);
+        Ok(())
+    }
+
+    /// Reopens the way in a journaled rotation went.
+    pub(super) async fn reopen_access(
+        &self,
+        target: &Job,
+        spec: &AccessSpec,
+    ) -> Result<(), RotateError> {
+        let opened =
+            Access::reopen(spec, self.caller)
+                .await
+                .map_err(|source| RotateError::Access {
+                    target: target.label.clone(),
+                    source,
+                })?;
+        let _ = target.opened.set(opened);
+        Ok(())
+    }
+
     pub(super) async fn lease(
         &self,
-        target: &Target,
+        target: &Job,
         account: &str,
         user: &str,
     ) -> Result<Lease, RotateError> {
@@ -328,7 +288,7 @@ impl Engine<'_> {
 
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
-    pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
+    pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
         let old = self.read_current(target)?;
         let old_clients = clients_for(&target.config, &old);
         let identity = match caller_identity(&old_clients.sts).await {
@@ -355,6 +315,7 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
+        self.open_access(target, &old, &identity).await?;
         let subject = (
             identity.account_id.as_str(),
             identity.arn.as_str(),
@@ -375,11 +336,7 @@ impl Engine<'_> {
 
     /// Fails with the lease error when an unfinished rotation of a live
     /// run created `key_id`.
-    async fn lease_of_delivered_key(
-        &self,
-        target: &Target,
-        key_id: &str,
-    ) -> Result<(), RotateError> {
+    async fn lease_of_delivered_key(&self, target: &Job, key_id: &str) -> Result<(), RotateError> {
         let unfinished = self.journal(target, self.journal.unfinished())?;
         if let Some(r) = unfinished
             .iter()
@@ -393,7 +350,7 @@ impl Engine<'_> {
 
     async fn rotate_leased(
         &self,
-        target: &Target,
+        target: &Job,
         mode: Mode,
         (account, arn, user): (&str, &str, &str),
         seen_key: &str,
@@ -472,6 +429,7 @@ impl Engine<'_> {
                 keys_before: plan.keys_before.clone(),
                 destinations: target.destinations.iter().map(|d| d.spec()).collect(),
                 old_key_action: plan.old_key_action,
+                access: target.access_spec(),
                 run_id: self.opts.run_id.clone(),
             }),
         )?;
@@ -530,7 +488,7 @@ impl Engine<'_> {
 }
 
 /// One line saying what a plan will do.
-pub fn describe_plan(plan: &KeyPlan, target: &Target) -> String {
+pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
     let mut s = format!(
         "rotate {} of user {} in account {}{}",
         mask_key_id(&plan.old_key_id),

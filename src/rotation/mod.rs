@@ -4,10 +4,16 @@
 //!
 //! plan → (free a slot) → create the new key → deliver it to every
 //! destination → verify it works, several times in a row → deactivate or
-//! delete the old key with the new key → done. A failed verification
+//! delete the old key with the new key (or the job's session) → done. A failed verification
 //! restores every destination and deletes the new key. Each step is
 //! journaled before and after its side effect; an interrupted rotation is
 //! finished or undone by the next run ([`engine::Engine::resume`]).
+//!
+//! Front ends call [`run`] with jobs: each names its subject (the user of
+//! the key its first destination holds), how IAM is reached
+//! ([`access::Access`]: the key itself, an MFA session, a role in the
+//! user's account) and its destinations. `run` finishes what earlier runs
+//! left, then rotates the jobs, and returns a [`RunReport`].
 //!
 //! The order of the steps is a pure function of the journaled state
 //! ([`next::next_step`]); `drive` runs it, one journaled step at a time,
@@ -15,11 +21,14 @@
 //!
 //! This file holds the pure part: options and [`plan_key`].
 
+pub mod access;
 mod drive;
 pub mod engine;
+mod error;
 pub mod next;
 pub mod orphans;
 pub mod recovery;
+mod run;
 pub mod steps;
 mod sweep;
 pub mod targets;
@@ -30,6 +39,8 @@ use time::OffsetDateTime;
 pub use crate::journal::OldKeyAction;
 use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::days_between;
+pub use engine::{Job, Mode};
+pub use run::{RunOptions, RunReport, profile_config, run};
 
 /// How rotations are carried out.
 #[derive(Debug, Clone)]

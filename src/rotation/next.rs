@@ -137,6 +137,7 @@ mod tests {
             keys_before: vec!["AKIAOLDOLDOLDOLD0001".into()],
             destinations: vec![],
             old_key_action: OldKeyAction::Deactivate,
+            access: crate::journal::AccessSpec::OldKey,
             run_id: "r".into(),
             last_step: Step::Plan,
             last_phase: Phase::Done,

@@ -4,8 +4,9 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
+use super::access::Access;
 use super::drive::Ended;
-use super::engine::{Engine, Report, RotateError, Status, Target, Who};
+use super::engine::{Engine, Job, Report, RotateError, Status, Who};
 use super::next::{Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::UnknownCreate;
 use std::sync::Arc;
@@ -129,20 +130,19 @@ impl Engine<'_> {
     }
 
     /// Finishes or undoes a rotation an earlier run left unfinished.
-    pub async fn resume(
-        &self,
-        rotation: &Rotation,
-        target: &Target,
-    ) -> Result<Report, RotateError> {
+    pub async fn resume(&self, rotation: &Rotation, target: &Job) -> Result<Report, RotateError> {
         let lease = self
             .lease(target, &rotation.account_id, &rotation.user_name)
             .await?;
-        let result = self.resume_leased(rotation.id, target).await;
+        let result = match self.reopen_access(target, &rotation.access).await {
+            Ok(()) => self.resume_leased(rotation.id, target).await,
+            Err(e) => Err(e),
+        };
         self.release(&lease);
         result
     }
 
-    async fn resume_leased(&self, id: i64, target: &Target) -> Result<Report, RotateError> {
+    async fn resume_leased(&self, id: i64, target: &Job) -> Result<Report, RotateError> {
         let r = self.journal(target, self.journal.get(id))?;
         let who = Who {
             target,
@@ -246,12 +246,7 @@ impl Engine<'_> {
                 "a destination still holds its new key; the next run finishes it instead",
             ));
         }
-        let target = Target {
-            destinations,
-            config: config.clone(),
-            iam_session: None,
-            label: label.clone(),
-        };
+        let target = Job::new(destinations, Access::OldKey, config.clone(), label.clone());
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
         let who = Who {
             target: &target,
@@ -333,6 +328,7 @@ mod tests {
             keys_before: vec!["AKIAOLD".into()],
             destinations: vec![],
             old_key_action: OldKeyAction::Deactivate,
+            access: crate::journal::AccessSpec::OldKey,
             run_id: "r".into(),
             last_step: Step::CreateKey,
             last_phase: Phase::Begin,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{Engine, RotateError, Target, Who};
+use super::engine::{Engine, Job, RotateError, Who};
 use super::orphans::{LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
@@ -20,7 +20,7 @@ impl Engine<'_> {
     /// without learning of them, and that no destination of `target` holds.
     pub(super) async fn find_orphans(
         &self,
-        target: &Target,
+        target: &Job,
         account: &str,
         user: &str,
         keys: &[Key],

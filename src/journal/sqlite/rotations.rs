@@ -64,7 +64,8 @@ pub(super) fn begin(
     )
     .map_err(sql("recording a new rotation"))?;
     let id = tx.last_insert_rowid();
-    append(tx, id, Step::Plan, None, Phase::Done, None, now)?;
+    let access = new.access.to_plan_detail();
+    append(tx, id, Step::Plan, None, Phase::Done, Some(&access), now)?;
     load(tx, id)
 }
 
