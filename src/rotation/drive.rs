@@ -41,7 +41,7 @@ impl Engine<'_> {
         let mut read_back = ReadBack::NotYet;
         let mut note = String::new();
         loop {
-            let r = self.journal(target, self.journal.get(id))?;
+            let r = self.journal(target, self.journal.get(id).await)?;
             let facts = Facts {
                 destinations: &names,
                 origin,
@@ -60,7 +60,7 @@ impl Engine<'_> {
                     return Ok(Ended::Undone(reason));
                 }
                 Next::CreateKey => {
-                    let old = self.read_current(target)?;
+                    let old = self.read_current(target).await?;
                     let iam = self.iam_clients(target, &old);
                     new = Some(
                         self.create_key(who, id, &r.account_id, &r.old_key_id, &iam)
@@ -73,7 +73,7 @@ impl Engine<'_> {
                     let on = &names[n];
                     let delivered = self
                         .journaled(who, id, Step::Deliver, Some(on), || async {
-                            dest.deliver(pair, &r.old_key_id)
+                            dest.deliver(pair, &r.old_key_id).await
                         })
                         .await?;
                     if let Err(e) = delivered {
@@ -148,10 +148,10 @@ impl Engine<'_> {
     ) -> Result<Ended, RotateError> {
         self.journal(
             who.target,
-            self.journal.finish(id, Outcome::Completed, None),
+            self.journal.finish(id, Outcome::Completed, None).await,
         )?;
         crash_point(Step::Finish, Phase::Done);
-        self.release_old(who.target, old_key);
+        self.release_old(who.target, old_key).await;
         Ok(Ended::Completed(format!(
             "rotated {}: {} → {}{note}",
             who.user,
@@ -211,13 +211,15 @@ impl Engine<'_> {
         let user = who.user.as_str();
         let mut swept = false;
         loop {
-            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)?;
+            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)
+                .await?;
             let e = match steps::create_key(iam, user).await {
                 Ok(new) => {
                     // Known before Done: a crash in between still knows it.
                     let key = &new.access_key_id;
-                    self.journal(who.target, self.journal.set_new_key(id, key))?;
-                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))?;
+                    self.journal(who.target, self.journal.set_new_key(id, key).await)?;
+                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))
+                        .await?;
                     return Ok(new);
                 }
                 Err(e) => e,
@@ -229,7 +231,8 @@ impl Engine<'_> {
                 None,
                 Phase::Failed,
                 Some(&e.to_string()),
-            )?;
+            )
+            .await?;
             if e.code() == Some("LimitExceeded") && !swept {
                 swept = self
                     .sweep_until_visible(who, id, account, old_key, iam)
@@ -261,6 +264,7 @@ impl Engine<'_> {
                 for dest in &who.target.destinations {
                     let lines = dest
                         .missing(&new.access_key_id)
+                        .await
                         .map_err(|e| error_chain(&e))?;
                     missing.extend(lines);
                 }
@@ -282,9 +286,9 @@ impl Engine<'_> {
     }
 
     /// Forgets the old pair each destination kept: the rotation is over.
-    pub(super) fn release_old(&self, target: &super::engine::Job, old_key: &str) {
+    pub(super) async fn release_old(&self, target: &super::engine::Job, old_key: &str) {
         for dest in &target.destinations {
-            if let Err(e) = dest.release_old(old_key) {
+            if let Err(e) = dest.release_old(old_key).await {
                 tracing::warn!(
                     "{}: could not remove the kept old key {}: {}",
                     dest.describe(),

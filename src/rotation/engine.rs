@@ -145,9 +145,9 @@ impl Engine<'_> {
     }
 
     /// Journals a step, then lets fault injection kill the process there.
-    pub(super) fn rec(
+    pub(super) async fn rec(
         &self,
-        who: &Who,
+        who: &Who<'_>,
         id: i64,
         step: Step,
         on: Option<&str>,
@@ -156,13 +156,13 @@ impl Engine<'_> {
     ) -> Result<(), RotateError> {
         self.journal(
             who.target,
-            self.journal.record_on(id, step, on, phase, detail),
+            self.journal.record_on(id, step, on, phase, detail).await,
         )?;
         crash_point(step, phase);
         Ok(())
     }
 
-    pub(super) fn read_current(&self, target: &Job) -> Result<KeyPair, RotateError> {
+    pub(super) async fn read_current(&self, target: &Job) -> Result<KeyPair, RotateError> {
         let dest = target
             .destinations
             .first()
@@ -170,6 +170,7 @@ impl Engine<'_> {
                 target: target.label.clone(),
             })?;
         dest.current()
+            .await
             .map_err(|source| RotateError::Destination {
                 target: target.label.clone(),
                 what: "cannot read the key",
@@ -252,12 +253,13 @@ impl Engine<'_> {
         self.journal(
             target,
             self.journal
-                .acquire_lease(account, user, &self.holder, self.opts.lease_ttl),
+                .acquire_lease(account, user, &self.holder, self.opts.lease_ttl)
+                .await,
         )
     }
 
-    pub(super) fn release(&self, lease: &Lease) {
-        if let Err(e) = self.journal.release_lease(lease) {
+    pub(super) async fn release(&self, lease: &Lease) {
+        if let Err(e) = self.journal.release_lease(lease).await {
             tracing::warn!("could not release the lease on {}: {e}", lease.user_name);
         }
     }
@@ -277,11 +279,14 @@ impl Engine<'_> {
         Fut: std::future::Future<Output = Result<T, E>>,
         E: std::fmt::Display,
     {
-        self.rec(who, id, step, on, Phase::Begin, None)?;
+        self.rec(who, id, step, on, Phase::Begin, None).await?;
         let result = effect().await;
         match &result {
-            Ok(_) => self.rec(who, id, step, on, Phase::Done, None)?,
-            Err(e) => self.rec(who, id, step, on, Phase::Failed, Some(&e.to_string()))?,
+            Ok(_) => self.rec(who, id, step, on, Phase::Done, None).await?,
+            Err(e) => {
+                self.rec(who, id, step, on, Phase::Failed, Some(&e.to_string()))
+                    .await?
+            }
         }
         Ok(result)
     }
@@ -289,7 +294,7 @@ impl Engine<'_> {
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
-        let old = self.read_current(target)?;
+        let old = self.read_current(target).await?;
         let old_clients = clients_for(&target.config, &old);
         let identity = match caller_identity(&old_clients.sts).await {
             Ok(identity) => identity,
@@ -330,20 +335,20 @@ impl Engine<'_> {
         let result = self
             .rotate_leased(target, mode, subject, &old.access_key_id)
             .await;
-        self.release(&lease);
+        self.release(&lease).await;
         result
     }
 
     /// Fails with the lease error when an unfinished rotation of a live
     /// run created `key_id`.
     async fn lease_of_delivered_key(&self, target: &Job, key_id: &str) -> Result<(), RotateError> {
-        let unfinished = self.journal(target, self.journal.unfinished())?;
+        let unfinished = self.journal(target, self.journal.unfinished().await)?;
         if let Some(r) = unfinished
             .iter()
             .find(|r| r.new_key_id.as_deref() == Some(key_id))
         {
             let lease = self.lease(target, &r.account_id, &r.user_name).await?;
-            self.release(&lease);
+            self.release(&lease).await;
         }
         Ok(())
     }
@@ -356,7 +361,7 @@ impl Engine<'_> {
         seen_key: &str,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
-        let old = self.read_current(target)?;
+        let old = self.read_current(target).await?;
         let mut report = Report {
             target: target.label.clone(),
             status: Status::Planned,
@@ -421,17 +426,19 @@ impl Engine<'_> {
         }
         let rotation = self.journal(
             target,
-            self.journal.begin_rotation(&NewRotation {
-                account_id: account.into(),
-                user_name: user.into(),
-                user_arn: arn.into(),
-                old_key_id: old.access_key_id.clone(),
-                keys_before: plan.keys_before.clone(),
-                destinations: target.destinations.iter().map(|d| d.spec()).collect(),
-                old_key_action: plan.old_key_action,
-                access: target.access_spec(),
-                run_id: self.opts.run_id.clone(),
-            }),
+            self.journal
+                .begin_rotation(&NewRotation {
+                    account_id: account.into(),
+                    user_name: user.into(),
+                    user_arn: arn.into(),
+                    old_key_id: old.access_key_id.clone(),
+                    keys_before: plan.keys_before.clone(),
+                    destinations: target.destinations.iter().map(|d| d.spec()).collect(),
+                    old_key_action: plan.old_key_action,
+                    access: target.access_spec(),
+                    run_id: self.opts.run_id.clone(),
+                })
+                .await,
         )?;
         report.rotation_id = Some(rotation.id);
         let who = Who {
@@ -470,7 +477,7 @@ impl Engine<'_> {
         }
         match self.drive(&who, id, Origin::ThisRun, None).await? {
             Ended::Completed(message) => {
-                let r = self.journal(target, self.journal.get(id))?;
+                let r = self.journal(target, self.journal.get(id).await)?;
                 Ok(Report {
                     status: Status::Rotated,
                     new_key_id: r.new_key_id,

@@ -44,23 +44,24 @@ impl Engine<'_> {
         id: i64,
         reason: &str,
     ) -> Result<(), RotateError> {
-        let r = self.journal(who.target, self.journal.get(id))?;
+        let r = self.journal(who.target, self.journal.get(id).await)?;
         if let Some(new_key) = r.new_key_id.as_deref() {
             for dest in &who.target.destinations {
-                let holds = dest
-                    .current_key_id()
-                    .map_err(|source| RotateError::Destination {
-                        target: who.target.label.clone(),
-                        what: "cannot read the key while rolling back",
-                        source,
-                    })?;
+                let holds =
+                    dest.current_key_id()
+                        .await
+                        .map_err(|source| RotateError::Destination {
+                            target: who.target.label.clone(),
+                            what: "cannot read the key while rolling back",
+                            source,
+                        })?;
                 if holds.as_deref() != Some(new_key) {
                     continue;
                 }
                 let on = dest.describe();
                 let restored = self
                     .journaled(who, id, Step::Rollback, Some(&on), || async {
-                        dest.restore(&r.old_key_id, new_key)
+                        dest.restore(&r.old_key_id, new_key).await
                     })
                     .await?;
                 if let Err(source) = restored {
@@ -72,14 +73,14 @@ impl Engine<'_> {
                 }
             }
         }
-        let old = self.read_current(who.target)?;
+        let old = self.read_current(who.target).await?;
         let iam = self.iam_clients(who.target, &old);
         self.delete_made_keys(who, &r, &iam).await?;
         self.journal(
             who.target,
-            self.journal.finish(id, Outcome::Undone, Some(reason)),
+            self.journal.finish(id, Outcome::Undone, Some(reason)).await,
         )?;
-        self.release_old(who.target, &r.old_key_id);
+        self.release_old(who.target, &r.old_key_id).await;
         Ok(())
     }
 
@@ -93,7 +94,7 @@ impl Engine<'_> {
         r: &Rotation,
         iam: &AccountClients,
     ) -> Result<(), RotateError> {
-        let events = self.journal(who.target, self.journal.events(r.id))?;
+        let events = self.journal(who.target, self.journal.events(r.id).await)?;
         let lost_create = UnknownCreate::of(r, &events);
         let wait = VISIBILITY_WAIT.min(self.opts.propagation_timeout);
         loop {
@@ -138,12 +139,12 @@ impl Engine<'_> {
             Ok(()) => self.resume_leased(rotation.id, target).await,
             Err(e) => Err(e),
         };
-        self.release(&lease);
+        self.release(&lease).await;
         result
     }
 
     async fn resume_leased(&self, id: i64, target: &Job) -> Result<Report, RotateError> {
-        let r = self.journal(target, self.journal.get(id))?;
+        let r = self.journal(target, self.journal.get(id).await)?;
         let who = Who {
             target,
             user: r.user_name.clone(),
@@ -176,11 +177,14 @@ impl Engine<'_> {
             matches!(next_step(&r, &facts), Next::Undo(_) | Next::Nothing),
         ) {
             for dest in &target.destinations {
-                let pair = dest.current().map_err(|source| RotateError::Destination {
-                    target: target.label.clone(),
-                    what: "cannot read the key to finish an earlier rotation",
-                    source,
-                })?;
+                let pair = dest
+                    .current()
+                    .await
+                    .map_err(|source| RotateError::Destination {
+                        target: target.label.clone(),
+                        what: "cannot read the key to finish an earlier rotation",
+                        source,
+                    })?;
                 if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
                     new = Some(pair);
                     break;
@@ -224,7 +228,7 @@ impl Engine<'_> {
             target: label.clone(),
             source: Box::new(source),
         };
-        let r = self.journal.get(id).map_err(journal_error)?;
+        let r = self.journal.get(id).await.map_err(journal_error)?;
         let refuse = |why: &str| RotateError::CannotAbandon {
             target: label.clone(),
             why: why.to_string(),
@@ -237,14 +241,14 @@ impl Engine<'_> {
             .iter()
             .filter_map(|d| crate::destination::from_spec(d).ok())
             .collect();
-        if let Some(new_key) = &r.new_key_id
-            && destinations
-                .iter()
-                .any(|d| d.current_key_id().ok().flatten().as_ref() == Some(new_key))
-        {
-            return Err(refuse(
-                "a destination still holds its new key; the next run finishes it instead",
-            ));
+        if let Some(new_key) = &r.new_key_id {
+            for d in &destinations {
+                if d.current_key_id().await.ok().flatten().as_ref() == Some(new_key) {
+                    return Err(refuse(
+                        "a destination still holds its new key; the next run finishes it instead",
+                    ));
+                }
+            }
         }
         let target = Job::new(destinations, Access::OldKey, config.clone(), label.clone());
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
@@ -256,8 +260,8 @@ impl Engine<'_> {
             let iam = AccountClients::new(&config);
             self.delete_made_keys(&who, &r, &iam).await?;
             let why = "abandoned: its destination is gone";
-            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)))?;
-            self.release_old(&target, &r.old_key_id);
+            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)).await)?;
+            self.release_old(&target, &r.old_key_id).await;
             Ok(Report {
                 target: label.clone(),
                 status: Status::Undone,
@@ -275,7 +279,7 @@ impl Engine<'_> {
             })
         }
         .await;
-        self.release(&lease);
+        self.release(&lease).await;
         result
     }
 }

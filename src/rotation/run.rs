@@ -81,7 +81,7 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
 /// Resumes every rotation the journal holds unfinished, each through the
 /// destinations and the access it was begun with.
 async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &mut RunReport) {
-    let unfinished = match engine.journal.unfinished() {
+    let unfinished = match engine.journal.unfinished().await {
         Ok(u) => u,
         Err(source) => {
             out.failures.push(RotateError::Journal {

@@ -27,10 +27,13 @@ impl Engine<'_> {
         old_key: &str,
     ) -> Result<Vec<String>, RotateError> {
         let since = self.clock.now() - LOOKBACK;
-        let undone = self.journal(target, self.journal.undone_since(account, user, since))?;
+        let undone = self.journal(
+            target,
+            self.journal.undone_since(account, user, since).await,
+        )?;
         let mut unknown = Vec::new();
         for r in &undone {
-            let events = self.journal(target, self.journal.events(r.id))?;
+            let events = self.journal(target, self.journal.events(r.id).await)?;
             unknown.extend(UnknownCreate::of(r, &events));
         }
         if unknown.is_empty() {
@@ -41,6 +44,7 @@ impl Engine<'_> {
         for dest in &target.destinations {
             let id = dest
                 .current_key_id()
+                .await
                 .map_err(|source| RotateError::Destination {
                     target: target.label.clone(),
                     what: "cannot read the key to look for orphans",

@@ -170,7 +170,7 @@ mod tests {
     use crate::journal::StepTarget;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::*;
-    use crate::journal::{Journal, JournalError, Outcome, Phase, Rotation, Step};
+    use crate::journal::{JournalError, Outcome, Phase, Rotation, Step};
 
     fn done(step: Step, target: Option<&str>) -> StepTarget {
         StepTarget {
