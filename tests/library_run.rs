@@ -11,10 +11,11 @@ use std::sync::Arc;
 use rekey::aws::AwsOptions;
 use rekey::clock::SystemClock;
 use rekey::destination::{CredentialsFile, Destination};
+use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
 use rekey::rotation::engine::{NoPrompt, Status};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions};
+use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::{
     Creds, Home, Org, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
@@ -150,26 +151,28 @@ async fn a_role_rotation_interrupted_after_delivery_resumes_through_the_same_rol
     assert!(keys.contains(&(new, "Active".to_string())), "{keys:?}");
 }
 
-/// The same rotation with no binary: a front end builds the job and calls
-/// `rotation::run`, then reads the report.
-#[tokio::test]
-async fn the_library_run_rotates_a_role_job_and_reports_it() {
-    let svc = Service::new().await;
-    let caller = sdk_config(&svc.org.admin);
-    let file = CredentialsFile::new(&svc.home.credentials_path(), vec!["svc".into()]);
-    let destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file)];
-    let job = Job::new(
-        destinations,
-        Access::Role {
-            role: ROLE.into(),
-            external_id: None,
-        },
-        caller.clone(),
-        "profile svc".into(),
-    );
-    let clock = Arc::new(SystemClock);
-    let journal = SqliteJournal::in_memory(clock.clone()).unwrap();
-    let opts = RotateOptions {
+/// The run's options for a library test: `opts` must outlive them.
+fn options<'a>(
+    opts: &'a RotateOptions,
+    caller: &'a aws_config::SdkConfig,
+    aws: &'a AwsOptions,
+    clock: &'a SystemClock,
+) -> RunOptions<'a> {
+    RunOptions {
+        rotate: opts,
+        mode: Mode::Apply,
+        concurrency: 2,
+        clock,
+        prompt: &NoPrompt,
+        holder: Holder::current("library-test"),
+        caller,
+        profiles: None,
+        aws,
+    }
+}
+
+fn rotate_options() -> RotateOptions {
+    RotateOptions {
         old_key: OldKeyAction::Delete,
         delete_other_active: false,
         max_age_days: None,
@@ -177,25 +180,42 @@ async fn the_library_run_rotates_a_role_job_and_reports_it() {
         verify_successes: 2,
         lease_ttl: time::Duration::minutes(5),
         run_id: "library-test".into(),
-    };
-    let aws = AwsOptions::default();
-    let options = RunOptions {
-        rotate: &opts,
-        mode: Mode::Apply,
-        concurrency: 2,
-        clock: clock.as_ref(),
-        prompt: &NoPrompt,
-        holder: Holder::current("library-test"),
-        caller: &caller,
-        profiles: None,
-        aws: &aws,
-    };
-    let report = rotation::run(&[job], &journal, &options).await;
-    let errors: Vec<String> = report
-        .failures
-        .iter()
-        .map(|e| rekey::error::error_chain(e))
-        .collect();
+    }
+}
+
+/// A job for `svc`'s key in the credentials file, named by the caller (as
+/// an inventory would) rather than asked of STS.
+fn named_job(svc: &Service, old_key_id: &str, caller: &aws_config::SdkConfig) -> Job {
+    let file = CredentialsFile::new(&svc.home.credentials_path(), vec!["svc".into()]);
+    let destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file)];
+    Job::new(
+        Subject::Known {
+            account_id: svc.account_id.clone(),
+            user_arn: format!("arn:aws:iam::{}:user/svc", svc.account_id),
+            old_key_id: old_key_id.into(),
+        },
+        Access::Role {
+            role: ROLE.into(),
+            external_id: None,
+        },
+        destinations,
+        caller.clone(),
+        "profile svc".into(),
+    )
+}
+
+/// The same rotation with no binary: a front end builds the job and calls
+/// `rotation::run`, then reads the report.
+#[tokio::test]
+async fn the_library_run_rotates_a_named_key_through_a_role_and_reports_it() {
+    let svc = Service::new().await;
+    let caller = sdk_config(&svc.org.admin);
+    let job = named_job(&svc, &svc.key.access_key_id, &caller);
+    let clock = SystemClock;
+    let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
+    let (opts, aws) = (rotate_options(), AwsOptions::default());
+    let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
+    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
@@ -204,4 +224,22 @@ async fn the_library_run_rotates_a_role_job_and_reports_it() {
     assert_eq!(done.new_key_id.as_deref(), Some(new.as_str()));
     // Deleted, not deactivated: only the new key is left.
     assert_eq!(svc.seeder.keys("svc").await, [(new, "Active".to_string())]);
+}
+
+#[tokio::test]
+async fn a_job_naming_another_key_than_its_destination_holds_changes_nothing() {
+    let svc = Service::new().await;
+    let caller = sdk_config(&svc.org.admin);
+    let other = svc.seeder.add_key("svc", 5, false).await;
+    let job = named_job(&svc, &other.access_key_id, &caller);
+    let clock = SystemClock;
+    let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
+    let (opts, aws) = (rotate_options(), AwsOptions::default());
+    let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
+    assert!(report.reports.is_empty());
+    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("not the key"), "{errors:?}");
+    assert_eq!(svc.held(), svc.key.access_key_id);
+    assert_eq!(svc.seeder.keys("svc").await.len(), 2);
 }

@@ -5,24 +5,24 @@
 // take milliseconds: its size costs nothing worth boxing every variant for.
 #![allow(clippy::result_large_err)]
 
-use std::sync::{Arc, OnceLock};
-
 use aws_config::SdkConfig;
 use serde::Serialize;
 
-use super::access::{Access, Opened};
+use super::access::Access;
 use super::drive::Ended;
 pub use super::error::{Remedy, RotateError};
+pub use super::job::{Job, Subject};
 use super::next::Origin;
 use super::steps::{self, clients_for};
 use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
-use crate::destination::{Destination, KeyPair};
+use crate::destination::KeyPair;
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
 use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
 use crate::model::mask_key_id;
+use crate::model::partition_of;
 
 /// Plan only, or carry out (STYLE: modes are enums).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,45 +42,6 @@ pub struct NoPrompt;
 impl Prompt for NoPrompt {
     fn confirm(&self, _question: &str) -> bool {
         true
-    }
-}
-
-/// One key to rotate, naming its three things: the subject (the user whose
-/// key the first destination holds, found from that key with STS), how IAM
-/// is reached, and every destination holding the key.
-pub struct Job {
-    /// Every destination holding the key; the first one is read back.
-    pub destinations: Vec<Arc<dyn Destination>>,
-    pub access: Access,
-    /// Region and endpoint of the profile (credentials are replaced).
-    pub config: SdkConfig,
-    /// For messages: `profiles dev, ci`.
-    pub label: String,
-    /// The way in, once opened (by the run, after the subject is known).
-    opened: OnceLock<Opened>,
-}
-
-impl Job {
-    pub fn new(
-        destinations: Vec<Arc<dyn Destination>>,
-        access: Access,
-        config: SdkConfig,
-        label: String,
-    ) -> Self {
-        Job {
-            destinations,
-            access,
-            config,
-            label,
-            opened: OnceLock::new(),
-        }
-    }
-
-    /// What the journal keeps of the way in.
-    fn access_spec(&self) -> AccessSpec {
-        self.opened
-            .get()
-            .map_or(AccessSpec::OldKey, |o| o.spec.clone())
     }
 }
 
@@ -296,7 +257,22 @@ impl Engine<'_> {
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
         let old = self.read_current(target).await?;
         let old_clients = clients_for(&target.config, &old);
-        let identity = match caller_identity(&old_clients.sts).await {
+        let asked = match &target.subject {
+            Subject::OfKey => caller_identity(&old_clients.sts).await,
+            Subject::Known {
+                account_id,
+                user_arn,
+                ..
+            } => {
+                target.subject.check(&target.label, &old.access_key_id)?;
+                Ok(Identity {
+                    account_id: account_id.clone(),
+                    arn: user_arn.clone(),
+                    partition: partition_of(user_arn).unwrap_or("aws").to_string(),
+                })
+            }
+        };
+        let identity = match asked {
             Ok(identity) => identity,
             Err(e) => {
                 // A key another run has just delivered, which IAM does not
@@ -362,6 +338,7 @@ impl Engine<'_> {
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
         let old = self.read_current(target).await?;
+        target.subject.check(&target.label, &old.access_key_id)?;
         let mut report = Report {
             target: target.label.clone(),
             status: Status::Planned,

@@ -66,6 +66,14 @@ pub enum RotateError {
         #[source]
         source: DestinationError,
     },
+    #[error(
+        "{target}: holds the key {holds}, not the key {named} the job names; nothing was changed"
+    )]
+    NotTheNamedKey {
+        target: String,
+        named: String,
+        holds: String,
+    },
     #[error("{target}: {source}")]
     Access {
         target: String,

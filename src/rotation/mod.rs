@@ -25,6 +25,7 @@ pub mod access;
 mod drive;
 pub mod engine;
 mod error;
+mod job;
 pub mod next;
 pub mod orphans;
 pub mod recovery;
@@ -39,7 +40,7 @@ use time::OffsetDateTime;
 pub use crate::journal::OldKeyAction;
 use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::days_between;
-pub use engine::{Job, Mode};
+pub use engine::{Job, Mode, Subject};
 pub use run::{RunOptions, RunReport, profile_config, run};
 
 /// How rotations are carried out.

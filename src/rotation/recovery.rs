@@ -6,7 +6,7 @@
 
 use super::access::Access;
 use super::drive::Ended;
-use super::engine::{Engine, Job, Report, RotateError, Status, Who};
+use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
 use super::next::{Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::UnknownCreate;
 use std::sync::Arc;
@@ -250,7 +250,18 @@ impl Engine<'_> {
                 }
             }
         }
-        let target = Job::new(destinations, Access::OldKey, config.clone(), label.clone());
+        let subject = Subject::Known {
+            account_id: r.account_id.clone(),
+            user_arn: r.user_arn.clone(),
+            old_key_id: r.old_key_id.clone(),
+        };
+        let target = Job::new(
+            subject,
+            Access::OldKey,
+            destinations,
+            config.clone(),
+            label.clone(),
+        );
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
         let who = Who {
             target: &target,

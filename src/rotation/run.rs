@@ -8,7 +8,7 @@ use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 
 use super::RotateOptions;
-use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError};
+use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError, Subject};
 use super::recovery::destinations_of;
 use crate::aws::AwsOptions;
 use crate::awsfiles::Profiles;
@@ -119,8 +119,13 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
         };
         // The access is reopened from the journal by `resume`.
         let job = Job::new(
-            destinations,
+            Subject::Known {
+                account_id: rotation.account_id.clone(),
+                user_arn: rotation.user_arn.clone(),
+                old_key_id: rotation.old_key_id.clone(),
+            },
             super::access::Access::OldKey,
+            destinations,
             config,
             format!("rotation #{}", rotation.id),
         );

@@ -19,7 +19,7 @@ use rekey::policy::parse_days;
 use rekey::rotation::access::Access;
 use rekey::rotation::engine::{Engine, NoPrompt, Prompt, Remedy, Report, RotateError, Status};
 use rekey::rotation::targets::{KeyTarget, resolve};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, profile_config};
+use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject, profile_config};
 
 use crate::GlobalArgs;
 
@@ -296,7 +296,13 @@ fn job_of(
         },
         (None, None) => Access::OldKey,
     };
-    Ok(Job::new(destinations, access, config, label))
+    Ok(Job::new(
+        Subject::OfKey,
+        access,
+        destinations,
+        config,
+        label,
+    ))
 }
 
 /// The MFA code: --mfa-code, else asked for on the terminal.
