@@ -243,3 +243,29 @@ async fn a_job_naming_another_key_than_its_destination_holds_changes_nothing() {
     assert_eq!(svc.held(), svc.key.access_key_id);
     assert_eq!(svc.seeder.keys("svc").await.len(), 2);
 }
+
+/// Library errors name no CLI flag or command (issue 7); the CLI adds what
+/// to type. Here: a retire that keeps failing.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_retire_that_fails_tells_the_cli_user_to_run_again() {
+    let dev = crate::rotate::Dev::new(100).await;
+    let out = dev.rotate_with(
+        &[("REKEY_FAULTS", "iam:UpdateAccessKey@before*0")],
+        &["--profile", "dev", "--propagation-timeout", "1s"],
+    );
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not be deactivated; the next run finishes it")
+            && err.contains("run `rekey rotate` again to finish"),
+        "{err}"
+    );
+    let again = dev.rotate(&["--profile", "dev"]);
+    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+    assert!(
+        stdout(&again).contains("finished rotation #1"),
+        "{}",
+        stdout(&again)
+    );
+}

@@ -364,38 +364,3 @@ fn print_reports(reports: &[Report], format: OutputFormat) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rekey::destination::DestinationError;
-    use rekey::rotation::Refusal;
-
-    #[test]
-    fn the_cli_adds_the_flag_or_command_the_library_does_not_name() {
-        let refused = RotateError::Refused {
-            target: "profile dev".into(),
-            source: Refusal::OtherActiveKey {
-                user: "dev".into(),
-                key: "AKIA…0002".into(),
-            },
-        };
-        assert!(!refused.to_string().contains("--"), "{refused}");
-        assert!(with_hint(&refused).ends_with("pass --delete-other-active to let rekey delete it"));
-        let stuck = RotateError::CannotResume {
-            id: 7,
-            user: "dev".into(),
-            account_id: "111111111111".into(),
-            source: DestinationError::Gone {
-                what: "credentials:/gone#dev".into(),
-            },
-        };
-        assert!(with_hint(&stuck).contains("`rekey rotate --abandon 7`"));
-        let again = RotateError::Unfinishable {
-            target: "profile dev".into(),
-            doing: "deleting the new key AKIA…0003".into(),
-            source: Box::new(std::io::Error::other("network down")),
-        };
-        assert!(with_hint(&again).ends_with("run `rekey rotate` again to finish"));
-    }
-}
