@@ -21,7 +21,7 @@
 //! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
 //! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
 //! | [`clock`] | the time source, passed in so tests can set "now" |
-//! | [`rotation`] | plan and step machine of one key's rotation; profile → key targets |
+//! | [`rotation`] | the library run (`rotation::run`): jobs (subject, access, destinations), plan, the step order as a pure function, resume; profile → key targets |
 //! | [`destination`] | where a new secret is delivered: the credentials file |
 //! | [`journal`] | every rotation step recorded before and after its side effect; leases |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |

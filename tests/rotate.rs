@@ -877,7 +877,7 @@ async fn schedule_install_and_uninstall_for_cron_and_systemd() {
 #[tokio::test]
 async fn a_held_lease_stops_a_second_run_and_a_dead_holder_does_not() {
     use rekey::clock::SystemClock;
-    use rekey::journal::{Holder, Journal, SqliteJournal};
+    use rekey::journal::{Holder, SqliteJournal};
     let dev = Dev::new(100).await;
     std::fs::create_dir_all(dev.journal.parent().unwrap()).unwrap();
     let journal = SqliteJournal::open(&dev.journal, std::sync::Arc::new(SystemClock)).unwrap();

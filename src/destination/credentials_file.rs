@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Destination, DestinationError, DestinationSpec, KeyPair};
+use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
 use crate::awsfiles::{FileKind, SharedFile, backup_path, write_atomically};
 
 /// How long a delivery waits for another rekey run's edit of the same file.
@@ -166,29 +166,20 @@ impl CredentialsFile {
 /// The section name inside a kept-old-pair file.
 const KEPT_SECTION: &str = "rekey-old-key";
 
-impl Destination for CredentialsFile {
-    fn spec(&self) -> DestinationSpec {
-        DestinationSpec::SharedFile {
-            file: self.kind,
-            path: self.path.clone(),
-            profiles: self.profiles.clone(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        self.label.clone()
-    }
-
-    fn current_key_id(&self) -> Result<Option<String>, DestinationError> {
+/// The file's side of each [`Destination`] call, run inline: an edit is a
+/// read and an atomic write of a small local file under a lock another
+/// rekey run holds for milliseconds. The trait's futures run these.
+impl CredentialsFile {
+    pub fn current_key_id(&self) -> Result<Option<String>, DestinationError> {
         Ok(self.current()?.map(|p| p.access_key_id))
     }
 
-    fn current(&self) -> Result<Option<KeyPair>, DestinationError> {
+    pub fn current(&self) -> Result<Option<KeyPair>, DestinationError> {
         let file = self.read()?;
         Ok(self.profiles.first().and_then(|p| Self::pair(&file, p)))
     }
 
-    fn missing(&self, access_key_id: &str) -> Result<Vec<String>, DestinationError> {
+    pub fn missing(&self, access_key_id: &str) -> Result<Vec<String>, DestinationError> {
         let file = self.read()?;
         Ok(self
             .profiles
@@ -201,7 +192,7 @@ impl Destination for CredentialsFile {
             .collect())
     }
 
-    fn deliver(&self, new: &KeyPair, old_key_id: &str) -> Result<(), DestinationError> {
+    pub fn deliver(&self, new: &KeyPair, old_key_id: &str) -> Result<(), DestinationError> {
         let kept = self.old_pair_path(old_key_id);
         self.edit(|file| {
             for profile in &self.profiles {
@@ -232,7 +223,7 @@ impl Destination for CredentialsFile {
         })
     }
 
-    fn restore(&self, old_key_id: &str, new_key_id: &str) -> Result<(), DestinationError> {
+    pub fn restore(&self, old_key_id: &str, new_key_id: &str) -> Result<(), DestinationError> {
         let mut old = None;
         self.edit(|file| {
             let mut changed = false;
@@ -251,7 +242,7 @@ impl Destination for CredentialsFile {
         })
     }
 
-    fn release_old(&self, old_key_id: &str) -> Result<(), DestinationError> {
+    pub fn release_old(&self, old_key_id: &str) -> Result<(), DestinationError> {
         let kept = self.old_pair_path(old_key_id);
         match fs::remove_file(&kept) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(DestinationError::Write {
@@ -260,6 +251,44 @@ impl Destination for CredentialsFile {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+impl Destination for CredentialsFile {
+    fn spec(&self) -> DestinationSpec {
+        DestinationSpec::SharedFile {
+            file: self.kind,
+            path: self.path.clone(),
+            profiles: self.profiles.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn current_key_id(&self) -> Io<'_, Option<String>> {
+        Box::pin(async move { CredentialsFile::current_key_id(self) })
+    }
+
+    fn current(&self) -> Io<'_, Option<KeyPair>> {
+        Box::pin(async move { CredentialsFile::current(self) })
+    }
+
+    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
+        Box::pin(async move { CredentialsFile::missing(self, access_key_id) })
+    }
+
+    fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move { CredentialsFile::deliver(self, new, old_key_id) })
+    }
+
+    fn restore<'a>(&'a self, old_key_id: &'a str, new_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move { CredentialsFile::restore(self, old_key_id, new_key_id) })
+    }
+
+    fn release_old<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move { CredentialsFile::release_old(self, old_key_id) })
     }
 }
 

@@ -12,6 +12,7 @@ mod spec;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use secrecy::SecretString;
 
 pub use credentials_file::CredentialsFile;
@@ -68,6 +69,11 @@ pub enum DestinationError {
     UnknownKind { kind: String },
 }
 
+/// A destination call's answer, later. Destinations are async because
+/// most are AWS calls (Secrets Manager, SSM), and used as
+/// `dyn Destination`, hence boxed futures rather than `async fn`.
+pub type Io<'a, T> = BoxFuture<'a, Result<T, DestinationError>>;
+
 /// A place a key pair is delivered to.
 pub trait Destination: Send + Sync {
     /// What it is, for the journal: enough to rebuild it exactly.
@@ -78,25 +84,25 @@ pub trait Destination: Send + Sync {
     fn describe(&self) -> String;
 
     /// The access key ID the destination holds now.
-    fn current_key_id(&self) -> Result<Option<String>, DestinationError>;
+    fn current_key_id(&self) -> Io<'_, Option<String>>;
 
     /// The key pair it holds now (to sign with it).
-    fn current(&self) -> Result<Option<KeyPair>, DestinationError>;
+    fn current(&self) -> Io<'_, Option<KeyPair>>;
 
     /// Where it does not hold `access_key_id`, one line each (empty: it
     /// holds it everywhere). The read-back before the old key is retired.
-    fn missing(&self, access_key_id: &str) -> Result<Vec<String>, DestinationError>;
+    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>>;
 
     /// Writes the new pair in place of `old_key_id`, first keeping the old
     /// pair where [`Destination::restore`] finds it. Idempotent. Refuses to
     /// overwrite a key that is neither the old nor the new one.
-    fn deliver(&self, new: &KeyPair, old_key_id: &str) -> Result<(), DestinationError>;
+    fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()>;
 
     /// Where it holds `new_key_id`, puts back the pair of `old_key_id`.
-    fn restore(&self, old_key_id: &str, new_key_id: &str) -> Result<(), DestinationError>;
+    fn restore<'a>(&'a self, old_key_id: &'a str, new_key_id: &'a str) -> Io<'a, ()>;
 
     /// Forgets the kept old pair: the rotation has ended.
-    fn release_old(&self, old_key_id: &str) -> Result<(), DestinationError>;
+    fn release_old<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()>;
 }
 
 /// Rebuilds a journaled destination. A kind this build does not know is an

@@ -20,7 +20,7 @@
 //! ```text
 //! acquire_lease(account, user)            refuses while another live run holds it
 //! unfinished()                            resume those first (invariant 2)
-//! begin_rotation(new)                     Plan done
+//! begin_rotation(new)                     Plan done (detail: the access mode)
 //! record(CreateKey, Begin) → AWS → set_new_key + record(CreateKey, Done)
 //! record_on(Deliver, dest, Begin) → write → record_on(Deliver, dest, Done)   per destination
 //! record(Verify, Begin) → STS ×N → record(Verify, Done)
@@ -34,15 +34,18 @@
 //! (e.g. a `CreateKey` left open → compare the user's keys with
 //! [`Rotation::keys_before`]).
 
+mod access;
 mod error;
 mod lease;
 pub mod sqlite;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::destination::DestinationSpec;
 
+pub use access::AccessSpec;
 pub use error::JournalError;
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
@@ -118,6 +121,8 @@ pub struct NewRotation {
     /// Every destination, as structured data (issue 9 #3).
     pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
+    /// How IAM is reached (issue 7).
+    pub access: AccessSpec,
     /// The run that plans it; must hold the user's lease.
     pub run_id: String,
 }
@@ -142,6 +147,8 @@ pub struct Rotation {
     pub keys_before: Vec<String>,
     pub destinations: Vec<DestinationSpec>,
     pub old_key_action: OldKeyAction,
+    /// How IAM was reached; a resumed rotation goes the same way.
+    pub access: AccessSpec,
     /// The run that began it (a resuming run may differ).
     pub run_id: String,
     pub last_step: Step,
@@ -225,83 +232,88 @@ pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
     (completed, open)
 }
 
+/// A journal call's answer, later: the trait is async because the other
+/// backends (DynamoDB for many Lambda runners) are network calls, and it is
+/// used as `dyn Journal`, hence boxed futures rather than `async fn`.
+pub type Answer<'a, T> = BoxFuture<'a, Result<T, JournalError>>;
+
 /// Where rotations and leases are kept. Implementations must be safe to
 /// share between threads and, for leases, between processes.
 pub trait Journal: Send + Sync {
     /// Starts a rotation and records `Plan` done. Refused unless
     /// `new.run_id` holds the user's lease, and while the user has an
     /// unfinished rotation.
-    fn begin_rotation(&self, new: &NewRotation) -> Result<Rotation, JournalError>;
+    fn begin_rotation<'a>(&'a self, new: &'a NewRotation) -> Answer<'a, Rotation>;
 
     /// Records a step that acts on one of several things (`target`), e.g.
     /// delivery to one destination. `Done`/`Failed` are accepted only after
     /// a `Begin` of the same step and target.
-    fn record_on(
-        &self,
+    fn record_on<'a>(
+        &'a self,
         id: i64,
         step: Step,
-        target: Option<&str>,
+        target: Option<&'a str>,
         phase: Phase,
-        detail: Option<&str>,
-    ) -> Result<(), JournalError>;
+        detail: Option<&'a str>,
+    ) -> Answer<'a, ()>;
 
     /// Records a step of the rotation as a whole.
-    fn record(
-        &self,
+    fn record<'a>(
+        &'a self,
         id: i64,
         step: Step,
         phase: Phase,
-        detail: Option<&str>,
-    ) -> Result<(), JournalError> {
+        detail: Option<&'a str>,
+    ) -> Answer<'a, ()> {
         self.record_on(id, step, None, phase, detail)
     }
 
     /// Remembers the ID of the key this rotation created. Idempotent;
     /// refuses a second, different key and a key the user already had.
-    fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError>;
+    fn set_new_key<'a>(&'a self, id: i64, new_key_id: &'a str) -> Answer<'a, ()>;
 
     /// Ends a rotation, recording `Finish` done.
-    fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), JournalError>;
+    fn finish<'a>(&'a self, id: i64, outcome: Outcome, error: Option<&'a str>) -> Answer<'a, ()>;
 
-    fn get(&self, id: i64) -> Result<Rotation, JournalError>;
+    fn get(&self, id: i64) -> Answer<'_, Rotation>;
 
     /// Rotations without an outcome, in the order they were begun.
-    fn unfinished(&self) -> Result<Vec<Rotation>, JournalError>;
+    fn unfinished(&self) -> Answer<'_, Vec<Rotation>>;
 
     /// Rotations of one user that ended undone and began at or after
     /// `since`, oldest first: where the orphan sweep looks for keys whose
     /// CreateAccessKey answer was lost (issue 9 #7).
-    fn undone_since(
-        &self,
-        account_id: &str,
-        user_name: &str,
+    fn undone_since<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
         since: OffsetDateTime,
-    ) -> Result<Vec<Rotation>, JournalError>;
+    ) -> Answer<'a, Vec<Rotation>>;
 
     /// The latest `limit` rotations, finished or not, newest first.
-    fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError>;
+    fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>>;
 
     /// A rotation's events in order.
-    fn events(&self, id: i64) -> Result<Vec<Event>, JournalError>;
+    fn events(&self, id: i64) -> Answer<'_, Vec<Event>>;
 
     /// Takes the lease on a user for `ttl`: free, expired, held by a process
     /// on this host that no longer exists, or already held by the same run
     /// (then renewed). Otherwise [`JournalError::LeaseHeld`].
-    fn acquire_lease(
-        &self,
-        account_id: &str,
-        user_name: &str,
-        holder: &Holder,
+    fn acquire_lease<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
+        holder: &'a Holder,
         ttl: time::Duration,
-    ) -> Result<Lease, JournalError>;
+    ) -> Answer<'a, Lease>;
 
     /// Extends a lease this run still holds; [`JournalError::LeaseLost`] if
     /// another run has taken it.
-    fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError>;
+    fn renew_lease<'a>(&'a self, lease: &'a Lease, ttl: time::Duration) -> Answer<'a, Lease>;
 
     /// Gives a lease up. Releasing one that is already gone is fine;
     /// one now held by another run gives [`JournalError::LeaseLost`].
-    fn release_lease(&self, lease: &Lease) -> Result<(), JournalError>;
+    fn release_lease<'a>(&'a self, lease: &'a Lease) -> Answer<'a, ()>;
 }
 
 #[cfg(test)]
@@ -388,6 +400,7 @@ mod tests {
             keys_before: vec![],
             destinations: vec![DestinationSpec::Legacy("a".into())],
             old_key_action: OldKeyAction::Deactivate,
+            access: AccessSpec::OldKey,
             run_id: "r".into(),
             last_step: Step::Deliver,
             last_phase: Phase::Done,

@@ -14,6 +14,7 @@
 //! step open? is the lease free?) cannot interleave with another process.
 //! Times are stored as Unix milliseconds (UTC); finer precision is dropped.
 
+mod journal_impl;
 mod leases;
 mod rotations;
 mod rows;
@@ -27,7 +28,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::lease::{self, Holder, Lease};
-use super::{Event, Journal, JournalError, NewRotation, Outcome, Phase, Rotation, Step};
+use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, Step};
 use crate::clock::Clock;
 pub use schema::default_path;
 
@@ -194,14 +195,16 @@ fn sql(doing: &'static str) -> impl Fn(rusqlite::Error) -> JournalError {
     }
 }
 
-impl Journal for SqliteJournal {
-    fn begin_rotation(&self, new: &NewRotation) -> Result<Rotation, JournalError> {
+/// The journal's calls, run inline: each is one short local transaction,
+/// as the `Journal` trait's futures (in `journal_impl`) run them too.
+impl SqliteJournal {
+    pub fn begin_rotation(&self, new: &NewRotation) -> Result<Rotation, JournalError> {
         self.write("recording a new rotation", |tx, now| {
             rotations::begin(tx, new, now)
         })
     }
 
-    fn record_on(
+    pub fn record_on(
         &self,
         id: i64,
         step: Step,
@@ -214,30 +217,46 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError> {
+    /// Records a step of the rotation as a whole.
+    pub fn record(
+        &self,
+        id: i64,
+        step: Step,
+        phase: Phase,
+        detail: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.record_on(id, step, None, phase, detail)
+    }
+
+    pub fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError> {
         self.write("recording the new key", |tx, now| {
             rotations::set_new_key(tx, id, new_key_id, now)
         })
     }
 
-    fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), JournalError> {
+    pub fn finish(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) -> Result<(), JournalError> {
         self.write("finishing a rotation", |tx, now| {
             rotations::finish(tx, id, outcome, error, now)
         })
     }
 
-    fn get(&self, id: i64) -> Result<Rotation, JournalError> {
+    pub fn get(&self, id: i64) -> Result<Rotation, JournalError> {
         self.read(|tx| rows::load(tx, id))
     }
 
-    fn unfinished(&self) -> Result<Vec<Rotation>, JournalError> {
+    pub fn unfinished(&self) -> Result<Vec<Rotation>, JournalError> {
         // By id, not started_at: the order they were begun even if the
         // clock jumped.
         let ids = "SELECT id FROM rotations WHERE outcome IS NULL ORDER BY id";
         self.read(|tx| rows::load_many(tx, ids, []))
     }
 
-    fn undone_since(
+    pub fn undone_since(
         &self,
         account_id: &str,
         user_name: &str,
@@ -249,20 +268,20 @@ impl Journal for SqliteJournal {
         self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name, since]))
     }
 
-    fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
+    pub fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let ids = "SELECT id FROM rotations ORDER BY id DESC LIMIT ?1";
         self.read(|tx| rows::load_many(tx, ids, [limit]))
     }
 
-    fn events(&self, id: i64) -> Result<Vec<Event>, JournalError> {
+    pub fn events(&self, id: i64) -> Result<Vec<Event>, JournalError> {
         self.read(|tx| {
             rows::exists(tx, id)?;
             rows::load_events(tx, id)
         })
     }
 
-    fn acquire_lease(
+    pub fn acquire_lease(
         &self,
         account_id: &str,
         user_name: &str,
@@ -285,14 +304,14 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError> {
+    pub fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError> {
         self.write("renewing a lease", |tx, now| {
             let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;
             leases::write(tx, lease::renewal(existing.as_ref(), lease, now, ttl)?)
         })
     }
 
-    fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {
+    pub fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {
         self.write("releasing a lease", |tx, _| {
             match leases::read(tx, &lease.account_id, &lease.user_name)? {
                 None => Ok(()),
@@ -313,7 +332,7 @@ mod fixtures {
     use super::SqliteJournal;
     use crate::clock::FixedClock;
     use crate::destination::DestinationSpec;
-    use crate::journal::{Holder, Journal, NewRotation, OldKeyAction, Rotation};
+    use crate::journal::{Holder, NewRotation, OldKeyAction, Rotation};
 
     pub const ACCOUNT: &str = "111111111111";
     pub const OLD_KEY: &str = "AKIAOLDKEY0000000001";
@@ -344,6 +363,7 @@ mod fixtures {
                 DestinationSpec::Legacy(CI_DESTINATION.into()),
             ],
             old_key_action: OldKeyAction::Deactivate,
+            access: crate::journal::AccessSpec::OldKey,
             run_id: run_id.into(),
         }
     }

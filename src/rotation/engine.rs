@@ -5,21 +5,24 @@
 // take milliseconds: its size costs nothing worth boxing every variant for.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
 use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
 use serde::Serialize;
 
-use super::steps::{self, VerifyError, clients_for};
-use super::{Decision, KeyPlan, OldKeyAction, Refusal, RotateOptions, plan_key, user_name_of};
-use crate::aws::{AccountClients, caller_identity, with_credentials};
+use super::access::Access;
+use super::drive::Ended;
+pub use super::error::{Remedy, RotateError};
+pub use super::job::{Job, Subject};
+use super::next::Origin;
+use super::steps::{self, clients_for};
+use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
+use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
-use crate::destination::{Destination, DestinationError, KeyPair};
+use crate::destination::KeyPair;
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
-use crate::journal::{Holder, Journal, JournalError, Lease, NewRotation, Outcome, Phase, Step};
+use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
 use crate::model::mask_key_id;
+use crate::model::partition_of;
 
 /// Plan only, or carry out (STYLE: modes are enums).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,18 +43,6 @@ impl Prompt for NoPrompt {
     fn confirm(&self, _question: &str) -> bool {
         true
     }
-}
-
-/// One key to rotate: where it lives and how to reach AWS.
-pub struct Target {
-    /// Every destination holding the key; the first one is read back.
-    pub destinations: Vec<Arc<dyn Destination>>,
-    /// Region and endpoint of the profile (credentials are replaced).
-    pub config: SdkConfig,
-    /// An MFA session of the old key, for IAM calls that demand MFA.
-    pub iam_session: Option<Credentials>,
-    /// For messages: `profiles dev, ci`.
-    pub label: String,
 }
 
 /// How one rotation ended.
@@ -84,75 +75,6 @@ pub struct Report {
     pub message: String,
 }
 
-/// Why a rotation stopped. Every variant names what it concerns; none
-/// holds a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    #[error("{target}: the profile holds no access key")]
-    NoKey { target: String },
-    #[error("{target}: {what}")]
-    Destination {
-        target: String,
-        what: &'static str,
-        #[source]
-        source: DestinationError,
-    },
-    #[error("{target}: {doing}")]
-    Call {
-        target: String,
-        doing: String,
-        #[source]
-        source: CallError,
-    },
-    #[error("{target}: {source}")]
-    Refused {
-        target: String,
-        #[source]
-        source: Refusal,
-    },
-    #[error("{target}: {source}")]
-    Journal {
-        target: String,
-        // Boxed: JournalError is large and this path is rare.
-        #[source]
-        source: Box<JournalError>,
-    },
-    #[error("{target}: rotation of {user} undone, you are where you started: {reason}")]
-    Undone {
-        target: String,
-        user: String,
-        reason: String,
-    },
-    #[error("{target} cannot be abandoned: {why}")]
-    CannotAbandon { target: String, why: String },
-    #[error(
-        "{target}: rotation #{id} retired the old key, but no destination holds its new key {new_key} any more; see \"A rotation whose destination is gone\" in the README"
-    )]
-    NewKeyGone {
-        target: String,
-        id: i64,
-        new_key: String,
-    },
-    #[error(
-        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next `rekey rotate` finishes it"
-    )]
-    OldKeyPending {
-        target: String,
-        new_key: String,
-        old_key: String,
-        action: &'static str,
-        #[source]
-        source: CallError,
-    },
-}
-
-impl RotateError {
-    /// Another live run holds the user's lease: its work, not a failure.
-    pub fn is_lease_held(&self) -> bool {
-        matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))
-    }
-}
-
 /// Runs rotations; everything it needs is passed in (STYLE 9).
 pub struct Engine<'a> {
     pub journal: &'a dyn Journal,
@@ -160,18 +82,21 @@ pub struct Engine<'a> {
     pub opts: &'a RotateOptions,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
+    /// The caller's own configuration: the credentials roles are assumed
+    /// with.
+    pub caller: &'a SdkConfig,
 }
 
 /// The user a rotation concerns, for messages.
 pub(super) struct Who<'t> {
-    pub(super) target: &'t Target,
+    pub(super) target: &'t Job,
     pub(super) user: String,
 }
 
 impl Engine<'_> {
     pub(super) fn journal<T>(
         &self,
-        target: &Target,
+        target: &Job,
         r: Result<T, JournalError>,
     ) -> Result<T, RotateError> {
         r.map_err(|source| RotateError::Journal {
@@ -181,9 +106,9 @@ impl Engine<'_> {
     }
 
     /// Journals a step, then lets fault injection kill the process there.
-    pub(super) fn rec(
+    pub(super) async fn rec(
         &self,
-        who: &Who,
+        who: &Who<'_>,
         id: i64,
         step: Step,
         on: Option<&str>,
@@ -192,13 +117,13 @@ impl Engine<'_> {
     ) -> Result<(), RotateError> {
         self.journal(
             who.target,
-            self.journal.record_on(id, step, on, phase, detail),
+            self.journal.record_on(id, step, on, phase, detail).await,
         )?;
         crash_point(step, phase);
         Ok(())
     }
 
-    pub(super) fn read_current(&self, target: &Target) -> Result<KeyPair, RotateError> {
+    pub(super) async fn read_current(&self, target: &Job) -> Result<KeyPair, RotateError> {
         let dest = target
             .destinations
             .first()
@@ -206,6 +131,7 @@ impl Engine<'_> {
                 target: target.label.clone(),
             })?;
         dest.current()
+            .await
             .map_err(|source| RotateError::Destination {
                 target: target.label.clone(),
                 what: "cannot read the key",
@@ -218,7 +144,7 @@ impl Engine<'_> {
 
     pub(super) fn call(
         &self,
-        target: &Target,
+        target: &Job,
         doing: impl Into<String>,
     ) -> impl FnOnce(CallError) -> RotateError {
         let (t, doing) = (target.label.clone(), doing.into());
@@ -229,9 +155,10 @@ impl Engine<'_> {
         }
     }
 
-    /// Clients for IAM calls: the MFA session when there is one.
-    pub(super) fn iam_clients(&self, target: &Target, pair: &KeyPair) -> AccountClients {
-        match &target.iam_session {
+    /// Clients for IAM calls: the session the job's access opened, else
+    /// `pair` itself.
+    pub(super) fn iam_clients(&self, target: &Job, pair: &KeyPair) -> AccountClients {
+        match target.opened.get().and_then(|o| o.session.as_ref()) {
             Some(session) => {
                 AccountClients::new(&with_credentials(&target.config, session.clone()))
             }
@@ -239,21 +166,61 @@ impl Engine<'_> {
         }
     }
 
+    /// Opens the job's way in to IAM for the user `identity` names.
+    pub(super) async fn open_access(
+        &self,
+        target: &Job,
+        old: &KeyPair,
+        identity: &Identity,
+    ) -> Result<(), RotateError> {
+        if target.opened.get().is_some() {
+            return Ok(());
+        }
+        let opened = target
+            .access
+            .open(&target.config, self.caller, old, identity)
+            .await
+            .map_err(|source| RotateError::Access {
+                target: target.label.clone(),
+                source,
+            })?;
+        let _ = target.opened.set(opened);
+        Ok(())
+    }
+
+    /// Reopens the way in a journaled rotation went.
+    pub(super) async fn reopen_access(
+        &self,
+        target: &Job,
+        spec: &AccessSpec,
+    ) -> Result<(), RotateError> {
+        let opened =
+            Access::reopen(spec, self.caller)
+                .await
+                .map_err(|source| RotateError::Access {
+                    target: target.label.clone(),
+                    source,
+                })?;
+        let _ = target.opened.set(opened);
+        Ok(())
+    }
+
     pub(super) async fn lease(
         &self,
-        target: &Target,
+        target: &Job,
         account: &str,
         user: &str,
     ) -> Result<Lease, RotateError> {
         self.journal(
             target,
             self.journal
-                .acquire_lease(account, user, &self.holder, self.opts.lease_ttl),
+                .acquire_lease(account, user, &self.holder, self.opts.lease_ttl)
+                .await,
         )
     }
 
-    pub(super) fn release(&self, lease: &Lease) {
-        if let Err(e) = self.journal.release_lease(lease) {
+    pub(super) async fn release(&self, lease: &Lease) {
+        if let Err(e) = self.journal.release_lease(lease).await {
             tracing::warn!("could not release the lease on {}: {e}", lease.user_name);
         }
     }
@@ -273,21 +240,39 @@ impl Engine<'_> {
         Fut: std::future::Future<Output = Result<T, E>>,
         E: std::fmt::Display,
     {
-        self.rec(who, id, step, on, Phase::Begin, None)?;
+        self.rec(who, id, step, on, Phase::Begin, None).await?;
         let result = effect().await;
         match &result {
-            Ok(_) => self.rec(who, id, step, on, Phase::Done, None)?,
-            Err(e) => self.rec(who, id, step, on, Phase::Failed, Some(&e.to_string()))?,
+            Ok(_) => self.rec(who, id, step, on, Phase::Done, None).await?,
+            Err(e) => {
+                self.rec(who, id, step, on, Phase::Failed, Some(&e.to_string()))
+                    .await?
+            }
         }
         Ok(result)
     }
 
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
-    pub async fn rotate(&self, target: &Target, mode: Mode) -> Result<Report, RotateError> {
-        let old = self.read_current(target)?;
+    pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
+        let old = self.read_current(target).await?;
         let old_clients = clients_for(&target.config, &old);
-        let identity = match caller_identity(&old_clients.sts).await {
+        let asked = match &target.subject {
+            Subject::OfKey => caller_identity(&old_clients.sts).await,
+            Subject::Known {
+                account_id,
+                user_arn,
+                ..
+            } => {
+                target.subject.check(&target.label, &old.access_key_id)?;
+                Ok(Identity {
+                    account_id: account_id.clone(),
+                    arn: user_arn.clone(),
+                    partition: partition_of(user_arn).unwrap_or("aws").to_string(),
+                })
+            }
+        };
+        let identity = match asked {
             Ok(identity) => identity,
             Err(e) => {
                 // A key another run has just delivered, which IAM does not
@@ -311,6 +296,7 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
+        self.open_access(target, &old, &identity).await?;
         let subject = (
             identity.account_id.as_str(),
             identity.arn.as_str(),
@@ -325,37 +311,34 @@ impl Engine<'_> {
         let result = self
             .rotate_leased(target, mode, subject, &old.access_key_id)
             .await;
-        self.release(&lease);
+        self.release(&lease).await;
         result
     }
 
     /// Fails with the lease error when an unfinished rotation of a live
     /// run created `key_id`.
-    async fn lease_of_delivered_key(
-        &self,
-        target: &Target,
-        key_id: &str,
-    ) -> Result<(), RotateError> {
-        let unfinished = self.journal(target, self.journal.unfinished())?;
+    async fn lease_of_delivered_key(&self, target: &Job, key_id: &str) -> Result<(), RotateError> {
+        let unfinished = self.journal(target, self.journal.unfinished().await)?;
         if let Some(r) = unfinished
             .iter()
             .find(|r| r.new_key_id.as_deref() == Some(key_id))
         {
             let lease = self.lease(target, &r.account_id, &r.user_name).await?;
-            self.release(&lease);
+            self.release(&lease).await;
         }
         Ok(())
     }
 
     async fn rotate_leased(
         &self,
-        target: &Target,
+        target: &Job,
         mode: Mode,
         (account, arn, user): (&str, &str, &str),
         seen_key: &str,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
-        let old = self.read_current(target)?;
+        let old = self.read_current(target).await?;
+        target.subject.check(&target.label, &old.access_key_id)?;
         let mut report = Report {
             target: target.label.clone(),
             status: Status::Planned,
@@ -420,16 +403,19 @@ impl Engine<'_> {
         }
         let rotation = self.journal(
             target,
-            self.journal.begin_rotation(&NewRotation {
-                account_id: account.into(),
-                user_name: user.into(),
-                user_arn: arn.into(),
-                old_key_id: old.access_key_id.clone(),
-                keys_before: plan.keys_before.clone(),
-                destinations: target.destinations.iter().map(|d| d.spec()).collect(),
-                old_key_action: plan.old_key_action,
-                run_id: self.opts.run_id.clone(),
-            }),
+            self.journal
+                .begin_rotation(&NewRotation {
+                    account_id: account.into(),
+                    user_name: user.into(),
+                    user_arn: arn.into(),
+                    old_key_id: old.access_key_id.clone(),
+                    keys_before: plan.keys_before.clone(),
+                    destinations: target.destinations.iter().map(|d| d.spec()).collect(),
+                    old_key_action: plan.old_key_action,
+                    access: target.access_spec(),
+                    run_id: self.opts.run_id.clone(),
+                })
+                .await,
         )?;
         report.rotation_id = Some(rotation.id);
         let who = Who {
@@ -452,21 +438,6 @@ impl Engine<'_> {
             }
         }
 
-        let new = self.create_key(&who, id, account, &old, &iam).await?;
-        report.new_key_id = Some(new.access_key_id.clone());
-
-        for dest in &target.destinations {
-            let on = dest.describe();
-            let delivered = self
-                .journaled(&who, id, Step::Deliver, Some(&on), || async {
-                    dest.deliver(&new, &old.access_key_id)
-                })
-                .await?;
-            if let Err(e) = delivered {
-                let why = format!("could not write {on}: {}", error_chain(&e));
-                return Err(self.fail_undone(&who, id, why).await);
-            }
-        }
         let mut notes = String::new();
         if let Some(s) = &plan.free_slot {
             notes.push_str(&format!(
@@ -481,241 +452,27 @@ impl Engine<'_> {
                 mask_key_id(orphan)
             ));
         }
-        self.after_delivery(
-            &who,
-            id,
-            &plan.user_arn,
-            &old.access_key_id,
-            plan.old_key_action,
-            &new,
-        )
-        .await
-        .map(|message| Report {
-            status: Status::Rotated,
-            message: format!("{message}{notes}"),
-            ..report
-        })
-    }
-
-    /// CreateAccessKey, journaled. At the two-key limit right after a
-    /// recovery, the key a lost request made may not be listed yet: wait
-    /// for it to show, delete it, and ask once more (issue 9 #7).
-    async fn create_key(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        account: &str,
-        old: &KeyPair,
-        iam: &AccountClients,
-    ) -> Result<KeyPair, RotateError> {
-        let user = who.user.as_str();
-        let mut swept = false;
-        loop {
-            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)?;
-            let e = match steps::create_key(iam, user).await {
-                Ok(new) => {
-                    // Known before Done: a crash in between still knows it.
-                    let key = &new.access_key_id;
-                    self.journal(who.target, self.journal.set_new_key(id, key))?;
-                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))?;
-                    return Ok(new);
-                }
-                Err(e) => e,
-            };
-            self.rec(
-                who,
-                id,
-                Step::CreateKey,
-                None,
-                Phase::Failed,
-                Some(&e.to_string()),
-            )?;
-            if e.code() == Some("LimitExceeded") && !swept {
-                swept = self
-                    .sweep_until_visible(who, id, account, &old.access_key_id, iam)
-                    .await?;
-                if swept {
-                    continue;
-                }
+        match self.drive(&who, id, Origin::ThisRun, None).await? {
+            Ended::Completed(message) => {
+                let r = self.journal(target, self.journal.get(id).await)?;
+                Ok(Report {
+                    status: Status::Rotated,
+                    new_key_id: r.new_key_id,
+                    message: format!("{message}{notes}"),
+                    ..report
+                })
             }
-            // The answer may be lost after IAM made the key: undo looks.
-            let why = format!("CreateAccessKey failed: {}", error_chain(&e));
-            return Err(self.fail_undone(who, id, why).await);
+            Ended::Undone(reason) => Ok(Report {
+                status: Status::Undone,
+                message: reason,
+                ..report
+            }),
         }
     }
-
-    /// Verify, then retire the old key, then finish.
-    pub(super) async fn after_delivery(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        arn: &str,
-        old_key: &str,
-        action: OldKeyAction,
-        new: &KeyPair,
-    ) -> Result<String, RotateError> {
-        let r = self.journal(who.target, self.journal.get(id))?;
-        if !r.step_done(Step::Verify) {
-            self.rec(who, id, Step::Verify, None, Phase::Begin, None)?;
-            let proof = steps::verify(
-                &who.target.config,
-                new,
-                arn,
-                self.opts.verify_successes,
-                self.opts.propagation_timeout,
-            )
-            .await;
-            if let Err(e) = proof {
-                self.rec(
-                    who,
-                    id,
-                    Step::Verify,
-                    None,
-                    Phase::Failed,
-                    Some(&e.to_string()),
-                )?;
-                let why = match &e {
-                    VerifyError::Timeout { .. } => error_chain(&e),
-                    VerifyError::WrongIdentity { .. } => e.to_string(),
-                };
-                return Err(self.fail_undone(who, id, why).await);
-            }
-            self.rec(who, id, Step::Verify, None, Phase::Done, None)?;
-        }
-        if !r.step_done(Step::DeactivateOldKey) && !r.step_done(Step::DeleteOldKey) {
-            self.confirm_delivered(who, id, new).await?;
-        }
-        let (step, verb) = match action {
-            OldKeyAction::Deactivate => (Step::DeactivateOldKey, "deactivated"),
-            OldKeyAction::Delete => (Step::DeleteOldKey, "deleted"),
-        };
-        let mut note = String::new();
-        if !r.step_done(step) {
-            let question = format!(
-                "The new key {} works. {} the old key {}?",
-                mask_key_id(&new.access_key_id),
-                capitalize(action.as_str()),
-                mask_key_id(old_key)
-            );
-            if !self.prompt.confirm(&question) {
-                note = format!(
-                    "; old key {} left active at your request",
-                    mask_key_id(old_key)
-                );
-            } else {
-                self.rec(who, id, step, None, Phase::Begin, None)?;
-                // Signed with the new key (or the MFA session), retried
-                // while IAM catches up with it.
-                let iam = self.iam_clients(who.target, new);
-                let user = who.user.as_str();
-                let done =
-                    steps::retry_while_propagating(self.opts.propagation_timeout, || async {
-                        match action {
-                            OldKeyAction::Deactivate => {
-                                steps::deactivate_key(&iam, user, old_key).await
-                            }
-                            OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
-                        }
-                    })
-                    .await;
-                if let Err(source) = done {
-                    self.rec(
-                        who,
-                        id,
-                        step,
-                        None,
-                        Phase::Failed,
-                        Some(&source.to_string()),
-                    )?;
-                    return Err(RotateError::OldKeyPending {
-                        target: who.target.label.clone(),
-                        new_key: mask_key_id(&new.access_key_id),
-                        old_key: mask_key_id(old_key),
-                        action: verb,
-                        source,
-                    });
-                }
-                self.rec(who, id, step, None, Phase::Done, None)?;
-                note = format!("; old key {} {verb}", mask_key_id(old_key));
-            }
-        }
-        self.journal(
-            who.target,
-            self.journal.finish(id, Outcome::Completed, None),
-        )?;
-        crash_point(Step::Finish, Phase::Done);
-        self.release_old(who.target, old_key);
-        Ok(format!(
-            "rotated {}: {} → {}{note}",
-            who.user,
-            mask_key_id(old_key),
-            mask_key_id(&new.access_key_id)
-        ))
-    }
-}
-
-impl Engine<'_> {
-    /// The read-back right before the old key is retired (DESIGN.md
-    /// invariant 1): every destination must still hold the new key. If
-    /// something rewrote one since delivery (another tool, a restore), the
-    /// old key may be what its consumer holds now: it is left active, the
-    /// rotation is undone, and the error says what was found.
-    async fn confirm_delivered(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        new: &KeyPair,
-    ) -> Result<(), RotateError> {
-        let checked = self
-            .journaled(who, id, Step::Confirm, None, || async move {
-                let mut missing = Vec::new();
-                for dest in &who.target.destinations {
-                    let lines = dest
-                        .missing(&new.access_key_id)
-                        .map_err(|e| error_chain(&e))?;
-                    missing.extend(lines);
-                }
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(missing.join("; "))
-                }
-            })
-            .await?;
-        let Err(found) = checked else {
-            return Ok(());
-        };
-        let why = format!(
-            "a destination no longer holds the new key {} ({found}): something rewrote it after delivery, so the old key was left active",
-            mask_key_id(&new.access_key_id),
-        );
-        Err(self.fail_undone(who, id, why).await)
-    }
-
-    /// Forgets the old pair each destination kept: the rotation is over.
-    pub(super) fn release_old(&self, target: &Target, old_key: &str) {
-        for dest in &target.destinations {
-            if let Err(e) = dest.release_old(old_key) {
-                tracing::warn!(
-                    "{}: could not remove the kept old key {}: {}",
-                    dest.describe(),
-                    mask_key_id(old_key),
-                    error_chain(&e)
-                );
-            }
-        }
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// One line saying what a plan will do.
-pub fn describe_plan(plan: &KeyPlan, target: &Target) -> String {
+pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
     let mut s = format!(
         "rotate {} of user {} in account {}{}",
         mask_key_id(&plan.old_key_id),

@@ -4,16 +4,32 @@
 //!
 //! plan → (free a slot) → create the new key → deliver it to every
 //! destination → verify it works, several times in a row → deactivate or
-//! delete the old key with the new key → done. A failed verification
+//! delete the old key with the new key (or the job's session) → done. A failed verification
 //! restores every destination and deletes the new key. Each step is
 //! journaled before and after its side effect; an interrupted rotation is
 //! finished or undone by the next run ([`engine::Engine::resume`]).
 //!
+//! Front ends call [`run`] with jobs: each names its subject (the user of
+//! the key its first destination holds), how IAM is reached
+//! ([`access::Access`]: the key itself, an MFA session, a role in the
+//! user's account) and its destinations. `run` finishes what earlier runs
+//! left, then rotates the jobs, and returns a [`RunReport`].
+//!
+//! The order of the steps is a pure function of the journaled state
+//! ([`next::next_step`]); `drive` runs it, one journaled step at a time,
+//! for a fresh rotation and a resumed one alike.
+//!
 //! This file holds the pure part: options and [`plan_key`].
 
+pub mod access;
+mod drive;
 pub mod engine;
+mod error;
+mod job;
+pub mod next;
 pub mod orphans;
 pub mod recovery;
+mod run;
 pub mod steps;
 mod sweep;
 pub mod targets;
@@ -24,6 +40,8 @@ use time::OffsetDateTime;
 pub use crate::journal::OldKeyAction;
 use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::days_between;
+pub use engine::{Job, Mode, Subject};
+pub use run::{RunOptions, RunReport, profile_config, run};
 
 /// How rotations are carried out.
 #[derive(Debug, Clone)]
@@ -69,7 +87,7 @@ pub struct KeyPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "user {user} already has another active key {key}; rotating would need a third. Deactivate it, or pass --delete-other-active to delete it"
+        "user {user} already has another active key {key}; rotating would need a third; deactivate it, or allow deleting it to free the slot"
     )]
     OtherActiveKey { user: String, key: String },
     #[error(
@@ -329,10 +347,12 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Active, 5, Some(0)),
         ];
-        assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
-            Decision::Refuse(Refusal::OtherActiveKey { .. })
-        ));
+        let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()) else {
+            panic!()
+        };
+        assert!(matches!(refusal, Refusal::OtherActiveKey { .. }));
+        // The library says what is wrong; the CLI adds the flag to try.
+        assert!(!refusal.to_string().contains("--"), "{refusal}");
         let allow = RotateOptions {
             delete_other_active: true,
             ..opts()

@@ -4,7 +4,10 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::engine::{Engine, Report, RotateError, Status, Target, Who};
+use super::access::Access;
+use super::drive::Ended;
+use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
+use super::next::{Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::UnknownCreate;
 use std::sync::Arc;
 
@@ -12,7 +15,6 @@ use aws_config::SdkConfig;
 
 use crate::aws::AccountClients;
 use crate::destination::{Destination, DestinationError};
-use crate::error::error_chain;
 use crate::journal::{Outcome, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
@@ -42,42 +44,43 @@ impl Engine<'_> {
         id: i64,
         reason: &str,
     ) -> Result<(), RotateError> {
-        let r = self.journal(who.target, self.journal.get(id))?;
+        let r = self.journal(who.target, self.journal.get(id).await)?;
         if let Some(new_key) = r.new_key_id.as_deref() {
             for dest in &who.target.destinations {
-                let holds = dest
-                    .current_key_id()
-                    .map_err(|source| RotateError::Destination {
-                        target: who.target.label.clone(),
-                        what: "cannot read the key while rolling back",
-                        source,
-                    })?;
+                let holds =
+                    dest.current_key_id()
+                        .await
+                        .map_err(|source| RotateError::Destination {
+                            target: who.target.label.clone(),
+                            what: "cannot read the key while rolling back",
+                            source,
+                        })?;
                 if holds.as_deref() != Some(new_key) {
                     continue;
                 }
                 let on = dest.describe();
                 let restored = self
                     .journaled(who, id, Step::Rollback, Some(&on), || async {
-                        dest.restore(&r.old_key_id, new_key)
+                        dest.restore(&r.old_key_id, new_key).await
                     })
                     .await?;
                 if let Err(source) = restored {
-                    return Err(RotateError::Destination {
+                    return Err(RotateError::Unfinishable {
                         target: who.target.label.clone(),
-                        what: "cannot restore the old key (the new one stays, still valid; rerun rekey rotate)",
-                        source,
+                        doing: "cannot restore the old key (the new one stays, still valid)".into(),
+                        source: Box::new(source),
                     });
                 }
             }
         }
-        let old = self.read_current(who.target)?;
+        let old = self.read_current(who.target).await?;
         let iam = self.iam_clients(who.target, &old);
         self.delete_made_keys(who, &r, &iam).await?;
         self.journal(
             who.target,
-            self.journal.finish(id, Outcome::Undone, Some(reason)),
+            self.journal.finish(id, Outcome::Undone, Some(reason)).await,
         )?;
-        self.release_old(who.target, &r.old_key_id);
+        self.release_old(who.target, &r.old_key_id).await;
         Ok(())
     }
 
@@ -91,7 +94,7 @@ impl Engine<'_> {
         r: &Rotation,
         iam: &AccountClients,
     ) -> Result<(), RotateError> {
-        let events = self.journal(who.target, self.journal.events(r.id))?;
+        let events = self.journal(who.target, self.journal.events(r.id).await)?;
         let lost_create = UnknownCreate::of(r, &events);
         let wait = VISIBILITY_WAIT.min(self.opts.propagation_timeout);
         loop {
@@ -110,13 +113,11 @@ impl Engine<'_> {
                     })
                     .await?;
                 if let Err(e) = deleted {
-                    return Err(self.call(
-                        who.target,
-                        format!(
-                            "deleting the new key {} (rerun rekey rotate to finish)",
-                            mask_key_id(key)
-                        ),
-                    )(e));
+                    return Err(RotateError::Unfinishable {
+                        target: who.target.label.clone(),
+                        doing: format!("deleting the new key {}", mask_key_id(key)),
+                        source: Box::new(e),
+                    });
                 }
             }
             let waited_enough = lost_create.as_ref().is_none_or(|c| {
@@ -130,21 +131,20 @@ impl Engine<'_> {
     }
 
     /// Finishes or undoes a rotation an earlier run left unfinished.
-    pub async fn resume(
-        &self,
-        rotation: &Rotation,
-        target: &Target,
-    ) -> Result<Report, RotateError> {
+    pub async fn resume(&self, rotation: &Rotation, target: &Job) -> Result<Report, RotateError> {
         let lease = self
             .lease(target, &rotation.account_id, &rotation.user_name)
             .await?;
-        let result = self.resume_leased(rotation.id, target).await;
-        self.release(&lease);
+        let result = match self.reopen_access(target, &rotation.access).await {
+            Ok(()) => self.resume_leased(rotation.id, target).await,
+            Err(e) => Err(e),
+        };
+        self.release(&lease).await;
         result
     }
 
-    async fn resume_leased(&self, id: i64, target: &Target) -> Result<Report, RotateError> {
-        let r = self.journal(target, self.journal.get(id))?;
+    async fn resume_leased(&self, id: i64, target: &Job) -> Result<Report, RotateError> {
+        let r = self.journal(target, self.journal.get(id).await)?;
         let who = Who {
             target,
             user: r.user_name.clone(),
@@ -160,77 +160,60 @@ impl Engine<'_> {
             plan: None,
             message: String::new(),
         };
-        let rolling_back = [Step::Rollback, Step::DeleteNewKey]
-            .iter()
-            .any(|s| r.step_done(*s) || r.open.iter().any(|o| o.step == *s));
-        let undo =
+        let left =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
-        if rolling_back {
-            return self
-                .resume_undo(&who, id, undo("it was being rolled back"), report)
-                .await;
-        }
-        let Some(new_id) = r
-            .new_key_id
-            .clone()
-            .filter(|_| r.step_done(Step::CreateKey))
-        else {
-            return self
-                .resume_undo(
-                    &who,
-                    id,
-                    undo("it stopped before the new key was delivered"),
-                    report,
-                )
-                .await;
+        // The secret lives only in destinations: read it back from one
+        // before the loop, when the loop would go on with it. A destination
+        // that cannot be read might hold it: then stop, never undo
+        // (deleting the key it holds would lock its consumer out).
+        let facts = Facts {
+            destinations: &[],
+            origin: Origin::EarlierRun,
+            read_back: ReadBack::NotYet,
         };
-        // The secret lives only in destinations: read it back from one. A
-        // destination that cannot be read might hold it: then stop, never
-        // undo (deleting the key it holds would lock its consumer out).
         let mut new = None;
-        for dest in &target.destinations {
-            let pair = dest.current().map_err(|source| RotateError::Destination {
-                target: target.label.clone(),
-                what: "cannot read the key to finish an earlier rotation",
-                source,
-            })?;
-            if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
-                new = Some(pair);
-                break;
+        if let (Some(new_id), false) = (
+            r.new_key_id.clone(),
+            matches!(next_step(&r, &facts), Next::Undo(_) | Next::Nothing),
+        ) {
+            for dest in &target.destinations {
+                let pair = dest
+                    .current()
+                    .await
+                    .map_err(|source| RotateError::Destination {
+                        target: target.label.clone(),
+                        what: "cannot read the key to finish an earlier rotation",
+                        source,
+                    })?;
+                if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
+                    new = Some(pair);
+                    break;
+                }
+            }
+            if new.is_none() {
+                if r.step_done(Step::DeactivateOldKey) || r.step_done(Step::DeleteOldKey) {
+                    return Err(RotateError::NewKeyGone {
+                        target: target.label.clone(),
+                        id,
+                        new_key: mask_key_id(&new_id),
+                    });
+                }
+                let why = left(
+                    "no destination holds its new key any more (something rewrote them); the old key stays",
+                );
+                self.undo(&who, id, &why).await?;
+                report.message = why;
+                return Ok(report);
             }
         }
-        let retired = r.step_done(Step::DeactivateOldKey) || r.step_done(Step::DeleteOldKey);
-        let Some(new) = new else {
-            if retired {
-                return Err(RotateError::NewKeyGone {
-                    target: target.label.clone(),
-                    id,
-                    new_key: mask_key_id(&new_id),
-                });
+        match self.drive(&who, id, Origin::EarlierRun, new).await? {
+            Ended::Completed(message) => {
+                report.status = Status::Rotated;
+                report.message =
+                    format!("finished rotation #{id} left by an earlier run: {message}");
             }
-            let why = "no destination holds its new key any more (something rewrote them); the old key stays";
-            return self.resume_undo(&who, id, undo(why), report).await;
-        };
-        for dest in &target.destinations {
-            let on = dest.describe();
-            if r.step_done_on(Step::Deliver, &on) {
-                continue;
-            }
-            let delivered = self
-                .journaled(&who, id, Step::Deliver, Some(&on), || async {
-                    dest.deliver(&new, &r.old_key_id)
-                })
-                .await?;
-            if let Err(e) = delivered {
-                let why = undo(&format!("could not write {on}: {}", error_chain(&e)));
-                return Err(self.fail_undone(&who, id, why).await);
-            }
+            Ended::Undone(reason) => report.message = reason,
         }
-        let message = self
-            .after_delivery(&who, id, &r.user_arn, &r.old_key_id, r.old_key_action, &new)
-            .await?;
-        report.status = Status::Rotated;
-        report.message = format!("finished rotation #{id} left by an earlier run: {message}");
         Ok(report)
     }
 
@@ -245,7 +228,7 @@ impl Engine<'_> {
             target: label.clone(),
             source: Box::new(source),
         };
-        let r = self.journal.get(id).map_err(journal_error)?;
+        let r = self.journal.get(id).await.map_err(journal_error)?;
         let refuse = |why: &str| RotateError::CannotAbandon {
             target: label.clone(),
             why: why.to_string(),
@@ -258,21 +241,27 @@ impl Engine<'_> {
             .iter()
             .filter_map(|d| crate::destination::from_spec(d).ok())
             .collect();
-        if let Some(new_key) = &r.new_key_id
-            && destinations
-                .iter()
-                .any(|d| d.current_key_id().ok().flatten().as_ref() == Some(new_key))
-        {
-            return Err(refuse(
-                "a destination still holds its new key; run rekey rotate to finish it instead",
-            ));
+        if let Some(new_key) = &r.new_key_id {
+            for d in &destinations {
+                if d.current_key_id().await.ok().flatten().as_ref() == Some(new_key) {
+                    return Err(refuse(
+                        "a destination still holds its new key; the next run finishes it instead",
+                    ));
+                }
+            }
         }
-        let target = Target {
-            destinations,
-            config: config.clone(),
-            iam_session: None,
-            label: label.clone(),
+        let subject = Subject::Known {
+            account_id: r.account_id.clone(),
+            user_arn: r.user_arn.clone(),
+            old_key_id: r.old_key_id.clone(),
         };
+        let target = Job::new(
+            subject,
+            Access::OldKey,
+            destinations,
+            config.clone(),
+            label.clone(),
+        );
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
         let who = Who {
             target: &target,
@@ -282,8 +271,8 @@ impl Engine<'_> {
             let iam = AccountClients::new(&config);
             self.delete_made_keys(&who, &r, &iam).await?;
             let why = "abandoned: its destination is gone";
-            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)))?;
-            self.release_old(&target, &r.old_key_id);
+            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)).await)?;
+            self.release_old(&target, &r.old_key_id).await;
             Ok(Report {
                 target: label.clone(),
                 status: Status::Undone,
@@ -301,24 +290,8 @@ impl Engine<'_> {
             })
         }
         .await;
-        self.release(&lease);
+        self.release(&lease).await;
         result
-    }
-
-    /// Undoes a rotation an earlier run left: a recovery, not a failure.
-    async fn resume_undo(
-        &self,
-        who: &Who<'_>,
-        id: i64,
-        reason: String,
-        report: Report,
-    ) -> Result<Report, RotateError> {
-        self.undo(who, id, &reason).await?;
-        Ok(Report {
-            status: Status::Undone,
-            message: reason,
-            ..report
-        })
     }
 }
 
@@ -370,6 +343,7 @@ mod tests {
             keys_before: vec!["AKIAOLD".into()],
             destinations: vec![],
             old_key_action: OldKeyAction::Deactivate,
+            access: crate::journal::AccessSpec::OldKey,
             run_id: "r".into(),
             last_step: Step::CreateKey,
             last_phase: Phase::Begin,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{Engine, RotateError, Target, Who};
+use super::engine::{Engine, Job, RotateError, Who};
 use super::orphans::{LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
@@ -20,17 +20,20 @@ impl Engine<'_> {
     /// without learning of them, and that no destination of `target` holds.
     pub(super) async fn find_orphans(
         &self,
-        target: &Target,
+        target: &Job,
         account: &str,
         user: &str,
         keys: &[Key],
         old_key: &str,
     ) -> Result<Vec<String>, RotateError> {
         let since = self.clock.now() - LOOKBACK;
-        let undone = self.journal(target, self.journal.undone_since(account, user, since))?;
+        let undone = self.journal(
+            target,
+            self.journal.undone_since(account, user, since).await,
+        )?;
         let mut unknown = Vec::new();
         for r in &undone {
-            let events = self.journal(target, self.journal.events(r.id))?;
+            let events = self.journal(target, self.journal.events(r.id).await)?;
             unknown.extend(UnknownCreate::of(r, &events));
         }
         if unknown.is_empty() {
@@ -41,6 +44,7 @@ impl Engine<'_> {
         for dest in &target.destinations {
             let id = dest
                 .current_key_id()
+                .await
                 .map_err(|source| RotateError::Destination {
                     target: target.label.clone(),
                     what: "cannot read the key to look for orphans",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use comfy_table::{Table, presets};
 use rekey::clock::SystemClock;
-use rekey::journal::{Journal, SqliteJournal, default_path};
+use rekey::journal::{SqliteJournal, default_path};
 use rekey::model::mask_key_id;
 
 #[derive(Debug, clap::Args)]

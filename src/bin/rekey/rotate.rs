@@ -1,5 +1,6 @@
-//! `rekey rotate`: flags → library options; finish what earlier runs left
-//! unfinished; then rotate each key the named profiles hold.
+//! `rekey rotate`: flags → library jobs and options; `rotation::run` does
+//! the rest (finishing what earlier runs left, then the jobs); this file
+//! renders its report and picks the exit code.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -7,20 +8,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use aws_config::{Region, SdkConfig};
-use futures::StreamExt;
+use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::destination::{CredentialsFile, Destination, DestinationSpec};
+use rekey::destination::{CredentialsFile, Destination};
 use rekey::error::error_chain;
-use rekey::journal::{Holder, Journal, OldKeyAction, SqliteJournal, default_path};
+use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
-use rekey::rotation::RotateOptions;
-use rekey::rotation::engine::{Engine, Mode, NoPrompt, Prompt, Report, Status, Target};
-use rekey::rotation::recovery::destinations_of;
-use rekey::rotation::steps::clients_for;
+use rekey::rotation::access::Access;
+use rekey::rotation::engine::{Engine, NoPrompt, Prompt, Remedy, Report, RotateError, Status};
 use rekey::rotation::targets::{KeyTarget, resolve};
+use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject, profile_config};
 
 use crate::GlobalArgs;
 
@@ -57,6 +56,14 @@ pub struct RotateArgs {
     /// How long to wait for IAM to accept the new key (e.g. 60s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     propagation_timeout: String,
+    /// Reach IAM through this role in the key's account (a name, or an
+    /// ARN), assumed with your own credentials (the default chain); the
+    /// profile's key is still the one rotated.
+    #[arg(long, value_name = "NAME_OR_ARN", conflicts_with = "abandon")]
+    role: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    #[arg(long, value_name = "ID", requires = "role")]
+    external_id: Option<String>,
     /// MFA code for profiles with mfa_serial (asked for on a terminal when absent).
     #[arg(long, value_name = "CODE")]
     mfa_code: Option<String>,
@@ -170,13 +177,6 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     } else {
         &NoPrompt
     };
-    let engine = Engine {
-        journal: &journal,
-        clock: clock.as_ref(),
-        opts: &opts,
-        prompt,
-        holder: Holder::current(run_id),
-    };
     let aws = AwsOptions {
         endpoint_url: global.endpoint_url.clone(),
         region: global.region.clone(),
@@ -184,6 +184,14 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     // Loaded once; each profile only changes region and endpoint.
     let base = load_config(None, &aws).await;
     if let Some(id) = args.abandon {
+        let engine = Engine {
+            journal: &journal,
+            clock: clock.as_ref(),
+            opts: &opts,
+            prompt,
+            holder: Holder::current(run_id),
+            caller: &base,
+        };
         let signer = args.profiles.first().map(String::as_str);
         let config = match signer {
             Some(p) => load_config(Some(p), &aws).await,
@@ -192,153 +200,74 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         let report = engine
             .abandon(id, config)
             .await
-            .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+            .map_err(|e| anyhow::anyhow!(with_hint(&e)))?;
         print_reports(&[report], args.output);
         return Ok(ExitCode::SUCCESS);
     }
 
-    // Finish or undo what an earlier run left (DESIGN.md invariant 2).
-    let (mut reports, mut failures) =
-        finish_unfinished(&engine, &journal, &profiles, &base, &aws, args.dry_run).await?;
-    // Targets first, one by one: an MFA code may have to be asked for.
-    let mut ready = Vec::new();
+    // Jobs first, one by one: an MFA code may have to be asked for.
+    let mut failures = 0;
+    let mut jobs = Vec::new();
     for key in &targets {
-        match build_target(key, &profiles, &base, &args, &aws).await {
-            Ok(t) => ready.push(t),
+        match job_of(key, &profiles, &base, &args, &aws) {
+            Ok(job) => jobs.push(job),
             Err(e) => {
                 failures += 1;
                 eprintln!("rekey: error: {e:#}");
             }
         }
     }
-    let mode = if args.dry_run {
-        Mode::Plan
-    } else {
-        Mode::Apply
+    let options = RunOptions {
+        rotate: &opts,
+        mode: if args.dry_run {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        },
+        // -i asks one question at a time.
+        concurrency: if args.interactive {
+            1
+        } else {
+            args.concurrency
+        },
+        clock: clock.as_ref(),
+        prompt,
+        holder: Holder::current(run_id),
+        caller: &base,
+        profiles: Some(&profiles),
+        aws: &aws,
     };
-    // Distinct keys belong to distinct users or accounts, and leases guard
-    // each user, so they rotate side by side; -i asks one question at a time.
-    let concurrency = if args.interactive {
-        1
-    } else {
-        args.concurrency.max(1)
-    };
-    let engine = &engine;
-    let outcomes: Vec<_> = futures::stream::iter(ready.iter())
-        .map(|target| engine.rotate(target, mode))
-        .buffered(concurrency)
-        .collect()
-        .await;
-    for outcome in outcomes {
-        match outcome {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
-            }
-        }
+    let done = rotation::run(&jobs, &journal, &options).await;
+    for r in &done.unfinished {
+        eprintln!(
+            "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
+            r.id, r.user_name, r.account_id
+        );
     }
-    print_reports(&reports, args.output);
+    for e in &done.left_to_live_runs {
+        tracing::info!("left to the run working on it: {}", error_chain(e));
+    }
+    for e in &done.failures {
+        print_error(e);
+    }
+    failures += done.failures.len();
+    print_reports(&done.reports, args.output);
     Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
 }
 
-/// Resumes every rotation the journal holds unfinished; returns their
-/// reports and how many failed.
-async fn finish_unfinished(
-    engine: &Engine<'_>,
-    journal: &SqliteJournal,
-    profiles: &Profiles,
-    base: &SdkConfig,
-    aws: &AwsOptions,
-    dry_run: bool,
-) -> anyhow::Result<(Vec<Report>, usize)> {
-    let (mut reports, mut failures) = (Vec::new(), 0);
-    for unfinished in journal.unfinished()? {
-        if dry_run {
-            eprintln!(
-                "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
-                unfinished.id, unfinished.user_name, unfinished.account_id
-            );
-            continue;
-        }
-        let label = format!("rotation #{}", unfinished.id);
-        let destinations = match destinations_of(&unfinished) {
-            Ok(d) => d,
-            Err(e) => {
-                failures += 1;
-                eprintln!(
-                    "rekey: error: {label} of {} in account {} cannot be resumed: {}; if its destination is truly gone, `rekey rotate --abandon {}` deletes the key it made and closes it",
-                    unfinished.user_name,
-                    unfinished.account_id,
-                    error_chain(&e),
-                    unfinished.id
-                );
-                continue;
-            }
-        };
-        let first_profile = unfinished.destinations.iter().find_map(|d| match d {
-            DestinationSpec::SharedFile { profiles, .. } => profiles.first().cloned(),
-            _ => None,
-        });
-        let target = Target {
-            config: profile_config(base, profiles, first_profile.as_deref(), aws),
-            label,
-            destinations,
-            iam_session: None,
-        };
-        match engine.resume(&unfinished, &target).await {
-            Ok(report) => reports.push(report),
-            // A live run is on it (e.g. verifying right now): its work, not
-            // a failure of this run (issue 9 #6).
-            Err(e) if e.is_lease_held() => {
-                tracing::info!("left to the run working on it: {}", error_chain(&e));
-            }
-            Err(e) => {
-                failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
-            }
-        }
-    }
-    Ok((reports, failures))
-}
-
-/// `base` (loaded once for the run) with the region and endpoint of
-/// `profile`, unless a flag or the environment already chose them.
-fn profile_config(
-    base: &SdkConfig,
-    profiles: &Profiles,
-    profile: Option<&str>,
-    aws: &AwsOptions,
-) -> SdkConfig {
-    let Some(p) = profile.and_then(|name| profiles.get(name)) else {
-        return base.clone();
-    };
-    let mut config = base.to_builder();
-    let chosen =
-        |flag: &Option<String>, env: &str| flag.is_some() || std::env::var_os(env).is_some();
-    if !chosen(&aws.endpoint_url, "AWS_ENDPOINT_URL")
-        && let Some(url) = p.endpoint_url()
-    {
-        config = config.endpoint_url(url);
-    }
-    if !chosen(&aws.region, "AWS_REGION")
-        && let Some(region) = p.region()
-    {
-        config = config.region(Region::new(region.to_string()));
-    }
-    config.build()
-}
-
-async fn build_target(
+/// A job from one key of the credentials file: its profiles are its
+/// destinations, and IAM is reached through --role, an MFA session when the
+/// profile names a device, else the key itself.
+fn job_of(
     key: &KeyTarget,
     profiles: &Profiles,
     base: &SdkConfig,
     args: &RotateArgs,
     aws: &AwsOptions,
-) -> anyhow::Result<Target> {
+) -> anyhow::Result<Job> {
     let path = profiles.credentials().path().to_path_buf();
-    let file = CredentialsFile::new(&path, key.profiles.clone());
-    let mut destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file.clone())];
+    let mut destinations: Vec<Arc<dyn Destination>> =
+        vec![Arc::new(CredentialsFile::new(&path, key.profiles.clone()))];
     if !key.config_profiles.is_empty() {
         let config_path = profiles.config().path();
         destinations.push(Arc::new(CredentialsFile::config(
@@ -356,53 +285,61 @@ async fn build_target(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let iam_session = match &key.mfa_serial {
-        None => None,
-        Some(serial) => {
-            let code = match &args.mfa_code {
-                Some(c) => c.clone(),
-                None if std::io::stdin().is_terminal() => {
-                    eprint!("MFA code for {serial} ({label}): ");
-                    let _ = std::io::stderr().flush();
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim().to_string()
-                }
-                None => bail!(
-                    "{label}: the profile has mfa_serial {serial}; give --mfa-code (no terminal to ask on)"
-                ),
-            };
-            let old = file
-                .current()?
-                .with_context(|| format!("{label}: the profile holds no access key"))?;
-            let sts = clients_for(&config, &old).sts;
-            let out = sts
-                .get_session_token()
-                .serial_number(serial)
-                .token_code(code)
-                .duration_seconds(900)
-                .send()
-                .await
-                .map_err(|e| rekey::error::CallError::from_sdk("sts:GetSessionToken", e))
-                .with_context(|| format!("{label}: cannot start an MFA session with {serial}"))?;
-            let c = out
-                .credentials()
-                .context("GetSessionToken returned no credentials")?;
-            Some(aws_credential_types::Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                None,
-                "rekey-mfa-session",
-            ))
-        }
+    let access = match (&args.role, &key.mfa_serial) {
+        (Some(role), _) => Access::Role {
+            role: role.clone(),
+            external_id: args.external_id.clone(),
+        },
+        (None, Some(serial)) => Access::MfaSession {
+            serial: serial.clone(),
+            code: mfa_code(args, serial, &label)?,
+        },
+        (None, None) => Access::OldKey,
     };
-    Ok(Target {
+    Ok(Job::new(
+        Subject::OfKey,
+        access,
         destinations,
         config,
-        iam_session,
         label,
-    })
+    ))
+}
+
+/// The MFA code: --mfa-code, else asked for on the terminal.
+fn mfa_code(args: &RotateArgs, serial: &str, label: &str) -> anyhow::Result<String> {
+    match &args.mfa_code {
+        Some(c) => Ok(c.clone()),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("MFA code for {serial} ({label}): ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            Ok(line.trim().to_string())
+        }
+        None => bail!(
+            "{label}: the profile has mfa_serial {serial}; give --mfa-code (no terminal to ask on)"
+        ),
+    }
+}
+
+/// The error chain, then the flag or command to try: the library says what
+/// is wrong, the CLI says what to type.
+fn with_hint(e: &RotateError) -> String {
+    let hint = match e.remedy() {
+        Some(Remedy::AllowDeletingOtherActiveKey) => {
+            "; pass --delete-other-active to let rekey delete it".to_string()
+        }
+        Some(Remedy::RunAgain) => "; run `rekey rotate` again to finish".to_string(),
+        Some(Remedy::Abandon(id)) => format!(
+            "; if its destination is truly gone, `rekey rotate --abandon {id}` deletes the key it made and closes it"
+        ),
+        None => String::new(),
+    };
+    format!("{}{hint}", error_chain(e))
+}
+
+fn print_error(e: &RotateError) {
+    eprintln!("rekey: error: {}", with_hint(e));
 }
 
 fn print_reports(reports: &[Report], format: OutputFormat) {

@@ -77,7 +77,7 @@ mod tests {
     use crate::journal::lease::{dead_pid, hostname};
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::{ACCOUNT, TTL, clock, in_memory};
-    use crate::journal::{Holder, Journal, JournalError};
+    use crate::journal::{Holder, JournalError};
 
     #[test]
     fn a_held_lease_is_refused_until_it_expires() {

@@ -64,7 +64,8 @@ pub(super) fn begin(
     )
     .map_err(sql("recording a new rotation"))?;
     let id = tx.last_insert_rowid();
-    append(tx, id, Step::Plan, None, Phase::Done, None, now)?;
+    let access = new.access.to_plan_detail();
+    append(tx, id, Step::Plan, None, Phase::Done, Some(&access), now)?;
     load(tx, id)
 }
 
@@ -169,7 +170,7 @@ mod tests {
     use crate::journal::StepTarget;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::*;
-    use crate::journal::{Journal, JournalError, Outcome, Phase, Rotation, Step};
+    use crate::journal::{JournalError, Outcome, Phase, Rotation, Step};
 
     fn done(step: Step, target: Option<&str>) -> StepTarget {
         StepTarget {

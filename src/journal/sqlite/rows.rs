@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use super::sql;
 use crate::destination::DestinationSpec;
-use crate::journal::{Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step, progress};
+use crate::journal::{
+    AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step, progress,
+};
 
 const SELECT_ROTATION: &str = "SELECT id, account_id, user_name, user_arn, old_key_id, new_key_id,
     keys_before, destinations, old_key_action, run_id, last_step, last_phase, outcome, error,
@@ -97,6 +99,7 @@ fn rotation_row(r: &Row<'_>) -> rusqlite::Result<Rotation> {
         keys_before: r.get::<_, List>("keys_before")?.0,
         destinations: r.get::<_, Destinations>("destinations")?.0,
         old_key_action: r.get("old_key_action")?,
+        access: AccessSpec::OldKey,
         run_id: r.get("run_id")?,
         last_step: r.get("last_step")?,
         last_phase: r.get("last_phase")?,
@@ -120,7 +123,10 @@ pub(super) fn load(conn: &Connection, id: i64) -> Result<Rotation, JournalError>
         .optional()
         .map_err(sql("reading a rotation"))?
         .ok_or(JournalError::NotFound { id })?;
-    (rotation.completed, rotation.open) = progress(&load_events(conn, id)?);
+    let events = load_events(conn, id)?;
+    let plan = events.iter().find(|e| e.step == Step::Plan);
+    rotation.access = AccessSpec::from_plan_detail(plan.and_then(|e| e.detail.as_deref()));
+    (rotation.completed, rotation.open) = progress(&events);
     Ok(rotation)
 }
 

@@ -185,9 +185,9 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::journal::JournalError;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::{begin, clock};
-    use crate::journal::{Journal, JournalError};
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars

@@ -1,0 +1,103 @@
+//! [`SqliteJournal`] as a [`Journal`]: each call's future runs the same
+//! inline transaction as the inherent method of the same name, when polled.
+//! Inline rather than on `spawn_blocking`: a call is one short transaction
+//! on a local file (milliseconds; SQLite's busy wait only when another
+//! rekey process writes at that moment), the connection is behind a mutex
+//! anyway, and the rotation awaiting it has nothing else to do meanwhile.
+
+use time::OffsetDateTime;
+
+use super::SqliteJournal;
+use crate::journal::{
+    Answer, Event, Holder, Journal, Lease, NewRotation, Outcome, Phase, Rotation, Step,
+};
+
+impl Journal for SqliteJournal {
+    fn begin_rotation<'a>(&'a self, new: &'a NewRotation) -> Answer<'a, Rotation> {
+        Box::pin(async move { SqliteJournal::begin_rotation(self, new) })
+    }
+
+    fn record_on<'a>(
+        &'a self,
+        id: i64,
+        step: Step,
+        target: Option<&'a str>,
+        phase: Phase,
+        detail: Option<&'a str>,
+    ) -> Answer<'a, ()> {
+        Box::pin(async move { SqliteJournal::record_on(self, id, step, target, phase, detail) })
+    }
+
+    fn set_new_key<'a>(&'a self, id: i64, new_key_id: &'a str) -> Answer<'a, ()> {
+        Box::pin(async move { SqliteJournal::set_new_key(self, id, new_key_id) })
+    }
+
+    fn finish<'a>(&'a self, id: i64, outcome: Outcome, error: Option<&'a str>) -> Answer<'a, ()> {
+        Box::pin(async move { SqliteJournal::finish(self, id, outcome, error) })
+    }
+
+    fn get(&self, id: i64) -> Answer<'_, Rotation> {
+        Box::pin(async move { SqliteJournal::get(self, id) })
+    }
+
+    fn unfinished(&self) -> Answer<'_, Vec<Rotation>> {
+        Box::pin(async move { SqliteJournal::unfinished(self) })
+    }
+
+    fn undone_since<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
+        since: OffsetDateTime,
+    ) -> Answer<'a, Vec<Rotation>> {
+        Box::pin(async move { SqliteJournal::undone_since(self, account_id, user_name, since) })
+    }
+
+    fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>> {
+        Box::pin(async move { SqliteJournal::history(self, limit) })
+    }
+
+    fn events(&self, id: i64) -> Answer<'_, Vec<Event>> {
+        Box::pin(async move { SqliteJournal::events(self, id) })
+    }
+
+    fn acquire_lease<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
+        holder: &'a Holder,
+        ttl: time::Duration,
+    ) -> Answer<'a, Lease> {
+        Box::pin(
+            async move { SqliteJournal::acquire_lease(self, account_id, user_name, holder, ttl) },
+        )
+    }
+
+    fn renew_lease<'a>(&'a self, lease: &'a Lease, ttl: time::Duration) -> Answer<'a, Lease> {
+        Box::pin(async move { SqliteJournal::renew_lease(self, lease, ttl) })
+    }
+
+    fn release_lease<'a>(&'a self, lease: &'a Lease) -> Answer<'a, ()> {
+        Box::pin(async move { SqliteJournal::release_lease(self, lease) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::sqlite::fixtures::{begin, in_memory};
+
+    #[tokio::test]
+    async fn the_trait_answers_what_the_file_holds() {
+        let (journal, _) = in_memory();
+        let id = begin(&journal, "alice", "r").id;
+        let dyn_journal: &dyn Journal = &journal;
+        dyn_journal
+            .record(id, Step::CreateKey, Phase::Begin, None)
+            .await
+            .unwrap();
+        let r = dyn_journal.get(id).await.unwrap();
+        assert_eq!(r.open.len(), 1);
+        assert_eq!(dyn_journal.unfinished().await.unwrap(), [r]);
+    }
+}

@@ -1,0 +1,229 @@
+//! How a rotation reaches IAM: with the key being rotated (today's way for
+//! a developer's own key), with an MFA session of that key, or through a
+//! role assumed in the user's account with the caller's own credentials
+//! (a team rotating service users' keys). Whatever the way in, the subject
+//! stays the key's user and verification signs with the new key.
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+
+use super::steps::clients_for;
+use crate::aws::{AccountClients, Identity, assume_role};
+use crate::destination::KeyPair;
+use crate::error::CallError;
+use crate::journal::AccessSpec;
+
+/// How IAM is reached for one job.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Signed with the key being rotated, then with the new key.
+    OldKey,
+    /// GetSessionToken with the old key and this device's code.
+    MfaSession { serial: String, code: String },
+    /// AssumeRole with the caller's credentials. `role` is an ARN, or a
+    /// role name (with an optional path) in the user's own account.
+    Role {
+        role: String,
+        external_id: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Access {
+    // Never the MFA code: it opens a session for a while.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Access::OldKey => f.write_str("OldKey"),
+            Access::MfaSession { serial, .. } => f
+                .debug_struct("MfaSession")
+                .field("serial", serial)
+                .field("code", &"<redacted>")
+                .finish(),
+            Access::Role { role, external_id } => f
+                .debug_struct("Role")
+                .field("role", role)
+                .field("external_id", external_id)
+                .finish(),
+        }
+    }
+}
+
+/// The ARN of `role` for the user `identity` names: an ARN is kept, a name
+/// is a role of the user's own account. Pure.
+pub fn role_arn(role: &str, identity: &Identity) -> String {
+    if role.starts_with("arn:") {
+        return role.to_string();
+    }
+    let name = role.trim_start_matches('/');
+    format!(
+        "arn:{}:iam::{}:role/{name}",
+        identity.partition, identity.account_id
+    )
+}
+
+/// A way in, opened: what the journal keeps of it, and the session IAM
+/// calls sign with (none: the key itself signs).
+pub struct Opened {
+    pub spec: AccessSpec,
+    pub session: Option<Credentials>,
+}
+
+/// Why IAM cannot be reached the way a job asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("cannot start an MFA session with {serial}")]
+    Mfa {
+        serial: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("cannot assume the role {role_arn}")]
+    Role {
+        role_arn: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("the journal names an access mode this build of rekey does not know: {0}")]
+    Unknown(String),
+}
+
+impl Access {
+    /// Opens the way in for the user of `old` (`identity`): `config` holds
+    /// the region and endpoint, `caller` the credentials roles are assumed
+    /// with.
+    pub async fn open(
+        &self,
+        config: &SdkConfig,
+        caller: &SdkConfig,
+        old: &KeyPair,
+        identity: &Identity,
+    ) -> Result<Opened, AccessError> {
+        match self {
+            Access::OldKey => Ok(Opened {
+                spec: AccessSpec::OldKey,
+                session: None,
+            }),
+            Access::MfaSession { serial, code } => {
+                let session = mfa_session(config, old, serial, code)
+                    .await
+                    .map_err(|source| AccessError::Mfa {
+                        serial: serial.clone(),
+                        source,
+                    })?;
+                Ok(Opened {
+                    spec: AccessSpec::MfaSession {
+                        serial: serial.clone(),
+                    },
+                    session: Some(session),
+                })
+            }
+            Access::Role { role, external_id } => {
+                let role_arn = role_arn(role, identity);
+                let session = assume(caller, &role_arn, external_id.as_deref()).await?;
+                Ok(Opened {
+                    spec: AccessSpec::Role {
+                        role_arn,
+                        external_id: external_id.clone(),
+                    },
+                    session: Some(session),
+                })
+            }
+        }
+    }
+
+    /// Reopens the way a journaled rotation went, for a run resuming it.
+    /// An MFA session cannot be reopened without a code: the new key (or,
+    /// undoing, the old one) signs instead, as it always has.
+    pub async fn reopen(spec: &AccessSpec, caller: &SdkConfig) -> Result<Opened, AccessError> {
+        let session = match spec {
+            AccessSpec::OldKey | AccessSpec::MfaSession { .. } => None,
+            AccessSpec::Role {
+                role_arn,
+                external_id,
+            } => Some(assume(caller, role_arn, external_id.as_deref()).await?),
+            AccessSpec::Unknown(text) => return Err(AccessError::Unknown(text.clone())),
+        };
+        Ok(Opened {
+            spec: spec.clone(),
+            session,
+        })
+    }
+}
+
+async fn assume(
+    caller: &SdkConfig,
+    role_arn: &str,
+    external_id: Option<&str>,
+) -> Result<Credentials, AccessError> {
+    let sts = AccountClients::new(caller).sts;
+    assume_role(&sts, role_arn, external_id)
+        .await
+        .map_err(|source| AccessError::Role {
+            role_arn: role_arn.to_string(),
+            source,
+        })
+}
+
+/// GetSessionToken signed with the old key; the session lasts 15 minutes.
+async fn mfa_session(
+    config: &SdkConfig,
+    old: &KeyPair,
+    serial: &str,
+    code: &str,
+) -> Result<Credentials, CallError> {
+    let out = clients_for(config, old)
+        .sts
+        .get_session_token()
+        .serial_number(serial)
+        .token_code(code)
+        .duration_seconds(900)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk("sts:GetSessionToken", e))?;
+    let c = out.credentials().ok_or_else(|| CallError::Other {
+        call: "sts:GetSessionToken",
+        source: "the answer held no credentials".into(),
+    })?;
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "rekey-mfa-session",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Identity {
+        Identity {
+            account_id: "222222222222".into(),
+            arn: "arn:aws:iam::222222222222:user/alice".into(),
+            partition: "aws".into(),
+        }
+    }
+
+    #[test]
+    fn a_role_name_is_a_role_of_the_users_own_account() {
+        assert_eq!(
+            role_arn("OrganizationAccountAccessRole", &alice()),
+            "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"
+        );
+        assert_eq!(
+            role_arn("/ops/Rotator", &alice()),
+            "arn:aws:iam::222222222222:role/ops/Rotator"
+        );
+        let arn = "arn:aws:iam::333333333333:role/Rotator";
+        assert_eq!(role_arn(arn, &alice()), arn);
+    }
+
+    #[test]
+    fn the_mfa_code_never_prints() {
+        let a = Access::MfaSession {
+            serial: "arn:aws:iam::1:mfa/dev".into(),
+            code: "123456".into(),
+        };
+        assert!(!format!("{a:?}").contains("123456"));
+    }
+}

@@ -1,0 +1,325 @@
+//! The loop every journaled rotation runs, fresh or resumed: ask
+//! [`next_step`] what the journal says comes next, do that one step through
+//! `Engine::journaled` (Begin, side effect, Done or Failed), and ask again.
+//! No step sequence is written out here; the order lives in [`super::next`].
+
+// See engine.rs: one error per key, its size is no cost.
+#![allow(clippy::result_large_err)]
+
+use super::engine::{Engine, RotateError, Who};
+use super::next::{Facts, Next, Origin, ReadBack, next_step};
+use super::steps::{self, VerifyError};
+use crate::aws::AccountClients;
+use crate::destination::KeyPair;
+use crate::error::error_chain;
+use crate::faults::crash_point;
+use crate::journal::{OldKeyAction, Outcome, Phase, Step};
+use crate::model::mask_key_id;
+
+/// How a driven rotation ended.
+pub(super) enum Ended {
+    /// Completed; the message says what was done.
+    Completed(String),
+    /// Undone (a rotation an earlier run left); the reason.
+    Undone(String),
+}
+
+impl Engine<'_> {
+    /// Drives rotation `id` to its end. `new` is the new pair when it is
+    /// known (a resumed rotation reads it back from a destination first).
+    pub(super) async fn drive(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        origin: Origin,
+        mut new: Option<KeyPair>,
+    ) -> Result<Ended, RotateError> {
+        let target = who.target;
+        let names: Vec<String> = target.destinations.iter().map(|d| d.describe()).collect();
+        let left_by_earlier =
+            |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
+        let mut read_back = ReadBack::NotYet;
+        let mut note = String::new();
+        loop {
+            let r = self.journal(target, self.journal.get(id).await)?;
+            let facts = Facts {
+                destinations: &names,
+                origin,
+                read_back,
+            };
+            let step = next_step(&r, &facts);
+            match step {
+                Next::Nothing => {
+                    return Ok(Ended::Completed(format!(
+                        "rotation #{id} had already ended"
+                    )));
+                }
+                Next::Undo(why) => {
+                    let reason = left_by_earlier(why.as_str());
+                    self.undo(who, id, &reason).await?;
+                    return Ok(Ended::Undone(reason));
+                }
+                Next::CreateKey => {
+                    let old = self.read_current(target).await?;
+                    let iam = self.iam_clients(target, &old);
+                    new = Some(
+                        self.create_key(who, id, &r.account_id, &r.old_key_id, &iam)
+                            .await?,
+                    );
+                }
+                Next::Deliver(n) => {
+                    let dest = &target.destinations[n];
+                    let pair = known(&new, target)?;
+                    let on = &names[n];
+                    let delivered = self
+                        .journaled(who, id, Step::Deliver, Some(on), || async {
+                            dest.deliver(pair, &r.old_key_id).await
+                        })
+                        .await?;
+                    if let Err(e) = delivered {
+                        let mut why = format!("could not write {on}: {}", error_chain(&e));
+                        if origin == Origin::EarlierRun {
+                            why = left_by_earlier(&why);
+                        }
+                        return Err(self.fail_undone(who, id, why).await);
+                    }
+                }
+                Next::Verify => {
+                    let pair = known(&new, target)?;
+                    let proof = self
+                        .journaled(who, id, Step::Verify, None, || {
+                            steps::verify(
+                                &target.config,
+                                pair,
+                                &r.user_arn,
+                                self.opts.verify_successes,
+                                self.opts.propagation_timeout,
+                            )
+                        })
+                        .await?;
+                    if let Err(e) = proof {
+                        let why = match &e {
+                            VerifyError::Timeout { .. } => error_chain(&e),
+                            VerifyError::WrongIdentity { .. } => e.to_string(),
+                        };
+                        return Err(self.fail_undone(who, id, why).await);
+                    }
+                }
+                Next::Confirm => {
+                    self.confirm_delivered(who, id, known(&new, target)?)
+                        .await?;
+                    read_back = ReadBack::Done;
+                }
+                Next::Retire(action) => {
+                    let pair = known(&new, target)?;
+                    let old_key = r.old_key_id.as_str();
+                    let question = format!(
+                        "The new key {} works. {} the old key {}?",
+                        mask_key_id(&pair.access_key_id),
+                        capitalize(action.as_str()),
+                        mask_key_id(old_key)
+                    );
+                    if !self.prompt.confirm(&question) {
+                        note = format!(
+                            "; old key {} left active at your request",
+                            mask_key_id(old_key)
+                        );
+                        return self.finish(who, id, old_key, pair, note).await;
+                    }
+                    self.retire(who, id, old_key, action, pair).await?;
+                    note = format!("; old key {} {}", mask_key_id(old_key), verb(action));
+                }
+                Next::Finish => {
+                    let pair = known(&new, target)?;
+                    return self.finish(who, id, &r.old_key_id, pair, note).await;
+                }
+            }
+        }
+    }
+
+    /// Records the rotation completed and forgets the kept old pairs.
+    async fn finish(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        old_key: &str,
+        new: &KeyPair,
+        note: String,
+    ) -> Result<Ended, RotateError> {
+        self.journal(
+            who.target,
+            self.journal.finish(id, Outcome::Completed, None).await,
+        )?;
+        crash_point(Step::Finish, Phase::Done);
+        self.release_old(who.target, old_key).await;
+        Ok(Ended::Completed(format!(
+            "rotated {}: {} → {}{note}",
+            who.user,
+            mask_key_id(old_key),
+            mask_key_id(&new.access_key_id)
+        )))
+    }
+
+    /// Deactivates or deletes the old key, signed with the new key (or the
+    /// session IAM is reached through), retried while IAM catches up.
+    async fn retire(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        old_key: &str,
+        action: OldKeyAction,
+        new: &KeyPair,
+    ) -> Result<(), RotateError> {
+        let step = match action {
+            OldKeyAction::Deactivate => Step::DeactivateOldKey,
+            OldKeyAction::Delete => Step::DeleteOldKey,
+        };
+        let iam = self.iam_clients(who.target, new);
+        let user = who.user.as_str();
+        let done = self
+            .journaled(who, id, step, None, || {
+                steps::retry_while_propagating(self.opts.propagation_timeout, || async {
+                    match action {
+                        OldKeyAction::Deactivate => {
+                            steps::deactivate_key(&iam, user, old_key).await
+                        }
+                        OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
+                    }
+                })
+            })
+            .await?;
+        done.map_err(|source| RotateError::OldKeyPending {
+            target: who.target.label.clone(),
+            new_key: mask_key_id(&new.access_key_id),
+            old_key: mask_key_id(old_key),
+            action: verb(action),
+            source,
+        })
+    }
+
+    /// CreateAccessKey, journaled. At the two-key limit right after a
+    /// recovery, the key a lost request made may not be listed yet: wait
+    /// for it to show, delete it, and ask once more (issue 9 #7).
+    async fn create_key(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        account: &str,
+        old_key: &str,
+        iam: &AccountClients,
+    ) -> Result<KeyPair, RotateError> {
+        let user = who.user.as_str();
+        let mut swept = false;
+        loop {
+            self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)
+                .await?;
+            let e = match steps::create_key(iam, user).await {
+                Ok(new) => {
+                    // Known before Done: a crash in between still knows it.
+                    let key = &new.access_key_id;
+                    self.journal(who.target, self.journal.set_new_key(id, key).await)?;
+                    self.rec(who, id, Step::CreateKey, None, Phase::Done, Some(key))
+                        .await?;
+                    return Ok(new);
+                }
+                Err(e) => e,
+            };
+            self.rec(
+                who,
+                id,
+                Step::CreateKey,
+                None,
+                Phase::Failed,
+                Some(&e.to_string()),
+            )
+            .await?;
+            if e.code() == Some("LimitExceeded") && !swept {
+                swept = self
+                    .sweep_until_visible(who, id, account, old_key, iam)
+                    .await?;
+                if swept {
+                    continue;
+                }
+            }
+            // The answer may be lost after IAM made the key: undo looks.
+            let why = format!("CreateAccessKey failed: {}", error_chain(&e));
+            return Err(self.fail_undone(who, id, why).await);
+        }
+    }
+
+    /// The read-back right before the old key is retired (DESIGN.md
+    /// invariant 1): every destination must still hold the new key. If
+    /// something rewrote one since delivery (another tool, a restore), the
+    /// old key may be what its consumer holds now: it is left active, the
+    /// rotation is undone, and the error says what was found.
+    async fn confirm_delivered(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        new: &KeyPair,
+    ) -> Result<(), RotateError> {
+        let checked = self
+            .journaled(who, id, Step::Confirm, None, || async move {
+                let mut missing = Vec::new();
+                for dest in &who.target.destinations {
+                    let lines = dest
+                        .missing(&new.access_key_id)
+                        .await
+                        .map_err(|e| error_chain(&e))?;
+                    missing.extend(lines);
+                }
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(missing.join("; "))
+                }
+            })
+            .await?;
+        let Err(found) = checked else {
+            return Ok(());
+        };
+        let why = format!(
+            "a destination no longer holds the new key {} ({found}): something rewrote it after delivery, so the old key was left active",
+            mask_key_id(&new.access_key_id),
+        );
+        Err(self.fail_undone(who, id, why).await)
+    }
+
+    /// Forgets the old pair each destination kept: the rotation is over.
+    pub(super) async fn release_old(&self, target: &super::engine::Job, old_key: &str) {
+        for dest in &target.destinations {
+            if let Err(e) = dest.release_old(old_key).await {
+                tracing::warn!(
+                    "{}: could not remove the kept old key {}: {}",
+                    dest.describe(),
+                    mask_key_id(old_key),
+                    error_chain(&e)
+                );
+            }
+        }
+    }
+}
+
+/// The new pair, which every step past CreateKey acts with.
+fn known<'k>(
+    new: &'k Option<KeyPair>,
+    target: &super::engine::Job,
+) -> Result<&'k KeyPair, RotateError> {
+    new.as_ref().ok_or_else(|| RotateError::NoKey {
+        target: target.label.clone(),
+    })
+}
+
+fn verb(action: OldKeyAction) -> &'static str {
+    match action {
+        OldKeyAction::Deactivate => "deactivated",
+        OldKeyAction::Delete => "deleted",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,138 @@
+//! Why a rotation stopped ([`RotateError`]), and what a person can do
+//! about it ([`Remedy`]): the library names the remedy, each front end says
+//! how (the CLI as a flag or a command).
+
+// A RotateError is returned at most once per key, after network calls that
+// take milliseconds: its size costs nothing worth boxing every variant for.
+#![allow(clippy::result_large_err)]
+
+use super::Refusal;
+use super::access::AccessError;
+use crate::destination::DestinationError;
+use crate::error::CallError;
+use crate::journal::JournalError;
+
+/// Why a rotation stopped. Every variant names what it concerns; none
+/// holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("{target}: the profile holds no access key")]
+    NoKey { target: String },
+    #[error("{target}: {what}")]
+    Destination {
+        target: String,
+        what: &'static str,
+        #[source]
+        source: DestinationError,
+    },
+    #[error("{target}: {doing}")]
+    Call {
+        target: String,
+        doing: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("{target}: {source}")]
+    Refused {
+        target: String,
+        #[source]
+        source: Refusal,
+    },
+    #[error("{target}: {source}")]
+    Journal {
+        target: String,
+        // Boxed: JournalError is large and this path is rare.
+        #[source]
+        source: Box<JournalError>,
+    },
+    #[error("{target}: rotation of {user} undone, you are where you started: {reason}")]
+    Undone {
+        target: String,
+        user: String,
+        reason: String,
+    },
+    #[error("{target}: {doing}; the next run tries again")]
+    Unfinishable {
+        target: String,
+        doing: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("rotation #{id} of {user} in account {account_id} cannot be resumed")]
+    CannotResume {
+        id: i64,
+        user: String,
+        account_id: String,
+        #[source]
+        source: DestinationError,
+    },
+    #[error(
+        "{target}: holds the key {holds}, not the key {named} the job names; nothing was changed"
+    )]
+    NotTheNamedKey {
+        target: String,
+        named: String,
+        holds: String,
+    },
+    #[error("{target}: {source}")]
+    Access {
+        target: String,
+        #[source]
+        source: AccessError,
+    },
+    #[error("{target} cannot be abandoned: {why}")]
+    CannotAbandon { target: String, why: String },
+    #[error(
+        "{target}: rotation #{id} retired the old key, but no destination holds its new key {new_key} any more; see \"A rotation whose destination is gone\" in the README"
+    )]
+    NewKeyGone {
+        target: String,
+        id: i64,
+        new_key: String,
+    },
+    #[error(
+        "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next run finishes it"
+    )]
+    OldKeyPending {
+        target: String,
+        new_key: String,
+        old_key: String,
+        action: &'static str,
+        #[source]
+        source: CallError,
+    },
+}
+
+/// What a person can do about a failure. The library names it; each front
+/// end says how (the CLI as the flag or command to try).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Allow the user's other active key to be deleted to free a slot.
+    AllowDeletingOtherActiveKey,
+    /// Run again: the next run finishes (or undoes) what is left.
+    RunAgain,
+    /// Close rotation `id` as undone: its destination is gone for good.
+    Abandon(i64),
+}
+
+impl RotateError {
+    /// What to do next, when there is something to do.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RotateError::Refused {
+                source: Refusal::OtherActiveKey { .. },
+                ..
+            } => Some(Remedy::AllowDeletingOtherActiveKey),
+            RotateError::OldKeyPending { .. } | RotateError::Unfinishable { .. } => {
+                Some(Remedy::RunAgain)
+            }
+            RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
+            _ => None,
+        }
+    }
+
+    /// Another live run holds the user's lease: its work, not a failure.
+    pub fn is_lease_held(&self) -> bool {
+        matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))
+    }
+}

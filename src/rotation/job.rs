@@ -1,0 +1,88 @@
+//! A job: one key to rotate, as a front end hands it to [`super::run`].
+//! It names its subject (whose key), how IAM is reached, and every
+//! destination holding the key.
+
+// See engine.rs: one error per key, its size is no cost.
+#![allow(clippy::result_large_err)]
+
+use std::sync::{Arc, OnceLock};
+
+use aws_config::SdkConfig;
+
+use super::access::{Access, Opened};
+use super::error::RotateError;
+use crate::destination::Destination;
+use crate::journal::AccessSpec;
+use crate::model::mask_key_id;
+
+/// Whose key a job rotates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The user of the key the job's first destination holds, asked of STS
+    /// with that key (a credentials-file profile).
+    OfKey,
+    /// Named by the caller (from an inventory): the first destination must
+    /// hold `old_key_id`, else nothing is done.
+    Known {
+        account_id: String,
+        user_arn: String,
+        old_key_id: String,
+    },
+}
+
+impl Subject {
+    /// Refuses a destination holding another key than the one named.
+    pub(super) fn check(&self, label: &str, holds: &str) -> Result<(), RotateError> {
+        match self {
+            Subject::Known { old_key_id, .. } if old_key_id != holds => {
+                Err(RotateError::NotTheNamedKey {
+                    target: label.to_string(),
+                    named: mask_key_id(old_key_id),
+                    holds: mask_key_id(holds),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One key to rotate, naming its three things: the subject, how IAM is
+/// reached, and every destination holding the key.
+pub struct Job {
+    pub subject: Subject,
+    /// Every destination holding the key; the first one is read back.
+    pub destinations: Vec<Arc<dyn Destination>>,
+    pub access: Access,
+    /// Region and endpoint of the profile (credentials are replaced).
+    pub config: SdkConfig,
+    /// For messages: `profiles dev, ci`.
+    pub label: String,
+    /// The way in, once opened (by the run, after the subject is known).
+    pub(super) opened: OnceLock<Opened>,
+}
+
+impl Job {
+    pub fn new(
+        subject: Subject,
+        access: Access,
+        destinations: Vec<Arc<dyn Destination>>,
+        config: SdkConfig,
+        label: String,
+    ) -> Self {
+        Job {
+            subject,
+            destinations,
+            access,
+            config,
+            label,
+            opened: OnceLock::new(),
+        }
+    }
+
+    /// What the journal keeps of the way in.
+    pub(super) fn access_spec(&self) -> AccessSpec {
+        self.opened
+            .get()
+            .map_or(AccessSpec::OldKey, |o| o.spec.clone())
+    }
+}
