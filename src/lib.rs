@@ -22,7 +22,7 @@
 //! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
 //! | [`clock`] | the time source, passed in so tests can set "now" |
 //! | [`rotation`] | the library run (`rotation::run`): jobs (subject, access, destinations), plan, the step order as a pure function, resume; profile → key targets |
-//! | [`destination`] | where a new secret is delivered: the credentials file |
+//! | [`destination`] | where a new secret is delivered: profiles of the shared credentials and config files; their journaled form (`DestinationSpec`) |
 //! | [`journal`] | every rotation step recorded before and after its side effect; leases |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
