@@ -13,3 +13,4 @@ mod promises;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod throttling;
