@@ -657,3 +657,60 @@ impl Seeder {
             .collect()
     }
 }
+
+/// Fault rates of a [`Proxy`]: fractions of all requests (issue 8).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Answered with HTTP 400 `Throttling`.
+    pub throttle: f64,
+    /// Answered with HTTP 500 `InternalFailure` or 503 `ServiceUnavailable`.
+    pub error_5xx: f64,
+    /// The connection reset without an answer.
+    pub reset: f64,
+}
+
+/// `tests/support/net_proxy.py` in front of this binary's emulator,
+/// injecting `Faults`; stopped when dropped.
+pub struct Proxy {
+    pub port: u16,
+    child: Child,
+}
+
+impl Proxy {
+    pub fn start(faults: Faults) -> Proxy {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/net_proxy.py");
+        let mut child = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg(&script)
+            .args(["--upstream", &moto().endpoint()])
+            .args(["--throttle", &faults.throttle.to_string()])
+            .args(["--error-5xx", &faults.error_5xx.to_string()])
+            .args(["--reset", &faults.reset.to_string()])
+            // Piped: the proxy also exits at EOF, should this process die.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/support/net_proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("proxy stdout"))
+            .read_line(&mut line)
+            .expect("read READY line");
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("net_proxy.py did not start: {line:?}"));
+        Proxy { port, child }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,7 +2,8 @@
 """A loopback HTTP proxy that makes the emulator answer like a distant AWS.
 
     python3 tests/support/net_proxy.py --upstream http://127.0.0.1:PORT \\
-        [--latency-ms 200] [--port 0] [--no-stdin-watch]
+        [--latency-ms 200] [--throttle 0.3] [--error-5xx 0.2] [--reset 0.1]
+        [--seed 0] [--port 0] [--no-stdin-watch]
 
 Listens on 127.0.0.1 (port 0 = a free port), prints exactly one stdout line
 `READY <port>` once connections are accepted, and runs until SIGTERM/SIGINT or
@@ -13,12 +14,18 @@ header included, so SigV4 signatures still verify) and its answer is held
 Python standard library only.
 
 What happens to a request is decided by `Network.plan` from the request
-alone. Faults (issue 8: throttling, 5xx, connection resets at a given rate)
-belong there: pick them by a hash of the request (`Request.digest`), so a
-run is repeatable and its pattern is not periodic, and add their kinds to
-`Plan`. The handler already carries a plan out step by step.
+alone. Faults (issue 8), each at its rate (a fraction of all requests):
+  --throttle   HTTP 400 `Throttling` (query XML for IAM/STS, or
+               `ThrottlingException` for JSON-protocol services)
+  --error-5xx  HTTP 500 `InternalFailure` or 503 `ServiceUnavailable`
+  --reset      the connection is reset (RST) without an answer
+A faulted request never reaches the emulator. Which requests fault is a
+hash of the request's bytes, its attempt number (the SDKs send
+`amz-sdk-request: attempt=N; max=M`) and `--seed`: a run is repeatable and
+its pattern is not periodic, yet a retry of the same bytes is a fresh draw
+and succeeds eventually, as with real throttling.
 """
-import argparse, hashlib, http.client, os, signal, sys, threading, time
+import argparse, hashlib, http.client, os, re, signal, socket, struct, sys, threading, time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -35,26 +42,88 @@ class Request:
     headers: list  # [(name, value)] as received, order kept
     body: bytes
 
-    def digest(self):
+    def digest(self, salt=b""):
         """A stable number for this request (same bytes, same number)."""
-        h = hashlib.sha256(f"{self.method} {self.path}\n".encode() + self.body)
+        h = hashlib.sha256(salt + f"{self.method} {self.path}\n".encode() + self.body)
         return int.from_bytes(h.digest()[:8], "big")
+
+    def header(self, name):
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def attempt(self):
+        """The SDK's attempt number of this request, or None if it sent none."""
+        m = re.search(r"attempt=(\d+)", self.header("amz-sdk-request") or "")
+        return int(m.group(1)) if m else None
+
+    def is_json_protocol(self):
+        return (self.header("content-type") or "").startswith("application/x-amz-json")
+
+
+# What a fault answers instead of the emulator.
+THROTTLE, ERROR_5XX, RESET = "throttle", "5xx", "reset"
+ERROR_500, ERROR_503 = "500", "503"  # a 5xx fault is one of these
 
 
 @dataclass(frozen=True)
 class Plan:
     """What the proxy does with one request."""
     delay_s: float  # how long the answer is held before it is sent back
+    fault: str = None  # one of the fault kinds above, or None: forward it
 
 
 class Network:
     """The knobs, and the pure decision they make for each request."""
 
-    def __init__(self, latency_ms=0):
+    def __init__(self, latency_ms=0, throttle=0.0, error_5xx=0.0, reset=0.0, seed=0):
         self.latency_s = latency_ms / 1000
+        self.rates = [(THROTTLE, throttle), (ERROR_5XX, error_5xx), (RESET, reset)]
+        self.seed = seed
+        self.seen = {}  # digest -> times seen, for clients that send no attempt number
+        self.lock = threading.Lock()
 
     def plan(self, request):
-        return Plan(delay_s=self.latency_s)
+        return Plan(delay_s=self.latency_s, fault=self.fault(request))
+
+    def fault(self, request):
+        if not any(rate for _, rate in self.rates):
+            return None
+        attempt = request.attempt()
+        if attempt is None:
+            with self.lock:
+                key = request.digest()
+                attempt = self.seen[key] = self.seen.get(key, 0) + 1
+        draw = request.digest(f"{self.seed}/{attempt}/".encode())
+        u = (draw >> 1) / 2**63  # uniform in [0, 1); the low bit picks 500 or 503
+        for kind, rate in self.rates:
+            if u < rate:
+                return kind if kind != ERROR_5XX else (ERROR_500 if draw & 1 else ERROR_503)
+            u -= rate
+        return None
+
+# (status, reason, error code, query-protocol fault type) of each answered fault.
+FAULT_ANSWERS = {
+    THROTTLE: (400, "Bad Request", "Throttling", "Sender"),
+    ERROR_500: (500, "Internal Server Error", "InternalFailure", "Receiver"),
+    ERROR_503: (503, "Service Unavailable", "ServiceUnavailable", "Receiver"),
+}
+
+
+def fault_answer(kind, request):
+    """(status, reason, headers, body) of a throttling or 5xx answer, in the
+    shape of the request's protocol: query XML (IAM, STS) or JSON."""
+    status, reason, code, fault_type = FAULT_ANSWERS[kind]
+    request_id = f"{request.digest():016x}-fault"
+    if request.is_json_protocol():
+        code = "ThrottlingException" if kind == THROTTLE else code
+        body = f'{{"__type":"{code}","message":"injected by net_proxy"}}'
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+                   ("x-amzn-RequestId", request_id)]
+    else:
+        body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
+                f"<Type>{fault_type}</Type><Code>{code}</Code><Message>injected by net_proxy</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    return status, reason, headers, body.encode()
 
 
 class Upstream:
@@ -99,12 +168,21 @@ def handler_for(network, upstream):
         def do_any(self):
             req = Request(self.command, self.path, list(self.headers.items()), self._body())
             plan = network.plan(req)
-            try:
-                status, reason, headers, body = upstream.send(req)
-            except (OSError, http.client.HTTPException) as e:
-                status, reason, headers, body = 502, "Bad Gateway", [], f"upstream: {e}".encode()
             if plan.delay_s:
                 time.sleep(plan.delay_s)
+            if plan.fault == RESET:
+                # SO_LINGER 0: close() sends RST, as a dropped connection does.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if plan.fault:
+                status, reason, headers, body = fault_answer(plan.fault, req)
+            else:
+                try:
+                    status, reason, headers, body = upstream.send(req)
+                except (OSError, http.client.HTTPException) as e:
+                    status, reason, headers, body = 502, "Bad Gateway", [], f"upstream: {e}".encode()
             self.send_response_only(status, reason)
             for name, value in headers:
                 if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
@@ -146,12 +224,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--upstream", required=True, help="the emulator, http://127.0.0.1:PORT")
     ap.add_argument("--latency-ms", type=float, default=0, help="hold every answer this long")
+    for flag, what in (("--throttle", "Throttling"), ("--error-5xx", "HTTP 500/503"),
+                       ("--reset", "a connection reset")):
+        ap.add_argument(flag, type=float, default=0.0, metavar="RATE",
+                        help=f"answer this fraction of requests (0 to 1) with {what}")
+    ap.add_argument("--seed", type=int, default=0, help="another seed, another fault pattern")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--no-stdin-watch", action="store_true", help="do not exit on stdin EOF")
     a = ap.parse_args()
     if a.latency_ms < 0:
         ap.error("--latency-ms must be 0 or more")
-    server = Server(("127.0.0.1", a.port), handler_for(Network(a.latency_ms), Upstream(a.upstream)))
+    rates = (a.throttle, a.error_5xx, a.reset)
+    if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
+        ap.error("--throttle, --error-5xx and --reset are fractions from 0 to 1, together at most 1")
+    network = Network(a.latency_ms, *rates, seed=a.seed)
+    server = Server(("127.0.0.1", a.port), handler_for(network, Upstream(a.upstream)))
     if not a.no_stdin_watch and sys.stdin is not None:
         def watch():
             try:

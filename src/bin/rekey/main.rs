@@ -70,6 +70,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before any work: a retry setting rekey cannot follow is bad input.
+    rekey::aws::RetrySettings::from_env()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
