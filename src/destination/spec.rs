@@ -27,6 +27,14 @@ pub enum DestinationSpec {
         path: PathBuf,
         profiles: Vec<String>,
     },
+    /// A Secrets Manager secret, by name or ARN, with the region it is in
+    /// and the role assumed to reach it (a central secrets account). Never
+    /// its value.
+    SecretsManager {
+        secret_id: String,
+        region: Option<String>,
+        role: Option<String>,
+    },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
     /// A kind this build does not know, kept as it was read.
@@ -34,6 +42,7 @@ pub enum DestinationSpec {
 }
 
 const SHARED_FILE: &str = "shared_file";
+const SECRETS_MANAGER: &str = "secretsmanager";
 
 fn file_name(kind: FileKind) -> &'static str {
     match kind {
@@ -57,6 +66,16 @@ impl DestinationSpec {
                 "path": path.to_string_lossy(),
                 "profiles": profiles,
             }),
+            DestinationSpec::SecretsManager {
+                secret_id,
+                region,
+                role,
+            } => json!({
+                "kind": SECRETS_MANAGER,
+                "secret_id": secret_id,
+                "region": region,
+                "role": role,
+            }),
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
         }
@@ -73,6 +92,15 @@ impl DestinationSpec {
             .and_then(Value::as_str)
             .ok_or("a destination without a kind")?
             .to_string();
+        let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
+        if kind == SECRETS_MANAGER {
+            return Ok(DestinationSpec::SecretsManager {
+                secret_id: text("secret_id")
+                    .ok_or("a secretsmanager destination without a secret_id")?,
+                region: text("region"),
+                role: text("role"),
+            });
+        }
         if kind != SHARED_FILE {
             return Ok(DestinationSpec::Unknown { kind, raw: value });
         }
@@ -129,6 +157,30 @@ mod tests {
             serde_json::from_str::<DestinationSpec>(&text).unwrap(),
             spec
         );
+    }
+
+    #[test]
+    fn a_secret_round_trips_by_name_region_and_role() {
+        let spec = DestinationSpec::SecretsManager {
+            secret_id: "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ci/bot-AbCdEf".into(),
+            region: Some("eu-west-1".into()),
+            role: Some("arn:aws:iam::222222222222:role/rekey".into()),
+        };
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            serde_json::from_str::<DestinationSpec>(&text).unwrap(),
+            spec
+        );
+        let bare: DestinationSpec =
+            serde_json::from_str(r#"{"kind":"secretsmanager","secret_id":"ci/bot"}"#).unwrap();
+        assert!(matches!(
+            bare,
+            DestinationSpec::SecretsManager {
+                region: None,
+                role: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -353,6 +353,16 @@ impl Engine<'_> {
         if old.access_key_id != seen_key {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
+        // A destination rekey must not rotate is refused before any change.
+        for dest in &target.destinations {
+            dest.check()
+                .await
+                .map_err(|source| RotateError::Destination {
+                    target: target.label.clone(),
+                    what: "cannot rotate into it",
+                    source,
+                })?;
+        }
         let iam = self.iam_clients(target, &old);
         let keys = steps::list_keys(&iam, user)
             .await
