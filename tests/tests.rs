@@ -14,3 +14,4 @@ mod promises;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod service_keys;
