@@ -318,3 +318,250 @@ async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
     let own = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
     assert_eq!(own["AccessKeyId"], svc.key.access_key_id.as_str());
 }
+
+/// `rekey rotate --account A --user svc --role R --to secretsmanager:…`,
+/// run by the management account's admin (the default chain).
+fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    let home = svc.cli_home();
+    let journal = svc.journal_path();
+    let to = format!("secretsmanager:{}", svc.secret_id);
+    let mut args = vec![
+        "rotate",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--account",
+        &svc.account_id,
+        "--user",
+        "svc",
+        "--role",
+        ROLE,
+        "--to",
+        &to,
+        "--propagation-timeout",
+        "20s",
+    ];
+    args.extend_from_slice(extra);
+    home.rekey_with(env, &args)
+}
+
+impl Service {
+    fn cli_home(&self) -> crate::support::Home {
+        crate::support::Home::new().with_base(&self.org.admin)
+    }
+
+    /// The invariants after any run: AWSCURRENT holds a key that works and
+    /// the journal holds no secret.
+    async fn assert_working(&self, case: &str) -> Value {
+        let current = secret_at(&self.secrets, &self.secret_id, "AWSCURRENT").await;
+        let held = creds_of(&current);
+        assert!(
+            works(&held).await,
+            "{case}: AWSCURRENT holds a key that fails"
+        );
+        self.assert_journal_holds_no(&[&self.key.secret_access_key, &held.secret_access_key]);
+        current
+    }
+
+    /// After a run that ended every rotation: working, and every key of the
+    /// user is held by the secret, as AWSCURRENT or as the kept AWSPREVIOUS
+    /// (no orphan).
+    async fn assert_safe(&self) -> Value {
+        self.assert_ended_safe("").await
+    }
+
+    async fn assert_ended_safe(&self, case: &str) -> Value {
+        let current = self.assert_working(case).await;
+        let held = creds_of(&current);
+        let previous = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.secret_string().map(str::to_string))
+            .map(|text| creds_of(&serde_json::from_str(&text).unwrap()).access_key_id);
+        for (key, _) in self.seeder.keys("svc").await {
+            assert!(
+                key == held.access_key_id || Some(&key) == previous.as_ref(),
+                "{case}: orphan key {key}"
+            );
+        }
+        self.assert_journal_holds_no(&[&self.key.secret_access_key, &held.secret_access_key]);
+        current
+    }
+}
+
+#[tokio::test]
+async fn the_cli_rotates_a_service_users_key_into_a_secret_and_keeps_the_old_key() {
+    let svc = Service::new(1).await;
+    let out = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&out),
+        0,
+        "{}{}",
+        crate::support::stdout(&out),
+        crate::support::stderr(&out)
+    );
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains("[rotated]") && text.contains("kept active"),
+        "{text}"
+    );
+    let current = svc.assert_safe().await;
+    assert_ne!(current["AccessKeyId"], svc.key.access_key_id.as_str());
+    assert!(works(&svc.key).await, "the old key is kept active");
+}
+
+#[tokio::test]
+async fn the_cli_refuses_a_destination_it_cannot_parse_and_changes_nothing() {
+    let svc = Service::new(1).await;
+    let home = svc.cli_home();
+    let out = home.rekey(&[
+        "rotate",
+        "--journal",
+        svc.journal_path().to_str().unwrap(),
+        "--account",
+        &svc.account_id,
+        "--user",
+        "svc",
+        "--to",
+        "vault:secret/ci",
+    ]);
+    assert_eq!(crate::support::code(&out), 2);
+    assert!(
+        crate::support::stderr(&out).contains("expected secretsmanager:NAME"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    assert_eq!(svc.seeder.keys("svc").await.len(), 1);
+    assert!(!svc.journal_path().exists());
+}
+
+/// Killed after each journaled step, or with a Secrets Manager call that
+/// fails before or after taking effect: the next run finishes or undoes
+/// it, and at every moment the secret holds a working key.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_next_run() {
+    let crashes = [
+        "create_key:begin",
+        "create_key:done",
+        "deliver:begin",
+        "deliver:done",
+        "verify:begin",
+        "verify:done",
+        "promote:begin",
+        "promote:done",
+        "finish:done",
+    ];
+    let faults = [
+        "secretsmanager:PutSecretValue@before",
+        "secretsmanager:PutSecretValue@after",
+        "secretsmanager:UpdateSecretVersionStage@before",
+        "secretsmanager:UpdateSecretVersionStage@after",
+        "secretsmanager:UpdateSecretVersionStage@after+1",
+    ];
+    let cases = crashes
+        .iter()
+        .map(|c| ("REKEY_CRASH_AT", *c))
+        .chain(faults.iter().map(|f| ("REKEY_FAULTS", *f)));
+    for (var, value) in cases {
+        let svc = Service::new(1).await;
+        let case = format!("{var}={value}");
+        let first = cli(&svc, &[(var, value)], &[]);
+        // Each case did interrupt the first run: killed, or failed.
+        let ended = first.status.code();
+        let expected = if var == "REKEY_CRASH_AT" {
+            None
+        } else {
+            Some(2)
+        };
+        assert_eq!(
+            ended,
+            expected,
+            "{case}: {}",
+            crate::support::stderr(&first)
+        );
+        svc.assert_working(&case).await;
+        let second = cli(&svc, &[], &[]);
+        assert_eq!(
+            crate::support::code(&second),
+            0,
+            "{var}={value}: {}{}",
+            crate::support::stdout(&first),
+            crate::support::stderr(&second)
+        );
+        let current = svc.assert_ended_safe(&case).await;
+        // Ended rotated, now or by the first run's own rollback and then
+        // the second run: the secret no longer holds the original key.
+        assert_ne!(
+            current["AccessKeyId"],
+            svc.key.access_key_id.as_str(),
+            "{var}={value}: {}",
+            crate::support::stdout(&second)
+        );
+        let history = svc.cli_home().rekey(&[
+            "history",
+            "--journal",
+            svc.journal_path().to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        let text = crate::support::stdout(&history);
+        assert!(!text.contains("\"running\""), "{var}={value}: {text}");
+    }
+}
+
+/// Rotated again while the key the last rotation kept is still active:
+/// that key is freed first only if nothing used it since it was replaced.
+#[tokio::test]
+async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
+    let svc = Service::new(1).await;
+    let first = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&first),
+        0,
+        "{}",
+        crate::support::stderr(&first)
+    );
+    let gen1 = creds_of(&svc.assert_safe().await);
+    // A reader still on the old key uses it after it was replaced.
+    assert!(works(&svc.key).await);
+    let refused = cli(&svc, &[], &[]);
+    assert_eq!(crate::support::code(&refused), 2);
+    let err = crate::support::stderr(&refused);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert!(
+        err.contains("was used since it was replaced (sts in us-east-1 on ")
+            && err.contains(&today),
+        "{err}"
+    );
+    assert_eq!(svc.seeder.keys("svc").await.len(), 2);
+    assert_eq!(
+        secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await["AccessKeyId"],
+        gen1.access_key_id.as_str()
+    );
+    // Last used before it was replaced: freed, then the rotation goes on.
+    moto().key_dates(&svc.account_id, "svc", &svc.key.access_key_id, 100, Some(1));
+    let again = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&again),
+        0,
+        "{}",
+        crate::support::stderr(&again)
+    );
+    let gen2 = creds_of(&svc.assert_safe().await);
+    let mut keys: Vec<String> = svc
+        .seeder
+        .keys("svc")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    keys.sort();
+    let mut expected = vec![gen1.access_key_id, gen2.access_key_id];
+    expected.sort();
+    assert_eq!(keys, expected);
+}
