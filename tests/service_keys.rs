@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_config::SdkConfig;
 use rekey::aws::AwsOptions;
 use rekey::clock::SystemClock;
-use rekey::destination::{Destination, SecretsManagerSecret};
+use rekey::destination::{Destination, SecretsManagerSecret, SsmParameter};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
@@ -322,9 +322,17 @@ async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
 /// `rekey rotate --account A --user svc --role R --to secretsmanager:…`,
 /// run by the management account's admin (the default chain).
 fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    cli_to(
+        svc,
+        &format!("secretsmanager:{}", svc.secret_id),
+        env,
+        extra,
+    )
+}
+
+fn cli_to(svc: &Service, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
     let home = svc.cli_home();
     let journal = svc.journal_path();
-    let to = format!("secretsmanager:{}", svc.secret_id);
     let mut args = vec![
         "rotate",
         "--journal",
@@ -336,7 +344,7 @@ fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Out
         "--role",
         ROLE,
         "--to",
-        &to,
+        to,
         "--propagation-timeout",
         "20s",
     ];
@@ -564,4 +572,222 @@ async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     let mut expected = vec![gen1.access_key_id, gen2.access_key_id];
     expected.sort();
     assert_eq!(keys, expected);
+}
+
+/// SSM parameters, in the caller's account.
+struct Params {
+    ssm: aws_sdk_ssm::Client,
+}
+
+impl Params {
+    fn of(svc: &Service) -> Params {
+        Params {
+            ssm: aws_sdk_ssm::Client::new(&svc.caller),
+        }
+    }
+
+    async fn put(&self, name: &str, value: &str, secure_key: Option<&str>) {
+        let kind = match secure_key {
+            Some(_) => aws_sdk_ssm::types::ParameterType::SecureString,
+            None => aws_sdk_ssm::types::ParameterType::String,
+        };
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .set_key_id(secure_key.map(str::to_string))
+            .send()
+            .await
+            .expect("put parameter");
+    }
+
+    async fn get(&self, name: &str) -> String {
+        self.ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .expect("get parameter")
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap()
+            .to_string()
+    }
+
+    /// The KMS key the parameter is encrypted with.
+    async fn key_of(&self, name: &str) -> Option<String> {
+        let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .values(name)
+            .build()
+            .unwrap();
+        let out = self
+            .ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .send()
+            .await
+            .unwrap();
+        out.parameters()[0].key_id().map(str::to_string)
+    }
+}
+
+const PARAM_KEY: &str = "alias/ci-secrets";
+
+#[tokio::test]
+async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_kms_key_is_kept() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    let value = json!({
+        "AccessKeyId": svc.key.access_key_id,
+        "SecretAccessKey": svc.key.secret_access_key,
+        "Endpoint": "db.internal:5432",
+    });
+    params
+        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
+        .await;
+    moto().new_key_delay(&svc.account_id, 2.0, false, true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (ssm, stop) = (params.ssm.clone(), stop.clone());
+        tokio::spawn(async move {
+            let params = Params { ssm };
+            let mut seen = Vec::new();
+            loop {
+                let last = stop.load(Ordering::SeqCst);
+                let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+                let key = creds_of(&value);
+                seen.push((key.access_key_id.clone(), works(&key).await));
+                if last {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let destination = SsmParameter::new("/ci/svc", None, None, &svc.caller);
+    let report = svc.run(svc.job(Arc::new(destination))).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    moto().new_key_delay(&svc.account_id, 0.0, false, false);
+    let new = assert_rotated(&report);
+    let failed: Vec<_> = seen.iter().filter(|(_, ok)| !ok).collect();
+    assert!(failed.is_empty(), "keys read that did not work: {failed:?}");
+    let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_eq!(value["AccessKeyId"], new.as_str());
+    assert_eq!(value["Endpoint"], "db.internal:5432");
+    assert!(works(&creds_of(&value)).await);
+    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
+    svc.assert_journal_holds_no(&[
+        &svc.key.secret_access_key,
+        value["SecretAccessKey"].as_str().unwrap(),
+    ]);
+}
+
+#[tokio::test]
+async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_key() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    params
+        .put("/ci/pair/access_key_id", &svc.key.access_key_id, None)
+        .await;
+    params
+        .put(
+            "/ci/pair/secret_access_key",
+            &svc.key.secret_access_key,
+            Some(PARAM_KEY),
+        )
+        .await;
+    let out = cli_to(&svc, "ssm:/ci/pair", &[], &[]);
+    assert_eq!(
+        crate::support::code(&out),
+        0,
+        "{}{}",
+        crate::support::stdout(&out),
+        crate::support::stderr(&out)
+    );
+    let held = Creds {
+        access_key_id: params.get("/ci/pair/access_key_id").await,
+        secret_access_key: params.get("/ci/pair/secret_access_key").await,
+    };
+    assert_ne!(held.access_key_id, svc.key.access_key_id);
+    assert!(works(&held).await);
+    assert_eq!(
+        params.key_of("/ci/pair/secret_access_key").await.as_deref(),
+        Some(PARAM_KEY)
+    );
+    assert!(works(&svc.key).await, "the old key is kept active");
+    svc.assert_journal_holds_no(&[&svc.key.secret_access_key, &held.secret_access_key]);
+}
+
+/// Two destinations: the parameter is written (promoted), the run is
+/// killed, and the next run cannot make the secret current: it undoes the
+/// parameter from its history (nothing of the old value is in the journal,
+/// and the first run's memory is gone).
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    let value = json!({
+        "AccessKeyId": svc.key.access_key_id,
+        "SecretAccessKey": svc.key.secret_access_key,
+    });
+    params
+        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
+        .await;
+    let secret = format!("secretsmanager:{}", svc.secret_id);
+    let both = ["--to", &secret];
+    let first = cli_to(
+        &svc,
+        "ssm:/ci/svc",
+        &[("REKEY_CRASH_AT", "promote:done")],
+        &both,
+    );
+    assert!(
+        first.status.code().is_none(),
+        "{}",
+        crate::support::stderr(&first)
+    );
+    let promoted: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_ne!(promoted["AccessKeyId"], svc.key.access_key_id.as_str());
+    assert!(works(&creds_of(&promoted)).await);
+    let second = cli_to(
+        &svc,
+        "ssm:/ci/svc",
+        &[(
+            "REKEY_FAULTS",
+            "secretsmanager:UpdateSecretVersionStage@before",
+        )],
+        &both,
+    );
+    assert_eq!(
+        crate::support::code(&second),
+        2,
+        "{}",
+        crate::support::stdout(&second)
+    );
+    let now: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_eq!(
+        now,
+        value,
+        "{}{}",
+        crate::support::stdout(&second),
+        crate::support::stderr(&second)
+    );
+    assert!(works(&creds_of(&now)).await);
+    assert_eq!(
+        svc.seeder.keys("svc").await,
+        [(svc.key.access_key_id.clone(), "Active".to_string())]
+    );
+    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
+    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(current["AccessKeyId"], svc.key.access_key_id.as_str());
+    svc.assert_journal_holds_no(&[
+        &svc.key.secret_access_key,
+        promoted["SecretAccessKey"].as_str().unwrap(),
+    ]);
 }

@@ -3,8 +3,8 @@
 //! delivery happened), deliver a new key while keeping the old one until
 //! the rotation ends, and put the old key back.
 //!
-//! Shared files (credentials and config) and Secrets Manager secrets
-//! implement the trait. A destination whose consumers read it on their own
+//! Shared files (credentials and config), Secrets Manager secrets and SSM
+//! parameters implement the trait. A destination whose consumers read it on their own
 //! schedule stages a delivery and makes it current only once the new key
 //! is verified ([`Destination::promote`]). What a destination is, the
 //! journal keeps as a [`DestinationSpec`].
@@ -12,6 +12,7 @@
 pub mod credentials_file;
 pub mod secrets_manager;
 mod spec;
+pub mod ssm;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use secrecy::SecretString;
 pub use credentials_file::CredentialsFile;
 pub use secrets_manager::SecretsManagerSecret;
 pub use spec::DestinationSpec;
+pub use ssm::{SsmForm, SsmParameter};
 
 /// A key pair read back from a destination: what the engine signs with
 /// when it must act as the old (or new) key.
@@ -122,9 +124,9 @@ pub trait Destination: Send + Sync {
         false
     }
 
-    /// Makes the delivered, verified `new_key_id` the one consumers read.
+    /// Makes the delivered, verified `new` pair the one consumers read.
     /// Idempotent. A no-op where delivery writes in place (files).
-    fn promote<'a>(&'a self, _new_key_id: &'a str) -> Io<'a, ()> {
+    fn promote<'a>(&'a self, _new: &'a KeyPair) -> Io<'a, ()> {
         Box::pin(async { Ok(()) })
     }
 
@@ -132,9 +134,11 @@ pub trait Destination: Send + Sync {
     /// holds it everywhere). The read-back before the old key is retired.
     fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>>;
 
-    /// Writes the new pair in place of `old_key_id`, first keeping the old
-    /// pair where [`Destination::restore`] finds it. Idempotent. Refuses to
-    /// overwrite a key that is neither the old nor the new one.
+    /// Writes the new pair in place of `old_key_id` (or, for a destination
+    /// that [stages deliveries](Destination::stages_delivery), gets ready
+    /// to), first keeping the old pair where [`Destination::restore`] finds
+    /// it. Idempotent. Refuses to overwrite a key that is neither the old
+    /// nor the new one.
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()>;
 
     /// Where it holds `new_key_id`, puts back the pair of `old_key_id`.
@@ -162,6 +166,9 @@ pub fn from_spec(
             role.clone(),
             base,
         )),
+        DestinationSpec::Ssm { path, form, region } => {
+            Arc::new(SsmParameter::new(path, *form, region.clone(), base))
+        }
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,

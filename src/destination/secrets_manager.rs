@@ -348,8 +348,9 @@ impl Destination for SecretsManagerSecret {
         })
     }
 
-    fn promote<'a>(&'a self, new_key_id: &'a str) -> Io<'a, ()> {
+    fn promote<'a>(&'a self, new: &'a KeyPair) -> Io<'a, ()> {
         Box::pin(async move {
+            let new_key_id = new.access_key_id.as_str();
             let version = Self::version_for(new_key_id);
             let stages = self.stages().await?;
             if !stages.iter().any(|(v, _)| *v == version) {

@@ -35,6 +35,14 @@ pub enum DestinationSpec {
         region: Option<String>,
         role: Option<String>,
     },
+    /// An SSM parameter (one JSON parameter, or a pair under the path),
+    /// with its region. Never its value.
+    Ssm {
+        path: String,
+        /// None: not known yet; found on first use.
+        form: Option<super::ssm::SsmForm>,
+        region: Option<String>,
+    },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
     /// A kind this build does not know, kept as it was read.
@@ -43,6 +51,7 @@ pub enum DestinationSpec {
 
 const SHARED_FILE: &str = "shared_file";
 const SECRETS_MANAGER: &str = "secretsmanager";
+const SSM: &str = "ssm";
 
 fn file_name(kind: FileKind) -> &'static str {
     match kind {
@@ -76,6 +85,12 @@ impl DestinationSpec {
                 "region": region,
                 "role": role,
             }),
+            DestinationSpec::Ssm { path, form, region } => json!({
+                "kind": SSM,
+                "path": path,
+                "form": form.map(|f| f.as_str()),
+                "region": region,
+            }),
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
         }
@@ -99,6 +114,19 @@ impl DestinationSpec {
                     .ok_or("a secretsmanager destination without a secret_id")?,
                 region: text("region"),
                 role: text("role"),
+            });
+        }
+        if kind == SSM {
+            let form = match text("form") {
+                None => None,
+                Some(f) => {
+                    Some(super::ssm::SsmForm::parse(&f).ok_or(format!("unknown ssm form {f:?}"))?)
+                }
+            };
+            return Ok(DestinationSpec::Ssm {
+                path: text("path").ok_or("an ssm destination without a path")?,
+                form,
+                region: text("region"),
             });
         }
         if kind != SHARED_FILE {
@@ -181,6 +209,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_parameter_round_trips_by_path_form_and_region() {
+        for form in [None, Some(super::super::ssm::SsmForm::Pair)] {
+            let spec = DestinationSpec::Ssm {
+                path: "/ci/bot".into(),
+                form,
+                region: Some("eu-west-1".into()),
+            };
+            let text = serde_json::to_string(&spec).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DestinationSpec>(&text).unwrap(),
+                spec
+            );
+        }
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Engine<'_> {
                     let on = &names[n];
                     let promoted = self
                         .journaled(who, id, Step::Promote, Some(on), || async {
-                            dest.promote(&pair.access_key_id).await
+                            dest.promote(pair).await
                         })
                         .await?;
                     if let Err(e) = promoted {

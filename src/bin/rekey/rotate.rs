@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::destination::{CredentialsFile, Destination, SecretsManagerSecret};
+use rekey::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
@@ -40,7 +40,8 @@ pub struct RotateArgs {
     #[arg(long, value_name = "NAME", requires_all = ["account", "to"])]
     user: Option<String>,
     /// Where the service user's key lives (repeatable):
-    /// secretsmanager:NAME or secretsmanager:ARN.
+    /// secretsmanager:NAME, secretsmanager:ARN, or ssm:/PATH (one JSON
+    /// SecureString parameter, or PATH/access_key_id + PATH/secret_access_key).
     #[arg(long, value_name = "DESTINATION", requires = "user")]
     to: Vec<String>,
     /// Rotate every profile of the credentials file that holds static keys.
@@ -304,23 +305,26 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum To {
     SecretsManager(String),
+    Ssm(String),
 }
 
 impl To {
     fn open(&self, base: &SdkConfig) -> Arc<dyn Destination> {
         match self {
             To::SecretsManager(id) => Arc::new(SecretsManagerSecret::new(id, None, None, base)),
+            To::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, base)),
         }
     }
 }
 
-/// `secretsmanager:NAME|ARN`.
+/// `secretsmanager:NAME|ARN` or `ssm:/PATH`.
 fn parse_to(text: &str) -> anyhow::Result<To> {
     match text.split_once(':') {
         Some(("secretsmanager", id)) if !id.is_empty() => Ok(To::SecretsManager(id.to_string())),
-        _ => bail!(
-            "--to `{text}`: expected secretsmanager:NAME or secretsmanager:ARN (ssm:/path is not supported by this build yet)"
-        ),
+        Some(("ssm", path)) if path.starts_with('/') && path.len() > 1 => {
+            Ok(To::Ssm(path.to_string()))
+        }
+        _ => bail!("--to `{text}`: expected secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"),
     }
 }
 
