@@ -791,3 +791,85 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         promoted["SecretAccessKey"].as_str().unwrap(),
     ]);
 }
+
+/// The same matrix into an SSM JSON parameter: killed after each journaled
+/// step, or PutParameter failing before or after taking effect, the
+/// parameter always holds a working key and the next run ends it.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on_the_next_run() {
+    let crashes = [
+        "create_key:done",
+        "deliver:done",
+        "verify:done",
+        "promote:begin",
+        "promote:done",
+        "finish:done",
+    ];
+    let faults = ["ssm:PutParameter@before", "ssm:PutParameter@after"];
+    let cases = crashes
+        .iter()
+        .map(|c| ("REKEY_CRASH_AT", *c))
+        .chain(faults.iter().map(|f| ("REKEY_FAULTS", *f)));
+    for (var, value) in cases {
+        let case = format!("{var}={value}");
+        let svc = Service::new(1).await;
+        let params = Params::of(&svc);
+        let value_before = json!({
+            "AccessKeyId": svc.key.access_key_id,
+            "SecretAccessKey": svc.key.secret_access_key,
+        });
+        params
+            .put("/ci/svc", &value_before.to_string(), Some(PARAM_KEY))
+            .await;
+        let held = || async {
+            let v: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+            creds_of(&v)
+        };
+        let first = cli_to(&svc, "ssm:/ci/svc", &[(var, value)], &[]);
+        let expected = if var == "REKEY_CRASH_AT" {
+            None
+        } else {
+            Some(2)
+        };
+        assert_eq!(
+            first.status.code(),
+            expected,
+            "{case}: {}",
+            crate::support::stderr(&first)
+        );
+        let after_first = held().await;
+        assert!(
+            works(&after_first).await,
+            "{case}: the parameter holds a key that fails"
+        );
+        let second = cli_to(&svc, "ssm:/ci/svc", &[], &[]);
+        assert_eq!(
+            crate::support::code(&second),
+            0,
+            "{case}: {}{}",
+            crate::support::stdout(&second),
+            crate::support::stderr(&second)
+        );
+        let now = held().await;
+        assert!(works(&now).await, "{case}");
+        assert_ne!(now.access_key_id, svc.key.access_key_id, "{case}");
+        assert_eq!(
+            params.key_of("/ci/svc").await.as_deref(),
+            Some(PARAM_KEY),
+            "{case}"
+        );
+        // No orphan: every key is the one the parameter holds, or one a
+        // completed rotation kept (the original, or the first run's key
+        // when the second run finished that rotation and then rotated).
+        for (key, _) in svc.seeder.keys("svc").await {
+            assert!(
+                key == now.access_key_id
+                    || key == svc.key.access_key_id
+                    || key == after_first.access_key_id,
+                "{case}: orphan key {key}"
+            );
+        }
+        svc.assert_journal_holds_no(&[&svc.key.secret_access_key, &now.secret_access_key]);
+    }
+}

@@ -206,6 +206,17 @@ impl SecretsManagerSecret {
     }
 }
 
+/// Why a secret must not be rotated by rekey: another function rotates it
+/// (DescribeSecret's RotationEnabled and RotationLambdaARN). Pure.
+fn rotated_elsewhere(enabled: Option<bool>, lambda: Option<&str>) -> Option<String> {
+    (enabled == Some(true)).then(|| {
+        format!(
+            "its rotation is enabled through {}; two rotators would fight, so rekey leaves it alone (turn that rotation off first)",
+            lambda.filter(|l| !l.is_empty()).unwrap_or("another function")
+        )
+    })
+}
+
 fn holder_of<'s>(stages: &'s [(String, Vec<String>)], stage: &str) -> Option<&'s str> {
     stages
         .iter()
@@ -282,16 +293,13 @@ impl Destination for SecretsManagerSecret {
                         CallError::from_sdk("secretsmanager:DescribeSecret", e),
                     )
                 })?;
-            if out.rotation_enabled() == Some(true) {
-                return Err(DestinationError::Refused {
+            match rotated_elsewhere(out.rotation_enabled(), out.rotation_lambda_arn()) {
+                Some(reason) => Err(DestinationError::Refused {
                     what: self.describe(),
-                    reason: format!(
-                        "its rotation is enabled through {}; two rotators would fight, so rekey leaves it alone (turn that rotation off first)",
-                        out.rotation_lambda_arn().unwrap_or("another function")
-                    ),
-                });
+                    reason,
+                }),
+                None => Ok(()),
             }
-            Ok(())
         })
     }
 
@@ -415,6 +423,23 @@ mod tests {
         );
         assert!((32..=64).contains(&token.len()), "{token}");
         assert!((32..=64).contains(&SecretsManagerSecret::version_for("AKIA1").len()));
+    }
+
+    #[test]
+    fn a_secret_another_lambda_rotates_is_refused_naming_it() {
+        let lambda = "arn:aws:lambda:us-east-1:111111111111:function:rotate-ci";
+        let why = rotated_elsewhere(Some(true), Some(lambda)).unwrap();
+        assert!(
+            why.contains(lambda) && why.contains("two rotators"),
+            "{why}"
+        );
+        assert!(
+            rotated_elsewhere(Some(true), None)
+                .unwrap()
+                .contains("another function")
+        );
+        assert_eq!(rotated_elsewhere(Some(false), Some(lambda)), None);
+        assert_eq!(rotated_elsewhere(None, None), None);
     }
 
     #[test]
