@@ -278,7 +278,14 @@ impl Intercept for CallCounter {
 /// sees, as IAM policies name actions.
 pub(crate) fn operation_name(cfg: &ConfigBag) -> Option<String> {
     cfg.load::<Metadata>()
-        .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
+        // "Secrets Manager" → `secretsmanager`, as IAM names its actions.
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m.service().to_ascii_lowercase().replace(' ', ""),
+                m.name()
+            )
+        })
 }
 
 /// The clients one account is audited (or rotated) with.

@@ -14,4 +14,5 @@ mod promises;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod service_keys;
 mod throttling;

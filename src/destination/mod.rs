@@ -3,12 +3,16 @@
 //! delivery happened), deliver a new key while keeping the old one until
 //! the rotation ends, and put the old key back.
 //!
-//! Only shared files (credentials and config) exist today; Secrets Manager
-//! and SSM Parameter Store destinations implement the same trait. What a
-//! destination is, the journal keeps as a [`DestinationSpec`].
+//! Shared files (credentials and config), Secrets Manager secrets and SSM
+//! parameters implement the trait. A destination whose consumers read it on their own
+//! schedule stages a delivery and makes it current only once the new key
+//! is verified ([`Destination::promote`]). What a destination is, the
+//! journal keeps as a [`DestinationSpec`].
 
 pub mod credentials_file;
+pub mod secrets_manager;
 mod spec;
+pub mod ssm;
 
 use std::sync::Arc;
 
@@ -16,7 +20,9 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 
 pub use credentials_file::CredentialsFile;
+pub use secrets_manager::SecretsManagerSecret;
 pub use spec::DestinationSpec;
+pub use ssm::{SsmForm, SsmParameter};
 
 /// A key pair read back from a destination: what the engine signs with
 /// when it must act as the old (or new) key.
@@ -67,6 +73,17 @@ pub enum DestinationError {
     Gone { what: String },
     #[error("a destination of kind `{kind}`, which this build of rekey does not know")]
     UnknownKind { kind: String },
+    #[error("{doing} {what}")]
+    Call {
+        what: String,
+        doing: &'static str,
+        #[source]
+        source: crate::error::CallError,
+    },
+    #[error("{what}: {reason}")]
+    Malformed { what: String, reason: String },
+    #[error("{what} is refused: {reason}")]
+    Refused { what: String, reason: String },
 }
 
 /// A destination call's answer, later. Destinations are async because
@@ -89,13 +106,39 @@ pub trait Destination: Send + Sync {
     /// The key pair it holds now (to sign with it).
     fn current(&self) -> Io<'_, Option<KeyPair>>;
 
+    /// A pair delivered but not yet made current (see
+    /// [`Destination::promote`]); None for destinations that write in place.
+    fn staged(&self) -> Io<'_, Option<KeyPair>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Refuses, before any change, a destination rekey must not rotate
+    /// (e.g. a secret another function rotates).
+    fn check(&self) -> Io<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether a delivery is staged and needs [`Destination::promote`]
+    /// once the new key is verified.
+    fn stages_delivery(&self) -> bool {
+        false
+    }
+
+    /// Makes the delivered, verified `new` pair the one consumers read.
+    /// Idempotent. A no-op where delivery writes in place (files).
+    fn promote<'a>(&'a self, _new: &'a KeyPair) -> Io<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Where it does not hold `access_key_id`, one line each (empty: it
     /// holds it everywhere). The read-back before the old key is retired.
     fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>>;
 
-    /// Writes the new pair in place of `old_key_id`, first keeping the old
-    /// pair where [`Destination::restore`] finds it. Idempotent. Refuses to
-    /// overwrite a key that is neither the old nor the new one.
+    /// Writes the new pair in place of `old_key_id` (or, for a destination
+    /// that [stages deliveries](Destination::stages_delivery), gets ready
+    /// to), first keeping the old pair where [`Destination::restore`] finds
+    /// it. Idempotent. Refuses to overwrite a key that is neither the old
+    /// nor the new one.
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()>;
 
     /// Where it holds `new_key_id`, puts back the pair of `old_key_id`.
@@ -105,10 +148,27 @@ pub trait Destination: Send + Sync {
     fn release_old<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()>;
 }
 
-/// Rebuilds a journaled destination. A kind this build does not know is an
-/// error naming it, never dropped.
-pub fn from_spec(spec: &DestinationSpec) -> Result<Arc<dyn Destination>, DestinationError> {
+/// Rebuilds a journaled destination; AWS destinations are reached with
+/// `base`'s credentials. A kind this build does not know is an error
+/// naming it, never dropped.
+pub fn from_spec(
+    spec: &DestinationSpec,
+    base: &aws_config::SdkConfig,
+) -> Result<Arc<dyn Destination>, DestinationError> {
     Ok(match spec {
+        DestinationSpec::SecretsManager {
+            secret_id,
+            region,
+            role,
+        } => Arc::new(SecretsManagerSecret::new(
+            secret_id,
+            region.clone(),
+            role.clone(),
+            base,
+        )),
+        DestinationSpec::Ssm { path, form, region } => {
+            Arc::new(SsmParameter::new(path, *form, region.clone(), base))
+        }
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,

@@ -27,6 +27,22 @@ pub enum DestinationSpec {
         path: PathBuf,
         profiles: Vec<String>,
     },
+    /// A Secrets Manager secret, by name or ARN, with the region it is in
+    /// and the role assumed to reach it (a central secrets account). Never
+    /// its value.
+    SecretsManager {
+        secret_id: String,
+        region: Option<String>,
+        role: Option<String>,
+    },
+    /// An SSM parameter (one JSON parameter, or a pair under the path),
+    /// with its region. Never its value.
+    Ssm {
+        path: String,
+        /// None: not known yet; found on first use.
+        form: Option<super::ssm::SsmForm>,
+        region: Option<String>,
+    },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
     /// A kind this build does not know, kept as it was read.
@@ -34,6 +50,8 @@ pub enum DestinationSpec {
 }
 
 const SHARED_FILE: &str = "shared_file";
+const SECRETS_MANAGER: &str = "secretsmanager";
+const SSM: &str = "ssm";
 
 fn file_name(kind: FileKind) -> &'static str {
     match kind {
@@ -57,6 +75,22 @@ impl DestinationSpec {
                 "path": path.to_string_lossy(),
                 "profiles": profiles,
             }),
+            DestinationSpec::SecretsManager {
+                secret_id,
+                region,
+                role,
+            } => json!({
+                "kind": SECRETS_MANAGER,
+                "secret_id": secret_id,
+                "region": region,
+                "role": role,
+            }),
+            DestinationSpec::Ssm { path, form, region } => json!({
+                "kind": SSM,
+                "path": path,
+                "form": form.map(|f| f.as_str()),
+                "region": region,
+            }),
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
         }
@@ -73,6 +107,28 @@ impl DestinationSpec {
             .and_then(Value::as_str)
             .ok_or("a destination without a kind")?
             .to_string();
+        let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_string);
+        if kind == SECRETS_MANAGER {
+            return Ok(DestinationSpec::SecretsManager {
+                secret_id: text("secret_id")
+                    .ok_or("a secretsmanager destination without a secret_id")?,
+                region: text("region"),
+                role: text("role"),
+            });
+        }
+        if kind == SSM {
+            let form = match text("form") {
+                None => None,
+                Some(f) => {
+                    Some(super::ssm::SsmForm::parse(&f).ok_or(format!("unknown ssm form {f:?}"))?)
+                }
+            };
+            return Ok(DestinationSpec::Ssm {
+                path: text("path").ok_or("an ssm destination without a path")?,
+                form,
+                region: text("region"),
+            });
+        }
         if kind != SHARED_FILE {
             return Ok(DestinationSpec::Unknown { kind, raw: value });
         }
@@ -129,6 +185,46 @@ mod tests {
             serde_json::from_str::<DestinationSpec>(&text).unwrap(),
             spec
         );
+    }
+
+    #[test]
+    fn a_secret_round_trips_by_name_region_and_role() {
+        let spec = DestinationSpec::SecretsManager {
+            secret_id: "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ci/bot-AbCdEf".into(),
+            region: Some("eu-west-1".into()),
+            role: Some("arn:aws:iam::222222222222:role/rekey".into()),
+        };
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            serde_json::from_str::<DestinationSpec>(&text).unwrap(),
+            spec
+        );
+        let bare: DestinationSpec =
+            serde_json::from_str(r#"{"kind":"secretsmanager","secret_id":"ci/bot"}"#).unwrap();
+        assert!(matches!(
+            bare,
+            DestinationSpec::SecretsManager {
+                region: None,
+                role: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_parameter_round_trips_by_path_form_and_region() {
+        for form in [None, Some(super::super::ssm::SsmForm::Pair)] {
+            let spec = DestinationSpec::Ssm {
+                path: "/ci/bot".into(),
+                form,
+                region: Some("eu-west-1".into()),
+            };
+            let text = serde_json::to_string(&spec).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DestinationSpec>(&text).unwrap(),
+                spec
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum AccessSpec {
     /// An MFA session of the key being rotated. A resumed rotation has no
     /// code to start one: it reaches IAM with the new key, as before.
     MfaSession { serial: String },
+    /// The caller's own credentials (a user of the caller's own account).
+    Caller,
     /// A role assumed in the user's account with the caller's credentials.
     Role {
         role_arn: String,
@@ -53,6 +55,7 @@ mod tests {
     fn access_modes_round_trip_and_old_rows_mean_the_old_key() {
         for spec in [
             AccessSpec::OldKey,
+            AccessSpec::Caller,
             AccessSpec::MfaSession {
                 serial: "arn:aws:iam::1:mfa/dev".into(),
             },

@@ -59,6 +59,9 @@ named_enum! {
         /// Writing the new secret to one destination (target = destination).
         Deliver = "deliver",
         Verify = "verify",
+        /// Making a verified, staged delivery the one consumers read
+        /// (Secrets Manager's AWSCURRENT; target = destination).
+        Promote = "promote",
         DeactivateOldKey = "deactivate_old_key",
         DeleteOldKey = "delete_old_key",
         /// Freeing a slot at the two-key limit (target = the key ID).
@@ -102,6 +105,9 @@ named_enum! {
     pub enum OldKeyAction as "old key action" {
         Deactivate = "deactivate",
         Delete = "delete",
+        /// Left active: its consumers re-read on their own schedule
+        /// (Secrets Manager, SSM); retired later, after a grace period.
+        Keep = "keep",
     }
 }
 

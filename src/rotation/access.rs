@@ -20,6 +20,8 @@ pub enum Access {
     OldKey,
     /// GetSessionToken with the old key and this device's code.
     MfaSession { serial: String, code: String },
+    /// The caller's own credentials (the user is in the caller's account).
+    Caller,
     /// AssumeRole with the caller's credentials. `role` is an ARN, or a
     /// role name (with an optional path) in the user's own account.
     Role {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Access::OldKey => f.write_str("OldKey"),
+            Access::Caller => f.write_str("Caller"),
             Access::MfaSession { serial, .. } => f
                 .debug_struct("MfaSession")
                 .field("serial", serial)
@@ -82,6 +85,8 @@ pub enum AccessError {
         #[source]
         source: CallError,
     },
+    #[error("cannot read the caller's own credentials")]
+    Caller(#[source] aws_credential_types::provider::error::CredentialsError),
     #[error("the journal names an access mode this build of rekey does not know: {0}")]
     Unknown(String),
 }
@@ -101,6 +106,10 @@ impl Access {
             Access::OldKey => Ok(Opened {
                 spec: AccessSpec::OldKey,
                 session: None,
+            }),
+            Access::Caller => Ok(Opened {
+                spec: AccessSpec::Caller,
+                session: Some(caller_credentials(caller).await?),
             }),
             Access::MfaSession { serial, code } => {
                 let session = mfa_session(config, old, serial, code)
@@ -136,6 +145,7 @@ impl Access {
     pub async fn reopen(spec: &AccessSpec, caller: &SdkConfig) -> Result<Opened, AccessError> {
         let session = match spec {
             AccessSpec::OldKey | AccessSpec::MfaSession { .. } => None,
+            AccessSpec::Caller => Some(caller_credentials(caller).await?),
             AccessSpec::Role {
                 role_arn,
                 external_id,
@@ -147,6 +157,21 @@ impl Access {
             session,
         })
     }
+}
+
+async fn caller_credentials(caller: &SdkConfig) -> Result<Credentials, AccessError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = caller.credentials_provider() else {
+        return Err(AccessError::Caller(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no credentials provider is configured",
+            ),
+        ));
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map_err(AccessError::Caller)
 }
 
 async fn assume(

@@ -36,6 +36,11 @@ impl Engine<'_> {
     ) -> Result<Ended, RotateError> {
         let target = who.target;
         let names: Vec<String> = target.destinations.iter().map(|d| d.describe()).collect();
+        let staged: Vec<bool> = target
+            .destinations
+            .iter()
+            .map(|d| d.stages_delivery())
+            .collect();
         let left_by_earlier =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
         let mut read_back = ReadBack::NotYet;
@@ -44,6 +49,7 @@ impl Engine<'_> {
             let r = self.journal(target, self.journal.get(id).await)?;
             let facts = Facts {
                 destinations: &names,
+                staged: &staged,
                 origin,
                 read_back,
             };
@@ -105,6 +111,23 @@ impl Engine<'_> {
                         return Err(self.fail_undone(who, id, why).await);
                     }
                 }
+                Next::Promote(n) => {
+                    let dest = &target.destinations[n];
+                    let pair = known(&new, target)?;
+                    let on = &names[n];
+                    let promoted = self
+                        .journaled(who, id, Step::Promote, Some(on), || async {
+                            dest.promote(pair).await
+                        })
+                        .await?;
+                    if let Err(e) = promoted {
+                        let why = format!(
+                            "could not make the new key current in {on}: {}",
+                            error_chain(&e)
+                        );
+                        return Err(self.fail_undone(who, id, why).await);
+                    }
+                }
                 Next::Confirm => {
                     self.confirm_delivered(who, id, known(&new, target)?)
                         .await?;
@@ -131,6 +154,12 @@ impl Engine<'_> {
                 }
                 Next::Finish => {
                     let pair = known(&new, target)?;
+                    if r.old_key_action == OldKeyAction::Keep {
+                        note = format!(
+                            "; old key {} kept active for consumers that re-read on their own schedule",
+                            mask_key_id(&r.old_key_id)
+                        );
+                    }
                     return self.finish(who, id, &r.old_key_id, pair, note).await;
                 }
             }
@@ -173,6 +202,7 @@ impl Engine<'_> {
         let step = match action {
             OldKeyAction::Deactivate => Step::DeactivateOldKey,
             OldKeyAction::Delete => Step::DeleteOldKey,
+            OldKeyAction::Keep => return Ok(()),
         };
         let iam = self.iam_clients(who.target, new);
         let user = who.user.as_str();
@@ -184,6 +214,7 @@ impl Engine<'_> {
                             steps::deactivate_key(&iam, user, old_key).await
                         }
                         OldKeyAction::Delete => steps::delete_key(&iam, user, old_key).await,
+                        OldKeyAction::Keep => Ok(()),
                     }
                 })
             })
@@ -314,6 +345,7 @@ fn verb(action: OldKeyAction) -> &'static str {
     match action {
         OldKeyAction::Deactivate => "deactivated",
         OldKeyAction::Delete => "deleted",
+        OldKeyAction::Keep => "kept active",
     }
 }
 

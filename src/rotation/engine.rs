@@ -59,6 +59,9 @@ pub enum Status {
     Declined,
     /// Rolled back: destinations restored, new key deleted.
     Undone,
+    /// The key named was rotated already (by an earlier rotation this run
+    /// finished): the destination holds that rotation's new key.
+    AlreadyRotated,
 }
 
 /// What happened to one key, for output and history.
@@ -262,8 +265,14 @@ impl Engine<'_> {
             Subject::Known {
                 account_id,
                 user_arn,
-                ..
+                old_key_id,
             } => {
+                if let Some(report) = self
+                    .already_rotated(target, old_key_id, &old.access_key_id)
+                    .await?
+                {
+                    return Ok(report);
+                }
                 target.subject.check(&target.label, &old.access_key_id)?;
                 Ok(Identity {
                     account_id: account_id.clone(),
@@ -315,6 +324,44 @@ impl Engine<'_> {
         result
     }
 
+    /// A report saying `named` was already rotated when a completed
+    /// rotation replaced it with `held`, the key the destination holds now
+    /// (a front end named the key before this run finished that rotation).
+    async fn already_rotated(
+        &self,
+        target: &Job,
+        named: &str,
+        held: &str,
+    ) -> Result<Option<Report>, RotateError> {
+        if named == held {
+            return Ok(None);
+        }
+        let recent = self.journal(target, self.journal.history(RECENT).await)?;
+        let Some(r) = recent.iter().find(|r| {
+            r.old_key_id == named
+                && r.new_key_id.as_deref() == Some(held)
+                && r.outcome == Some(crate::journal::Outcome::Completed)
+        }) else {
+            return Ok(None);
+        };
+        Ok(Some(Report {
+            target: target.label.clone(),
+            status: Status::AlreadyRotated,
+            account_id: Some(r.account_id.clone()),
+            user_name: Some(r.user_name.clone()),
+            old_key_id: Some(named.to_string()),
+            new_key_id: Some(held.to_string()),
+            rotation_id: Some(r.id),
+            plan: None,
+            message: format!(
+                "rotation #{} already replaced {} with {}",
+                r.id,
+                mask_key_id(named),
+                mask_key_id(held)
+            ),
+        }))
+    }
+
     /// Fails with the lease error when an unfinished rotation of a live
     /// run created `key_id`.
     async fn lease_of_delivered_key(&self, target: &Job, key_id: &str) -> Result<(), RotateError> {
@@ -353,6 +400,16 @@ impl Engine<'_> {
         if old.access_key_id != seen_key {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
+        // A destination rekey must not rotate is refused before any change.
+        for dest in &target.destinations {
+            dest.check()
+                .await
+                .map_err(|source| RotateError::Destination {
+                    target: target.label.clone(),
+                    what: "cannot rotate into it",
+                    source,
+                })?;
+        }
         let iam = self.iam_clients(target, &old);
         let keys = steps::list_keys(&iam, user)
             .await
@@ -360,6 +417,20 @@ impl Engine<'_> {
         let orphans = self
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
+        // A key an earlier rotation kept, unused since: its slot is freed
+        // as if deleting another active key had been allowed.
+        let kept = self
+            .free_kept_key(target, (account, user), &keys, &old.access_key_id, &iam)
+            .await?;
+        let freeing_kept = RotateOptions {
+            delete_other_active: true,
+            ..self.opts.clone()
+        };
+        let opts = if kept.is_some() {
+            &freeing_kept
+        } else {
+            self.opts
+        };
         let plan = match plan_key(
             account,
             arn,
@@ -367,7 +438,7 @@ impl Engine<'_> {
             &keys,
             &orphans,
             self.clock.now(),
-            self.opts,
+            opts,
         ) {
             Decision::Rotate(plan) => plan,
             Decision::NotDue {
@@ -470,6 +541,10 @@ impl Engine<'_> {
         }
     }
 }
+
+/// How many of the latest rotations are searched for one that already
+/// replaced a named key.
+const RECENT: usize = 200;
 
 /// One line saying what a plan will do.
 pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {

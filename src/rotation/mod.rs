@@ -26,10 +26,12 @@ mod drive;
 pub mod engine;
 mod error;
 mod job;
+pub mod kept;
 pub mod next;
 pub mod orphans;
 pub mod recovery;
 mod run;
+pub mod service;
 pub mod steps;
 mod sweep;
 pub mod targets;
@@ -100,6 +102,17 @@ pub enum Refusal {
     },
     #[error("key {key} is Inactive; a profile must hold an active key to be rotated")]
     OldKeyInactive { key: String },
+    #[error(
+        "user {user}'s key {key}, kept active by rotation #{rotation}, was used since it was replaced ({service} in {region} on {date}); something still reads it, so rekey will not delete it to make room"
+    )]
+    KeptKeyInUse {
+        user: String,
+        key: String,
+        rotation: i64,
+        service: String,
+        region: String,
+        date: String,
+    },
     #[error(
         "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
     )]

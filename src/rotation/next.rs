@@ -57,6 +57,8 @@ pub enum Next {
     Deliver(usize),
     /// Prove the new key works.
     Verify,
+    /// Make the staged delivery to destination `n` current.
+    Promote(usize),
     /// Read every destination back.
     Confirm,
     /// Deactivate or delete the old key.
@@ -74,6 +76,9 @@ pub enum Next {
 pub struct Facts<'a> {
     /// How each destination is named in the journal's events, in order.
     pub destinations: &'a [String],
+    /// Which of them stage a delivery, to be promoted once verified
+    /// (same order; missing entries count as not staging).
+    pub staged: &'a [bool],
     pub origin: Origin,
     pub read_back: ReadBack,
 }
@@ -104,9 +109,16 @@ pub fn next_step(r: &Rotation, facts: &Facts) -> Next {
     if !r.step_done(Step::Verify) {
         return Next::Verify;
     }
+    if let Some(n) = facts.destinations.iter().enumerate().position(|(i, d)| {
+        facts.staged.get(i).copied().unwrap_or(false) && !r.step_done_on(Step::Promote, d)
+    }) {
+        return Next::Promote(n);
+    }
     let retire = match r.old_key_action {
         OldKeyAction::Deactivate => Step::DeactivateOldKey,
         OldKeyAction::Delete => Step::DeleteOldKey,
+        // Nothing is retired, so nothing needs reading back first.
+        OldKeyAction::Keep => return Next::Finish,
     };
     if r.step_done(retire) {
         return Next::Finish;
@@ -193,6 +205,7 @@ mod tests {
             r,
             &Facts {
                 destinations: &destinations,
+                staged: &[false, false],
                 origin,
                 read_back,
             },
@@ -298,6 +311,65 @@ mod tests {
         let mut undone = planned();
         undone.outcome = Some(Outcome::Undone);
         assert_eq!(resumed(&undone), Next::Nothing);
+    }
+
+    /// A is a file, B a staged secret: B is promoted after verification,
+    /// before the read-back, and only once.
+    fn staged_next(r: &Rotation, origin: Origin, read_back: ReadBack) -> Next {
+        let destinations = [A.to_string(), B.to_string()];
+        next_step(
+            r,
+            &Facts {
+                destinations: &destinations,
+                staged: &[false, true],
+                origin,
+                read_back,
+            },
+        )
+    }
+
+    #[test]
+    fn a_staged_delivery_is_promoted_after_verification_then_read_back() {
+        assert_eq!(
+            staged_next(&delivered(), Origin::ThisRun, ReadBack::NotYet),
+            Next::Verify
+        );
+        assert_eq!(
+            staged_next(&verified(), Origin::ThisRun, ReadBack::NotYet),
+            Next::Promote(1)
+        );
+        // A promotion left open is done again (it is idempotent).
+        let open_promote = open(verified(), Step::Promote, Some(B));
+        assert_eq!(
+            staged_next(&open_promote, Origin::EarlierRun, ReadBack::NotYet),
+            Next::Promote(1)
+        );
+        let promoted = done(verified(), Step::Promote, Some(B));
+        assert_eq!(
+            staged_next(&promoted, Origin::EarlierRun, ReadBack::NotYet),
+            Next::Confirm
+        );
+        assert_eq!(
+            staged_next(&promoted, Origin::ThisRun, ReadBack::Done),
+            Next::Retire(OldKeyAction::Deactivate)
+        );
+    }
+
+    #[test]
+    fn a_kept_old_key_finishes_after_promotion_without_retiring() {
+        let mut keep = verified();
+        keep.old_key_action = OldKeyAction::Keep;
+        assert_eq!(
+            staged_next(&keep, Origin::ThisRun, ReadBack::NotYet),
+            Next::Promote(1)
+        );
+        let promoted = done(keep.clone(), Step::Promote, Some(B));
+        assert_eq!(
+            staged_next(&promoted, Origin::ThisRun, ReadBack::NotYet),
+            Next::Finish
+        );
+        // With files only, nothing to promote: straight to Finish.
+        assert_eq!(fresh(&keep), Next::Finish);
     }
 
     #[test]

@@ -55,7 +55,16 @@ impl Engine<'_> {
                             what: "cannot read the key while rolling back",
                             source,
                         })?;
-                if holds.as_deref() != Some(new_key) {
+                let staged = dest
+                    .staged()
+                    .await
+                    .map_err(|source| RotateError::Destination {
+                        target: who.target.label.clone(),
+                        what: "cannot read the staged key while rolling back",
+                        source,
+                    })?
+                    .map(|p| p.access_key_id);
+                if holds.as_deref() != Some(new_key) && staged.as_deref() != Some(new_key) {
                     continue;
                 }
                 let on = dest.describe();
@@ -168,6 +177,7 @@ impl Engine<'_> {
         // (deleting the key it holds would lock its consumer out).
         let facts = Facts {
             destinations: &[],
+            staged: &[],
             origin: Origin::EarlierRun,
             read_back: ReadBack::NotYet,
         };
@@ -186,6 +196,19 @@ impl Engine<'_> {
                         source,
                     })?;
                 if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
+                    new = Some(pair);
+                    break;
+                }
+                // Delivered but not yet promoted (a staged secret version).
+                let staged = dest
+                    .staged()
+                    .await
+                    .map_err(|source| RotateError::Destination {
+                        target: target.label.clone(),
+                        what: "cannot read the staged key to finish an earlier rotation",
+                        source,
+                    })?;
+                if let Some(pair) = staged.filter(|p| p.access_key_id == new_id) {
                     new = Some(pair);
                     break;
                 }
@@ -239,11 +262,13 @@ impl Engine<'_> {
         let destinations: Vec<_> = r
             .destinations
             .iter()
-            .filter_map(|d| crate::destination::from_spec(d).ok())
+            .filter_map(|d| crate::destination::from_spec(d, &config).ok())
             .collect();
         if let Some(new_key) = &r.new_key_id {
             for d in &destinations {
-                if d.current_key_id().await.ok().flatten().as_ref() == Some(new_key) {
+                let staged = d.staged().await.ok().flatten().map(|p| p.access_key_id);
+                let current = d.current_key_id().await.ok().flatten();
+                if current.as_ref() == Some(new_key) || staged.as_ref() == Some(new_key) {
                     return Err(refuse(
                         "a destination still holds its new key; the next run finishes it instead",
                     ));
@@ -299,10 +324,13 @@ use super::orphans::SKEW;
 
 /// Rebuilds the destinations a rotation was begun with, exactly; a
 /// destination that is gone or of an unknown kind is an error.
-pub fn destinations_of(r: &Rotation) -> Result<Vec<Arc<dyn Destination>>, DestinationError> {
+pub fn destinations_of(
+    r: &Rotation,
+    config: &SdkConfig,
+) -> Result<Vec<Arc<dyn Destination>>, DestinationError> {
     r.destinations
         .iter()
-        .map(crate::destination::from_spec)
+        .map(|d| crate::destination::from_spec(d, config))
         .collect()
 }
 

@@ -96,7 +96,16 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
             out.unfinished.push(rotation);
             continue;
         }
-        let destinations = match destinations_of(&rotation) {
+        let config = match options.profiles {
+            Some(profiles) => profile_config(
+                options.caller,
+                profiles,
+                first_profile(&rotation),
+                options.aws,
+            ),
+            None => options.caller.clone(),
+        };
+        let destinations = match destinations_of(&rotation, &config) {
             Ok(d) => d,
             Err(source) => {
                 out.failures.push(RotateError::CannotResume {
@@ -107,15 +116,6 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
                 });
                 continue;
             }
-        };
-        let config = match options.profiles {
-            Some(profiles) => profile_config(
-                options.caller,
-                profiles,
-                first_profile(&rotation),
-                options.aws,
-            ),
-            None => options.caller.clone(),
         };
         // The access is reopened from the journal by `resume`.
         let job = Job::new(

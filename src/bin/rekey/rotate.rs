@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::destination::{CredentialsFile, Destination};
+use rekey::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
@@ -29,9 +29,21 @@ pub struct RotateArgs {
     #[arg(
         long = "profile",
         value_name = "NAME",
-        required_unless_present_any = ["all_profiles", "abandon"]
+        required_unless_present_any = ["all_profiles", "abandon", "user"]
     )]
     profiles: Vec<String>,
+    /// A service user's account (with --user and --to).
+    #[arg(long, value_name = "ACCOUNT_ID", requires_all = ["user", "to"], conflicts_with_all = ["profiles", "all_profiles", "abandon"])]
+    account: Option<String>,
+    /// Rotate this IAM user's key (in --account) into the --to destinations;
+    /// the key rotated is the one the first destination holds.
+    #[arg(long, value_name = "NAME", requires_all = ["account", "to"])]
+    user: Option<String>,
+    /// Where the service user's key lives (repeatable):
+    /// secretsmanager:NAME, secretsmanager:ARN, or ssm:/PATH (one JSON
+    /// SecureString parameter, or PATH/access_key_id + PATH/secret_access_key).
+    #[arg(long, value_name = "DESTINATION", requires = "user")]
+    to: Vec<String>,
     /// Rotate every profile of the credentials file that holds static keys.
     #[arg(long)]
     all_profiles: bool,
@@ -47,9 +59,11 @@ pub struct RotateArgs {
     /// Show each key and ask before each step.
     #[arg(short, long)]
     interactive: bool,
-    /// What to do with the old key once the new one works.
-    #[arg(long, value_name = "deactivate|delete", default_value = "deactivate")]
-    old_key: OldKeyAction,
+    /// What to do with the old key once the new one works (default:
+    /// deactivate for profiles; keep for --to, whose readers re-read on
+    /// their own schedule).
+    #[arg(long, value_name = "keep|deactivate|delete")]
+    old_key: Option<OldKeyAction>,
     /// At the two-key limit, delete the user's other *active* key to make room.
     #[arg(long)]
     delete_other_active: bool,
@@ -142,7 +156,18 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     }
     let env = env_with(&args.credentials_file);
     let profiles = Profiles::load(&env)?;
-    let targets = resolve(&profiles, &args.profiles, args.all_profiles)?;
+    let service = args.user.is_some();
+    let targets = if service {
+        Vec::new()
+    } else {
+        resolve(&profiles, &args.profiles, args.all_profiles)?
+    };
+    // Parsed before anything is opened: bad input changes nothing.
+    let to = args
+        .to
+        .iter()
+        .map(|t| parse_to(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let journal_path = match &args.journal {
         Some(p) => p.clone(),
         None => default_path(&env).context(
@@ -162,7 +187,11 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     };
     let run_id = format!("{}-{}", std::process::id(), clock.now().unix_timestamp());
     let opts = RotateOptions {
-        old_key: args.old_key,
+        old_key: args.old_key.unwrap_or(if service {
+            OldKeyAction::Keep
+        } else {
+            OldKeyAction::Deactivate
+        }),
         delete_other_active: args.delete_other_active,
         max_age_days,
         propagation_timeout,
@@ -217,6 +246,23 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             }
         }
     }
+    if let (Some(account), Some(user)) = (&args.account, &args.user) {
+        let destinations = to.iter().map(|t| t.open(&base)).collect();
+        let access = match &args.role {
+            Some(role) => Access::Role {
+                role: role.clone(),
+                external_id: args.external_id.clone(),
+            },
+            None => Access::Caller,
+        };
+        match rotation::service::service_job(&base, account, user, access, destinations).await {
+            Ok(job) => jobs.push(job),
+            Err(e) => {
+                failures += 1;
+                eprintln!("rekey: error: {}", error_chain(&e));
+            }
+        }
+    }
     let options = RunOptions {
         rotate: &opts,
         mode: if args.dry_run {
@@ -253,6 +299,33 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     failures += done.failures.len();
     print_reports(&done.reports, args.output);
     Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
+}
+
+/// One `--to` destination, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum To {
+    SecretsManager(String),
+    Ssm(String),
+}
+
+impl To {
+    fn open(&self, base: &SdkConfig) -> Arc<dyn Destination> {
+        match self {
+            To::SecretsManager(id) => Arc::new(SecretsManagerSecret::new(id, None, None, base)),
+            To::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, base)),
+        }
+    }
+}
+
+/// `secretsmanager:NAME|ARN` or `ssm:/PATH`.
+fn parse_to(text: &str) -> anyhow::Result<To> {
+    match text.split_once(':') {
+        Some(("secretsmanager", id)) if !id.is_empty() => Ok(To::SecretsManager(id.to_string())),
+        Some(("ssm", path)) if path.starts_with('/') && path.len() > 1 => {
+            Ok(To::Ssm(path.to_string()))
+        }
+        _ => bail!("--to `{text}`: expected secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"),
+    }
 }
 
 /// A job from one key of the credentials file: its profiles are its
@@ -355,6 +428,7 @@ fn print_reports(reports: &[Report], format: OutputFormat) {
                 let tag = match r.status {
                     Status::Rotated => "rotated",
                     Status::NotDue => "not due",
+                    Status::AlreadyRotated => "already rotated",
                     Status::Planned => "would",
                     Status::Declined => "declined",
                     Status::Undone => "undone",

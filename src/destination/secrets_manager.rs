@@ -1,0 +1,473 @@
+//! A Secrets Manager secret holding an IAM user's key pair as JSON
+//! (`AccessKeyId`, `SecretAccessKey`; any other field is kept).
+//!
+//! Delivery writes a new version staged AWSPENDING, with a
+//! `ClientRequestToken` derived from the new key ID: a retried or resumed
+//! delivery names the same version, so it creates no second one. Consumers
+//! read AWSCURRENT, which still holds the old key until the new one is
+//! verified; then [`Destination::promote`] moves AWSCURRENT to the new
+//! version (AWSPREVIOUS follows) and removes AWSPENDING. Undo removes
+//! AWSPENDING and leaves AWSCURRENT alone (unless this rotation promoted
+//! it: then it goes back to the version holding the old key).
+//!
+//! A secret whose rotation another Lambda performs is refused before any
+//! change: two rotators would fight. A secret in another account (a
+//! central secrets account) is named by its ARN, optionally with a role to
+//! assume there.
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_secretsmanager::Client;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+use zeroize::Zeroizing;
+
+use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
+use crate::error::{CallError, FailureKind};
+use crate::model::mask_key_id;
+
+const CURRENT: &str = "AWSCURRENT";
+const PENDING: &str = "AWSPENDING";
+
+/// One secret, by name or ARN.
+pub struct SecretsManagerSecret {
+    secret_id: String,
+    region: Option<String>,
+    role: Option<String>,
+    base: SdkConfig,
+    client: OnceCell<Client>,
+}
+
+impl SecretsManagerSecret {
+    /// `secret_id` is a name (in `base`'s account) or an ARN; `region`
+    /// overrides `base`'s (an ARN's region is used when none is given);
+    /// `role` is assumed with `base`'s credentials to reach the secret.
+    pub fn new(
+        secret_id: &str,
+        region: Option<String>,
+        role: Option<String>,
+        base: &SdkConfig,
+    ) -> Self {
+        let region = region.or_else(|| region_of_arn(secret_id).map(str::to_string));
+        SecretsManagerSecret {
+            secret_id: secret_id.to_string(),
+            region,
+            role,
+            base: base.clone(),
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> Result<&Client, DestinationError> {
+        self.client
+            .get_or_try_init(|| async {
+                let mut config = self.base.to_builder();
+                if let Some(region) = &self.region {
+                    config = config.region(Region::new(region.clone()));
+                }
+                let mut config = config.build();
+                if let Some(role) = &self.role {
+                    let sts = aws_sdk_sts::Client::new(&config);
+                    let creds = crate::aws::assume_role(&sts, role, None)
+                        .await
+                        .map_err(|source| self.failed("assuming the role to reach", source))?;
+                    config = crate::aws::with_credentials(&config, creds);
+                }
+                let builder = aws_sdk_secretsmanager::config::Builder::from(&config);
+                #[cfg(feature = "fault-injection")]
+                let builder = match crate::faults::FaultInjector::from_env() {
+                    Some(faults) => builder.interceptor(faults),
+                    None => builder,
+                };
+                Ok(Client::from_conf(builder.build()))
+            })
+            .await
+    }
+
+    fn failed(&self, doing: &'static str, source: CallError) -> DestinationError {
+        DestinationError::Call {
+            what: self.describe(),
+            doing,
+            source,
+        }
+    }
+
+    /// The version ID a delivery of `new_key_id` writes: the same on every
+    /// retry and resume of the rotation, and 32–64 characters as Secrets
+    /// Manager requires.
+    pub fn version_for(new_key_id: &str) -> String {
+        let token = format!("rekey-version-{new_key_id}");
+        format!("{token:-<32}")
+    }
+
+    /// The secret's JSON at `stage`, or None when no version has it.
+    async fn read(&self, stage: &str) -> Result<Option<Zeroizing<String>>, DestinationError> {
+        let client = self.client().await?;
+        match client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(stage)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.secret_string().map(|s| Zeroizing::new(s.to_string()))),
+            Err(e) => {
+                let e = CallError::from_sdk("secretsmanager:GetSecretValue", e);
+                if stage != CURRENT && is_not_found(&e) {
+                    return Ok(None);
+                }
+                Err(self.failed("reading", e))
+            }
+        }
+    }
+
+    async fn pair_at(&self, stage: &str) -> Result<Option<KeyPair>, DestinationError> {
+        let Some(text) = self.read(stage).await? else {
+            return Ok(None);
+        };
+        let fields = self.parse(&text)?;
+        let id = fields.get("AccessKeyId").and_then(Value::as_str);
+        let secret = fields.get("SecretAccessKey").and_then(Value::as_str);
+        Ok(match (id, secret) {
+            (Some(id), Some(secret)) => Some(KeyPair {
+                access_key_id: id.to_string(),
+                secret: SecretString::from(secret.to_string()),
+            }),
+            _ => None,
+        })
+    }
+
+    /// The secret's fields. The error never quotes the text (it is secret).
+    fn parse(&self, text: &str) -> Result<Map<String, Value>, DestinationError> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) => Ok(fields),
+            _ => Err(DestinationError::Malformed {
+                what: self.describe(),
+                reason: "its value is not a JSON object with AccessKeyId and SecretAccessKey"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Which stages each version holds.
+    async fn stages(&self) -> Result<Vec<(String, Vec<String>)>, DestinationError> {
+        let client = self.client().await?;
+        let out = client
+            .describe_secret()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(
+                    "describing",
+                    CallError::from_sdk("secretsmanager:DescribeSecret", e),
+                )
+            })?;
+        Ok(out
+            .version_ids_to_stages()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn move_stage(
+        &self,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), DestinationError> {
+        let client = self.client().await?;
+        client
+            .update_secret_version_stage()
+            .secret_id(&self.secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_string))
+            .set_remove_from_version_id(from.map(str::to_string))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.failed(
+                    "moving a staging label of",
+                    CallError::from_sdk("secretsmanager:UpdateSecretVersionStage", e),
+                )
+            })
+    }
+
+    /// Removes AWSPENDING from `version` if it holds it.
+    async fn unstage(
+        &self,
+        stages: &[(String, Vec<String>)],
+        version: &str,
+    ) -> Result<(), DestinationError> {
+        if holder_of(stages, PENDING) == Some(version) {
+            self.move_stage(PENDING, None, Some(version)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a secret must not be rotated by rekey: another function rotates it
+/// (DescribeSecret's RotationEnabled and RotationLambdaARN). Pure.
+fn rotated_elsewhere(enabled: Option<bool>, lambda: Option<&str>) -> Option<String> {
+    (enabled == Some(true)).then(|| {
+        format!(
+            "its rotation is enabled through {}; two rotators would fight, so rekey leaves it alone (turn that rotation off first)",
+            lambda.filter(|l| !l.is_empty()).unwrap_or("another function")
+        )
+    })
+}
+
+fn holder_of<'s>(stages: &'s [(String, Vec<String>)], stage: &str) -> Option<&'s str> {
+    stages
+        .iter()
+        .find(|(_, s)| s.iter().any(|x| x == stage))
+        .map(|(v, _)| v.as_str())
+}
+
+fn is_not_found(e: &CallError) -> bool {
+    e.kind() == FailureKind::NotFound || e.code() == Some("ResourceNotFoundException")
+}
+
+/// The region of `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`.
+fn region_of_arn(id: &str) -> Option<&str> {
+    let mut parts = id.split(':');
+    (parts.next() == Some("arn"))
+        .then(|| parts.nth(2))
+        .flatten()
+        .filter(|r| !r.is_empty())
+}
+
+/// The secret's new JSON: `fields` with the new pair in place of the old.
+fn with_pair(mut fields: Map<String, Value>, new: &KeyPair) -> Zeroizing<String> {
+    fields.insert(
+        "AccessKeyId".into(),
+        Value::String(new.access_key_id.clone()),
+    );
+    fields.insert(
+        "SecretAccessKey".into(),
+        Value::String(new.secret.expose_secret().to_string()),
+    );
+    Zeroizing::new(Value::Object(fields).to_string())
+}
+
+impl Destination for SecretsManagerSecret {
+    fn spec(&self) -> DestinationSpec {
+        DestinationSpec::SecretsManager {
+            secret_id: self.secret_id.clone(),
+            region: self.region.clone(),
+            role: self.role.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("secretsmanager:{}", self.secret_id)
+    }
+
+    fn current_key_id(&self) -> Io<'_, Option<String>> {
+        Box::pin(async move { Ok(self.pair_at(CURRENT).await?.map(|p| p.access_key_id)) })
+    }
+
+    fn current(&self) -> Io<'_, Option<KeyPair>> {
+        Box::pin(self.pair_at(CURRENT))
+    }
+
+    fn staged(&self) -> Io<'_, Option<KeyPair>> {
+        Box::pin(self.pair_at(PENDING))
+    }
+
+    fn stages_delivery(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Io<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let out = client
+                .describe_secret()
+                .secret_id(&self.secret_id)
+                .send()
+                .await
+                .map_err(|e| {
+                    self.failed(
+                        "describing",
+                        CallError::from_sdk("secretsmanager:DescribeSecret", e),
+                    )
+                })?;
+            match rotated_elsewhere(out.rotation_enabled(), out.rotation_lambda_arn()) {
+                Some(reason) => Err(DestinationError::Refused {
+                    what: self.describe(),
+                    reason,
+                }),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
+        Box::pin(async move {
+            let holds = self.pair_at(CURRENT).await?.map(|p| p.access_key_id);
+            Ok(if holds.as_deref() == Some(access_key_id) {
+                vec![]
+            } else {
+                vec![format!(
+                    "{} holds {} in AWSCURRENT",
+                    self.describe(),
+                    holds.as_deref().map_or("no key".into(), mask_key_id)
+                )]
+            })
+        })
+    }
+
+    fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move {
+            let text = self
+                .read(CURRENT)
+                .await?
+                .ok_or_else(|| DestinationError::Malformed {
+                    what: self.describe(),
+                    reason: "its current version holds no text".into(),
+                })?;
+            let fields = self.parse(&text)?;
+            let holds = fields.get("AccessKeyId").and_then(Value::as_str);
+            if holds != Some(old_key_id) && holds != Some(new.access_key_id.as_str()) {
+                return Err(DestinationError::Changed {
+                    what: self.describe(),
+                    profile: "AWSCURRENT".into(),
+                    holds: holds.map(mask_key_id),
+                });
+            }
+            let value = with_pair(fields, new);
+            let client = self.client().await?;
+            client
+                .put_secret_value()
+                .secret_id(&self.secret_id)
+                .client_request_token(Self::version_for(&new.access_key_id))
+                .secret_string(value.as_str())
+                .version_stages(PENDING)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    self.failed(
+                        "writing",
+                        CallError::from_sdk("secretsmanager:PutSecretValue", e),
+                    )
+                })
+        })
+    }
+
+    fn promote<'a>(&'a self, new: &'a KeyPair) -> Io<'a, ()> {
+        Box::pin(async move {
+            let new_key_id = new.access_key_id.as_str();
+            let version = Self::version_for(new_key_id);
+            let stages = self.stages().await?;
+            if !stages.iter().any(|(v, _)| *v == version) {
+                return Err(DestinationError::NothingToRestore {
+                    what: self.describe(),
+                    key_id: mask_key_id(new_key_id),
+                });
+            }
+            let current = holder_of(&stages, CURRENT).map(str::to_string);
+            if current.as_deref() != Some(version.as_str()) {
+                self.move_stage(CURRENT, Some(&version), current.as_deref())
+                    .await?;
+            }
+            self.unstage(&stages, &version).await
+        })
+    }
+
+    fn restore<'a>(&'a self, old_key_id: &'a str, new_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move {
+            let version = Self::version_for(new_key_id);
+            let stages = self.stages().await?;
+            if holder_of(&stages, CURRENT) == Some(version.as_str()) {
+                // Promoted already: AWSCURRENT goes back to the version
+                // that holds the old key (AWSPREVIOUS).
+                let previous = holder_of(&stages, "AWSPREVIOUS")
+                    .map(str::to_string)
+                    .ok_or_else(|| DestinationError::NothingToRestore {
+                        what: self.describe(),
+                        key_id: mask_key_id(old_key_id),
+                    })?;
+                let old = self.pair_at("AWSPREVIOUS").await?;
+                if old.map(|p| p.access_key_id).as_deref() != Some(old_key_id) {
+                    return Err(DestinationError::NothingToRestore {
+                        what: self.describe(),
+                        key_id: mask_key_id(old_key_id),
+                    });
+                }
+                self.move_stage(CURRENT, Some(&previous), Some(&version))
+                    .await?;
+            }
+            self.unstage(&stages, &version).await
+        })
+    }
+
+    fn release_old<'a>(&'a self, _old_key_id: &'a str) -> Io<'a, ()> {
+        // The old pair stays as AWSPREVIOUS, as Secrets Manager keeps it.
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_token_is_stable_and_within_limits() {
+        let token = SecretsManagerSecret::version_for("AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(token, "rekey-version-AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            token,
+            SecretsManagerSecret::version_for("AKIAIOSFODNN7EXAMPLE")
+        );
+        assert!((32..=64).contains(&token.len()), "{token}");
+        assert!((32..=64).contains(&SecretsManagerSecret::version_for("AKIA1").len()));
+    }
+
+    #[test]
+    fn a_secret_another_lambda_rotates_is_refused_naming_it() {
+        let lambda = "arn:aws:lambda:us-east-1:111111111111:function:rotate-ci";
+        let why = rotated_elsewhere(Some(true), Some(lambda)).unwrap();
+        assert!(
+            why.contains(lambda) && why.contains("two rotators"),
+            "{why}"
+        );
+        assert!(
+            rotated_elsewhere(Some(true), None)
+                .unwrap()
+                .contains("another function")
+        );
+        assert_eq!(rotated_elsewhere(Some(false), Some(lambda)), None);
+        assert_eq!(rotated_elsewhere(None, None), None);
+    }
+
+    #[test]
+    fn an_arn_names_its_region() {
+        assert_eq!(
+            region_of_arn("arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci-AbCdEf"),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of_arn("ci/bot"), None);
+    }
+
+    #[test]
+    fn other_fields_are_kept_and_the_pair_replaced() {
+        let fields = serde_json::from_str::<Value>(
+            r#"{"AccessKeyId":"AKIAOLD","SecretAccessKey":"old","Host":"db"}"#,
+        )
+        .unwrap();
+        let Value::Object(fields) = fields else {
+            panic!()
+        };
+        let new = KeyPair {
+            access_key_id: "AKIANEW".into(),
+            secret: SecretString::from("new".to_string()),
+        };
+        let out: Value = serde_json::from_str(&with_pair(fields, &new)).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"AccessKeyId":"AKIANEW","SecretAccessKey":"new","Host":"db"})
+        );
+    }
+}

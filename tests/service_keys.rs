@@ -1,0 +1,875 @@
+//! Issue 7, second part: service users' keys rotated into Secrets Manager,
+//! as a library run, against the emulator with signatures enforced and
+//! inactive keys rejected. The new key is delivered staged (AWSPENDING),
+//! proven, and only then made AWSCURRENT; the old key is kept active.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_config::SdkConfig;
+use rekey::aws::AwsOptions;
+use rekey::clock::SystemClock;
+use rekey::destination::{Destination, SecretsManagerSecret, SsmParameter};
+use rekey::error::error_chain;
+use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
+use rekey::rotation::access::Access;
+use rekey::rotation::engine::{NoPrompt, Status};
+use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, RunReport, Subject};
+use serde_json::{Value, json};
+
+use crate::support::{Creds, Org, Seeder, member_config, moto, sdk_config};
+
+const ROLE: &str = "OrganizationAccountAccessRole";
+
+/// A service user `svc` in member 0 of a fresh organization, whose key may
+/// only ask STS who it is, and a secret holding that key.
+struct Service {
+    org: Org,
+    account_id: String,
+    seeder: Seeder,
+    key: Creds,
+    /// The caller: the management account's admin.
+    caller: SdkConfig,
+    /// Where the secret lives, and the clients that reach it.
+    secrets: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    home: tempfile::TempDir,
+}
+
+impl Service {
+    async fn new(members: usize) -> Service {
+        let org = moto().new_org(members);
+        let account_id = org.members[0].account_id.clone();
+        let seeder = Seeder::new(&account_id, &member_config(&org, &account_id).await);
+        let key = seeder
+            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
+            .await;
+        let caller = sdk_config(&org.admin);
+        let secrets = aws_sdk_secretsmanager::Client::new(&caller);
+        let secret_id = create_secret(&secrets, "ci/svc", &key).await;
+        Service {
+            org,
+            account_id,
+            seeder,
+            key,
+            caller,
+            secrets,
+            secret_id,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn user_arn(&self) -> String {
+        format!("arn:aws:iam::{}:user/svc", self.account_id)
+    }
+
+    fn job(&self, destination: Arc<dyn Destination>) -> Job {
+        Job::new(
+            Subject::Known {
+                account_id: self.account_id.clone(),
+                user_arn: self.user_arn(),
+                old_key_id: self.key.access_key_id.clone(),
+            },
+            Access::Role {
+                role: ROLE.into(),
+                external_id: None,
+            },
+            vec![destination],
+            self.caller.clone(),
+            "service svc".into(),
+        )
+    }
+
+    fn secret(&self) -> Arc<dyn Destination> {
+        Arc::new(SecretsManagerSecret::new(
+            &self.secret_id,
+            None,
+            None,
+            &self.caller,
+        ))
+    }
+
+    fn journal_path(&self) -> std::path::PathBuf {
+        self.home.path().join("journal.sqlite3")
+    }
+
+    async fn run(&self, job: Job) -> RunReport {
+        let journal = SqliteJournal::open(&self.journal_path(), Arc::new(SystemClock)).unwrap();
+        let opts = RotateOptions {
+            old_key: OldKeyAction::Keep,
+            delete_other_active: false,
+            max_age_days: None,
+            propagation_timeout: std::time::Duration::from_secs(30),
+            verify_successes: 2,
+            lease_ttl: time::Duration::minutes(5),
+            run_id: "service-keys-test".into(),
+        };
+        let aws = AwsOptions::default();
+        let options = RunOptions {
+            rotate: &opts,
+            mode: Mode::Apply,
+            concurrency: 1,
+            clock: &SystemClock,
+            prompt: &NoPrompt,
+            holder: Holder::current("service-keys-test"),
+            caller: &self.caller,
+            profiles: None,
+            aws: &aws,
+        };
+        rotation::run(&[job], &journal, &options).await
+    }
+
+    /// Every file of the journal (database, WAL) holds none of `secrets`.
+    fn assert_journal_holds_no(&self, secrets: &[&str]) {
+        assert_no_secret_in(self.home.path(), secrets);
+    }
+}
+
+async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, key: &Creds) -> String {
+    let value = json!({
+        "AccessKeyId": key.access_key_id,
+        "SecretAccessKey": key.secret_access_key,
+        "Endpoint": "db.internal:5432",
+    });
+    let out = client
+        .create_secret()
+        .name(name)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create secret");
+    out.arn().expect("arn").to_string()
+}
+
+fn assert_no_secret_in(dir: &Path, secrets: &[&str]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in secrets {
+            assert!(!text.contains(secret), "{} holds a secret", path.display());
+        }
+    }
+}
+
+/// The secret's JSON at `stage`.
+async fn secret_at(client: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> Value {
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage(stage)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{stage}: {e:?}"));
+    serde_json::from_str(out.secret_string().unwrap()).unwrap()
+}
+
+fn creds_of(value: &Value) -> Creds {
+    Creds {
+        access_key_id: value["AccessKeyId"].as_str().unwrap().to_string(),
+        secret_access_key: value["SecretAccessKey"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Whether STS accepts `key` now.
+async fn works(key: &Creds) -> bool {
+    aws_sdk_sts::Client::new(&sdk_config(key))
+        .get_caller_identity()
+        .send()
+        .await
+        .is_ok()
+}
+
+fn assert_rotated(report: &RunReport) -> String {
+    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.reports.len(), 1);
+    let done = &report.reports[0];
+    assert_eq!(done.status, Status::Rotated, "{}", done.message);
+    done.new_key_id.clone().expect("a new key")
+}
+
+#[tokio::test]
+async fn a_reader_of_awscurrent_always_holds_a_working_key_and_awsprevious_keeps_the_old() {
+    let svc = Service::new(1).await;
+    // IAM rejects a new key for a while after creating it: a secret made
+    // current before the key is proven would hand readers a key that fails.
+    moto().new_key_delay(&svc.account_id, 2.0, false, true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (client, id, stop) = (svc.secrets.clone(), svc.secret_id.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let last = stop.load(Ordering::SeqCst);
+                let key = creds_of(&secret_at(&client, &id, "AWSCURRENT").await);
+                seen.push((key.access_key_id.clone(), works(&key).await));
+                if last {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let report = svc.run(svc.job(svc.secret())).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    moto().new_key_delay(&svc.account_id, 0.0, false, false);
+    let new = assert_rotated(&report);
+
+    let failed: Vec<_> = seen.iter().filter(|(_, ok)| !ok).collect();
+    assert!(failed.is_empty(), "keys read that did not work: {failed:?}");
+    assert!(seen.iter().any(|(k, _)| *k == new), "{seen:?}");
+    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(current["AccessKeyId"], new.as_str());
+    assert_eq!(current["Endpoint"], "db.internal:5432");
+    let previous = secret_at(&svc.secrets, &svc.secret_id, "AWSPREVIOUS").await;
+    assert_eq!(previous["AccessKeyId"], svc.key.access_key_id.as_str());
+    // No AWSPENDING is left behind.
+    let pending = svc
+        .secrets
+        .get_secret_value()
+        .secret_id(&svc.secret_id)
+        .version_stage("AWSPENDING")
+        .send()
+        .await;
+    assert!(pending.is_err(), "AWSPENDING left: {pending:?}");
+    // The old key is kept active (its readers re-read on their own
+    // schedule); the new one works.
+    let mut keys = svc.seeder.keys("svc").await;
+    keys.sort();
+    let mut expected = vec![
+        (svc.key.access_key_id.clone(), "Active".to_string()),
+        (new.clone(), "Active".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert!(works(&creds_of(&current)).await);
+    svc.assert_journal_holds_no(&[
+        &svc.key.secret_access_key,
+        current["SecretAccessKey"].as_str().unwrap(),
+    ]);
+}
+
+#[tokio::test]
+async fn a_retried_delivery_with_the_same_token_creates_no_second_version() {
+    let svc = Service::new(1).await;
+    // PutSecretValue takes effect, then its answer is lost: the SDK sends
+    // it again.
+    moto().control(
+        "fail",
+        json!({
+            "action": "secretsmanager:PutSecretValue",
+            "account_id": svc.org.management_account_id,
+            "count": 1,
+            "status": 500,
+            "code": "InternalServiceError",
+            "after_success": true,
+        }),
+    );
+    let report = svc.run(svc.job(svc.secret())).await;
+    let new = assert_rotated(&report);
+    let versions = svc
+        .secrets
+        .list_secret_version_ids()
+        .secret_id(&svc.secret_id)
+        .send()
+        .await
+        .unwrap();
+    let mut stages: Vec<Vec<String>> = versions
+        .versions()
+        .iter()
+        .map(|v| v.version_stages().to_vec())
+        .collect();
+    stages.sort();
+    assert_eq!(
+        stages,
+        [
+            vec!["AWSCURRENT".to_string()],
+            vec!["AWSPREVIOUS".to_string()]
+        ]
+    );
+    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(current["AccessKeyId"], new.as_str());
+}
+
+#[tokio::test]
+async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
+    let svc = Service::new(2).await;
+    let central = svc.org.members[1].account_id.clone();
+    let central_secrets =
+        aws_sdk_secretsmanager::Client::new(&member_config(&svc.org, &central).await);
+    let arn = create_secret(&central_secrets, "ci/svc", &svc.key).await;
+    let secret = SecretsManagerSecret::new(
+        &arn,
+        None,
+        Some(format!("arn:aws:iam::{central}:role/{ROLE}")),
+        &svc.caller,
+    );
+    let report = svc.run(svc.job(Arc::new(secret))).await;
+    let new = assert_rotated(&report);
+    let current = secret_at(&central_secrets, &arn, "AWSCURRENT").await;
+    assert_eq!(current["AccessKeyId"], new.as_str());
+    assert!(works(&creds_of(&current)).await);
+    // The caller's own account got nothing.
+    let previous = secret_at(&central_secrets, &arn, "AWSPREVIOUS").await;
+    assert_eq!(previous["AccessKeyId"], svc.key.access_key_id.as_str());
+    let own = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(own["AccessKeyId"], svc.key.access_key_id.as_str());
+}
+
+/// `rekey rotate --account A --user svc --role R --to secretsmanager:…`,
+/// run by the management account's admin (the default chain).
+fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    cli_to(
+        svc,
+        &format!("secretsmanager:{}", svc.secret_id),
+        env,
+        extra,
+    )
+}
+
+fn cli_to(svc: &Service, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    let home = svc.cli_home();
+    let journal = svc.journal_path();
+    let mut args = vec![
+        "rotate",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--account",
+        &svc.account_id,
+        "--user",
+        "svc",
+        "--role",
+        ROLE,
+        "--to",
+        to,
+        "--propagation-timeout",
+        "20s",
+    ];
+    args.extend_from_slice(extra);
+    home.rekey_with(env, &args)
+}
+
+impl Service {
+    fn cli_home(&self) -> crate::support::Home {
+        crate::support::Home::new().with_base(&self.org.admin)
+    }
+
+    /// The invariants after any run: AWSCURRENT holds a key that works and
+    /// the journal holds no secret.
+    async fn assert_working(&self, case: &str) -> Value {
+        let current = secret_at(&self.secrets, &self.secret_id, "AWSCURRENT").await;
+        let held = creds_of(&current);
+        assert!(
+            works(&held).await,
+            "{case}: AWSCURRENT holds a key that fails"
+        );
+        self.assert_journal_holds_no(&[&self.key.secret_access_key, &held.secret_access_key]);
+        current
+    }
+
+    /// After a run that ended every rotation: working, and every key of the
+    /// user is held by the secret, as AWSCURRENT or as the kept AWSPREVIOUS
+    /// (no orphan).
+    async fn assert_safe(&self) -> Value {
+        self.assert_ended_safe("").await
+    }
+
+    async fn assert_ended_safe(&self, case: &str) -> Value {
+        let current = self.assert_working(case).await;
+        let held = creds_of(&current);
+        let previous = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.secret_string().map(str::to_string))
+            .map(|text| creds_of(&serde_json::from_str(&text).unwrap()).access_key_id);
+        for (key, _) in self.seeder.keys("svc").await {
+            assert!(
+                key == held.access_key_id || Some(&key) == previous.as_ref(),
+                "{case}: orphan key {key}"
+            );
+        }
+        self.assert_journal_holds_no(&[&self.key.secret_access_key, &held.secret_access_key]);
+        current
+    }
+}
+
+#[tokio::test]
+async fn the_cli_rotates_a_service_users_key_into_a_secret_and_keeps_the_old_key() {
+    let svc = Service::new(1).await;
+    let out = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&out),
+        0,
+        "{}{}",
+        crate::support::stdout(&out),
+        crate::support::stderr(&out)
+    );
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains("[rotated]") && text.contains("kept active"),
+        "{text}"
+    );
+    let current = svc.assert_safe().await;
+    assert_ne!(current["AccessKeyId"], svc.key.access_key_id.as_str());
+    assert!(works(&svc.key).await, "the old key is kept active");
+}
+
+#[tokio::test]
+async fn the_cli_refuses_a_destination_it_cannot_parse_and_changes_nothing() {
+    let svc = Service::new(1).await;
+    let home = svc.cli_home();
+    let out = home.rekey(&[
+        "rotate",
+        "--journal",
+        svc.journal_path().to_str().unwrap(),
+        "--account",
+        &svc.account_id,
+        "--user",
+        "svc",
+        "--to",
+        "vault:secret/ci",
+    ]);
+    assert_eq!(crate::support::code(&out), 2);
+    assert!(
+        crate::support::stderr(&out).contains("expected secretsmanager:NAME"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    assert_eq!(svc.seeder.keys("svc").await.len(), 1);
+    assert!(!svc.journal_path().exists());
+}
+
+/// Killed after each journaled step, or with a Secrets Manager call that
+/// fails before or after taking effect: the next run finishes or undoes
+/// it, and at every moment the secret holds a working key.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_next_run() {
+    let crashes = [
+        "create_key:begin",
+        "create_key:done",
+        "deliver:begin",
+        "deliver:done",
+        "verify:begin",
+        "verify:done",
+        "promote:begin",
+        "promote:done",
+        "finish:done",
+    ];
+    let faults = [
+        "secretsmanager:PutSecretValue@before",
+        "secretsmanager:PutSecretValue@after",
+        "secretsmanager:UpdateSecretVersionStage@before",
+        "secretsmanager:UpdateSecretVersionStage@after",
+        "secretsmanager:UpdateSecretVersionStage@after+1",
+    ];
+    let cases = crashes
+        .iter()
+        .map(|c| ("REKEY_CRASH_AT", *c))
+        .chain(faults.iter().map(|f| ("REKEY_FAULTS", *f)));
+    for (var, value) in cases {
+        let svc = Service::new(1).await;
+        let case = format!("{var}={value}");
+        let first = cli(&svc, &[(var, value)], &[]);
+        // Each case did interrupt the first run: killed, or failed.
+        let ended = first.status.code();
+        let expected = if var == "REKEY_CRASH_AT" {
+            None
+        } else {
+            Some(2)
+        };
+        assert_eq!(
+            ended,
+            expected,
+            "{case}: {}",
+            crate::support::stderr(&first)
+        );
+        svc.assert_working(&case).await;
+        let second = cli(&svc, &[], &[]);
+        assert_eq!(
+            crate::support::code(&second),
+            0,
+            "{var}={value}: {}{}",
+            crate::support::stdout(&first),
+            crate::support::stderr(&second)
+        );
+        let current = svc.assert_ended_safe(&case).await;
+        // Ended rotated, now or by the first run's own rollback and then
+        // the second run: the secret no longer holds the original key.
+        assert_ne!(
+            current["AccessKeyId"],
+            svc.key.access_key_id.as_str(),
+            "{var}={value}: {}",
+            crate::support::stdout(&second)
+        );
+        let history = svc.cli_home().rekey(&[
+            "history",
+            "--journal",
+            svc.journal_path().to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        let text = crate::support::stdout(&history);
+        assert!(!text.contains("\"running\""), "{var}={value}: {text}");
+    }
+}
+
+/// Rotated again while the key the last rotation kept is still active:
+/// that key is freed first only if nothing used it since it was replaced.
+#[tokio::test]
+async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
+    let svc = Service::new(1).await;
+    let first = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&first),
+        0,
+        "{}",
+        crate::support::stderr(&first)
+    );
+    let gen1 = creds_of(&svc.assert_safe().await);
+    // A reader still on the old key uses it after it was replaced.
+    assert!(works(&svc.key).await);
+    let refused = cli(&svc, &[], &[]);
+    assert_eq!(crate::support::code(&refused), 2);
+    let err = crate::support::stderr(&refused);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert!(
+        err.contains("was used since it was replaced (sts in us-east-1 on ")
+            && err.contains(&today),
+        "{err}"
+    );
+    assert_eq!(svc.seeder.keys("svc").await.len(), 2);
+    assert_eq!(
+        secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await["AccessKeyId"],
+        gen1.access_key_id.as_str()
+    );
+    // Last used before it was replaced: freed, then the rotation goes on.
+    moto().key_dates(&svc.account_id, "svc", &svc.key.access_key_id, 100, Some(1));
+    let again = cli(&svc, &[], &[]);
+    assert_eq!(
+        crate::support::code(&again),
+        0,
+        "{}",
+        crate::support::stderr(&again)
+    );
+    let gen2 = creds_of(&svc.assert_safe().await);
+    let mut keys: Vec<String> = svc
+        .seeder
+        .keys("svc")
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    keys.sort();
+    let mut expected = vec![gen1.access_key_id, gen2.access_key_id];
+    expected.sort();
+    assert_eq!(keys, expected);
+}
+
+/// SSM parameters, in the caller's account.
+struct Params {
+    ssm: aws_sdk_ssm::Client,
+}
+
+impl Params {
+    fn of(svc: &Service) -> Params {
+        Params {
+            ssm: aws_sdk_ssm::Client::new(&svc.caller),
+        }
+    }
+
+    async fn put(&self, name: &str, value: &str, secure_key: Option<&str>) {
+        let kind = match secure_key {
+            Some(_) => aws_sdk_ssm::types::ParameterType::SecureString,
+            None => aws_sdk_ssm::types::ParameterType::String,
+        };
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .set_key_id(secure_key.map(str::to_string))
+            .send()
+            .await
+            .expect("put parameter");
+    }
+
+    async fn get(&self, name: &str) -> String {
+        self.ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .expect("get parameter")
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap()
+            .to_string()
+    }
+
+    /// The KMS key the parameter is encrypted with.
+    async fn key_of(&self, name: &str) -> Option<String> {
+        let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .values(name)
+            .build()
+            .unwrap();
+        let out = self
+            .ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .send()
+            .await
+            .unwrap();
+        out.parameters()[0].key_id().map(str::to_string)
+    }
+}
+
+const PARAM_KEY: &str = "alias/ci-secrets";
+
+#[tokio::test]
+async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_kms_key_is_kept() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    let value = json!({
+        "AccessKeyId": svc.key.access_key_id,
+        "SecretAccessKey": svc.key.secret_access_key,
+        "Endpoint": "db.internal:5432",
+    });
+    params
+        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
+        .await;
+    moto().new_key_delay(&svc.account_id, 2.0, false, true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (ssm, stop) = (params.ssm.clone(), stop.clone());
+        tokio::spawn(async move {
+            let params = Params { ssm };
+            let mut seen = Vec::new();
+            loop {
+                let last = stop.load(Ordering::SeqCst);
+                let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+                let key = creds_of(&value);
+                seen.push((key.access_key_id.clone(), works(&key).await));
+                if last {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let destination = SsmParameter::new("/ci/svc", None, None, &svc.caller);
+    let report = svc.run(svc.job(Arc::new(destination))).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    moto().new_key_delay(&svc.account_id, 0.0, false, false);
+    let new = assert_rotated(&report);
+    let failed: Vec<_> = seen.iter().filter(|(_, ok)| !ok).collect();
+    assert!(failed.is_empty(), "keys read that did not work: {failed:?}");
+    let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_eq!(value["AccessKeyId"], new.as_str());
+    assert_eq!(value["Endpoint"], "db.internal:5432");
+    assert!(works(&creds_of(&value)).await);
+    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
+    svc.assert_journal_holds_no(&[
+        &svc.key.secret_access_key,
+        value["SecretAccessKey"].as_str().unwrap(),
+    ]);
+}
+
+#[tokio::test]
+async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_key() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    params
+        .put("/ci/pair/access_key_id", &svc.key.access_key_id, None)
+        .await;
+    params
+        .put(
+            "/ci/pair/secret_access_key",
+            &svc.key.secret_access_key,
+            Some(PARAM_KEY),
+        )
+        .await;
+    let out = cli_to(&svc, "ssm:/ci/pair", &[], &[]);
+    assert_eq!(
+        crate::support::code(&out),
+        0,
+        "{}{}",
+        crate::support::stdout(&out),
+        crate::support::stderr(&out)
+    );
+    let held = Creds {
+        access_key_id: params.get("/ci/pair/access_key_id").await,
+        secret_access_key: params.get("/ci/pair/secret_access_key").await,
+    };
+    assert_ne!(held.access_key_id, svc.key.access_key_id);
+    assert!(works(&held).await);
+    assert_eq!(
+        params.key_of("/ci/pair/secret_access_key").await.as_deref(),
+        Some(PARAM_KEY)
+    );
+    assert!(works(&svc.key).await, "the old key is kept active");
+    svc.assert_journal_holds_no(&[&svc.key.secret_access_key, &held.secret_access_key]);
+}
+
+/// Two destinations: the parameter is written (promoted), the run is
+/// killed, and the next run cannot make the secret current: it undoes the
+/// parameter from its history (nothing of the old value is in the journal,
+/// and the first run's memory is gone).
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
+    let svc = Service::new(1).await;
+    let params = Params::of(&svc);
+    let value = json!({
+        "AccessKeyId": svc.key.access_key_id,
+        "SecretAccessKey": svc.key.secret_access_key,
+    });
+    params
+        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
+        .await;
+    let secret = format!("secretsmanager:{}", svc.secret_id);
+    let both = ["--to", &secret];
+    let first = cli_to(
+        &svc,
+        "ssm:/ci/svc",
+        &[("REKEY_CRASH_AT", "promote:done")],
+        &both,
+    );
+    assert!(
+        first.status.code().is_none(),
+        "{}",
+        crate::support::stderr(&first)
+    );
+    let promoted: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_ne!(promoted["AccessKeyId"], svc.key.access_key_id.as_str());
+    assert!(works(&creds_of(&promoted)).await);
+    let second = cli_to(
+        &svc,
+        "ssm:/ci/svc",
+        &[(
+            "REKEY_FAULTS",
+            "secretsmanager:UpdateSecretVersionStage@before",
+        )],
+        &both,
+    );
+    assert_eq!(
+        crate::support::code(&second),
+        2,
+        "{}",
+        crate::support::stdout(&second)
+    );
+    let now: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    assert_eq!(
+        now,
+        value,
+        "{}{}",
+        crate::support::stdout(&second),
+        crate::support::stderr(&second)
+    );
+    assert!(works(&creds_of(&now)).await);
+    assert_eq!(
+        svc.seeder.keys("svc").await,
+        [(svc.key.access_key_id.clone(), "Active".to_string())]
+    );
+    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
+    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(current["AccessKeyId"], svc.key.access_key_id.as_str());
+    svc.assert_journal_holds_no(&[
+        &svc.key.secret_access_key,
+        promoted["SecretAccessKey"].as_str().unwrap(),
+    ]);
+}
+
+/// The same matrix into an SSM JSON parameter: killed after each journaled
+/// step, or PutParameter failing before or after taking effect, the
+/// parameter always holds a working key and the next run ends it.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on_the_next_run() {
+    let crashes = [
+        "create_key:done",
+        "deliver:done",
+        "verify:done",
+        "promote:begin",
+        "promote:done",
+        "finish:done",
+    ];
+    let faults = ["ssm:PutParameter@before", "ssm:PutParameter@after"];
+    let cases = crashes
+        .iter()
+        .map(|c| ("REKEY_CRASH_AT", *c))
+        .chain(faults.iter().map(|f| ("REKEY_FAULTS", *f)));
+    for (var, value) in cases {
+        let case = format!("{var}={value}");
+        let svc = Service::new(1).await;
+        let params = Params::of(&svc);
+        let value_before = json!({
+            "AccessKeyId": svc.key.access_key_id,
+            "SecretAccessKey": svc.key.secret_access_key,
+        });
+        params
+            .put("/ci/svc", &value_before.to_string(), Some(PARAM_KEY))
+            .await;
+        let held = || async {
+            let v: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+            creds_of(&v)
+        };
+        let first = cli_to(&svc, "ssm:/ci/svc", &[(var, value)], &[]);
+        let expected = if var == "REKEY_CRASH_AT" {
+            None
+        } else {
+            Some(2)
+        };
+        assert_eq!(
+            first.status.code(),
+            expected,
+            "{case}: {}",
+            crate::support::stderr(&first)
+        );
+        let after_first = held().await;
+        assert!(
+            works(&after_first).await,
+            "{case}: the parameter holds a key that fails"
+        );
+        let second = cli_to(&svc, "ssm:/ci/svc", &[], &[]);
+        assert_eq!(
+            crate::support::code(&second),
+            0,
+            "{case}: {}{}",
+            crate::support::stdout(&second),
+            crate::support::stderr(&second)
+        );
+        let now = held().await;
+        assert!(works(&now).await, "{case}");
+        assert_ne!(now.access_key_id, svc.key.access_key_id, "{case}");
+        assert_eq!(
+            params.key_of("/ci/svc").await.as_deref(),
+            Some(PARAM_KEY),
+            "{case}"
+        );
+        // No orphan: every key is the one the parameter holds, or one a
+        // completed rotation kept (the original, or the first run's key
+        // when the second run finished that rotation and then rotated).
+        for (key, _) in svc.seeder.keys("svc").await {
+            assert!(
+                key == now.access_key_id
+                    || key == svc.key.access_key_id
+                    || key == after_first.access_key_id,
+                "{case}: orphan key {key}"
+            );
+        }
+        svc.assert_journal_holds_no(&[&svc.key.secret_access_key, &now.secret_access_key]);
+    }
+}
