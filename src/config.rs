@@ -18,6 +18,13 @@
 //!
 //! [accounts."111111111111"]   # overrides for one account
 //! max_age = "30d"
+//!
+//! [[service]]                  # a service user bound to its destinations
+//! account = "111111111111"
+//! user = "ci-bot"
+//! to = ["secretsmanager:ci/bot", "ssm:/ci/bot"]
+//! role = "RekeyRotator"        # optional: the way into the account
+//! old_key = "keep"             # optional: keep (default), deactivate, delete
 //! ```
 
 use std::collections::BTreeMap;
@@ -27,10 +34,12 @@ use serde::Deserialize;
 
 use crate::error::InputError;
 use crate::inventory::Source;
+use crate::journal::OldKeyAction;
 use crate::model::is_account_id;
 use crate::policy::{
     DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days,
 };
+use crate::rotation::bindings::Binding;
 
 /// A number of days written as `90` or `"90d"`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -111,6 +120,48 @@ pub struct AuditSettings {
     pub concurrency: Option<usize>,
 }
 
+/// One `[[service]]` entry: a service user and where its key lives.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEntry {
+    pub account: String,
+    pub user: String,
+    /// `secretsmanager:NAME|ARN` or `ssm:/PATH`, at least one.
+    pub to: Vec<String>,
+    /// The role to enter the account with, instead of the run's.
+    pub role: Option<String>,
+    pub old_key: Option<OldKeyAction>,
+}
+
+impl ServiceEntry {
+    /// The destinations, parsed (checked when the file is read).
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.to.iter().filter_map(|t| Binding::parse(t)).collect()
+    }
+
+    /// Why the entry cannot be used, if it cannot. Pure.
+    fn problem(&self) -> Option<String> {
+        if !is_account_id(&self.account) {
+            return Some(format!(
+                "account `{}` is not a 12-digit AWS account ID",
+                self.account
+            ));
+        }
+        if self.user.trim().is_empty() {
+            return Some("user is empty".into());
+        }
+        if self.to.is_empty() {
+            return Some("`to` names no destination".into());
+        }
+        if let Some(bad) = self.to.iter().find(|t| Binding::parse(t).is_none()) {
+            return Some(format!(
+                "`to` holds `{bad}`, which is not secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"
+            ));
+        }
+        None
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +173,9 @@ pub struct ConfigFile {
     /// Per-account policy overrides, keyed by account ID.
     #[serde(default)]
     pub accounts: BTreeMap<String, PolicySettings>,
+    /// Service users bound to destinations (`[[service]]`).
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceEntry>,
 }
 
 impl ConfigFile {
@@ -158,6 +212,24 @@ impl ConfigFile {
                     origin: format!("{} [accounts]", path.display()),
                     value: id.clone(),
                 });
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, entry) in file.services.iter().enumerate() {
+            let bad = |why: String| InputError::BadServiceEntry {
+                path: path.to_path_buf(),
+                number: i + 1,
+                user: entry.user.clone(),
+                why,
+            };
+            if let Some(why) = entry.problem() {
+                return Err(bad(why));
+            }
+            if !seen.insert((&entry.account, &entry.user)) {
+                return Err(bad(format!(
+                    "user {} of account {} has an earlier entry; put all its destinations in one `to`",
+                    entry.user, entry.account
+                )));
             }
         }
         Ok(file)
@@ -264,6 +336,82 @@ mod tests {
     fn a_byte_order_mark_is_read_past_as_toml_allows() {
         let file = parse("\u{feff}[policy]\nmax_age = 30\n").unwrap();
         assert_eq!(file.policy.max_age, Some(Days::Number(30)));
+    }
+
+    #[test]
+    fn service_entries_bind_users_to_destinations() {
+        let file = parse(
+            r#"
+            [[service]]
+            account = "111111111111"
+            user = "ci-bot"
+            to = ["secretsmanager:ci/bot", "ssm:/ci/bot"]
+            [[service]]
+            account = "222222222222"
+            user = "ci-bot"
+            to = ["ssm:/x"]
+            role = "Rotator"
+            old_key = "deactivate"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.services.len(), 2);
+        assert_eq!(
+            file.services[0].bindings(),
+            vec![
+                Binding::SecretsManager("ci/bot".into()),
+                Binding::Ssm("/ci/bot".into())
+            ]
+        );
+        assert_eq!(file.services[0].old_key, None);
+        assert_eq!(file.services[1].role.as_deref(), Some("Rotator"));
+        assert_eq!(file.services[1].old_key, Some(OldKeyAction::Deactivate));
+    }
+
+    #[test]
+    fn a_bad_service_entry_is_named_with_what_is_wrong() {
+        let entry = |body: &str| format!("[[service]]\n{body}\n");
+        for (body, says) in [
+            (
+                r#"account = "12"
+                user = "u"
+                to = ["ssm:/x"]"#,
+                "entry 1 (user u): account `12` is not a 12-digit",
+            ),
+            (
+                r#"account = "111111111111"
+                user = "u"
+                to = []"#,
+                "entry 1 (user u): `to` names no destination",
+            ),
+            (
+                r#"account = "111111111111"
+                user = "u"
+                to = ["ssm:/x", "s3://b"]"#,
+                "entry 1 (user u): `to` holds `s3://b`",
+            ),
+        ] {
+            let e = parse(&entry(body)).unwrap_err();
+            assert!(matches!(e, InputError::BadServiceEntry { .. }), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let twice = format!(
+            "{}{}",
+            entry("account = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]"),
+            entry("account = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/y\"]")
+        );
+        let e = parse(&twice).unwrap_err();
+        assert!(e.to_string().contains("entry 2 (user u)"), "{e}");
+        for bad in [
+            "[[service]]\naccount = \"111111111111\"\nto = [\"ssm:/x\"]\n",
+            "[[service]]\naccount = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]\nold_key = \"shred\"\n",
+            "[[service]]\naccount = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]\nrol = \"R\"\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(InputError::BadConfig { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -48,6 +48,15 @@ pub enum InputError {
         /// toml's own one-line description of the problem.
         message: String,
     },
+    /// A `[[service]]` entry that says something impossible (issue 7).
+    #[error("{}: [[service]] entry {number} (user {user}): {why}", path.display())]
+    BadServiceEntry {
+        path: PathBuf,
+        /// 1-based, in file order.
+        number: usize,
+        user: String,
+        why: String,
+    },
     #[error(transparent)]
     SharedFile(#[from] crate::awsfiles::FileError),
     #[error("profile `{profile}` not found in {files}; known profiles: {known}")]

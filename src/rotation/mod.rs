@@ -22,6 +22,7 @@
 //! This file holds the pure part: options and [`plan_key`].
 
 pub mod access;
+pub mod bindings;
 mod drive;
 pub mod engine;
 mod error;
