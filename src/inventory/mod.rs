@@ -87,7 +87,7 @@ fn to_key(meta: &AccessKeyMetadata) -> Key {
 }
 
 /// Every user with path, tags and groups: one call per 1,000 users.
-async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, CallError> {
+pub async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>, CallError> {
     let pages: Vec<_> = clients
         .iam
         .get_account_authorization_details()

@@ -417,11 +417,26 @@ impl Engine<'_> {
         let orphans = self
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
+        // A key not due is left alone before a kept key is looked at: one
+        // still read must not fail every daily `--max-age` run (issue 7).
+        let due = plan_key(
+            account,
+            arn,
+            &old.access_key_id,
+            &keys,
+            &orphans,
+            self.clock.now(),
+            self.opts,
+        );
         // A key an earlier rotation kept, unused since: its slot is freed
         // as if deleting another active key had been allowed.
-        let kept = self
-            .free_kept_key(target, (account, user), &keys, &old.access_key_id, &iam)
-            .await?;
+        let kept = match due {
+            Decision::NotDue { .. } => None,
+            _ => {
+                self.free_kept_key(target, (account, user), &keys, &old.access_key_id, &iam)
+                    .await?
+            }
+        };
         let freeing_kept = RotateOptions {
             delete_other_active: true,
             ..self.opts.clone()

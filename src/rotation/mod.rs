@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod bindings;
+pub mod bound;
 mod drive;
 pub mod engine;
 mod error;

@@ -43,7 +43,7 @@ enum Command {
     /// Find every access key in every selected account and judge it.
     Audit(Box<audit::AuditArgs>),
     /// Rotate the access keys of named profiles in ~/.aws/credentials, safely.
-    Rotate(rotate::RotateArgs),
+    Rotate(Box<rotate::RotateArgs>),
     /// List past rotations from the journal.
     History(history::HistoryArgs),
     /// Print, install or remove a daily `rekey rotate` job (cron, systemd, launchd).
@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match cli.command {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
-            Command::Rotate(args) => rotate::run(args, &cli.global).await,
+            Command::Rotate(args) => rotate::run(*args, &cli.global).await,
             Command::History(args) => history::run(args),
             Command::Schedule(args) => schedule::run(args),
         }

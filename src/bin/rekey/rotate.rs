@@ -12,7 +12,9 @@ use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
+use rekey::config::{ConfigFile, ServiceEntry};
 use rekey::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
+use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
@@ -29,15 +31,37 @@ pub struct RotateArgs {
     #[arg(
         long = "profile",
         value_name = "NAME",
-        required_unless_present_any = ["all_profiles", "abandon", "user"]
+        required_unless_present_any = ["all_profiles", "abandon", "user", "service"]
     )]
     profiles: Vec<String>,
-    /// A service user's account (with --user and --to).
-    #[arg(long, value_name = "ACCOUNT_ID", requires_all = ["user", "to"], conflicts_with_all = ["profiles", "all_profiles", "abandon"])]
-    account: Option<String>,
+    /// A service user's account (with --user and --to); with --service, an
+    /// account to look for bound users in (repeatable), entered through --role.
+    #[arg(long = "account", value_name = "ACCOUNT_ID", conflicts_with_all = ["all_profiles", "abandon"])]
+    accounts: Vec<String>,
+    /// Rotate every service user bound to destinations (by its
+    /// rekey:destination tag or a [[service]] entry of --config) in the
+    /// accounts selected as audit selects them: --org [--ou]
+    /// [--exclude-account], --account/--accounts with --role, --profile.
+    #[arg(long, conflicts_with_all = ["user", "to", "all_profiles", "abandon"])]
+    service: bool,
+    /// With --service: a file with one account ID per line (# comments).
+    #[arg(long = "accounts", value_name = "FILE", requires = "service")]
+    accounts_file: Option<PathBuf>,
+    /// With --service: every ACTIVE account of the AWS Organization.
+    #[arg(long, requires = "service")]
+    org: bool,
+    /// With --service --org: only accounts in this OU and below (repeatable).
+    #[arg(long = "ou", value_name = "ID", requires = "org")]
+    ous: Vec<String>,
+    /// With --service: skip this account (repeatable).
+    #[arg(long = "exclude-account", value_name = "ID", requires = "service")]
+    exclude: Vec<String>,
+    /// With --service: the settings file whose [[service]] entries bind users.
+    #[arg(long, value_name = "FILE", env = "REKEY_CONFIG", requires = "service")]
+    config: Option<PathBuf>,
     /// Rotate this IAM user's key (in --account) into the --to destinations;
     /// the key rotated is the one the first destination holds.
-    #[arg(long, value_name = "NAME", requires_all = ["account", "to"])]
+    #[arg(long, value_name = "NAME", requires_all = ["accounts", "to"], conflicts_with_all = ["profiles"])]
     user: Option<String>,
     /// Where the service user's key lives (repeatable):
     /// secretsmanager:NAME, secretsmanager:ARN, or ssm:/PATH (one JSON
@@ -156,7 +180,18 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     }
     let env = env_with(&args.credentials_file);
     let profiles = Profiles::load(&env)?;
-    let service = args.user.is_some();
+    if !args.service && args.user.is_none() && !args.accounts.is_empty() {
+        bail!("--account needs --user and --to, or --service");
+    }
+    if args.user.is_some() && args.accounts.len() > 1 {
+        bail!("--user takes one --account");
+    }
+    let service = args.user.is_some() || args.service;
+    let services = if args.service {
+        service_selection(&args)?
+    } else {
+        None
+    };
     let targets = if service {
         Vec::new()
     } else {
@@ -246,7 +281,27 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    if let (Some(account), Some(user)) = (&args.account, &args.user) {
+    let mut old_keys = Vec::new();
+    if let Some((selection, entries)) = services {
+        let discovery = discover(&selection, &aws).await?;
+        let (bound, errors) = rotation::bound::bound_jobs(
+            discovery,
+            &base,
+            &entries,
+            args.external_id.as_deref(),
+            args.concurrency.max(1),
+        )
+        .await;
+        for e in &errors {
+            failures += 1;
+            eprintln!("rekey: error: {}", error_chain(e));
+        }
+        for b in bound {
+            old_keys.push(b.old_key);
+            jobs.push(b.job);
+        }
+    }
+    if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
         let destinations = to.iter().map(|t| t.open(&base)).collect();
         let access = match &args.role {
             Some(role) => Access::Role {
@@ -263,27 +318,51 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    let options = RunOptions {
-        rotate: &opts,
-        mode: if args.dry_run {
-            Mode::Plan
-        } else {
-            Mode::Apply
-        },
-        // -i asks one question at a time.
-        concurrency: if args.interactive {
-            1
-        } else {
-            args.concurrency
-        },
-        clock: clock.as_ref(),
-        prompt,
-        holder: Holder::current(run_id),
-        caller: &base,
-        profiles: Some(&profiles),
-        aws: &aws,
-    };
-    let done = rotation::run(&jobs, &journal, &options).await;
+    // A [[service]] entry may ask another old-key action than the run's:
+    // one library run per action (the first also finishes earlier runs).
+    let mut groups: Vec<(OldKeyAction, Vec<Job>)> = Vec::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let action = old_keys.get(i).copied().flatten().unwrap_or(opts.old_key);
+        match groups.iter_mut().find(|(a, _)| *a == action) {
+            Some((_, group)) => group.push(job),
+            None => groups.push((action, vec![job])),
+        }
+    }
+    if groups.is_empty() {
+        groups.push((opts.old_key, Vec::new()));
+    }
+    let mut done = rotation::RunReport::default();
+    for (action, group) in groups {
+        let rotate = RotateOptions {
+            old_key: action,
+            ..opts.clone()
+        };
+        let options = RunOptions {
+            rotate: &rotate,
+            mode: if args.dry_run {
+                Mode::Plan
+            } else {
+                Mode::Apply
+            },
+            // -i asks one question at a time.
+            concurrency: if args.interactive {
+                1
+            } else {
+                args.concurrency
+            },
+            clock: clock.as_ref(),
+            prompt,
+            holder: Holder::current(run_id.clone()),
+            caller: &base,
+            profiles: Some(&profiles),
+            aws: &aws,
+        };
+        let part = rotation::run(&group, &journal, &options).await;
+        done.unfinished.extend(part.unfinished);
+        done.left_to_live_runs.extend(part.left_to_live_runs);
+        done.failures.extend(part.failures);
+        done.reports.extend(part.reports);
+    }
     for r in &done.unfinished {
         eprintln!(
             "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
@@ -299,6 +378,33 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     failures += done.failures.len();
     print_reports(&done.reports, args.output);
     Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
+}
+
+/// With --service: the accounts to look in (as audit selects them) and the
+/// [[service]] entries of --config, checked before any AWS call.
+fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<(Selection, Vec<ServiceEntry>)>> {
+    check_account_ids(&args.accounts, "--account")?;
+    check_account_ids(&args.exclude, "--exclude-account")?;
+    let mut accounts = args.accounts.clone();
+    if let Some(path) = &args.accounts_file {
+        accounts.extend(read_accounts_file(path)?);
+    }
+    let selection = Selection {
+        profiles: args.profiles.clone(),
+        accounts,
+        org: args.org,
+        ous: args.ous.clone(),
+        exclude: args.exclude.clone(),
+        role: args.role.clone(),
+        external_id: args.external_id.clone(),
+    };
+    let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
+    validate(&selection, &profiles)?;
+    let entries = match &args.config {
+        Some(path) => ConfigFile::load(path)?.services,
+        None => Vec::new(),
+    };
+    Ok(Some((selection, entries)))
 }
 
 /// One `--to` destination, parsed.

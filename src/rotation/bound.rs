@@ -1,0 +1,285 @@
+//! Jobs for every bound service user of the selected accounts (`rekey
+//! rotate --service`, issue 7): accounts come from discovery as audit finds
+//! them, users and tags from one GetAccountAuthorizationDetails page per
+//! 1,000 users; a user bound by its `rekey:destination` tag or a
+//! `[[service]]` entry becomes a [`Job`] built by [`service_job`]. One
+//! account's or one user's failure never stops the others.
+
+// See engine.rs: one error per job, built once; its size is no cost.
+#![allow(clippy::result_large_err)]
+
+use aws_config::SdkConfig;
+use futures::{StreamExt, stream};
+
+use super::access::Access;
+use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
+use super::job::Job;
+use super::service::{ServiceError, service_job};
+use crate::aws::{AccountClients, assume_role, with_credentials};
+use crate::config::ServiceEntry;
+use crate::discovery::{self, Discovery, Target};
+use crate::error::CallError;
+use crate::inventory::authorization_details;
+use crate::journal::OldKeyAction;
+use crate::model::User;
+
+/// One user to rotate, as its bindings say. Pure data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub user_name: String,
+    /// The `[[service]]` entry's first, then the tag's; the first is read
+    /// back and names the key rotated.
+    pub destinations: Vec<Binding>,
+    /// From the `[[service]]` entry; else the way the account was entered.
+    pub role: Option<String>,
+    pub old_key: Option<OldKeyAction>,
+}
+
+/// A job, with the old-key action its `[[service]]` entry asks for.
+pub struct BoundJob {
+    pub job: Job,
+    pub old_key: Option<OldKeyAction>,
+}
+
+/// Why an account or a user got no job. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum BoundError {
+    #[error("account {account}: cannot enter it")]
+    Enter {
+        account: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("account {account}: cannot read its users and their tags")]
+    Users {
+        account: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("account {account}: {source}")]
+    Tag {
+        account: String,
+        #[source]
+        source: TagError,
+    },
+    #[error("account {account}: user {user} of a [[service]] entry does not exist")]
+    NoSuchUser { account: String, user: String },
+    #[error("account {account}, user {user}")]
+    Job {
+        account: String,
+        user: String,
+        #[source]
+        source: ServiceError,
+    },
+}
+
+/// The bound users of one account: every user with a `rekey:destination`
+/// tag or a `[[service]]` entry (of this account). Pure.
+pub fn bindings_of(
+    account_id: &str,
+    users: &[User],
+    entries: &[ServiceEntry],
+) -> (Vec<Bound>, Vec<BoundError>) {
+    let mut bound = Vec::new();
+    let mut errors = Vec::new();
+    let entries: Vec<&ServiceEntry> = entries.iter().filter(|e| e.account == account_id).collect();
+    for e in &entries {
+        if !users.iter().any(|u| u.user_name == e.user) {
+            errors.push(BoundError::NoSuchUser {
+                account: account_id.to_string(),
+                user: e.user.clone(),
+            });
+        }
+    }
+    for user in users {
+        let entry = entries.iter().find(|e| e.user == user.user_name);
+        let tagged = match user.tags.get(DESTINATION_TAG) {
+            None => Vec::new(),
+            Some(value) => match parse_tag(&user.user_name, value) {
+                Ok(b) => b,
+                Err(source) => {
+                    errors.push(BoundError::Tag {
+                        account: account_id.to_string(),
+                        source,
+                    });
+                    continue;
+                }
+            },
+        };
+        let mut destinations = entry.map(|e| e.bindings()).unwrap_or_default();
+        for b in tagged {
+            if !destinations.contains(&b) {
+                destinations.push(b);
+            }
+        }
+        if destinations.is_empty() {
+            continue;
+        }
+        bound.push(Bound {
+            user_name: user.user_name.clone(),
+            destinations,
+            role: entry.and_then(|e| e.role.clone()),
+            old_key: entry.and_then(|e| e.old_key),
+        });
+    }
+    (bound, errors)
+}
+
+/// Every job of the discovered accounts, `concurrency` accounts at a time,
+/// and why the others got none. `base` is the caller (roles are assumed
+/// with it); `external_id` goes with every role.
+pub async fn bound_jobs(
+    discovery: Discovery,
+    base: &SdkConfig,
+    entries: &[ServiceEntry],
+    external_id: Option<&str>,
+    concurrency: usize,
+) -> (Vec<BoundJob>, Vec<BoundError>) {
+    let results: Vec<_> = stream::iter(discovery.targets)
+        .map(|target| account_jobs(target, base, entries, external_id))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for (j, e) in results {
+        jobs.extend(j);
+        errors.extend(e);
+    }
+    // A stable order, whatever account answered first.
+    jobs.sort_by(|a, b| a.job.label.cmp(&b.job.label));
+    (jobs, errors)
+}
+
+async fn account_jobs(
+    target: Target,
+    base: &SdkConfig,
+    entries: &[ServiceEntry],
+    external_id: Option<&str>,
+) -> (Vec<BoundJob>, Vec<BoundError>) {
+    let account = target.account_id.clone().unwrap_or_default();
+    // The account's credentials, the caller a job's role is assumed with,
+    // and the way in a job takes when its entry names no role.
+    let (config, caller, access) = match target.access {
+        discovery::Access::Ready { config, .. } => (*config.clone(), *config, Access::Caller),
+        discovery::Access::AssumeRole {
+            role_arn,
+            external_id: ext,
+            ..
+        } => {
+            let sts = AccountClients::new(base).sts;
+            match assume_role(&sts, &role_arn, ext.as_deref()).await {
+                Ok(creds) => (
+                    with_credentials(base, creds),
+                    base.clone(),
+                    Access::Role {
+                        role: role_arn,
+                        external_id: ext,
+                    },
+                ),
+                Err(source) => return (vec![], vec![BoundError::Enter { account, source }]),
+            }
+        }
+        discovery::Access::Failed(source) => {
+            let account = if account.is_empty() {
+                target.via
+            } else {
+                account
+            };
+            return (vec![], vec![BoundError::Enter { account, source }]);
+        }
+    };
+    let users = match authorization_details(&AccountClients::new(&config)).await {
+        Ok(users) => users,
+        Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
+    };
+    let (bound, mut errors) = bindings_of(&account, &users, entries);
+    let mut jobs = Vec::new();
+    for b in bound {
+        let access = match &b.role {
+            Some(role) => Access::Role {
+                role: role.clone(),
+                external_id: external_id.map(str::to_string),
+            },
+            None => access.clone(),
+        };
+        let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
+        match service_job(&caller, &account, &b.user_name, access, destinations).await {
+            Ok(job) => jobs.push(BoundJob {
+                job,
+                old_key: b.old_key,
+            }),
+            Err(source) => errors.push(BoundError::Job {
+                account: account.clone(),
+                user: b.user_name.clone(),
+                source,
+            }),
+        }
+    }
+    (jobs, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn user(name: &str, tag: Option<&str>) -> User {
+        User {
+            user_name: name.into(),
+            user_arn: format!("arn:aws:iam::111111111111:user/{name}"),
+            path: "/".into(),
+            tags: tag
+                .map(|t| BTreeMap::from([(DESTINATION_TAG.to_string(), t.to_string())]))
+                .unwrap_or_default(),
+            groups: vec![],
+        }
+    }
+
+    fn entry(account: &str, user: &str, to: &[&str]) -> ServiceEntry {
+        ServiceEntry {
+            account: account.into(),
+            user: user.into(),
+            to: to.iter().map(|t| t.to_string()).collect(),
+            role: Some("Rotator".into()),
+            old_key: Some(OldKeyAction::Delete),
+        }
+    }
+
+    #[test]
+    fn tagged_users_and_entries_of_the_account_are_bound_a_bad_tag_skips_only_its_user() {
+        let users = [
+            user("tagged", Some("ssm:/a secretsmanager:b")),
+            user("both", Some("ssm:/tag ssm:/entry")),
+            user("plain", None),
+            user("broken", Some("ssm:nope")),
+        ];
+        let entries = [
+            entry("111111111111", "both", &["ssm:/entry"]),
+            entry("222222222222", "plain", &["ssm:/elsewhere"]),
+            entry("111111111111", "gone", &["ssm:/x"]),
+        ];
+        let (bound, errors) = bindings_of("111111111111", &users, &entries);
+        let names: Vec<&str> = bound.iter().map(|b| b.user_name.as_str()).collect();
+        assert_eq!(names, ["tagged", "both"]);
+        assert_eq!(
+            bound[1].destinations,
+            [Binding::Ssm("/entry".into()), Binding::Ssm("/tag".into())]
+        );
+        assert_eq!(bound[1].role.as_deref(), Some("Rotator"));
+        assert_eq!(bound[0].role, None);
+        let said: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said.iter()
+                .any(|e| e.contains("user gone of a [[service]] entry")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter()
+                .any(|e| e.contains("user broken: tag rekey:destination holds `ssm:nope`")),
+            "{said:?}"
+        );
+    }
+}
