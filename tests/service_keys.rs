@@ -873,3 +873,166 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
         svc.assert_journal_holds_no(&[&svc.key.secret_access_key, &now.secret_access_key]);
     }
 }
+
+/// The bound users of one member account of `rekey rotate --service`.
+struct Member3 {
+    account_id: String,
+    seeder: Seeder,
+    secrets: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+    /// Bound by tag, into the secret `svc/tagged`.
+    tagged: Creds,
+    /// Bound by a `[[service]]` entry, into the parameter `/svc/toml`.
+    toml: Creds,
+    /// Tagged `ssm:no-slash`: refused, left alone.
+    broken: Creds,
+}
+
+impl Member3 {
+    async fn new(org: &Org, account_id: &str) -> Member3 {
+        let config = member_config(org, account_id).await;
+        let seeder = Seeder::new(account_id, &config);
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        let ssm = aws_sdk_ssm::Client::new(&config);
+        let tagged = seeder
+            .user_with_key("svc-tagged", &["sts:GetCallerIdentity"], 100)
+            .await;
+        create_secret(&secrets, "svc/tagged", &tagged).await;
+        let toml = seeder
+            .user_with_key("svc-toml", &["sts:GetCallerIdentity"], 100)
+            .await;
+        let value = json!({
+            "AccessKeyId": toml.access_key_id,
+            "SecretAccessKey": toml.secret_access_key,
+        });
+        Params { ssm: ssm.clone() }
+            .put("/svc/toml", &value.to_string(), Some(PARAM_KEY))
+            .await;
+        let broken = seeder
+            .user_with_key("svc-broken", &["sts:GetCallerIdentity"], 100)
+            .await;
+        for (user, tag) in [
+            ("svc-tagged", "secretsmanager:svc/tagged"),
+            ("svc-broken", "ssm:no-slash"),
+        ] {
+            seeder
+                .iam
+                .tag_user()
+                .user_name(user)
+                .tags(
+                    aws_sdk_iam::types::Tag::builder()
+                        .key("rekey:destination")
+                        .value(tag)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect("tag user");
+        }
+        Member3 {
+            account_id: account_id.to_string(),
+            seeder,
+            secrets,
+            ssm,
+            tagged,
+            toml,
+            broken,
+        }
+    }
+
+    /// What the secret and the parameter hold now.
+    async fn held(&self) -> (Creds, Creds) {
+        let secret = creds_of(&secret_at(&self.secrets, "svc/tagged", "AWSCURRENT").await);
+        let param = Params {
+            ssm: self.ssm.clone(),
+        }
+        .get("/svc/toml")
+        .await;
+        (secret, creds_of(&serde_json::from_str(&param).unwrap()))
+    }
+}
+
+#[tokio::test]
+async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_tag_fails_only_its_user()
+ {
+    let org = moto().new_org(3);
+    let mut members = Vec::new();
+    for m in &org.members {
+        members.push(Member3::new(&org, &m.account_id).await);
+    }
+    let home = crate::support::Home::new().with_base(&org.admin);
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("journal.sqlite3");
+    let config = home.path().join("rekey.toml");
+    let entries: String = members
+        .iter()
+        .map(|m| {
+            format!(
+                "[[service]]\naccount = \"{}\"\nuser = \"svc-toml\"\nto = [\"ssm:/svc/toml\"]\n",
+                m.account_id
+            )
+        })
+        .collect();
+    std::fs::write(&config, entries).unwrap();
+    let rotate = |extra: &[&str]| {
+        let mut args = vec![
+            "rotate",
+            "--service",
+            "--org",
+            "--role",
+            ROLE,
+            "--config",
+            config.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--propagation-timeout",
+            "20s",
+        ];
+        args.extend_from_slice(extra);
+        home.rekey(&args)
+    };
+
+    let out = rotate(&[]);
+    let (text, errors) = (crate::support::stdout(&out), crate::support::stderr(&out));
+    assert_eq!(crate::support::code(&out), 2, "{text}{errors}");
+    assert_eq!(text.matches("[rotated]").count(), 6, "{text}{errors}");
+    for m in &members {
+        let (secret, param) = m.held().await;
+        assert_ne!(secret.access_key_id, m.tagged.access_key_id, "{text}");
+        assert_ne!(param.access_key_id, m.toml.access_key_id, "{text}");
+        assert!(works(&secret).await && works(&param).await);
+        // The default for a secret or a parameter: the old key stays active.
+        assert!(works(&m.tagged).await && works(&m.toml).await);
+        // The malformed tag failed its user only, by name, changing nothing.
+        assert!(
+            errors.contains(&format!(
+                "account {}: user svc-broken: tag rekey:destination holds `ssm:no-slash`",
+                m.account_id
+            )),
+            "{errors}"
+        );
+        assert_eq!(m.seeder.keys("svc-broken").await.len(), 1);
+        assert!(works(&m.broken).await);
+    }
+    let (new_secret, _) = members[0].held().await;
+    assert_no_secret_in(
+        state.path(),
+        &[
+            &members[0].tagged.secret_access_key,
+            &new_secret.secret_access_key,
+        ],
+    );
+
+    let again = rotate(&["--max-age", "90d"]);
+    let text = format!(
+        "{}{}",
+        crate::support::stdout(&again),
+        crate::support::stderr(&again)
+    );
+    assert_eq!(text.matches("[not due]").count(), 6, "{text}");
+    assert!(!text.contains("[rotated]"), "{text}");
+    for m in &members {
+        assert_eq!(m.seeder.keys("svc-tagged").await.len(), 2, "{text}");
+    }
+}
