@@ -19,6 +19,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use secrecy::SecretString;
 
+use crate::model::mask_key_id;
+
 pub use credentials_file::CredentialsFile;
 pub use secrets_manager::SecretsManagerSecret;
 pub use spec::DestinationSpec;
@@ -132,7 +134,33 @@ pub trait Destination: Send + Sync {
 
     /// Where it does not hold `access_key_id`, one line each (empty: it
     /// holds it everywhere). The read-back before the old key is retired.
-    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>>;
+    /// One line naming what it holds instead; a destination of several
+    /// places (profiles of a file) says which of them differ.
+    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
+        Box::pin(async move {
+            let holds = self.current_key_id().await?;
+            Ok(if holds.as_deref() == Some(access_key_id) {
+                vec![]
+            } else {
+                vec![format!(
+                    "{} holds {}",
+                    self.describe(),
+                    holds.as_deref().map_or("no key".into(), mask_key_id)
+                )]
+            })
+        })
+    }
+
+    /// The pair `key_id` as this destination holds it, current or staged:
+    /// where a resumed rotation finds its new secret again.
+    fn holding<'a>(&'a self, key_id: &'a str) -> Io<'a, Option<KeyPair>> {
+        Box::pin(async move {
+            if let Some(pair) = self.current().await?.filter(|p| p.access_key_id == key_id) {
+                return Ok(Some(pair));
+            }
+            Ok(self.staged().await?.filter(|p| p.access_key_id == key_id))
+        })
+    }
 
     /// Writes the new pair in place of `old_key_id` (or, for a destination
     /// that [stages deliveries](Destination::stages_delivery), gets ready

@@ -303,21 +303,6 @@ impl Destination for SecretsManagerSecret {
         })
     }
 
-    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
-        Box::pin(async move {
-            let holds = self.pair_at(CURRENT).await?.map(|p| p.access_key_id);
-            Ok(if holds.as_deref() == Some(access_key_id) {
-                vec![]
-            } else {
-                vec![format!(
-                    "{} holds {} in AWSCURRENT",
-                    self.describe(),
-                    holds.as_deref().map_or("no key".into(), mask_key_id)
-                )]
-            })
-        })
-    }
-
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
         Box::pin(async move {
             let text = self

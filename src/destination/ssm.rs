@@ -417,21 +417,6 @@ impl Destination for SsmParameter {
         })
     }
 
-    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
-        Box::pin(async move {
-            let holds = self.current_key_id().await?;
-            Ok(if holds.as_deref() == Some(access_key_id) {
-                vec![]
-            } else {
-                vec![format!(
-                    "{} holds {}",
-                    self.describe(),
-                    holds.as_deref().map_or("no key".into(), mask_key_id)
-                )]
-            })
-        })
-    }
-
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
         Box::pin(async move {
             let form = self.form().await?;

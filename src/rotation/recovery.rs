@@ -187,29 +187,18 @@ impl Engine<'_> {
             matches!(next_step(&r, &facts), Next::Undo(_) | Next::Nothing),
         ) {
             for dest in &target.destinations {
-                let pair = dest
-                    .current()
-                    .await
-                    .map_err(|source| RotateError::Destination {
-                        target: target.label.clone(),
-                        what: "cannot read the key to finish an earlier rotation",
-                        source,
-                    })?;
-                if let Some(pair) = pair.filter(|p| p.access_key_id == new_id) {
-                    new = Some(pair);
-                    break;
-                }
-                // Delivered but not yet promoted (a staged secret version).
-                let staged = dest
-                    .staged()
-                    .await
-                    .map_err(|source| RotateError::Destination {
-                        target: target.label.clone(),
-                        what: "cannot read the staged key to finish an earlier rotation",
-                        source,
-                    })?;
-                if let Some(pair) = staged.filter(|p| p.access_key_id == new_id) {
-                    new = Some(pair);
+                // Current, or delivered but not yet promoted (a staged
+                // secret version).
+                let pair =
+                    dest.holding(&new_id)
+                        .await
+                        .map_err(|source| RotateError::Destination {
+                            target: target.label.clone(),
+                            what: "cannot read the key to finish an earlier rotation",
+                            source,
+                        })?;
+                if pair.is_some() {
+                    new = pair;
                     break;
                 }
             }
