@@ -11,7 +11,10 @@
 //!   first N times (`*N`, default 1; `*0` = every time), after letting the
 //!   first K matching calls through (`+K`, default 0).
 //! - `REKEY_CRASH_AT=create_key:done`: abort the process (no destructors,
-//!   like `kill -9`) right after that step and phase are journaled.
+//!   like `kill -9`) right after that step and phase are journaled;
+//!   `deliver:effect` aborts after the step's side effect took place but
+//!   before its Done is journaled — the instant a resumed run must redo a
+//!   step that in fact happened.
 
 use crate::journal::{Phase, Step};
 
@@ -26,6 +29,20 @@ pub fn crash_point(step: Step, phase: Phase) {
     }
     #[cfg(not(feature = "fault-injection"))]
     let _ = (step, phase);
+}
+
+/// Kills the process if `REKEY_CRASH_AT` names `STEP:effect`: the side
+/// effect happened, the journal does not know it yet.
+pub fn crash_after_effect(step: Step) {
+    #[cfg(feature = "fault-injection")]
+    if let Ok(at) = std::env::var("REKEY_CRASH_AT")
+        && at == format!("{}:effect", step.as_str())
+    {
+        eprintln!("rekey: fault injection: crashing at {at}");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = step;
 }
 
 #[cfg(feature = "fault-injection")]

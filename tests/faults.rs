@@ -156,9 +156,12 @@ async fn a_crash_after_each_step_is_finished_or_undone_by_the_next_run() {
         "create_key:done",
         "deliver:begin",
         "deliver:done",
+        // The file was written, the journal does not know it yet.
+        "deliver:effect",
         "verify:begin",
         "verify:done",
         "deactivate_old_key:begin",
+        "deactivate_old_key:effect",
         "deactivate_old_key:done",
         "finish:done",
     ];

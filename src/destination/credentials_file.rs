@@ -435,6 +435,34 @@ mod tests {
         assert_eq!(file.keys("ci"), Some(("AKIATHIRDTHIRDTHIRD9", "third")));
     }
 
+    /// Issue 9 #1: a delivery waits for another run's edit of the same
+    /// file, then re-reads it. Without the lock the write would land while
+    /// the other run holds it; without the re-read it would put back what
+    /// the other run changed.
+    #[test]
+    fn a_delivery_waits_for_another_edit_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, FILE).unwrap();
+        let held = lock_dir(&path).unwrap();
+        let dest = CredentialsFile::new(&path, vec!["dev".into(), "ci".into()]);
+        let writer = std::thread::spawn(move || dest.deliver(&new_pair(), OLD));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            FILE,
+            "written while locked"
+        );
+        // What the lock holder writes meanwhile survives the delivery.
+        let other = FILE.replace("keepme", "changed-by-the-other-run");
+        fs::write(&path, &other).unwrap();
+        drop(held);
+        writer.join().unwrap().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("changed-by-the-other-run"), "{text}");
+        assert!(text.contains(NEW) && !text.contains(OLD));
+    }
+
     #[test]
     fn a_profile_changed_since_planning_is_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();

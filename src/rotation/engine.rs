@@ -245,6 +245,9 @@ impl Engine<'_> {
     {
         self.rec(who, id, step, on, Phase::Begin, None).await?;
         let result = effect().await;
+        if result.is_ok() {
+            crate::faults::crash_after_effect(step);
+        }
         match &result {
             Ok(_) => self.rec(who, id, step, on, Phase::Done, None).await?,
             Err(e) => {
