@@ -205,6 +205,45 @@ pub fn found_no_credentials(e: &CallError) -> bool {
     false
 }
 
+/// Whether the SDK refused to build a credentials provider from its
+/// configuration (a shared file it cannot parse, a profile that names no
+/// way to get credentials): a fault in the files, not in the network.
+pub fn credentials_misconfigured(e: &CallError) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if matches!(
+            err.downcast_ref::<CredentialsError>(),
+            Some(CredentialsError::InvalidConfiguration(_))
+        ) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Section headers of the shared credentials and config files that the AWS
+/// SDK for Rust cannot parse, each as "PATH line N: HEADER" (see
+/// [`crate::awsfiles::sdk_unreadable_headers`]). A file that cannot be read
+/// adds nothing: the SDK's own error covers it.
+pub fn sdk_unreadable_lines() -> Vec<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    [
+        crate::awsfiles::credentials_path(&env),
+        crate::awsfiles::config_path(&env),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|path| Some((std::fs::read_to_string(&path).ok()?, path)))
+    .flat_map(|(text, path)| {
+        crate::awsfiles::sdk_unreadable_headers(&text)
+            .into_iter()
+            .map(move |(line, header)| format!("{} line {line}: {header}", path.display()))
+    })
+    .collect()
+}
+
 /// Where the SDK's default chain looks for the credentials of `profile`
 /// (`None`: `AWS_PROFILE`, else `default`), in its order, as a user would
 /// check them.

@@ -146,6 +146,22 @@ fn locate(
     }
 }
 
+/// The section headers of a shared file that the AWS SDK for Rust cannot
+/// read, as `(line number, header)`: it takes `#` and `;` anywhere in a
+/// `[…]` line for the start of a comment, so `[dev#1]` becomes an unclosed
+/// `[dev` and the whole file is refused, while the AWS CLI and rekey's own
+/// parser read it. Pure.
+pub fn sdk_unreadable_headers(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim_start_matches(BOM);
+            (line.starts_with('[') && line.contains(['#', ';']))
+                .then(|| (i + 1, line.trim_end().to_string()))
+        })
+        .collect()
+}
+
 /// One file, every byte of it, with an index of its sections and settings.
 ///
 /// `Debug` prints names and non-secret values only; there is deliberately no

@@ -542,3 +542,13 @@ fn write_atomically_writes_through_a_symlink() {
     assert_eq!(mode(&real), 0o600);
     assert_eq!(fs::read(backup_path(&link)).unwrap(), b"old");
 }
+
+#[test]
+fn headers_the_rust_sdk_reads_as_comments_are_found_with_their_line() {
+    let text = "[default]\naws_access_key_id = A\n# a comment [x#y]\n[dev#1]\nk = v\n[profile a;b]\n[ok]\n";
+    assert_eq!(
+        sdk_unreadable_headers(text),
+        vec![(4, "[dev#1]".to_string()), (6, "[profile a;b]".to_string())]
+    );
+    assert!(sdk_unreadable_headers("[default]\nkey = a#b\n").is_empty());
+}

@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 
 use crate::aws::{
     AccountClients, AwsOptions, Identity, caller_identity, credential_sources,
-    found_no_credentials, load_config,
+    credentials_misconfigured, found_no_credentials, load_config, sdk_unreadable_lines,
 };
 use crate::awsfiles::{BOM, ProfileKind, Profiles};
 use crate::error::{CallError, FailureKind, InputError};
@@ -176,6 +176,16 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
         // it looked is what the user can act on (issue 9, item 9).
         return InputError::NoCredentials {
             looked_in: credential_sources(profile.as_deref()),
+        };
+    }
+    if credentials_misconfigured(&e) {
+        // The SDK reports this as a failed dispatch, which would read as an
+        // unreachable endpoint; the fault is in the files.
+        let lines = sdk_unreadable_lines();
+        return if lines.is_empty() {
+            InputError::CredentialsMisconfigured { source: e }
+        } else {
+            InputError::SdkUnreadableFiles { lines }
         };
     }
     match e.kind() {

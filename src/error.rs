@@ -90,6 +90,16 @@ pub enum InputError {
         looked_in.join(", ")
     )]
     NoCredentials { looked_in: Vec<String> },
+    #[error(
+        "the AWS SDK cannot read the shared AWS files: {} (it takes `#` and `;` in a [section] header for a comment, though the AWS CLI accepts them); rename those profiles",
+        lines.join("; ")
+    )]
+    SdkUnreadableFiles { lines: Vec<String> },
+    #[error("the AWS SDK cannot build credentials from the shared AWS files or the environment")]
+    CredentialsMisconfigured {
+        #[source]
+        source: CallError,
+    },
     #[error("the base credentials{} do not work", profile.as_deref().map(|p| format!(" (profile `{p}`)")).unwrap_or_default())]
     BaseCredentials {
         profile: Option<String>,

@@ -164,6 +164,27 @@ async fn issue9_9_profile_names_the_sdk_cannot_parse_rotate_without_warnings() {
 }
 
 #[test]
+fn a_profile_name_the_sdk_cannot_parse_is_named_not_taken_for_an_unreachable_endpoint() {
+    // The AWS CLI reads `[dev#1]`; the SDK takes `#` for a comment, refuses
+    // the whole file, and reports it as a failed dispatch.
+    let home = Home::new();
+    std::fs::write(
+        home.credentials_path(),
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = never-shown-0123\n\n[dev#1]\naws_access_key_id = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = never-shown-4567\n",
+    )
+    .unwrap();
+    let out = first_run(&home, false, &[("AWS_REGION", "us-east-1")], &["audit"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let place = format!("{} line 5: [dev#1]", home.credentials_path().display());
+    assert!(err.contains(&place), "`{place}` not named in: {err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+    assert!(!err.contains("never-shown"), "a secret in: {err}");
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
 fn issue9_9_no_colour_codes_when_stderr_is_not_a_terminal() {
     // -v lets the SDK's warnings through: there is something to colour.
     let out = first_run(&Home::new(), false, &[], &["-v", "audit"]);
