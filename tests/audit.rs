@@ -967,3 +967,44 @@ async fn issue_9_api_source_matches_the_report_at_two_requests_per_key() {
         requests as f64 / keys as f64
     );
 }
+
+#[tokio::test]
+async fn a_user_deleted_while_its_account_is_read_is_left_out_not_an_account_failure() {
+    // IAM is not a snapshot: a user listed a moment ago can be gone when
+    // its keys are asked for; IAM then answers NoSuchEntity.
+    let org = moto().new_org(1);
+    let member = &org.members[0].account_id;
+    let seeder = member_seeder(&org, member).await;
+    for user in ["stays-1", "goes", "stays-2"] {
+        seeder.user(user, "/", &[], &[], &[key(120, Some(1))]).await;
+    }
+    for source in ["report", "api"] {
+        moto().control(
+            "fail",
+            serde_json::json!({"action": "iam:ListAccessKeys", "account_id": member,
+                               "user_name": "goes", "count": 1, "status": 404,
+                               "code": "NoSuchEntity",
+                               "message": "The user with name goes cannot be found."}),
+        );
+        let home = Home::new().with_base(&org.admin);
+        let out = home.rekey(&["audit", "--org", "--source", source, "--output", "json"]);
+        moto().control("fail_clear", serde_json::json!({}));
+        let report = json_out(&out);
+        assert_eq!(
+            account(&report, member)["status"],
+            "ok",
+            "{source}: {}",
+            stderr(&out)
+        );
+        let users: BTreeSet<&str> = report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["account_id"] == member.as_str())
+            .map(|k| k["user_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(users, BTreeSet::from(["stays-1", "stays-2"]), "{source}");
+        // The two keys left are 120 days old: non-compliant, exit 1 as ever.
+        assert_eq!(code(&out), 1, "{source}: {}", stderr(&out));
+    }
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::SummaryKeyType;
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{USER_CONCURRENCY, authorization_details, last_used, list_keys};
+use super::{USER_CONCURRENCY, authorization_details, list_keys, unless_gone, with_last_used};
 use crate::aws::AccountClients;
 use crate::error::CallError;
 use crate::model::{Inventory, Key, KeyStatus, ROOT_USER, User, UserKeys};
@@ -23,14 +23,12 @@ pub(super) async fn collect(
     let user_count = users.len();
     let mut with_keys: Vec<UserKeys> = stream::iter(users)
         .map(|user| async move {
-            let mut keys = list_keys(clients, &user.user_name).await?;
+            let Some(keys) = unless_gone(list_keys(clients, &user.user_name).await)? else {
+                return Ok(None);
+            };
+            let keys = with_last_used(clients, keys, |_| None).await?;
             if keys.is_empty() {
                 return Ok(None);
-            }
-            for key in &mut keys {
-                if let Some(id) = key.access_key_id.clone() {
-                    key.last_used = last_used(clients, &id).await?;
-                }
             }
             Ok::<_, CallError>(Some(UserKeys {
                 user,

@@ -22,7 +22,7 @@ mod api;
 mod report;
 
 use crate::aws::AccountClients;
-use crate::error::CallError;
+use crate::error::{CallError, FailureKind};
 use crate::model::{Inventory, Key, KeyStatus, LastUsed, User};
 
 /// Per-user calls of one account run this many at a time.
@@ -113,6 +113,43 @@ pub async fn authorization_details(clients: &AccountClients) -> Result<Vec<User>
             groups: u.group_list().to_vec(),
         })
         .collect())
+}
+
+/// A user or key deleted while the account is being read (IAM is not a
+/// snapshot: listing users and asking for their keys are separate calls) is
+/// left out, not a failure of the whole account: `None` for NoSuchEntity.
+pub(crate) fn unless_gone<T>(result: Result<T, CallError>) -> Result<Option<T>, CallError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == FailureKind::NotFound => {
+            tracing::info!("left out, deleted while the account was read: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `keys` with each key's last use filled in from GetAccessKeyLastUsed,
+/// where `known` does not already say it; a key deleted meanwhile is
+/// dropped.
+pub(crate) async fn with_last_used(
+    clients: &AccountClients,
+    keys: Vec<Key>,
+    known: impl Fn(&Key) -> Option<Option<LastUsed>>,
+) -> Result<Vec<Key>, CallError> {
+    let mut kept = Vec::with_capacity(keys.len());
+    for mut key in keys {
+        if let Some(last) = known(&key) {
+            key.last_used = last;
+        } else if let Some(id) = key.access_key_id.clone() {
+            match unless_gone(last_used(clients, &id).await)? {
+                Some(last) => key.last_used = last,
+                None => continue,
+            }
+        }
+        kept.push(key);
+    }
+    Ok(kept)
 }
 
 /// Every key of `user` (ListAccessKeys, paginated).

@@ -10,7 +10,9 @@ use futures::{StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{USER_CONCURRENCY, authorization_details, known, last_used, list_keys};
+use super::{
+    USER_CONCURRENCY, authorization_details, known, list_keys, unless_gone, with_last_used,
+};
 use crate::aws::AccountClients;
 use crate::error::CallError;
 use crate::model::{Inventory, Key, KeyStatus, LastUsed, ROOT_USER, User, UserKeys};
@@ -60,17 +62,13 @@ pub(super) async fn collect(clients: &AccountClients) -> Result<Inventory, CallE
         .map(|user| {
             let row = reported.get(user.user_name.as_str()).copied();
             async move {
-                let mut keys = list_keys(clients, &user.user_name).await?;
-                for key in &mut keys {
-                    match row.and_then(|r| r.describe(key)) {
-                        Some(slot) => key.last_used = slot.last_used.clone(),
-                        None => {
-                            if let Some(id) = key.access_key_id.clone() {
-                                key.last_used = last_used(clients, &id).await?;
-                            }
-                        }
-                    }
-                }
+                let keys =
+                    unless_gone(list_keys(clients, &user.user_name).await)?.unwrap_or_default();
+                let keys = with_last_used(clients, keys, |key| {
+                    row.and_then(|r| r.describe(key))
+                        .map(|slot| slot.last_used.clone())
+                })
+                .await?;
                 Ok::<_, CallError>(UserKeys {
                     user: user.clone(),
                     is_root: false,
