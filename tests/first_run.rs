@@ -87,6 +87,58 @@ async fn issue9_5_a_rotation_by_root_keeps_the_owner_of_the_users_files() {
     assert_eq!(mode(&dev.home.credentials_path()), 0o600);
 }
 
+#[tokio::test]
+async fn a_rotation_by_root_over_a_users_home_leaves_the_journal_the_users() {
+    // `sudo rekey rotate` keeping HOME, or a system crontab: the default
+    // journal's directories and file are created by root inside the home
+    // of a user who must be able to run rekey afterwards.
+    let dev = Dev::new(100).await;
+    let home = dev.home.path();
+    for path in [
+        home.to_path_buf(),
+        home.join(".aws"),
+        dev.home.credentials_path(),
+    ] {
+        std::os::unix::fs::chown(&path, Some(OTHER), Some(OTHER))
+            .expect("chown to 65534:65534: the suite runs as root, as CI does");
+    }
+    let out = dev.home.rekey_with(&[], &["rotate", "--profile", "dev"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let state = home.join(".local/state/rekey");
+    let journal = state.join("journal.sqlite3");
+    assert!(
+        journal.exists(),
+        "the default journal is {}",
+        journal.display()
+    );
+    for path in [
+        home.join(".local"),
+        home.join(".local/state"),
+        state,
+        journal.clone(),
+    ] {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (OTHER, OTHER),
+            "{} is root's",
+            path.display()
+        );
+    }
+    // SQLite's side files, while they exist, follow the database file.
+    for suffix in ["-wal", "-shm"] {
+        let side = home.join(format!(".local/state/rekey/journal.sqlite3{suffix}"));
+        if let Ok(meta) = std::fs::metadata(&side) {
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (OTHER, OTHER),
+                "{}",
+                side.display()
+            );
+        }
+    }
+}
+
 /// `rekey ARGS` as a new user runs it: only HOME (with `home`'s empty
 /// files), no AWS_* variables, no region; the instance metadata service is
 /// looked for, as the AWS CLI does, and does not answer. The endpoint is the

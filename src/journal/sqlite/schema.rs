@@ -68,6 +68,8 @@ pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 }
 
 pub(super) fn create_private(path: &Path) -> Result<(), JournalError> {
+    #[cfg(unix)]
+    let owner = NewOwner::of(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -88,6 +90,8 @@ pub(super) fn create_private(path: &Path) -> Result<(), JournalError> {
         path: path.to_path_buf(),
         source,
     })?;
+    #[cfg(unix)]
+    owner.apply();
     // The modes above apply only to what is new: a journal (or its side
     // files) left 0644 by a copy, a restore or an earlier version stays
     // readable by everyone unless fixed here (issue 10 #8).
@@ -108,6 +112,59 @@ pub(super) fn create_private(path: &Path) -> Result<(), JournalError> {
         }
     }
     Ok(())
+}
+
+/// What this run is about to create on the way to the journal (missing
+/// directories, the file) and the owner they should have: the owner of the
+/// nearest directory that exists. Run as root over another user's home
+/// (`sudo rekey rotate` keeping HOME, a system crontab), a journal and a
+/// state directory left root's would shut the user's own runs out of them.
+/// SQLite itself gives a root process's -wal and -shm files the database
+/// file's owner.
+#[cfg(unix)]
+struct NewOwner {
+    created: Vec<std::path::PathBuf>,
+    owner: Option<(u32, u32)>,
+}
+
+#[cfg(unix)]
+impl NewOwner {
+    fn of(path: &Path) -> NewOwner {
+        use std::os::unix::fs::MetadataExt;
+        let mut created = Vec::new();
+        let mut next = Some(path);
+        while let Some(p) = next.filter(|p| !p.as_os_str().is_empty()) {
+            match std::fs::metadata(p) {
+                Ok(meta) => {
+                    return NewOwner {
+                        created,
+                        owner: Some((meta.uid(), meta.gid())),
+                    };
+                }
+                Err(_) => created.push(p.to_path_buf()),
+            }
+            next = p.parent();
+        }
+        // A relative path: its first component is in the working directory.
+        let owner = std::fs::metadata(".").ok().map(|m| (m.uid(), m.gid()));
+        NewOwner { created, owner }
+    }
+
+    /// Gives what was created the owner found. Only root can; for anyone
+    /// else the owner is already theirs or the chown is not allowed, and
+    /// either way nothing is worth a warning.
+    fn apply(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let Some((uid, gid)) = self.owner else {
+            return;
+        };
+        for p in self.created.iter().rev() {
+            let differs = std::fs::metadata(p).is_ok_and(|m| (m.uid(), m.gid()) != (uid, gid));
+            if differs && let Err(e) = std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
+                tracing::debug!("{} keeps its owner: {e}", p.display());
+            }
+        }
+    }
 }
 
 /// Takes group and other permissions off `path` when it has any; warns when
