@@ -191,18 +191,12 @@ pub async fn load_config(profile: Option<&str>, opts: &AwsOptions) -> SdkConfig 
 pub fn found_no_credentials(e: &CallError) -> bool {
     use aws_config::imds::client::error::ImdsError;
     use aws_credential_types::provider::error::CredentialsError;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if matches!(
+    caused_by(e, |err| {
+        matches!(
             err.downcast_ref::<CredentialsError>(),
             Some(CredentialsError::CredentialsNotLoaded(_))
         ) || err.downcast_ref::<ImdsError>().is_some()
-        {
-            return true;
-        }
-        next = err.source();
-    }
-    false
+    })
 }
 
 /// Whether the SDK refused to build a credentials provider from its
@@ -210,12 +204,19 @@ pub fn found_no_credentials(e: &CallError) -> bool {
 /// way to get credentials): a fault in the files, not in the network.
 pub fn credentials_misconfigured(e: &CallError) -> bool {
     use aws_credential_types::provider::error::CredentialsError;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if matches!(
+    caused_by(e, |err| {
+        matches!(
             err.downcast_ref::<CredentialsError>(),
             Some(CredentialsError::InvalidConfiguration(_))
-        ) {
+        )
+    })
+}
+
+/// Whether `e` or any error in its source chain is one `hit` recognises.
+fn caused_by(e: &CallError, hit: impl Fn(&(dyn std::error::Error + 'static)) -> bool) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if hit(err) {
             return true;
         }
         next = err.source();
