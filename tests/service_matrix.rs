@@ -471,17 +471,18 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
         &member.account_id,
         &[("svc-sm", "would"), ("svc-ssm", "would")],
     );
-    for (line, (user, key)) in lines
-        .iter()
-        .zip([("svc-sm", &in_secret), ("svc-ssm", &in_param)])
-    {
+    // Which key of which user, and where the new one would go.
+    for (line, (user, key, to)) in lines.iter().zip([
+        ("svc-sm", &in_secret, "secretsmanager:svc-sm"),
+        ("svc-ssm", &in_param, "ssm:/svc/ssm"),
+    ]) {
         let id = &key.access_key_id;
         let masked = format!("{}…{}", &id[..4], &id[id.len() - 4..]);
         assert!(
             line.contains(&format!(
                 "rotate {masked} of user {user} in account {}",
                 member.account_id
-            )),
+            )) && line.contains(&format!("write the new key to {to}, verify it")),
             "{line}"
         );
     }
