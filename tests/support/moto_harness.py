@@ -134,6 +134,10 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
 - [S] Last-used info is recorded when a request arrives, before its
   authentication (inactive keys excepted, by the patch).
 - [T] MaxItems/Marker are ignored on ListUsers and ListAccessKeys. Patched.
+- [S] RotateSecret invokes the rotation Lambda at once (moto runs it in
+  Docker, absent here) and, without a Lambda, rotates the secret itself;
+  DescribeSecret shows RotationEnabled/RotationLambdaARN only after it.
+  /_rekey/secret_rotation sets those on the secret instead ([T] checked).
 - [T] Security Hub (issue 6 block): BatchImportFindings and GetFindings
   worked without EnableSecurityHub, imported into any account's default
   product, stored findings missing required ASFF attributes, let a provider
