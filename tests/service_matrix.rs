@@ -709,6 +709,13 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     let in_secret = member.user_in_secret("svc-sm", 100).await;
     let in_param = member.user("svc-ssm", 100, Some("ssm:/svc/ssm")).await;
     put_param(&member.ssm, "/svc/ssm", &in_param).await;
+    // A user whose secret holds its inactive key: refused, and the error
+    // quotes no secret either.
+    member
+        .user("svc-odd", 100, Some("secretsmanager:svc-odd"))
+        .await;
+    let inactive = member.seeder.add_key("svc-odd", 5, false).await;
+    create_secret(&member.secrets, "svc-odd", &inactive).await;
     let runner = Runner::new(&org);
     let out = runner.rotate(&[
         "-vv",
@@ -720,7 +727,13 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         "--output",
         "json",
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(
+        stderr(&out).contains("user svc-odd: secretsmanager:svc-odd holds AKIA…")
+            && stderr(&out).contains("which is inactive"),
+        "{}",
+        stderr(&out)
+    );
     let reports = json_out(&out);
     let reports = reports.as_array().expect("an array");
     assert_eq!(reports.len(), 2, "{}", stdout(&out));
@@ -743,6 +756,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     ]);
     assert_eq!(code(&history), 0, "{}", stderr(&history));
     let secrets = [
+        &inactive.secret_access_key,
         &in_secret.secret_access_key,
         &in_param.secret_access_key,
         &new_sm.secret_access_key,
