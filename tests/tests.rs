@@ -15,4 +15,5 @@ mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
 mod service_keys;
+mod service_matrix;
 mod throttling;

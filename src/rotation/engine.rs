@@ -17,7 +17,7 @@ use super::steps::{self, clients_for};
 use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
-use crate::destination::KeyPair;
+use crate::destination::{DestinationSpec, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
 use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
@@ -584,8 +584,80 @@ pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
     }
     s.push_str(&format!(
         ", write the new key to {}, verify it, then {} the old key",
-        target.label,
+        written_to(target),
         plan.old_key_action.as_str()
     ));
     s
+}
+
+/// Where a plan writes the new key: a credentials-file job's label names
+/// its profiles (`profile dev`); a service job's names its user, so its
+/// destinations are named instead (`secretsmanager:ci/bot, ssm:/ci/bot`).
+fn written_to(target: &Job) -> String {
+    let files_only = target
+        .destinations
+        .iter()
+        .all(|d| matches!(d.spec(), DestinationSpec::SharedFile { .. }));
+    if files_only {
+        return target.label.clone();
+    }
+    let names: Vec<String> = target.destinations.iter().map(|d| d.describe()).collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
+    use crate::journal::OldKeyAction;
+
+    fn plan() -> KeyPlan {
+        KeyPlan {
+            account_id: "111111111111".into(),
+            user_name: "ci-bot".into(),
+            user_arn: "arn:aws:iam::111111111111:user/ci-bot".into(),
+            old_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            old_key_age_days: Some(100),
+            free_slot: None,
+            orphans: vec![],
+            old_key_action: OldKeyAction::Keep,
+            keys_before: vec!["AKIAIOSFODNN7EXAMPLE".into()],
+        }
+    }
+
+    fn job(destinations: Vec<Arc<dyn Destination>>, label: &str) -> Job {
+        Job::new(
+            Subject::OfKey,
+            Access::OldKey,
+            destinations,
+            SdkConfig::builder().build(),
+            label.into(),
+        )
+    }
+
+    #[test]
+    fn a_plan_says_where_the_new_key_goes() {
+        let config = SdkConfig::builder().build();
+        let service = job(
+            vec![
+                Arc::new(SecretsManagerSecret::new("ci/bot", None, None, &config)),
+                Arc::new(SsmParameter::new("/ci/bot", None, None, &config)),
+            ],
+            "user ci-bot in account 111111111111",
+        );
+        assert_eq!(
+            describe_plan(&plan(), &service),
+            "rotate AKIA…MPLE of user ci-bot in account 111111111111 (100 days old), write the new key to secretsmanager:ci/bot, ssm:/ci/bot, verify it, then keep the old key"
+        );
+        let file = CredentialsFile::new(Path::new("/h/.aws/credentials"), vec!["dev".into()]);
+        let profile = job(vec![Arc::new(file)], "profile dev");
+        assert!(
+            describe_plan(&plan(), &profile).contains("write the new key to profile dev, verify"),
+            "{}",
+            describe_plan(&plan(), &profile)
+        );
+    }
 }

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod stores;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -180,6 +182,16 @@ impl Moto {
                 "account_id": account_id,
                 "generated_at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
             }),
+        );
+    }
+
+    /// Marks a secret as rotated by `lambda_arn` (DescribeSecret's
+    /// RotationEnabled, RotationLambdaARN), as AWS shows a secret with
+    /// rotation configured; nothing is invoked.
+    pub fn secret_rotation(&self, account_id: &str, secret_id: &str, lambda_arn: &str) {
+        self.control(
+            "secret_rotation",
+            json!({ "account_id": account_id, "secret_id": secret_id, "lambda_arn": lambda_arn }),
         );
     }
 

@@ -77,6 +77,12 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       and GetCredentialReport returns the frozen content and GeneratedTime; an
       older report is regenerated (STARTED, then frozen anew at that moment).
       null goes back to a report rendered at every Get.
+  /_rekey/secret_rotation {"account_id", "secret_id", "lambda_arn",
+      "region"?: "us-east-1", "days"?: 30} -> {"ok":true}
+      Marks the secret (name or ARN) as one whose rotation is enabled through
+      that Lambda: DescribeSecret then shows RotationEnabled true,
+      RotationLambdaARN and RotationRules, as AWS does for a secret with
+      rotation configured. Nothing is invoked and no version is added.
 
 MFA (AWS behaviour): GetSessionToken with SerialNumber + TokenCode checks the
 code against the seed of a virtual device enabled for the calling user
@@ -128,6 +134,10 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
 - [S] Last-used info is recorded when a request arrives, before its
   authentication (inactive keys excepted, by the patch).
 - [T] MaxItems/Marker are ignored on ListUsers and ListAccessKeys. Patched.
+- [S] RotateSecret invokes the rotation Lambda at once (moto runs it in
+  Docker, absent here) and, without a Lambda, rotates the secret itself;
+  DescribeSecret shows RotationEnabled/RotationLambdaARN only after it.
+  /_rekey/secret_rotation sets those on the secret instead ([T] checked).
 - [T] Security Hub (issue 6 block): BatchImportFindings and GetFindings
   worked without EnableSecurityHub, imported into any account's default
   product, stored findings missing required ASFF attributes, let a provider
@@ -1156,6 +1166,24 @@ class Harness:
         return {"ok": True}
     # --- end of issue 9 block
 
+    # --- issue 7: a secret rotated by another Lambda
+    def c_secret_rotation(self, req):
+        # Not through RotateSecret: moto's invokes the Lambda at once (it
+        # needs Docker, absent here) and, lacking one, rotates the secret
+        # itself, adding a version. AWS shows rotation as configured without
+        # either, so the backend's secret object is marked directly.
+        from moto.secretsmanager.models import secretsmanager_backends
+        backend = secretsmanager_backends[req["account_id"]][req.get("region") or "us-east-1"]
+        if req["secret_id"] not in backend.secrets:
+            raise ValueError(f"no secret {req['secret_id']!r} in account {req['account_id']}")
+        secret = backend.secrets[req["secret_id"]]
+        secret.rotation_requested = True
+        secret.rotation_enabled = True
+        secret.rotation_lambda_arn = req["lambda_arn"]
+        secret.auto_rotate_after_days = int(req.get("days", 30))
+        return {"ok": True}
+    # --- end of issue 7 block
+
 
 class QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
@@ -1488,6 +1516,23 @@ def self_test(script):
         check("regenerated report is fresh", code == "ReportInProgress" and b"after-report" in rep["Content"]
               and rep["GeneratedTime"] > ago(0.1), (code, rep["GeneratedTime"]))
         check("regenerated report is kept", b_iam.generate_credential_report()["State"] == "COMPLETE")
+
+        # issue 7: a secret whose rotation another Lambda performs
+        sm = cl("secretsmanager", acct)
+        rot = sm.create_secret(Name="rotated-elsewhere", SecretString='{"k": "v"}')
+        fn = f"arn:aws:lambda:us-east-1:{a}:function:rotate-elsewhere"
+        ctl("secret_rotation", {"account_id": a, "secret_id": "rotated-elsewhere", "lambda_arn": fn})
+        d = sm.describe_secret(SecretId=rot["ARN"])
+        check("secret_rotation: DescribeSecret shows rotation enabled through the Lambda",
+              d.get("RotationEnabled") is True and d.get("RotationLambdaARN") == fn
+              and d.get("RotationRules", {}).get("AutomaticallyAfterDays") == 30, d)
+        check("secret_rotation: no version added, nothing staged AWSPENDING",
+              list(d["VersionIdsToStages"].values()) == [["AWSCURRENT"]]
+              and sm.get_secret_value(SecretId="rotated-elsewhere")["SecretString"] == '{"k": "v"}',
+              d["VersionIdsToStages"])
+        plain = sm.create_secret(Name="rotated-nowhere", SecretString="{}")
+        check("secret_rotation: other secrets show no rotation",
+              not sm.describe_secret(SecretId=plain["ARN"]).get("RotationEnabled"))
 
         # issue 6: Security Hub as strict as AWS
         sh_org = ctl("new_org", {"members": 2})
