@@ -14,5 +14,6 @@ mod promises;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod service_access;
 mod service_keys;
 mod throttling;

@@ -159,9 +159,15 @@ async fn account_jobs(
 ) -> (Vec<BoundJob>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
-    // and the way in a job takes when its entry names no role.
+    // and the way in a job takes when its entry names no role: a profile's
+    // by its name, so a resumed rotation opens that profile again.
     let (config, caller, access) = match target.access {
-        discovery::Access::Ready { config, .. } => (*config.clone(), *config, Access::Caller),
+        discovery::Access::Ready {
+            config, profile, ..
+        } => {
+            let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
+            (*config.clone(), *config, access)
+        }
         discovery::Access::AssumeRole {
             role_arn,
             external_id: ext,

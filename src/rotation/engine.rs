@@ -197,13 +197,12 @@ impl Engine<'_> {
         target: &Job,
         spec: &AccessSpec,
     ) -> Result<(), RotateError> {
-        let opened =
-            Access::reopen(spec, self.caller)
-                .await
-                .map_err(|source| RotateError::Access {
-                    target: target.label.clone(),
-                    source,
-                })?;
+        let opened = Access::reopen(spec, &target.config, self.caller)
+            .await
+            .map_err(|source| RotateError::Access {
+                target: target.label.clone(),
+                source,
+            })?;
         let _ = target.opened.set(opened);
         Ok(())
     }
