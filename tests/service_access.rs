@@ -1,8 +1,8 @@
-//! Issue 7, how IAM is reached: a `--service --profile` rotation that a
-//! later run finishes through the journaled profile, whatever that run's
+//! Issue 7, how IAM and a central secret are reached: a secret in another
+//! member account than its user's, reached through `--secret-role` (or
+//! `secret_role` in rekey.toml), and a `--service --profile` rotation that
+//! a later run finishes through the journaled profile, whatever that run's
 //! own default credentials are. Against the emulator, signatures enforced.
-
-#![cfg(feature = "fault-injection")]
 
 use std::path::Path;
 
@@ -10,6 +10,8 @@ use aws_sdk_secretsmanager::Client as Secrets;
 use serde_json::{Value, json};
 
 use crate::support::{Creds, Home, Seeder, code, member_config, moto, sdk_config, stderr, stdout};
+
+const ROLE: &str = "OrganizationAccountAccessRole";
 
 async fn create_secret(client: &Secrets, name: &str, key: &Creds) -> String {
     let value = json!({
@@ -80,6 +82,225 @@ async fn tag(seeder: &Seeder, user: &str, value: &str) {
         .send()
         .await
         .expect("tag user");
+}
+
+/// User `svc` in member A, whose key sits in a secret of member B (a
+/// central secrets account); the run's own credentials are the management
+/// account's admin.
+struct Central {
+    a: String,
+    b: String,
+    seeder: Seeder,
+    key: Creds,
+    /// Reaches B's secrets (the test's own view, not rekey's).
+    in_b: Secrets,
+    arn: String,
+    home: Home,
+    state: tempfile::TempDir,
+}
+
+impl Central {
+    async fn new() -> Central {
+        let org = moto().new_org(2);
+        let a = org.members[0].account_id.clone();
+        let b = org.members[1].account_id.clone();
+        let seeder = Seeder::new(&a, &member_config(&org, &a).await);
+        let key = seeder
+            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
+            .await;
+        let in_b = Secrets::new(&member_config(&org, &b).await);
+        // A name no other account holds: the emulator looks an ARN of
+        // another account up by its name in the caller's own account.
+        let arn = create_secret(&in_b, &format!("central/{a}/svc"), &key).await;
+        let home = Home::new().with_base(&org.admin);
+        Central {
+            a,
+            b,
+            seeder,
+            key,
+            in_b,
+            arn,
+            home,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn journal(&self) -> String {
+        self.state
+            .path()
+            .join("journal.sqlite3")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `rekey rotate --account A --user svc --role R --to secretsmanager:ARN`.
+    fn rotate(&self, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+        let journal = self.journal();
+        let to = format!("secretsmanager:{}", self.arn);
+        let mut args = vec![
+            "rotate",
+            "--journal",
+            &journal,
+            "--account",
+            &self.a,
+            "--user",
+            "svc",
+            "--role",
+            ROLE,
+            "--to",
+            &to,
+            "--propagation-timeout",
+            "20s",
+        ];
+        args.extend_from_slice(extra);
+        self.home.rekey_with(env, &args)
+    }
+
+    /// B's secret holds a new key of svc at AWSCURRENT that works, and the
+    /// old one at AWSPREVIOUS; A's user has no key besides those two.
+    async fn assert_rotated_into_b(&self, arn: &str, old: &Creds, user: &str) -> Creds {
+        let current = secret_at(&self.in_b, arn, "AWSCURRENT").await.unwrap();
+        let new = creds_of(&current);
+        assert_ne!(new.access_key_id, old.access_key_id);
+        assert_eq!(current["Endpoint"], "db.internal:5432", "other fields kept");
+        let previous = secret_at(&self.in_b, arn, "AWSPREVIOUS").await.unwrap();
+        assert_eq!(previous["AccessKeyId"], old.access_key_id.as_str());
+        assert!(secret_at(&self.in_b, arn, "AWSPENDING").await.is_none());
+        assert!(works(&new).await, "the new key works");
+        let mut keys: Vec<String> = self
+            .seeder
+            .keys(user)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        let mut expected = vec![new.access_key_id.clone(), old.access_key_id.clone()];
+        expected.sort();
+        assert_eq!(keys, expected, "no orphan key");
+        let journal = journal_text(self.state.path());
+        assert!(
+            !journal.contains(&old.secret_access_key) && !journal.contains(&new.secret_access_key),
+            "the journal holds a secret"
+        );
+        new
+    }
+}
+
+#[tokio::test]
+async fn a_secret_in_another_member_account_is_reached_through_the_secret_role_there() {
+    let c = Central::new().await;
+    let out = c.rotate(&[], &["--secret-role", ROLE]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
+    // The journal says how the secret was reached: the role in B, by ARN.
+    let role_arn = format!("arn:aws:iam::{}:role/{ROLE}", c.b);
+    assert!(journal_text(c.state.path()).contains(&role_arn));
+}
+
+#[tokio::test]
+async fn without_the_secret_role_a_secret_in_another_account_fails_clearly_and_changes_nothing() {
+    let c = Central::new().await;
+    let out = c.rotate(&[], &[]);
+    let errors = stderr(&out);
+    assert_eq!(code(&out), 2, "{}{errors}", stdout(&out));
+    assert!(
+        errors.contains(&format!("in account {}", c.b)) && errors.contains("--secret-role"),
+        "{errors}"
+    );
+    assert_eq!(c.seeder.keys("svc").await.len(), 1, "no new key left");
+    let current = secret_at(&c.in_b, &c.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["AccessKeyId"], c.key.access_key_id.as_str());
+    assert!(secret_at(&c.in_b, &c.arn, "AWSPENDING").await.is_none());
+    assert!(works(&c.key).await);
+}
+
+/// `[[service]]` names the secret role for its user's secret in B; a
+/// tag-bound user's secret in B is reached through `[rotate]`'s default
+/// (a tag never names a role).
+#[tokio::test]
+async fn rekey_toml_names_the_secret_role_for_entries_and_tag_bound_users() {
+    let c = Central::new().await;
+    let tagged = c
+        .seeder
+        .user_with_key("svc-tagged", &["sts:GetCallerIdentity"], 100)
+        .await;
+    let tagged_arn = create_secret(&c.in_b, &format!("central/{}/tagged", c.a), &tagged).await;
+    tag(
+        &c.seeder,
+        "svc-tagged",
+        &format!("secretsmanager:{tagged_arn}"),
+    )
+    .await;
+    let config = c.home.path().join("rekey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rotate]\nsecret_role = \"{ROLE}\"\n\n\
+             [[service]]\naccount = \"{}\"\nuser = \"svc\"\nto = [\"secretsmanager:{}\"]\n\
+             secret_role = \"arn:aws:iam::{}:role/{ROLE}\"\n",
+            c.a, c.arn, c.b
+        ),
+    )
+    .unwrap();
+    let journal = c.journal();
+    let out = c.home.rekey(&[
+        "rotate",
+        "--service",
+        "--org",
+        "--role",
+        ROLE,
+        "--config",
+        config.to_str().unwrap(),
+        "--journal",
+        &journal,
+        "--propagation-timeout",
+        "20s",
+    ]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 0, "{text}");
+    assert_eq!(text.matches("[rotated]").count(), 2, "{text}");
+    c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
+    c.assert_rotated_into_b(&tagged_arn, &tagged, "svc-tagged")
+        .await;
+}
+
+/// Killed right after delivering into B: a later run that names no secret
+/// role, nor this user, finishes the rotation in B through the journaled
+/// role.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_another_accounts_secret_killed_after_delivery_is_finished_there() {
+    let c = Central::new().await;
+    let first = c.rotate(
+        &[("REKEY_CRASH_AT", "deliver:done")],
+        &["--secret-role", ROLE],
+    );
+    assert_eq!(first.status.code(), None, "{}", stderr(&first));
+    let pending = secret_at(&c.in_b, &c.arn, "AWSPENDING").await;
+    assert!(pending.is_some(), "delivered, staged, before the crash");
+    let current = secret_at(&c.in_b, &c.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["AccessKeyId"], c.key.access_key_id.as_str());
+    // A run with no job at all (B has no bound user) finishes it.
+    let journal = c.journal();
+    let second = c.home.rekey(&[
+        "rotate",
+        "--service",
+        "--account",
+        &c.b,
+        "--role",
+        ROLE,
+        "--journal",
+        &journal,
+        "--propagation-timeout",
+        "20s",
+    ]);
+    let text = stdout(&second);
+    assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
+    assert!(text.contains("finished rotation #1"), "{text}");
+    let new = c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
+    assert_eq!(pending.unwrap()["AccessKeyId"], new.access_key_id.as_str());
 }
 
 /// `--service --profile p1 --profile p2`, the profiles of two member

@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use crate::model::mask_key_id;
 
 pub use credentials_file::CredentialsFile;
-pub use secrets_manager::SecretsManagerSecret;
+pub use secrets_manager::{SecretRole, SecretsManagerSecret};
 pub use spec::DestinationSpec;
 pub use ssm::{SsmForm, SsmParameter};
 
@@ -86,6 +86,15 @@ pub enum DestinationError {
     Malformed { what: String, reason: String },
     #[error("{what} is refused: {reason}")]
     Refused { what: String, reason: String },
+    /// A secret of another account than its user's, reached without a
+    /// role there, denied (or not even visible).
+    #[error("{what} is in account {account}, which these credentials cannot reach")]
+    Unreachable {
+        what: String,
+        account: String,
+        #[source]
+        source: crate::error::CallError,
+    },
 }
 
 /// A destination call's answer, later. Destinations are async because
@@ -188,12 +197,11 @@ pub fn from_spec(
             secret_id,
             region,
             role,
-        } => Arc::new(SecretsManagerSecret::new(
-            secret_id,
-            region.clone(),
-            role.clone(),
-            base,
-        )),
+            external_id,
+        } => Arc::new(
+            SecretsManagerSecret::new(secret_id, region.clone(), role.clone(), base)
+                .with_external_id(external_id.clone()),
+        ),
         DestinationSpec::Ssm { path, form, region } => {
             Arc::new(SsmParameter::new(path, *form, region.clone(), base))
         }

@@ -28,12 +28,14 @@ pub enum DestinationSpec {
         profiles: Vec<String>,
     },
     /// A Secrets Manager secret, by name or ARN, with the region it is in
-    /// and the role assumed to reach it (a central secrets account). Never
-    /// its value.
+    /// and the role (an ARN) assumed to reach it (a central secrets
+    /// account), with its external ID. Never its value, never credentials.
     SecretsManager {
         secret_id: String,
         region: Option<String>,
         role: Option<String>,
+        /// Absent from rows written before it was journaled: None.
+        external_id: Option<String>,
     },
     /// An SSM parameter (one JSON parameter, or a pair under the path),
     /// with its region. Never its value.
@@ -79,12 +81,19 @@ impl DestinationSpec {
                 secret_id,
                 region,
                 role,
-            } => json!({
-                "kind": SECRETS_MANAGER,
-                "secret_id": secret_id,
-                "region": region,
-                "role": role,
-            }),
+                external_id,
+            } => {
+                let mut value = json!({
+                    "kind": SECRETS_MANAGER,
+                    "secret_id": secret_id,
+                    "region": region,
+                    "role": role,
+                });
+                if let Some(id) = external_id {
+                    value["external_id"] = json!(id);
+                }
+                value
+            }
             DestinationSpec::Ssm { path, form, region } => json!({
                 "kind": SSM,
                 "path": path,
@@ -114,6 +123,7 @@ impl DestinationSpec {
                     .ok_or("a secretsmanager destination without a secret_id")?,
                 region: text("region"),
                 role: text("role"),
+                external_id: text("external_id"),
             });
         }
         if kind == SSM {
@@ -193,6 +203,7 @@ mod tests {
             secret_id: "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ci/bot-AbCdEf".into(),
             region: Some("eu-west-1".into()),
             role: Some("arn:aws:iam::222222222222:role/rekey".into()),
+            external_id: Some("rekey-x".into()),
         };
         let text = serde_json::to_string(&spec).unwrap();
         assert_eq!(
@@ -206,6 +217,7 @@ mod tests {
             DestinationSpec::SecretsManager {
                 region: None,
                 role: None,
+                external_id: None,
                 ..
             }
         ));

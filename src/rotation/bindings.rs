@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::destination::{Destination, SecretsManagerSecret, SsmParameter};
+use crate::destination::{Destination, SecretRole, SecretsManagerSecret, SsmParameter};
 
 /// The tag binding a user to its destinations, separated by spaces (an IAM
 /// tag value allows no commas).
@@ -43,6 +43,29 @@ impl Binding {
                 Arc::new(SecretsManagerSecret::new(id, None, None, config))
             }
             Binding::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, config)),
+        }
+    }
+
+    /// The destination of a user of `user_account`, reached with `own`
+    /// (that account's credentials), except a secret named by an ARN of
+    /// another account: that one through `secret_role` there, assumed with
+    /// `caller` (see [`SecretsManagerSecret::of_user`]).
+    pub fn open_for_user(
+        &self,
+        user_account: &str,
+        secret_role: Option<&SecretRole>,
+        own: &SdkConfig,
+        caller: &SdkConfig,
+    ) -> Arc<dyn Destination> {
+        match self {
+            Binding::SecretsManager(id) => Arc::new(SecretsManagerSecret::of_user(
+                id,
+                user_account,
+                secret_role,
+                own,
+                caller,
+            )),
+            Binding::Ssm(_) => self.open(own),
         }
     }
 }

@@ -17,6 +17,7 @@ use super::job::Job;
 use super::service::{ServiceError, service_job};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
+use crate::destination::SecretRole;
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
@@ -33,6 +34,8 @@ pub struct Bound {
     /// From the `[[service]]` entry; else the way the account was entered.
     pub role: Option<String>,
     pub old_key: Option<OldKeyAction>,
+    /// From the `[[service]]` entry; else the run's. Never from the tag.
+    pub secret_role: Option<SecretRole>,
 }
 
 /// A job, with the old-key action its `[[service]]` entry asks for.
@@ -120,6 +123,7 @@ pub fn bindings_of(
             destinations,
             role: entry.and_then(|e| e.role.clone()),
             old_key: entry.and_then(|e| e.old_key),
+            secret_role: entry.and_then(|e| e.secret_role()),
         });
     }
     (bound, errors)
@@ -127,16 +131,19 @@ pub fn bindings_of(
 
 /// Every job of the discovered accounts, `concurrency` accounts at a time,
 /// and why the others got none. `base` is the caller (roles are assumed
-/// with it); `external_id` goes with every role.
+/// with it); `external_id` goes with every role; `secret_role` reaches
+/// secrets kept in another account than their user's, unless an entry
+/// names its own.
 pub async fn bound_jobs(
     discovery: Discovery,
     base: &SdkConfig,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
     concurrency: usize,
 ) -> (Vec<BoundJob>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
-        .map(|target| account_jobs(target, base, entries, external_id))
+        .map(|target| account_jobs(target, base, entries, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -156,6 +163,7 @@ async fn account_jobs(
     base: &SdkConfig,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
 ) -> (Vec<BoundJob>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
@@ -209,7 +217,15 @@ async fn account_jobs(
             },
             None => access.clone(),
         };
-        let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
+        // The secret role comes from the run or the entry, never from the
+        // user's tag: whoever may tag users would then choose what rekey
+        // assumes (a confused deputy).
+        let secret_role = b.secret_role.as_ref().or(secret_role);
+        let destinations = b
+            .destinations
+            .iter()
+            .map(|d| d.open_for_user(&account, secret_role, &config, &caller))
+            .collect();
         match service_job(&caller, &account, &b.user_name, access, destinations).await {
             Ok(job) => jobs.push(BoundJob {
                 job,
@@ -250,6 +266,8 @@ mod tests {
             to: to.iter().map(|t| t.to_string()).collect(),
             role: Some("Rotator".into()),
             old_key: Some(OldKeyAction::Delete),
+            secret_role: None,
+            secret_external_id: None,
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::access::Access;
 use super::drive::Ended;
-pub use super::error::{Remedy, RotateError};
+pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::Origin;
 use super::steps::{self, clients_for};
