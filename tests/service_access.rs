@@ -378,3 +378,86 @@ async fn a_profile_selected_rotation_is_finished_through_its_profile_not_the_def
     );
     assert!(!journal.contains(&members[crashed].3.secret_access_key));
 }
+
+/// `--service --org`: a member's destinations named by name are reached
+/// through the role the account was entered with. Killed after delivering
+/// into a secret and before writing a parameter, the next run reaches
+/// both the same way and finishes (the journal keeps that role with each
+/// destination), although its own credentials are the management
+/// account's, where neither exists.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_into_a_members_own_secret_and_parameter_is_finished_through_its_role() {
+    let org = moto().new_org(1);
+    let a = org.members[0].account_id.clone();
+    let config = member_config(&org, &a).await;
+    let seeder = Seeder::new(&a, &config);
+    let key = seeder
+        .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
+        .await;
+    let secrets = Secrets::new(&config);
+    create_secret(&secrets, "svc/key", &key).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let value = json!({
+        "AccessKeyId": key.access_key_id,
+        "SecretAccessKey": key.secret_access_key,
+    });
+    ssm.put_parameter()
+        .name("/svc/key")
+        .value(value.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put parameter");
+    let home = Home::new().with_base(&org.admin);
+    let config = home.path().join("rekey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[service]]\naccount = \"{a}\"\nuser = \"svc\"\nto = [\"secretsmanager:svc/key\", \"ssm:/svc/key\"]\n"
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("journal.sqlite3");
+    let rotate = |env: &[(&str, &str)]| {
+        home.rekey_with(
+            env,
+            &[
+                "rotate",
+                "--service",
+                "--org",
+                "--role",
+                ROLE,
+                "--config",
+                config.to_str().unwrap(),
+                "--journal",
+                journal.to_str().unwrap(),
+                "--propagation-timeout",
+                "20s",
+            ],
+        )
+    };
+    let first = rotate(&[("REKEY_CRASH_AT", "deliver:done")]);
+    assert_eq!(first.status.code(), None, "{}", stderr(&first));
+    let second = rotate(&[]);
+    let text = stdout(&second);
+    assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
+    assert!(text.contains("finished rotation #1"), "{text}");
+    let current = secret_at(&secrets, "svc/key", "AWSCURRENT").await.unwrap();
+    let new = creds_of(&current);
+    assert_ne!(new.access_key_id, key.access_key_id);
+    assert!(works(&new).await);
+    let param = ssm
+        .get_parameter()
+        .name("/svc/key")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let param: Value = serde_json::from_str(param.parameter().unwrap().value().unwrap()).unwrap();
+    assert_eq!(param["AccessKeyId"], new.access_key_id.as_str());
+    assert_eq!(seeder.keys("svc").await.len(), 2, "no orphan");
+    let journal = journal_text(state.path());
+    assert!(!journal.contains(&new.secret_access_key));
+}

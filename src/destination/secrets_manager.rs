@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
+use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair, Reach};
 use crate::error::{CallError, FailureKind};
 use crate::model::mask_key_id;
 
@@ -114,24 +114,27 @@ impl SecretsManagerSecret {
 
     /// The secret `secret_id` of a user of `user_account`: one named by an
     /// ARN of another account is reached through `role` there, assumed
-    /// with `caller`; any other secret (or without a role) with `own`.
+    /// with `caller`; any other secret (or without a role) as `own` says.
     pub fn of_user(
         secret_id: &str,
         user_account: &str,
         role: Option<&SecretRole>,
-        own: &SdkConfig,
+        own: Reach<'_>,
         caller: &SdkConfig,
     ) -> Self {
-        match role.and_then(|r| Some((r.arn_for(secret_id, user_account)?, r))) {
-            Some((arn, r)) => Self::new(secret_id, None, Some(arn), caller)
-                .with_external_id(r.external_id.clone()),
-            None => {
-                let mut secret = Self::new(secret_id, None, None, own);
-                secret.foreign_account =
-                    other_account(secret_id, user_account).map(|(_, a)| a.to_string());
-                secret
-            }
+        if let Some((arn, r)) = role.and_then(|r| Some((r.arn_for(secret_id, user_account)?, r))) {
+            return Self::new(secret_id, None, Some(arn), caller)
+                .with_external_id(r.external_id.clone());
         }
+        let mut secret = match own {
+            Reach::With(config) => Self::new(secret_id, None, None, config),
+            Reach::Role { arn, external_id } => {
+                Self::new(secret_id, None, Some(arn.to_string()), caller)
+                    .with_external_id(external_id.map(str::to_string))
+            }
+        };
+        secret.foreign_account = other_account(secret_id, user_account).map(|(_, a)| a.to_string());
+        secret
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {

@@ -38,12 +38,16 @@ pub enum DestinationSpec {
         external_id: Option<String>,
     },
     /// An SSM parameter (one JSON parameter, or a pair under the path),
-    /// with its region. Never its value.
+    /// with its region and the role (an ARN, with its external ID) that
+    /// reached it, if any. Never its value, never credentials.
     Ssm {
         path: String,
         /// None: not known yet; found on first use.
         form: Option<super::ssm::SsmForm>,
         region: Option<String>,
+        /// Absent from rows written before it was journaled: None.
+        role: Option<String>,
+        external_id: Option<String>,
     },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
@@ -94,12 +98,27 @@ impl DestinationSpec {
                 }
                 value
             }
-            DestinationSpec::Ssm { path, form, region } => json!({
-                "kind": SSM,
-                "path": path,
-                "form": form.map(|f| f.as_str()),
-                "region": region,
-            }),
+            DestinationSpec::Ssm {
+                path,
+                form,
+                region,
+                role,
+                external_id,
+            } => {
+                let mut value = json!({
+                    "kind": SSM,
+                    "path": path,
+                    "form": form.map(|f| f.as_str()),
+                    "region": region,
+                });
+                if let Some(role) = role {
+                    value["role"] = json!(role);
+                }
+                if let Some(id) = external_id {
+                    value["external_id"] = json!(id);
+                }
+                value
+            }
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
         }
@@ -137,6 +156,8 @@ impl DestinationSpec {
                 path: text("path").ok_or("an ssm destination without a path")?,
                 form,
                 region: text("region"),
+                role: text("role"),
+                external_id: text("external_id"),
             });
         }
         if kind != SHARED_FILE {
@@ -230,6 +251,8 @@ mod tests {
                 path: "/ci/bot".into(),
                 form,
                 region: Some("eu-west-1".into()),
+                role: form.map(|_| "arn:aws:iam::222222222222:role/Rotator".into()),
+                external_id: form.map(|_| "x-1".into()),
             };
             let text = serde_json::to_string(&spec).unwrap();
             assert_eq!(

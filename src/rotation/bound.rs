@@ -17,7 +17,7 @@ use super::job::Job;
 use super::service::{ServiceError, service_job};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
-use crate::destination::SecretRole;
+use crate::destination::{Reach, SecretRole};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
@@ -203,6 +203,11 @@ async fn account_jobs(
             return (vec![], vec![BoundError::Enter { account, source }]);
         }
     };
+    // The role the account was entered with, if it was.
+    let entered_by = match &access {
+        Access::Role { role, external_id } => Some((role.clone(), external_id.clone())),
+        _ => None,
+    };
     let users = match authorization_details(&AccountClients::new(&config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
@@ -221,10 +226,21 @@ async fn account_jobs(
         // user's tag: whoever may tag users would then choose what rekey
         // assumes (a confused deputy).
         let secret_role = b.secret_role.as_ref().or(secret_role);
+        // Destinations in an account entered through a role are reached
+        // through that role, journaled with each: a resumed rotation then
+        // reaches them the same way, not with the run's own credentials
+        // (another account's).
+        let own = match &entered_by {
+            Some((arn, external_id)) => Reach::Role {
+                arn,
+                external_id: external_id.as_deref(),
+            },
+            None => Reach::With(&config),
+        };
         let destinations = b
             .destinations
             .iter()
-            .map(|d| d.open_for_user(&account, secret_role, &config, &caller))
+            .map(|d| d.open(&account, secret_role, own, &caller))
             .collect();
         match service_job(&caller, &account, &b.user_name, access, destinations).await {
             Ok(job) => jobs.push(BoundJob {

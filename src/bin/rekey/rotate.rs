@@ -14,7 +14,7 @@ use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
 use rekey::config::{ConfigFile, RotateSettings, ServiceEntry};
 use rekey::destination::{
-    CredentialsFile, Destination, SecretRole, SecretsManagerSecret, SsmParameter,
+    CredentialsFile, Destination, Reach, SecretRole, SecretsManagerSecret, SsmParameter,
 };
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::error_chain;
@@ -457,7 +457,7 @@ impl To {
                 id,
                 account,
                 secret_role,
-                base,
+                Reach::With(base),
                 base,
             )),
             To::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, base)),
