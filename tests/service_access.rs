@@ -461,3 +461,84 @@ async fn a_rotation_into_a_members_own_secret_and_parameter_is_finished_through_
     let journal = journal_text(state.path());
     assert!(!journal.contains(&new.secret_access_key));
 }
+
+/// `--account X --user svc --to …` without `--role` goes in with the run's
+/// own credentials (X's), and journals just that. Killed after creating
+/// the new key, it must not be "finished" by a run whose own credentials
+/// are another account's that happens to hold a user and a secret of the
+/// same names: that run refuses it, naming both accounts, and changes
+/// nothing there; a run with X's credentials then finishes it in X.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_rotation_with_the_callers_own_credentials_is_never_resumed_in_another_account() {
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        let acct = moto().new_account();
+        let seeder = Seeder::new(&acct.account_id, &sdk_config(&acct.admin));
+        let key = seeder
+            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
+            .await;
+        let secrets = Secrets::new(&sdk_config(&acct.admin));
+        create_secret(&secrets, "svc/key", &key).await;
+        twins.push((acct, seeder, secrets, key));
+    }
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("journal.sqlite3");
+    let run_as = |i: usize, env: &[(&str, &str)], args: &[&str]| {
+        let home = Home::new().with_base(&twins[i].0.admin);
+        let mut full = vec![
+            "rotate",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--propagation-timeout",
+            "20s",
+        ];
+        full.extend_from_slice(args);
+        home.rekey_with(env, &full)
+    };
+    let x = twins[0].0.account_id.clone();
+    let y = twins[1].0.account_id.clone();
+    let to_x = [
+        "--account",
+        &x,
+        "--user",
+        "svc",
+        "--to",
+        "secretsmanager:svc/key",
+    ];
+    let first = run_as(0, &[("REKEY_CRASH_AT", "create_key:done")], &to_x);
+    assert_eq!(first.status.code(), None, "{}", stderr(&first));
+    assert_eq!(twins[0].1.keys("svc").await.len(), 2, "the new key, made");
+
+    let wrong = run_as(1, &[], &["--service"]);
+    let errors = stderr(&wrong);
+    assert_eq!(code(&wrong), 2, "{}{errors}", stdout(&wrong));
+    assert!(
+        errors.contains(&format!("account {y}")) && errors.contains(&format!("account {x}")),
+        "{errors}"
+    );
+    assert_eq!(
+        twins[1].1.keys("svc").await,
+        [(twins[1].3.access_key_id.clone(), "Active".to_string())],
+        "the other account's user is untouched"
+    );
+    assert_eq!(twins[0].1.keys("svc").await.len(), 2, "left for X's run");
+
+    let right = run_as(0, &[], &to_x);
+    let text = stdout(&right);
+    assert_eq!(code(&right), 0, "{text}{}", stderr(&right));
+    assert!(text.contains("rotation #1"), "{text}");
+    let current = secret_at(&twins[0].2, "svc/key", "AWSCURRENT")
+        .await
+        .unwrap();
+    assert!(works(&creds_of(&current)).await);
+    assert_eq!(
+        twins[0].1.keys("svc").await.len(),
+        2,
+        "old kept, new: no orphan"
+    );
+    let other = secret_at(&twins[1].2, "svc/key", "AWSCURRENT")
+        .await
+        .unwrap();
+    assert_eq!(other["AccessKeyId"], twins[1].3.access_key_id.as_str());
+}

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use super::steps::clients_for;
-use crate::aws::{AccountClients, Identity, assume_role};
+use crate::aws::{AccountClients, Identity, assume_role, caller_identity, with_credentials};
 use crate::destination::KeyPair;
 use crate::error::CallError;
 use crate::journal::AccessSpec;
@@ -101,6 +101,16 @@ pub enum AccessError {
     },
     #[error("the journal names an access mode this build of rekey does not know: {0}")]
     Unknown(String),
+    #[error("cannot ask STS whose credentials these are")]
+    Identity(#[source] CallError),
+    #[error(
+        "these credentials ({via}) are of account {reached}, not of account {account} whose user the rotation concerns; it is left for a run with credentials of account {account}"
+    )]
+    OtherAccount {
+        via: String,
+        reached: String,
+        account: String,
+    },
 }
 
 impl Access {
@@ -155,20 +165,32 @@ impl Access {
         }
     }
 
-    /// Reopens the way a journaled rotation went, for a run resuming it:
-    /// `config` is the resumed job's (for a profile, loaded from it — see
-    /// `recovery::resume_config`), `caller` the resuming run's own. An MFA
+    /// Reopens the way a journaled rotation of a user of `account` went,
+    /// for a run resuming it: `config` is the resumed job's (for a profile,
+    /// loaded from it — see `recovery::resume_config`), `caller` the
+    /// resuming run's own. The caller's or a profile's credentials are
+    /// refused unless they are of `account`: they may be another account's
+    /// now, where a user of the same name must not be touched. An MFA
     /// session cannot be reopened without a code: the new key (or, undoing,
     /// the old one) signs instead, as it always has.
     pub async fn reopen(
         spec: &AccessSpec,
         config: &SdkConfig,
         caller: &SdkConfig,
+        account: &str,
     ) -> Result<Opened, AccessError> {
         let session = match spec {
             AccessSpec::OldKey | AccessSpec::MfaSession { .. } => None,
-            AccessSpec::Caller => Some(caller_credentials(caller).await?),
-            AccessSpec::Profile { name } => Some(profile_credentials(name, config).await?),
+            AccessSpec::Caller => {
+                let session = caller_credentials(caller).await?;
+                same_account(caller, &session, account, "the run's own").await?;
+                Some(session)
+            }
+            AccessSpec::Profile { name } => {
+                let session = profile_credentials(name, config).await?;
+                same_account(config, &session, account, &format!("profile {name}")).await?;
+                Some(session)
+            }
             AccessSpec::Role {
                 role_arn,
                 external_id,
@@ -195,6 +217,25 @@ async fn caller_credentials(caller: &SdkConfig) -> Result<Credentials, AccessErr
         .provide_credentials()
         .await
         .map_err(AccessError::Caller)
+}
+
+/// Refuses `session` unless it is of `account` (one STS GetCallerIdentity).
+async fn same_account(
+    config: &SdkConfig,
+    session: &Credentials,
+    account: &str,
+    via: &str,
+) -> Result<(), AccessError> {
+    let sts = AccountClients::new(&with_credentials(config, session.clone())).sts;
+    let me = caller_identity(&sts).await.map_err(AccessError::Identity)?;
+    if me.account_id == account {
+        return Ok(());
+    }
+    Err(AccessError::OtherAccount {
+        via: via.to_string(),
+        reached: me.account_id,
+        account: account.to_string(),
+    })
 }
 
 /// The credentials of `config`, which was loaded from profile `name`.

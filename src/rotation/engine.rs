@@ -196,8 +196,9 @@ impl Engine<'_> {
         &self,
         target: &Job,
         spec: &AccessSpec,
+        account: &str,
     ) -> Result<(), RotateError> {
-        let opened = Access::reopen(spec, &target.config, self.caller)
+        let opened = Access::reopen(spec, &target.config, self.caller, account)
             .await
             .map_err(|source| RotateError::Access {
                 target: target.label.clone(),

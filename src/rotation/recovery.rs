@@ -144,7 +144,10 @@ impl Engine<'_> {
         let lease = self
             .lease(target, &rotation.account_id, &rotation.user_name)
             .await?;
-        let result = match self.reopen_access(target, &rotation.access).await {
+        let result = match self
+            .reopen_access(target, &rotation.access, &rotation.account_id)
+            .await
+        {
             Ok(()) => self.resume_leased(rotation.id, target).await,
             Err(e) => Err(e),
         };
