@@ -171,7 +171,9 @@ async fn audit_target(
         aws_calls: 0,
     };
     let (clients, partition, account_id) = match target.access {
-        Access::Ready { config, identity } => (
+        Access::Ready {
+            config, identity, ..
+        } => (
             AccountClients::new(&config),
             identity.partition,
             identity.account_id,

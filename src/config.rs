@@ -19,12 +19,17 @@
 //! [accounts."111111111111"]   # overrides for one account
 //! max_age = "30d"
 //!
+//! [rotate]                     # defaults of `rekey rotate --service`
+//! secret_role = "SecretsWriter" # reaches secrets named by an ARN of another account
+//! secret_external_id = "..."
+//!
 //! [[service]]                  # a service user bound to its destinations
 //! account = "111111111111"
 //! user = "ci-bot"
 //! to = ["secretsmanager:ci/bot", "ssm:/ci/bot"]
 //! role = "RekeyRotator"        # optional: the way into the account
 //! old_key = "keep"             # optional: keep (default), deactivate, delete
+//! secret_role = "arn:aws:iam::333333333333:role/SecretsWriter"  # optional
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::destination::SecretRole;
 use crate::error::InputError;
 use crate::inventory::Source;
 use crate::journal::OldKeyAction;
@@ -120,6 +126,23 @@ pub struct AuditSettings {
     pub concurrency: Option<usize>,
 }
 
+/// Defaults of `rekey rotate --service` (`[rotate]`); a flag wins.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSettings {
+    /// The role reaching a secret named by an ARN of another account than
+    /// its user's (a name, in the secret's account, or an ARN).
+    pub secret_role: Option<String>,
+    pub secret_external_id: Option<String>,
+}
+
+impl RotateSettings {
+    /// The secret role, if one is set.
+    pub fn secret_role(&self) -> Option<SecretRole> {
+        secret_role(&self.secret_role, &self.secret_external_id)
+    }
+}
+
 /// One `[[service]]` entry: a service user and where its key lives.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -131,12 +154,36 @@ pub struct ServiceEntry {
     /// The role to enter the account with, instead of the run's.
     pub role: Option<String>,
     pub old_key: Option<OldKeyAction>,
+    /// The role reaching its secrets kept in another account, instead of
+    /// the run's.
+    #[serde(default)]
+    pub secret_role: Option<String>,
+    #[serde(default)]
+    pub secret_external_id: Option<String>,
+}
+
+fn secret_role(role: &Option<String>, external_id: &Option<String>) -> Option<SecretRole> {
+    role.as_ref().map(|role| SecretRole {
+        role: role.clone(),
+        external_id: external_id.clone(),
+    })
+}
+
+/// Why an external ID without its role cannot be used. Pure.
+fn lone_external_id(role: &Option<String>, external_id: &Option<String>) -> Option<String> {
+    (role.is_none() && external_id.is_some())
+        .then(|| "secret_external_id is set without secret_role".to_string())
 }
 
 impl ServiceEntry {
     /// The destinations, parsed (checked when the file is read).
     pub fn bindings(&self) -> Vec<Binding> {
         self.to.iter().filter_map(|t| Binding::parse(t)).collect()
+    }
+
+    /// The role reaching its secrets kept in another account, if it names one.
+    pub fn secret_role(&self) -> Option<SecretRole> {
+        secret_role(&self.secret_role, &self.secret_external_id)
     }
 
     /// Why the entry cannot be used, if it cannot. Pure.
@@ -158,7 +205,7 @@ impl ServiceEntry {
                 "`to` holds `{bad}`, which is not secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"
             ));
         }
-        None
+        lone_external_id(&self.secret_role, &self.secret_external_id)
     }
 }
 
@@ -170,6 +217,8 @@ pub struct ConfigFile {
     pub policy: PolicySettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub rotate: RotateSettings,
     /// Per-account policy overrides, keyed by account ID.
     #[serde(default)]
     pub accounts: BTreeMap<String, PolicySettings>,
@@ -213,6 +262,19 @@ impl ConfigFile {
                     value: id.clone(),
                 });
             }
+        }
+        if let Some(why) =
+            lone_external_id(&file.rotate.secret_role, &file.rotate.secret_external_id)
+        {
+            let table = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("[rotate]"));
+            return Err(InputError::BadConfig {
+                path: path.to_path_buf(),
+                line: table.map_or(1, |i| i + 1),
+                column: 1,
+                message: format!("[rotate]: {why}"),
+            });
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, entry) in file.services.iter().enumerate() {
@@ -366,6 +428,54 @@ mod tests {
         assert_eq!(file.services[0].old_key, None);
         assert_eq!(file.services[1].role.as_deref(), Some("Rotator"));
         assert_eq!(file.services[1].old_key, Some(OldKeyAction::Deactivate));
+        assert_eq!(file.services[1].secret_role(), None);
+    }
+
+    #[test]
+    fn the_secret_role_is_set_per_entry_or_for_every_service_user() {
+        let file = parse(
+            r#"
+            [rotate]
+            secret_role = "SecretsWriter"
+            [[service]]
+            account = "111111111111"
+            user = "ci-bot"
+            to = ["secretsmanager:arn:aws:secretsmanager:us-east-1:333333333333:secret:ci-AbCdEf"]
+            secret_role = "arn:aws:iam::333333333333:role/Hub"
+            secret_external_id = "x-1"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            file.rotate.secret_role(),
+            Some(SecretRole {
+                role: "SecretsWriter".into(),
+                external_id: None
+            })
+        );
+        assert_eq!(
+            file.services[0].secret_role(),
+            Some(SecretRole {
+                role: "arn:aws:iam::333333333333:role/Hub".into(),
+                external_id: Some("x-1".into())
+            })
+        );
+        let lone = "[[service]]\naccount = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]\nsecret_external_id = \"x\"\n";
+        let e = parse(lone).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 1 (user u): secret_external_id is set without secret_role"),
+            "{e}"
+        );
+        let e = parse("[rotate]\nsecret_external_id = \"x\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("[rotate]: secret_external_id"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse("[rotate]\nsecret_rol = \"R\"\n"),
+            Err(InputError::BadConfig { .. })
+        ));
     }
 
     #[test]

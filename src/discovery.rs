@@ -36,6 +36,10 @@ pub enum Access {
     Ready {
         config: Box<SdkConfig>,
         identity: Identity,
+        /// The profile they come from (the first, when several reach one
+        /// account); None for the base credentials. A rotation journals it,
+        /// so a later run resumes with the same credentials.
+        profile: Option<String>,
     },
     /// AssumeRole from the base credentials.
     AssumeRole {
@@ -221,6 +225,7 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
                     access: Access::Ready {
                         config: Box::new(config),
                         identity,
+                        profile: Some(name.clone()),
                     },
                 });
                 target.via = profiles_label(names);
@@ -273,6 +278,7 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
                     access: Access::Ready {
                         config: Box::new(config.clone()),
                         identity: identity.clone(),
+                        profile: None,
                     },
                 }
             } else {

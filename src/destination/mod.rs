@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use crate::model::mask_key_id;
 
 pub use credentials_file::CredentialsFile;
-pub use secrets_manager::SecretsManagerSecret;
+pub use secrets_manager::{SecretRole, SecretsManagerSecret};
 pub use spec::DestinationSpec;
 pub use ssm::{SsmForm, SsmParameter};
 
@@ -86,6 +86,15 @@ pub enum DestinationError {
     Malformed { what: String, reason: String },
     #[error("{what} is refused: {reason}")]
     Refused { what: String, reason: String },
+    /// A secret of another account than its user's, reached without a
+    /// role there, denied (or not even visible).
+    #[error("{what} is in account {account}, which these credentials cannot reach")]
+    Unreachable {
+        what: String,
+        account: String,
+        #[source]
+        source: crate::error::CallError,
+    },
 }
 
 /// A destination call's answer, later. Destinations are async because
@@ -188,15 +197,28 @@ pub fn from_spec(
             secret_id,
             region,
             role,
-        } => Arc::new(SecretsManagerSecret::new(
-            secret_id,
+            external_id,
+        } => Arc::new(
+            SecretsManagerSecret::new(secret_id, region.clone(), role.clone(), base)
+                .with_external_id(external_id.clone()),
+        ),
+        DestinationSpec::Ssm {
+            path,
+            form,
+            region,
+            role: Some(role),
+            external_id,
+        } => Arc::new(SsmParameter::through_role(
+            path,
+            *form,
             region.clone(),
-            role.clone(),
+            role,
+            external_id.clone(),
             base,
         )),
-        DestinationSpec::Ssm { path, form, region } => {
-            Arc::new(SsmParameter::new(path, *form, region.clone(), base))
-        }
+        DestinationSpec::Ssm {
+            path, form, region, ..
+        } => Arc::new(SsmParameter::new(path, *form, region.clone(), base)),
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,
@@ -210,4 +232,62 @@ pub fn from_spec(
             return Err(DestinationError::UnknownKind { kind: kind.clone() });
         }
     })
+}
+
+/// How a destination in the user's own account is reached.
+#[derive(Debug, Clone, Copy)]
+pub enum Reach<'a> {
+    /// With these credentials (the caller's own, or a profile's).
+    With(&'a aws_config::SdkConfig),
+    /// Through this role (an ARN) of the user's account, assumed with the
+    /// caller's credentials whenever they are needed. Journaled with the
+    /// destination, so a resumed rotation reaches it the same way, whatever
+    /// the resuming run's own credentials reach.
+    Role {
+        arn: &'a str,
+        external_id: Option<&'a str>,
+    },
+}
+
+/// `caller` with credentials of `role_arn`, assumed with `caller`'s own
+/// when first needed (and again when they expire).
+pub(crate) fn through_role(
+    caller: &aws_config::SdkConfig,
+    role_arn: &str,
+    external_id: Option<String>,
+) -> aws_config::SdkConfig {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let provider = AssumedRole {
+        caller: caller.clone(),
+        role_arn: role_arn.to_string(),
+        external_id,
+    };
+    caller
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// Credentials of a role, from AssumeRole with the caller's credentials.
+#[derive(Debug)]
+struct AssumedRole {
+    caller: aws_config::SdkConfig,
+    role_arn: String,
+    external_id: Option<String>,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for AssumedRole {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let sts = aws_sdk_sts::Client::new(&self.caller);
+            crate::aws::assume_role(&sts, &self.role_arn, self.external_id.as_deref())
+                .await
+                .map_err(aws_credential_types::provider::error::CredentialsError::provider_error)
+        })
+    }
 }

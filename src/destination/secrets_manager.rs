@@ -11,9 +11,13 @@
 //! it: then it goes back to the version holding the old key).
 //!
 //! A secret whose rotation another Lambda performs is refused before any
-//! change: two rotators would fight. A secret in another account (a
-//! central secrets account) is named by its ARN, optionally with a role to
-//! assume there.
+//! change: two rotators would fight. A secret in another account than its
+//! user's (a central secrets account) is named by its ARN, and reached
+//! through a [`SecretRole`] assumed in that account with the run's own
+//! credentials; the role's ARN and external ID are part of the journaled
+//! [`DestinationSpec`], so a resumed rotation reaches the secret the same
+//! way. Without a role, such a secret is reached as any other, and a call
+//! it denies says which account it is in ([`DestinationError::Unreachable`]).
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_secretsmanager::Client;
@@ -22,18 +26,60 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
+use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair, Reach};
 use crate::error::{CallError, FailureKind};
 use crate::model::mask_key_id;
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
 
+/// The role that reaches a user's secret kept in another account (`rotate
+/// --secret-role`, `secret_role` in rekey.toml): a role name (in the
+/// secret's account) or an ARN. Never taken from a user's tag: whoever may
+/// tag users would then choose what rekey assumes (a confused deputy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRole {
+    pub role: String,
+    /// Not a secret (AWS: it guards against the confused deputy).
+    pub external_id: Option<String>,
+}
+
+impl SecretRole {
+    /// The role to assume for `secret_id`, a secret of a user of
+    /// `user_account`: None unless the secret is named by an ARN of another
+    /// account; a name then means that role in the secret's account, an
+    /// ARN is used as is. Pure.
+    pub fn arn_for(&self, secret_id: &str, user_account: &str) -> Option<String> {
+        let (partition, account) = other_account(secret_id, user_account)?;
+        if self.role.starts_with("arn:") {
+            return Some(self.role.clone());
+        }
+        let name = self.role.trim_start_matches('/');
+        Some(format!("arn:{partition}:iam::{account}:role/{name}"))
+    }
+}
+
+/// The partition and account of a secret named by an ARN of another
+/// account than `user_account`. Pure.
+fn other_account<'a>(secret_id: &'a str, user_account: &str) -> Option<(&'a str, &'a str)> {
+    let mut parts = secret_id.split(':');
+    if parts.next() != Some("arn") {
+        return None;
+    }
+    let partition = parts.next()?;
+    let account = parts.nth(2)?;
+    (!account.is_empty() && account != user_account).then_some((partition, account))
+}
+
 /// One secret, by name or ARN.
 pub struct SecretsManagerSecret {
     secret_id: String,
     region: Option<String>,
     role: Option<String>,
+    external_id: Option<String>,
+    /// The secret's account, when it is another than its user's and no role
+    /// reaches it: a denied call then names it.
+    foreign_account: Option<String>,
     base: SdkConfig,
     client: OnceCell<Client>,
 }
@@ -53,9 +99,42 @@ impl SecretsManagerSecret {
             secret_id: secret_id.to_string(),
             region,
             role,
+            external_id: None,
+            foreign_account: None,
             base: base.clone(),
             client: OnceCell::new(),
         }
+    }
+
+    /// The external ID the role's trust policy asks for.
+    pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
+        self.external_id = external_id;
+        self
+    }
+
+    /// The secret `secret_id` of a user of `user_account`: one named by an
+    /// ARN of another account is reached through `role` there, assumed
+    /// with `caller`; any other secret (or without a role) as `own` says.
+    pub fn of_user(
+        secret_id: &str,
+        user_account: &str,
+        role: Option<&SecretRole>,
+        own: Reach<'_>,
+        caller: &SdkConfig,
+    ) -> Self {
+        if let Some((arn, r)) = role.and_then(|r| Some((r.arn_for(secret_id, user_account)?, r))) {
+            return Self::new(secret_id, None, Some(arn), caller)
+                .with_external_id(r.external_id.clone());
+        }
+        let mut secret = match own {
+            Reach::With(config) => Self::new(secret_id, None, None, config),
+            Reach::Role { arn, external_id } => {
+                Self::new(secret_id, None, Some(arn.to_string()), caller)
+                    .with_external_id(external_id.map(str::to_string))
+            }
+        };
+        secret.foreign_account = other_account(secret_id, user_account).map(|(_, a)| a.to_string());
+        secret
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {
@@ -68,7 +147,7 @@ impl SecretsManagerSecret {
                 let mut config = config.build();
                 if let Some(role) = &self.role {
                     let sts = aws_sdk_sts::Client::new(&config);
-                    let creds = crate::aws::assume_role(&sts, role, None)
+                    let creds = crate::aws::assume_role(&sts, role, self.external_id.as_deref())
                         .await
                         .map_err(|source| self.failed("assuming the role to reach", source))?;
                     config = crate::aws::with_credentials(&config, creds);
@@ -85,6 +164,17 @@ impl SecretsManagerSecret {
     }
 
     fn failed(&self, doing: &'static str, source: CallError) -> DestinationError {
+        if let Some(account) = &self.foreign_account
+            && (source.kind() == FailureKind::Denied || is_not_found(&source))
+        {
+            // Another account's secret says "denied" (or, where the caller
+            // cannot even see it, "not found"): a role there may reach it.
+            return DestinationError::Unreachable {
+                what: self.describe(),
+                account: account.clone(),
+                source,
+            };
+        }
         DestinationError::Call {
             what: self.describe(),
             doing,
@@ -256,6 +346,7 @@ impl Destination for SecretsManagerSecret {
             secret_id: self.secret_id.clone(),
             region: self.region.clone(),
             role: self.role.clone(),
+            external_id: self.external_id.clone(),
         }
     }
 
@@ -425,6 +516,47 @@ mod tests {
         );
         assert_eq!(rotated_elsewhere(Some(false), Some(lambda)), None);
         assert_eq!(rotated_elsewhere(None, None), None);
+    }
+
+    #[test]
+    fn the_secret_role_is_assumed_only_for_a_secret_of_another_account() {
+        let central = "arn:aws:secretsmanager:eu-west-1:333333333333:secret:ci/bot-AbCdEf";
+        let by_name = SecretRole {
+            role: "SecretsWriter".into(),
+            external_id: None,
+        };
+        assert_eq!(
+            by_name.arn_for(central, "222222222222").as_deref(),
+            Some("arn:aws:iam::333333333333:role/SecretsWriter")
+        );
+        let with_path = SecretRole {
+            role: "/ops/SecretsWriter".into(),
+            external_id: None,
+        };
+        assert_eq!(
+            with_path.arn_for(central, "222222222222").as_deref(),
+            Some("arn:aws:iam::333333333333:role/ops/SecretsWriter")
+        );
+        let china = "arn:aws-cn:secretsmanager:cn-north-1:333333333333:secret:ci-AbCdEf";
+        assert_eq!(
+            by_name.arn_for(china, "222222222222").as_deref(),
+            Some("arn:aws-cn:iam::333333333333:role/SecretsWriter")
+        );
+        let by_arn = SecretRole {
+            role: "arn:aws:iam::444444444444:role/Hub".into(),
+            external_id: Some("x".into()),
+        };
+        assert_eq!(
+            by_arn.arn_for(central, "222222222222").as_deref(),
+            Some("arn:aws:iam::444444444444:role/Hub")
+        );
+        // The user's own account, or a secret by name: never a role.
+        assert_eq!(by_name.arn_for(central, "333333333333"), None);
+        assert_eq!(by_arn.arn_for("ci/bot", "222222222222"), None);
+        assert_eq!(
+            by_arn.arn_for("arn:aws:secretsmanager:eu-west-1", "2"),
+            None
+        );
     }
 
     #[test]

@@ -28,20 +28,26 @@ pub enum DestinationSpec {
         profiles: Vec<String>,
     },
     /// A Secrets Manager secret, by name or ARN, with the region it is in
-    /// and the role assumed to reach it (a central secrets account). Never
-    /// its value.
+    /// and the role (an ARN) assumed to reach it (a central secrets
+    /// account), with its external ID. Never its value, never credentials.
     SecretsManager {
         secret_id: String,
         region: Option<String>,
         role: Option<String>,
+        /// Absent from rows written before it was journaled: None.
+        external_id: Option<String>,
     },
     /// An SSM parameter (one JSON parameter, or a pair under the path),
-    /// with its region. Never its value.
+    /// with its region and the role (an ARN, with its external ID) that
+    /// reached it, if any. Never its value, never credentials.
     Ssm {
         path: String,
         /// None: not known yet; found on first use.
         form: Option<super::ssm::SsmForm>,
         region: Option<String>,
+        /// Absent from rows written before it was journaled: None.
+        role: Option<String>,
+        external_id: Option<String>,
     },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
@@ -79,18 +85,40 @@ impl DestinationSpec {
                 secret_id,
                 region,
                 role,
-            } => json!({
-                "kind": SECRETS_MANAGER,
-                "secret_id": secret_id,
-                "region": region,
-                "role": role,
-            }),
-            DestinationSpec::Ssm { path, form, region } => json!({
-                "kind": SSM,
-                "path": path,
-                "form": form.map(|f| f.as_str()),
-                "region": region,
-            }),
+                external_id,
+            } => {
+                let mut value = json!({
+                    "kind": SECRETS_MANAGER,
+                    "secret_id": secret_id,
+                    "region": region,
+                    "role": role,
+                });
+                if let Some(id) = external_id {
+                    value["external_id"] = json!(id);
+                }
+                value
+            }
+            DestinationSpec::Ssm {
+                path,
+                form,
+                region,
+                role,
+                external_id,
+            } => {
+                let mut value = json!({
+                    "kind": SSM,
+                    "path": path,
+                    "form": form.map(|f| f.as_str()),
+                    "region": region,
+                });
+                if let Some(role) = role {
+                    value["role"] = json!(role);
+                }
+                if let Some(id) = external_id {
+                    value["external_id"] = json!(id);
+                }
+                value
+            }
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
         }
@@ -114,6 +142,7 @@ impl DestinationSpec {
                     .ok_or("a secretsmanager destination without a secret_id")?,
                 region: text("region"),
                 role: text("role"),
+                external_id: text("external_id"),
             });
         }
         if kind == SSM {
@@ -127,6 +156,8 @@ impl DestinationSpec {
                 path: text("path").ok_or("an ssm destination without a path")?,
                 form,
                 region: text("region"),
+                role: text("role"),
+                external_id: text("external_id"),
             });
         }
         if kind != SHARED_FILE {
@@ -193,6 +224,7 @@ mod tests {
             secret_id: "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ci/bot-AbCdEf".into(),
             region: Some("eu-west-1".into()),
             role: Some("arn:aws:iam::222222222222:role/rekey".into()),
+            external_id: Some("rekey-x".into()),
         };
         let text = serde_json::to_string(&spec).unwrap();
         assert_eq!(
@@ -206,6 +238,7 @@ mod tests {
             DestinationSpec::SecretsManager {
                 region: None,
                 role: None,
+                external_id: None,
                 ..
             }
         ));
@@ -218,6 +251,8 @@ mod tests {
                 path: "/ci/bot".into(),
                 form,
                 region: Some("eu-west-1".into()),
+                role: form.map(|_| "arn:aws:iam::222222222222:role/Rotator".into()),
+                external_id: form.map(|_| "x-1".into()),
             };
             let text = serde_json::to_string(&spec).unwrap();
             assert_eq!(

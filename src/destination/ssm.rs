@@ -72,6 +72,8 @@ pub struct SsmParameter {
     path: String,
     form: OnceCell<SsmForm>,
     region: Option<String>,
+    /// The role (ARN, external ID) `base` reaches it through, journaled.
+    role: Option<(String, Option<String>)>,
     base: SdkConfig,
     client: OnceCell<Client>,
     previous: Mutex<Option<Previous>>,
@@ -94,10 +96,27 @@ impl SsmParameter {
             path: path.trim_end_matches('/').to_string(),
             form: cell,
             region,
+            role: None,
             base: base.clone(),
             client: OnceCell::new(),
             previous: Mutex::new(None),
         }
+    }
+
+    /// The parameter reached through `role_arn` (with `external_id`),
+    /// assumed with `caller`'s credentials whenever they are needed.
+    pub fn through_role(
+        path: &str,
+        form: Option<SsmForm>,
+        region: Option<String>,
+        role_arn: &str,
+        external_id: Option<String>,
+        caller: &SdkConfig,
+    ) -> Self {
+        let base = super::through_role(caller, role_arn, external_id.clone());
+        let mut parameter = Self::new(path, form, region, &base);
+        parameter.role = Some((role_arn.to_string(), external_id));
+        parameter
     }
 
     async fn client(&self) -> &Client {
@@ -391,6 +410,8 @@ impl Destination for SsmParameter {
             path: self.path.clone(),
             form: self.form.get().copied(),
             region: self.region.clone(),
+            role: self.role.as_ref().map(|(arn, _)| arn.clone()),
+            external_id: self.role.as_ref().and_then(|(_, id)| id.clone()),
         }
     }
 

@@ -16,6 +16,10 @@ pub enum AccessSpec {
     MfaSession { serial: String },
     /// The caller's own credentials (a user of the caller's own account).
     Caller,
+    /// A named profile's credentials (`rotate --service --profile P`): a
+    /// resumed rotation opens that profile again, whatever the resuming
+    /// run's own credentials are. Only the name: the files hold the rest.
+    Profile { name: String },
     /// A role assumed in the user's account with the caller's credentials.
     Role {
         role_arn: String,
@@ -56,6 +60,9 @@ mod tests {
         for spec in [
             AccessSpec::OldKey,
             AccessSpec::Caller,
+            AccessSpec::Profile {
+                name: "ci [prod] #1".into(),
+            },
             AccessSpec::MfaSession {
                 serial: "arn:aws:iam::1:mfa/dev".into(),
             },
@@ -68,6 +75,11 @@ mod tests {
             assert_eq!(AccessSpec::from_plan_detail(Some(&detail)), spec);
         }
         assert_eq!(AccessSpec::from_plan_detail(None), AccessSpec::OldKey);
+        // Rows written before profiles were journaled still read as Caller.
+        assert_eq!(
+            AccessSpec::from_plan_detail(Some(r#"{"kind":"caller"}"#)),
+            AccessSpec::Caller
+        );
         let newer = r#"{"kind":"carrier_pigeon"}"#;
         assert_eq!(
             AccessSpec::from_plan_detail(Some(newer)),

@@ -1,14 +1,16 @@
 //! How a rotation reaches IAM: with the key being rotated (today's way for
-//! a developer's own key), with an MFA session of that key, or through a
-//! role assumed in the user's account with the caller's own credentials
-//! (a team rotating service users' keys). Whatever the way in, the subject
-//! stays the key's user and verification signs with the new key.
+//! a developer's own key), with an MFA session of that key, through a role
+//! assumed in the user's account with the caller's own credentials (a team
+//! rotating service users' keys), or with a named profile's credentials
+//! (`rotate --service --profile P`). Whatever the way in, the subject stays
+//! the key's user and verification signs with the new key. The way in is
+//! journaled ([`AccessSpec`]), so a resumed rotation goes the same way.
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use super::steps::clients_for;
-use crate::aws::{AccountClients, Identity, assume_role};
+use crate::aws::{AccountClients, Identity, assume_role, caller_identity, with_credentials};
 use crate::destination::KeyPair;
 use crate::error::CallError;
 use crate::journal::AccessSpec;
@@ -22,6 +24,9 @@ pub enum Access {
     MfaSession { serial: String, code: String },
     /// The caller's own credentials (the user is in the caller's account).
     Caller,
+    /// The credentials of profile `name`: the job's `config` is loaded
+    /// from it (the user is in that profile's account).
+    Profile { name: String },
     /// AssumeRole with the caller's credentials. `role` is an ARN, or a
     /// role name (with an optional path) in the user's own account.
     Role {
@@ -36,6 +41,7 @@ impl std::fmt::Debug for Access {
         match self {
             Access::OldKey => f.write_str("OldKey"),
             Access::Caller => f.write_str("Caller"),
+            Access::Profile { name } => f.debug_struct("Profile").field("name", name).finish(),
             Access::MfaSession { serial, .. } => f
                 .debug_struct("MfaSession")
                 .field("serial", serial)
@@ -87,14 +93,30 @@ pub enum AccessError {
     },
     #[error("cannot read the caller's own credentials")]
     Caller(#[source] aws_credential_types::provider::error::CredentialsError),
+    #[error("cannot read the credentials of profile {name}")]
+    Profile {
+        name: String,
+        #[source]
+        source: aws_credential_types::provider::error::CredentialsError,
+    },
     #[error("the journal names an access mode this build of rekey does not know: {0}")]
     Unknown(String),
+    #[error("cannot ask STS whose credentials these are")]
+    Identity(#[source] CallError),
+    #[error(
+        "these credentials ({via}) are of account {reached}, not of account {account} whose user the rotation concerns; it is left for a run with credentials of account {account}"
+    )]
+    OtherAccount {
+        via: String,
+        reached: String,
+        account: String,
+    },
 }
 
 impl Access {
     /// Opens the way in for the user of `old` (`identity`): `config` holds
-    /// the region and endpoint, `caller` the credentials roles are assumed
-    /// with.
+    /// the region and endpoint (for a profile, its credentials too),
+    /// `caller` the credentials roles are assumed with.
     pub async fn open(
         &self,
         config: &SdkConfig,
@@ -110,6 +132,10 @@ impl Access {
             Access::Caller => Ok(Opened {
                 spec: AccessSpec::Caller,
                 session: Some(caller_credentials(caller).await?),
+            }),
+            Access::Profile { name } => Ok(Opened {
+                spec: AccessSpec::Profile { name: name.clone() },
+                session: Some(profile_credentials(name, config).await?),
             }),
             Access::MfaSession { serial, code } => {
                 let session = mfa_session(config, old, serial, code)
@@ -139,13 +165,32 @@ impl Access {
         }
     }
 
-    /// Reopens the way a journaled rotation went, for a run resuming it.
-    /// An MFA session cannot be reopened without a code: the new key (or,
-    /// undoing, the old one) signs instead, as it always has.
-    pub async fn reopen(spec: &AccessSpec, caller: &SdkConfig) -> Result<Opened, AccessError> {
+    /// Reopens the way a journaled rotation of a user of `account` went,
+    /// for a run resuming it: `config` is the resumed job's (for a profile,
+    /// loaded from it — see `recovery::resume_config`), `caller` the
+    /// resuming run's own. The caller's or a profile's credentials are
+    /// refused unless they are of `account`: they may be another account's
+    /// now, where a user of the same name must not be touched. An MFA
+    /// session cannot be reopened without a code: the new key (or, undoing,
+    /// the old one) signs instead, as it always has.
+    pub async fn reopen(
+        spec: &AccessSpec,
+        config: &SdkConfig,
+        caller: &SdkConfig,
+        account: &str,
+    ) -> Result<Opened, AccessError> {
         let session = match spec {
             AccessSpec::OldKey | AccessSpec::MfaSession { .. } => None,
-            AccessSpec::Caller => Some(caller_credentials(caller).await?),
+            AccessSpec::Caller => {
+                let session = caller_credentials(caller).await?;
+                same_account(caller, &session, account, "the run's own").await?;
+                Some(session)
+            }
+            AccessSpec::Profile { name } => {
+                let session = profile_credentials(name, config).await?;
+                same_account(config, &session, account, &format!("profile {name}")).await?;
+                Some(session)
+            }
             AccessSpec::Role {
                 role_arn,
                 external_id,
@@ -172,6 +217,36 @@ async fn caller_credentials(caller: &SdkConfig) -> Result<Credentials, AccessErr
         .provide_credentials()
         .await
         .map_err(AccessError::Caller)
+}
+
+/// Refuses `session` unless it is of `account` (one STS GetCallerIdentity).
+async fn same_account(
+    config: &SdkConfig,
+    session: &Credentials,
+    account: &str,
+    via: &str,
+) -> Result<(), AccessError> {
+    let sts = AccountClients::new(&with_credentials(config, session.clone())).sts;
+    let me = caller_identity(&sts).await.map_err(AccessError::Identity)?;
+    if me.account_id == account {
+        return Ok(());
+    }
+    Err(AccessError::OtherAccount {
+        via: via.to_string(),
+        reached: me.account_id,
+        account: account.to_string(),
+    })
+}
+
+/// The credentials of `config`, which was loaded from profile `name`.
+async fn profile_credentials(name: &str, config: &SdkConfig) -> Result<Credentials, AccessError> {
+    caller_credentials(config).await.map_err(|e| match e {
+        AccessError::Caller(source) => AccessError::Profile {
+            name: name.to_string(),
+            source,
+        },
+        other => other,
+    })
 }
 
 async fn assume(

@@ -1,13 +1,14 @@
 //! Bindings of service users to destinations (issue 7): the user tag
 //! `rekey:destination` and `[[service]]` entries of rekey.toml both name
 //! destinations as `secretsmanager:NAME|ARN` or `ssm:/PATH`. Parsing is
-//! pure; opening a destination only builds its client.
+//! pure; opening a destination only builds its client. A binding names
+//! where a key goes, never how it is reached: a tag never names a role.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::destination::{Destination, SecretsManagerSecret, SsmParameter};
+use crate::destination::{Destination, Reach, SecretRole, SecretsManagerSecret, SsmParameter};
 
 /// The tag binding a user to its destinations, separated by spaces (an IAM
 /// tag value allows no commas).
@@ -36,13 +37,37 @@ impl Binding {
         }
     }
 
-    /// The destination, reached with `config`'s credentials and region.
-    pub fn open(&self, config: &SdkConfig) -> Arc<dyn Destination> {
+    /// The destination of a user of `user_account`, reached as `own` says
+    /// (that account's credentials, or the role it was entered with),
+    /// except a secret named by an ARN of another account: that one
+    /// through `secret_role` there, assumed with `caller` (see
+    /// [`SecretsManagerSecret::of_user`]).
+    pub fn open(
+        &self,
+        user_account: &str,
+        secret_role: Option<&SecretRole>,
+        own: Reach<'_>,
+        caller: &SdkConfig,
+    ) -> Arc<dyn Destination> {
         match self {
-            Binding::SecretsManager(id) => {
-                Arc::new(SecretsManagerSecret::new(id, None, None, config))
-            }
-            Binding::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, config)),
+            Binding::SecretsManager(id) => Arc::new(SecretsManagerSecret::of_user(
+                id,
+                user_account,
+                secret_role,
+                own,
+                caller,
+            )),
+            Binding::Ssm(path) => match own {
+                Reach::With(config) => Arc::new(SsmParameter::new(path, None, None, config)),
+                Reach::Role { arn, external_id } => Arc::new(SsmParameter::through_role(
+                    path,
+                    None,
+                    None,
+                    arn,
+                    external_id.map(str::to_string),
+                    caller,
+                )),
+            },
         }
     }
 }

@@ -17,6 +17,7 @@ use super::job::Job;
 use super::service::{ServiceError, service_job};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
+use crate::destination::{Reach, SecretRole};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
@@ -33,6 +34,8 @@ pub struct Bound {
     /// From the `[[service]]` entry; else the way the account was entered.
     pub role: Option<String>,
     pub old_key: Option<OldKeyAction>,
+    /// From the `[[service]]` entry; else the run's. Never from the tag.
+    pub secret_role: Option<SecretRole>,
 }
 
 /// A job, with the old-key action its `[[service]]` entry asks for.
@@ -120,6 +123,7 @@ pub fn bindings_of(
             destinations,
             role: entry.and_then(|e| e.role.clone()),
             old_key: entry.and_then(|e| e.old_key),
+            secret_role: entry.and_then(|e| e.secret_role()),
         });
     }
     (bound, errors)
@@ -127,16 +131,19 @@ pub fn bindings_of(
 
 /// Every job of the discovered accounts, `concurrency` accounts at a time,
 /// and why the others got none. `base` is the caller (roles are assumed
-/// with it); `external_id` goes with every role.
+/// with it); `external_id` goes with every role; `secret_role` reaches
+/// secrets kept in another account than their user's, unless an entry
+/// names its own.
 pub async fn bound_jobs(
     discovery: Discovery,
     base: &SdkConfig,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
     concurrency: usize,
 ) -> (Vec<BoundJob>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
-        .map(|target| account_jobs(target, base, entries, external_id))
+        .map(|target| account_jobs(target, base, entries, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -156,12 +163,19 @@ async fn account_jobs(
     base: &SdkConfig,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
 ) -> (Vec<BoundJob>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
-    // and the way in a job takes when its entry names no role.
+    // and the way in a job takes when its entry names no role: a profile's
+    // by its name, so a resumed rotation opens that profile again.
     let (config, caller, access) = match target.access {
-        discovery::Access::Ready { config, .. } => (*config.clone(), *config, Access::Caller),
+        discovery::Access::Ready {
+            config, profile, ..
+        } => {
+            let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
+            (*config.clone(), *config, access)
+        }
         discovery::Access::AssumeRole {
             role_arn,
             external_id: ext,
@@ -189,6 +203,11 @@ async fn account_jobs(
             return (vec![], vec![BoundError::Enter { account, source }]);
         }
     };
+    // The role the account was entered with, if it was.
+    let entered_by = match &access {
+        Access::Role { role, external_id } => Some((role.clone(), external_id.clone())),
+        _ => None,
+    };
     let users = match authorization_details(&AccountClients::new(&config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
@@ -203,7 +222,26 @@ async fn account_jobs(
             },
             None => access.clone(),
         };
-        let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
+        // The secret role comes from the run or the entry, never from the
+        // user's tag: whoever may tag users would then choose what rekey
+        // assumes (a confused deputy).
+        let secret_role = b.secret_role.as_ref().or(secret_role);
+        // Destinations in an account entered through a role are reached
+        // through that role, journaled with each: a resumed rotation then
+        // reaches them the same way, not with the run's own credentials
+        // (another account's).
+        let own = match &entered_by {
+            Some((arn, external_id)) => Reach::Role {
+                arn,
+                external_id: external_id.as_deref(),
+            },
+            None => Reach::With(&config),
+        };
+        let destinations = b
+            .destinations
+            .iter()
+            .map(|d| d.open(&account, secret_role, own, &caller))
+            .collect();
         match service_job(&caller, &account, &b.user_name, access, destinations).await {
             Ok(job) => jobs.push(BoundJob {
                 job,
@@ -244,6 +282,8 @@ mod tests {
             to: to.iter().map(|t| t.to_string()).collect(),
             role: Some("Rotator".into()),
             old_key: Some(OldKeyAction::Delete),
+            secret_role: None,
+            secret_external_id: None,
         }
     }
 

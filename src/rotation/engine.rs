@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::access::Access;
 use super::drive::Ended;
-pub use super::error::{Remedy, RotateError};
+pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::Origin;
 use super::steps::{self, clients_for};
@@ -196,14 +196,14 @@ impl Engine<'_> {
         &self,
         target: &Job,
         spec: &AccessSpec,
+        account: &str,
     ) -> Result<(), RotateError> {
-        let opened =
-            Access::reopen(spec, self.caller)
-                .await
-                .map_err(|source| RotateError::Access {
-                    target: target.label.clone(),
-                    source,
-                })?;
+        let opened = Access::reopen(spec, &target.config, self.caller, account)
+            .await
+            .map_err(|source| RotateError::Access {
+                target: target.label.clone(),
+                source,
+            })?;
         let _ = target.opened.set(opened);
         Ok(())
     }

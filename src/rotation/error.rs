@@ -113,6 +113,9 @@ pub enum Remedy {
     RunAgain,
     /// Close rotation `id` as undone: its destination is gone for good.
     Abandon(i64),
+    /// Reach a secret of another account through a role there (the error
+    /// names the account).
+    SecretRole,
 }
 
 impl RotateError {
@@ -127,6 +130,7 @@ impl RotateError {
                 Some(Remedy::RunAgain)
             }
             RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
+            RotateError::Destination { source, .. } => destination_remedy(source),
             _ => None,
         }
     }
@@ -134,5 +138,63 @@ impl RotateError {
     /// Another live run holds the user's lease: its work, not a failure.
     pub fn is_lease_held(&self) -> bool {
         matches!(self, RotateError::Journal { source, .. } if matches!(**source, JournalError::LeaseHeld { .. }))
+    }
+}
+
+fn destination_remedy(e: &DestinationError) -> Option<Remedy> {
+    matches!(e, DestinationError::Unreachable { .. }).then_some(Remedy::SecretRole)
+}
+
+/// What to do about any error of a run, whatever wraps it (a job that could
+/// not be built, an account's failure): the first remedy down its chain.
+pub fn remedy_of(e: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let remedy = match (
+            e.downcast_ref::<RotateError>(),
+            e.downcast_ref::<DestinationError>(),
+        ) {
+            (Some(r), _) => r.remedy(),
+            (None, Some(d)) => destination_remedy(d),
+            (None, None) => None,
+        };
+        if remedy.is_some() {
+            return remedy;
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_another_account_denies_is_remedied_by_a_role_there_however_wrapped() {
+        let denied = || DestinationError::Unreachable {
+            what: "secretsmanager:arn:aws:secretsmanager:us-east-1:3:secret:x".into(),
+            account: "333333333333".into(),
+            source: CallError::Service {
+                call: "secretsmanager:GetSecretValue",
+                code: "AccessDeniedException".into(),
+                message: "no".into(),
+                kind: crate::error::FailureKind::Denied,
+            },
+        };
+        let rotation = RotateError::Destination {
+            target: "user svc".into(),
+            what: "cannot read the key",
+            source: denied(),
+        };
+        assert_eq!(rotation.remedy(), Some(Remedy::SecretRole));
+        assert_eq!(remedy_of(&rotation), Some(Remedy::SecretRole));
+        let job = super::super::service::ServiceError::Destination {
+            what: "secretsmanager:x".into(),
+            source: denied(),
+        };
+        assert_eq!(remedy_of(&job), Some(Remedy::SecretRole));
+        let other = DestinationError::Gone { what: "f".into() };
+        assert_eq!(remedy_of(&other), None);
     }
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::aws::AccountClients;
+use crate::aws::{AccountClients, AwsOptions, load_config};
 use crate::destination::{Destination, DestinationError};
-use crate::journal::{Outcome, Rotation, Step};
+use crate::journal::{AccessSpec, Outcome, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
@@ -144,7 +144,10 @@ impl Engine<'_> {
         let lease = self
             .lease(target, &rotation.account_id, &rotation.user_name)
             .await?;
-        let result = match self.reopen_access(target, &rotation.access).await {
+        let result = match self
+            .reopen_access(target, &rotation.access, &rotation.account_id)
+            .await
+        {
             Ok(()) => self.resume_leased(rotation.id, target).await,
             Err(e) => Err(e),
         };
@@ -310,6 +313,18 @@ impl Engine<'_> {
 }
 
 use super::orphans::SKEW;
+
+/// The configuration a resumed rotation is rebuilt with, `run_config`
+/// unless it went in through a profile: then that profile's, loaded again
+/// from the files, as discovery loaded it — its IAM calls and its
+/// destinations named in that account were reached with it, not with the
+/// resuming run's own credentials (which may be another account's, or none).
+pub async fn resume_config(r: &Rotation, run_config: SdkConfig, aws: &AwsOptions) -> SdkConfig {
+    match &r.access {
+        AccessSpec::Profile { name } => load_config(Some(name), aws).await,
+        _ => run_config,
+    }
+}
 
 /// Rebuilds the destinations a rotation was begun with, exactly; a
 /// destination that is gone or of an unknown kind is an error.

@@ -105,6 +105,7 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
             ),
             None => options.caller.clone(),
         };
+        let config = super::recovery::resume_config(&rotation, config, options.aws).await;
         let destinations = match destinations_of(&rotation, &config) {
             Ok(d) => d,
             Err(source) => {

@@ -12,14 +12,18 @@ use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::config::{ConfigFile, ServiceEntry};
-use rekey::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
+use rekey::config::{ConfigFile, RotateSettings, ServiceEntry};
+use rekey::destination::{
+    CredentialsFile, Destination, Reach, SecretRole, SecretsManagerSecret, SsmParameter,
+};
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::access::Access;
-use rekey::rotation::engine::{Engine, NoPrompt, Prompt, Remedy, Report, RotateError, Status};
+use rekey::rotation::engine::{
+    Engine, NoPrompt, Prompt, Remedy, Report, RotateError, Status, remedy_of,
+};
 use rekey::rotation::targets::{KeyTarget, resolve};
 use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject, profile_config};
 
@@ -102,6 +106,15 @@ pub struct RotateArgs {
     /// The external ID the role's trust policy asks for.
     #[arg(long, value_name = "ID", requires = "role")]
     external_id: Option<String>,
+    /// With --to or --service: reach a secretsmanager: destination named by
+    /// an ARN of another account than its user's through this role in the
+    /// secret's account (a name, or an ARN), assumed with your own
+    /// credentials. Never taken from a user's tag.
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    secret_role: Option<String>,
+    /// The external ID the secret role's trust policy asks for.
+    #[arg(long, value_name = "ID", requires = "secret_role")]
+    secret_external_id: Option<String>,
     /// MFA code for profiles with mfa_serial (asked for on a terminal when absent).
     #[arg(long, value_name = "CODE")]
     mfa_code: Option<String>,
@@ -186,6 +199,13 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if args.user.is_some() && args.accounts.len() > 1 {
         bail!("--user takes one --account");
     }
+    if args.secret_role.is_some() && args.user.is_none() && !args.service {
+        bail!("--secret-role reaches --to secrets or --service users' secrets; give one of them");
+    }
+    let secret_role = args.secret_role.as_ref().map(|role| SecretRole {
+        role: role.clone(),
+        external_id: args.secret_external_id.clone(),
+    });
     let service = args.user.is_some() || args.service;
     let services = if args.service {
         service_selection(&args)?
@@ -282,19 +302,21 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }
     }
     let mut old_keys = Vec::new();
-    if let Some((selection, entries)) = services {
+    if let Some((selection, entries, defaults)) = services {
         let discovery = discover(&selection, &aws).await?;
+        let secret_role = secret_role.clone().or_else(|| defaults.secret_role());
         let (bound, errors) = rotation::bound::bound_jobs(
             discovery,
             &base,
             &entries,
             args.external_id.as_deref(),
+            secret_role.as_ref(),
             args.concurrency.max(1),
         )
         .await;
         for e in &errors {
             failures += 1;
-            eprintln!("rekey: error: {}", error_chain(e));
+            eprintln!("rekey: error: {}", with_hint(e));
         }
         for b in bound {
             old_keys.push(b.old_key);
@@ -302,7 +324,10 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }
     }
     if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
-        let destinations = to.iter().map(|t| t.open(&base)).collect();
+        let destinations = to
+            .iter()
+            .map(|t| t.open(account, secret_role.as_ref(), &base))
+            .collect();
         let access = match &args.role {
             Some(role) => Access::Role {
                 role: role.clone(),
@@ -314,7 +339,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             Ok(job) => jobs.push(job),
             Err(e) => {
                 failures += 1;
-                eprintln!("rekey: error: {}", error_chain(&e));
+                eprintln!("rekey: error: {}", with_hint(&e));
             }
         }
     }
@@ -380,9 +405,13 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
 }
 
-/// With --service: the accounts to look in (as audit selects them) and the
-/// [[service]] entries of --config, checked before any AWS call.
-fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<(Selection, Vec<ServiceEntry>)>> {
+/// What --service looks at: the accounts (as audit selects them), the
+/// [[service]] entries of --config and its [rotate] defaults.
+type Services = (Selection, Vec<ServiceEntry>, RotateSettings);
+
+/// With --service: the accounts to look in, the [[service]] entries of
+/// --config and its [rotate] defaults, checked before any AWS call.
+fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<Services>> {
     check_account_ids(&args.accounts, "--account")?;
     check_account_ids(&args.exclude, "--exclude-account")?;
     let mut accounts = args.accounts.clone();
@@ -400,11 +429,11 @@ fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<(Selection, Vec
     };
     let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
     validate(&selection, &profiles)?;
-    let entries = match &args.config {
-        Some(path) => ConfigFile::load(path)?.services,
-        None => Vec::new(),
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
     };
-    Ok(Some((selection, entries)))
+    Ok(Some((selection, file.services, file.rotate)))
 }
 
 /// One `--to` destination, parsed.
@@ -415,9 +444,22 @@ enum To {
 }
 
 impl To {
-    fn open(&self, base: &SdkConfig) -> Arc<dyn Destination> {
+    /// Reached with your own credentials (`base`); a secret named by an ARN
+    /// of another account than `account`'s, through `secret_role` there.
+    fn open(
+        &self,
+        account: &str,
+        secret_role: Option<&SecretRole>,
+        base: &SdkConfig,
+    ) -> Arc<dyn Destination> {
         match self {
-            To::SecretsManager(id) => Arc::new(SecretsManagerSecret::new(id, None, None, base)),
+            To::SecretsManager(id) => Arc::new(SecretsManagerSecret::of_user(
+                id,
+                account,
+                secret_role,
+                Reach::With(base),
+                base,
+            )),
             To::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, base)),
         }
     }
@@ -503,8 +545,8 @@ fn mfa_code(args: &RotateArgs, serial: &str, label: &str) -> anyhow::Result<Stri
 
 /// The error chain, then the flag or command to try: the library says what
 /// is wrong, the CLI says what to type.
-fn with_hint(e: &RotateError) -> String {
-    let hint = match e.remedy() {
+fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
+    let hint = match remedy_of(e) {
         Some(Remedy::AllowDeletingOtherActiveKey) => {
             "; pass --delete-other-active to let rekey delete it".to_string()
         }
@@ -512,6 +554,9 @@ fn with_hint(e: &RotateError) -> String {
         Some(Remedy::Abandon(id)) => format!(
             "; if its destination is truly gone, `rekey rotate --abandon {id}` deletes the key it made and closes it"
         ),
+        Some(Remedy::SecretRole) => {
+            "; pass --secret-role ROLE (a role in the secret's account that may read and write it; secret_role in rekey.toml) to reach it there".to_string()
+        }
         None => String::new(),
     };
     format!("{}{hint}", error_chain(e))
