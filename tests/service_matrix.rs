@@ -781,3 +781,28 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         "-vv logs something, or this test proves little"
     );
 }
+
+/// The tag's own form for several destinations: entries separated by a
+/// space (IAM tag values allow no comma). The SDK sends the space as `%20`.
+#[tokio::test]
+async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
+    let org = moto().new_org(1);
+    let member = Member::of(&org, 0).await;
+    let old = member
+        .user("svc", 100, Some("secretsmanager:svc/both ssm:/svc/both"))
+        .await;
+    create_secret(&member.secrets, "svc/both", &old).await;
+    put_param(&member.ssm, "/svc/both", &old).await;
+    let runner = Runner::new(&org);
+    let out = runner.rotate(&["--service", "--org", "--role", ROLE]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    one_line_per_user(&out, &member.account_id, &[("svc", "rotated")]);
+    let in_secret = secret_key(&member.secrets, "svc/both").await;
+    let in_param = param_key(&member.ssm, "/svc/both").await;
+    assert_ne!(in_secret.access_key_id, old.access_key_id);
+    assert_eq!(in_param.access_key_id, in_secret.access_key_id);
+    assert_eq!(in_param.secret_access_key, in_secret.secret_access_key);
+    assert!(works(&in_secret).await);
+    // --old-key keep, the default for these destinations.
+    assert!(works(&old).await);
+}

@@ -138,6 +138,10 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
   Docker, absent here) and, without a Lambda, rotates the secret itself;
   DescribeSecret shows RotationEnabled/RotationLambdaARN only after it.
   /_rekey/secret_rotation sets those on the secret instead ([T] checked).
+- [T] Served by Flask, a form-encoded (query protocol) body reached the
+  signature check only as parsed fields, re-encoded botocore's way (space as
+  "+"); the Rust SDK sends "%20", so a value holding a space (a tag value)
+  failed with SignatureDoesNotMatch. Patched in (1): the bytes as received.
 - [T] Security Hub (issue 6 block): BatchImportFindings and GetFindings
   worked without EnableSecurityHub, imported into any account's default
   product, stored findings missing required ASFF attributes, let a provider
@@ -179,6 +183,7 @@ JSON_AUTH_CODES = {"InvalidClientTokenId": "UnrecognizedClientException",
                    "SignatureDoesNotMatch": "InvalidSignatureException",
                    "AccessDenied": "AccessDeniedException"}
 INTERNAL_HEADER = "x-rekey-internal"
+CURRENT = threading.local()  # .raw_body: this thread's request body, as received
 STARTED_AT = utcnow()
 
 ROOT = {}           # account_id -> {"keys": [...], "mfa_active": bool}
@@ -226,6 +231,15 @@ def _auth(self, iam_request_cls, resource="*"):
     # AWS behaviour restored: auth errors are <ErrorResponse><Error><Code> for
     # query services (403) and {"__type": ...} + x-amzn-ErrorType for JSON
     # services (400), so every SDK (incl. Rust's) reads the error code.
+    #
+    # The signature is checked over the bytes that were sent. Served by
+    # Flask, moto sees a form body only as parsed fields and re-encodes them
+    # the way botocore does (a space as `+`); the Rust SDK sends `%20`, so
+    # any query-protocol value holding a space (a tag value) failed with
+    # SignatureDoesNotMatch where AWS accepts it.
+    raw = getattr(CURRENT, "raw_body", None)
+    if raw and not self.raw_body:
+        self.raw_body = raw
     try:
         return _orig_auth(self, iam_request_cls, resource)
     except (mexc.InvalidClientTokenIdError, mexc.SignatureDoesNotMatchError,
@@ -915,6 +929,7 @@ class Harness:
     # --- WSGI entry
     def __call__(self, environ, start_response):
         body = self._read_body(environ)
+        CURRENT.raw_body = body
         if environ.get("PATH_INFO", "").startswith("/_rekey/"):
             return self._control(environ, body, start_response)
         if environ.get("HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")):
@@ -1279,6 +1294,27 @@ def self_test(script):
               and o_np.raw["headers"].get("x-amzn-ErrorType") == code, (code, body))
         code, _, body = err(cl("organizations", bogus), "list_accounts")
         check("organizations bogus key -> UnrecognizedClientException", code == "UnrecognizedClientException", body)
+
+        # A form body that encodes a space as %20 (the Rust SDK does; botocore
+        # sends "+") is checked over the bytes sent, as AWS does.
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials as BotoCredentials
+        iam.create_user(UserName="spaced-tag")
+        form = ("Action=TagUser&Version=2010-05-08&UserName=spaced-tag&Tags.member.1.Key=k"
+                "&Tags.member.1.Value=secretsmanager%3Aa%20ssm%3A%2Fb").encode()
+        signed = AWSRequest(method="POST", url=ep + "/", data=form, headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        SigV4Auth(BotoCredentials(admin["access_key_id"], admin["secret_access_key"]),
+                  "iam", "us-east-1").add_auth(signed)
+        try:
+            status = urllib.request.urlopen(urllib.request.Request(
+                ep + "/", data=form, headers=dict(signed.headers), method="POST")).status
+        except urllib.error.HTTPError as e:
+            status = (e.code, e.read()[:200])
+        tags = iam.list_user_tags(UserName="spaced-tag")["Tags"]
+        check("a %20 in a signed form body is accepted (tag value with a space)",
+              status == 200 and tags == [{"Key": "k", "Value": "secretsmanager:a ssm:/b"}], (status, tags))
 
         # 2. inactive keys
         a_iam.put_user_policy(UserName="nopol", PolicyName="p", PolicyDocument=ADMIN_POLICY)
