@@ -35,12 +35,6 @@ pub struct Bound {
     pub old_key: Option<OldKeyAction>,
 }
 
-/// A job, with the old-key action its `[[service]]` entry asks for.
-pub struct BoundJob {
-    pub job: Job,
-    pub old_key: Option<OldKeyAction>,
-}
-
 /// Why an account or a user got no job. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum BoundError {
@@ -125,8 +119,9 @@ pub fn bindings_of(
     (bound, errors)
 }
 
-/// Every job of the discovered accounts, `concurrency` accounts at a time,
-/// and why the others got none. `base` is the caller (roles are assumed
+/// Every job of the discovered accounts (each with the old-key action its
+/// `[[service]]` entry asks for), `concurrency` accounts at a time, and why
+/// the others got none. `base` is the caller (roles are assumed
 /// with it); `external_id` goes with every role.
 pub async fn bound_jobs(
     discovery: Discovery,
@@ -134,7 +129,7 @@ pub async fn bound_jobs(
     entries: &[ServiceEntry],
     external_id: Option<&str>,
     concurrency: usize,
-) -> (Vec<BoundJob>, Vec<BoundError>) {
+) -> (Vec<Job>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
         .map(|target| account_jobs(target, base, entries, external_id))
         .buffer_unordered(concurrency.max(1))
@@ -147,7 +142,7 @@ pub async fn bound_jobs(
         errors.extend(e);
     }
     // A stable order, whatever account answered first.
-    jobs.sort_by(|a, b| a.job.label.cmp(&b.job.label));
+    jobs.sort_by(|a, b| a.label.cmp(&b.label));
     (jobs, errors)
 }
 
@@ -156,7 +151,7 @@ async fn account_jobs(
     base: &SdkConfig,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
-) -> (Vec<BoundJob>, Vec<BoundError>) {
+) -> (Vec<Job>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
     // and the way in a job takes when its entry names no role.
@@ -205,10 +200,7 @@ async fn account_jobs(
         };
         let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
         match service_job(&caller, &account, &b.user_name, access, destinations).await {
-            Ok(job) => jobs.push(BoundJob {
-                job,
-                old_key: b.old_key,
-            }),
+            Ok(job) => jobs.push(job.with_old_key(b.old_key)),
             Err(source) => errors.push(BoundError::Job {
                 account: account.clone(),
                 user: b.user_name.clone(),

@@ -420,6 +420,11 @@ impl Engine<'_> {
         let orphans = self
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
+        // The job's own old-key action, else the run's.
+        let job_opts = RotateOptions {
+            old_key: target.old_key.unwrap_or(self.opts.old_key),
+            ..self.opts.clone()
+        };
         // A key not due is left alone before a kept key is looked at: one
         // still read must not fail every daily `--max-age` run (issue 7).
         let due = plan_key(
@@ -429,7 +434,7 @@ impl Engine<'_> {
             &keys,
             &orphans,
             self.clock.now(),
-            self.opts,
+            &job_opts,
         );
         // A key an earlier rotation kept, unused since: its slot is freed
         // as if deleting another active key had been allowed.
@@ -442,12 +447,12 @@ impl Engine<'_> {
         };
         let freeing_kept = RotateOptions {
             delete_other_active: true,
-            ..self.opts.clone()
+            ..job_opts.clone()
         };
         let opts = if kept.is_some() {
             &freeing_kept
         } else {
-            self.opts
+            &job_opts
         };
         let plan = match plan_key(
             account,

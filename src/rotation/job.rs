@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 use super::access::{Access, Opened};
 use super::error::RotateError;
 use crate::destination::Destination;
-use crate::journal::AccessSpec;
+use crate::journal::{AccessSpec, OldKeyAction};
 use crate::model::mask_key_id;
 
 /// Whose key a job rotates.
@@ -57,6 +57,9 @@ pub struct Job {
     pub config: SdkConfig,
     /// For messages: `profiles dev, ci`.
     pub label: String,
+    /// What becomes of the old key, when this job asks otherwise than the
+    /// run (a `[[service]]` entry's `old_key`).
+    pub old_key: Option<OldKeyAction>,
     /// The way in, once opened (by the run, after the subject is known).
     pub(super) opened: OnceLock<Opened>,
 }
@@ -75,8 +78,15 @@ impl Job {
             access,
             config,
             label,
+            old_key: None,
             opened: OnceLock::new(),
         }
+    }
+
+    /// This job with its own old-key action instead of the run's.
+    pub fn with_old_key(mut self, action: Option<OldKeyAction>) -> Self {
+        self.old_key = action;
+        self
     }
 
     /// What the journal keeps of the way in.
