@@ -19,6 +19,7 @@ struct Svc {
     seeder: Seeder,
     key: Creds,
     secrets: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
     home: Home,
 }
 
@@ -36,6 +37,7 @@ impl Svc {
             seeder,
             key,
             secrets: aws_sdk_secretsmanager::Client::new(&caller),
+            ssm: aws_sdk_ssm::Client::new(&caller),
             home: Home::new().with_base(&org.admin),
         }
     }
@@ -63,9 +65,10 @@ impl Svc {
             ROLE,
             "--to",
             to,
-            "--propagation-timeout",
-            "20s",
         ];
+        if !extra.contains(&"--propagation-timeout") {
+            args.extend_from_slice(&["--propagation-timeout", "20s"]);
+        }
         args.extend_from_slice(extra);
         self.home.rekey_with(env, &args)
     }
@@ -111,6 +114,7 @@ impl Svc {
         serde_json::from_str(out.secret_string().unwrap()).unwrap()
     }
 
+    #[cfg(feature = "fault-injection")]
     fn holding_its_key(&self) -> Value {
         json!({
             "AccessKeyId": self.key.access_key_id,
@@ -231,5 +235,187 @@ async fn a_profile_rotation_finished_by_the_next_run_is_not_followed_by_a_second
             "{point}: {}",
             said(&second)
         );
+    }
+}
+
+/// A secret created empty, or holding other fields but no key pair, and a
+/// user with exactly one active key: that key is rotated into the secret,
+/// other fields kept, the old key kept active (the default).
+#[tokio::test]
+async fn a_first_delivery_into_a_secret_without_a_key_pair_rotates_the_only_active_key() {
+    for (name, value) in [
+        ("empty", None),
+        ("fields", Some(json!({"Endpoint": "db.internal:5432"}))),
+    ] {
+        let svc = Svc::new().await;
+        svc.create_secret(name, value).await;
+        let out = svc.rotate(&format!("secretsmanager:{name}"), &[], &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", said(&out));
+        assert!(stdout(&out).contains("[rotated]"), "{name}: {}", said(&out));
+        let made = svc.new_keys().await;
+        assert_eq!(made.len(), 1, "{name}");
+        let current = svc.current(name).await;
+        assert_eq!(current["AccessKeyId"], made[0].as_str(), "{name}");
+        assert!(works(&current).await, "{name}");
+        if name == "fields" {
+            assert_eq!(current["Endpoint"], "db.internal:5432");
+        }
+        let keys = svc.seeder.keys("svc").await;
+        assert!(
+            keys.iter()
+                .any(|(id, s)| *id == svc.key.access_key_id && s == "Active"),
+            "{name}: the old key is kept active: {keys:?}"
+        );
+        assert_eq!(svc.history()[0]["outcome"], "completed", "{name}");
+    }
+}
+
+/// An SSM path not set yet: the user's only active key is rotated into a
+/// new SecureString JSON parameter there.
+#[tokio::test]
+async fn a_first_delivery_to_an_unset_ssm_path_rotates_the_only_active_key() {
+    let svc = Svc::new().await;
+    let out = svc.rotate("ssm:/ci/first", &[], &["--old-key", "deactivate"]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let made = svc.new_keys().await;
+    assert_eq!(made.len(), 1);
+    let p = svc
+        .ssm
+        .get_parameter()
+        .name("/ci/first")
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the parameter was created");
+    let p = p.parameter().unwrap();
+    assert_eq!(
+        p.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    let value: Value = serde_json::from_str(p.value().unwrap()).unwrap();
+    assert_eq!(value["AccessKeyId"], made[0].as_str());
+    assert!(works(&value).await);
+    let keys = svc.seeder.keys("svc").await;
+    assert!(
+        keys.iter()
+            .any(|(id, s)| *id == svc.key.access_key_id && s == "Inactive"),
+        "{keys:?}"
+    );
+}
+
+/// No active key, or two: which key the destination should hold is not
+/// known, so nothing is done; the error says what was found and what to do.
+/// A secret that does not exist is named; rekey does not create secrets.
+#[tokio::test]
+async fn an_empty_destination_is_refused_unless_the_user_has_exactly_one_active_key() {
+    let svc = Svc::new().await;
+    svc.create_secret("empty", None).await;
+    let second = svc.seeder.add_key("svc", 10, true).await;
+    let out = svc.rotate("secretsmanager:empty", &[], &[]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds no key pair")
+            && err.contains("2 active keys")
+            && err.contains("put the key it should rotate there"),
+        "{err}"
+    );
+    assert_eq!(
+        svc.new_keys().await,
+        std::slice::from_ref(&second.access_key_id)
+    );
+
+    for id in [&svc.key.access_key_id, &second.access_key_id] {
+        svc.seeder
+            .iam
+            .update_access_key()
+            .user_name("svc")
+            .access_key_id(id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = svc.rotate("secretsmanager:empty", &[], &[]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds no key pair") && err.contains("no active key"),
+        "{err}"
+    );
+
+    let out = svc.rotate("secretsmanager:ci/missing", &[], &[]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("secretsmanager:ci/missing does not exist")
+            && err.contains("rekey does not create secrets"),
+        "{err}"
+    );
+    assert_eq!(svc.seeder.keys("svc").await.len(), 2);
+    assert!(svc.history().is_empty());
+}
+
+/// A first delivery killed after each journaled step, or whose new key is
+/// never accepted (undone): the secret never holds a key that fails once
+/// the run ends, nothing is orphaned, and the next run completes it.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
+    let fields = || Some(json!({"Endpoint": "db"}));
+    for (point, value) in [
+        ("create_key:done", fields()),
+        ("deliver:done", None),
+        ("deliver:done", fields()),
+        ("verify:done", fields()),
+        ("promote:done", fields()),
+        ("never accepted", fields()),
+        // Its first version became AWSCURRENT at once: undo writes one
+        // without the pair.
+        ("never accepted", None),
+    ] {
+        let svc = Svc::new().await;
+        let kept = value.clone().unwrap_or(json!({}));
+        svc.create_secret("empty", value).await;
+        let to = "secretsmanager:empty";
+        if point == "never accepted" {
+            moto().new_key_delay(&svc.account_id, 60.0, false, true);
+            let first = svc.rotate(to, &[], &["--propagation-timeout", "2s"]);
+            assert_eq!(code(&first), 2, "{point}: {}", said(&first));
+            assert!(
+                stderr(&first).contains("undone"),
+                "{point}: {}",
+                said(&first)
+            );
+            // Put back as it was: no key pair, the other field kept.
+            assert_eq!(svc.current("empty").await, kept, "{point}");
+            assert!(svc.new_keys().await.is_empty(), "{point}");
+            moto().new_key_delay(&svc.account_id, 0.0, false, true);
+        } else {
+            let first = svc.rotate(to, &[("REKEY_CRASH_AT", point)], &[]);
+            assert!(
+                stderr(&first).contains(&format!("crashing at {point}")),
+                "{point}: {}",
+                said(&first)
+            );
+        }
+        let second = svc.rotate(to, &[], &[]);
+        assert_eq!(code(&second), 0, "{point}: {}", said(&second));
+        let current = svc.current("empty").await;
+        assert!(works(&current).await, "{point}: {current}");
+        assert_eq!(current["Endpoint"], kept["Endpoint"], "{point}");
+        let made = svc.new_keys().await;
+        assert_eq!(
+            made,
+            [current["AccessKeyId"].as_str().unwrap()],
+            "{point}: {}",
+            said(&second)
+        );
+        for r in svc.history() {
+            assert!(
+                r["outcome"] == "completed" || r["outcome"] == "undone",
+                "{point}: {r}"
+            );
+        }
     }
 }

@@ -15,6 +15,5 @@ mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
 mod service_keys;
-#[cfg(feature = "fault-injection")]
 mod service_runs;
 mod throttling;

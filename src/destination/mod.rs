@@ -73,6 +73,8 @@ pub enum DestinationError {
     },
     #[error("{what}: the file or its profiles are gone")]
     Gone { what: String },
+    #[error("{what} does not exist; {why}")]
+    NotFound { what: String, why: &'static str },
     #[error("a destination of kind `{kind}`, which this build of rekey does not know")]
     UnknownKind { kind: String },
     #[error("{doing} {what}")]

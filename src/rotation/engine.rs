@@ -14,7 +14,7 @@ pub use super::error::{Remedy, RotateError};
 pub use super::job::{Job, Subject};
 use super::next::Origin;
 use super::steps::{self, clients_for};
-use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
+use super::{Decision, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::KeyPair;
@@ -145,6 +145,56 @@ impl Engine<'_> {
             })
     }
 
+    /// The key the job rotates, as its first destination holds it. A
+    /// first delivery finds nothing there: then [`NOT_HELD`], without a
+    /// secret — IAM is reached through the job's session, which such a job
+    /// must have, and nothing signs with the old key; which key it is, is
+    /// decided under the lease ([`super::only_active_key`]).
+    pub(super) async fn subject_key(&self, target: &Job) -> Result<KeyPair, RotateError> {
+        let Subject::FirstDelivery { .. } = &target.subject else {
+            return self.read_current(target).await;
+        };
+        let first = target
+            .destinations
+            .first()
+            .ok_or_else(|| RotateError::NoKey {
+                target: target.label.clone(),
+            })?;
+        let held = first
+            .current()
+            .await
+            .map_err(|source| RotateError::Destination {
+                target: target.label.clone(),
+                what: "cannot read the key",
+                source,
+            })?;
+        match held {
+            Some(pair) => Ok(pair),
+            None if target.opened.get().is_some_and(|o| o.session.is_some()) => Ok(KeyPair {
+                access_key_id: NOT_HELD.into(),
+                secret: String::new().into(),
+            }),
+            None => Err(RotateError::NoKey {
+                target: target.label.clone(),
+            }),
+        }
+    }
+
+    /// Clients for IAM calls when no new key is at hand: the job's
+    /// session, else the key the first destination holds.
+    pub(super) async fn iam_of(&self, target: &Job) -> Result<AccountClients, RotateError> {
+        match target.opened.get().and_then(|o| o.session.as_ref()) {
+            Some(session) => Ok(AccountClients::new(&with_credentials(
+                &target.config,
+                session.clone(),
+            ))),
+            None => Ok(clients_for(
+                &target.config,
+                &self.read_current(target).await?,
+            )),
+        }
+    }
+
     pub(super) fn call(
         &self,
         target: &Job,
@@ -261,10 +311,17 @@ impl Engine<'_> {
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
-        let old = self.read_current(target).await?;
-        let old_clients = clients_for(&target.config, &old);
+        let old = self.subject_key(target).await?;
         let asked = match &target.subject {
-            Subject::OfKey => caller_identity(&old_clients.sts).await,
+            Subject::OfKey => caller_identity(&clients_for(&target.config, &old).sts).await,
+            Subject::FirstDelivery {
+                account_id,
+                user_arn,
+            } => Ok(Identity {
+                account_id: account_id.clone(),
+                arn: user_arn.clone(),
+                partition: partition_of(user_arn).unwrap_or("aws").to_string(),
+            }),
             Subject::Known {
                 account_id,
                 user_arn,
@@ -387,19 +444,8 @@ impl Engine<'_> {
         seen_key: &str,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
-        let old = self.read_current(target).await?;
+        let mut old = self.subject_key(target).await?;
         target.subject.check(&target.label, &old.access_key_id)?;
-        let mut report = Report {
-            target: target.label.clone(),
-            status: Status::Planned,
-            account_id: Some(account.into()),
-            user_name: Some(user.into()),
-            old_key_id: Some(old.access_key_id.clone()),
-            new_key_id: None,
-            rotation_id: None,
-            plan: None,
-            message: String::new(),
-        };
         if old.access_key_id != seen_key {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
@@ -420,6 +466,27 @@ impl Engine<'_> {
         let orphans = self
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
+        if old.access_key_id == NOT_HELD {
+            let what = target.destinations[0].describe();
+            old.access_key_id =
+                only_active_key(user, &what, &keys, &orphans).map_err(|source| {
+                    RotateError::Refused {
+                        target: target.label.clone(),
+                        source,
+                    }
+                })?;
+        }
+        let mut report = Report {
+            target: target.label.clone(),
+            status: Status::Planned,
+            account_id: Some(account.into()),
+            user_name: Some(user.into()),
+            old_key_id: Some(old.access_key_id.clone()),
+            new_key_id: None,
+            rotation_id: None,
+            plan: None,
+            message: String::new(),
+        };
         // The job's own old-key action, else the run's.
         let job_opts = RotateOptions {
             old_key: target.old_key.unwrap_or(self.opts.old_key),
@@ -564,6 +631,10 @@ impl Engine<'_> {
         }
     }
 }
+
+/// The key ID a first delivery's empty destination stands for until the
+/// key is picked under the lease (no real key ID is empty).
+const NOT_HELD: &str = "";
 
 /// How many of the latest rotations are searched for one that already
 /// replaced a named key.

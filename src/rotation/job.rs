@@ -28,9 +28,25 @@ pub enum Subject {
         user_arn: String,
         old_key_id: String,
     },
+    /// A first delivery (issue 7): the first destination holds no key pair
+    /// yet; the key rotated is the user's only active key, found under the
+    /// lease. IAM is reached through the job's session; nothing signs with
+    /// the old key.
+    FirstDelivery {
+        account_id: String,
+        user_arn: String,
+    },
 }
 
 impl Subject {
+    /// The key the caller named, if it named one.
+    pub fn named_key(&self) -> Option<&str> {
+        match self {
+            Subject::OfKey | Subject::FirstDelivery { .. } => None,
+            Subject::Known { old_key_id, .. } => Some(old_key_id),
+        }
+    }
+
     /// Refuses a destination holding another key than the one named.
     pub(super) fn check(&self, label: &str, holds: &str) -> Result<(), RotateError> {
         match self {

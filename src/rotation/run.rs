@@ -117,10 +117,7 @@ async fn rotate_job(
 /// made: the first destination holds that rotation's new key (`held`), or
 /// the job names its old key or its new one. Pure.
 fn finished_here(job: &Job, held: Option<&str>, finished: &[Report]) -> Option<Report> {
-    let named = match &job.subject {
-        Subject::Known { old_key_id, .. } => Some(old_key_id.as_str()),
-        Subject::OfKey => None,
-    };
+    let named = job.subject.named_key();
     let r = finished.iter().find(|r| {
         let (old, new) = (r.old_key_id.as_deref(), r.new_key_id.as_deref());
         r.status == Status::Rotated

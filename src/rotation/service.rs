@@ -14,6 +14,7 @@ use aws_config::SdkConfig;
 use super::access::{Access, AccessError};
 use super::job::{Job, Subject};
 use super::steps;
+use super::{Refusal, only_active_key};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::destination::{Destination, DestinationError, KeyPair};
 use crate::error::CallError;
@@ -42,24 +43,41 @@ pub enum ServiceError {
     },
     #[error("user {user}: {why}")]
     Refused { user: String, why: String },
+    #[error(transparent)]
+    Refusal(Refusal),
+}
+
+/// Which key a service job rotates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OldKey {
+    /// The key the first destination holds, an active key of the user.
+    Held(String),
+    /// The destination holds no key pair yet: a first delivery, of the
+    /// user's only active key, picked under the user's lease once earlier
+    /// runs' leftovers are gone ([`super::only_active_key`]).
+    FirstDelivery,
 }
 
 /// The key to rotate: the one the destination holds, which must be an
-/// active key of the user. Pure.
+/// active key of the user; with nothing held, a first delivery, unless the
+/// user has no active key at all. Pure.
 pub fn pick_old_key(
     user: &str,
     what: &str,
     keys: &[Key],
     held: Option<&str>,
-) -> Result<String, ServiceError> {
+) -> Result<OldKey, ServiceError> {
     let refuse = |why: String| ServiceError::Refused {
         user: user.to_string(),
         why,
     };
     let Some(held) = held else {
-        return Err(refuse(format!(
-            "{what} holds no key pair; put the user's current key there first"
-        )));
+        // Several active keys may be one plus a key an interrupted run
+        // made, which this run deletes first: decided under the lease.
+        return match only_active_key(user, what, keys, &[]) {
+            Err(refusal @ Refusal::NoActiveKey { .. }) => Err(ServiceError::Refusal(refusal)),
+            _ => Ok(OldKey::FirstDelivery),
+        };
     };
     match keys
         .iter()
@@ -73,7 +91,7 @@ pub fn pick_old_key(
             "{what} holds {}, which is inactive",
             mask_key_id(held)
         ))),
-        Some(_) => Ok(held.to_string()),
+        Some(_) => Ok(OldKey::Held(held.to_string())),
     }
 }
 
@@ -146,19 +164,20 @@ pub async fn service_job(
             what: what.clone(),
             source,
         })?;
-    let old_key_id = pick_old_key(user_name, &what, &keys, held.as_deref())?;
     let label = format!("user {user_name} in account {account_id}");
-    let job = Job::new(
-        Subject::Known {
-            account_id: account_id.to_string(),
+    let account_id = account_id.to_string();
+    let subject = match pick_old_key(user_name, &what, &keys, held.as_deref())? {
+        OldKey::Held(old_key_id) => Subject::Known {
+            account_id,
             user_arn,
             old_key_id,
         },
-        access,
-        destinations,
-        caller.clone(),
-        label,
-    );
+        OldKey::FirstDelivery => Subject::FirstDelivery {
+            account_id,
+            user_arn,
+        },
+    };
+    let job = Job::new(subject, access, destinations, caller.clone(), label);
     let _ = job.opened.set(opened);
     Ok(job)
 }
@@ -182,8 +201,11 @@ mod tests {
     #[test]
     fn the_key_the_destination_holds_is_rotated_if_it_is_an_active_key_of_the_user() {
         let keys = [key(A, KeyStatus::Active), key(B, KeyStatus::Inactive)];
-        assert_eq!(pick_old_key("svc", "s", &keys, Some(A)).unwrap(), A);
-        for held in [None, Some(B), Some("AKIAOTHER")] {
+        assert_eq!(
+            pick_old_key("svc", "s", &keys, Some(A)).unwrap(),
+            OldKey::Held(A.into())
+        );
+        for held in [Some(B), Some("AKIAOTHER")] {
             let e = pick_old_key("svc", "secretsmanager:ci", &keys, held).unwrap_err();
             assert!(
                 e.to_string()
@@ -191,5 +213,20 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_destination_is_a_first_delivery_unless_the_user_has_no_active_key() {
+        let one = [key(A, KeyStatus::Active), key(B, KeyStatus::Inactive)];
+        assert_eq!(
+            pick_old_key("svc", "ssm:/ci", &one, None).unwrap(),
+            OldKey::FirstDelivery
+        );
+        let none = [key(B, KeyStatus::Inactive)];
+        let e = pick_old_key("svc", "ssm:/ci", &none, None).unwrap_err();
+        assert!(
+            matches!(e, ServiceError::Refusal(Refusal::NoActiveKey { .. })),
+            "{e}"
+        );
     }
 }
