@@ -2,25 +2,27 @@
 //! rotate --service`, issue 7): accounts come from discovery as audit finds
 //! them, users and tags from one GetAccountAuthorizationDetails page per
 //! 1,000 users; a user bound by its `rekey:destination` tag or a
-//! `[[service]]` entry becomes a [`Job`] built by [`service_job`]. One
+//! `[[service]]` entry becomes a [`Job`] for [`Subject::User`], with no
+//! further call: its ARN comes from that listing, and the account's role
+//! session is the job's way in (unless its entry names another role). One
 //! account's or one user's failure never stops the others.
 
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
 
 use aws_config::SdkConfig;
+use aws_credential_types::provider::error::CredentialsError;
 use futures::{StreamExt, stream};
 
-use super::access::Access;
+use super::access::{Access, Opened};
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
-use super::job::Job;
-use super::service::{ServiceError, service_job};
+use super::job::{Job, Subject};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
-use crate::journal::OldKeyAction;
+use crate::journal::{AccessSpec, OldKeyAction};
 use crate::model::User;
 
 /// One user to rotate, as its bindings say. Pure data.
@@ -44,6 +46,12 @@ pub enum BoundError {
         #[source]
         source: CallError,
     },
+    #[error("account {account}: cannot read the credentials that reach it")]
+    Credentials {
+        account: String,
+        #[source]
+        source: CredentialsError,
+    },
     #[error("account {account}: cannot read its users and their tags")]
     Users {
         account: String,
@@ -58,13 +66,6 @@ pub enum BoundError {
     },
     #[error("account {account}: user {user} of a [[service]] entry does not exist")]
     NoSuchUser { account: String, user: String },
-    #[error("account {account}, user {user}")]
-    Job {
-        account: String,
-        user: String,
-        #[source]
-        source: ServiceError,
-    },
 }
 
 /// The bound users of one account: every user with a `rekey:destination`
@@ -154,9 +155,32 @@ async fn account_jobs(
 ) -> (Vec<Job>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
-    // and the way in a job takes when its entry names no role.
-    let (config, caller, access) = match target.access {
-        discovery::Access::Ready { config, .. } => (*config.clone(), *config, Access::Caller),
+    // the way in a job takes when its entry names no role, and that way
+    // already opened: one role session per account, shared by its users'
+    // jobs and their rotations.
+    let (config, caller, access, entered) = match target.access {
+        discovery::Access::Ready { config, .. } => {
+            // The account's own credentials (a profile's, or the caller's)
+            // are its users' way in, not the run's caller.
+            use aws_credential_types::provider::ProvideCredentials;
+            let creds = match config.credentials_provider() {
+                Some(provider) => provider.provide_credentials().await,
+                None => Err(CredentialsError::not_loaded(
+                    "no credentials are configured",
+                )),
+            };
+            match creds {
+                Ok(creds) => (
+                    *config.clone(),
+                    *config,
+                    Access::Caller,
+                    Some((AccessSpec::Caller, creds)),
+                ),
+                Err(source) => {
+                    return (vec![], vec![BoundError::Credentials { account, source }]);
+                }
+            }
+        }
         discovery::Access::AssumeRole {
             role_arn,
             external_id: ext,
@@ -165,12 +189,19 @@ async fn account_jobs(
             let sts = AccountClients::new(base).sts;
             match assume_role(&sts, &role_arn, ext.as_deref()).await {
                 Ok(creds) => (
-                    with_credentials(base, creds),
+                    with_credentials(base, creds.clone()),
                     base.clone(),
                     Access::Role {
-                        role: role_arn,
-                        external_id: ext,
+                        role: role_arn.clone(),
+                        external_id: ext.clone(),
                     },
+                    Some((
+                        AccessSpec::Role {
+                            role_arn,
+                            external_id: ext,
+                        },
+                        creds,
+                    )),
                 ),
                 Err(source) => return (vec![], vec![BoundError::Enter { account, source }]),
             }
@@ -188,25 +219,42 @@ async fn account_jobs(
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
-    let (bound, mut errors) = bindings_of(&account, &users, entries);
+    let (bound, errors) = bindings_of(&account, &users, entries);
     let mut jobs = Vec::new();
     for b in bound {
-        let access = match &b.role {
-            Some(role) => Access::Role {
-                role: role.clone(),
-                external_id: external_id.map(str::to_string),
-            },
-            None => access.clone(),
+        // The user's ARN (with its path) comes from the same listing.
+        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
+            continue;
+        };
+        let (access, opened) = match &b.role {
+            Some(role) => (
+                Access::Role {
+                    role: role.clone(),
+                    external_id: external_id.map(str::to_string),
+                },
+                None,
+            ),
+            None => (access.clone(), entered.clone()),
         };
         let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
-        match service_job(&caller, &account, &b.user_name, access, destinations).await {
-            Ok(job) => jobs.push(job.with_old_key(b.old_key)),
-            Err(source) => errors.push(BoundError::Job {
-                account: account.clone(),
-                user: b.user_name.clone(),
-                source,
-            }),
+        let job = Job::new(
+            Subject::User {
+                account_id: account.clone(),
+                user_arn: user.user_arn.clone(),
+            },
+            access,
+            destinations,
+            caller.clone(),
+            format!("user {} in account {account}", b.user_name),
+        )
+        .with_old_key(b.old_key);
+        if let Some((spec, creds)) = opened {
+            let _ = job.opened.set(Opened {
+                spec,
+                session: Some(creds),
+            });
         }
+        jobs.push(job);
     }
     (jobs, errors)
 }

@@ -146,12 +146,12 @@ impl Engine<'_> {
     }
 
     /// The key the job rotates, as its first destination holds it. A
-    /// first delivery finds nothing there: then [`NOT_HELD`], without a
+    /// user's first delivery finds nothing there: then [`NOT_HELD`], without a
     /// secret — IAM is reached through the job's session, which such a job
     /// must have, and nothing signs with the old key; which key it is, is
     /// decided under the lease ([`super::only_active_key`]).
     pub(super) async fn subject_key(&self, target: &Job) -> Result<KeyPair, RotateError> {
-        let Subject::FirstDelivery { .. } = &target.subject else {
+        let Subject::User { .. } = &target.subject else {
             return self.read_current(target).await;
         };
         let first = target
@@ -311,22 +311,24 @@ impl Engine<'_> {
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
-        let old = self.subject_key(target).await?;
-        let asked = match &target.subject {
-            Subject::OfKey => caller_identity(&clients_for(&target.config, &old).sts).await,
-            Subject::FirstDelivery {
+        let identity_of = |account_id: &str, user_arn: &str| Identity {
+            account_id: account_id.to_string(),
+            arn: user_arn.to_string(),
+            partition: partition_of(user_arn).unwrap_or("aws").to_string(),
+        };
+        // The key seen before the lease (none for a user's job: its key is
+        // read once, under the lease), and whose it is.
+        let (old, identity) = match &target.subject {
+            Subject::User {
                 account_id,
                 user_arn,
-            } => Ok(Identity {
-                account_id: account_id.clone(),
-                arn: user_arn.clone(),
-                partition: partition_of(user_arn).unwrap_or("aws").to_string(),
-            }),
+            } => (None, identity_of(account_id, user_arn)),
             Subject::Known {
                 account_id,
                 user_arn,
                 old_key_id,
             } => {
+                let old = self.read_current(target).await?;
                 if let Some(report) = self
                     .already_rotated(target, old_key_id, &old.access_key_id)
                     .await?
@@ -334,29 +336,29 @@ impl Engine<'_> {
                     return Ok(report);
                 }
                 target.subject.check(&target.label, &old.access_key_id)?;
-                Ok(Identity {
-                    account_id: account_id.clone(),
-                    arn: user_arn.clone(),
-                    partition: partition_of(user_arn).unwrap_or("aws").to_string(),
-                })
+                (Some(old), identity_of(account_id, user_arn))
             }
-        };
-        let identity = match asked {
-            Ok(identity) => identity,
-            Err(e) => {
-                // A key another run has just delivered, which IAM does not
-                // accept yet: say that run holds it, not that the key is bad.
-                if mode == Mode::Apply {
-                    self.lease_of_delivered_key(target, &old.access_key_id)
-                        .await?;
+            Subject::OfKey => {
+                let old = self.read_current(target).await?;
+                match caller_identity(&clients_for(&target.config, &old).sts).await {
+                    Ok(identity) => (Some(old), identity),
+                    Err(e) => {
+                        // A key another run has just delivered, which IAM
+                        // does not accept yet: say that run holds it, not
+                        // that the key is bad.
+                        if mode == Mode::Apply {
+                            self.lease_of_delivered_key(target, &old.access_key_id)
+                                .await?;
+                        }
+                        return Err(self.call(
+                            target,
+                            format!(
+                                "checking the key {} with STS",
+                                mask_key_id(&old.access_key_id)
+                            ),
+                        )(e));
+                    }
                 }
-                return Err(self.call(
-                    target,
-                    format!(
-                        "checking the key {} with STS",
-                        mask_key_id(&old.access_key_id)
-                    ),
-                )(e));
             }
         };
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
@@ -365,21 +367,24 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
-        self.open_access(target, &old, &identity).await?;
+        // Only an MFA session signs with the old key itself.
+        let nobody = KeyPair {
+            access_key_id: NOT_HELD.into(),
+            secret: String::new().into(),
+        };
+        self.open_access(target, old.as_ref().unwrap_or(&nobody), &identity)
+            .await?;
         let subject = (
             identity.account_id.as_str(),
             identity.arn.as_str(),
             user.as_str(),
         );
+        let seen = old.as_ref().map(|o| o.access_key_id.as_str());
         if mode == Mode::Plan {
-            return self
-                .rotate_leased(target, mode, subject, &old.access_key_id)
-                .await;
+            return self.rotate_leased(target, mode, subject, seen).await;
         }
         let lease = self.lease(target, &identity.account_id, &user).await?;
-        let result = self
-            .rotate_leased(target, mode, subject, &old.access_key_id)
-            .await;
+        let result = self.rotate_leased(target, mode, subject, seen).await;
         self.release(&lease).await;
         result
     }
@@ -441,12 +446,12 @@ impl Engine<'_> {
         target: &Job,
         mode: Mode,
         (account, arn, user): (&str, &str, &str),
-        seen_key: &str,
+        seen_key: Option<&str>,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
         let mut old = self.subject_key(target).await?;
         target.subject.check(&target.label, &old.access_key_id)?;
-        if old.access_key_id != seen_key {
+        if seen_key.is_some_and(|seen| seen != old.access_key_id) {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
         // A destination rekey must not rotate is refused before any change.

@@ -91,6 +91,14 @@ pub enum RotateError {
         new_key: String,
     },
     #[error(
+        "{target}: not rotated in this run: rotation #{id} of {user}, left by an earlier run, could not be finished here (see its error)"
+    )]
+    AfterFailedResume {
+        target: String,
+        id: i64,
+        user: String,
+    },
+    #[error(
         "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next run finishes it"
     )]
     OldKeyPending {
@@ -123,9 +131,9 @@ impl RotateError {
                 source: Refusal::OtherActiveKey { .. },
                 ..
             } => Some(Remedy::AllowDeletingOtherActiveKey),
-            RotateError::OldKeyPending { .. } | RotateError::Unfinishable { .. } => {
-                Some(Remedy::RunAgain)
-            }
+            RotateError::OldKeyPending { .. }
+            | RotateError::Unfinishable { .. }
+            | RotateError::AfterFailedResume { .. } => Some(Remedy::RunAgain),
             RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
             _ => None,
         }

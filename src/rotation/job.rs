@@ -28,11 +28,13 @@ pub enum Subject {
         user_arn: String,
         old_key_id: String,
     },
-    /// A first delivery (issue 7): the first destination holds no key pair
-    /// yet; the key rotated is the user's only active key, found under the
-    /// lease. IAM is reached through the job's session; nothing signs with
-    /// the old key.
-    FirstDelivery {
+    /// A user named by the caller (a binding, `--user`): the key rotated
+    /// is the one the first destination holds, read once under the user's
+    /// lease, which must be an active key of the user. A destination
+    /// holding none yet gets a first delivery of the user's only active
+    /// key (issue 7). IAM is reached through the job's session; nothing
+    /// signs with the old key.
+    User {
         account_id: String,
         user_arn: String,
     },
@@ -42,7 +44,7 @@ impl Subject {
     /// The key the caller named, if it named one.
     pub fn named_key(&self) -> Option<&str> {
         match self {
-            Subject::OfKey | Subject::FirstDelivery { .. } => None,
+            Subject::OfKey | Subject::User { .. } => None,
             Subject::Known { old_key_id, .. } => Some(old_key_id),
         }
     }

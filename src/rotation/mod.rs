@@ -102,7 +102,9 @@ pub enum Refusal {
         key: String,
         listed: String,
     },
-    #[error("key {key} is Inactive; a profile must hold an active key to be rotated")]
+    #[error(
+        "key {key} is Inactive; a profile or destination must hold an active key to be rotated"
+    )]
     OldKeyInactive { key: String },
     #[error(
         "user {user}'s key {key}, kept active by rotation #{rotation}, was used since it was replaced ({service} in {region} on {date}); something still reads it, so rekey will not delete it to make room"
