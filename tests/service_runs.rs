@@ -21,13 +21,17 @@ struct Svc {
     secrets: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
     home: Home,
+    /// The member account's own credentials (through the role).
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    member: SdkConfig,
 }
 
 impl Svc {
     async fn new() -> Svc {
         let org = moto().new_org(1);
         let account_id = org.members[0].account_id.clone();
-        let seeder = Seeder::new(&account_id, &member_config(&org, &account_id).await);
+        let member = member_config(&org, &account_id).await;
+        let seeder = Seeder::new(&account_id, &member);
         let key = seeder
             .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
             .await;
@@ -39,6 +43,7 @@ impl Svc {
             secrets: aws_sdk_secretsmanager::Client::new(&caller),
             ssm: aws_sdk_ssm::Client::new(&caller),
             home: Home::new().with_base(&org.admin),
+            member,
         }
     }
 
@@ -418,4 +423,75 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
             );
         }
     }
+}
+
+/// The same through `rotate --service`: a user bound by its tag to a secret
+/// of its own account, killed after promote, then run again.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_service_run_that_finishes_a_rotation_does_not_rotate_the_user_again() {
+    let svc = Svc::new().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&svc.member);
+    secrets
+        .create_secret()
+        .name("ci/svc")
+        .secret_string(svc.holding_its_key().to_string())
+        .send()
+        .await
+        .unwrap();
+    svc.seeder
+        .iam
+        .tag_user()
+        .user_name("svc")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("rekey:destination")
+                .value("secretsmanager:ci/svc")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let journal = svc.journal();
+    let args = [
+        "rotate",
+        "--service",
+        "--account",
+        &svc.account_id,
+        "--role",
+        ROLE,
+        "--journal",
+        &journal,
+        "--propagation-timeout",
+        "20s",
+    ];
+    let first = svc
+        .home
+        .rekey_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
+    assert!(
+        stderr(&first).contains("crashing at promote:done"),
+        "{}",
+        said(&first)
+    );
+    let second = svc.home.rekey(&args);
+    assert_eq!(code(&second), 0, "{}", said(&second));
+    assert!(
+        stdout(&second).contains("not rotated again"),
+        "{}",
+        said(&second)
+    );
+    let made = svc.new_keys().await;
+    assert_eq!(made.len(), 1, "{made:?}: {}", said(&second));
+    let current = secrets
+        .get_secret_value()
+        .secret_id("ci/svc")
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
+    assert_eq!(current["AccessKeyId"], made[0].as_str());
+    assert!(works(&current).await);
+    assert_eq!(svc.history().len(), 1);
 }

@@ -62,14 +62,44 @@ impl SecretsManagerSecret {
         }
     }
 
+    /// The secret reached through `role`, whose session is already open
+    /// (`session` holds its credentials): no second AssumeRole. The journal
+    /// keeps the role, so a resumed run assumes it again with `base`.
+    pub fn through_role(
+        secret_id: &str,
+        role: &str,
+        base: &SdkConfig,
+        session: &aws_credential_types::Credentials,
+    ) -> Self {
+        let secret = Self::new(secret_id, None, Some(role.to_string()), base);
+        let config = crate::aws::with_credentials(&secret.regional(), session.clone());
+        let _ = secret.client.set(Self::client_of(&config));
+        secret
+    }
+
+    /// `base` in the secret's region.
+    fn regional(&self) -> SdkConfig {
+        let mut config = self.base.to_builder();
+        if let Some(region) = &self.region {
+            config = config.region(Region::new(region.clone()));
+        }
+        config.build()
+    }
+
+    fn client_of(config: &SdkConfig) -> Client {
+        let builder = aws_sdk_secretsmanager::config::Builder::from(config);
+        #[cfg(feature = "fault-injection")]
+        let builder = match crate::faults::FaultInjector::from_env() {
+            Some(faults) => builder.interceptor(faults),
+            None => builder,
+        };
+        Client::from_conf(builder.build())
+    }
+
     async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
             .get_or_try_init(|| async {
-                let mut config = self.base.to_builder();
-                if let Some(region) = &self.region {
-                    config = config.region(Region::new(region.clone()));
-                }
-                let mut config = config.build();
+                let mut config = self.regional();
                 if let Some(role) = &self.role {
                     let sts = aws_sdk_sts::Client::new(&config);
                     let creds = crate::aws::assume_role(&sts, role, None)
@@ -77,13 +107,7 @@ impl SecretsManagerSecret {
                         .map_err(|source| self.failed("assuming the role to reach", source))?;
                     config = crate::aws::with_credentials(&config, creds);
                 }
-                let builder = aws_sdk_secretsmanager::config::Builder::from(&config);
-                #[cfg(feature = "fault-injection")]
-                let builder = match crate::faults::FaultInjector::from_env() {
-                    Some(faults) => builder.interceptor(faults),
-                    None => builder,
-                };
-                Ok(Client::from_conf(builder.build()))
+                Ok(Self::client_of(&config))
             })
             .await
     }

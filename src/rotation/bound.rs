@@ -10,6 +10,8 @@
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use futures::{StreamExt, stream};
@@ -19,6 +21,7 @@ use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
 use super::job::{Job, Subject};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
+use crate::destination::SecretsManagerSecret;
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
@@ -236,7 +239,20 @@ async fn account_jobs(
             ),
             None => (access.clone(), entered.clone()),
         };
-        let destinations = b.destinations.iter().map(|d| d.open(&config)).collect();
+        // A secret reached through the account's role journals that role:
+        // a resumed run reaches it again, not the caller's own account.
+        let destinations = b
+            .destinations
+            .iter()
+            .map(|d| match (d, &entered) {
+                (Binding::SecretsManager(id), Some((AccessSpec::Role { role_arn, .. }, creds))) => {
+                    Arc::new(SecretsManagerSecret::through_role(
+                        id, role_arn, &caller, creds,
+                    ))
+                }
+                _ => d.open(&config),
+            })
+            .collect();
         let job = Job::new(
             Subject::User {
                 account_id: account.clone(),
