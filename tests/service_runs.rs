@@ -426,72 +426,99 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
 }
 
 /// The same through `rotate --service`: a user bound by its tag to a secret
-/// of its own account, killed after promote, then run again.
+/// or a parameter of its own account, killed after promote, then run again:
+/// the resumed rotation reaches the member account's destination (not the
+/// caller's), and the user is not rotated twice.
 #[cfg(feature = "fault-injection")]
 #[tokio::test]
 async fn a_service_run_that_finishes_a_rotation_does_not_rotate_the_user_again() {
-    let svc = Svc::new().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&svc.member);
-    secrets
-        .create_secret()
-        .name("ci/svc")
-        .secret_string(svc.holding_its_key().to_string())
-        .send()
-        .await
-        .unwrap();
-    svc.seeder
-        .iam
-        .tag_user()
-        .user_name("svc")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("rekey:destination")
-                .value("secretsmanager:ci/svc")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let journal = svc.journal();
-    let args = [
-        "rotate",
-        "--service",
-        "--account",
-        &svc.account_id,
-        "--role",
-        ROLE,
-        "--journal",
-        &journal,
-        "--propagation-timeout",
-        "20s",
-    ];
-    let first = svc
-        .home
-        .rekey_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
-    assert!(
-        stderr(&first).contains("crashing at promote:done"),
-        "{}",
-        said(&first)
-    );
-    let second = svc.home.rekey(&args);
-    assert_eq!(code(&second), 0, "{}", said(&second));
-    assert!(
-        stdout(&second).contains("not rotated again"),
-        "{}",
-        said(&second)
-    );
-    let made = svc.new_keys().await;
-    assert_eq!(made.len(), 1, "{made:?}: {}", said(&second));
-    let current = secrets
-        .get_secret_value()
-        .secret_id("ci/svc")
-        .version_stage("AWSCURRENT")
-        .send()
-        .await
-        .unwrap();
-    let current: Value = serde_json::from_str(current.secret_string().unwrap()).unwrap();
-    assert_eq!(current["AccessKeyId"], made[0].as_str());
-    assert!(works(&current).await);
-    assert_eq!(svc.history().len(), 1);
+    for binding in ["secretsmanager:ci/svc", "ssm:/ci/svc"] {
+        let svc = Svc::new().await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&svc.member);
+        let ssm = aws_sdk_ssm::Client::new(&svc.member);
+        let value = svc.holding_its_key().to_string();
+        if binding.starts_with("ssm:") {
+            ssm.put_parameter()
+                .name("/ci/svc")
+                .value(&value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            secrets
+                .create_secret()
+                .name("ci/svc")
+                .secret_string(&value)
+                .send()
+                .await
+                .unwrap();
+        }
+        svc.seeder
+            .iam
+            .tag_user()
+            .user_name("svc")
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("rekey:destination")
+                    .value(binding)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let journal = svc.journal();
+        let args = [
+            "rotate",
+            "--service",
+            "--account",
+            &svc.account_id,
+            "--role",
+            ROLE,
+            "--journal",
+            &journal,
+            "--propagation-timeout",
+            "20s",
+        ];
+        let first = svc
+            .home
+            .rekey_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
+        assert!(
+            stderr(&first).contains("crashing at promote:done"),
+            "{binding}: {}",
+            said(&first)
+        );
+        let second = svc.home.rekey(&args);
+        assert_eq!(code(&second), 0, "{binding}: {}", said(&second));
+        assert!(
+            stdout(&second).contains("not rotated again"),
+            "{binding}: {}",
+            said(&second)
+        );
+        let made = svc.new_keys().await;
+        assert_eq!(made.len(), 1, "{binding}: {made:?}: {}", said(&second));
+        let current: Value = if binding.starts_with("ssm:") {
+            let p = ssm
+                .get_parameter()
+                .name("/ci/svc")
+                .with_decryption(true)
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_str(p.parameter().unwrap().value().unwrap()).unwrap()
+        } else {
+            let v = secrets
+                .get_secret_value()
+                .secret_id("ci/svc")
+                .version_stage("AWSCURRENT")
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_str(v.secret_string().unwrap()).unwrap()
+        };
+        assert_eq!(current["AccessKeyId"], made[0].as_str(), "{binding}");
+        assert!(works(&current).await, "{binding}");
+        assert_eq!(svc.history().len(), 1, "{binding}");
+    }
 }

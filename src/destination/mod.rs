@@ -196,9 +196,12 @@ pub fn from_spec(
             role.clone(),
             base,
         )),
-        DestinationSpec::Ssm { path, form, region } => {
-            Arc::new(SsmParameter::new(path, *form, region.clone(), base))
-        }
+        DestinationSpec::Ssm {
+            path,
+            form,
+            region,
+            role,
+        } => Arc::new(SsmParameter::new(path, *form, region.clone(), base).with_role(role.clone())),
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,

@@ -36,12 +36,14 @@ pub enum DestinationSpec {
         role: Option<String>,
     },
     /// An SSM parameter (one JSON parameter, or a pair under the path),
-    /// with its region. Never its value.
+    /// with its region and the role assumed to reach it (the account a
+    /// `--service` job entered). Never its value.
     Ssm {
         path: String,
         /// None: not known yet; found on first use.
         form: Option<super::ssm::SsmForm>,
         region: Option<String>,
+        role: Option<String>,
     },
     /// `credentials:PATH#a,b`, written before destinations were typed.
     Legacy(String),
@@ -85,11 +87,17 @@ impl DestinationSpec {
                 "region": region,
                 "role": role,
             }),
-            DestinationSpec::Ssm { path, form, region } => json!({
+            DestinationSpec::Ssm {
+                path,
+                form,
+                region,
+                role,
+            } => json!({
                 "kind": SSM,
                 "path": path,
                 "form": form.map(|f| f.as_str()),
                 "region": region,
+                "role": role,
             }),
             DestinationSpec::Legacy(text) => Value::String(text.clone()),
             DestinationSpec::Unknown { raw, .. } => raw.clone(),
@@ -127,6 +135,7 @@ impl DestinationSpec {
                 path: text("path").ok_or("an ssm destination without a path")?,
                 form,
                 region: text("region"),
+                role: text("role"),
             });
         }
         if kind != SHARED_FILE {
@@ -212,12 +221,19 @@ mod tests {
     }
 
     #[test]
-    fn a_parameter_round_trips_by_path_form_and_region() {
-        for form in [None, Some(super::super::ssm::SsmForm::Pair)] {
+    fn a_parameter_round_trips_by_path_form_region_and_role() {
+        for (form, role) in [
+            (None, None),
+            (
+                Some(super::super::ssm::SsmForm::Pair),
+                Some("arn:aws:iam::111111111111:role/Rotator".to_string()),
+            ),
+        ] {
             let spec = DestinationSpec::Ssm {
                 path: "/ci/bot".into(),
                 form,
                 region: Some("eu-west-1".into()),
+                role,
             };
             let text = serde_json::to_string(&spec).unwrap();
             assert_eq!(

@@ -75,6 +75,9 @@ pub struct SsmParameter {
     path: String,
     form: OnceCell<SsmForm>,
     region: Option<String>,
+    /// Assumed with `base`'s credentials to reach the parameter (the
+    /// account a `--service` job entered through its role).
+    role: Option<String>,
     base: SdkConfig,
     client: OnceCell<Client>,
     previous: Mutex<Option<Previous>>,
@@ -98,26 +101,67 @@ impl SsmParameter {
             path: path.trim_end_matches('/').to_string(),
             form: cell,
             region,
+            role: None,
             base: base.clone(),
             client: OnceCell::new(),
             previous: Mutex::new(None),
         }
     }
 
-    async fn client(&self) -> &Client {
+    /// The parameter reached through `role`, whose session is already
+    /// open (`session` holds its credentials): no second AssumeRole. The
+    /// journal keeps the role, so a resumed run assumes it again with
+    /// `base` and reaches the same account's parameter.
+    pub fn through_role(
+        path: &str,
+        role: &str,
+        base: &SdkConfig,
+        session: &aws_credential_types::Credentials,
+    ) -> Self {
+        let parameter = Self::new(path, None, None, base).with_role(Some(role.to_string()));
+        let config = crate::aws::with_credentials(&parameter.regional(), session.clone());
+        let _ = parameter.client.set(Self::client_of(&config));
+        parameter
+    }
+
+    /// This parameter reached through `role`, assumed with `base`'s
+    /// credentials.
+    pub fn with_role(mut self, role: Option<String>) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// `base` in the parameter's region.
+    fn regional(&self) -> SdkConfig {
+        let mut config = self.base.to_builder();
+        if let Some(region) = &self.region {
+            config = config.region(Region::new(region.clone()));
+        }
+        config.build()
+    }
+
+    fn client_of(config: &SdkConfig) -> Client {
+        let builder = aws_sdk_ssm::config::Builder::from(config);
+        #[cfg(feature = "fault-injection")]
+        let builder = match crate::faults::FaultInjector::from_env() {
+            Some(faults) => builder.interceptor(faults),
+            None => builder,
+        };
+        Client::from_conf(builder.build())
+    }
+
+    async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
-            .get_or_init(|| async {
-                let mut config = self.base.to_builder();
-                if let Some(region) = &self.region {
-                    config = config.region(Region::new(region.clone()));
+            .get_or_try_init(|| async {
+                let mut config = self.regional();
+                if let Some(role) = &self.role {
+                    let sts = aws_sdk_sts::Client::new(&config);
+                    let creds = crate::aws::assume_role(&sts, role, None)
+                        .await
+                        .map_err(|source| self.failed("assuming the role to reach", source))?;
+                    config = crate::aws::with_credentials(&config, creds);
                 }
-                let builder = aws_sdk_ssm::config::Builder::from(&config.build());
-                #[cfg(feature = "fault-injection")]
-                let builder = match crate::faults::FaultInjector::from_env() {
-                    Some(faults) => builder.interceptor(faults),
-                    None => builder,
-                };
-                Client::from_conf(builder.build())
+                Ok(Self::client_of(&config))
             })
             .await
     }
@@ -160,7 +204,7 @@ impl SsmParameter {
     async fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, DestinationError> {
         match self
             .client()
-            .await
+            .await?
             .get_parameter()
             .name(name)
             .with_decryption(true)
@@ -239,7 +283,7 @@ impl SsmParameter {
             .map_err(|e| self.malformed(&e.to_string()))?;
         let out = self
             .client()
-            .await
+            .await?
             .describe_parameters()
             .parameter_filters(filter)
             .send()
@@ -265,7 +309,7 @@ impl SsmParameter {
     async fn put(&self, name: &str, value: &str) -> Result<(), DestinationError> {
         let (kind, key) = self.kind_of(name).await?;
         self.client()
-            .await
+            .await?
             .put_parameter()
             .name(name)
             .value(value)
@@ -283,7 +327,7 @@ impl SsmParameter {
         let Some(value) = value else {
             return match self
                 .client()
-                .await
+                .await?
                 .delete_parameter()
                 .name(name)
                 .send()
@@ -353,7 +397,7 @@ impl SsmParameter {
         let history = |name: String| async move {
             let pages: Vec<_> = self
                 .client()
-                .await
+                .await?
                 .get_parameter_history()
                 .name(&name)
                 .with_decryption(true)
@@ -429,6 +473,7 @@ impl Destination for SsmParameter {
             path: self.path.clone(),
             form: self.form.get().copied(),
             region: self.region.clone(),
+            role: self.role.clone(),
         }
     }
 

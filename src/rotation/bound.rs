@@ -21,7 +21,7 @@ use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
 use super::job::{Job, Subject};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
-use crate::destination::SecretsManagerSecret;
+use crate::destination::{Destination, SecretsManagerSecret, SsmParameter};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
@@ -239,18 +239,24 @@ async fn account_jobs(
             ),
             None => (access.clone(), entered.clone()),
         };
-        // A secret reached through the account's role journals that role:
-        // a resumed run reaches it again, not the caller's own account.
+        // A destination reached through the account's role journals that
+        // role: a resumed run reaches it again, not the caller's account.
         let destinations = b
             .destinations
             .iter()
-            .map(|d| match (d, &entered) {
-                (Binding::SecretsManager(id), Some((AccessSpec::Role { role_arn, .. }, creds))) => {
-                    Arc::new(SecretsManagerSecret::through_role(
+            .map(|d| -> Arc<dyn Destination> {
+                match (d, &entered) {
+                    (
+                        Binding::SecretsManager(id),
+                        Some((AccessSpec::Role { role_arn, .. }, creds)),
+                    ) => Arc::new(SecretsManagerSecret::through_role(
                         id, role_arn, &caller, creds,
-                    ))
+                    )),
+                    (Binding::Ssm(path), Some((AccessSpec::Role { role_arn, .. }, creds))) => {
+                        Arc::new(SsmParameter::through_role(path, role_arn, &caller, creds))
+                    }
+                    _ => d.open(&config),
                 }
-                _ => d.open(&config),
             })
             .collect();
         let job = Job::new(
