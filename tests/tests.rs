@@ -17,4 +17,5 @@ mod safety;
 mod service_access;
 mod service_keys;
 mod service_matrix;
+mod service_runs;
 mod throttling;

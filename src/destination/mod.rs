@@ -73,6 +73,8 @@ pub enum DestinationError {
     },
     #[error("{what}: the file or its profiles are gone")]
     Gone { what: String },
+    #[error("{what} does not exist; {why}")]
+    NotFound { what: String, why: &'static str },
     #[error("a destination of kind `{kind}`, which this build of rekey does not know")]
     UnknownKind { kind: String },
     #[error("{doing} {what}")]
@@ -206,19 +208,12 @@ pub fn from_spec(
             path,
             form,
             region,
-            role: Some(role),
-            external_id,
-        } => Arc::new(SsmParameter::through_role(
-            path,
-            *form,
-            region.clone(),
             role,
-            external_id.clone(),
-            base,
-        )),
-        DestinationSpec::Ssm {
-            path, form, region, ..
-        } => Arc::new(SsmParameter::new(path, *form, region.clone(), base)),
+            external_id,
+        } => Arc::new(
+            SsmParameter::new(path, *form, region.clone(), base)
+                .with_role(role.clone(), external_id.clone()),
+        ),
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,
@@ -246,48 +241,8 @@ pub enum Reach<'a> {
     Role {
         arn: &'a str,
         external_id: Option<&'a str>,
+        /// The role's session, when the run has it open already: used as
+        /// is, no second AssumeRole.
+        session: Option<&'a aws_credential_types::Credentials>,
     },
-}
-
-/// `caller` with credentials of `role_arn`, assumed with `caller`'s own
-/// when first needed (and again when they expire).
-pub(crate) fn through_role(
-    caller: &aws_config::SdkConfig,
-    role_arn: &str,
-    external_id: Option<String>,
-) -> aws_config::SdkConfig {
-    use aws_credential_types::provider::SharedCredentialsProvider;
-    let provider = AssumedRole {
-        caller: caller.clone(),
-        role_arn: role_arn.to_string(),
-        external_id,
-    };
-    caller
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build()
-}
-
-/// Credentials of a role, from AssumeRole with the caller's credentials.
-#[derive(Debug)]
-struct AssumedRole {
-    caller: aws_config::SdkConfig,
-    role_arn: String,
-    external_id: Option<String>,
-}
-
-impl aws_credential_types::provider::ProvideCredentials for AssumedRole {
-    fn provide_credentials<'a>(
-        &'a self,
-    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        aws_credential_types::provider::future::ProvideCredentials::new(async move {
-            let sts = aws_sdk_sts::Client::new(&self.caller);
-            crate::aws::assume_role(&sts, &self.role_arn, self.external_id.as_deref())
-                .await
-                .map_err(aws_credential_types::provider::error::CredentialsError::provider_error)
-        })
-    }
 }

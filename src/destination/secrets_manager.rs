@@ -10,6 +10,10 @@
 //! AWSPENDING and leaves AWSCURRENT alone (unless this rotation promoted
 //! it: then it goes back to the version holding the old key).
 //!
+//! A secret with no value yet, or holding other fields but no pair, takes
+//! a first delivery (issue 7); one that does not exist is an error naming
+//! it (rekey does not create secrets).
+//!
 //! A secret whose rotation another Lambda performs is refused before any
 //! change: two rotators would fight. A secret in another account than its
 //! user's (a central secrets account) is named by its ARN, and reached
@@ -128,23 +132,55 @@ impl SecretsManagerSecret {
         }
         let mut secret = match own {
             Reach::With(config) => Self::new(secret_id, None, None, config),
-            Reach::Role { arn, external_id } => {
-                Self::new(secret_id, None, Some(arn.to_string()), caller)
-                    .with_external_id(external_id.map(str::to_string))
+            Reach::Role {
+                arn,
+                external_id,
+                session,
+            } => {
+                let secret = Self::new(secret_id, None, Some(arn.to_string()), caller)
+                    .with_external_id(external_id.map(str::to_string));
+                match session {
+                    Some(session) => secret.with_session(session),
+                    None => secret,
+                }
             }
         };
         secret.foreign_account = other_account(secret_id, user_account).map(|(_, a)| a.to_string());
         secret
     }
 
+    /// The role's session is already open (`session` holds its
+    /// credentials): no second AssumeRole. The role is still journaled, so
+    /// a resumed run assumes it again with `base`.
+    fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
+        let config = crate::aws::with_credentials(&self.regional(), session.clone());
+        let _ = self.client.set(Self::client_of(&config));
+        self
+    }
+
+    /// `base` in the secret's region.
+    fn regional(&self) -> SdkConfig {
+        let mut config = self.base.to_builder();
+        if let Some(region) = &self.region {
+            config = config.region(Region::new(region.clone()));
+        }
+        config.build()
+    }
+
+    fn client_of(config: &SdkConfig) -> Client {
+        let builder = aws_sdk_secretsmanager::config::Builder::from(config);
+        #[cfg(feature = "fault-injection")]
+        let builder = match crate::faults::FaultInjector::from_env() {
+            Some(faults) => builder.interceptor(faults),
+            None => builder,
+        };
+        Client::from_conf(builder.build())
+    }
+
     async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
             .get_or_try_init(|| async {
-                let mut config = self.base.to_builder();
-                if let Some(region) = &self.region {
-                    config = config.region(Region::new(region.clone()));
-                }
-                let mut config = config.build();
+                let mut config = self.regional();
                 if let Some(role) = &self.role {
                     let sts = aws_sdk_sts::Client::new(&config);
                     let creds = crate::aws::assume_role(&sts, role, self.external_id.as_deref())
@@ -152,13 +188,7 @@ impl SecretsManagerSecret {
                         .map_err(|source| self.failed("assuming the role to reach", source))?;
                     config = crate::aws::with_credentials(&config, creds);
                 }
-                let builder = aws_sdk_secretsmanager::config::Builder::from(&config);
-                #[cfg(feature = "fault-injection")]
-                let builder = match crate::faults::FaultInjector::from_env() {
-                    Some(faults) => builder.interceptor(faults),
-                    None => builder,
-                };
-                Ok(Client::from_conf(builder.build()))
+                Ok(Self::client_of(&config))
             })
             .await
     }
@@ -182,6 +212,23 @@ impl SecretsManagerSecret {
         }
     }
 
+    /// DescribeSecret's error; a secret that does not exist says so.
+    fn describe_failed(
+        &self,
+        e: aws_sdk_secretsmanager::error::SdkError<
+            aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError,
+        >,
+    ) -> DestinationError {
+        let e = CallError::from_sdk("secretsmanager:DescribeSecret", e);
+        if is_not_found(&e) {
+            return DestinationError::NotFound {
+                what: self.describe(),
+                why: "rekey does not create secrets (their resource policy and KMS key are the owner's choice): create it, empty or holding the user's key pair, then run again",
+            };
+        }
+        self.failed("describing", e)
+    }
+
     /// The version ID a delivery of `new_key_id` writes: the same on every
     /// retry and resume of the rotation, and 32–64 characters as Secrets
     /// Manager requires.
@@ -203,10 +250,15 @@ impl SecretsManagerSecret {
             Ok(out) => Ok(out.secret_string().map(|s| Zeroizing::new(s.to_string()))),
             Err(e) => {
                 let e = CallError::from_sdk("secretsmanager:GetSecretValue", e);
-                if stage != CURRENT && is_not_found(&e) {
-                    return Ok(None);
+                if !is_not_found(&e) {
+                    return Err(self.failed("reading", e));
                 }
-                Err(self.failed("reading", e))
+                // A secret created without a value has no AWSCURRENT yet;
+                // one that does not exist is the owner's to create.
+                if stage == CURRENT {
+                    self.stages().await?;
+                }
+                Ok(None)
             }
         }
     }
@@ -247,12 +299,7 @@ impl SecretsManagerSecret {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|e| {
-                self.failed(
-                    "describing",
-                    CallError::from_sdk("secretsmanager:DescribeSecret", e),
-                )
-            })?;
+            .map_err(|e| self.describe_failed(e))?;
         Ok(out
             .version_ids_to_stages()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -279,6 +326,36 @@ impl SecretsManagerSecret {
                 self.failed(
                     "moving a staging label of",
                     CallError::from_sdk("secretsmanager:UpdateSecretVersionStage", e),
+                )
+            })
+    }
+
+    /// Makes current a version holding AWSCURRENT's fields without the
+    /// key pair: undoing the first delivery into a secret that had no
+    /// value (its first version became AWSCURRENT at once).
+    async fn put_without_pair(&self, new_key_id: &str) -> Result<(), DestinationError> {
+        let mut fields = match self.read(CURRENT).await? {
+            Some(text) => self.parse(&text)?,
+            None => Map::new(),
+        };
+        if fields.get("AccessKeyId").and_then(Value::as_str) != Some(new_key_id) {
+            return Ok(());
+        }
+        fields.remove("AccessKeyId");
+        fields.remove("SecretAccessKey");
+        let client = self.client().await?;
+        client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .client_request_token(format!("{:-<32}", format!("rekey-undo-{new_key_id}")))
+            .secret_string(Value::Object(fields).to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.failed(
+                    "writing",
+                    CallError::from_sdk("secretsmanager:PutSecretValue", e),
                 )
             })
     }
@@ -378,12 +455,7 @@ impl Destination for SecretsManagerSecret {
                 .secret_id(&self.secret_id)
                 .send()
                 .await
-                .map_err(|e| {
-                    self.failed(
-                        "describing",
-                        CallError::from_sdk("secretsmanager:DescribeSecret", e),
-                    )
-                })?;
+                .map_err(|e| self.describe_failed(e))?;
             match rotated_elsewhere(out.rotation_enabled(), out.rotation_lambda_arn()) {
                 Some(reason) => Err(DestinationError::Refused {
                     what: self.describe(),
@@ -396,16 +468,17 @@ impl Destination for SecretsManagerSecret {
 
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
         Box::pin(async move {
-            let text = self
-                .read(CURRENT)
-                .await?
-                .ok_or_else(|| DestinationError::Malformed {
-                    what: self.describe(),
-                    reason: "its current version holds no text".into(),
-                })?;
-            let fields = self.parse(&text)?;
+            // A secret with no value yet, or one holding other fields
+            // only, gets its first key pair (issue 7).
+            let fields = match self.read(CURRENT).await? {
+                Some(text) => self.parse(&text)?,
+                None => Map::new(),
+            };
             let holds = fields.get("AccessKeyId").and_then(Value::as_str);
-            if holds != Some(old_key_id) && holds != Some(new.access_key_id.as_str()) {
+            if holds.is_some()
+                && holds != Some(old_key_id)
+                && holds != Some(new.access_key_id.as_str())
+            {
                 return Err(DestinationError::Changed {
                     what: self.describe(),
                     profile: "AWSCURRENT".into(),
@@ -459,14 +532,15 @@ impl Destination for SecretsManagerSecret {
             if holder_of(&stages, CURRENT) == Some(version.as_str()) {
                 // Promoted already: AWSCURRENT goes back to the version
                 // that holds the old key (AWSPREVIOUS).
-                let previous = holder_of(&stages, "AWSPREVIOUS")
-                    .map(str::to_string)
-                    .ok_or_else(|| DestinationError::NothingToRestore {
-                        what: self.describe(),
-                        key_id: mask_key_id(old_key_id),
-                    })?;
+                let Some(previous) = holder_of(&stages, "AWSPREVIOUS").map(str::to_string) else {
+                    // A first delivery into a secret that had no value:
+                    // its value without the pair, as nothing was held.
+                    self.put_without_pair(new_key_id).await?;
+                    return self.unstage(&self.stages().await?, &version).await;
+                };
+                // The old key, or (a first delivery) no key pair at all.
                 let old = self.pair_at("AWSPREVIOUS").await?;
-                if old.map(|p| p.access_key_id).as_deref() != Some(old_key_id) {
+                if old.is_some_and(|p| p.access_key_id != old_key_id) {
                     return Err(DestinationError::NothingToRestore {
                         what: self.describe(),
                         key_id: mask_key_id(old_key_id),

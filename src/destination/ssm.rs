@@ -15,7 +15,8 @@
 //! (GetParameterHistory), never from the journal. A pair is written ID
 //! first, then secret: a reader may see the new ID with the old secret for
 //! the moment between the two writes (the single JSON form has no such
-//! moment).
+//! moment). A path not set yet (a first delivery, issue 7) becomes one
+//! SecureString JSON parameter; undoing removes it.
 
 use std::sync::Mutex;
 
@@ -60,11 +61,13 @@ impl SsmForm {
 const ID: &str = "access_key_id";
 const SECRET: &str = "secret_access_key";
 
+/// Each parameter's value as it was (None: it did not exist).
+type Values = Vec<(String, Option<Zeroizing<String>>)>;
+
 /// The values a parameter had before this run delivered: in memory only.
 struct Previous {
     old_key_id: String,
-    /// (parameter name, value), each as it was.
-    values: Vec<(String, Zeroizing<String>)>,
+    values: Values,
 }
 
 /// One parameter (or pair) by path.
@@ -72,7 +75,9 @@ pub struct SsmParameter {
     path: String,
     form: OnceCell<SsmForm>,
     region: Option<String>,
-    /// The role (ARN, external ID) `base` reaches it through, journaled.
+    /// The role (ARN, external ID) assumed with `base`'s credentials to
+    /// reach the parameter (the account a `--service` job entered through
+    /// its role); journaled, so a resumed run reaches the same account.
     role: Option<(String, Option<String>)>,
     base: SdkConfig,
     client: OnceCell<Client>,
@@ -81,7 +86,8 @@ pub struct SsmParameter {
 
 impl SsmParameter {
     /// `form` None: found on first use (the JSON parameter at `path` if it
-    /// exists, else the pair under it).
+    /// exists, else the pair under it if that exists, else JSON: a first
+    /// delivery to a path not set yet creates one SecureString parameter).
     pub fn new(
         path: &str,
         form: Option<SsmForm>,
@@ -103,36 +109,53 @@ impl SsmParameter {
         }
     }
 
-    /// The parameter reached through `role_arn` (with `external_id`),
-    /// assumed with `caller`'s credentials whenever they are needed.
-    pub fn through_role(
-        path: &str,
-        form: Option<SsmForm>,
-        region: Option<String>,
-        role_arn: &str,
-        external_id: Option<String>,
-        caller: &SdkConfig,
-    ) -> Self {
-        let base = super::through_role(caller, role_arn, external_id.clone());
-        let mut parameter = Self::new(path, form, region, &base);
-        parameter.role = Some((role_arn.to_string(), external_id));
-        parameter
+    /// This parameter reached through `role` (an ARN, with the external ID
+    /// its trust asks for), assumed with `base`'s credentials.
+    pub fn with_role(mut self, role: Option<String>, external_id: Option<String>) -> Self {
+        self.role = role.map(|arn| (arn, external_id));
+        self
     }
 
-    async fn client(&self) -> &Client {
+    /// The role's session is already open (`session` holds its
+    /// credentials): no second AssumeRole. The role is still journaled, so
+    /// a resumed run assumes it again with `base`.
+    pub fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
+        let config = crate::aws::with_credentials(&self.regional(), session.clone());
+        let _ = self.client.set(Self::client_of(&config));
+        self
+    }
+
+    /// `base` in the parameter's region.
+    fn regional(&self) -> SdkConfig {
+        let mut config = self.base.to_builder();
+        if let Some(region) = &self.region {
+            config = config.region(Region::new(region.clone()));
+        }
+        config.build()
+    }
+
+    fn client_of(config: &SdkConfig) -> Client {
+        let builder = aws_sdk_ssm::config::Builder::from(config);
+        #[cfg(feature = "fault-injection")]
+        let builder = match crate::faults::FaultInjector::from_env() {
+            Some(faults) => builder.interceptor(faults),
+            None => builder,
+        };
+        Client::from_conf(builder.build())
+    }
+
+    async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
-            .get_or_init(|| async {
-                let mut config = self.base.to_builder();
-                if let Some(region) = &self.region {
-                    config = config.region(Region::new(region.clone()));
+            .get_or_try_init(|| async {
+                let mut config = self.regional();
+                if let Some((role, external_id)) = &self.role {
+                    let sts = aws_sdk_sts::Client::new(&config);
+                    let creds = crate::aws::assume_role(&sts, role, external_id.as_deref())
+                        .await
+                        .map_err(|source| self.failed("assuming the role to reach", source))?;
+                    config = crate::aws::with_credentials(&config, creds);
                 }
-                let builder = aws_sdk_ssm::config::Builder::from(&config.build());
-                #[cfg(feature = "fault-injection")]
-                let builder = match crate::faults::FaultInjector::from_env() {
-                    Some(faults) => builder.interceptor(faults),
-                    None => builder,
-                };
-                Client::from_conf(builder.build())
+                Ok(Self::client_of(&config))
             })
             .await
     }
@@ -158,11 +181,14 @@ impl SsmParameter {
     async fn form(&self) -> Result<SsmForm, DestinationError> {
         self.form
             .get_or_try_init(|| async {
-                Ok(if self.get(&self.path).await?.is_some() {
-                    SsmForm::Json
-                } else {
-                    SsmForm::Pair
-                })
+                let pair = &self.names(SsmForm::Pair)[0];
+                Ok(
+                    if self.get(&self.path).await?.is_none() && self.get(pair).await?.is_some() {
+                        SsmForm::Pair
+                    } else {
+                        SsmForm::Json
+                    },
+                )
             })
             .await
             .copied()
@@ -172,7 +198,7 @@ impl SsmParameter {
     async fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, DestinationError> {
         match self
             .client()
-            .await
+            .await?
             .get_parameter()
             .name(name)
             .with_decryption(true)
@@ -236,7 +262,9 @@ impl SsmParameter {
         }
     }
 
-    /// A parameter's type and KMS key, to write it back the same way.
+    /// A parameter's type and KMS key, to write it back the same way; a
+    /// parameter not set yet becomes a SecureString with the account's
+    /// default key.
     async fn kind_of(
         &self,
         name: &str,
@@ -249,7 +277,7 @@ impl SsmParameter {
             .map_err(|e| self.malformed(&e.to_string()))?;
         let out = self
             .client()
-            .await
+            .await?
             .describe_parameters()
             .parameter_filters(filter)
             .send()
@@ -261,7 +289,7 @@ impl SsmParameter {
                 )
             })?;
         let Some(p) = out.parameters().first() else {
-            return Err(self.malformed("a parameter of it does not exist"));
+            return Ok((ParameterType::SecureString, None));
         };
         let kind = p.r#type().cloned().unwrap_or(ParameterType::SecureString);
         let key = p
@@ -275,7 +303,7 @@ impl SsmParameter {
     async fn put(&self, name: &str, value: &str) -> Result<(), DestinationError> {
         let (kind, key) = self.kind_of(name).await?;
         self.client()
-            .await
+            .await?
             .put_parameter()
             .name(name)
             .value(value)
@@ -288,6 +316,31 @@ impl SsmParameter {
             .map_err(|e| self.failed("writing", CallError::from_sdk("ssm:PutParameter", e)))
     }
 
+    /// Puts `value` back, or removes a parameter that did not exist.
+    async fn put_back(&self, name: &str, value: Option<&str>) -> Result<(), DestinationError> {
+        let Some(value) = value else {
+            return match self
+                .client()
+                .await?
+                .delete_parameter()
+                .name(name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = CallError::from_sdk("ssm:DeleteParameter", e);
+                    if e.code() == Some("ParameterNotFound") {
+                        Ok(())
+                    } else {
+                        Err(self.failed("removing", e))
+                    }
+                }
+            };
+        };
+        self.put(name, value).await
+    }
+
     /// The values to write for `new`, in write order (the ID first).
     async fn values_for(
         &self,
@@ -295,11 +348,11 @@ impl SsmParameter {
     ) -> Result<Vec<(String, Zeroizing<String>)>, DestinationError> {
         Ok(match self.form().await? {
             SsmForm::Json => {
-                let text = self
-                    .get(&self.path)
-                    .await?
-                    .ok_or_else(|| self.malformed("it does not exist"))?;
-                let mut fields = self.parse(&text)?;
+                // Not set yet: a first delivery creates it (issue 7).
+                let mut fields = match self.get(&self.path).await? {
+                    Some(text) => self.parse(&text)?,
+                    None => Map::new(),
+                };
                 fields.insert(
                     "AccessKeyId".into(),
                     Value::String(new.access_key_id.clone()),
@@ -332,13 +385,13 @@ impl SsmParameter {
         &self,
         old_key_id: &str,
         new_key_id: &str,
-    ) -> Result<Vec<(String, Zeroizing<String>)>, DestinationError> {
+    ) -> Result<Values, DestinationError> {
         let form = self.form().await?;
         let names = self.names(form);
         let history = |name: String| async move {
             let pages: Vec<_> = self
                 .client()
-                .await
+                .await?
                 .get_parameter_history()
                 .name(&name)
                 .with_decryption(true)
@@ -375,6 +428,10 @@ impl SsmParameter {
         let Some(delivered) = first.iter().position(|v| holds(&v.2, new_key_id)) else {
             return Err(self.nothing(old_key_id));
         };
+        if delivered == 0 {
+            // Created by a first delivery: it did not exist before.
+            return Ok(names.into_iter().map(|n| (n, None)).collect());
+        }
         let Some(before) = first[..delivered]
             .iter()
             .rev()
@@ -382,7 +439,7 @@ impl SsmParameter {
         else {
             return Err(self.nothing(old_key_id));
         };
-        let mut values = vec![(names[0].clone(), before.2.clone())];
+        let mut values = vec![(names[0].clone(), Some(before.2.clone()))];
         if form == SsmForm::Pair {
             let at = first[delivered].1;
             let second = history(names[1].clone()).await?;
@@ -391,7 +448,7 @@ impl SsmParameter {
                 .rev()
                 .find(|v| v.1 < at)
                 .ok_or_else(|| self.nothing(old_key_id))?;
-            values.push((names[1].clone(), secret.2.clone()));
+            values.push((names[1].clone(), Some(secret.2.clone())));
         }
         Ok(values)
     }
@@ -429,11 +486,9 @@ impl Destination for SsmParameter {
 
     fn check(&self) -> Io<'_, ()> {
         Box::pin(async move {
-            // Finds the form before the rotation is journaled.
+            // Finds the form before the rotation is journaled. A path
+            // holding no pair yet is a first delivery's to fill.
             self.form().await?;
-            if self.read_pair().await?.is_none() {
-                return Err(self.malformed("it holds no key pair"));
-            }
             Ok(())
         })
     }
@@ -445,7 +500,7 @@ impl Destination for SsmParameter {
             if holds.as_deref() == Some(new.access_key_id.as_str()) {
                 return Ok(());
             }
-            if holds.as_deref() != Some(old_key_id) {
+            if holds.is_some() && holds.as_deref() != Some(old_key_id) {
                 return Err(DestinationError::Changed {
                     what: self.describe(),
                     profile: self.path.clone(),
@@ -454,10 +509,7 @@ impl Destination for SsmParameter {
             }
             let mut before = Vec::new();
             for name in self.names(form) {
-                let value = self
-                    .get(&name)
-                    .await?
-                    .ok_or_else(|| self.malformed("a parameter of it does not exist"))?;
+                let value = self.get(&name).await?;
                 before.push((name, value));
             }
             *self.previous.lock().expect("previous lock") = Some(Previous {
@@ -499,7 +551,8 @@ impl Destination for SsmParameter {
             };
             // The secret first, the ID last: the ID says which key it holds.
             for (name, value) in values.iter().rev() {
-                self.put(name, value).await?;
+                self.put_back(name, value.as_ref().map(|v| v.as_str()))
+                    .await?;
             }
             Ok(())
         })

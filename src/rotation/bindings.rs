@@ -59,14 +59,18 @@ impl Binding {
             )),
             Binding::Ssm(path) => match own {
                 Reach::With(config) => Arc::new(SsmParameter::new(path, None, None, config)),
-                Reach::Role { arn, external_id } => Arc::new(SsmParameter::through_role(
-                    path,
-                    None,
-                    None,
+                Reach::Role {
                     arn,
-                    external_id.map(str::to_string),
-                    caller,
-                )),
+                    external_id,
+                    session,
+                } => {
+                    let parameter = SsmParameter::new(path, None, None, caller)
+                        .with_role(Some(arn.to_string()), external_id.map(str::to_string));
+                    Arc::new(match session {
+                        Some(session) => parameter.with_session(session),
+                        None => parameter,
+                    })
+                }
             },
         }
     }

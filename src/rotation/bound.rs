@@ -2,7 +2,9 @@
 //! rotate --service`, issue 7): accounts come from discovery as audit finds
 //! them, users and tags from one GetAccountAuthorizationDetails page per
 //! 1,000 users; a user bound by its `rekey:destination` tag or a
-//! `[[service]]` entry becomes a [`Job`] built by [`service_job`]. One
+//! `[[service]]` entry becomes a [`Job`] for [`Subject::User`], with no
+//! further call: its ARN comes from that listing, and the account's role
+//! session is the job's way in (unless its entry names another role). One
 //! account's or one user's failure never stops the others.
 
 // See engine.rs: one error per job, built once; its size is no cost.
@@ -11,17 +13,16 @@
 use aws_config::SdkConfig;
 use futures::{StreamExt, stream};
 
-use super::access::Access;
+use super::access::{Access, Opened};
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
-use super::job::Job;
-use super::service::{ServiceError, service_job};
+use super::job::{Job, Subject};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
 use crate::destination::{Reach, SecretRole};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
-use crate::journal::OldKeyAction;
+use crate::journal::{AccessSpec, OldKeyAction};
 use crate::model::User;
 
 /// One user to rotate, as its bindings say. Pure data.
@@ -36,12 +37,6 @@ pub struct Bound {
     pub old_key: Option<OldKeyAction>,
     /// From the `[[service]]` entry; else the run's. Never from the tag.
     pub secret_role: Option<SecretRole>,
-}
-
-/// A job, with the old-key action its `[[service]]` entry asks for.
-pub struct BoundJob {
-    pub job: Job,
-    pub old_key: Option<OldKeyAction>,
 }
 
 /// Why an account or a user got no job. Nothing was changed.
@@ -67,13 +62,6 @@ pub enum BoundError {
     },
     #[error("account {account}: user {user} of a [[service]] entry does not exist")]
     NoSuchUser { account: String, user: String },
-    #[error("account {account}, user {user}")]
-    Job {
-        account: String,
-        user: String,
-        #[source]
-        source: ServiceError,
-    },
 }
 
 /// The bound users of one account: every user with a `rekey:destination`
@@ -129,11 +117,11 @@ pub fn bindings_of(
     (bound, errors)
 }
 
-/// Every job of the discovered accounts, `concurrency` accounts at a time,
-/// and why the others got none. `base` is the caller (roles are assumed
-/// with it); `external_id` goes with every role; `secret_role` reaches
-/// secrets kept in another account than their user's, unless an entry
-/// names its own.
+/// Every job of the discovered accounts (each with the old-key action its
+/// `[[service]]` entry asks for), `concurrency` accounts at a time, and why
+/// the others got none. `base` is the caller (roles are assumed with it);
+/// `external_id` goes with every role; `secret_role` reaches secrets kept
+/// in another account than their user's, unless an entry names its own.
 pub async fn bound_jobs(
     discovery: Discovery,
     base: &SdkConfig,
@@ -141,7 +129,7 @@ pub async fn bound_jobs(
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
     concurrency: usize,
-) -> (Vec<BoundJob>, Vec<BoundError>) {
+) -> (Vec<Job>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
         .map(|target| account_jobs(target, base, entries, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
@@ -154,7 +142,7 @@ pub async fn bound_jobs(
         errors.extend(e);
     }
     // A stable order, whatever account answered first.
-    jobs.sort_by(|a, b| a.job.label.cmp(&b.job.label));
+    jobs.sort_by(|a, b| a.label.cmp(&b.label));
     (jobs, errors)
 }
 
@@ -164,17 +152,19 @@ async fn account_jobs(
     entries: &[ServiceEntry],
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
-) -> (Vec<BoundJob>, Vec<BoundError>) {
+) -> (Vec<Job>, Vec<BoundError>) {
     let account = target.account_id.clone().unwrap_or_default();
     // The account's credentials, the caller a job's role is assumed with,
-    // and the way in a job takes when its entry names no role: a profile's
-    // by its name, so a resumed rotation opens that profile again.
-    let (config, caller, access) = match target.access {
+    // the way in a job takes when its entry names no role (a profile's by
+    // its name, so a resumed rotation opens that profile again), and the
+    // account's role session when it was entered through one: opened once,
+    // shared by its users' jobs and their destinations.
+    let (config, caller, access, entered) = match target.access {
         discovery::Access::Ready {
             config, profile, ..
         } => {
             let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
-            (*config.clone(), *config, access)
+            (*config.clone(), *config, access, None)
         }
         discovery::Access::AssumeRole {
             role_arn,
@@ -184,12 +174,13 @@ async fn account_jobs(
             let sts = AccountClients::new(base).sts;
             match assume_role(&sts, &role_arn, ext.as_deref()).await {
                 Ok(creds) => (
-                    with_credentials(base, creds),
+                    with_credentials(base, creds.clone()),
                     base.clone(),
                     Access::Role {
-                        role: role_arn,
-                        external_id: ext,
+                        role: role_arn.clone(),
+                        external_id: ext.clone(),
                     },
+                    Some((role_arn, ext, creds)),
                 ),
                 Err(source) => return (vec![], vec![BoundError::Enter { account, source }]),
             }
@@ -203,37 +194,49 @@ async fn account_jobs(
             return (vec![], vec![BoundError::Enter { account, source }]);
         }
     };
-    // The role the account was entered with, if it was.
-    let entered_by = match &access {
-        Access::Role { role, external_id } => Some((role.clone(), external_id.clone())),
-        _ => None,
-    };
     let users = match authorization_details(&AccountClients::new(&config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
-    let (bound, mut errors) = bindings_of(&account, &users, entries);
+    let (bound, errors) = bindings_of(&account, &users, entries);
     let mut jobs = Vec::new();
     for b in bound {
-        let access = match &b.role {
-            Some(role) => Access::Role {
-                role: role.clone(),
-                external_id: external_id.map(str::to_string),
-            },
-            None => access.clone(),
+        // The user's ARN (with its path) comes from the same listing.
+        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
+            continue;
+        };
+        let (access, opened) = match &b.role {
+            Some(role) => (
+                Access::Role {
+                    role: role.clone(),
+                    external_id: external_id.map(str::to_string),
+                },
+                None,
+            ),
+            None => (
+                access.clone(),
+                entered.as_ref().map(|(role_arn, ext, creds)| Opened {
+                    spec: AccessSpec::Role {
+                        role_arn: role_arn.clone(),
+                        external_id: ext.clone(),
+                    },
+                    session: Some(creds.clone()),
+                }),
+            ),
         };
         // The secret role comes from the run or the entry, never from the
         // user's tag: whoever may tag users would then choose what rekey
         // assumes (a confused deputy).
         let secret_role = b.secret_role.as_ref().or(secret_role);
         // Destinations in an account entered through a role are reached
-        // through that role, journaled with each: a resumed rotation then
-        // reaches them the same way, not with the run's own credentials
-        // (another account's).
-        let own = match &entered_by {
-            Some((arn, external_id)) => Reach::Role {
+        // through that role (its open session), journaled with each: a
+        // resumed rotation then reaches them the same way, not with the
+        // run's own credentials (another account's).
+        let own = match &entered {
+            Some((arn, ext, creds)) => Reach::Role {
                 arn,
-                external_id: external_id.as_deref(),
+                external_id: ext.as_deref(),
+                session: Some(creds),
             },
             None => Reach::With(&config),
         };
@@ -242,17 +245,21 @@ async fn account_jobs(
             .iter()
             .map(|d| d.open(&account, secret_role, own, &caller))
             .collect();
-        match service_job(&caller, &account, &b.user_name, access, destinations).await {
-            Ok(job) => jobs.push(BoundJob {
-                job,
-                old_key: b.old_key,
-            }),
-            Err(source) => errors.push(BoundError::Job {
-                account: account.clone(),
-                user: b.user_name.clone(),
-                source,
-            }),
+        let job = Job::new(
+            Subject::User {
+                account_id: account.clone(),
+                user_arn: user.user_arn.clone(),
+            },
+            access,
+            destinations,
+            caller.clone(),
+            format!("user {} in account {account}", b.user_name),
+        )
+        .with_old_key(b.old_key);
+        if let Some(opened) = opened {
+            let _ = job.opened.set(opened);
         }
+        jobs.push(job);
     }
     (jobs, errors)
 }

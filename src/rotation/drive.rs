@@ -66,8 +66,7 @@ impl Engine<'_> {
                     return Ok(Ended::Undone(reason));
                 }
                 Next::CreateKey => {
-                    let old = self.read_current(target).await?;
-                    let iam = self.iam_clients(target, &old);
+                    let iam = self.iam_of(target).await?;
                     new = Some(
                         self.create_key(who, id, &r.account_id, &r.old_key_id, &iam)
                             .await?,

@@ -14,7 +14,7 @@ pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::Origin;
 use super::steps::{self, clients_for};
-use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
+use super::{Decision, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::{DestinationSpec, KeyPair};
@@ -145,6 +145,56 @@ impl Engine<'_> {
             })
     }
 
+    /// The key the job rotates, as its first destination holds it. A
+    /// user's first delivery finds nothing there: then [`NOT_HELD`], without a
+    /// secret — IAM is reached through the job's session, which such a job
+    /// must have, and nothing signs with the old key; which key it is, is
+    /// decided under the lease ([`super::only_active_key`]).
+    pub(super) async fn subject_key(&self, target: &Job) -> Result<KeyPair, RotateError> {
+        let Subject::User { .. } = &target.subject else {
+            return self.read_current(target).await;
+        };
+        let first = target
+            .destinations
+            .first()
+            .ok_or_else(|| RotateError::NoKey {
+                target: target.label.clone(),
+            })?;
+        let held = first
+            .current()
+            .await
+            .map_err(|source| RotateError::Destination {
+                target: target.label.clone(),
+                what: "cannot read the key",
+                source,
+            })?;
+        match held {
+            Some(pair) => Ok(pair),
+            None if target.opened.get().is_some_and(|o| o.session.is_some()) => Ok(KeyPair {
+                access_key_id: NOT_HELD.into(),
+                secret: String::new().into(),
+            }),
+            None => Err(RotateError::NoKey {
+                target: target.label.clone(),
+            }),
+        }
+    }
+
+    /// Clients for IAM calls when no new key is at hand: the job's
+    /// session, else the key the first destination holds.
+    pub(super) async fn iam_of(&self, target: &Job) -> Result<AccountClients, RotateError> {
+        match target.opened.get().and_then(|o| o.session.as_ref()) {
+            Some(session) => Ok(AccountClients::new(&with_credentials(
+                &target.config,
+                session.clone(),
+            ))),
+            None => Ok(clients_for(
+                &target.config,
+                &self.read_current(target).await?,
+            )),
+        }
+    }
+
     pub(super) fn call(
         &self,
         target: &Job,
@@ -261,15 +311,24 @@ impl Engine<'_> {
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
-        let old = self.read_current(target).await?;
-        let old_clients = clients_for(&target.config, &old);
-        let asked = match &target.subject {
-            Subject::OfKey => caller_identity(&old_clients.sts).await,
+        let identity_of = |account_id: &str, user_arn: &str| Identity {
+            account_id: account_id.to_string(),
+            arn: user_arn.to_string(),
+            partition: partition_of(user_arn).unwrap_or("aws").to_string(),
+        };
+        // The key seen before the lease (none for a user's job: its key is
+        // read once, under the lease), and whose it is.
+        let (old, identity) = match &target.subject {
+            Subject::User {
+                account_id,
+                user_arn,
+            } => (None, identity_of(account_id, user_arn)),
             Subject::Known {
                 account_id,
                 user_arn,
                 old_key_id,
             } => {
+                let old = self.read_current(target).await?;
                 if let Some(report) = self
                     .already_rotated(target, old_key_id, &old.access_key_id)
                     .await?
@@ -277,29 +336,29 @@ impl Engine<'_> {
                     return Ok(report);
                 }
                 target.subject.check(&target.label, &old.access_key_id)?;
-                Ok(Identity {
-                    account_id: account_id.clone(),
-                    arn: user_arn.clone(),
-                    partition: partition_of(user_arn).unwrap_or("aws").to_string(),
-                })
+                (Some(old), identity_of(account_id, user_arn))
             }
-        };
-        let identity = match asked {
-            Ok(identity) => identity,
-            Err(e) => {
-                // A key another run has just delivered, which IAM does not
-                // accept yet: say that run holds it, not that the key is bad.
-                if mode == Mode::Apply {
-                    self.lease_of_delivered_key(target, &old.access_key_id)
-                        .await?;
+            Subject::OfKey => {
+                let old = self.read_current(target).await?;
+                match caller_identity(&clients_for(&target.config, &old).sts).await {
+                    Ok(identity) => (Some(old), identity),
+                    Err(e) => {
+                        // A key another run has just delivered, which IAM
+                        // does not accept yet: say that run holds it, not
+                        // that the key is bad.
+                        if mode == Mode::Apply {
+                            self.lease_of_delivered_key(target, &old.access_key_id)
+                                .await?;
+                        }
+                        return Err(self.call(
+                            target,
+                            format!(
+                                "checking the key {} with STS",
+                                mask_key_id(&old.access_key_id)
+                            ),
+                        )(e));
+                    }
                 }
-                return Err(self.call(
-                    target,
-                    format!(
-                        "checking the key {} with STS",
-                        mask_key_id(&old.access_key_id)
-                    ),
-                )(e));
             }
         };
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
@@ -308,21 +367,24 @@ impl Engine<'_> {
                 source: Refusal::Root,
             });
         };
-        self.open_access(target, &old, &identity).await?;
+        // Only an MFA session signs with the old key itself.
+        let nobody = KeyPair {
+            access_key_id: NOT_HELD.into(),
+            secret: String::new().into(),
+        };
+        self.open_access(target, old.as_ref().unwrap_or(&nobody), &identity)
+            .await?;
         let subject = (
             identity.account_id.as_str(),
             identity.arn.as_str(),
             user.as_str(),
         );
+        let seen = old.as_ref().map(|o| o.access_key_id.as_str());
         if mode == Mode::Plan {
-            return self
-                .rotate_leased(target, mode, subject, &old.access_key_id)
-                .await;
+            return self.rotate_leased(target, mode, subject, seen).await;
         }
         let lease = self.lease(target, &identity.account_id, &user).await?;
-        let result = self
-            .rotate_leased(target, mode, subject, &old.access_key_id)
-            .await;
+        let result = self.rotate_leased(target, mode, subject, seen).await;
         self.release(&lease).await;
         result
     }
@@ -384,23 +446,12 @@ impl Engine<'_> {
         target: &Job,
         mode: Mode,
         (account, arn, user): (&str, &str, &str),
-        seen_key: &str,
+        seen_key: Option<&str>,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
-        let old = self.read_current(target).await?;
+        let mut old = self.subject_key(target).await?;
         target.subject.check(&target.label, &old.access_key_id)?;
-        let mut report = Report {
-            target: target.label.clone(),
-            status: Status::Planned,
-            account_id: Some(account.into()),
-            user_name: Some(user.into()),
-            old_key_id: Some(old.access_key_id.clone()),
-            new_key_id: None,
-            rotation_id: None,
-            plan: None,
-            message: String::new(),
-        };
-        if old.access_key_id != seen_key {
+        if seen_key.is_some_and(|seen| seen != old.access_key_id) {
             tracing::info!("{}: key changed while waiting for the lease", target.label);
         }
         // A destination rekey must not rotate is refused before any change.
@@ -420,6 +471,32 @@ impl Engine<'_> {
         let orphans = self
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
+        if old.access_key_id == NOT_HELD {
+            let what = target.destinations[0].describe();
+            old.access_key_id =
+                only_active_key(user, &what, &keys, &orphans).map_err(|source| {
+                    RotateError::Refused {
+                        target: target.label.clone(),
+                        source,
+                    }
+                })?;
+        }
+        let mut report = Report {
+            target: target.label.clone(),
+            status: Status::Planned,
+            account_id: Some(account.into()),
+            user_name: Some(user.into()),
+            old_key_id: Some(old.access_key_id.clone()),
+            new_key_id: None,
+            rotation_id: None,
+            plan: None,
+            message: String::new(),
+        };
+        // The job's own old-key action, else the run's.
+        let job_opts = RotateOptions {
+            old_key: target.old_key.unwrap_or(self.opts.old_key),
+            ..self.opts.clone()
+        };
         // A key not due is left alone before a kept key is looked at: one
         // still read must not fail every daily `--max-age` run (issue 7).
         let due = plan_key(
@@ -429,7 +506,7 @@ impl Engine<'_> {
             &keys,
             &orphans,
             self.clock.now(),
-            self.opts,
+            &job_opts,
         );
         // A key an earlier rotation kept, unused since: its slot is freed
         // as if deleting another active key had been allowed.
@@ -442,12 +519,12 @@ impl Engine<'_> {
         };
         let freeing_kept = RotateOptions {
             delete_other_active: true,
-            ..self.opts.clone()
+            ..job_opts.clone()
         };
         let opts = if kept.is_some() {
             &freeing_kept
         } else {
-            self.opts
+            &job_opts
         };
         let plan = match plan_key(
             account,
@@ -559,6 +636,10 @@ impl Engine<'_> {
         }
     }
 }
+
+/// The key ID a first delivery's empty destination stands for until the
+/// key is picked under the lease (no real key ID is empty).
+const NOT_HELD: &str = "";
 
 /// How many of the latest rotations are searched for one that already
 /// replaced a named key.

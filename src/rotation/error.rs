@@ -91,6 +91,14 @@ pub enum RotateError {
         new_key: String,
     },
     #[error(
+        "{target}: not rotated in this run: rotation #{id} of {user}, left by an earlier run, could not be finished here (see its error)"
+    )]
+    AfterFailedResume {
+        target: String,
+        id: i64,
+        user: String,
+    },
+    #[error(
         "{target}: the new key {new_key} is delivered and works, but the old key {old_key} could not be {action}; the next run finishes it"
     )]
     OldKeyPending {
@@ -126,9 +134,9 @@ impl RotateError {
                 source: Refusal::OtherActiveKey { .. },
                 ..
             } => Some(Remedy::AllowDeletingOtherActiveKey),
-            RotateError::OldKeyPending { .. } | RotateError::Unfinishable { .. } => {
-                Some(Remedy::RunAgain)
-            }
+            RotateError::OldKeyPending { .. }
+            | RotateError::Unfinishable { .. }
+            | RotateError::AfterFailedResume { .. } => Some(Remedy::RunAgain),
             RotateError::CannotResume { id, .. } => Some(Remedy::Abandon(*id)),
             RotateError::Destination { source, .. } => destination_remedy(source),
             _ => None,
@@ -189,11 +197,10 @@ mod tests {
         };
         assert_eq!(rotation.remedy(), Some(Remedy::SecretRole));
         assert_eq!(remedy_of(&rotation), Some(Remedy::SecretRole));
-        let job = super::super::service::ServiceError::Destination {
-            what: "secretsmanager:x".into(),
-            source: denied(),
-        };
-        assert_eq!(remedy_of(&job), Some(Remedy::SecretRole));
+        #[derive(Debug, thiserror::Error)]
+        #[error("an account's failure")]
+        struct Wrapped(#[source] RotateError);
+        assert_eq!(remedy_of(&Wrapped(rotation)), Some(Remedy::SecretRole));
         let other = DestinationError::Gone { what: "f".into() };
         assert_eq!(remedy_of(&other), None);
     }

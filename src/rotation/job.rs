@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 use super::access::{Access, Opened};
 use super::error::RotateError;
 use crate::destination::Destination;
-use crate::journal::AccessSpec;
+use crate::journal::{AccessSpec, OldKeyAction};
 use crate::model::mask_key_id;
 
 /// Whose key a job rotates.
@@ -28,9 +28,27 @@ pub enum Subject {
         user_arn: String,
         old_key_id: String,
     },
+    /// A user named by the caller (a binding, `--user`): the key rotated
+    /// is the one the first destination holds, read once under the user's
+    /// lease, which must be an active key of the user. A destination
+    /// holding none yet gets a first delivery of the user's only active
+    /// key (issue 7). IAM is reached through the job's session; nothing
+    /// signs with the old key.
+    User {
+        account_id: String,
+        user_arn: String,
+    },
 }
 
 impl Subject {
+    /// The key the caller named, if it named one.
+    pub fn named_key(&self) -> Option<&str> {
+        match self {
+            Subject::OfKey | Subject::User { .. } => None,
+            Subject::Known { old_key_id, .. } => Some(old_key_id),
+        }
+    }
+
     /// Refuses a destination holding another key than the one named.
     pub(super) fn check(&self, label: &str, holds: &str) -> Result<(), RotateError> {
         match self {
@@ -57,6 +75,9 @@ pub struct Job {
     pub config: SdkConfig,
     /// For messages: `profiles dev, ci`.
     pub label: String,
+    /// What becomes of the old key, when this job asks otherwise than the
+    /// run (a `[[service]]` entry's `old_key`).
+    pub old_key: Option<OldKeyAction>,
     /// The way in, once opened (by the run, after the subject is known).
     pub(super) opened: OnceLock<Opened>,
 }
@@ -75,8 +96,15 @@ impl Job {
             access,
             config,
             label,
+            old_key: None,
             opened: OnceLock::new(),
         }
+    }
+
+    /// This job with its own old-key action instead of the run's.
+    pub fn with_old_key(mut self, action: Option<OldKeyAction>) -> Self {
+        self.old_key = action;
+        self
     }
 
     /// What the journal keeps of the way in.

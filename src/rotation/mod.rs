@@ -102,7 +102,9 @@ pub enum Refusal {
         key: String,
         listed: String,
     },
-    #[error("key {key} is Inactive; a profile must hold an active key to be rotated")]
+    #[error(
+        "key {key} is Inactive; a profile or destination must hold an active key to be rotated"
+    )]
     OldKeyInactive { key: String },
     #[error(
         "user {user}'s key {key}, kept active by rotation #{rotation}, was used since it was replaced ({service} in {region} on {date}); something still reads it, so rekey will not delete it to make room"
@@ -119,6 +121,19 @@ pub enum Refusal {
         "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
     )]
     Root,
+    #[error(
+        "{what} holds no key pair and user {user} has no active key; create one (or put the key its readers should use there), then run again"
+    )]
+    NoActiveKey { user: String, what: String },
+    #[error(
+        "{what} holds no key pair and user {user} has {count} active keys ({keys}); which one its readers use is unknown: put the key it should rotate there"
+    )]
+    WhichKey {
+        user: String,
+        what: String,
+        count: usize,
+        keys: String,
+    },
 }
 
 /// The plan for one key, or why there is nothing to do.
@@ -229,6 +244,42 @@ pub fn plan_key(
     })
 }
 
+/// The key a first delivery rotates (issue 7): `what` holds no key pair
+/// yet, so the user's only active key, orphans aside; with none or several,
+/// which key its readers use is unknown. Pure.
+// Called once per job: the refusal's size costs nothing (see engine.rs).
+#[allow(clippy::result_large_err)]
+pub fn only_active_key(
+    user: &str,
+    what: &str,
+    keys: &[Key],
+    orphans: &[String],
+) -> Result<String, Refusal> {
+    let active: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .filter_map(|k| k.access_key_id.as_deref())
+        .filter(|id| !orphans.iter().any(|o| o == id))
+        .collect();
+    match active.as_slice() {
+        [only] => Ok(only.to_string()),
+        [] => Err(Refusal::NoActiveKey {
+            user: user.into(),
+            what: what.into(),
+        }),
+        several => Err(Refusal::WhichKey {
+            user: user.into(),
+            what: what.into(),
+            count: several.len(),
+            keys: several
+                .iter()
+                .map(|k| mask_key_id(k))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
 /// Which other key gives up its slot: an inactive one first; among equals
 /// the least recently used (never used counts as oldest use), then the
 /// older (DESIGN.md invariant 3).
@@ -281,6 +332,35 @@ mod tests {
 
     const OLD: &str = "AKIAOLDOLDOLDOLD0001";
     const OTHER: &str = "AKIAOTHEROTHERO0002";
+
+    #[test]
+    fn a_first_delivery_rotates_the_only_active_key_orphans_aside() {
+        let one = [
+            key(OLD, KeyStatus::Active, 100, None),
+            key(OTHER, KeyStatus::Inactive, 10, None),
+        ];
+        assert_eq!(only_active_key("svc", "ssm:/ci", &one, &[]), Ok(OLD.into()));
+        let two = [
+            key(OLD, KeyStatus::Active, 100, None),
+            key(OTHER, KeyStatus::Active, 0, None),
+        ];
+        assert_eq!(
+            only_active_key("svc", "ssm:/ci", &two, &[OTHER.into()]),
+            Ok(OLD.into())
+        );
+        let e = only_active_key("svc", "ssm:/ci", &two, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ssm:/ci holds no key pair and user svc has 2 active keys (AKIA…0001, AKIA…0002); which one its readers use is unknown: put the key it should rotate there"
+        );
+        let e = only_active_key("svc", "ssm:/ci", &one[1..], &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ssm:/ci holds no key pair and user svc has no active key; create one (or put the key its readers should use there), then run again"
+        );
+        // The library says what is wrong; the CLI adds the flag to try.
+        assert!(!e.to_string().contains("--"));
+    }
 
     #[test]
     fn user_names_come_from_arns_with_paths() {

@@ -82,8 +82,7 @@ impl Engine<'_> {
                 }
             }
         }
-        let old = self.read_current(who.target).await?;
-        let iam = self.iam_clients(who.target, &old);
+        let iam = self.iam_of(who.target).await?;
         self.delete_made_keys(who, &r, &iam).await?;
         self.journal(
             who.target,

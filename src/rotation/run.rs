@@ -8,13 +8,15 @@ use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 
 use super::RotateOptions;
-use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError, Subject};
+use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError, Status, Subject};
 use super::recovery::destinations_of;
+use super::user_name_of;
 use crate::aws::AwsOptions;
 use crate::awsfiles::Profiles;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
 use crate::journal::{Holder, Journal, Rotation};
+use crate::model::mask_key_id;
 
 /// Everything a run needs besides its jobs and journal (STYLE 9).
 pub struct RunOptions<'a> {
@@ -60,12 +62,12 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
         caller: options.caller,
     };
     let mut report = RunReport::default();
-    finish_unfinished(&engine, options, &mut report).await;
+    let resumed = finish_unfinished(&engine, options, &mut report).await;
     // Distinct keys belong to distinct users or accounts, and leases guard
     // each user, so they rotate side by side.
-    let engine = &engine;
+    let (engine, resumed) = (&engine, resumed.as_slice());
     let outcomes: Vec<_> = futures::stream::iter(jobs)
-        .map(|job| engine.rotate(job, options.mode))
+        .map(|job| rotate_job(engine, job, options.mode, resumed))
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
@@ -78,9 +80,113 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
     report
 }
 
+/// A rotation an earlier run left, as this run left it.
+#[derive(Debug, Clone)]
+struct Resumed {
+    id: i64,
+    account_id: String,
+    user_name: String,
+    old_key_id: String,
+    new_key_id: Option<String>,
+    /// Completed; else its resume failed (it may still be unfinished).
+    completed: bool,
+}
+
+/// Rotates `job`, unless a rotation this run resumed concerns it (the job
+/// was built before, issue 7): one that completed and replaced or made the
+/// key it names or its first destination holds is reported, not rotated a
+/// second time; one whose resume failed leaves the user alone this run.
+async fn rotate_job(
+    engine: &Engine<'_>,
+    job: &Job,
+    mode: Mode,
+    resumed: &[Resumed],
+) -> Result<Report, RotateError> {
+    if !resumed.is_empty()
+        && let Some(first) = job.destinations.first()
+    {
+        let held = first
+            .current_key_id()
+            .await
+            .map_err(|source| RotateError::Destination {
+                target: job.label.clone(),
+                what: "cannot read the key",
+                source,
+            })?;
+        if let Some(outcome) = after_resume(job, held.as_deref(), resumed) {
+            return outcome;
+        }
+    }
+    engine.rotate(job, mode).await
+}
+
+/// What becomes of `job`, whose first destination holds `held`, after
+/// this run `resumed` these rotations: None, it is rotated. Pure.
+fn after_resume(
+    job: &Job,
+    held: Option<&str>,
+    resumed: &[Resumed],
+) -> Option<Result<Report, RotateError>> {
+    let named = job.subject.named_key();
+    let user = match &job.subject {
+        Subject::Known {
+            account_id,
+            user_arn,
+            ..
+        }
+        | Subject::User {
+            account_id,
+            user_arn,
+        } => user_name_of(user_arn).map(|u| (account_id.as_str(), u)),
+        Subject::OfKey => None,
+    };
+    let r = resumed.iter().find(|r| {
+        let keys = [Some(r.old_key_id.as_str()), r.new_key_id.as_deref()];
+        let same_user = user == Some((r.account_id.as_str(), r.user_name.as_str()));
+        let same_key = |k: Option<&str>| k.is_some() && keys.contains(&k);
+        if r.completed {
+            r.new_key_id.is_some() && (held == r.new_key_id.as_deref() || same_key(named))
+        } else {
+            same_user || same_key(held) || same_key(named)
+        }
+    })?;
+    if !r.completed {
+        return Some(Err(RotateError::AfterFailedResume {
+            target: job.label.clone(),
+            id: r.id,
+            user: r.user_name.clone(),
+        }));
+    }
+    let new = r.new_key_id.clone().unwrap_or_default();
+    Some(Ok(Report {
+        target: job.label.clone(),
+        status: Status::AlreadyRotated,
+        account_id: Some(r.account_id.clone()),
+        user_name: Some(r.user_name.clone()),
+        message: format!(
+            "finished rotation #{} of {} in account {} ({} → {}); not rotated again",
+            r.id,
+            r.user_name,
+            r.account_id,
+            mask_key_id(&r.old_key_id),
+            mask_key_id(&new)
+        ),
+        old_key_id: Some(r.old_key_id.clone()),
+        new_key_id: Some(new),
+        rotation_id: Some(r.id),
+        plan: None,
+    }))
+}
+
 /// Resumes every rotation the journal holds unfinished, each through the
-/// destinations and the access it was begun with.
-async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &mut RunReport) {
+/// destinations and the access it was begun with; returns what became of
+/// each (a plan resumes none).
+async fn finish_unfinished(
+    engine: &Engine<'_>,
+    options: &RunOptions<'_>,
+    out: &mut RunReport,
+) -> Vec<Resumed> {
+    let mut resumed = Vec::new();
     let unfinished = match engine.journal.unfinished().await {
         Ok(u) => u,
         Err(source) => {
@@ -88,7 +194,7 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
                 target: "the rotation journal".into(),
                 source: Box::new(source),
             });
-            return;
+            return resumed;
         }
     };
     for rotation in unfinished {
@@ -109,6 +215,7 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
         let destinations = match destinations_of(&rotation, &config) {
             Ok(d) => d,
             Err(source) => {
+                resumed.push(failed(&rotation));
                 out.failures.push(RotateError::CannotResume {
                     id: rotation.id,
                     user: rotation.user_name.clone(),
@@ -131,10 +238,35 @@ async fn finish_unfinished(engine: &Engine<'_>, options: &RunOptions<'_>, out: &
             format!("rotation #{}", rotation.id),
         );
         match engine.resume(&rotation, &job).await {
-            Ok(r) => out.reports.push(r),
+            Ok(r) => {
+                if r.status == Status::Rotated {
+                    resumed.push(Resumed {
+                        new_key_id: r.new_key_id.clone(),
+                        completed: true,
+                        ..failed(&rotation)
+                    });
+                }
+                out.reports.push(r);
+            }
             Err(e) if e.is_lease_held() => out.left_to_live_runs.push(e),
-            Err(e) => out.failures.push(e),
+            Err(e) => {
+                resumed.push(failed(&rotation));
+                out.failures.push(e);
+            }
         }
+    }
+    resumed
+}
+
+/// `rotation`, whose resume failed.
+fn failed(rotation: &Rotation) -> Resumed {
+    Resumed {
+        id: rotation.id,
+        account_id: rotation.account_id.clone(),
+        user_name: rotation.user_name.clone(),
+        old_key_id: rotation.old_key_id.clone(),
+        new_key_id: rotation.new_key_id.clone(),
+        completed: false,
     }
 }
 
@@ -172,4 +304,110 @@ fn first_profile(r: &Rotation) -> Option<&str> {
         DestinationSpec::SharedFile { profiles, .. } => profiles.first().map(String::as_str),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+    const NEW: &str = "AKIANEWNEWNEWNEW0002";
+    const LATER: &str = "AKIALATERLATERLA0003";
+    const ACCOUNT: &str = "111111111111";
+    const ARN: &str = "arn:aws:iam::111111111111:user/ci/svc";
+
+    fn job(subject: Subject) -> Job {
+        Job::new(
+            subject,
+            super::super::access::Access::Caller,
+            vec![],
+            SdkConfig::builder().build(),
+            "user svc in account 111111111111".into(),
+        )
+    }
+
+    fn named(key: &str) -> Subject {
+        Subject::Known {
+            account_id: ACCOUNT.into(),
+            user_arn: ARN.into(),
+            old_key_id: key.into(),
+        }
+    }
+
+    fn user(account: &str) -> Subject {
+        Subject::User {
+            account_id: account.into(),
+            user_arn: ARN.replace(ACCOUNT, account),
+        }
+    }
+
+    fn resumed(completed: bool) -> Resumed {
+        Resumed {
+            id: 7,
+            account_id: ACCOUNT.into(),
+            user_name: "svc".into(),
+            old_key_id: OLD.into(),
+            new_key_id: Some(NEW.into()),
+            completed,
+        }
+    }
+
+    #[test]
+    fn a_job_whose_key_a_finished_rotation_replaced_or_made_is_not_rotated_again() {
+        let done = [resumed(true)];
+        // Built before the resume: named the old key, or (crashed after
+        // promote) the new one; a user's or a profile's destination now
+        // holding the new key.
+        for (subject, held) in [
+            (named(OLD), Some(NEW)),
+            (named(NEW), Some(NEW)),
+            (named(OLD), None),
+            (user(ACCOUNT), Some(NEW)),
+            (Subject::OfKey, Some(NEW)),
+        ] {
+            let Some(Ok(r)) = after_resume(&job(subject.clone()), held, &done) else {
+                panic!("{subject:?} {held:?}")
+            };
+            assert_eq!(r.status, Status::AlreadyRotated);
+            assert_eq!(r.rotation_id, Some(7));
+            assert_eq!(
+                r.message,
+                "finished rotation #7 of svc in account 111111111111 (AKIA…0001 → AKIA…0002); not rotated again"
+            );
+        }
+    }
+
+    #[test]
+    fn other_keys_and_users_are_rotated() {
+        let done = [resumed(true)];
+        assert!(after_resume(&job(named(LATER)), Some(LATER), &done).is_none());
+        assert!(after_resume(&job(user(ACCOUNT)), Some(LATER), &done).is_none());
+        assert!(after_resume(&job(user(ACCOUNT)), None, &done).is_none());
+        assert!(after_resume(&job(Subject::OfKey), Some(LATER), &done).is_none());
+        assert!(after_resume(&job(Subject::OfKey), Some(OLD), &[]).is_none());
+        let failed = [resumed(false)];
+        assert!(after_resume(&job(user("222222222222")), Some(LATER), &failed).is_none());
+        assert!(after_resume(&job(Subject::OfKey), Some(LATER), &failed).is_none());
+    }
+
+    #[test]
+    fn a_user_whose_resumed_rotation_failed_is_left_alone_this_run() {
+        let failed = [resumed(false)];
+        for (subject, held) in [
+            (user(ACCOUNT), Some(OLD)),
+            (user(ACCOUNT), None),
+            (named(OLD), Some(OLD)),
+            (Subject::OfKey, Some(NEW)),
+            (Subject::OfKey, Some(OLD)),
+        ] {
+            let Some(Err(e)) = after_resume(&job(subject.clone()), held, &failed) else {
+                panic!("{subject:?} {held:?}")
+            };
+            assert_eq!(
+                e.remedy(),
+                Some(super::super::engine::Remedy::RunAgain),
+                "{e}"
+            );
+        }
+    }
 }

@@ -2,7 +2,11 @@
 //! --account A --user U --to …`), not by a key in a credentials file: IAM is
 //! reached through a role in the user's account (or the caller's own
 //! credentials in the caller's account), and the key rotated is the one the
-//! first destination holds, which must be one of the user's active keys.
+//! first destination holds, which must be one of the user's active keys
+//! ([`Subject::User`]: read once, under the user's lease; a destination
+//! holding none gets the user's only active key). Building a job reads
+//! neither the destination nor the user's keys: the rotation does, right
+//! before it acts.
 
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
@@ -13,11 +17,9 @@ use aws_config::SdkConfig;
 
 use super::access::{Access, AccessError};
 use super::job::{Job, Subject};
-use super::steps;
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
-use crate::destination::{Destination, DestinationError, KeyPair};
+use crate::destination::{Destination, KeyPair};
 use crate::error::CallError;
-use crate::model::{Key, KeyStatus, mask_key_id};
 
 /// Why no job could be built for a service user. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -34,47 +36,8 @@ pub enum ServiceError {
         #[source]
         source: CallError,
     },
-    #[error("cannot read {what}")]
-    Destination {
-        what: String,
-        #[source]
-        source: DestinationError,
-    },
     #[error("user {user}: {why}")]
     Refused { user: String, why: String },
-}
-
-/// The key to rotate: the one the destination holds, which must be an
-/// active key of the user. Pure.
-pub fn pick_old_key(
-    user: &str,
-    what: &str,
-    keys: &[Key],
-    held: Option<&str>,
-) -> Result<String, ServiceError> {
-    let refuse = |why: String| ServiceError::Refused {
-        user: user.to_string(),
-        why,
-    };
-    let Some(held) = held else {
-        return Err(refuse(format!(
-            "{what} holds no key pair; put the user's current key there first"
-        )));
-    };
-    match keys
-        .iter()
-        .find(|k| k.access_key_id.as_deref() == Some(held))
-    {
-        None => Err(refuse(format!(
-            "{what} holds {}, which is not one of the user's keys",
-            mask_key_id(held)
-        ))),
-        Some(k) if k.status != KeyStatus::Active => Err(refuse(format!(
-            "{what} holds {}, which is inactive",
-            mask_key_id(held)
-        ))),
-        Some(_) => Ok(held.to_string()),
-    }
 }
 
 /// Builds the job rotating `user_name`'s key in `account_id` into
@@ -128,68 +91,18 @@ pub async fn service_job(
         .user()
         .map(|u| u.arn().to_string())
         .unwrap_or(user_identity.arn);
-    let keys = steps::list_keys(&iam, user_name)
-        .await
-        .map_err(|source| ServiceError::Call {
-            doing: format!("listing the keys of {user_name} in account {account_id}"),
-            source,
-        })?;
-    let first = destinations.first().ok_or_else(|| ServiceError::Refused {
-        user: user_name.to_string(),
-        why: "no destination given".into(),
-    })?;
-    let what = first.describe();
-    let held = first
-        .current_key_id()
-        .await
-        .map_err(|source| ServiceError::Destination {
-            what: what.clone(),
-            source,
-        })?;
-    let old_key_id = pick_old_key(user_name, &what, &keys, held.as_deref())?;
+    if destinations.is_empty() {
+        return Err(ServiceError::Refused {
+            user: user_name.to_string(),
+            why: "no destination given".into(),
+        });
+    }
     let label = format!("user {user_name} in account {account_id}");
-    let job = Job::new(
-        Subject::Known {
-            account_id: account_id.to_string(),
-            user_arn,
-            old_key_id,
-        },
-        access,
-        destinations,
-        caller.clone(),
-        label,
-    );
+    let subject = Subject::User {
+        account_id: account_id.to_string(),
+        user_arn,
+    };
+    let job = Job::new(subject, access, destinations, caller.clone(), label);
     let _ = job.opened.set(opened);
     Ok(job)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(id: &str, status: KeyStatus) -> Key {
-        Key {
-            access_key_id: Some(id.into()),
-            status,
-            created: None,
-            last_used: None,
-        }
-    }
-
-    const A: &str = "AKIAAAAAAAAAAAAAAAA1";
-    const B: &str = "AKIABBBBBBBBBBBBBBB2";
-
-    #[test]
-    fn the_key_the_destination_holds_is_rotated_if_it_is_an_active_key_of_the_user() {
-        let keys = [key(A, KeyStatus::Active), key(B, KeyStatus::Inactive)];
-        assert_eq!(pick_old_key("svc", "s", &keys, Some(A)).unwrap(), A);
-        for held in [None, Some(B), Some("AKIAOTHER")] {
-            let e = pick_old_key("svc", "secretsmanager:ci", &keys, held).unwrap_err();
-            assert!(
-                e.to_string()
-                    .starts_with("user svc: secretsmanager:ci holds"),
-                "{e}"
-            );
-        }
-    }
 }

@@ -301,7 +301,6 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    let mut old_keys = Vec::new();
     if let Some((selection, entries, defaults)) = services {
         let discovery = discover(&selection, &aws).await?;
         let secret_role = secret_role.clone().or_else(|| defaults.secret_role());
@@ -318,10 +317,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             failures += 1;
             eprintln!("rekey: error: {}", with_hint(e));
         }
-        for b in bound {
-            old_keys.push(b.old_key);
-            jobs.push(b.job);
-        }
+        jobs.extend(bound);
     }
     if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
         let destinations = to
@@ -343,51 +339,27 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    // A [[service]] entry may ask another old-key action than the run's:
-    // one library run per action (the first also finishes earlier runs).
-    let mut groups: Vec<(OldKeyAction, Vec<Job>)> = Vec::new();
-    for (i, job) in jobs.into_iter().enumerate() {
-        let action = old_keys.get(i).copied().flatten().unwrap_or(opts.old_key);
-        match groups.iter_mut().find(|(a, _)| *a == action) {
-            Some((_, group)) => group.push(job),
-            None => groups.push((action, vec![job])),
-        }
-    }
-    if groups.is_empty() {
-        groups.push((opts.old_key, Vec::new()));
-    }
-    let mut done = rotation::RunReport::default();
-    for (action, group) in groups {
-        let rotate = RotateOptions {
-            old_key: action,
-            ..opts.clone()
-        };
-        let options = RunOptions {
-            rotate: &rotate,
-            mode: if args.dry_run {
-                Mode::Plan
-            } else {
-                Mode::Apply
-            },
-            // -i asks one question at a time.
-            concurrency: if args.interactive {
-                1
-            } else {
-                args.concurrency
-            },
-            clock: clock.as_ref(),
-            prompt,
-            holder: Holder::current(run_id.clone()),
-            caller: &base,
-            profiles: Some(&profiles),
-            aws: &aws,
-        };
-        let part = rotation::run(&group, &journal, &options).await;
-        done.unfinished.extend(part.unfinished);
-        done.left_to_live_runs.extend(part.left_to_live_runs);
-        done.failures.extend(part.failures);
-        done.reports.extend(part.reports);
-    }
+    let options = RunOptions {
+        rotate: &opts,
+        mode: if args.dry_run {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        },
+        // -i asks one question at a time.
+        concurrency: if args.interactive {
+            1
+        } else {
+            args.concurrency
+        },
+        clock: clock.as_ref(),
+        prompt,
+        holder: Holder::current(run_id.clone()),
+        caller: &base,
+        profiles: Some(&profiles),
+        aws: &aws,
+    };
+    let done = rotation::run(&jobs, &journal, &options).await;
     for r in &done.unfinished {
         eprintln!(
             "rekey: rotation #{} of {} in account {} is unfinished; run without --dry-run to finish it",
