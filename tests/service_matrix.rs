@@ -729,8 +729,10 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     ]);
     assert_eq!(code(&out), 2, "{}", both(&out));
     assert!(
-        stderr(&out).contains("user svc-odd: secretsmanager:svc-odd holds AKIA…")
-            && stderr(&out).contains("which is inactive"),
+        stderr(&out).contains("user svc-odd in account ")
+            && stderr(&out).contains(": key AKIA…")
+            && stderr(&out)
+                .contains("is Inactive; a profile or destination must hold an active key"),
         "{}",
         stderr(&out)
     );

@@ -220,7 +220,9 @@ impl SecretsManagerSecret {
         >,
     ) -> DestinationError {
         let e = CallError::from_sdk("secretsmanager:DescribeSecret", e);
-        if is_not_found(&e) {
+        // Another account's secret that cannot be seen may well exist: a
+        // role there may reach it (`failed` says which account).
+        if is_not_found(&e) && self.foreign_account.is_none() {
             return DestinationError::NotFound {
                 what: self.describe(),
                 why: "rekey does not create secrets (their resource policy and KMS key are the owner's choice): create it, empty or holding the user's key pair, then run again",
