@@ -808,3 +808,75 @@ async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
     // --old-key keep, the default for these destinations.
     assert!(works(&old).await);
 }
+
+/// Two `rotate --service` runs at once (two cron entries, a retry started
+/// by hand) over the same users and journal: the lease lets each user be
+/// rotated once; the other run finds the user taken (it names the run
+/// holding it and exits 2, as the README says) or the key not due.
+#[tokio::test]
+async fn two_service_runs_at_once_rotate_each_user_once() {
+    let org = moto().new_org(1);
+    let member = Member::of(&org, 0).await;
+    let users = ["svc-a", "svc-b", "svc-c"];
+    let mut old = Vec::new();
+    for user in users {
+        old.push(member.user_in_secret(user, 100).await);
+    }
+    let runner = Runner::new(&org);
+    let args = [
+        "--service",
+        "--account",
+        &member.account_id,
+        "--role",
+        ROLE,
+        "--max-age",
+        "90d",
+    ];
+    let runs: Vec<_> = (0..2)
+        .map(|_| runner.rotate_command(&args).spawn().expect("start rekey"))
+        .collect();
+    let outs: Vec<Output> = runs
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outs {
+        match code(out) {
+            0 => {}
+            2 => {
+                let err = stderr(out);
+                assert!(!err.is_empty(), "{}", both(out));
+                for line in err.lines() {
+                    assert!(line.contains("is being rotated by run "), "{}", both(out));
+                }
+            }
+            other => panic!("exit {other}: {}", both(out)),
+        }
+    }
+    for (user, old) in users.iter().zip(&old) {
+        // One new key: the old one (kept) and exactly one more.
+        let keys = member.keys(user).await;
+        assert_eq!(keys.len(), 2, "{user}: {keys:?}");
+        let held = secret_key(&member.secrets, user).await;
+        assert_ne!(held.access_key_id, old.access_key_id, "{user}");
+        assert!(
+            keys.iter().any(|(id, _)| *id == held.access_key_id),
+            "{user}"
+        );
+        assert!(works(&held).await, "{user}");
+        let rotated = outs
+            .iter()
+            .filter(|o| {
+                stdout(o).lines().any(|l| {
+                    l.starts_with(&format!("user {user} in account")) && l.contains("[rotated]")
+                })
+            })
+            .count();
+        assert_eq!(
+            rotated,
+            1,
+            "{user}: {}\n---\n{}",
+            both(&outs[0]),
+            both(&outs[1])
+        );
+    }
+}
