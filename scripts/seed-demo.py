@@ -5,7 +5,7 @@ member accounts whose IAM users have keys of many ages, some unused, some
 doubled, some exempt. Prints shell `export` lines for the management
 account's admin key (a fake key that exists only inside the emulator).
 
-    seed-demo.py --endpoint http://127.0.0.1:PORT [--accounts N] [--users N]
+    seed-demo.py --endpoint http://127.0.0.1:PORT [--accounts N] [--users N] [--service-user]
 """
 import argparse, datetime as dt, json, random, sys, urllib.request
 
@@ -57,6 +57,25 @@ def seed_account(endpoint, account_id, iam, users, rng):
             })
 
 
+def seed_service_user(endpoint, account_id, creds):
+    """A CI bot whose key lives in Secrets Manager and SSM, bound by its tag."""
+    iam = client(endpoint, "iam", creds)
+    iam.create_user(UserName="ci-deployer", Tags=[{
+        "Key": "rekey:destination", "Value": "secretsmanager:ci/deployer ssm:/ci/deployer"}])
+    iam.put_user_policy(UserName="ci-deployer", PolicyName="whoami", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Resource": "*", "Action": ["sts:GetCallerIdentity"]}]}))
+    key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]
+    control(endpoint, "key_dates", {"account_id": account_id, "user_name": "ci-deployer",
+                                    "access_key_id": key["AccessKeyId"], "create_date": iso(120),
+                                    "last_used_date": iso(1), "last_used_service": "sts",
+                                    "last_used_region": "us-east-1"})
+    value = json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"],
+                        "Region": "us-east-1"})
+    client(endpoint, "secretsmanager", creds).create_secret(Name="ci/deployer", SecretString=value)
+    client(endpoint, "ssm", creds).put_parameter(Name="/ci/deployer", Value=value, Type="SecureString")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -65,6 +84,10 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dev-credentials", help="write a credentials file with profile demo-dev: "
                     "user `developer` of the management account, key 120 days old")
+    ap.add_argument("--service-user", action="store_true",
+                    help="in the first member account, user `ci-deployer` (key 120 days old) bound by "
+                         "its rekey:destination tag to secret ci/deployer and parameter /ci/deployer, "
+                         "both holding its key")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     names = [NAMES[i % len(NAMES)] + ("" if i < len(NAMES) else f"-{i}") for i in range(args.accounts)]
@@ -80,6 +103,8 @@ def main():
         creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                  "aws_session_token": c["SessionToken"]}
         seed_account(args.endpoint, m["account_id"], client(args.endpoint, "iam", creds), args.users, rng)
+        if args.service_user and m is org["members"][0]:
+            seed_service_user(args.endpoint, m["account_id"], creds)
     if args.dev_credentials:
         iam = client(args.endpoint, "iam", admin)
         iam.create_user(UserName="developer")
