@@ -9,6 +9,7 @@ use std::path::Path;
 use aws_sdk_secretsmanager::Client as Secrets;
 use serde_json::{Value, json};
 
+use crate::support::stores::{param_key, put_param};
 use crate::support::{Creds, Home, Seeder, code, member_config, moto, sdk_config, stderr, stdout};
 
 const ROLE: &str = "OrganizationAccountAccessRole";
@@ -94,6 +95,8 @@ struct Central {
     key: Creds,
     /// Reaches B's secrets (the test's own view, not rekey's).
     in_b: Secrets,
+    /// Reaches A's parameters (the test's own view).
+    ssm_in_a: aws_sdk_ssm::Client,
     arn: String,
     home: Home,
     state: tempfile::TempDir,
@@ -104,7 +107,9 @@ impl Central {
         let org = moto().new_org(2);
         let a = org.members[0].account_id.clone();
         let b = org.members[1].account_id.clone();
-        let seeder = Seeder::new(&a, &member_config(&org, &a).await);
+        let in_a = member_config(&org, &a).await;
+        let seeder = Seeder::new(&a, &in_a);
+        let ssm_in_a = aws_sdk_ssm::Client::new(&in_a);
         let key = seeder
             .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
             .await;
@@ -119,6 +124,7 @@ impl Central {
             seeder,
             key,
             in_b,
+            ssm_in_a,
             arn,
             home,
             state: tempfile::tempdir().unwrap(),
@@ -210,6 +216,49 @@ async fn without_the_secret_role_a_secret_in_another_account_fails_clearly_and_c
         "{errors}"
     );
     assert_eq!(c.seeder.keys("svc").await.len(), 1, "no new key left");
+    let current = secret_at(&c.in_b, &c.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["AccessKeyId"], c.key.access_key_id.as_str());
+    assert!(secret_at(&c.in_b, &c.arn, "AWSPENDING").await.is_none());
+    assert!(works(&c.key).await);
+}
+
+/// The secret in B is the *second* destination: the rotation gets past
+/// reading the first (a parameter in A) and fails on B; it is undone and
+/// the error still names B and the flag.
+#[tokio::test]
+async fn a_later_destination_in_another_account_without_the_role_is_undone_naming_the_flag() {
+    let c = Central::new().await;
+    put_param(&c.ssm_in_a, "/svc/first", &c.key).await;
+    let journal = c.journal();
+    let to_b = format!("secretsmanager:{}", c.arn);
+    let out = c.home.rekey(&[
+        "rotate",
+        "--journal",
+        &journal,
+        "--account",
+        &c.a,
+        "--user",
+        "svc",
+        "--role",
+        ROLE,
+        "--to",
+        "ssm:/svc/first",
+        "--to",
+        &to_b,
+        "--propagation-timeout",
+        "20s",
+    ]);
+    let errors = stderr(&out);
+    assert_eq!(code(&out), 2, "{}{errors}", stdout(&out));
+    assert!(
+        errors.contains(&format!("in account {}", c.b)) && errors.contains("--secret-role"),
+        "{errors}"
+    );
+    assert_eq!(c.seeder.keys("svc").await.len(), 1, "no new key left");
+    assert_eq!(
+        param_key(&c.ssm_in_a, "/svc/first").await.access_key_id,
+        c.key.access_key_id
+    );
     let current = secret_at(&c.in_b, &c.arn, "AWSCURRENT").await.unwrap();
     assert_eq!(current["AccessKeyId"], c.key.access_key_id.as_str());
     assert!(secret_at(&c.in_b, &c.arn, "AWSPENDING").await.is_none());
