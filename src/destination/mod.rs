@@ -10,6 +10,7 @@
 //! journal keeps as a [`DestinationSpec`].
 
 pub mod credentials_file;
+mod route;
 pub mod secrets_manager;
 mod spec;
 pub mod ssm;

@@ -23,13 +23,14 @@
 //! way. Without a role, such a secret is reached as any other, and a call
 //! it denies says which account it is in ([`DestinationError::Unreachable`]).
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
+use super::route::Route;
 use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair, Reach};
 use crate::error::{CallError, FailureKind};
 use crate::model::mask_key_id;
@@ -78,13 +79,10 @@ fn other_account<'a>(secret_id: &'a str, user_account: &str) -> Option<(&'a str,
 /// One secret, by name or ARN.
 pub struct SecretsManagerSecret {
     secret_id: String,
-    region: Option<String>,
-    role: Option<String>,
-    external_id: Option<String>,
+    route: Route,
     /// The secret's account, when it is another than its user's and no role
     /// reaches it: a denied call then names it.
     foreign_account: Option<String>,
-    base: SdkConfig,
     client: OnceCell<Client>,
 }
 
@@ -99,20 +97,21 @@ impl SecretsManagerSecret {
         base: &SdkConfig,
     ) -> Self {
         let region = region.or_else(|| region_of_arn(secret_id).map(str::to_string));
+        let mut route = Route::new(base, region);
+        route.role = role.map(|arn| (arn, None));
         SecretsManagerSecret {
             secret_id: secret_id.to_string(),
-            region,
-            role,
-            external_id: None,
+            route,
             foreign_account: None,
-            base: base.clone(),
             client: OnceCell::new(),
         }
     }
 
     /// The external ID the role's trust policy asks for.
     pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
-        self.external_id = external_id;
+        if let Some((_, id)) = &mut self.route.role {
+            *id = external_id;
+        }
         self
     }
 
@@ -153,18 +152,10 @@ impl SecretsManagerSecret {
     /// credentials): no second AssumeRole. The role is still journaled, so
     /// a resumed run assumes it again with `base`.
     fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
-        let config = crate::aws::with_credentials(&self.regional(), session.clone());
-        let _ = self.client.set(Self::client_of(&config));
+        let _ = self
+            .client
+            .set(Self::client_of(&self.route.with_session(session)));
         self
-    }
-
-    /// `base` in the secret's region.
-    fn regional(&self) -> SdkConfig {
-        let mut config = self.base.to_builder();
-        if let Some(region) = &self.region {
-            config = config.region(Region::new(region.clone()));
-        }
-        config.build()
     }
 
     fn client_of(config: &SdkConfig) -> Client {
@@ -180,14 +171,8 @@ impl SecretsManagerSecret {
     async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
             .get_or_try_init(|| async {
-                let mut config = self.regional();
-                if let Some(role) = &self.role {
-                    let sts = aws_sdk_sts::Client::new(&config);
-                    let creds = crate::aws::assume_role(&sts, role, self.external_id.as_deref())
-                        .await
-                        .map_err(|source| self.failed("assuming the role to reach", source))?;
-                    config = crate::aws::with_credentials(&config, creds);
-                }
+                let config = (self.route.config().await)
+                    .map_err(|source| self.failed("assuming the role to reach", source))?;
                 Ok(Self::client_of(&config))
             })
             .await
@@ -423,9 +408,9 @@ impl Destination for SecretsManagerSecret {
     fn spec(&self) -> DestinationSpec {
         DestinationSpec::SecretsManager {
             secret_id: self.secret_id.clone(),
-            region: self.region.clone(),
-            role: self.role.clone(),
-            external_id: self.external_id.clone(),
+            region: self.route.region.clone(),
+            role: self.route.role_arn(),
+            external_id: self.route.external_id(),
         }
     }
 

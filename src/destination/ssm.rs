@@ -20,7 +20,7 @@
 
 use std::sync::Mutex;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use secrecy::{ExposeSecret, SecretString};
@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
+use super::route::Route;
 use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
 use crate::error::CallError;
 use crate::model::mask_key_id;
@@ -74,12 +75,9 @@ struct Previous {
 pub struct SsmParameter {
     path: String,
     form: OnceCell<SsmForm>,
-    region: Option<String>,
-    /// The role (ARN, external ID) assumed with `base`'s credentials to
-    /// reach the parameter (the account a `--service` job entered through
-    /// its role); journaled, so a resumed run reaches the same account.
-    role: Option<(String, Option<String>)>,
-    base: SdkConfig,
+    /// Its region, and the role that reaches it (the account a `--service`
+    /// job entered through its role), journaled.
+    route: Route,
     client: OnceCell<Client>,
     previous: Mutex<Option<Previous>>,
 }
@@ -101,9 +99,7 @@ impl SsmParameter {
         SsmParameter {
             path: path.trim_end_matches('/').to_string(),
             form: cell,
-            region,
-            role: None,
-            base: base.clone(),
+            route: Route::new(base, region),
             client: OnceCell::new(),
             previous: Mutex::new(None),
         }
@@ -112,7 +108,7 @@ impl SsmParameter {
     /// This parameter reached through `role` (an ARN, with the external ID
     /// its trust asks for), assumed with `base`'s credentials.
     pub fn with_role(mut self, role: Option<String>, external_id: Option<String>) -> Self {
-        self.role = role.map(|arn| (arn, external_id));
+        self.route.role = role.map(|arn| (arn, external_id));
         self
     }
 
@@ -120,18 +116,10 @@ impl SsmParameter {
     /// credentials): no second AssumeRole. The role is still journaled, so
     /// a resumed run assumes it again with `base`.
     pub fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
-        let config = crate::aws::with_credentials(&self.regional(), session.clone());
-        let _ = self.client.set(Self::client_of(&config));
+        let _ = self
+            .client
+            .set(Self::client_of(&self.route.with_session(session)));
         self
-    }
-
-    /// `base` in the parameter's region.
-    fn regional(&self) -> SdkConfig {
-        let mut config = self.base.to_builder();
-        if let Some(region) = &self.region {
-            config = config.region(Region::new(region.clone()));
-        }
-        config.build()
     }
 
     fn client_of(config: &SdkConfig) -> Client {
@@ -147,14 +135,8 @@ impl SsmParameter {
     async fn client(&self) -> Result<&Client, DestinationError> {
         self.client
             .get_or_try_init(|| async {
-                let mut config = self.regional();
-                if let Some((role, external_id)) = &self.role {
-                    let sts = aws_sdk_sts::Client::new(&config);
-                    let creds = crate::aws::assume_role(&sts, role, external_id.as_deref())
-                        .await
-                        .map_err(|source| self.failed("assuming the role to reach", source))?;
-                    config = crate::aws::with_credentials(&config, creds);
-                }
+                let config = (self.route.config().await)
+                    .map_err(|source| self.failed("assuming the role to reach", source))?;
                 Ok(Self::client_of(&config))
             })
             .await
@@ -466,9 +448,9 @@ impl Destination for SsmParameter {
         DestinationSpec::Ssm {
             path: self.path.clone(),
             form: self.form.get().copied(),
-            region: self.region.clone(),
-            role: self.role.as_ref().map(|(arn, _)| arn.clone()),
-            external_id: self.role.as_ref().and_then(|(_, id)| id.clone()),
+            region: self.route.region.clone(),
+            role: self.route.role_arn(),
+            external_id: self.route.external_id(),
         }
     }
 
