@@ -39,9 +39,7 @@ impl Service {
         let org = moto().new_org(1);
         let account_id = org.members[0].account_id.clone();
         let seeder = Seeder::new(&account_id, &member_config(&org, &account_id).await);
-        let key = seeder
-            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
-            .await;
+        let key = seeder.service_user("svc", 100).await;
         // The run's own credentials (the default chain): the management
         // account's admin, who may assume the role in every member.
         let home = Home::new().with_base(&org.admin);

@@ -13,110 +13,47 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::json;
 
 use crate::support::stores::{
-    assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param, secret_at,
-    secret_key, secret_versions, works,
+    ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param,
+    secret_at, secret_key, secret_versions, works,
 };
-use crate::support::{
-    Creds, Home, Org, Seeder, code, json_out, member_config, moto, sdk_config, stderr, stdout,
-};
+use crate::support::{Creds, Home, Org, code, json_out, moto, sdk_config, stderr, stdout};
 
 const ROLE: &str = "OrganizationAccountAccessRole";
 
-/// A member account of a fresh organization, entered through its role,
-/// with the stores its service users' keys live in.
-struct Member {
-    account_id: String,
-    seeder: Seeder,
-    secrets: aws_sdk_secretsmanager::Client,
-    ssm: aws_sdk_ssm::Client,
-}
-
-impl Member {
-    async fn of(org: &Org, i: usize) -> Member {
-        let account_id = org.members[i].account_id.clone();
-        let config = member_config(org, &account_id).await;
-        Member {
-            seeder: Seeder::new(&account_id, &config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            account_id,
-        }
-    }
-
-    /// A service user whose key, `age_days` old, may only ask STS who it
-    /// is; bound by its `rekey:destination` tag when `tag` is given.
-    async fn user(&self, name: &str, age_days: i64, tag: Option<&str>) -> Creds {
-        let key = self
-            .seeder
-            .user_with_key(name, &["sts:GetCallerIdentity"], age_days)
-            .await;
-        if let Some(value) = tag {
-            self.seeder
-                .iam
-                .tag_user()
-                .user_name(name)
-                .tags(
-                    aws_sdk_iam::types::Tag::builder()
-                        .key("rekey:destination")
-                        .value(value)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .expect("tag user");
-        }
-        key
-    }
-
-    /// A user bound by tag to a secret of its own name, holding its key.
-    async fn user_in_secret(&self, name: &str, age_days: i64) -> Creds {
-        let key = self
-            .user(name, age_days, Some(&format!("secretsmanager:{name}")))
-            .await;
-        create_secret(&self.secrets, name, &key).await;
-        key
-    }
-
-    /// The user's keys, `(id, Active|Inactive)`, sorted.
-    async fn keys(&self, user: &str) -> Vec<(String, String)> {
-        let mut keys = self.seeder.keys(user).await;
-        keys.sort();
-        keys
-    }
-
-    /// A role the management account may assume, allowed `actions`.
-    async fn role(&self, org: &Org, name: &str, actions: &[&str]) {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{}:root", org.management_account_id)},
-                "Action": "sts:AssumeRole",
-            }],
-        });
-        self.seeder
-            .iam
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .expect("create role");
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        });
-        self.seeder
-            .iam
-            .put_role_policy()
-            .role_name(name)
-            .policy_name("rekey")
-            .policy_document(policy.to_string())
-            .send()
-            .await
-            .expect("role policy");
-    }
+/// A role in `member` the management account may assume, allowed
+/// `actions`.
+async fn role(member: &ServiceAccount, org: &Org, name: &str, actions: &[&str]) {
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{}:root", org.management_account_id)},
+            "Action": "sts:AssumeRole",
+        }],
+    });
+    member
+        .seeder
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create role");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    });
+    member
+        .seeder
+        .iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("rekey")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("role policy");
 }
 
 /// `rekey rotate` as the management account's admin (the default chain),
@@ -249,7 +186,7 @@ impl Consumer {
 /// the new key for 2 s after creating it.
 async fn rotate_both_under_a_reader(old_key: &str) {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let key = member.user("svc", 100, None).await;
     // The destinations are the caller's: --to names them in its account.
     let caller = sdk_config(&org.admin);
@@ -370,7 +307,7 @@ fn lambda_of(account_id: &str) -> String {
 #[tokio::test]
 async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_changes() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let key = member.user("svc", 100, None).await;
     let caller = aws_sdk_secretsmanager::Client::new(&sdk_config(&org.admin));
     create_secret(&caller, "ci/rotated", &key).await;
@@ -409,7 +346,7 @@ async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_c
 #[tokio::test]
 async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let held = member.user_in_secret("svc-held", 100).await;
     let free = member.user_in_secret("svc-free", 100).await;
     let lambda = lambda_of(&member.account_id);
@@ -448,7 +385,7 @@ async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
 #[tokio::test]
 async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let in_secret = member.user_in_secret("svc-sm", 100).await;
     let in_param = member.user("svc-ssm", 100, Some("ssm:/svc/ssm")).await;
     put_param(&member.ssm, "/svc/ssm", &in_param).await;
@@ -497,9 +434,9 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
 }
 
 /// Two members with a bound user each; returns them and their keys.
-async fn two_members(org: &Org) -> [(Member, Creds); 2] {
-    let first = Member::of(org, 0).await;
-    let second = Member::of(org, 1).await;
+async fn two_members(org: &Org) -> [(ServiceAccount, Creds); 2] {
+    let first = ServiceAccount::of(org, 0).await;
+    let second = ServiceAccount::of(org, 1).await;
     let k1 = first.user_in_secret("svc", 100).await;
     let k2 = second.user_in_secret("svc", 100).await;
     [(first, k1), (second, k2)]
@@ -507,7 +444,11 @@ async fn two_members(org: &Org) -> [(Member, Creds); 2] {
 
 /// Member `rotated` rotated `svc` (the secret holds a new, working key),
 /// and `left` was not looked at (one key, the secret unchanged).
-async fn only_first_rotated(out: &Output, rotated: &(Member, Creds), left: &(Member, Creds)) {
+async fn only_first_rotated(
+    out: &Output,
+    rotated: &(ServiceAccount, Creds),
+    left: &(ServiceAccount, Creds),
+) {
     assert_eq!(code(out), 0, "{}", both(out));
     one_line_per_user(out, &rotated.0.account_id, &[("svc", "rotated")]);
     let new = secret_key(&rotated.0.secrets, "svc").await;
@@ -595,24 +536,28 @@ async fn service_with_org_leaves_an_excluded_account_alone() {
 #[tokio::test]
 async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as_it_says() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
-    member
-        .role(
-            &org,
-            "Reader",
-            &[
-                "iam:Get*",
-                "iam:List*",
-                "sts:GetCallerIdentity",
-                "secretsmanager:*",
-                "ssm:*",
-                "kms:*",
-            ],
-        )
-        .await;
-    member
-        .role(&org, "Rotator", &["iam:*", "sts:GetCallerIdentity"])
-        .await;
+    let member = ServiceAccount::of(&org, 0).await;
+    role(
+        &member,
+        &org,
+        "Reader",
+        &[
+            "iam:Get*",
+            "iam:List*",
+            "sts:GetCallerIdentity",
+            "secretsmanager:*",
+            "ssm:*",
+            "kms:*",
+        ],
+    )
+    .await;
+    role(
+        &member,
+        &org,
+        "Rotator",
+        &["iam:*", "sts:GetCallerIdentity"],
+    )
+    .await;
     let deact = member.user("svc-deact", 100, None).await;
     create_secret(&member.secrets, "svc/deact", &deact).await;
     let del = member.user("svc-del", 100, None).await;
@@ -666,7 +611,7 @@ async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as
 #[tokio::test]
 async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let due = member.user_in_secret("svc-due", 100).await;
     let fresh = member.user_in_secret("svc-fresh", 10).await;
     let runner = Runner::new(&org);
@@ -705,7 +650,7 @@ async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
 #[tokio::test]
 async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let in_secret = member.user_in_secret("svc-sm", 100).await;
     let in_param = member.user("svc-ssm", 100, Some("ssm:/svc/ssm")).await;
     put_param(&member.ssm, "/svc/ssm", &in_param).await;
@@ -789,7 +734,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
 #[tokio::test]
 async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let old = member
         .user("svc", 100, Some("secretsmanager:svc/both ssm:/svc/both"))
         .await;
@@ -816,7 +761,7 @@ async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
 #[tokio::test]
 async fn two_service_runs_at_once_rotate_each_user_once() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let users = ["svc-a", "svc-b", "svc-c"];
     let mut old = Vec::new();
     for user in users {

@@ -620,6 +620,30 @@ impl Seeder {
         self.add_key(name, age_days, true).await
     }
 
+    /// A service user whose key, `age_days` old, may only ask STS who it
+    /// is: every IAM call on its behalf must go through a role.
+    pub async fn service_user(&self, name: &str, age_days: i64) -> Creds {
+        self.user_with_key(name, &["sts:GetCallerIdentity"], age_days)
+            .await
+    }
+
+    /// Binds `user` to `value` through its `rekey:destination` tag.
+    pub async fn tag_destination(&self, user: &str, value: &str) {
+        self.iam
+            .tag_user()
+            .user_name(user)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("rekey:destination")
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tag user {user}: {e:?}"));
+    }
+
     /// Another key for `name`, `age_days` old.
     pub async fn add_key(&self, name: &str, age_days: i64, active: bool) -> Creds {
         let out = self
