@@ -18,10 +18,8 @@ use rekey::rotation::engine::{NoPrompt, Status};
 use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::{
-    Creds, Home, Org, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
+    Creds, Home, Org, ROLE, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
 };
-
-const ROLE: &str = "OrganizationAccountAccessRole";
 
 /// A service user `svc` in a member account whose key (in profile `svc`)
 /// may only ask STS who it is: every IAM call must go through the role.

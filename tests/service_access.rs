@@ -7,15 +7,14 @@
 use std::path::Path;
 use std::process::Output;
 
+use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
     ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_key, put_param, secret_at,
     secret_current, works,
 };
-use crate::support::{Creds, Home, code, moto, stderr, stdout};
+use crate::support::{Creds, ROLE, code, moto, said, stderr, stdout};
 #[cfg(feature = "fault-injection")]
-use crate::support::{Seeder, sdk_config, stores::secret_key};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::{Home, Seeder, sdk_config, stores::secret_key};
 
 /// Every byte of the journal's files (database, WAL), as text.
 fn journal_text(dir: &Path) -> String {
@@ -37,8 +36,8 @@ struct Central {
     b: ServiceAccount,
     key: Creds,
     arn: String,
-    home: Home,
-    state: tempfile::TempDir,
+    /// Runs as the management account's admin.
+    runner: Runner,
 }
 
 impl Central {
@@ -51,47 +50,21 @@ impl Central {
         // another account up by its name in the caller's own account.
         let name = format!("central/{}/svc", a.account_id);
         let arn = create_secret(&b.secrets, &name, &key).await;
-        let home = Home::new().with_base(&org.admin);
         Central {
             a,
             b,
             key,
             arn,
-            home,
-            state: tempfile::tempdir().unwrap(),
+            runner: Runner::new(&org.admin),
         }
-    }
-
-    fn journal(&self) -> String {
-        self.state
-            .path()
-            .join("journal.sqlite3")
-            .to_str()
-            .unwrap()
-            .to_string()
     }
 
     /// `rekey rotate --account A --user svc --role R --to secretsmanager:ARN`.
     fn rotate(&self, env: &[(&str, &str)], extra: &[&str]) -> Output {
-        let journal = self.journal();
         let to = format!("secretsmanager:{}", self.arn);
-        let mut args = vec![
-            "rotate",
-            "--journal",
-            &journal,
-            "--account",
-            &self.a.account_id,
-            "--user",
-            "svc",
-            "--role",
-            ROLE,
-            "--to",
-            &to,
-            "--propagation-timeout",
-            "20s",
-        ];
+        let mut args = svc_in(&self.a.account_id, &["--to", &to]);
         args.extend_from_slice(extra);
-        self.home.rekey_with(env, &args)
+        self.runner.rotate_with(env, &args)
     }
 
     /// B's secret holds a new key of svc at AWSCURRENT that works, and the
@@ -122,7 +95,7 @@ impl Central {
         expected.sort();
         assert_eq!(keys, expected, "no orphan key");
         assert_no_secret_in(
-            self.state.path(),
+            self.runner.state.path(),
             &[&old.secret_access_key, &new.secret_access_key],
         );
         new
@@ -158,7 +131,7 @@ async fn a_secret_in_another_member_account_is_reached_through_the_secret_role_t
     c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
     // The journal says how the secret was reached: the role in B, by ARN.
     let role_arn = format!("arn:aws:iam::{}:role/{ROLE}", c.b.account_id);
-    assert!(journal_text(c.state.path()).contains(&role_arn));
+    assert!(journal_text(c.runner.state.path()).contains(&role_arn));
 }
 
 #[tokio::test]
@@ -175,25 +148,11 @@ async fn without_the_secret_role_a_secret_in_another_account_fails_clearly_and_c
 async fn a_later_destination_in_another_account_without_the_role_is_undone_naming_the_flag() {
     let c = Central::new().await;
     put_param(&c.a.ssm, "/svc/first", &c.key).await;
-    let journal = c.journal();
     let to_b = format!("secretsmanager:{}", c.arn);
-    let out = c.home.rekey(&[
-        "rotate",
-        "--journal",
-        &journal,
-        "--account",
+    let out = c.runner.rotate(&svc_in(
         &c.a.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        "ssm:/svc/first",
-        "--to",
-        &to_b,
-        "--propagation-timeout",
-        "20s",
-    ]);
+        &["--to", "ssm:/svc/first", "--to", &to_b],
+    ));
     c.assert_refused_naming_b(&out).await;
     assert_eq!(
         param_key(&c.a.ssm, "/svc/first").await.access_key_id,
@@ -213,32 +172,24 @@ async fn rekey_toml_names_the_secret_role_for_entries_and_tag_bound_users() {
     c.a.seeder
         .tag_destination("svc-tagged", &format!("secretsmanager:{tagged_arn}"))
         .await;
-    let config = c.home.path().join("rekey.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = c.runner.file(
+        "rekey.toml",
+        &format!(
             "[rotate]\nsecret_role = \"{ROLE}\"\n\n\
              [[service]]\naccount = \"{}\"\nuser = \"svc\"\nto = [\"secretsmanager:{}\"]\n\
              secret_role = \"arn:aws:iam::{}:role/{ROLE}\"\n",
             c.a.account_id, c.arn, c.b.account_id
         ),
-    )
-    .unwrap();
-    let journal = c.journal();
-    let out = c.home.rekey(&[
-        "rotate",
+    );
+    let out = c.runner.rotate(&[
         "--service",
         "--org",
         "--role",
         ROLE,
         "--config",
         config.to_str().unwrap(),
-        "--journal",
-        &journal,
-        "--propagation-timeout",
-        "20s",
     ]);
-    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let text = said(&out);
     assert_eq!(code(&out), 0, "{text}");
     assert_eq!(text.matches("[rotated]").count(), 2, "{text}");
     c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
@@ -263,19 +214,9 @@ async fn a_rotation_into_another_accounts_secret_killed_after_delivery_is_finish
     let current = secret_current(&c.b.secrets, &c.arn).await;
     assert_eq!(current["AccessKeyId"], c.key.access_key_id.as_str());
     // A run with no job at all (B has no bound user) finishes it.
-    let journal = c.journal();
-    let second = c.home.rekey(&[
-        "rotate",
-        "--service",
-        "--account",
-        &c.b.account_id,
-        "--role",
-        ROLE,
-        "--journal",
-        &journal,
-        "--propagation-timeout",
-        "20s",
-    ]);
+    let second = c
+        .runner
+        .rotate(&["--service", "--account", &c.b.account_id, "--role", ROLE]);
     let text = stdout(&second);
     assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
     assert!(text.contains("finished rotation #1"), "{text}");
@@ -292,35 +233,24 @@ async fn a_rotation_into_another_accounts_secret_killed_after_delivery_is_finish
 async fn a_profile_selected_rotation_is_finished_through_its_profile_not_the_default_credentials() {
     let org = moto().new_org(2);
     let third = moto().new_account();
-    let home = Home::new().with_base(&third.admin);
+    let runner = Runner::new(&third.admin);
     let mut members = Vec::new();
     for i in 0..org.members.len() {
         let member = ServiceAccount::of(&org, i).await;
         let admin = member.seeder.user_with_key("admin", &["*"], 1).await;
-        home.add_profile(&format!("p{}", i + 1), &admin);
+        runner.home.add_profile(&format!("p{}", i + 1), &admin);
         let key = member
             .user("svc", 100, Some("secretsmanager:svc/key"))
             .await;
         create_secret(&member.secrets, "svc/key", &key).await;
         members.push((member, key));
     }
-    let state = tempfile::tempdir().unwrap();
-    let journal = state.path().join("journal.sqlite3");
     let rotate = |env: &[(&str, &str)], profiles: &[&str]| {
-        let mut args = vec![
-            "rotate",
-            "--service",
-            "--journal",
-            journal.to_str().unwrap(),
-            "--concurrency",
-            "1",
-            "--propagation-timeout",
-            "20s",
-        ];
+        let mut args = vec!["--service", "--concurrency", "1"];
         for p in profiles {
             args.extend_from_slice(&["--profile", p]);
         }
-        home.rekey_with(env, &args)
+        runner.rotate_with(env, &args)
     };
 
     let first = rotate(&[("REKEY_CRASH_AT", "deliver:done")], &["p1", "p2"]);
@@ -353,12 +283,15 @@ async fn a_profile_selected_rotation_is_finished_through_its_profile_not_the_def
         assert!(works(&new).await, "{account}: the new key works");
         assert_eq!(member.keys("svc").await.len(), 2, "{account}: no orphan");
     }
-    let journal = journal_text(state.path());
+    let journal = journal_text(runner.state.path());
     assert!(
         journal.contains(r#""kind":"profile""#),
         "the way in is journaled"
     );
-    assert_no_secret_in(state.path(), &[&members[crashed].1.secret_access_key]);
+    assert_no_secret_in(
+        runner.state.path(),
+        &[&members[crashed].1.secret_access_key],
+    );
 }
 
 /// `--service --org`: a member's destinations named by name are reached
@@ -376,32 +309,23 @@ async fn a_rotation_into_a_members_own_secret_and_parameter_is_finished_through_
     let key = member.user("svc", 100, None).await;
     create_secret(&member.secrets, "svc/key", &key).await;
     put_param(&member.ssm, "/svc/key", &key).await;
-    let home = Home::new().with_base(&org.admin);
-    let config = home.path().join("rekey.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let runner = Runner::new(&org.admin);
+    let config = runner.file(
+        "rekey.toml",
+        &format!(
             "[[service]]\naccount = \"{a}\"\nuser = \"svc\"\nto = [\"secretsmanager:svc/key\", \"ssm:/svc/key\"]\n"
         ),
-    )
-    .unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let journal = state.path().join("journal.sqlite3");
+    );
     let rotate = |env: &[(&str, &str)]| {
-        home.rekey_with(
+        runner.rotate_with(
             env,
             &[
-                "rotate",
                 "--service",
                 "--org",
                 "--role",
                 ROLE,
                 "--config",
                 config.to_str().unwrap(),
-                "--journal",
-                journal.to_str().unwrap(),
-                "--propagation-timeout",
-                "20s",
             ],
         )
     };
@@ -419,7 +343,7 @@ async fn a_rotation_into_a_members_own_secret_and_parameter_is_finished_through_
         new.access_key_id
     );
     assert_eq!(member.keys("svc").await.len(), 2, "no orphan");
-    assert_no_secret_in(state.path(), &[&new.secret_access_key]);
+    assert_no_secret_in(runner.state.path(), &[&new.secret_access_key]);
 }
 
 /// `--account X --user svc --to …` without `--role` goes in with the run's

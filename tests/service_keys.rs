@@ -17,6 +17,7 @@ use rekey::rotation::engine::{NoPrompt, Status};
 use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, RunReport, Subject};
 use serde_json::Value;
 
+use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
     PARAM_KEY, ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key,
     param_kms_key, param_text, put_param, put_param_text, secret_at, secret_current, secret_key,
@@ -24,9 +25,7 @@ use crate::support::stores::{
 };
 #[cfg(feature = "fault-injection")]
 use crate::support::stores::{key_json, secret_versions};
-use crate::support::{Creds, Org, Seeder, member_config, moto, sdk_config};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::{Creds, Org, ROLE, Seeder, member_config, moto, sdk_config};
 
 /// A service user `svc` in member 0 of a fresh organization, whose key may
 /// only ask STS who it is, and a secret holding that key.
@@ -42,7 +41,8 @@ struct Service {
     secret_id: String,
     /// SSM parameters, in the caller's account.
     ssm: aws_sdk_ssm::Client,
-    home: tempfile::TempDir,
+    /// The CLI as the caller, and the journal of every run, library or CLI.
+    runner: Runner,
 }
 
 impl Service {
@@ -55,6 +55,7 @@ impl Service {
         let secrets = aws_sdk_secretsmanager::Client::new(&caller);
         let secret_id = create_secret(&secrets, "ci/svc", &key).await;
         Service {
+            runner: Runner::new(&org.admin),
             org,
             account_id,
             seeder,
@@ -63,7 +64,6 @@ impl Service {
             secret_id,
             ssm: aws_sdk_ssm::Client::new(&caller),
             caller,
-            home: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -98,7 +98,7 @@ impl Service {
     }
 
     fn journal_path(&self) -> std::path::PathBuf {
-        self.home.path().join("journal.sqlite3")
+        self.runner.journal()
     }
 
     async fn run(&self, job: Job) -> RunReport {
@@ -129,7 +129,7 @@ impl Service {
 
     /// Every file of the journal (database, WAL) holds none of `secrets`.
     fn assert_journal_holds_no(&self, secrets: &[&str]) {
-        assert_no_secret_in(self.home.path(), secrets);
+        assert_no_secret_in(self.runner.state.path(), secrets);
     }
 }
 
@@ -284,32 +284,12 @@ fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Out
 }
 
 fn cli_to(svc: &Service, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
-    let home = svc.cli_home();
-    let journal = svc.journal_path();
-    let mut args = vec![
-        "rotate",
-        "--journal",
-        journal.to_str().unwrap(),
-        "--account",
-        &svc.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        to,
-        "--propagation-timeout",
-        "20s",
-    ];
+    let mut args = svc_in(&svc.account_id, &["--to", to]);
     args.extend_from_slice(extra);
-    home.rekey_with(env, &args)
+    svc.runner.rotate_with(env, &args)
 }
 
 impl Service {
-    fn cli_home(&self) -> crate::support::Home {
-        crate::support::Home::new().with_base(&self.org.admin)
-    }
-
     /// The invariants after any run: AWSCURRENT holds a key that works and
     /// the journal holds no secret.
     async fn assert_working(&self, case: &str) -> Value {
@@ -371,8 +351,7 @@ async fn the_cli_rotates_a_service_users_key_into_a_secret_and_keeps_the_old_key
 #[tokio::test]
 async fn the_cli_refuses_a_destination_it_cannot_parse_and_changes_nothing() {
     let svc = Service::new(1).await;
-    let home = svc.cli_home();
-    let out = home.rekey(&[
+    let out = svc.runner.home.rekey(&[
         "rotate",
         "--journal",
         svc.journal_path().to_str().unwrap(),
@@ -458,13 +437,7 @@ async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_nex
             "{var}={value}: {}",
             crate::support::stdout(&second)
         );
-        let history = svc.cli_home().rekey(&[
-            "history",
-            "--journal",
-            svc.journal_path().to_str().unwrap(),
-            "--output",
-            "json",
-        ]);
+        let history = svc.runner.history();
         let text = crate::support::stdout(&history);
         assert!(!text.contains("\"running\""), "{var}={value}: {text}");
     }
@@ -791,10 +764,7 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
     for i in 0..org.members.len() {
         members.push(Member3::new(&org, i).await);
     }
-    let home = crate::support::Home::new().with_base(&org.admin);
-    let state = tempfile::tempdir().unwrap();
-    let journal = state.path().join("journal.sqlite3");
-    let config = home.path().join("rekey.toml");
+    let runner = Runner::new(&org.admin);
     let entries: String = members
         .iter()
         .map(|m| {
@@ -804,23 +774,18 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
             )
         })
         .collect();
-    std::fs::write(&config, entries).unwrap();
+    let config = runner.file("rekey.toml", &entries);
     let rotate = |extra: &[&str]| {
         let mut args = vec![
-            "rotate",
             "--service",
             "--org",
             "--role",
             ROLE,
             "--config",
             config.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-            "--propagation-timeout",
-            "20s",
         ];
         args.extend_from_slice(extra);
-        home.rekey(&args)
+        runner.rotate(&args)
     };
 
     let out = rotate(&[]);
@@ -847,7 +812,7 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
     }
     let (new_secret, _) = members[0].held().await;
     assert_no_secret_in(
-        state.path(),
+        runner.state.path(),
         &[
             &members[0].tagged.secret_access_key,
             &new_secret.secret_access_key,

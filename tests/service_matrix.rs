@@ -5,20 +5,18 @@
 //! a `--service` run. Signatures are enforced and the harness rejects
 //! inactive keys, so "works" below means what it means in AWS.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
+use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
     ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param,
     secret_at, secret_key, secret_versions, works,
 };
-use crate::support::{Creds, Home, Org, code, json_out, moto, sdk_config, stderr, stdout};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::{Creds, Org, ROLE, code, json_out, moto, said, sdk_config, stderr, stdout};
 
 /// A role in `member` the management account may assume, allowed
 /// `actions`.
@@ -56,73 +54,18 @@ async fn role(member: &ServiceAccount, org: &Org, name: &str, actions: &[&str]) 
         .expect("role policy");
 }
 
-/// `rekey rotate` as the management account's admin (the default chain),
-/// with a journal in a directory of its own.
-struct Runner {
-    home: Home,
-    state: tempfile::TempDir,
-}
-
-impl Runner {
-    fn new(org: &Org) -> Runner {
-        Runner {
-            home: Home::new().with_base(&org.admin),
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn journal(&self) -> PathBuf {
-        self.state.path().join("journal.sqlite3")
-    }
-
-    fn args<'a>(&self, journal: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-        let mut full = vec![
-            "rotate",
-            "--journal",
-            journal,
-            "--propagation-timeout",
-            "20s",
-        ];
-        full.extend_from_slice(args);
-        full
-    }
-
-    fn rotate(&self, args: &[&str]) -> Output {
-        let journal = self.journal();
-        let journal = journal.to_str().unwrap();
-        self.home.rekey(&self.args(journal, args))
-    }
-
-    fn rotate_command(&self, args: &[&str]) -> Command {
-        let journal = self.journal();
-        let journal = journal.to_str().unwrap();
-        self.home.rekey_command(&[], &self.args(journal, args))
-    }
-
-    /// A file beside the journal.
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
-}
-
 /// stdout has exactly one line per user, `user U in account A: [STATUS] …`;
 /// returns them in the order of `expected`.
 fn one_line_per_user(o: &Output, account: &str, expected: &[(&str, &str)]) -> Vec<String> {
     let text = stdout(o);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), expected.len(), "{}", both(o));
+    assert_eq!(lines.len(), expected.len(), "{}", said(o));
     expected
         .iter()
         .map(|(user, status)| {
             let head = format!("user {user} in account {account}: [{status}]");
             let found: Vec<&&str> = lines.iter().filter(|l| l.starts_with(&head)).collect();
-            assert_eq!(found.len(), 1, "{head}: {}", both(o));
+            assert_eq!(found.len(), 1, "{head}: {}", said(o));
             found[0].to_string()
         })
         .collect()
@@ -199,21 +142,18 @@ async fn rotate_both_under_a_reader(old_key: &str) {
     create_secret(&consumer.secrets, &consumer.secret_id, &key).await;
     put_param(&consumer.ssm, &consumer.param, &key).await;
     moto().new_key_delay(&member.account_id, 2.0, false, true);
-    let runner = Runner::new(&org);
-    let command = runner.rotate_command(&[
-        "--account",
+    let runner = Runner::new(&org.admin);
+    let command = runner.rotate_command(&svc_in(
         &member.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        "secretsmanager:ci/svc",
-        "--to",
-        "ssm:/ci/svc",
-        "--old-key",
-        old_key,
-    ]);
+        &[
+            "--to",
+            "secretsmanager:ci/svc",
+            "--to",
+            "ssm:/ci/svc",
+            "--old-key",
+            old_key,
+        ],
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     // One reader per store, each as often as it can.
     let readers = [Store::Secret, Store::Param]
@@ -234,7 +174,7 @@ async fn rotate_both_under_a_reader(old_key: &str) {
     }
     moto().new_key_delay(&member.account_id, 0.0, false, false);
 
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let line = &one_line_per_user(&out, &member.account_id, &[("svc", "rotated")])[0];
     assert!(
         broken.is_empty(),
@@ -316,24 +256,18 @@ async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_c
     let versions = secret_versions(&caller, "ci/rotated").await;
     let keys = member.keys("svc").await;
 
-    let runner = Runner::new(&org);
-    let out = runner.rotate(&[
-        "--account",
+    let runner = Runner::new(&org.admin);
+    let out = runner.rotate(&svc_in(
         &member.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        "secretsmanager:ci/rotated",
-    ]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+        &["--to", "secretsmanager:ci/rotated"],
+    ));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     let err = stderr(&out);
     assert!(
         err.contains("secretsmanager:ci/rotated") && err.contains(&lambda),
         "{err}"
     );
-    assert!(!stdout(&out).contains("[rotated]"), "{}", both(&out));
+    assert!(!stdout(&out).contains("[rotated]"), "{}", said(&out));
     assert_eq!(member.keys("svc").await, keys, "no new IAM key");
     assert_eq!(secret_versions(&caller, "ci/rotated").await, versions);
     assert_eq!(secret_at(&caller, "ci/rotated", "AWSPENDING").await, None);
@@ -353,9 +287,9 @@ async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
     moto().secret_rotation(&member.account_id, "svc-held", &lambda);
     let versions = secret_versions(&member.secrets, "svc-held").await;
 
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--account", &member.account_id, "--role", ROLE]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     one_line_per_user(&out, &member.account_id, &[("svc-free", "rotated")]);
     let err = stderr(&out);
     assert!(
@@ -393,7 +327,7 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
     let (_, param_version) = param_at(&member.ssm, "/svc/ssm").await;
     let keys = (member.keys("svc-sm").await, member.keys("svc-ssm").await);
 
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--account",
@@ -402,7 +336,7 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
         ROLE,
         "--dry-run",
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let lines = one_line_per_user(
         &out,
         &member.account_id,
@@ -449,7 +383,7 @@ async fn only_first_rotated(
     rotated: &(ServiceAccount, Creds),
     left: &(ServiceAccount, Creds),
 ) {
-    assert_eq!(code(out), 0, "{}", both(out));
+    assert_eq!(code(out), 0, "{}", said(out));
     one_line_per_user(out, &rotated.0.account_id, &[("svc", "rotated")]);
     let new = secret_key(&rotated.0.secrets, "svc").await;
     assert_ne!(new.access_key_id, rotated.1.access_key_id);
@@ -469,7 +403,7 @@ async fn only_first_rotated(
 async fn service_with_an_accounts_file_rotates_only_the_accounts_it_lists() {
     let org = moto().new_org(2);
     let [first, second] = two_members(&org).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let file = runner.file(
         "accounts.txt",
         &format!(
@@ -509,7 +443,7 @@ async fn service_with_org_and_ou_rotates_only_users_in_accounts_under_that_ou() 
         .send()
         .await
         .unwrap();
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--org", "--ou", &ou, "--role", ROLE]);
     only_first_rotated(&out, &first, &second).await;
 }
@@ -518,7 +452,7 @@ async fn service_with_org_and_ou_rotates_only_users_in_accounts_under_that_ou() 
 async fn service_with_org_leaves_an_excluded_account_alone() {
     let org = moto().new_org(2);
     let [first, second] = two_members(&org).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--org",
@@ -562,7 +496,7 @@ async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as
     create_secret(&member.secrets, "svc/deact", &deact).await;
     let del = member.user("svc-del", 100, None).await;
     put_param(&member.ssm, "/svc/del", &del).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let account = &member.account_id;
     let config = runner.file(
         "rekey.toml",
@@ -580,7 +514,7 @@ async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as
         "--config",
         config.to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let lines = one_line_per_user(
         &out,
         account,
@@ -614,7 +548,7 @@ async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
     let member = ServiceAccount::of(&org, 0).await;
     let due = member.user_in_secret("svc-due", 100).await;
     let fresh = member.user_in_secret("svc-fresh", 10).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--account",
@@ -624,7 +558,7 @@ async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
         "--max-age",
         "90d",
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     one_line_per_user(
         &out,
         &member.account_id,
@@ -661,7 +595,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         .await;
     let inactive = member.seeder.add_key("svc-odd", 5, false).await;
     create_secret(&member.secrets, "svc-odd", &inactive).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "-vv",
         "--service",
@@ -672,7 +606,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         "--output",
         "json",
     ]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     assert!(
         stderr(&out).contains("user svc-odd in account ")
             && stderr(&out).contains(": key AKIA…")
@@ -740,9 +674,9 @@ async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
         .await;
     create_secret(&member.secrets, "svc/both", &old).await;
     put_param(&member.ssm, "/svc/both", &old).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--org", "--role", ROLE]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     one_line_per_user(&out, &member.account_id, &[("svc", "rotated")]);
     let in_secret = secret_key(&member.secrets, "svc/both").await;
     let in_param = param_key(&member.ssm, "/svc/both").await;
@@ -767,7 +701,7 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
     for user in users {
         old.push(member.user_in_secret(user, 100).await);
     }
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let args = [
         "--service",
         "--account",
@@ -789,12 +723,12 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
             0 => {}
             2 => {
                 let err = stderr(out);
-                assert!(!err.is_empty(), "{}", both(out));
+                assert!(!err.is_empty(), "{}", said(out));
                 for line in err.lines() {
-                    assert!(line.contains("is being rotated by run "), "{}", both(out));
+                    assert!(line.contains("is being rotated by run "), "{}", said(out));
                 }
             }
-            other => panic!("exit {other}: {}", both(out)),
+            other => panic!("exit {other}: {}", said(out)),
         }
     }
     for (user, old) in users.iter().zip(&old) {
@@ -820,8 +754,8 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
             rotated,
             1,
             "{user}: {}\n---\n{}",
-            both(&outs[0]),
-            both(&outs[1])
+            said(&outs[0]),
+            said(&outs[1])
         );
     }
 }

@@ -5,12 +5,14 @@
 
 use serde_json::{Value, json};
 
+use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{ServiceAccount, creds_of, param, secret_current, works};
+use crate::support::{Creds, code, json_out, moto, said, sdk_config, stderr, stdout};
 #[cfg(feature = "fault-injection")]
-use crate::support::stores::{create_secret, param_at, put_param};
-use crate::support::{Creds, Home, code, json_out, moto, sdk_config, stderr, stdout};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::{
+    ROLE,
+    stores::{create_secret, param_at, put_param},
+};
 
 /// A service user `svc` in a member account (its key may only ask STS who
 /// it is), rotated by the management account's admin through the role; the
@@ -22,7 +24,8 @@ struct Svc {
     /// The caller's (management account's) stores.
     secrets: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
-    home: Home,
+    /// Runs as the management account's admin.
+    runner: Runner,
 }
 
 impl Svc {
@@ -36,46 +39,20 @@ impl Svc {
             key,
             secrets: aws_sdk_secretsmanager::Client::new(&caller),
             ssm: aws_sdk_ssm::Client::new(&caller),
-            home: Home::new().with_base(&org.admin),
+            runner: Runner::new(&org.admin),
         }
-    }
-
-    fn journal(&self) -> String {
-        self.home
-            .path()
-            .join("journal.sqlite3")
-            .display()
-            .to_string()
     }
 
     /// `rekey rotate --account A --user svc --role R --to TO [extra]`.
     fn rotate(&self, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
-        let journal = self.journal();
-        let mut args = vec![
-            "rotate",
-            "--journal",
-            &journal,
-            "--account",
-            &self.member.account_id,
-            "--user",
-            "svc",
-            "--role",
-            ROLE,
-            "--to",
-            to,
-        ];
-        if !extra.contains(&"--propagation-timeout") {
-            args.extend_from_slice(&["--propagation-timeout", "20s"]);
-        }
+        let mut args = svc_in(&self.member.account_id, &["--to", to]);
         args.extend_from_slice(extra);
-        self.home.rekey_with(env, &args)
+        self.runner.rotate_with(env, &args)
     }
 
     /// Every rotation the journal holds.
     fn history(&self) -> Vec<Value> {
-        let out = self
-            .home
-            .rekey(&["history", "--journal", &self.journal(), "--output", "json"]);
+        let out = self.runner.history();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         json_out(&out).as_array().cloned().unwrap_or_default()
     }
@@ -101,10 +78,6 @@ impl Svc {
         }
         req.send().await.expect("create secret");
     }
-}
-
-fn said(out: &std::process::Output) -> String {
-    format!("{}{}", stdout(out), stderr(out))
 }
 
 /// Killed right after a late step, then run again as it was: the second
@@ -394,28 +367,22 @@ async fn a_service_run_that_finishes_a_rotation_does_not_rotate_the_user_again()
             create_secret(&svc.member.secrets, "ci/svc", &svc.key).await;
         }
         svc.member.seeder.tag_destination("svc", binding).await;
-        let journal = svc.journal();
         let args = [
-            "rotate",
             "--service",
             "--account",
             &svc.member.account_id,
             "--role",
             ROLE,
-            "--journal",
-            &journal,
-            "--propagation-timeout",
-            "20s",
         ];
         let first = svc
-            .home
-            .rekey_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
+            .runner
+            .rotate_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
         assert!(
             stderr(&first).contains("crashing at promote:done"),
             "{binding}: {}",
             said(&first)
         );
-        let second = svc.home.rekey(&args);
+        let second = svc.runner.rotate(&args);
         assert_eq!(code(&second), 0, "{binding}: {}", said(&second));
         assert!(
             stdout(&second).contains("not rotated again"),
