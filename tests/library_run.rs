@@ -18,10 +18,8 @@ use rekey::rotation::engine::{NoPrompt, Status};
 use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::{
-    Creds, Home, Org, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
+    Creds, Home, Org, ROLE, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
 };
-
-const ROLE: &str = "OrganizationAccountAccessRole";
 
 /// A service user `svc` in a member account whose key (in profile `svc`)
 /// may only ask STS who it is: every IAM call must go through the role.
@@ -39,9 +37,7 @@ impl Service {
         let org = moto().new_org(1);
         let account_id = org.members[0].account_id.clone();
         let seeder = Seeder::new(&account_id, &member_config(&org, &account_id).await);
-        let key = seeder
-            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
-            .await;
+        let key = seeder.service_user("svc", 100).await;
         // The run's own credentials (the default chain): the management
         // account's admin, who may assume the role in every member.
         let home = Home::new().with_base(&org.admin);

@@ -3,7 +3,6 @@
 //! inactive keys rejected. The new key is delivered staged (AWSPENDING),
 //! proven, and only then made AWSCURRENT; the old key is kept active.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,11 +15,17 @@ use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
 use rekey::rotation::engine::{NoPrompt, Status};
 use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, RunReport, Subject};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::support::{Creds, Org, Seeder, member_config, moto, sdk_config};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::runner::{Runner, svc_in};
+use crate::support::stores::{
+    PARAM_KEY, ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key,
+    param_kms_key, param_text, put_param, put_param_text, secret_at, secret_current, secret_key,
+    works,
+};
+#[cfg(feature = "fault-injection")]
+use crate::support::stores::{key_json, secret_versions};
+use crate::support::{Creds, Org, ROLE, Seeder, member_config, moto, sdk_config};
 
 /// A service user `svc` in member 0 of a fresh organization, whose key may
 /// only ask STS who it is, and a secret holding that key.
@@ -34,7 +39,10 @@ struct Service {
     /// Where the secret lives, and the clients that reach it.
     secrets: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    home: tempfile::TempDir,
+    /// SSM parameters, in the caller's account.
+    ssm: aws_sdk_ssm::Client,
+    /// The CLI as the caller, and the journal of every run, library or CLI.
+    runner: Runner,
 }
 
 impl Service {
@@ -42,21 +50,20 @@ impl Service {
         let org = moto().new_org(members);
         let account_id = org.members[0].account_id.clone();
         let seeder = Seeder::new(&account_id, &member_config(&org, &account_id).await);
-        let key = seeder
-            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
-            .await;
+        let key = seeder.service_user("svc", 100).await;
         let caller = sdk_config(&org.admin);
         let secrets = aws_sdk_secretsmanager::Client::new(&caller);
         let secret_id = create_secret(&secrets, "ci/svc", &key).await;
         Service {
+            runner: Runner::new(&org.admin),
             org,
             account_id,
             seeder,
             key,
-            caller,
             secrets,
             secret_id,
-            home: tempfile::tempdir().unwrap(),
+            ssm: aws_sdk_ssm::Client::new(&caller),
+            caller,
         }
     }
 
@@ -91,7 +98,7 @@ impl Service {
     }
 
     fn journal_path(&self) -> std::path::PathBuf {
-        self.home.path().join("journal.sqlite3")
+        self.runner.journal()
     }
 
     async fn run(&self, job: Job) -> RunReport {
@@ -122,63 +129,8 @@ impl Service {
 
     /// Every file of the journal (database, WAL) holds none of `secrets`.
     fn assert_journal_holds_no(&self, secrets: &[&str]) {
-        assert_no_secret_in(self.home.path(), secrets);
+        assert_no_secret_in(self.runner.state.path(), secrets);
     }
-}
-
-async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, key: &Creds) -> String {
-    let value = json!({
-        "AccessKeyId": key.access_key_id,
-        "SecretAccessKey": key.secret_access_key,
-        "Endpoint": "db.internal:5432",
-    });
-    let out = client
-        .create_secret()
-        .name(name)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .expect("create secret");
-    out.arn().expect("arn").to_string()
-}
-
-fn assert_no_secret_in(dir: &Path, secrets: &[&str]) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        for secret in secrets {
-            assert!(!text.contains(secret), "{} holds a secret", path.display());
-        }
-    }
-}
-
-/// The secret's JSON at `stage`.
-async fn secret_at(client: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> Value {
-    let out = client
-        .get_secret_value()
-        .secret_id(id)
-        .version_stage(stage)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{stage}: {e:?}"));
-    serde_json::from_str(out.secret_string().unwrap()).unwrap()
-}
-
-fn creds_of(value: &Value) -> Creds {
-    Creds {
-        access_key_id: value["AccessKeyId"].as_str().unwrap().to_string(),
-        secret_access_key: value["SecretAccessKey"].as_str().unwrap().to_string(),
-    }
-}
-
-/// Whether STS accepts `key` now.
-async fn works(key: &Creds) -> bool {
-    aws_sdk_sts::Client::new(&sdk_config(key))
-        .get_caller_identity()
-        .send()
-        .await
-        .is_ok()
 }
 
 fn assert_rotated(report: &RunReport) -> String {
@@ -203,7 +155,7 @@ async fn a_reader_of_awscurrent_always_holds_a_working_key_and_awsprevious_keeps
             let mut seen = Vec::new();
             loop {
                 let last = stop.load(Ordering::SeqCst);
-                let key = creds_of(&secret_at(&client, &id, "AWSCURRENT").await);
+                let key = secret_key(&client, &id).await;
                 seen.push((key.access_key_id.clone(), works(&key).await));
                 if last {
                     return seen;
@@ -221,20 +173,16 @@ async fn a_reader_of_awscurrent_always_holds_a_working_key_and_awsprevious_keeps
     let failed: Vec<_> = seen.iter().filter(|(_, ok)| !ok).collect();
     assert!(failed.is_empty(), "keys read that did not work: {failed:?}");
     assert!(seen.iter().any(|(k, _)| *k == new), "{seen:?}");
-    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    let current = secret_current(&svc.secrets, &svc.secret_id).await;
     assert_eq!(current["AccessKeyId"], new.as_str());
     assert_eq!(current["Endpoint"], "db.internal:5432");
-    let previous = secret_at(&svc.secrets, &svc.secret_id, "AWSPREVIOUS").await;
+    let previous = secret_at(&svc.secrets, &svc.secret_id, "AWSPREVIOUS")
+        .await
+        .expect("AWSPREVIOUS");
     assert_eq!(previous["AccessKeyId"], svc.key.access_key_id.as_str());
     // No AWSPENDING is left behind.
-    let pending = svc
-        .secrets
-        .get_secret_value()
-        .secret_id(&svc.secret_id)
-        .version_stage("AWSPENDING")
-        .send()
-        .await;
-    assert!(pending.is_err(), "AWSPENDING left: {pending:?}");
+    let pending = secret_at(&svc.secrets, &svc.secret_id, "AWSPENDING").await;
+    assert!(pending.is_none(), "AWSPENDING left: {pending:?}");
     // The old key is kept active (its readers re-read on their own
     // schedule); the new one works.
     let mut keys = svc.seeder.keys("svc").await;
@@ -280,18 +228,10 @@ async fn a_retried_delivery_with_the_same_token_creates_no_second_version() {
         "{}",
         crate::support::stdout(&second)
     );
-    let versions = svc
-        .secrets
-        .list_secret_version_ids()
-        .secret_id(&svc.secret_id)
-        .include_deprecated(true)
-        .send()
+    let mut stages: Vec<Vec<String>> = secret_versions(&svc.secrets, &svc.secret_id)
         .await
-        .unwrap();
-    let mut stages: Vec<Vec<String>> = versions
-        .versions()
-        .iter()
-        .map(|v| v.version_stages().to_vec())
+        .into_iter()
+        .map(|(_, stages)| stages)
         .collect();
     stages.sort();
     assert_eq!(
@@ -320,13 +260,15 @@ async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
     );
     let report = svc.run(svc.job(Arc::new(secret))).await;
     let new = assert_rotated(&report);
-    let current = secret_at(&central_secrets, &arn, "AWSCURRENT").await;
+    let current = secret_current(&central_secrets, &arn).await;
     assert_eq!(current["AccessKeyId"], new.as_str());
     assert!(works(&creds_of(&current)).await);
     // The caller's own account got nothing.
-    let previous = secret_at(&central_secrets, &arn, "AWSPREVIOUS").await;
+    let previous = secret_at(&central_secrets, &arn, "AWSPREVIOUS")
+        .await
+        .expect("AWSPREVIOUS");
     assert_eq!(previous["AccessKeyId"], svc.key.access_key_id.as_str());
-    let own = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    let own = secret_current(&svc.secrets, &svc.secret_id).await;
     assert_eq!(own["AccessKeyId"], svc.key.access_key_id.as_str());
 }
 
@@ -342,36 +284,16 @@ fn cli(svc: &Service, env: &[(&str, &str)], extra: &[&str]) -> std::process::Out
 }
 
 fn cli_to(svc: &Service, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
-    let home = svc.cli_home();
-    let journal = svc.journal_path();
-    let mut args = vec![
-        "rotate",
-        "--journal",
-        journal.to_str().unwrap(),
-        "--account",
-        &svc.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        to,
-        "--propagation-timeout",
-        "20s",
-    ];
+    let mut args = svc_in(&svc.account_id, &["--to", to]);
     args.extend_from_slice(extra);
-    home.rekey_with(env, &args)
+    svc.runner.rotate_with(env, &args)
 }
 
 impl Service {
-    fn cli_home(&self) -> crate::support::Home {
-        crate::support::Home::new().with_base(&self.org.admin)
-    }
-
     /// The invariants after any run: AWSCURRENT holds a key that works and
     /// the journal holds no secret.
     async fn assert_working(&self, case: &str) -> Value {
-        let current = secret_at(&self.secrets, &self.secret_id, "AWSCURRENT").await;
+        let current = secret_current(&self.secrets, &self.secret_id).await;
         let held = creds_of(&current);
         assert!(
             works(&held).await,
@@ -391,16 +313,9 @@ impl Service {
     async fn assert_ended_safe(&self, case: &str) -> Value {
         let current = self.assert_working(case).await;
         let held = creds_of(&current);
-        let previous = self
-            .secrets
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage("AWSPREVIOUS")
-            .send()
+        let previous = secret_at(&self.secrets, &self.secret_id, "AWSPREVIOUS")
             .await
-            .ok()
-            .and_then(|out| out.secret_string().map(str::to_string))
-            .map(|text| creds_of(&serde_json::from_str(&text).unwrap()).access_key_id);
+            .map(|value| creds_of(&value).access_key_id);
         for (key, _) in self.seeder.keys("svc").await {
             assert!(
                 key == held.access_key_id || Some(&key) == previous.as_ref(),
@@ -436,8 +351,7 @@ async fn the_cli_rotates_a_service_users_key_into_a_secret_and_keeps_the_old_key
 #[tokio::test]
 async fn the_cli_refuses_a_destination_it_cannot_parse_and_changes_nothing() {
     let svc = Service::new(1).await;
-    let home = svc.cli_home();
-    let out = home.rekey(&[
+    let out = svc.runner.home.rekey(&[
         "rotate",
         "--journal",
         svc.journal_path().to_str().unwrap(),
@@ -523,13 +437,7 @@ async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_nex
             "{var}={value}: {}",
             crate::support::stdout(&second)
         );
-        let history = svc.cli_home().rekey(&[
-            "history",
-            "--journal",
-            svc.journal_path().to_str().unwrap(),
-            "--output",
-            "json",
-        ]);
+        let history = svc.runner.history();
         let text = crate::support::stdout(&history);
         assert!(!text.contains("\"running\""), "{var}={value}: {text}");
     }
@@ -561,7 +469,7 @@ async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     );
     assert_eq!(svc.seeder.keys("svc").await.len(), 2);
     assert_eq!(
-        secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await["AccessKeyId"],
+        secret_current(&svc.secrets, &svc.secret_id).await["AccessKeyId"],
         gen1.access_key_id.as_str()
     );
     // Last used before it was replaced: freed, then the rotation goes on.
@@ -587,92 +495,19 @@ async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     assert_eq!(keys, expected);
 }
 
-/// SSM parameters, in the caller's account.
-struct Params {
-    ssm: aws_sdk_ssm::Client,
-}
-
-impl Params {
-    fn of(svc: &Service) -> Params {
-        Params {
-            ssm: aws_sdk_ssm::Client::new(&svc.caller),
-        }
-    }
-
-    async fn put(&self, name: &str, value: &str, secure_key: Option<&str>) {
-        let kind = match secure_key {
-            Some(_) => aws_sdk_ssm::types::ParameterType::SecureString,
-            None => aws_sdk_ssm::types::ParameterType::String,
-        };
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(kind)
-            .set_key_id(secure_key.map(str::to_string))
-            .send()
-            .await
-            .expect("put parameter");
-    }
-
-    async fn get(&self, name: &str) -> String {
-        self.ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .expect("get parameter")
-            .parameter()
-            .and_then(|p| p.value())
-            .unwrap()
-            .to_string()
-    }
-
-    /// The KMS key the parameter is encrypted with.
-    async fn key_of(&self, name: &str) -> Option<String> {
-        let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
-            .key("Name")
-            .option("Equals")
-            .values(name)
-            .build()
-            .unwrap();
-        let out = self
-            .ssm
-            .describe_parameters()
-            .parameter_filters(filter)
-            .send()
-            .await
-            .unwrap();
-        out.parameters()[0].key_id().map(str::to_string)
-    }
-}
-
-const PARAM_KEY: &str = "alias/ci-secrets";
-
 #[tokio::test]
 async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_kms_key_is_kept() {
     let svc = Service::new(1).await;
-    let params = Params::of(&svc);
-    let value = json!({
-        "AccessKeyId": svc.key.access_key_id,
-        "SecretAccessKey": svc.key.secret_access_key,
-        "Endpoint": "db.internal:5432",
-    });
-    params
-        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
-        .await;
+    put_param(&svc.ssm, "/ci/svc", &svc.key).await;
     moto().new_key_delay(&svc.account_id, 2.0, false, true);
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (ssm, stop) = (params.ssm.clone(), stop.clone());
+        let (ssm, stop) = (svc.ssm.clone(), stop.clone());
         tokio::spawn(async move {
-            let params = Params { ssm };
             let mut seen = Vec::new();
             loop {
                 let last = stop.load(Ordering::SeqCst);
-                let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
-                let key = creds_of(&value);
+                let key = param_key(&ssm, "/ci/svc").await;
                 seen.push((key.access_key_id.clone(), works(&key).await));
                 if last {
                     return seen;
@@ -689,11 +524,14 @@ async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_km
     let new = assert_rotated(&report);
     let failed: Vec<_> = seen.iter().filter(|(_, ok)| !ok).collect();
     assert!(failed.is_empty(), "keys read that did not work: {failed:?}");
-    let value: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    let (value, _) = param_at(&svc.ssm, "/ci/svc").await;
     assert_eq!(value["AccessKeyId"], new.as_str());
     assert_eq!(value["Endpoint"], "db.internal:5432");
     assert!(works(&creds_of(&value)).await);
-    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
+    assert_eq!(
+        param_kms_key(&svc.ssm, "/ci/svc").await.as_deref(),
+        Some(PARAM_KEY)
+    );
     svc.assert_journal_holds_no(&[
         &svc.key.secret_access_key,
         value["SecretAccessKey"].as_str().unwrap(),
@@ -703,17 +541,20 @@ async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_km
 #[tokio::test]
 async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_key() {
     let svc = Service::new(1).await;
-    let params = Params::of(&svc);
-    params
-        .put("/ci/pair/access_key_id", &svc.key.access_key_id, None)
-        .await;
-    params
-        .put(
-            "/ci/pair/secret_access_key",
-            &svc.key.secret_access_key,
-            Some(PARAM_KEY),
-        )
-        .await;
+    put_param_text(
+        &svc.ssm,
+        "/ci/pair/access_key_id",
+        &svc.key.access_key_id,
+        None,
+    )
+    .await;
+    put_param_text(
+        &svc.ssm,
+        "/ci/pair/secret_access_key",
+        &svc.key.secret_access_key,
+        Some(PARAM_KEY),
+    )
+    .await;
     let out = cli_to(&svc, "ssm:/ci/pair", &[], &[]);
     assert_eq!(
         crate::support::code(&out),
@@ -723,13 +564,15 @@ async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_ke
         crate::support::stderr(&out)
     );
     let held = Creds {
-        access_key_id: params.get("/ci/pair/access_key_id").await,
-        secret_access_key: params.get("/ci/pair/secret_access_key").await,
+        access_key_id: param_text(&svc.ssm, "/ci/pair/access_key_id").await,
+        secret_access_key: param_text(&svc.ssm, "/ci/pair/secret_access_key").await,
     };
     assert_ne!(held.access_key_id, svc.key.access_key_id);
     assert!(works(&held).await);
     assert_eq!(
-        params.key_of("/ci/pair/secret_access_key").await.as_deref(),
+        param_kms_key(&svc.ssm, "/ci/pair/secret_access_key")
+            .await
+            .as_deref(),
         Some(PARAM_KEY)
     );
     assert!(works(&svc.key).await, "the old key is kept active");
@@ -744,14 +587,8 @@ async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_ke
 #[tokio::test]
 async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
     let svc = Service::new(1).await;
-    let params = Params::of(&svc);
-    let value = json!({
-        "AccessKeyId": svc.key.access_key_id,
-        "SecretAccessKey": svc.key.secret_access_key,
-    });
-    params
-        .put("/ci/svc", &value.to_string(), Some(PARAM_KEY))
-        .await;
+    put_param(&svc.ssm, "/ci/svc", &svc.key).await;
+    let value = key_json(&svc.key);
     let secret = format!("secretsmanager:{}", svc.secret_id);
     let both = ["--to", &secret];
     let first = cli_to(
@@ -765,7 +602,7 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         "{}",
         crate::support::stderr(&first)
     );
-    let promoted: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    let (promoted, _) = param_at(&svc.ssm, "/ci/svc").await;
     assert_ne!(promoted["AccessKeyId"], svc.key.access_key_id.as_str());
     assert!(works(&creds_of(&promoted)).await);
     let second = cli_to(
@@ -783,7 +620,7 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         "{}",
         crate::support::stdout(&second)
     );
-    let now: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
+    let (now, _) = param_at(&svc.ssm, "/ci/svc").await;
     assert_eq!(
         now,
         value,
@@ -796,8 +633,11 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         svc.seeder.keys("svc").await,
         [(svc.key.access_key_id.clone(), "Active".to_string())]
     );
-    assert_eq!(params.key_of("/ci/svc").await.as_deref(), Some(PARAM_KEY));
-    let current = secret_at(&svc.secrets, &svc.secret_id, "AWSCURRENT").await;
+    assert_eq!(
+        param_kms_key(&svc.ssm, "/ci/svc").await.as_deref(),
+        Some(PARAM_KEY)
+    );
+    let current = secret_current(&svc.secrets, &svc.secret_id).await;
     assert_eq!(current["AccessKeyId"], svc.key.access_key_id.as_str());
     svc.assert_journal_holds_no(&[
         &svc.key.secret_access_key,
@@ -828,18 +668,8 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
     for (var, value) in cases {
         let case = format!("{var}={value}");
         let svc = Service::new(1).await;
-        let params = Params::of(&svc);
-        let value_before = json!({
-            "AccessKeyId": svc.key.access_key_id,
-            "SecretAccessKey": svc.key.secret_access_key,
-        });
-        params
-            .put("/ci/svc", &value_before.to_string(), Some(PARAM_KEY))
-            .await;
-        let held = || async {
-            let v: Value = serde_json::from_str(&params.get("/ci/svc").await).unwrap();
-            creds_of(&v)
-        };
+        put_param(&svc.ssm, "/ci/svc", &svc.key).await;
+        let held = || param_key(&svc.ssm, "/ci/svc");
         let first = cli_to(&svc, "ssm:/ci/svc", &[(var, value)], &[]);
         let expected = if var == "REKEY_CRASH_AT" {
             None
@@ -869,7 +699,7 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
         assert!(works(&now).await, "{case}");
         assert_ne!(now.access_key_id, svc.key.access_key_id, "{case}");
         assert_eq!(
-            params.key_of("/ci/svc").await.as_deref(),
+            param_kms_key(&svc.ssm, "/ci/svc").await.as_deref(),
             Some(PARAM_KEY),
             "{case}"
         );
@@ -890,10 +720,7 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
 
 /// The bound users of one member account of `rekey rotate --service`.
 struct Member3 {
-    account_id: String,
-    seeder: Seeder,
-    secrets: aws_sdk_secretsmanager::Client,
-    ssm: aws_sdk_ssm::Client,
+    account: ServiceAccount,
     /// Bound by tag, into the secret `svc/tagged`.
     tagged: Creds,
     /// Bound by a `[[service]]` entry, into the parameter `/svc/toml`.
@@ -903,52 +730,17 @@ struct Member3 {
 }
 
 impl Member3 {
-    async fn new(org: &Org, account_id: &str) -> Member3 {
-        let config = member_config(org, account_id).await;
-        let seeder = Seeder::new(account_id, &config);
-        let secrets = aws_sdk_secretsmanager::Client::new(&config);
-        let ssm = aws_sdk_ssm::Client::new(&config);
-        let tagged = seeder
-            .user_with_key("svc-tagged", &["sts:GetCallerIdentity"], 100)
+    async fn new(org: &Org, i: usize) -> Member3 {
+        let account = ServiceAccount::of(org, i).await;
+        let tagged = account
+            .user("svc-tagged", 100, Some("secretsmanager:svc/tagged"))
             .await;
-        create_secret(&secrets, "svc/tagged", &tagged).await;
-        let toml = seeder
-            .user_with_key("svc-toml", &["sts:GetCallerIdentity"], 100)
-            .await;
-        let value = json!({
-            "AccessKeyId": toml.access_key_id,
-            "SecretAccessKey": toml.secret_access_key,
-        });
-        Params { ssm: ssm.clone() }
-            .put("/svc/toml", &value.to_string(), Some(PARAM_KEY))
-            .await;
-        let broken = seeder
-            .user_with_key("svc-broken", &["sts:GetCallerIdentity"], 100)
-            .await;
-        for (user, tag) in [
-            ("svc-tagged", "secretsmanager:svc/tagged"),
-            ("svc-broken", "ssm:no-slash"),
-        ] {
-            seeder
-                .iam
-                .tag_user()
-                .user_name(user)
-                .tags(
-                    aws_sdk_iam::types::Tag::builder()
-                        .key("rekey:destination")
-                        .value(tag)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .expect("tag user");
-        }
+        create_secret(&account.secrets, "svc/tagged", &tagged).await;
+        let toml = account.user("svc-toml", 100, None).await;
+        put_param(&account.ssm, "/svc/toml", &toml).await;
+        let broken = account.user("svc-broken", 100, Some("ssm:no-slash")).await;
         Member3 {
-            account_id: account_id.to_string(),
-            seeder,
-            secrets,
-            ssm,
+            account,
             tagged,
             toml,
             broken,
@@ -957,13 +749,10 @@ impl Member3 {
 
     /// What the secret and the parameter hold now.
     async fn held(&self) -> (Creds, Creds) {
-        let secret = creds_of(&secret_at(&self.secrets, "svc/tagged", "AWSCURRENT").await);
-        let param = Params {
-            ssm: self.ssm.clone(),
-        }
-        .get("/svc/toml")
-        .await;
-        (secret, creds_of(&serde_json::from_str(&param).unwrap()))
+        (
+            secret_key(&self.account.secrets, "svc/tagged").await,
+            param_key(&self.account.ssm, "/svc/toml").await,
+        )
     }
 }
 
@@ -972,39 +761,31 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
  {
     let org = moto().new_org(3);
     let mut members = Vec::new();
-    for m in &org.members {
-        members.push(Member3::new(&org, &m.account_id).await);
+    for i in 0..org.members.len() {
+        members.push(Member3::new(&org, i).await);
     }
-    let home = crate::support::Home::new().with_base(&org.admin);
-    let state = tempfile::tempdir().unwrap();
-    let journal = state.path().join("journal.sqlite3");
-    let config = home.path().join("rekey.toml");
+    let runner = Runner::new(&org.admin);
     let entries: String = members
         .iter()
         .map(|m| {
             format!(
                 "[[service]]\naccount = \"{}\"\nuser = \"svc-toml\"\nto = [\"ssm:/svc/toml\"]\n",
-                m.account_id
+                m.account.account_id
             )
         })
         .collect();
-    std::fs::write(&config, entries).unwrap();
+    let config = runner.file("rekey.toml", &entries);
     let rotate = |extra: &[&str]| {
         let mut args = vec![
-            "rotate",
             "--service",
             "--org",
             "--role",
             ROLE,
             "--config",
             config.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-            "--propagation-timeout",
-            "20s",
         ];
         args.extend_from_slice(extra);
-        home.rekey(&args)
+        runner.rotate(&args)
     };
 
     let out = rotate(&[]);
@@ -1022,16 +803,16 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
         assert!(
             errors.contains(&format!(
                 "account {}: user svc-broken: tag rekey:destination holds `ssm:no-slash`",
-                m.account_id
+                m.account.account_id
             )),
             "{errors}"
         );
-        assert_eq!(m.seeder.keys("svc-broken").await.len(), 1);
+        assert_eq!(m.account.seeder.keys("svc-broken").await.len(), 1);
         assert!(works(&m.broken).await);
     }
     let (new_secret, _) = members[0].held().await;
     assert_no_secret_in(
-        state.path(),
+        runner.state.path(),
         &[
             &members[0].tagged.secret_access_key,
             &new_secret.secret_access_key,
@@ -1047,6 +828,6 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
     assert_eq!(text.matches("[not due]").count(), 6, "{text}");
     assert!(!text.contains("[rotated]"), "{text}");
     for m in &members {
-        assert_eq!(m.seeder.keys("svc-tagged").await.len(), 2, "{text}");
+        assert_eq!(m.account.seeder.keys("svc-tagged").await.len(), 2, "{text}");
     }
 }

@@ -5,173 +5,53 @@
 //! a `--service` run. Signatures are enforced and the harness rejects
 //! inactive keys, so "works" below means what it means in AWS.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
+use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
-    assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param, secret_at,
-    secret_key, secret_versions, works,
+    ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param,
+    secret_at, secret_key, secret_versions, works,
 };
-use crate::support::{
-    Creds, Home, Org, Seeder, code, json_out, member_config, moto, sdk_config, stderr, stdout,
-};
+use crate::support::{Creds, Org, ROLE, code, json_out, moto, said, sdk_config, stderr, stdout};
 
-const ROLE: &str = "OrganizationAccountAccessRole";
-
-/// A member account of a fresh organization, entered through its role,
-/// with the stores its service users' keys live in.
-struct Member {
-    account_id: String,
-    seeder: Seeder,
-    secrets: aws_sdk_secretsmanager::Client,
-    ssm: aws_sdk_ssm::Client,
-}
-
-impl Member {
-    async fn of(org: &Org, i: usize) -> Member {
-        let account_id = org.members[i].account_id.clone();
-        let config = member_config(org, &account_id).await;
-        Member {
-            seeder: Seeder::new(&account_id, &config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            account_id,
-        }
-    }
-
-    /// A service user whose key, `age_days` old, may only ask STS who it
-    /// is; bound by its `rekey:destination` tag when `tag` is given.
-    async fn user(&self, name: &str, age_days: i64, tag: Option<&str>) -> Creds {
-        let key = self
-            .seeder
-            .user_with_key(name, &["sts:GetCallerIdentity"], age_days)
-            .await;
-        if let Some(value) = tag {
-            self.seeder
-                .iam
-                .tag_user()
-                .user_name(name)
-                .tags(
-                    aws_sdk_iam::types::Tag::builder()
-                        .key("rekey:destination")
-                        .value(value)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .expect("tag user");
-        }
-        key
-    }
-
-    /// A user bound by tag to a secret of its own name, holding its key.
-    async fn user_in_secret(&self, name: &str, age_days: i64) -> Creds {
-        let key = self
-            .user(name, age_days, Some(&format!("secretsmanager:{name}")))
-            .await;
-        create_secret(&self.secrets, name, &key).await;
-        key
-    }
-
-    /// The user's keys, `(id, Active|Inactive)`, sorted.
-    async fn keys(&self, user: &str) -> Vec<(String, String)> {
-        let mut keys = self.seeder.keys(user).await;
-        keys.sort();
-        keys
-    }
-
-    /// A role the management account may assume, allowed `actions`.
-    async fn role(&self, org: &Org, name: &str, actions: &[&str]) {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{}:root", org.management_account_id)},
-                "Action": "sts:AssumeRole",
-            }],
-        });
-        self.seeder
-            .iam
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .expect("create role");
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        });
-        self.seeder
-            .iam
-            .put_role_policy()
-            .role_name(name)
-            .policy_name("rekey")
-            .policy_document(policy.to_string())
-            .send()
-            .await
-            .expect("role policy");
-    }
-}
-
-/// `rekey rotate` as the management account's admin (the default chain),
-/// with a journal in a directory of its own.
-struct Runner {
-    home: Home,
-    state: tempfile::TempDir,
-}
-
-impl Runner {
-    fn new(org: &Org) -> Runner {
-        Runner {
-            home: Home::new().with_base(&org.admin),
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn journal(&self) -> PathBuf {
-        self.state.path().join("journal.sqlite3")
-    }
-
-    fn args<'a>(&self, journal: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-        let mut full = vec![
-            "rotate",
-            "--journal",
-            journal,
-            "--propagation-timeout",
-            "20s",
-        ];
-        full.extend_from_slice(args);
-        full
-    }
-
-    fn rotate(&self, args: &[&str]) -> Output {
-        let journal = self.journal();
-        let journal = journal.to_str().unwrap();
-        self.home.rekey(&self.args(journal, args))
-    }
-
-    fn rotate_command(&self, args: &[&str]) -> Command {
-        let journal = self.journal();
-        let journal = journal.to_str().unwrap();
-        self.home.rekey_command(&[], &self.args(journal, args))
-    }
-
-    /// A file beside the journal.
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
+/// A role in `member` the management account may assume, allowed
+/// `actions`.
+async fn role(member: &ServiceAccount, org: &Org, name: &str, actions: &[&str]) {
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{}:root", org.management_account_id)},
+            "Action": "sts:AssumeRole",
+        }],
+    });
+    member
+        .seeder
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create role");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    });
+    member
+        .seeder
+        .iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("rekey")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("role policy");
 }
 
 /// stdout has exactly one line per user, `user U in account A: [STATUS] …`;
@@ -179,13 +59,13 @@ fn both(o: &Output) -> String {
 fn one_line_per_user(o: &Output, account: &str, expected: &[(&str, &str)]) -> Vec<String> {
     let text = stdout(o);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), expected.len(), "{}", both(o));
+    assert_eq!(lines.len(), expected.len(), "{}", said(o));
     expected
         .iter()
         .map(|(user, status)| {
             let head = format!("user {user} in account {account}: [{status}]");
             let found: Vec<&&str> = lines.iter().filter(|l| l.starts_with(&head)).collect();
-            assert_eq!(found.len(), 1, "{head}: {}", both(o));
+            assert_eq!(found.len(), 1, "{head}: {}", said(o));
             found[0].to_string()
         })
         .collect()
@@ -249,7 +129,7 @@ impl Consumer {
 /// the new key for 2 s after creating it.
 async fn rotate_both_under_a_reader(old_key: &str) {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let key = member.user("svc", 100, None).await;
     // The destinations are the caller's: --to names them in its account.
     let caller = sdk_config(&org.admin);
@@ -262,21 +142,18 @@ async fn rotate_both_under_a_reader(old_key: &str) {
     create_secret(&consumer.secrets, &consumer.secret_id, &key).await;
     put_param(&consumer.ssm, &consumer.param, &key).await;
     moto().new_key_delay(&member.account_id, 2.0, false, true);
-    let runner = Runner::new(&org);
-    let command = runner.rotate_command(&[
-        "--account",
+    let runner = Runner::new(&org.admin);
+    let command = runner.rotate_command(&svc_in(
         &member.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        "secretsmanager:ci/svc",
-        "--to",
-        "ssm:/ci/svc",
-        "--old-key",
-        old_key,
-    ]);
+        &[
+            "--to",
+            "secretsmanager:ci/svc",
+            "--to",
+            "ssm:/ci/svc",
+            "--old-key",
+            old_key,
+        ],
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     // One reader per store, each as often as it can.
     let readers = [Store::Secret, Store::Param]
@@ -297,7 +174,7 @@ async fn rotate_both_under_a_reader(old_key: &str) {
     }
     moto().new_key_delay(&member.account_id, 0.0, false, false);
 
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let line = &one_line_per_user(&out, &member.account_id, &[("svc", "rotated")])[0];
     assert!(
         broken.is_empty(),
@@ -370,7 +247,7 @@ fn lambda_of(account_id: &str) -> String {
 #[tokio::test]
 async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_changes() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let key = member.user("svc", 100, None).await;
     let caller = aws_sdk_secretsmanager::Client::new(&sdk_config(&org.admin));
     create_secret(&caller, "ci/rotated", &key).await;
@@ -379,24 +256,18 @@ async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_c
     let versions = secret_versions(&caller, "ci/rotated").await;
     let keys = member.keys("svc").await;
 
-    let runner = Runner::new(&org);
-    let out = runner.rotate(&[
-        "--account",
+    let runner = Runner::new(&org.admin);
+    let out = runner.rotate(&svc_in(
         &member.account_id,
-        "--user",
-        "svc",
-        "--role",
-        ROLE,
-        "--to",
-        "secretsmanager:ci/rotated",
-    ]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+        &["--to", "secretsmanager:ci/rotated"],
+    ));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     let err = stderr(&out);
     assert!(
         err.contains("secretsmanager:ci/rotated") && err.contains(&lambda),
         "{err}"
     );
-    assert!(!stdout(&out).contains("[rotated]"), "{}", both(&out));
+    assert!(!stdout(&out).contains("[rotated]"), "{}", said(&out));
     assert_eq!(member.keys("svc").await, keys, "no new IAM key");
     assert_eq!(secret_versions(&caller, "ci/rotated").await, versions);
     assert_eq!(secret_at(&caller, "ci/rotated", "AWSPENDING").await, None);
@@ -409,16 +280,16 @@ async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_c
 #[tokio::test]
 async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let held = member.user_in_secret("svc-held", 100).await;
     let free = member.user_in_secret("svc-free", 100).await;
     let lambda = lambda_of(&member.account_id);
     moto().secret_rotation(&member.account_id, "svc-held", &lambda);
     let versions = secret_versions(&member.secrets, "svc-held").await;
 
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--account", &member.account_id, "--role", ROLE]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     one_line_per_user(&out, &member.account_id, &[("svc-free", "rotated")]);
     let err = stderr(&out);
     assert!(
@@ -448,7 +319,7 @@ async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
 #[tokio::test]
 async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let in_secret = member.user_in_secret("svc-sm", 100).await;
     let in_param = member.user("svc-ssm", 100, Some("ssm:/svc/ssm")).await;
     put_param(&member.ssm, "/svc/ssm", &in_param).await;
@@ -456,7 +327,7 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
     let (_, param_version) = param_at(&member.ssm, "/svc/ssm").await;
     let keys = (member.keys("svc-sm").await, member.keys("svc-ssm").await);
 
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--account",
@@ -465,7 +336,7 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
         ROLE,
         "--dry-run",
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let lines = one_line_per_user(
         &out,
         &member.account_id,
@@ -497,9 +368,9 @@ async fn service_dry_run_says_what_it_would_rotate_per_user_and_changes_nothing(
 }
 
 /// Two members with a bound user each; returns them and their keys.
-async fn two_members(org: &Org) -> [(Member, Creds); 2] {
-    let first = Member::of(org, 0).await;
-    let second = Member::of(org, 1).await;
+async fn two_members(org: &Org) -> [(ServiceAccount, Creds); 2] {
+    let first = ServiceAccount::of(org, 0).await;
+    let second = ServiceAccount::of(org, 1).await;
     let k1 = first.user_in_secret("svc", 100).await;
     let k2 = second.user_in_secret("svc", 100).await;
     [(first, k1), (second, k2)]
@@ -507,8 +378,12 @@ async fn two_members(org: &Org) -> [(Member, Creds); 2] {
 
 /// Member `rotated` rotated `svc` (the secret holds a new, working key),
 /// and `left` was not looked at (one key, the secret unchanged).
-async fn only_first_rotated(out: &Output, rotated: &(Member, Creds), left: &(Member, Creds)) {
-    assert_eq!(code(out), 0, "{}", both(out));
+async fn only_first_rotated(
+    out: &Output,
+    rotated: &(ServiceAccount, Creds),
+    left: &(ServiceAccount, Creds),
+) {
+    assert_eq!(code(out), 0, "{}", said(out));
     one_line_per_user(out, &rotated.0.account_id, &[("svc", "rotated")]);
     let new = secret_key(&rotated.0.secrets, "svc").await;
     assert_ne!(new.access_key_id, rotated.1.access_key_id);
@@ -528,7 +403,7 @@ async fn only_first_rotated(out: &Output, rotated: &(Member, Creds), left: &(Mem
 async fn service_with_an_accounts_file_rotates_only_the_accounts_it_lists() {
     let org = moto().new_org(2);
     let [first, second] = two_members(&org).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let file = runner.file(
         "accounts.txt",
         &format!(
@@ -568,7 +443,7 @@ async fn service_with_org_and_ou_rotates_only_users_in_accounts_under_that_ou() 
         .send()
         .await
         .unwrap();
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--org", "--ou", &ou, "--role", ROLE]);
     only_first_rotated(&out, &first, &second).await;
 }
@@ -577,7 +452,7 @@ async fn service_with_org_and_ou_rotates_only_users_in_accounts_under_that_ou() 
 async fn service_with_org_leaves_an_excluded_account_alone() {
     let org = moto().new_org(2);
     let [first, second] = two_members(&org).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--org",
@@ -595,29 +470,33 @@ async fn service_with_org_leaves_an_excluded_account_alone() {
 #[tokio::test]
 async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as_it_says() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
-    member
-        .role(
-            &org,
-            "Reader",
-            &[
-                "iam:Get*",
-                "iam:List*",
-                "sts:GetCallerIdentity",
-                "secretsmanager:*",
-                "ssm:*",
-                "kms:*",
-            ],
-        )
-        .await;
-    member
-        .role(&org, "Rotator", &["iam:*", "sts:GetCallerIdentity"])
-        .await;
+    let member = ServiceAccount::of(&org, 0).await;
+    role(
+        &member,
+        &org,
+        "Reader",
+        &[
+            "iam:Get*",
+            "iam:List*",
+            "sts:GetCallerIdentity",
+            "secretsmanager:*",
+            "ssm:*",
+            "kms:*",
+        ],
+    )
+    .await;
+    role(
+        &member,
+        &org,
+        "Rotator",
+        &["iam:*", "sts:GetCallerIdentity"],
+    )
+    .await;
     let deact = member.user("svc-deact", 100, None).await;
     create_secret(&member.secrets, "svc/deact", &deact).await;
     let del = member.user("svc-del", 100, None).await;
     put_param(&member.ssm, "/svc/del", &del).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let account = &member.account_id;
     let config = runner.file(
         "rekey.toml",
@@ -635,7 +514,7 @@ async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as
         "--config",
         config.to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let lines = one_line_per_user(
         &out,
         account,
@@ -666,10 +545,10 @@ async fn a_service_entry_with_its_own_role_deactivates_or_deletes_the_old_key_as
 #[tokio::test]
 async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let due = member.user_in_secret("svc-due", 100).await;
     let fresh = member.user_in_secret("svc-fresh", 10).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "--service",
         "--account",
@@ -679,7 +558,7 @@ async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
         "--max-age",
         "90d",
     ]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     one_line_per_user(
         &out,
         &member.account_id,
@@ -705,7 +584,7 @@ async fn service_with_max_age_rotates_the_due_user_and_leaves_the_other() {
 #[tokio::test]
 async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let in_secret = member.user_in_secret("svc-sm", 100).await;
     let in_param = member.user("svc-ssm", 100, Some("ssm:/svc/ssm")).await;
     put_param(&member.ssm, "/svc/ssm", &in_param).await;
@@ -716,7 +595,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         .await;
     let inactive = member.seeder.add_key("svc-odd", 5, false).await;
     create_secret(&member.secrets, "svc-odd", &inactive).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&[
         "-vv",
         "--service",
@@ -727,7 +606,7 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
         "--output",
         "json",
     ]);
-    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert_eq!(code(&out), 2, "{}", said(&out));
     assert!(
         stderr(&out).contains("user svc-odd in account ")
             && stderr(&out).contains(": key AKIA…")
@@ -789,15 +668,15 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
 #[tokio::test]
 async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let old = member
         .user("svc", 100, Some("secretsmanager:svc/both ssm:/svc/both"))
         .await;
     create_secret(&member.secrets, "svc/both", &old).await;
     put_param(&member.ssm, "/svc/both", &old).await;
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let out = runner.rotate(&["--service", "--org", "--role", ROLE]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(code(&out), 0, "{}", said(&out));
     one_line_per_user(&out, &member.account_id, &[("svc", "rotated")]);
     let in_secret = secret_key(&member.secrets, "svc/both").await;
     let in_param = param_key(&member.ssm, "/svc/both").await;
@@ -816,13 +695,13 @@ async fn one_tag_naming_a_secret_and_a_parameter_rotates_into_both() {
 #[tokio::test]
 async fn two_service_runs_at_once_rotate_each_user_once() {
     let org = moto().new_org(1);
-    let member = Member::of(&org, 0).await;
+    let member = ServiceAccount::of(&org, 0).await;
     let users = ["svc-a", "svc-b", "svc-c"];
     let mut old = Vec::new();
     for user in users {
         old.push(member.user_in_secret(user, 100).await);
     }
-    let runner = Runner::new(&org);
+    let runner = Runner::new(&org.admin);
     let args = [
         "--service",
         "--account",
@@ -844,12 +723,12 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
             0 => {}
             2 => {
                 let err = stderr(out);
-                assert!(!err.is_empty(), "{}", both(out));
+                assert!(!err.is_empty(), "{}", said(out));
                 for line in err.lines() {
-                    assert!(line.contains("is being rotated by run "), "{}", both(out));
+                    assert!(line.contains("is being rotated by run "), "{}", said(out));
                 }
             }
-            other => panic!("exit {other}: {}", both(out)),
+            other => panic!("exit {other}: {}", said(out)),
         }
     }
     for (user, old) in users.iter().zip(&old) {
@@ -875,8 +754,8 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
             rotated,
             1,
             "{user}: {}\n---\n{}",
-            both(&outs[0]),
-            both(&outs[1])
+            said(&outs[0]),
+            said(&outs[1])
         );
     }
 }

@@ -3,93 +3,64 @@
 //! delivery into an empty destination (a secret created empty, an SSM path
 //! not set yet) rotates the user's only active key.
 
-use aws_config::SdkConfig;
 use serde_json::{Value, json};
 
-use crate::support::{Creds, Home, Seeder, code, json_out, member_config, moto, sdk_config};
-use crate::support::{stderr, stdout};
-
-const ROLE: &str = "OrganizationAccountAccessRole";
+use crate::support::runner::{Runner, svc_in};
+use crate::support::stores::{ServiceAccount, creds_of, param, secret_current, works};
+use crate::support::{Creds, code, json_out, moto, said, sdk_config, stderr, stdout};
+#[cfg(feature = "fault-injection")]
+use crate::support::{
+    ROLE,
+    stores::{create_secret, param_at, put_param},
+};
 
 /// A service user `svc` in a member account (its key may only ask STS who
 /// it is), rotated by the management account's admin through the role; the
 /// secrets and parameters live in the management account.
 struct Svc {
-    account_id: String,
-    seeder: Seeder,
+    /// The member account, as the test sees it through the role.
+    member: ServiceAccount,
     key: Creds,
+    /// The caller's (management account's) stores.
     secrets: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
-    home: Home,
-    /// The member account's own credentials (through the role).
-    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
-    member: SdkConfig,
+    /// Runs as the management account's admin.
+    runner: Runner,
 }
 
 impl Svc {
     async fn new() -> Svc {
         let org = moto().new_org(1);
-        let account_id = org.members[0].account_id.clone();
-        let member = member_config(&org, &account_id).await;
-        let seeder = Seeder::new(&account_id, &member);
-        let key = seeder
-            .user_with_key("svc", &["sts:GetCallerIdentity"], 100)
-            .await;
-        let caller: SdkConfig = sdk_config(&org.admin);
+        let member = ServiceAccount::of(&org, 0).await;
+        let key = member.seeder.service_user("svc", 100).await;
+        let caller = sdk_config(&org.admin);
         Svc {
-            account_id,
-            seeder,
+            member,
             key,
             secrets: aws_sdk_secretsmanager::Client::new(&caller),
             ssm: aws_sdk_ssm::Client::new(&caller),
-            home: Home::new().with_base(&org.admin),
-            member,
+            runner: Runner::new(&org.admin),
         }
-    }
-
-    fn journal(&self) -> String {
-        self.home
-            .path()
-            .join("journal.sqlite3")
-            .display()
-            .to_string()
     }
 
     /// `rekey rotate --account A --user svc --role R --to TO [extra]`.
     fn rotate(&self, to: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
-        let journal = self.journal();
-        let mut args = vec![
-            "rotate",
-            "--journal",
-            &journal,
-            "--account",
-            &self.account_id,
-            "--user",
-            "svc",
-            "--role",
-            ROLE,
-            "--to",
-            to,
-        ];
-        if !extra.contains(&"--propagation-timeout") {
-            args.extend_from_slice(&["--propagation-timeout", "20s"]);
-        }
+        let mut args = svc_in(&self.member.account_id, &["--to", to]);
         args.extend_from_slice(extra);
-        self.home.rekey_with(env, &args)
+        self.runner.rotate_with(env, &args)
     }
 
     /// Every rotation the journal holds.
     fn history(&self) -> Vec<Value> {
-        let out = self
-            .home
-            .rekey(&["history", "--journal", &self.journal(), "--output", "json"]);
+        let out = self.runner.history();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         json_out(&out).as_array().cloned().unwrap_or_default()
     }
 
     /// The user's key IDs other than the one it started with.
     async fn new_keys(&self) -> Vec<String> {
-        self.seeder
+        self.member
+            .seeder
             .keys("svc")
             .await
             .into_iter()
@@ -98,6 +69,8 @@ impl Svc {
             .collect()
     }
 
+    /// A secret of the caller's holding `value`, no key pair (or, with
+    /// None, created empty).
     async fn create_secret(&self, name: &str, value: Option<Value>) {
         let mut req = self.secrets.create_secret().name(name);
         if let Some(v) = value {
@@ -105,44 +78,6 @@ impl Svc {
         }
         req.send().await.expect("create secret");
     }
-
-    /// The secret's JSON at AWSCURRENT.
-    async fn current(&self, name: &str) -> Value {
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id(name)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-            .expect("AWSCURRENT");
-        serde_json::from_str(out.secret_string().unwrap()).unwrap()
-    }
-
-    #[cfg(feature = "fault-injection")]
-    fn holding_its_key(&self) -> Value {
-        json!({
-            "AccessKeyId": self.key.access_key_id,
-            "SecretAccessKey": self.key.secret_access_key,
-        })
-    }
-}
-
-/// Whether STS accepts the pair `value` holds.
-async fn works(value: &Value) -> bool {
-    let creds = Creds {
-        access_key_id: value["AccessKeyId"].as_str().unwrap_or_default().into(),
-        secret_access_key: value["SecretAccessKey"].as_str().unwrap_or_default().into(),
-    };
-    aws_sdk_sts::Client::new(&sdk_config(&creds))
-        .get_caller_identity()
-        .send()
-        .await
-        .is_ok()
-}
-
-fn said(out: &std::process::Output) -> String {
-    format!("{}{}", stdout(out), stderr(out))
 }
 
 /// Killed right after a late step, then run again as it was: the second
@@ -163,8 +98,7 @@ async fn a_rotation_finished_by_the_next_run_is_not_followed_by_a_second_one() {
     for (point, extra) in cases {
         let svc = Svc::new().await;
         let case = format!("{point} {extra:?}");
-        svc.create_secret("ci/svc", Some(svc.holding_its_key()))
-            .await;
+        create_secret(&svc.secrets, "ci/svc", &svc.key).await;
         let to = "secretsmanager:ci/svc";
         let first = svc.rotate(to, &[("REKEY_CRASH_AT", point)], extra);
         assert!(
@@ -181,14 +115,14 @@ async fn a_rotation_finished_by_the_next_run_is_not_followed_by_a_second_one() {
             "{case}: keys made {made:?}; {}",
             said(&second)
         );
-        let current = svc.current("ci/svc").await;
+        let current = secret_current(&svc.secrets, "ci/svc").await;
         assert_eq!(
             current["AccessKeyId"],
             made[0].as_str(),
             "{case}: {}",
             said(&second)
         );
-        assert!(works(&current).await, "{case}");
+        assert!(works(&creds_of(&current)).await, "{case}");
         let history = svc.history();
         assert_eq!(history.len(), 1, "{case}: {history:?}");
         assert_eq!(history[0]["outcome"], "completed", "{case}");
@@ -199,7 +133,7 @@ async fn a_rotation_finished_by_the_next_run_is_not_followed_by_a_second_one() {
         );
         // The kept key of the finished rotation is still there, untouched.
         if extra.is_empty() {
-            let keys = svc.seeder.keys("svc").await;
+            let keys = svc.member.seeder.keys("svc").await;
             assert!(
                 keys.iter()
                     .any(|(id, s)| *id == svc.key.access_key_id && s == "Active"),
@@ -259,13 +193,13 @@ async fn a_first_delivery_into_a_secret_without_a_key_pair_rotates_the_only_acti
         assert!(stdout(&out).contains("[rotated]"), "{name}: {}", said(&out));
         let made = svc.new_keys().await;
         assert_eq!(made.len(), 1, "{name}");
-        let current = svc.current(name).await;
+        let current = secret_current(&svc.secrets, name).await;
         assert_eq!(current["AccessKeyId"], made[0].as_str(), "{name}");
-        assert!(works(&current).await, "{name}");
+        assert!(works(&creds_of(&current)).await, "{name}");
         if name == "fields" {
             assert_eq!(current["Endpoint"], "db.internal:5432");
         }
-        let keys = svc.seeder.keys("svc").await;
+        let keys = svc.member.seeder.keys("svc").await;
         assert!(
             keys.iter()
                 .any(|(id, s)| *id == svc.key.access_key_id && s == "Active"),
@@ -284,23 +218,15 @@ async fn a_first_delivery_to_an_unset_ssm_path_rotates_the_only_active_key() {
     assert_eq!(code(&out), 0, "{}", said(&out));
     let made = svc.new_keys().await;
     assert_eq!(made.len(), 1);
-    let p = svc
-        .ssm
-        .get_parameter()
-        .name("/ci/first")
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the parameter was created");
-    let p = p.parameter().unwrap();
+    let p = param(&svc.ssm, "/ci/first").await;
     assert_eq!(
         p.r#type(),
         Some(&aws_sdk_ssm::types::ParameterType::SecureString)
     );
     let value: Value = serde_json::from_str(p.value().unwrap()).unwrap();
     assert_eq!(value["AccessKeyId"], made[0].as_str());
-    assert!(works(&value).await);
-    let keys = svc.seeder.keys("svc").await;
+    assert!(works(&creds_of(&value)).await);
+    let keys = svc.member.seeder.keys("svc").await;
     assert!(
         keys.iter()
             .any(|(id, s)| *id == svc.key.access_key_id && s == "Inactive"),
@@ -315,7 +241,7 @@ async fn a_first_delivery_to_an_unset_ssm_path_rotates_the_only_active_key() {
 async fn an_empty_destination_is_refused_unless_the_user_has_exactly_one_active_key() {
     let svc = Svc::new().await;
     svc.create_secret("empty", None).await;
-    let second = svc.seeder.add_key("svc", 10, true).await;
+    let second = svc.member.seeder.add_key("svc", 10, true).await;
     let out = svc.rotate("secretsmanager:empty", &[], &[]);
     assert_eq!(code(&out), 2, "{}", said(&out));
     let err = stderr(&out);
@@ -331,7 +257,8 @@ async fn an_empty_destination_is_refused_unless_the_user_has_exactly_one_active_
     );
 
     for id in [&svc.key.access_key_id, &second.access_key_id] {
-        svc.seeder
+        svc.member
+            .seeder
             .iam
             .update_access_key()
             .user_name("svc")
@@ -357,7 +284,7 @@ async fn an_empty_destination_is_refused_unless_the_user_has_exactly_one_active_
             && err.contains("rekey does not create secrets"),
         "{err}"
     );
-    assert_eq!(svc.seeder.keys("svc").await.len(), 2);
+    assert_eq!(svc.member.seeder.keys("svc").await.len(), 2);
     assert!(svc.history().is_empty());
 }
 
@@ -384,7 +311,7 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
         svc.create_secret("empty", value).await;
         let to = "secretsmanager:empty";
         if point == "never accepted" {
-            moto().new_key_delay(&svc.account_id, 60.0, false, true);
+            moto().new_key_delay(&svc.member.account_id, 60.0, false, true);
             let first = svc.rotate(to, &[], &["--propagation-timeout", "2s"]);
             assert_eq!(code(&first), 2, "{point}: {}", said(&first));
             assert!(
@@ -393,9 +320,9 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
                 said(&first)
             );
             // Put back as it was: no key pair, the other field kept.
-            assert_eq!(svc.current("empty").await, kept, "{point}");
+            assert_eq!(secret_current(&svc.secrets, "empty").await, kept, "{point}");
             assert!(svc.new_keys().await.is_empty(), "{point}");
-            moto().new_key_delay(&svc.account_id, 0.0, false, true);
+            moto().new_key_delay(&svc.member.account_id, 0.0, false, true);
         } else {
             let first = svc.rotate(to, &[("REKEY_CRASH_AT", point)], &[]);
             assert!(
@@ -406,8 +333,8 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
         }
         let second = svc.rotate(to, &[], &[]);
         assert_eq!(code(&second), 0, "{point}: {}", said(&second));
-        let current = svc.current("empty").await;
-        assert!(works(&current).await, "{point}: {current}");
+        let current = secret_current(&svc.secrets, "empty").await;
+        assert!(works(&creds_of(&current)).await, "{point}: {current}");
         assert_eq!(current["Endpoint"], kept["Endpoint"], "{point}");
         let made = svc.new_keys().await;
         assert_eq!(
@@ -434,62 +361,28 @@ async fn a_first_delivery_killed_or_undone_ends_safe_on_the_next_run() {
 async fn a_service_run_that_finishes_a_rotation_does_not_rotate_the_user_again() {
     for binding in ["secretsmanager:ci/svc", "ssm:/ci/svc"] {
         let svc = Svc::new().await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&svc.member);
-        let ssm = aws_sdk_ssm::Client::new(&svc.member);
-        let value = svc.holding_its_key().to_string();
         if binding.starts_with("ssm:") {
-            ssm.put_parameter()
-                .name("/ci/svc")
-                .value(&value)
-                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                .send()
-                .await
-                .unwrap();
+            put_param(&svc.member.ssm, "/ci/svc", &svc.key).await;
         } else {
-            secrets
-                .create_secret()
-                .name("ci/svc")
-                .secret_string(&value)
-                .send()
-                .await
-                .unwrap();
+            create_secret(&svc.member.secrets, "ci/svc", &svc.key).await;
         }
-        svc.seeder
-            .iam
-            .tag_user()
-            .user_name("svc")
-            .tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key("rekey:destination")
-                    .value(binding)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let journal = svc.journal();
+        svc.member.seeder.tag_destination("svc", binding).await;
         let args = [
-            "rotate",
             "--service",
             "--account",
-            &svc.account_id,
+            &svc.member.account_id,
             "--role",
             ROLE,
-            "--journal",
-            &journal,
-            "--propagation-timeout",
-            "20s",
         ];
         let first = svc
-            .home
-            .rekey_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
+            .runner
+            .rotate_with(&[("REKEY_CRASH_AT", "promote:done")], &args);
         assert!(
             stderr(&first).contains("crashing at promote:done"),
             "{binding}: {}",
             said(&first)
         );
-        let second = svc.home.rekey(&args);
+        let second = svc.runner.rotate(&args);
         assert_eq!(code(&second), 0, "{binding}: {}", said(&second));
         assert!(
             stdout(&second).contains("not rotated again"),
@@ -498,27 +391,13 @@ async fn a_service_run_that_finishes_a_rotation_does_not_rotate_the_user_again()
         );
         let made = svc.new_keys().await;
         assert_eq!(made.len(), 1, "{binding}: {made:?}: {}", said(&second));
-        let current: Value = if binding.starts_with("ssm:") {
-            let p = ssm
-                .get_parameter()
-                .name("/ci/svc")
-                .with_decryption(true)
-                .send()
-                .await
-                .unwrap();
-            serde_json::from_str(p.parameter().unwrap().value().unwrap()).unwrap()
+        let current = if binding.starts_with("ssm:") {
+            param_at(&svc.member.ssm, "/ci/svc").await.0
         } else {
-            let v = secrets
-                .get_secret_value()
-                .secret_id("ci/svc")
-                .version_stage("AWSCURRENT")
-                .send()
-                .await
-                .unwrap();
-            serde_json::from_str(v.secret_string().unwrap()).unwrap()
+            secret_current(&svc.member.secrets, "ci/svc").await
         };
         assert_eq!(current["AccessKeyId"], made[0].as_str(), "{binding}");
-        assert!(works(&current).await, "{binding}");
+        assert!(works(&creds_of(&current)).await, "{binding}");
         assert_eq!(svc.history().len(), 1, "{binding}");
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod runner;
 pub mod stores;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -288,15 +289,17 @@ pub fn sdk_config(creds: &Creds) -> SdkConfig {
         .build()
 }
 
-/// IAM client of a member account, entered through its
-/// OrganizationAccountAccessRole from the management account.
+/// The role Organizations creates in every member account, which the
+/// management account may assume.
+pub const ROLE: &str = "OrganizationAccountAccessRole";
+
+/// IAM client of a member account, entered through its [`ROLE`] from the
+/// management account.
 pub async fn member_config(org: &Org, account_id: &str) -> SdkConfig {
     let sts = aws_sdk_sts::Client::new(&sdk_config(&org.admin));
     let out = sts
         .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
-        ))
+        .role_arn(format!("arn:aws:iam::{account_id}:role/{ROLE}"))
         .role_session_name("tests")
         .send()
         .await
@@ -555,6 +558,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// stdout then stderr, as text: what a failed assertion shows.
+pub fn said(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
 /// The signal `REKEY_CRASH_AT` kills rekey with (`std::process::abort`).
 pub const SIGABRT: i32 = 6;
 
@@ -618,6 +626,30 @@ impl Seeder {
             .await
             .expect("user policy");
         self.add_key(name, age_days, true).await
+    }
+
+    /// A service user whose key, `age_days` old, may only ask STS who it
+    /// is: every IAM call on its behalf must go through a role.
+    pub async fn service_user(&self, name: &str, age_days: i64) -> Creds {
+        self.user_with_key(name, &["sts:GetCallerIdentity"], age_days)
+            .await
+    }
+
+    /// Binds `user` to `value` through its `rekey:destination` tag.
+    pub async fn tag_destination(&self, user: &str, value: &str) {
+        self.iam
+            .tag_user()
+            .user_name(user)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("rekey:destination")
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tag user {user}: {e:?}"));
     }
 
     /// Another key for `name`, `age_days` old.
