@@ -759,3 +759,45 @@ async fn two_service_runs_at_once_rotate_each_user_once() {
         );
     }
 }
+
+/// Every separator a tag value and a secret name allow (`/ + = . @ - _`),
+/// and a user name holding `+ = , . @ - _`: bound by tag, killed right
+/// after delivery, finished by the next run in the same secret — the
+/// journal gave back exactly the names it was given.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn odd_user_and_secret_names_survive_a_kill_and_are_finished_by_the_next_run() {
+    let org = moto().new_org(1);
+    let member = ServiceAccount::of(&org, 0).await;
+    let user = "svc+ci=1,x.y@z-w_v";
+    let secret = "ci/svc+a=b.c@d-e_f";
+    let old = member
+        .user(user, 100, Some(&format!("secretsmanager:{secret}")))
+        .await;
+    create_secret(&member.secrets, secret, &old).await;
+    let runner = Runner::new(&org.admin);
+    let args = ["--service", "--org", "--role", ROLE];
+    let killed = runner.rotate_with(&[("REKEY_CRASH_AT", "deliver:done")], &args);
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    let pending = secret_at(&member.secrets, secret, "AWSPENDING").await;
+    assert!(pending.is_some(), "delivered before the kill");
+    let out = runner.rotate(&args);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let new = secret_key(&member.secrets, secret).await;
+    assert_ne!(new.access_key_id, old.access_key_id);
+    assert!(works(&new).await);
+    let keys = member.keys(user).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().any(|(id, _)| *id == new.access_key_id));
+    assert!(
+        secret_at(&member.secrets, secret, "AWSPENDING")
+            .await
+            .is_none()
+    );
+    let history = json_out(&runner.history());
+    let rows = history.as_array().expect("history is a list");
+    assert_eq!(rows.len(), 1, "{history}");
+    assert_eq!(rows[0]["outcome"], "completed", "{history}");
+    assert_eq!(rows[0]["user_name"], user, "{history}");
+    assert_eq!(rows[0]["destinations"][0]["secret_id"], secret, "{history}");
+}
