@@ -2,8 +2,6 @@
 //! retries, timeouts), configurations for assumed-role sessions, and the
 //! call counter every client carries so audits can say what they cost.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
@@ -13,13 +11,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 
+pub use crate::calls::CallCounter;
 use crate::error::CallError;
 use crate::model::partition_of;
 
@@ -280,52 +273,6 @@ pub fn with_credentials(base: &SdkConfig, credentials: Credentials) -> SdkConfig
     base.to_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
-}
-
-/// Counts the HTTP requests (retries included) a set of clients sends, by
-/// `service:Operation`.
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl CallCounter {
-    pub fn total(&self) -> u64 {
-        self.0.lock().expect("counter lock").values().sum()
-    }
-
-    pub fn by_operation(&self) -> BTreeMap<String, u64> {
-        self.0.lock().expect("counter lock").clone()
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "rekey::CallCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = operation_name(cfg).unwrap_or_else(|| "unknown".into());
-        *self.0.lock().expect("counter lock").entry(op).or_default() += 1;
-        Ok(())
-    }
-}
-
-/// `service:Operation` (e.g. `iam:ListUsers`) of the call an interceptor
-/// sees, as IAM policies name actions.
-pub(crate) fn operation_name(cfg: &ConfigBag) -> Option<String> {
-    cfg.load::<Metadata>()
-        // "Secrets Manager" → `secretsmanager`, as IAM names its actions.
-        .map(|m| {
-            format!(
-                "{}:{}",
-                m.service().to_ascii_lowercase().replace(' ', ""),
-                m.name()
-            )
-        })
 }
 
 /// The clients one account is audited (or rotated) with.

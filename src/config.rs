@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::destination::Binding;
 use crate::destination::SecretRole;
 use crate::error::InputError;
 use crate::inventory::Source;
@@ -45,7 +46,6 @@ use crate::model::is_account_id;
 use crate::policy::{
     DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days,
 };
-use crate::rotation::bindings::Binding;
 
 /// A number of days written as `90` or `"90d"`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -16,13 +16,12 @@
 //!   before its Done is journaled — the instant a resumed run must redo a
 //!   step that in fact happened.
 
-use crate::journal::{Phase, Step};
-
-/// Kills the process if `REKEY_CRASH_AT` names this record.
-pub fn crash_point(step: Step, phase: Phase) {
+/// Kills the process if `REKEY_CRASH_AT` names this record (`step`,
+/// `phase` as the journal writes them: `create_key`, `done`).
+pub fn crash_point(step: &str, phase: &str) {
     #[cfg(feature = "fault-injection")]
     if let Ok(at) = std::env::var("REKEY_CRASH_AT")
-        && at == format!("{}:{}", step.as_str(), phase.as_str())
+        && at == format!("{step}:{phase}")
     {
         eprintln!("rekey: fault injection: crashing at {at}");
         std::process::abort();
@@ -33,16 +32,8 @@ pub fn crash_point(step: Step, phase: Phase) {
 
 /// Kills the process if `REKEY_CRASH_AT` names `STEP:effect`: the side
 /// effect happened, the journal does not know it yet.
-pub fn crash_after_effect(step: Step) {
-    #[cfg(feature = "fault-injection")]
-    if let Ok(at) = std::env::var("REKEY_CRASH_AT")
-        && at == format!("{}:effect", step.as_str())
-    {
-        eprintln!("rekey: fault injection: crashing at {at}");
-        std::process::abort();
-    }
-    #[cfg(not(feature = "fault-injection"))]
-    let _ = step;
+pub fn crash_after_effect(step: &str) {
+    crash_point(step, "effect");
 }
 
 #[cfg(feature = "fault-injection")]
@@ -96,7 +87,7 @@ mod interceptor {
     }
 
     fn take(cfg: &ConfigBag, when: When) -> Result<(), BoxError> {
-        let Some(op) = crate::aws::operation_name(cfg) else {
+        let Some(op) = crate::calls::operation_name(cfg) else {
             return Ok(());
         };
         let mut budget = budget().lock().expect("fault budget");

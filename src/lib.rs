@@ -31,6 +31,7 @@ pub mod atomic;
 pub mod audit;
 pub mod aws;
 pub mod awsfiles;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod destination;

@@ -9,6 +9,7 @@
 //! is verified ([`Destination::promote`]). What a destination is, the
 //! journal keeps as a [`DestinationSpec`].
 
+mod binding;
 pub mod credentials_file;
 mod route;
 pub mod secrets_manager;
@@ -22,6 +23,7 @@ use secrecy::SecretString;
 
 use crate::model::mask_key_id;
 
+pub use binding::Binding;
 pub use credentials_file::CredentialsFile;
 pub use secrets_manager::{SecretRole, SecretsManagerSecret};
 pub use spec::DestinationSpec;

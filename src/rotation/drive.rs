@@ -7,7 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::engine::{Engine, RotateError, Who};
-use super::next::{Facts, Next, Origin, ReadBack, next_step};
+use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::steps::{self, VerifyError};
 use crate::aws::AccountClients;
 use crate::destination::KeyPair;
@@ -15,14 +15,6 @@ use crate::error::error_chain;
 use crate::faults::crash_point;
 use crate::journal::{OldKeyAction, Outcome, Phase, Step};
 use crate::model::mask_key_id;
-
-/// How a driven rotation ended.
-pub(super) enum Ended {
-    /// Completed; the message says what was done.
-    Completed(String),
-    /// Undone (a rotation an earlier run left); the reason.
-    Undone(String),
-}
 
 impl Engine<'_> {
     /// Drives rotation `id` to its end. `new` is the new pair when it is
@@ -178,7 +170,7 @@ impl Engine<'_> {
             who.target,
             self.journal.finish(id, Outcome::Completed, None).await,
         )?;
-        crash_point(Step::Finish, Phase::Done);
+        crash_point(Step::Finish.as_str(), Phase::Done.as_str());
         self.release_old(who.target, old_key).await;
         Ok(Ended::Completed(format!(
             "rotated {}: {} → {}{note}",

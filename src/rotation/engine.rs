@@ -9,10 +9,9 @@ use aws_config::SdkConfig;
 use serde::Serialize;
 
 use super::access::Access;
-use super::drive::Ended;
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
-use super::next::Origin;
+use super::next::{Ended, Origin};
 use super::steps::{self, clients_for};
 use super::{Decision, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
@@ -122,7 +121,7 @@ impl Engine<'_> {
             who.target,
             self.journal.record_on(id, step, on, phase, detail).await,
         )?;
-        crash_point(step, phase);
+        crash_point(step.as_str(), phase.as_str());
         Ok(())
     }
 
@@ -296,7 +295,7 @@ impl Engine<'_> {
         self.rec(who, id, step, on, Phase::Begin, None).await?;
         let result = effect().await;
         if result.is_ok() {
-            crate::faults::crash_after_effect(step);
+            crate::faults::crash_after_effect(step.as_str());
         }
         match &result {
             Ok(_) => self.rec(who, id, step, on, Phase::Done, None).await?,

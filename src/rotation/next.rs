@@ -10,6 +10,14 @@
 
 use crate::journal::{OldKeyAction, Rotation, Step};
 
+/// How a driven rotation ended.
+pub(super) enum Ended {
+    /// Completed; the message says what was done.
+    Completed(String),
+    /// Undone (a rotation an earlier run left); the reason.
+    Undone(String),
+}
+
 /// Who is driving the rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {

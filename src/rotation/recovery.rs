@@ -5,9 +5,8 @@
 #![allow(clippy::result_large_err)]
 
 use super::access::Access;
-use super::drive::Ended;
 use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
-use super::next::{Facts, Next, Origin, ReadBack, next_step};
+use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::UnknownCreate;
 use std::sync::Arc;
 

@@ -13,9 +13,7 @@ use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
 use rekey::config::{ConfigFile, RotateSettings, ServiceEntry};
-use rekey::destination::{
-    CredentialsFile, Destination, Reach, SecretRole, SecretsManagerSecret, SsmParameter,
-};
+use rekey::destination::{Binding, CredentialsFile, Destination, Reach, SecretRole};
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
@@ -322,7 +320,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
         let destinations = to
             .iter()
-            .map(|t| t.open(account, secret_role.as_ref(), &base))
+            .map(|t| t.open(account, secret_role.as_ref(), Reach::With(&base), &base))
             .collect();
         let access = match &args.role {
             Some(role) => Access::Role {
@@ -408,44 +406,13 @@ fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<Services>> {
     Ok(Some((selection, file.services, file.rotate)))
 }
 
-/// One `--to` destination, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum To {
-    SecretsManager(String),
-    Ssm(String),
-}
-
-impl To {
-    /// Reached with your own credentials (`base`); a secret named by an ARN
-    /// of another account than `account`'s, through `secret_role` there.
-    fn open(
-        &self,
-        account: &str,
-        secret_role: Option<&SecretRole>,
-        base: &SdkConfig,
-    ) -> Arc<dyn Destination> {
-        match self {
-            To::SecretsManager(id) => Arc::new(SecretsManagerSecret::of_user(
-                id,
-                account,
-                secret_role,
-                Reach::With(base),
-                base,
-            )),
-            To::Ssm(path) => Arc::new(SsmParameter::new(path, None, None, base)),
-        }
-    }
-}
-
-/// `secretsmanager:NAME|ARN` or `ssm:/PATH`.
-fn parse_to(text: &str) -> anyhow::Result<To> {
-    match text.split_once(':') {
-        Some(("secretsmanager", id)) if !id.is_empty() => Ok(To::SecretsManager(id.to_string())),
-        Some(("ssm", path)) if path.starts_with('/') && path.len() > 1 => {
-            Ok(To::Ssm(path.to_string()))
-        }
-        _ => bail!("--to `{text}`: expected secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"),
-    }
+/// One `--to` destination: `secretsmanager:NAME|ARN` or `ssm:/PATH`.
+fn parse_to(text: &str) -> anyhow::Result<Binding> {
+    Binding::parse(text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--to `{text}`: expected secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH"
+        )
+    })
 }
 
 /// A job from one key of the credentials file: its profiles are its
