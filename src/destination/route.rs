@@ -6,6 +6,7 @@
 
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
+use tokio::sync::OnceCell;
 
 use crate::error::CallError;
 
@@ -57,7 +58,41 @@ impl Route {
     }
 
     /// The role's session the run already has open: no second AssumeRole.
-    pub fn with_session(&self, session: &Credentials) -> SdkConfig {
+    fn with_session(&self, session: &Credentials) -> SdkConfig {
         crate::aws::with_credentials(&self.regional(), session.clone())
+    }
+}
+
+/// A destination's SDK client (`C`), built once over its [`Route`]: from
+/// the run's open role session when it has one, else on first use.
+pub(crate) struct RoutedClient<C> {
+    pub route: Route,
+    client: OnceCell<C>,
+    build: fn(&SdkConfig) -> C,
+}
+
+impl<C> RoutedClient<C> {
+    pub fn new(route: Route, build: fn(&SdkConfig) -> C) -> Self {
+        RoutedClient {
+            route,
+            client: OnceCell::new(),
+            build,
+        }
+    }
+
+    /// The role's session is already open: no second AssumeRole. The role
+    /// is still journaled, so a resumed run assumes it again.
+    pub fn with_session(self, session: &Credentials) -> Self {
+        let _ = self
+            .client
+            .set((self.build)(&self.route.with_session(session)));
+        self
+    }
+
+    /// The client; the first use may assume the route's role.
+    pub async fn get(&self) -> Result<&C, CallError> {
+        self.client
+            .get_or_try_init(|| async { Ok((self.build)(&self.route.config().await?)) })
+            .await
     }
 }

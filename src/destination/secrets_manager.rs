@@ -27,10 +27,9 @@ use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::route::Route;
+use super::route::{Route, RoutedClient};
 use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair, Reach};
 use crate::error::{CallError, FailureKind};
 use crate::model::mask_key_id;
@@ -79,11 +78,10 @@ fn other_account<'a>(secret_id: &'a str, user_account: &str) -> Option<(&'a str,
 /// One secret, by name or ARN.
 pub struct SecretsManagerSecret {
     secret_id: String,
-    route: Route,
     /// The secret's account, when it is another than its user's and no role
     /// reaches it: a denied call then names it.
     foreign_account: Option<String>,
-    client: OnceCell<Client>,
+    client: RoutedClient<Client>,
 }
 
 impl SecretsManagerSecret {
@@ -101,15 +99,14 @@ impl SecretsManagerSecret {
         route.role = role.map(|arn| (arn, None));
         SecretsManagerSecret {
             secret_id: secret_id.to_string(),
-            route,
             foreign_account: None,
-            client: OnceCell::new(),
+            client: RoutedClient::new(route, Self::client_of),
         }
     }
 
     /// The external ID the role's trust policy asks for.
     pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
-        if let Some((_, id)) = &mut self.route.role {
+        if let Some((_, id)) = &mut self.client.route.role {
             *id = external_id;
         }
         self
@@ -139,23 +136,16 @@ impl SecretsManagerSecret {
                 let secret = Self::new(secret_id, None, Some(arn.to_string()), caller)
                     .with_external_id(external_id.map(str::to_string));
                 match session {
-                    Some(session) => secret.with_session(session),
+                    Some(session) => SecretsManagerSecret {
+                        client: secret.client.with_session(session),
+                        ..secret
+                    },
                     None => secret,
                 }
             }
         };
         secret.foreign_account = other_account(secret_id, user_account).map(|(_, a)| a.to_string());
         secret
-    }
-
-    /// The role's session is already open (`session` holds its
-    /// credentials): no second AssumeRole. The role is still journaled, so
-    /// a resumed run assumes it again with `base`.
-    fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
-        let _ = self
-            .client
-            .set(Self::client_of(&self.route.with_session(session)));
-        self
     }
 
     fn client_of(config: &SdkConfig) -> Client {
@@ -169,13 +159,8 @@ impl SecretsManagerSecret {
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {
-        self.client
-            .get_or_try_init(|| async {
-                let config = (self.route.config().await)
-                    .map_err(|source| self.failed("assuming the role to reach", source))?;
-                Ok(Self::client_of(&config))
-            })
-            .await
+        (self.client.get().await)
+            .map_err(|source| self.failed("assuming the role to reach", source))
     }
 
     fn failed(&self, doing: &'static str, source: CallError) -> DestinationError {
@@ -321,21 +306,41 @@ impl SecretsManagerSecret {
     /// key pair: undoing the first delivery into a secret that had no
     /// value (its first version became AWSCURRENT at once).
     async fn put_without_pair(&self, new_key_id: &str) -> Result<(), DestinationError> {
-        let mut fields = match self.read(CURRENT).await? {
-            Some(text) => self.parse(&text)?,
-            None => Map::new(),
-        };
+        let mut fields = self.current_fields().await?;
         if fields.get("AccessKeyId").and_then(Value::as_str) != Some(new_key_id) {
             return Ok(());
         }
         fields.remove("AccessKeyId");
         fields.remove("SecretAccessKey");
+        let token = format!("{:-<32}", format!("rekey-undo-{new_key_id}"));
+        self.put_value(&token, &Value::Object(fields).to_string(), None)
+            .await
+    }
+
+    /// AWSCURRENT's JSON fields; none when it holds no value yet.
+    async fn current_fields(&self) -> Result<Map<String, Value>, DestinationError> {
+        match self.read(CURRENT).await? {
+            Some(text) => self.parse(&text),
+            None => Ok(Map::new()),
+        }
+    }
+
+    /// PutSecretValue with an idempotency `token` (a retry with the same
+    /// token makes no second version); the new version gets `stage`, else
+    /// Secrets Manager's default (AWSCURRENT).
+    async fn put_value(
+        &self,
+        token: &str,
+        text: &str,
+        stage: Option<&str>,
+    ) -> Result<(), DestinationError> {
         let client = self.client().await?;
         client
             .put_secret_value()
             .secret_id(&self.secret_id)
-            .client_request_token(format!("{:-<32}", format!("rekey-undo-{new_key_id}")))
-            .secret_string(Value::Object(fields).to_string())
+            .client_request_token(token)
+            .secret_string(text)
+            .set_version_stages(stage.map(|s| vec![s.to_string()]))
             .send()
             .await
             .map(|_| ())
@@ -408,9 +413,9 @@ impl Destination for SecretsManagerSecret {
     fn spec(&self) -> DestinationSpec {
         DestinationSpec::SecretsManager {
             secret_id: self.secret_id.clone(),
-            region: self.route.region.clone(),
-            role: self.route.role_arn(),
-            external_id: self.route.external_id(),
+            region: self.client.route.region.clone(),
+            role: self.client.route.role_arn(),
+            external_id: self.client.route.external_id(),
         }
     }
 
@@ -457,10 +462,7 @@ impl Destination for SecretsManagerSecret {
         Box::pin(async move {
             // A secret with no value yet, or one holding other fields
             // only, gets its first key pair (issue 7).
-            let fields = match self.read(CURRENT).await? {
-                Some(text) => self.parse(&text)?,
-                None => Map::new(),
-            };
+            let fields = self.current_fields().await?;
             let holds = fields.get("AccessKeyId").and_then(Value::as_str);
             if holds.is_some()
                 && holds != Some(old_key_id)
@@ -473,22 +475,8 @@ impl Destination for SecretsManagerSecret {
                 });
             }
             let value = with_pair(fields, new);
-            let client = self.client().await?;
-            client
-                .put_secret_value()
-                .secret_id(&self.secret_id)
-                .client_request_token(Self::version_for(&new.access_key_id))
-                .secret_string(value.as_str())
-                .version_stages(PENDING)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    self.failed(
-                        "writing",
-                        CallError::from_sdk("secretsmanager:PutSecretValue", e),
-                    )
-                })
+            let token = Self::version_for(&new.access_key_id);
+            self.put_value(&token, value.as_str(), Some(PENDING)).await
         })
     }
 

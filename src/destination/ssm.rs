@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::route::Route;
+use super::route::{Route, RoutedClient};
 use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
 use crate::error::CallError;
 use crate::model::mask_key_id;
@@ -75,10 +75,9 @@ struct Previous {
 pub struct SsmParameter {
     path: String,
     form: OnceCell<SsmForm>,
-    /// Its region, and the role that reaches it (the account a `--service`
-    /// job entered through its role), journaled.
-    route: Route,
-    client: OnceCell<Client>,
+    /// Over its region and the role that reaches it (the account a
+    /// `--service` job entered through its role), journaled.
+    client: RoutedClient<Client>,
     previous: Mutex<Option<Previous>>,
 }
 
@@ -99,8 +98,7 @@ impl SsmParameter {
         SsmParameter {
             path: path.trim_end_matches('/').to_string(),
             form: cell,
-            route: Route::new(base, region),
-            client: OnceCell::new(),
+            client: RoutedClient::new(Route::new(base, region), Self::client_of),
             previous: Mutex::new(None),
         }
     }
@@ -108,7 +106,7 @@ impl SsmParameter {
     /// This parameter reached through `role` (an ARN, with the external ID
     /// its trust asks for), assumed with `base`'s credentials.
     pub fn with_role(mut self, role: Option<String>, external_id: Option<String>) -> Self {
-        self.route.role = role.map(|arn| (arn, external_id));
+        self.client.route.role = role.map(|arn| (arn, external_id));
         self
     }
 
@@ -116,10 +114,10 @@ impl SsmParameter {
     /// credentials): no second AssumeRole. The role is still journaled, so
     /// a resumed run assumes it again with `base`.
     pub fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
-        let _ = self
-            .client
-            .set(Self::client_of(&self.route.with_session(session)));
-        self
+        SsmParameter {
+            client: self.client.with_session(session),
+            ..self
+        }
     }
 
     fn client_of(config: &SdkConfig) -> Client {
@@ -133,13 +131,8 @@ impl SsmParameter {
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {
-        self.client
-            .get_or_try_init(|| async {
-                let config = (self.route.config().await)
-                    .map_err(|source| self.failed("assuming the role to reach", source))?;
-                Ok(Self::client_of(&config))
-            })
-            .await
+        (self.client.get().await)
+            .map_err(|source| self.failed("assuming the role to reach", source))
     }
 
     fn failed(&self, doing: &'static str, source: CallError) -> DestinationError {
@@ -448,9 +441,9 @@ impl Destination for SsmParameter {
         DestinationSpec::Ssm {
             path: self.path.clone(),
             form: self.form.get().copied(),
-            region: self.route.region.clone(),
-            role: self.route.role_arn(),
-            external_id: self.route.external_id(),
+            region: self.client.route.region.clone(),
+            role: self.client.route.role_arn(),
+            external_id: self.client.route.external_id(),
         }
     }
 
