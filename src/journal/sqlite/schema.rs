@@ -159,8 +159,11 @@ impl NewOwner {
             return;
         };
         for p in self.created.iter().rev() {
-            let differs = std::fs::metadata(p).is_ok_and(|m| (m.uid(), m.gid()) != (uid, gid));
-            if differs && let Err(e) = std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
+            // Never through a symlink: one swapped in since we created the
+            // path would hand its target to that owner.
+            let differs =
+                std::fs::symlink_metadata(p).is_ok_and(|m| (m.uid(), m.gid()) != (uid, gid));
+            if differs && let Err(e) = std::os::unix::fs::lchown(p, Some(uid), Some(gid)) {
                 tracing::debug!("{} keeps its owner: {e}", p.display());
             }
         }
@@ -245,6 +248,35 @@ mod tests {
     use crate::journal::JournalError;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::{begin, clock};
+
+    /// Run as root over a user's directory, rekey gives what it created the
+    /// user's ownership. Should the user swap a just-created directory for
+    /// a symlink before that (to /etc/shadow, say), the chown must not
+    /// follow it: root would hand the link's target to the user.
+    #[cfg(unix)]
+    #[test]
+    fn a_created_path_swapped_for_a_symlink_does_not_give_its_target_away() {
+        use std::os::unix::fs::MetadataExt;
+        const OTHER: u32 = 65534;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(OTHER), Some(OTHER))
+            .expect("chown to 65534: the suite runs as root, as CI does");
+        let journal = home.join("state").join("journal.sqlite3");
+        let owner = NewOwner::of(&journal);
+        // The race: `state` appears as a link to a root-owned file.
+        let target = dir.path().join("root-owned");
+        std::fs::write(&target, "root's").unwrap();
+        std::os::unix::fs::symlink(&target, home.join("state")).unwrap();
+        owner.apply();
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (0, 0),
+            "the link's target changed owner"
+        );
+    }
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars
