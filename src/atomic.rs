@@ -51,6 +51,18 @@ pub fn write(path: &Path, contents: &[u8], mode: u32, backup: Option<&Path>) -> 
     sync_dir(parent_dir(&target))
 }
 
+/// Writes a file of rekey's own at `path` the same way, owned like `like`
+/// (the file it belongs with). Unlike [`write`], a symlink found at `path`
+/// is replaced, never written through: the name is rekey's, so a link
+/// there was planted, and root following it would overwrite (and give
+/// away) whatever it points to. The owner is set on the new file before it
+/// takes the name, so no chown ever acts on a path someone can swap.
+pub fn write_own(path: &Path, contents: &[u8], mode: u32, like: &Path) -> io::Result<()> {
+    let owner = Owner::of(like)?;
+    TempFile::write_next_to(path, contents, mode, owner)?.rename_to(path)?;
+    sync_dir(parent_dir(path))
+}
+
 /// Checks that [`write`] could replace `path`, changing nothing a reader
 /// can see: its directory exists and takes a new file, and `path` is not a
 /// directory. A command checks this before its work, so that it does not

@@ -139,6 +139,45 @@ async fn a_rotation_by_root_over_a_users_home_leaves_the_journal_the_users() {
     }
 }
 
+/// The old pair's file has a name anyone can predict
+/// (`credentials.rekey-old-<OLD KEY ID>`). A link planted there must be
+/// replaced, not written through: root's cron job would otherwise write the
+/// key pair over, and hand to the user, whatever the link points to.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_link_planted_where_the_old_pair_is_kept_is_replaced_not_followed() {
+    let dev = Dev::new(100).await;
+    let aws_dir = dev.home.path().join(".aws");
+    let victim = dev.home.path().join("victim");
+    std::fs::write(&victim, "not rekey's\n").unwrap();
+    let kept = aws_dir.join(format!("credentials.rekey-old-{}", dev.key.access_key_id));
+    std::os::unix::fs::symlink(&victim, &kept).unwrap();
+    for path in [aws_dir.clone(), dev.home.credentials_path()] {
+        std::os::unix::fs::chown(&path, Some(OTHER), Some(OTHER))
+            .expect("chown to 65534:65534: the suite runs as root, as CI does");
+    }
+    let crash = [("REKEY_CRASH_AT", "deliver:done")];
+    let out = dev.rotate_with(&crash, &["--profile", "dev"]);
+    assert!(out.status.code().is_none(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not rekey's\n");
+    let victim_meta = std::fs::metadata(&victim).unwrap();
+    assert_eq!((victim_meta.uid(), victim_meta.gid()), (0, 0));
+    let meta = std::fs::symlink_metadata(&kept).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced by rekey's file"
+    );
+    assert_eq!((meta.uid(), meta.gid()), (OTHER, OTHER));
+    // The next run finishes the rotation with the pair it kept.
+    let out = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    dev.assert_profile_works("dev");
+    assert!(
+        !kept.exists(),
+        "the kept pair is deleted once the rotation ends"
+    );
+}
+
 /// `rekey ARGS` as a new user runs it: only HOME (with `home`'s empty
 /// files), no AWS_* variables, no region; the instance metadata service is
 /// looked for, as the AWS CLI does, and does not answer. The endpoint is the

@@ -547,3 +547,37 @@ async fn limit_exceeded_right_after_a_recovery_waits_for_the_orphan_and_sweeps_i
         );
     }
 }
+
+/// A file left at the old pair's name (`credentials.rekey-old-<OLD KEY
+/// ID>`: an earlier rotation's, a copy, a hand edit) is not this
+/// rotation's pair. Before, delivery kept nothing when the name existed,
+/// and an undo then wrote that file's pair into the profile: a lockout.
+#[tokio::test]
+async fn a_stale_file_at_the_old_pairs_name_is_never_what_an_undo_restores() {
+    let dev = Dev::new(120).await;
+    let kept = dev
+        .home
+        .path()
+        .join(".aws")
+        .join(format!("credentials.rekey-old-{}", dev.key.access_key_id));
+    std::fs::write(
+        &kept,
+        format!(
+            "[rekey-old-key]\naws_access_key_id = {}\naws_secret_access_key = stale-not-the-secret\n",
+            dev.key.access_key_id
+        ),
+    )
+    .unwrap();
+    // The new key is never accepted: the rotation is undone.
+    moto().new_key_delay(&dev.acct.account_id, 60.0, false, true);
+    let out = dev.rotate(&["--profile", "dev", "--propagation-timeout", "2s"]);
+    moto().new_key_delay(&dev.acct.account_id, 0.0, false, false);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(dev.history()[0]["outcome"], "undone");
+    assert_eq!(dev.held("dev").secret_access_key, dev.key.secret_access_key);
+    dev.assert_profile_works("dev");
+    assert!(
+        !kept.exists(),
+        "the kept pair is deleted once the rotation ends"
+    );
+}

@@ -194,15 +194,19 @@ impl CredentialsFile {
 
     pub fn deliver(&self, new: &KeyPair, old_key_id: &str) -> Result<(), DestinationError> {
         let kept = self.old_pair_path(old_key_id);
+        // Kept afresh (once) by every delivery, whatever is at that name:
+        // a file or link left there is not this rotation's pair.
+        let mut kept_now = false;
         self.edit(|file| {
             for profile in &self.profiles {
                 let holds = file.keys(profile).map(|(id, _)| id.to_string());
                 match holds.as_deref() {
                     Some(id) if id == new.access_key_id => {}
                     Some(id) if id == old_key_id => {
-                        if !kept.exists() {
+                        if !kept_now {
                             let old = Self::pair(file, profile).expect("the profile holds it");
                             keep_pair(&kept, &old, &self.path)?;
+                            kept_now = true;
                         }
                     }
                     // Someone changed the profile since it was planned:
@@ -307,14 +311,7 @@ fn keep_pair(path: &Path, pair: &KeyPair, like: &Path) -> Result<(), Destination
         path: path.to_path_buf(),
         source,
     };
-    write_atomically(path, text.as_bytes(), None).map_err(write_error)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(like).map_err(write_error)?;
-        std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid())).map_err(write_error)?;
-    }
-    Ok(())
+    crate::atomic::write_own(path, text.as_bytes(), 0o600, like).map_err(write_error)
 }
 
 /// An exclusive lock on the directory holding `path`, held until the
