@@ -25,7 +25,9 @@ use crate::support::stores::{
 };
 #[cfg(feature = "fault-injection")]
 use crate::support::stores::{key_json, secret_versions};
-use crate::support::{Creds, Org, ROLE, Seeder, member_config, moto, sdk_config};
+use crate::support::{
+    Creds, Org, ROLE, Seeder, code, member_config, moto, said, sdk_config, stderr, stdout,
+};
 
 /// A service user `svc` in member 0 of a fresh organization, whose key may
 /// only ask STS who it is, and a secret holding that key.
@@ -209,24 +211,13 @@ async fn a_reader_of_awscurrent_always_holds_a_working_key_and_awsprevious_keeps
 async fn a_retried_delivery_with_the_same_token_creates_no_second_version() {
     let svc = Service::new(1).await;
     let first = cli(&svc, &[("REKEY_CRASH_AT", "deliver:effect")], &[]);
-    assert_eq!(
-        first.status.code(),
-        None,
-        "{}",
-        crate::support::stderr(&first)
-    );
+    assert_eq!(first.status.code(), None, "{}", stderr(&first));
     let second = cli(&svc, &[], &[]);
-    assert_eq!(
-        crate::support::code(&second),
-        0,
-        "{}{}",
-        crate::support::stdout(&second),
-        crate::support::stderr(&second)
-    );
+    assert_eq!(code(&second), 0, "{}", said(&second));
     assert!(
-        crate::support::stdout(&second).contains("finished rotation #1"),
+        stdout(&second).contains("finished rotation #1"),
         "{}",
-        crate::support::stdout(&second)
+        stdout(&second)
     );
     let mut stages: Vec<Vec<String>> = secret_versions(&svc.secrets, &svc.secret_id)
         .await
@@ -331,14 +322,8 @@ impl Service {
 async fn the_cli_rotates_a_service_users_key_into_a_secret_and_keeps_the_old_key() {
     let svc = Service::new(1).await;
     let out = cli(&svc, &[], &[]);
-    assert_eq!(
-        crate::support::code(&out),
-        0,
-        "{}{}",
-        crate::support::stdout(&out),
-        crate::support::stderr(&out)
-    );
-    let text = crate::support::stdout(&out);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let text = stdout(&out);
     assert!(
         text.contains("[rotated]") && text.contains("kept active"),
         "{text}"
@@ -362,11 +347,11 @@ async fn the_cli_refuses_a_destination_it_cannot_parse_and_changes_nothing() {
         "--to",
         "vault:secret/ci",
     ]);
-    assert_eq!(crate::support::code(&out), 2);
+    assert_eq!(code(&out), 2);
     assert!(
-        crate::support::stderr(&out).contains("expected secretsmanager:NAME"),
+        stderr(&out).contains("expected secretsmanager:NAME"),
         "{}",
-        crate::support::stderr(&out)
+        stderr(&out)
     );
     assert_eq!(svc.seeder.keys("svc").await.len(), 1);
     assert!(!svc.journal_path().exists());
@@ -413,20 +398,15 @@ async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_nex
         } else {
             Some(2)
         };
-        assert_eq!(
-            ended,
-            expected,
-            "{case}: {}",
-            crate::support::stderr(&first)
-        );
+        assert_eq!(ended, expected, "{case}: {}", stderr(&first));
         svc.assert_working(&case).await;
         let second = cli(&svc, &[], &[]);
         assert_eq!(
-            crate::support::code(&second),
+            code(&second),
             0,
             "{var}={value}: {}{}",
-            crate::support::stdout(&first),
-            crate::support::stderr(&second)
+            stdout(&first),
+            stderr(&second)
         );
         let current = svc.assert_ended_safe(&case).await;
         // Ended rotated, now or by the first run's own rollback and then
@@ -435,10 +415,10 @@ async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_nex
             current["AccessKeyId"],
             svc.key.access_key_id.as_str(),
             "{var}={value}: {}",
-            crate::support::stdout(&second)
+            stdout(&second)
         );
         let history = svc.runner.history();
-        let text = crate::support::stdout(&history);
+        let text = stdout(&history);
         assert!(!text.contains("\"running\""), "{var}={value}: {text}");
     }
 }
@@ -449,18 +429,13 @@ async fn a_rotation_into_a_secret_killed_or_failed_anywhere_ends_safe_on_the_nex
 async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     let svc = Service::new(1).await;
     let first = cli(&svc, &[], &[]);
-    assert_eq!(
-        crate::support::code(&first),
-        0,
-        "{}",
-        crate::support::stderr(&first)
-    );
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
     let gen1 = creds_of(&svc.assert_safe().await);
     // A reader still on the old key uses it after it was replaced.
     assert!(works(&svc.key).await);
     let refused = cli(&svc, &[], &[]);
-    assert_eq!(crate::support::code(&refused), 2);
-    let err = crate::support::stderr(&refused);
+    assert_eq!(code(&refused), 2);
+    let err = stderr(&refused);
     let today = time::OffsetDateTime::now_utc().date().to_string();
     assert!(
         err.contains("was used since it was replaced (sts in us-east-1 on ")
@@ -475,12 +450,7 @@ async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     // Last used before it was replaced: freed, then the rotation goes on.
     moto().key_dates(&svc.account_id, "svc", &svc.key.access_key_id, 100, Some(1));
     let again = cli(&svc, &[], &[]);
-    assert_eq!(
-        crate::support::code(&again),
-        0,
-        "{}",
-        crate::support::stderr(&again)
-    );
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
     let gen2 = creds_of(&svc.assert_safe().await);
     let mut keys: Vec<String> = svc
         .seeder
@@ -556,13 +526,7 @@ async fn an_ssm_pair_of_parameters_is_rotated_through_the_cli_keeping_its_kms_ke
     )
     .await;
     let out = cli_to(&svc, "ssm:/ci/pair", &[], &[]);
-    assert_eq!(
-        crate::support::code(&out),
-        0,
-        "{}{}",
-        crate::support::stdout(&out),
-        crate::support::stderr(&out)
-    );
+    assert_eq!(code(&out), 0, "{}", said(&out));
     let held = Creds {
         access_key_id: param_text(&svc.ssm, "/ci/pair/access_key_id").await,
         secret_access_key: param_text(&svc.ssm, "/ci/pair/secret_access_key").await,
@@ -597,11 +561,7 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         &[("REKEY_CRASH_AT", "promote:done")],
         &both,
     );
-    assert!(
-        first.status.code().is_none(),
-        "{}",
-        crate::support::stderr(&first)
-    );
+    assert!(first.status.code().is_none(), "{}", stderr(&first));
     let (promoted, _) = param_at(&svc.ssm, "/ci/svc").await;
     assert_ne!(promoted["AccessKeyId"], svc.key.access_key_id.as_str());
     assert!(works(&creds_of(&promoted)).await);
@@ -614,20 +574,9 @@ async fn a_resumed_undo_puts_the_previous_ssm_value_back_from_its_history() {
         )],
         &both,
     );
-    assert_eq!(
-        crate::support::code(&second),
-        2,
-        "{}",
-        crate::support::stdout(&second)
-    );
+    assert_eq!(code(&second), 2, "{}", stdout(&second));
     let (now, _) = param_at(&svc.ssm, "/ci/svc").await;
-    assert_eq!(
-        now,
-        value,
-        "{}{}",
-        crate::support::stdout(&second),
-        crate::support::stderr(&second)
-    );
+    assert_eq!(now, value, "{}{}", stdout(&second), stderr(&second));
     assert!(works(&creds_of(&now)).await);
     assert_eq!(
         svc.seeder.keys("svc").await,
@@ -676,12 +625,7 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
         } else {
             Some(2)
         };
-        assert_eq!(
-            first.status.code(),
-            expected,
-            "{case}: {}",
-            crate::support::stderr(&first)
-        );
+        assert_eq!(first.status.code(), expected, "{case}: {}", stderr(&first));
         let after_first = held().await;
         assert!(
             works(&after_first).await,
@@ -689,11 +633,11 @@ async fn a_rotation_into_an_ssm_parameter_killed_or_failed_anywhere_ends_safe_on
         );
         let second = cli_to(&svc, "ssm:/ci/svc", &[], &[]);
         assert_eq!(
-            crate::support::code(&second),
+            code(&second),
             0,
             "{case}: {}{}",
-            crate::support::stdout(&second),
-            crate::support::stderr(&second)
+            stdout(&second),
+            stderr(&second)
         );
         let now = held().await;
         assert!(works(&now).await, "{case}");
@@ -789,8 +733,8 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
     };
 
     let out = rotate(&[]);
-    let (text, errors) = (crate::support::stdout(&out), crate::support::stderr(&out));
-    assert_eq!(crate::support::code(&out), 2, "{text}{errors}");
+    let (text, errors) = (stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 2, "{text}{errors}");
     assert_eq!(text.matches("[rotated]").count(), 6, "{text}{errors}");
     for m in &members {
         let (secret, param) = m.held().await;
@@ -820,11 +764,7 @@ async fn rotate_service_over_an_organization_rotates_every_bound_user_and_a_bad_
     );
 
     let again = rotate(&["--max-age", "90d"]);
-    let text = format!(
-        "{}{}",
-        crate::support::stdout(&again),
-        crate::support::stderr(&again)
-    );
+    let text = format!("{}{}", stdout(&again), stderr(&again));
     assert_eq!(text.matches("[not due]").count(), 6, "{text}");
     assert!(!text.contains("[rotated]"), "{text}");
     for m in &members {

@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
-    ServiceAccount, assert_no_secret_in, create_secret, creds_of, param_at, param_key, put_param,
-    secret_at, secret_key, secret_versions, works,
+    ServiceAccount, assert_no_secret_in, assert_secret_untouched, create_secret, creds_of,
+    param_at, param_key, put_param, secret_at, secret_key, secret_versions, works,
 };
 use crate::support::{Creds, Org, ROLE, code, json_out, moto, said, sdk_config, stderr, stdout};
 
@@ -269,12 +269,7 @@ async fn a_secret_rotated_by_another_lambda_is_refused_naming_both_and_nothing_c
     );
     assert!(!stdout(&out).contains("[rotated]"), "{}", said(&out));
     assert_eq!(member.keys("svc").await, keys, "no new IAM key");
-    assert_eq!(secret_versions(&caller, "ci/rotated").await, versions);
-    assert_eq!(secret_at(&caller, "ci/rotated", "AWSPENDING").await, None);
-    assert_eq!(
-        secret_key(&caller, "ci/rotated").await.access_key_id,
-        key.access_key_id
-    );
+    assert_secret_untouched(&caller, "ci/rotated", &versions, &key.access_key_id).await;
 }
 
 #[tokio::test]
@@ -301,11 +296,7 @@ async fn with_service_a_secret_rotated_by_another_lambda_fails_only_its_user() {
         member.keys("svc-held").await,
         [(held.access_key_id.clone(), "Active".to_string())]
     );
-    assert_eq!(secret_versions(&member.secrets, "svc-held").await, versions);
-    assert_eq!(
-        secret_at(&member.secrets, "svc-held", "AWSPENDING").await,
-        None
-    );
+    assert_secret_untouched(&member.secrets, "svc-held", &versions, &held.access_key_id).await;
     // The other: rotated.
     let new = secret_key(&member.secrets, "svc-free").await;
     assert_ne!(new.access_key_id, free.access_key_id);

@@ -271,3 +271,20 @@ impl ServiceAccount {
         keys
     }
 }
+
+/// Nothing was written to secret `id`: the same versions as `versions`, no
+/// AWSPENDING, and AWSCURRENT still holds `key_id`.
+pub async fn assert_secret_untouched(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    versions: &[(String, Vec<String>)],
+    key_id: &str,
+) {
+    assert_eq!(
+        secret_versions(client, id).await,
+        versions,
+        "{id}: versions"
+    );
+    assert_eq!(secret_at(client, id, "AWSPENDING").await, None, "{id}");
+    assert_eq!(secret_key(client, id).await.access_key_id, key_id, "{id}");
+}
