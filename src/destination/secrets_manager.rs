@@ -189,16 +189,20 @@ impl SecretsManagerSecret {
             aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError,
         >,
     ) -> DestinationError {
-        let e = CallError::from_sdk("secretsmanager:DescribeSecret", e);
-        // Another account's secret that cannot be seen may well exist: a
-        // role there may reach it (`failed` says which account).
-        if is_not_found(&e) && self.foreign_account.is_none() {
-            return DestinationError::NotFound {
-                what: self.describe(),
-                why: "rekey does not create secrets (their resource policy and KMS key are the owner's choice): create it, empty or holding the user's key pair, then run again",
-            };
+        // `failed` first: another account's secret that cannot be seen may
+        // well exist, and it says which account a role may reach it in.
+        match self.failed(
+            "describing",
+            CallError::from_sdk("secretsmanager:DescribeSecret", e),
+        ) {
+            DestinationError::Call { source, .. } if is_not_found(&source) => {
+                DestinationError::NotFound {
+                    what: self.describe(),
+                    why: "rekey does not create secrets (their resource policy and KMS key are the owner's choice): create it, empty or holding the user's key pair, then run again",
+                }
+            }
+            other => other,
         }
-        self.failed("describing", e)
     }
 
     /// The version ID a delivery of `new_key_id` writes: the same on every
