@@ -792,3 +792,106 @@ async fn odd_user_and_secret_names_survive_a_kill_and_are_finished_by_the_next_r
     assert_eq!(rows[0]["user_name"], user, "{history}");
     assert_eq!(rows[0]["destinations"][0]["secret_id"], secret, "{history}");
 }
+
+/// The read-back before the old key is retired, for a secret: killed
+/// right before it, AWSCURRENT is put back to the old key (an operator's
+/// restore) while the parameter keeps the new one; the resumed run finds
+/// the secret no longer holds the new key, leaves the old key active and
+/// exits 2 saying why.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_secret_rewritten_before_the_read_back_keeps_its_old_key_working() {
+    let org = moto().new_org(1);
+    let member = ServiceAccount::of(&org, 0).await;
+    let old = member
+        .user("svc", 100, Some("secretsmanager:svc ssm:/svc"))
+        .await;
+    create_secret(&member.secrets, "svc", &old).await;
+    put_param(&member.ssm, "/svc", &old).await;
+    let runner = Runner::new(&org.admin);
+    let args = [
+        "--service",
+        "--account",
+        &member.account_id,
+        "--role",
+        ROLE,
+        "--old-key",
+        "deactivate",
+    ];
+    let killed = runner.rotate_with(&[("REKEY_CRASH_AT", "confirm_delivery:begin")], &args);
+    assert_eq!(killed.status.code(), None, "killed: {}", said(&killed));
+    assert_ne!(
+        secret_key(&member.secrets, "svc").await.access_key_id,
+        old.access_key_id
+    );
+    // An operator's restore: AWSCURRENT back on the version of the old key.
+    let versions = secret_versions(&member.secrets, "svc").await;
+    let holder = |stage: &str| {
+        versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id.clone())
+            .expect(stage)
+    };
+    member
+        .secrets
+        .update_secret_version_stage()
+        .secret_id("svc")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(holder("AWSPREVIOUS"))
+        .remove_from_version_id(holder("AWSCURRENT"))
+        .send()
+        .await
+        .expect("put the old key back");
+    assert_eq!(
+        secret_key(&member.secrets, "svc").await.access_key_id,
+        old.access_key_id
+    );
+    let out = runner.rotate(&args);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    assert!(
+        stderr(&out).contains("no longer holds the new key"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(
+        secret_key(&member.secrets, "svc").await.access_key_id,
+        old.access_key_id
+    );
+    assert!(
+        works(&old).await,
+        "the old key the secret holds still works"
+    );
+}
+
+/// The tag names destinations only, never a role: an entry that tries
+/// (`role=arn:…`) is a bad entry, named in the error; that user is left
+/// alone and exit is 2.
+#[tokio::test]
+async fn a_tag_entry_naming_a_role_is_refused_and_nothing_changes() {
+    let org = moto().new_org(1);
+    let member = ServiceAccount::of(&org, 0).await;
+    let entry = format!("role=arn:aws:iam::{}:role/{ROLE}", member.account_id);
+    let old = member
+        .user("svc", 100, Some(&format!("secretsmanager:svc {entry}")))
+        .await;
+    create_secret(&member.secrets, "svc", &old).await;
+    let runner = Runner::new(&org.admin);
+    let out = runner.rotate(&["--service", "--org", "--role", ROLE]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    assert!(
+        said(&out).contains(&format!(
+            "holds `{entry}`, which is not secretsmanager:NAME"
+        )),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(
+        member.keys("svc").await,
+        [(old.access_key_id.clone(), "Active".to_string())]
+    );
+    assert_eq!(
+        secret_key(&member.secrets, "svc").await.access_key_id,
+        old.access_key_id
+    );
+}
