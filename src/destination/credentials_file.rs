@@ -283,6 +283,21 @@ impl Destination for CredentialsFile {
         Box::pin(async move { CredentialsFile::missing(self, access_key_id) })
     }
 
+    /// Every profile must hold the old key: a file has no first delivery.
+    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move {
+            let differ = CredentialsFile::missing(self, old_key_id)?;
+            if differ.is_empty() {
+                return Ok(());
+            }
+            Err(DestinationError::HoldsAnotherKey {
+                what: format!("{}:", self.describe()),
+                holds: differ.join(", "),
+                rotated: crate::model::mask_key_id(old_key_id),
+            })
+        })
+    }
+
     fn deliver<'a>(&'a self, new: &'a KeyPair, old_key_id: &'a str) -> Io<'a, ()> {
         Box::pin(async move { CredentialsFile::deliver(self, new, old_key_id) })
     }
@@ -382,6 +397,27 @@ mod tests {
             access_key_id: NEW.into(),
             secret: SecretString::from("newsecret".to_string()),
         }
+    }
+
+    #[test]
+    fn a_file_accepts_a_new_key_only_where_every_profile_holds_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, FILE).unwrap();
+        let both = CredentialsFile::new(&path, vec!["dev".into(), "ci".into()]);
+        let accepts =
+            |d: &CredentialsFile, key| futures::executor::block_on(Destination::accepts(d, key));
+        assert!(accepts(&both, OLD).is_ok());
+        let with_other = CredentialsFile::new(&path, vec!["dev".into(), "other".into()]);
+        let e = accepts(&with_other, OLD).unwrap_err().to_string();
+        assert!(
+            e.ends_with("#dev,other: profile other holds AKIA…3456, not the key AKIA…1234 being rotated; rekey does not overwrite another key"),
+            "{e}"
+        );
+        let gone = CredentialsFile::new(&path, vec!["gone".into()]);
+        let e = accepts(&gone, OLD).unwrap_err().to_string();
+        assert!(e.contains("profile gone holds no key, not the key"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), FILE, "read only");
     }
 
     #[test]

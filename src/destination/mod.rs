@@ -74,6 +74,17 @@ pub enum DestinationError {
         profile: String,
         holds: Option<String>,
     },
+    /// What [`Destination::accepts`] refuses: another key where the key
+    /// being rotated should be.
+    #[error(
+        "{what} {holds}, not the key {rotated} being rotated; rekey does not overwrite another key"
+    )]
+    HoldsAnotherKey {
+        what: String,
+        /// `holds AKIA…1234`, or for several profiles, each that differs.
+        holds: String,
+        rotated: String,
+    },
     #[error("{what}: the file or its profiles are gone")]
     Gone { what: String },
     #[error("{what} does not exist; {why}")]
@@ -162,6 +173,24 @@ pub trait Destination: Send + Sync {
                     holds.as_deref().map_or("no key".into(), mask_key_id)
                 )]
             })
+        })
+    }
+
+    /// Whether [`Destination::deliver`] would put a new key in place of
+    /// `old_key_id`, read only: it refuses a destination holding another
+    /// key. A rotation asks every destination before its first change, so
+    /// a dry run says what a real run would do (issue 15 #5). By default a
+    /// destination holding no key pair may take one (a first delivery).
+    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()> {
+        Box::pin(async move {
+            match self.current_key_id().await? {
+                Some(holds) if holds != old_key_id => Err(DestinationError::HoldsAnotherKey {
+                    what: self.describe(),
+                    holds: format!("holds {}", mask_key_id(&holds)),
+                    rotated: mask_key_id(old_key_id),
+                }),
+                _ => Ok(()),
+            }
         })
     }
 
