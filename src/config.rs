@@ -307,6 +307,57 @@ fn relative_to(file: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// How old a key must be before `rotate --service` rotates it, as
+/// rekey.toml says: `max_age` of the account's `[accounts."ID"]`, else of
+/// `[policy]`; None where neither sets one (every bound key is rotated).
+/// Unlike audit's policy there is no default: a rotation is due when asked
+/// for, unless a max age says otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaxAges {
+    default: Option<i64>,
+    per_account: BTreeMap<String, i64>,
+}
+
+impl MaxAges {
+    pub fn for_account(&self, account_id: Option<&str>) -> Option<i64> {
+        account_id
+            .and_then(|id| self.per_account.get(id).copied())
+            .or(self.default)
+    }
+}
+
+impl ConfigFile {
+    /// Every `max_age` of the file (read from `path`), checked up front: a
+    /// bad one is named as written there (`[policy] max_age`), with the
+    /// file.
+    pub fn max_ages(&self, path: &Path) -> Result<MaxAges, InputError> {
+        let days = |key: String, d: &Days| {
+            d.days("max-age").map_err(|_| InputError::BadDaysInFile {
+                path: path.to_path_buf(),
+                key,
+                value: match d {
+                    Days::Number(n) => n.to_string(),
+                    Days::Text(t) => t.clone(),
+                },
+            })
+        };
+        let default = match &self.policy.max_age {
+            Some(d) => Some(days("[policy] max_age".into(), d)?),
+            None => None,
+        };
+        let mut per_account = BTreeMap::new();
+        for (id, o) in &self.accounts {
+            if let Some(d) = &o.max_age {
+                per_account.insert(id.clone(), days(format!("[accounts.\"{id}\"] max_age"), d)?);
+            }
+        }
+        Ok(MaxAges {
+            default,
+            per_account,
+        })
+    }
+}
+
 /// The policy of every account: defaults ← file ← per-account file
 /// override ← command-line flags.
 #[derive(Debug, Clone, Default)]
@@ -520,6 +571,34 @@ mod tests {
             assert!(
                 matches!(parse(bad), Err(InputError::BadConfig { .. })),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_max_ages_come_from_the_account_then_the_policy_and_bad_ones_name_their_key() {
+        let path = Path::new("/etc/rekey.toml");
+        let none = parse("").unwrap().max_ages(path).unwrap();
+        assert_eq!(none.for_account(Some("111111111111")), None);
+        let file = parse(
+            "[policy]\nmax_age = \"30d\"\n[accounts.\"111111111111\"]\nmax_age = 2\n[accounts.\"222222222222\"]\nunused = 9\n",
+        )
+        .unwrap();
+        let ages = file.max_ages(path).unwrap();
+        assert_eq!(ages.for_account(Some("111111111111")), Some(2));
+        assert_eq!(ages.for_account(Some("222222222222")), Some(30));
+        assert_eq!(ages.for_account(None), Some(30));
+        for (text, key) in [
+            ("[policy]\nmax_age = \"abc\"\n", "[policy] max_age: `abc`"),
+            (
+                "[accounts.\"111111111111\"]\nmax_age = 0\n",
+                "[accounts.\"111111111111\"] max_age: `0`",
+            ),
+        ] {
+            let e = parse(text).unwrap().max_ages(path).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("/etc/rekey.toml: {key} is not a number of days")),
+                "{e}"
             );
         }
     }

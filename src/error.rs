@@ -15,6 +15,18 @@ pub enum InputError {
         "--{what}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
     )]
     BadDuration { what: &'static str, value: String },
+    /// A number of days in rekey.toml that is not one: named as written
+    /// there, with the file, not as the flag it stands beside.
+    #[error(
+        "{}: {key}: `{value}` is not a number of days between 1 and 36500 (write e.g. \"90d\" or 12w)",
+        path.display()
+    )]
+    BadDaysInFile {
+        path: PathBuf,
+        /// The table and key: `[policy] max_age`.
+        key: String,
+        value: String,
+    },
     #[error("--as-of: `{value}` is not a date; write YYYY-MM-DD, an RFC 3339 time, +Nd or -Nd")]
     BadAsOf { value: String },
     #[error("exemption pattern `{pattern}` is not a valid glob")]
