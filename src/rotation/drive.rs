@@ -83,14 +83,19 @@ impl Engine<'_> {
                 }
                 Next::Verify => {
                     let pair = known(&new, target)?;
+                    let (needed, prompt) = (self.opts.verify_successes, self.prompt);
+                    let waiting = |accepted| {
+                        prompt.waiting(&steps::waiting_line(&pair.access_key_id, accepted, needed))
+                    };
                     let proof = self
                         .journaled(who, id, Step::Verify, None, || {
                             steps::verify(
                                 &target.config,
                                 pair,
                                 &r.user_arn,
-                                self.opts.verify_successes,
+                                needed,
                                 self.opts.propagation_timeout,
+                                &waiting,
                             )
                         })
                         .await?;

@@ -30,9 +30,14 @@ pub enum Mode {
     Apply,
 }
 
-/// Asks the person at the keyboard before each step (`rotate -i`).
+/// Asks the person at the keyboard before each step (`rotate -i`), and
+/// tells them what a rotation is waiting for.
 pub trait Prompt: Send + Sync {
     fn confirm(&self, question: &str) -> bool;
+
+    /// One line saying what the rotation waits for (IAM to accept a new
+    /// key); shown where someone watches, by default nowhere.
+    fn waiting(&self, _line: &str) {}
 }
 
 /// Never asks: every step goes ahead.

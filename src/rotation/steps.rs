@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::aws::{AccountClients, caller_identity, with_credentials};
 use crate::destination::KeyPair;
 use crate::error::{CallError, FailureKind};
+use crate::model::mask_key_id;
 
 /// First pause between attempts; doubles up to [`MAX_DELAY`].
 const FIRST_DELAY: Duration = Duration::from_millis(250);
@@ -109,13 +110,16 @@ pub enum VerifyError {
 }
 
 /// STS GetCallerIdentity with the new key must return `expected_arn`
-/// `needed` times in a row, retried with backoff until `timeout`.
+/// `needed` times in a row, retried with backoff until `timeout`. Before
+/// each pause, `waiting` hears how many times in a row it was accepted so
+/// far: a wait of up to `timeout` is then not silence.
 pub async fn verify(
     base: &SdkConfig,
     pair: &KeyPair,
     expected_arn: &str,
     needed: u32,
     timeout: Duration,
+    waiting: &(dyn Fn(u32) + Sync),
 ) -> Result<(), VerifyError> {
     let clients = clients_for(base, pair);
     let deadline = Instant::now() + timeout;
@@ -131,6 +135,7 @@ pub async fn verify(
                 }
                 // Spread the proofs out a little: one lucky answer from a
                 // single IAM replica is not propagation.
+                waiting(streak);
                 tokio::time::sleep(FIRST_DELAY).await;
                 continue;
             }
@@ -152,9 +157,19 @@ pub async fn verify(
                 last,
             });
         }
+        waiting(streak);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_DELAY);
     }
+}
+
+/// What a verification waiting for IAM says: the new key (masked), and
+/// how many times in a row of `needed` it has been accepted. Pure.
+pub fn waiting_line(key_id: &str, accepted: u32, needed: u32) -> String {
+    format!(
+        "waiting for IAM to accept {} ({accepted}/{needed})",
+        mask_key_id(key_id)
+    )
 }
 
 /// Runs `call` until it succeeds, retrying while IAM may not yet accept the
@@ -188,5 +203,22 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_iam_names_the_masked_key_and_how_far_it_got() {
+        assert_eq!(
+            waiting_line("AKIAIOSFODNN7EXAMPLE", 2, 3),
+            "waiting for IAM to accept AKIA…MPLE (2/3)"
+        );
+        assert_eq!(
+            waiting_line("AKIAIOSFODNN7EXAMPLE", 0, 3),
+            "waiting for IAM to accept AKIA…MPLE (0/3)"
+        );
     }
 }
