@@ -211,7 +211,11 @@ async fn the_library_run_rotates_a_named_key_through_a_role_and_reports_it() {
     let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
     let (opts, aws) = (rotate_options(), AwsOptions::default());
     let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
-    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
+    let errors: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| error_chain(&f.error))
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
@@ -233,7 +237,11 @@ async fn a_job_naming_another_key_than_its_destination_holds_changes_nothing() {
     let (opts, aws) = (rotate_options(), AwsOptions::default());
     let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
     assert!(report.reports.is_empty());
-    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
+    let errors: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| error_chain(&f.error))
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("not the key"), "{errors:?}");
     assert_eq!(svc.held(), svc.key.access_key_id);

@@ -136,7 +136,11 @@ impl Service {
 }
 
 fn assert_rotated(report: &RunReport) -> String {
-    let errors: Vec<String> = report.failures.iter().map(|e| error_chain(e)).collect();
+    let errors: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| error_chain(&f.error))
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];

@@ -12,6 +12,7 @@ mod first_run;
 mod library_run;
 mod promises;
 mod rotate;
+mod rotate_word;
 #[cfg(feature = "fault-injection")]
 mod safety;
 mod service_access;

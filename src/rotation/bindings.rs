@@ -23,6 +23,15 @@ pub enum TagError {
     BadEntry { user: String, entry: String },
 }
 
+impl TagError {
+    /// The user whose tag it is.
+    pub fn user(&self) -> &str {
+        match self {
+            TagError::Empty { user } | TagError::BadEntry { user, .. } => user,
+        }
+    }
+}
+
 /// The destinations a `rekey:destination` tag value names, in order,
 /// duplicates dropped. Pure.
 pub fn parse_tag(user: &str, value: &str) -> Result<Vec<Binding>, TagError> {

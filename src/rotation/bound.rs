@@ -15,15 +15,16 @@ use futures::{StreamExt, stream};
 
 use super::access::{Access, Opened};
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
+use super::engine::{Report, Status};
 use super::job::{Job, Subject};
 use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
 use crate::destination::{Reach, SecretRole};
 use crate::discovery::{self, Discovery, Target};
-use crate::error::CallError;
+use crate::error::{CallError, error_chain};
 use crate::inventory::authorization_details;
 use crate::journal::{AccessSpec, OldKeyAction};
-use crate::model::User;
+use crate::model::{User, is_account_id};
 
 /// One user to rotate, as its bindings say. Pure data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,38 @@ pub enum BoundError {
     },
     #[error("account {account}: user {user} of a [[service]] entry does not exist")]
     NoSuchUser { account: String, user: String },
+}
+
+impl BoundError {
+    /// What the run's report says of the account or user that got no job
+    /// (issue 15 #4): a bad binding is refused, an account that could not
+    /// be read failed.
+    pub fn report(&self) -> Report {
+        let (account, user, status) = match self {
+            BoundError::Enter { account, .. } | BoundError::Users { account, .. } => {
+                (account, None, Status::Failed)
+            }
+            BoundError::Tag { account, source } => (account, Some(source.user()), Status::Refused),
+            BoundError::NoSuchUser { account, user } => {
+                (account, Some(user.as_str()), Status::Refused)
+            }
+        };
+        let target = match user {
+            Some(user) => format!("user {user} in account {account}"),
+            None => format!("account {account}"),
+        };
+        Report {
+            account_id: is_account_id(account).then(|| account.clone()),
+            user_name: user.map(str::to_string),
+            ..Report::failed(&target, status, error_chain(self))
+        }
+    }
+
+    /// Whether a whole account got no job (it could not be entered or
+    /// read), rather than one user.
+    pub fn is_account_wide(&self) -> bool {
+        matches!(self, BoundError::Enter { .. } | BoundError::Users { .. })
+    }
 }
 
 /// The bound users of one account: every user with a `rekey:destination`

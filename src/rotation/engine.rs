@@ -66,6 +66,12 @@ pub enum Status {
     /// The key named was rotated already (by an earlier rotation this run
     /// finished): the destination holds that rotation's new key.
     AlreadyRotated,
+    /// Not rotated: rekey would not act (the message says why and what to
+    /// do); nothing was changed.
+    Refused,
+    /// Not rotated: something failed (the message says what); whatever
+    /// was begun is undone, or left for the next run to finish.
+    Failed,
 }
 
 /// What happened to one key, for output and history.
@@ -80,6 +86,52 @@ pub struct Report {
     pub rotation_id: Option<i64>,
     pub plan: Option<KeyPlan>,
     pub message: String,
+}
+
+impl Report {
+    /// What is known of `target` before any call: its label, and the
+    /// account and user its subject names. A run fills in the rest as it
+    /// learns it, so a failure reports all it knew (issue 15 #4).
+    pub fn of(target: &Job) -> Report {
+        let (account_id, user_name, old_key_id) = match &target.subject {
+            Subject::OfKey => (None, None, None),
+            Subject::User {
+                account_id,
+                user_arn,
+            } => (Some(account_id.clone()), user_name_of(user_arn), None),
+            Subject::Known {
+                account_id,
+                user_arn,
+                old_key_id,
+            } => (
+                Some(account_id.clone()),
+                user_name_of(user_arn),
+                Some(old_key_id.clone()),
+            ),
+        };
+        Report {
+            user_name: user_name.map(str::to_string),
+            account_id,
+            old_key_id,
+            ..Report::failed(&target.label, Status::Failed, String::new())
+        }
+    }
+
+    /// A key or user that was not rotated, with `status` and why, of
+    /// which nothing more is known.
+    pub fn failed(target: &str, status: Status, message: String) -> Report {
+        Report {
+            target: target.to_string(),
+            status,
+            account_id: None,
+            user_name: None,
+            old_key_id: None,
+            new_key_id: None,
+            rotation_id: None,
+            plan: None,
+            message,
+        }
+    }
 }
 
 /// Runs rotations; everything it needs is passed in (STYLE 9).
@@ -315,6 +367,19 @@ impl Engine<'_> {
     /// Rotates the key `target` holds: plans, and with [`Mode::Apply`]
     /// carries the plan out. A plan takes no lease and writes nothing.
     pub async fn rotate(&self, target: &Job, mode: Mode) -> Result<Report, RotateError> {
+        self.rotate_noting(target, mode, &mut Report::of(target))
+            .await
+    }
+
+    /// [`Engine::rotate`], noting in `seen` what it learns on the way
+    /// (whose key it is, the plan, the rotation's ID): when it fails,
+    /// `seen` holds all that was known, for the run's report.
+    pub async fn rotate_noting(
+        &self,
+        target: &Job,
+        mode: Mode,
+        seen: &mut Report,
+    ) -> Result<Report, RotateError> {
         let identity_of = |account_id: &str, user_arn: &str| Identity {
             account_id: account_id.to_string(),
             arn: user_arn.to_string(),
@@ -365,12 +430,17 @@ impl Engine<'_> {
                 }
             }
         };
+        seen.account_id = Some(identity.account_id.clone());
         let Some(user) = user_name_of(&identity.arn).map(str::to_string) else {
             return Err(RotateError::Refused {
                 target: target.label.clone(),
                 source: Refusal::Root,
             });
         };
+        seen.user_name = Some(user.clone());
+        if let Some(old) = &old {
+            seen.old_key_id = Some(old.access_key_id.clone());
+        }
         // Only an MFA session signs with the old key itself.
         let nobody = KeyPair {
             access_key_id: NOT_HELD.into(),
@@ -383,12 +453,16 @@ impl Engine<'_> {
             identity.arn.as_str(),
             user.as_str(),
         );
-        let seen = old.as_ref().map(|o| o.access_key_id.as_str());
+        let seen_key = old.as_ref().map(|o| o.access_key_id.as_str());
         if mode == Mode::Plan {
-            return self.rotate_leased(target, mode, subject, seen).await;
+            return self
+                .rotate_leased(target, mode, subject, seen_key, seen)
+                .await;
         }
         let lease = self.lease(target, &identity.account_id, &user).await?;
-        let result = self.rotate_leased(target, mode, subject, seen).await;
+        let result = self
+            .rotate_leased(target, mode, subject, seen_key, seen)
+            .await;
         self.release(&lease).await;
         result
     }
@@ -451,6 +525,7 @@ impl Engine<'_> {
         mode: Mode,
         (account, arn, user): (&str, &str, &str),
         seen_key: Option<&str>,
+        report: &mut Report,
     ) -> Result<Report, RotateError> {
         // Re-read under the lease: another run may have rotated meanwhile.
         let mut old = self.subject_key(target).await?;
@@ -485,20 +560,14 @@ impl Engine<'_> {
                     }
                 })?;
         }
-        let mut report = Report {
-            target: target.label.clone(),
-            status: Status::Planned,
-            account_id: Some(account.into()),
-            user_name: Some(user.into()),
-            old_key_id: Some(old.access_key_id.clone()),
-            new_key_id: None,
-            rotation_id: None,
-            plan: None,
-            message: String::new(),
-        };
-        // The job's own old-key action, else the run's.
+        report.status = Status::Planned;
+        report.account_id = Some(account.into());
+        report.user_name = Some(user.into());
+        report.old_key_id = Some(old.access_key_id.clone());
+        // The job's own old-key action and max age, else the run's.
         let job_opts = RotateOptions {
             old_key: target.old_key.unwrap_or(self.opts.old_key),
+            max_age_days: target.max_age_days.or(self.opts.max_age_days),
             ..self.opts.clone()
         };
         // A key not due is left alone before a kept key is looked at: one
@@ -549,7 +618,7 @@ impl Engine<'_> {
                     "key {} is {age_days} days old; not due (max age {max_age_days} days)",
                     mask_key_id(&old.access_key_id)
                 );
-                return Ok(report);
+                return Ok(report.clone());
             }
             Decision::Refuse(source) => {
                 return Err(RotateError::Refused {
@@ -559,9 +628,12 @@ impl Engine<'_> {
             }
         };
         report.plan = Some(plan.clone());
+        // Every destination is read before the first change, in a plan
+        // as in a real run: a plan then says what the run would do.
+        self.check_deliverable(target, &old.access_key_id).await?;
         report.message = describe_plan(&plan, target);
         if mode == Mode::Plan {
-            return Ok(report);
+            return Ok(report.clone());
         }
         if !self
             .prompt
@@ -569,7 +641,7 @@ impl Engine<'_> {
         {
             report.status = Status::Declined;
             report.message = "declined; nothing changed".into();
-            return Ok(report);
+            return Ok(report.clone());
         }
         let rotation = self.journal(
             target,
@@ -629,15 +701,37 @@ impl Engine<'_> {
                     status: Status::Rotated,
                     new_key_id: r.new_key_id,
                     message: format!("{message}{notes}"),
-                    ..report
+                    ..report.clone()
                 })
             }
             Ended::Undone(reason) => Ok(Report {
                 status: Status::Undone,
                 message: reason,
-                ..report
+                ..report.clone()
             }),
         }
+    }
+}
+
+impl Engine<'_> {
+    /// Refuses, before any change, a rotation whose delivery a destination
+    /// would refuse: every destination past the first must hold `old_key`
+    /// (or, where a first delivery may fill it, nothing). The first was
+    /// read a moment ago and named `old_key`. Without this, a plan said
+    /// "would rotate" where the run then made a key, found another one in
+    /// a later destination and undid it (issue 15 #5); the delivery still
+    /// checks again, for whatever changes meanwhile.
+    async fn check_deliverable(&self, target: &Job, old_key: &str) -> Result<(), RotateError> {
+        for dest in target.destinations.iter().skip(1) {
+            dest.accepts(old_key)
+                .await
+                .map_err(|source| RotateError::Destination {
+                    target: target.label.clone(),
+                    what: "a destination would not take the new key",
+                    source,
+                })?;
+        }
+        Ok(())
     }
 }
 

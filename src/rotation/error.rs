@@ -124,6 +124,9 @@ pub enum Remedy {
     /// Reach a secret of another account through a role there (the error
     /// names the account).
     SecretRole,
+    /// Reach IAM of another account than the caller's through a role there
+    /// (the error names both accounts).
+    Role,
 }
 
 impl RotateError {

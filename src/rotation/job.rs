@@ -49,6 +49,16 @@ impl Subject {
         }
     }
 
+    /// The account the caller named, if it named one.
+    pub fn account_id(&self) -> Option<&str> {
+        match self {
+            Subject::OfKey => None,
+            Subject::Known { account_id, .. } | Subject::User { account_id, .. } => {
+                Some(account_id)
+            }
+        }
+    }
+
     /// Refuses a destination holding another key than the one named.
     pub(super) fn check(&self, label: &str, holds: &str) -> Result<(), RotateError> {
         match self {
@@ -78,6 +88,9 @@ pub struct Job {
     /// What becomes of the old key, when this job asks otherwise than the
     /// run (a `[[service]]` entry's `old_key`).
     pub old_key: Option<OldKeyAction>,
+    /// Rotate only a key older than this many days, when this job asks
+    /// otherwise than the run (rekey.toml's `max_age` for its account).
+    pub max_age_days: Option<i64>,
     /// The way in, once opened (by the run, after the subject is known).
     pub(super) opened: OnceLock<Opened>,
 }
@@ -97,6 +110,7 @@ impl Job {
             config,
             label,
             old_key: None,
+            max_age_days: None,
             opened: OnceLock::new(),
         }
     }
@@ -104,6 +118,13 @@ impl Job {
     /// This job with its own old-key action instead of the run's.
     pub fn with_old_key(mut self, action: Option<OldKeyAction>) -> Self {
         self.old_key = action;
+        self
+    }
+
+    /// This job rotating only a key older than `days` (None: as the run
+    /// says).
+    pub fn with_max_age(mut self, days: Option<i64>) -> Self {
+        self.max_age_days = days;
         self
     }
 

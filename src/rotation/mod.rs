@@ -45,7 +45,7 @@ pub use crate::journal::OldKeyAction;
 use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::days_between;
 pub use engine::{Job, Mode, Subject};
-pub use run::{RunOptions, RunReport, profile_config, run};
+pub use run::{Failure, RunOptions, RunReport, profile_config, run, unfinished_delivered_to};
 
 /// How rotations are carried out.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use crate::aws::AwsOptions;
 use crate::awsfiles::Profiles;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
+use crate::error::error_chain;
 use crate::journal::{Holder, Journal, Rotation};
 use crate::model::mask_key_id;
 
@@ -41,13 +42,50 @@ pub struct RunOptions<'a> {
 pub struct RunReport {
     /// Rotations finished, undone, planned or not due.
     pub reports: Vec<Report>,
-    /// What failed, with its error chain.
-    pub failures: Vec<RotateError>,
+    /// What failed, each with what was known of its key.
+    pub failures: Vec<Failure>,
     /// Rotations a live run holds the lease of: its work, not a failure
     /// of this run (issue 9 #6).
     pub left_to_live_runs: Vec<RotateError>,
     /// Unfinished rotations a plan left alone (a plan changes nothing).
     pub unfinished: Vec<Rotation>,
+}
+
+/// A key, user or rotation the run could not rotate or finish: the error,
+/// and what the run knew of it when it stopped, so a report lists every
+/// key the run considered (issue 15 #4).
+pub struct Failure {
+    /// Status refused, undone or failed; the message is the error chain.
+    pub report: Report,
+    pub error: RotateError,
+}
+
+impl Failure {
+    /// `error`, of the key `seen` says all that was known of.
+    pub fn new(seen: Report, error: RotateError) -> Failure {
+        Failure {
+            report: Report {
+                status: status_of(&error),
+                message: error_chain(&error),
+                ..seen
+            },
+            error,
+        }
+    }
+}
+
+/// How a failed rotation ends in the report. Pure.
+fn status_of(e: &RotateError) -> Status {
+    use crate::destination::DestinationError as D;
+    match e {
+        RotateError::Undone { .. } => Status::Undone,
+        RotateError::Refused { .. } | RotateError::NotTheNamedKey { .. } => Status::Refused,
+        RotateError::Destination {
+            source: D::HoldsAnotherKey { .. } | D::Refused { .. },
+            ..
+        } => Status::Refused,
+        _ => Status::Failed,
+    }
 }
 
 /// Finishes or undoes what earlier runs left (DESIGN.md invariant 2), then
@@ -67,17 +105,38 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
     // each user, so they rotate side by side.
     let (engine, resumed) = (&engine, resumed.as_slice());
     let outcomes: Vec<_> = futures::stream::iter(jobs)
-        .map(|job| rotate_job(engine, job, options.mode, resumed))
+        .map(|job| async move {
+            let mut seen = Report::of(job);
+            match rotate_job(engine, job, options.mode, resumed, &mut seen).await {
+                Ok(r) => Ok(r),
+                Err(e) => Err(Failure::new(made_key(engine.journal, seen).await, e)),
+            }
+        })
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
     for outcome in outcomes {
         match outcome {
             Ok(r) => report.reports.push(r),
-            Err(e) => report.failures.push(e),
+            Err(f) => report.failures.push(f),
         }
     }
     report
+}
+
+/// `seen` with the key its rotation made, when it got that far (an
+/// undone rotation's key is deleted, but its ID is in the journal).
+async fn made_key(journal: &dyn Journal, seen: Report) -> Report {
+    let Some(id) = seen.rotation_id else {
+        return seen;
+    };
+    match journal.get(id).await {
+        Ok(r) => Report {
+            new_key_id: r.new_key_id,
+            ..seen
+        },
+        Err(_) => seen,
+    }
 }
 
 /// A rotation an earlier run left, as this run left it.
@@ -101,6 +160,7 @@ async fn rotate_job(
     job: &Job,
     mode: Mode,
     resumed: &[Resumed],
+    seen: &mut Report,
 ) -> Result<Report, RotateError> {
     if !resumed.is_empty()
         && let Some(first) = job.destinations.first()
@@ -117,7 +177,7 @@ async fn rotate_job(
             return outcome;
         }
     }
-    engine.rotate(job, mode).await
+    engine.rotate_noting(job, mode, seen).await
 }
 
 /// What becomes of `job`, whose first destination holds `held`, after
@@ -190,10 +250,14 @@ async fn finish_unfinished(
     let unfinished = match engine.journal.unfinished().await {
         Ok(u) => u,
         Err(source) => {
-            out.failures.push(RotateError::Journal {
-                target: "the rotation journal".into(),
-                source: Box::new(source),
-            });
+            let target = "the rotation journal";
+            out.failures.push(Failure::new(
+                Report::failed(target, Status::Failed, String::new()),
+                RotateError::Journal {
+                    target: target.into(),
+                    source: Box::new(source),
+                },
+            ));
             return resumed;
         }
     };
@@ -216,12 +280,15 @@ async fn finish_unfinished(
             Ok(d) => d,
             Err(source) => {
                 resumed.push(failed(&rotation));
-                out.failures.push(RotateError::CannotResume {
-                    id: rotation.id,
-                    user: rotation.user_name.clone(),
-                    account_id: rotation.account_id.clone(),
-                    source,
-                });
+                out.failures.push(Failure::new(
+                    report_of(&rotation),
+                    RotateError::CannotResume {
+                        id: rotation.id,
+                        user: rotation.user_name.clone(),
+                        account_id: rotation.account_id.clone(),
+                        source,
+                    },
+                ));
                 continue;
             }
         };
@@ -251,11 +318,72 @@ async fn finish_unfinished(
             Err(e) if e.is_lease_held() => out.left_to_live_runs.push(e),
             Err(e) => {
                 resumed.push(failed(&rotation));
-                out.failures.push(e);
+                let e = gone_if_keyless(e, &rotation, &job);
+                out.failures.push(Failure::new(report_of(&rotation), e));
             }
         }
     }
     resumed
+}
+
+/// What a report says of an unfinished rotation before it is resumed.
+fn report_of(r: &Rotation) -> Report {
+    Report {
+        account_id: Some(r.account_id.clone()),
+        user_name: Some(r.user_name.clone()),
+        old_key_id: Some(r.old_key_id.clone()),
+        new_key_id: r.new_key_id.clone(),
+        rotation_id: Some(r.id),
+        ..Report::failed(
+            &format!("rotation #{}", r.id),
+            Status::Failed,
+            String::new(),
+        )
+    }
+}
+
+/// A resumed rotation that found no key in its first destination: the
+/// file it delivered to (or its profile) is gone, and with it the key IAM
+/// is reached with. Said as what it is, a rotation that cannot be resumed,
+/// whose remedy is to abandon it — not as a profile holding no key
+/// (issue 15 #3).
+fn gone_if_keyless(e: RotateError, r: &Rotation, job: &Job) -> RotateError {
+    let RotateError::NoKey { .. } = e else {
+        return e;
+    };
+    let what = job.destinations.first().map_or_else(
+        || format!("rotation #{}'s destination", r.id),
+        |d| d.describe(),
+    );
+    RotateError::CannotResume {
+        id: r.id,
+        user: r.user_name.clone(),
+        account_id: r.account_id.clone(),
+        source: crate::destination::DestinationError::Gone { what },
+    }
+}
+
+/// The unfinished rotations that delivered to a profile named `profile`
+/// of a shared file: when no such profile is found now, its file was
+/// likely moved away mid-rotation, and these are what to abandon
+/// (issue 15 #3).
+pub async fn unfinished_delivered_to(
+    journal: &dyn Journal,
+    profile: &str,
+) -> Result<Vec<Rotation>, crate::journal::JournalError> {
+    let unfinished = journal.unfinished().await?;
+    Ok(unfinished
+        .into_iter()
+        .filter(|r| delivers_to(r, profile))
+        .collect())
+}
+
+/// Whether `r` delivers to a shared-file profile named `profile`. Pure.
+fn delivers_to(r: &Rotation, profile: &str) -> bool {
+    r.destinations.iter().any(|d| match d {
+        DestinationSpec::SharedFile { profiles, .. } => profiles.iter().any(|p| p == profile),
+        _ => false,
+    })
 }
 
 /// `rotation`, whose resume failed.
@@ -388,6 +516,114 @@ mod tests {
         let failed = [resumed(false)];
         assert!(after_resume(&job(user("222222222222")), Some(LATER), &failed).is_none());
         assert!(after_resume(&job(Subject::OfKey), Some(LATER), &failed).is_none());
+    }
+
+    fn rotation(destinations: Vec<DestinationSpec>) -> Rotation {
+        use crate::journal::{AccessSpec, OldKeyAction, Phase, Step};
+        Rotation {
+            id: 1,
+            account_id: ACCOUNT.into(),
+            user_name: "dev".into(),
+            user_arn: "arn:aws:iam::111111111111:user/dev".into(),
+            old_key_id: OLD.into(),
+            new_key_id: Some(NEW.into()),
+            keys_before: vec![OLD.into()],
+            destinations,
+            old_key_action: OldKeyAction::Deactivate,
+            access: AccessSpec::OldKey,
+            run_id: "r".into(),
+            last_step: Step::Verify,
+            last_phase: Phase::Begin,
+            completed: vec![],
+            open: vec![],
+            outcome: None,
+            error: None,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_profile_is_traced_to_the_rotations_that_delivered_to_it() {
+        let file = DestinationSpec::SharedFile {
+            file: crate::awsfiles::FileKind::Credentials,
+            path: "/h/.aws/credentials".into(),
+            profiles: vec!["ci".into(), "dev#1".into()],
+        };
+        let r = rotation(vec![file]);
+        assert!(delivers_to(&r, "dev#1") && delivers_to(&r, "ci"));
+        assert!(!delivers_to(&r, "dev"));
+        assert!(!delivers_to(&rotation(vec![]), "ci"));
+    }
+
+    #[test]
+    fn a_resumed_rotation_whose_file_holds_no_key_is_one_to_abandon() {
+        let file = crate::destination::CredentialsFile::new(
+            std::path::Path::new("/gone/credentials"),
+            vec!["dev".into()],
+        );
+        let mut j = job(Subject::OfKey);
+        j.destinations = vec![std::sync::Arc::new(file)];
+        let r = rotation(vec![]);
+        let no_key = RotateError::NoKey {
+            target: "rotation #1".into(),
+        };
+        let e = gone_if_keyless(no_key, &r, &j);
+        assert_eq!(e.remedy(), Some(super::super::engine::Remedy::Abandon(1)));
+        assert!(
+            error_chain(&e).starts_with(
+                "rotation #1 of dev in account 111111111111 cannot be resumed: credentials:"
+            ),
+            "{}",
+            error_chain(&e)
+        );
+        // Any other failure stays what it is.
+        let other = RotateError::AfterFailedResume {
+            target: "t".into(),
+            id: 1,
+            user: "dev".into(),
+        };
+        assert!(matches!(
+            gone_if_keyless(other, &r, &j),
+            RotateError::AfterFailedResume { .. }
+        ));
+    }
+
+    #[test]
+    fn a_failure_reports_what_was_known_with_how_it_ended() {
+        let seen = Report {
+            account_id: Some(ACCOUNT.into()),
+            user_name: Some("svc".into()),
+            old_key_id: Some(OLD.into()),
+            ..Report::failed("user svc", Status::Planned, String::new())
+        };
+        let undone = RotateError::Undone {
+            target: "user svc".into(),
+            user: "svc".into(),
+            reason: "the new key was not accepted".into(),
+        };
+        let f = Failure::new(seen.clone(), undone);
+        assert_eq!(f.report.status, Status::Undone);
+        assert_eq!(f.report.old_key_id.as_deref(), Some(OLD));
+        assert!(f.report.message.ends_with("the new key was not accepted"));
+        let refused = RotateError::Destination {
+            target: "user svc".into(),
+            what: "a destination would not take the new key",
+            source: crate::destination::DestinationError::HoldsAnotherKey {
+                what: "ssm:/ci/svc".into(),
+                holds: "holds AKIA…0003".into(),
+                rotated: "AKIA…0001".into(),
+            },
+        };
+        assert_eq!(
+            Failure::new(seen.clone(), refused).report.status,
+            Status::Refused
+        );
+        let failed = RotateError::NoKey {
+            target: "user svc".into(),
+        };
+        assert_eq!(Failure::new(seen, failed).report.status, Status::Failed);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Jobs for service users named by account and user name (`rekey rotate
 //! --account A --user U --to …`), not by a key in a credentials file: IAM is
 //! reached through a role in the user's account (or the caller's own
-//! credentials in the caller's account), and the key rotated is the one the
+//! credentials, only when the user's account is the caller's: checked
+//! against GetCallerIdentity before anything else, issue 15 #1), and the
+//! key rotated is the one the
 //! first destination holds, which must be one of the user's active keys
 //! ([`Subject::User`]: read once, under the user's lease; a destination
 //! holding none gets the user's only active key). Building a job reads
@@ -16,10 +18,12 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::access::{Access, AccessError};
+use super::engine::{Remedy, Status};
 use super::job::{Job, Subject};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::destination::{Destination, KeyPair};
 use crate::error::CallError;
+use crate::model::is_account_id;
 
 /// Why no job could be built for a service user. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +42,44 @@ pub enum ServiceError {
     },
     #[error("user {user}: {why}")]
     Refused { user: String, why: String },
+    #[error("`{account_id}` is not a 12-digit AWS account ID")]
+    NotAnAccountId { account_id: String },
+    /// The caller's own credentials reach only the caller's own account:
+    /// a user of the same name there is not the user asked for.
+    #[error(
+        "user {user} in account {account_id}: your credentials are of account {caller_account}, and without a role they reach only users of that account; nothing was changed"
+    )]
+    OtherAccount {
+        user: String,
+        account_id: String,
+        caller_account: String,
+    },
+}
+
+impl ServiceError {
+    /// How the job that could not be built ends in the run's report:
+    /// refused when rekey would not act, failed when a call failed.
+    pub fn status(&self) -> Status {
+        match self {
+            ServiceError::Refused { .. }
+            | ServiceError::NotAnAccountId { .. }
+            | ServiceError::OtherAccount { .. } => Status::Refused,
+            ServiceError::Access { .. } | ServiceError::Call { .. } => Status::Failed,
+        }
+    }
+
+    /// What to do next, when there is something to do.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            ServiceError::OtherAccount { .. } => Some(Remedy::Role),
+            _ => None,
+        }
+    }
 }
 
 /// Builds the job rotating `user_name`'s key in `account_id` into
-/// `destinations`, reaching IAM with `access` (a role or the caller).
+/// `destinations`, reaching IAM with `access` (a role or the caller). With
+/// the caller's own credentials, `account_id` must be the caller's account.
 pub async fn service_job(
     caller: &SdkConfig,
     account_id: &str,
@@ -49,12 +87,24 @@ pub async fn service_job(
     access: Access,
     destinations: Vec<Arc<dyn Destination>>,
 ) -> Result<Job, ServiceError> {
+    if !is_account_id(account_id) {
+        return Err(ServiceError::NotAnAccountId {
+            account_id: account_id.to_string(),
+        });
+    }
     let me = caller_identity(&AccountClients::new(caller).sts)
         .await
         .map_err(|source| ServiceError::Call {
             doing: "asking STS who the caller is".into(),
             source,
         })?;
+    if access == Access::Caller && me.account_id != account_id {
+        return Err(ServiceError::OtherAccount {
+            user: user_name.to_string(),
+            account_id: account_id.to_string(),
+            caller_account: me.account_id,
+        });
+    }
     let user_identity = Identity {
         account_id: account_id.to_string(),
         arn: format!("arn:{}:iam::{account_id}:user/{user_name}", me.partition),

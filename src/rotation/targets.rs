@@ -60,6 +60,17 @@ pub enum TargetError {
     File(#[from] crate::awsfiles::FileError),
 }
 
+impl TargetError {
+    /// The profile that was not found, or holds no key: what a file moved
+    /// away mid-rotation looks like.
+    pub fn missing_profile(&self) -> Option<&str> {
+        match self {
+            TargetError::Unknown { profile, .. } | TargetError::NoKeys { profile } => Some(profile),
+            _ => None,
+        }
+    }
+}
+
 /// Resolves the requested profiles (or, with `all`, every profile of the
 /// credentials file with static keys) into keys to rotate.
 pub fn resolve(

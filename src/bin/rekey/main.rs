@@ -42,7 +42,9 @@ pub struct GlobalArgs {
 enum Command {
     /// Find every access key in every selected account and judge it.
     Audit(Box<audit::AuditArgs>),
-    /// Rotate the access keys of named profiles in ~/.aws/credentials, safely.
+    /// Rotate access keys safely: of profiles in ~/.aws/credentials (--profile,
+    /// --all-profiles), of one service user (--account --user --to), or of every
+    /// bound service user (--service).
     Rotate(Box<rotate::RotateArgs>),
     /// List past rotations from the journal.
     History(history::HistoryArgs),

@@ -1,6 +1,10 @@
 //! `rekey rotate`: flags → library jobs and options; `rotation::run` does
 //! the rest (finishing what earlier runs left, then the jobs); this file
 //! renders its report and picks the exit code.
+//!
+//! Three ways to say what to rotate: profiles of the shared credentials
+//! file (`--profile`, `--all-profiles`), one service user (`--account
+//! --user --to`), or every bound service user (`--service`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,29 +16,26 @@ use aws_config::SdkConfig;
 use rekey::aws::{AwsOptions, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
-use rekey::config::{ConfigFile, RotateSettings, ServiceEntry};
+use rekey::config::{ConfigFile, MaxAges, RotateSettings, ServiceEntry};
 use rekey::destination::{Binding, CredentialsFile, Destination, Reach, SecretRole};
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
-use rekey::error::error_chain;
+use rekey::error::{InputError, error_chain};
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::access::Access;
-use rekey::rotation::engine::{
-    Engine, NoPrompt, Prompt, Remedy, Report, RotateError, Status, remedy_of,
+use rekey::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
+use rekey::rotation::service::ServiceError;
+use rekey::rotation::targets::{KeyTarget, TargetError, resolve};
+use rekey::rotation::{
+    self, Failure, Job, Mode, RotateOptions, RunOptions, RunReport, Subject, profile_config,
 };
-use rekey::rotation::targets::{KeyTarget, resolve};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject, profile_config};
 
 use crate::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RotateArgs {
     /// Rotate the key this profile uses (repeatable). A role profile rotates its source_profile's key.
-    #[arg(
-        long = "profile",
-        value_name = "NAME",
-        required_unless_present_any = ["all_profiles", "abandon", "user", "service"]
-    )]
+    #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
     /// A service user's account (with --user and --to); with --service, an
     /// account to look for bound users in (repeatable), entered through --role.
@@ -163,11 +164,19 @@ fn env_with(credentials_file: &Option<PathBuf>) -> impl Fn(&str) -> Option<Strin
     }
 }
 
-/// Asks on stderr, reads stdin.
-struct TerminalPrompt;
+/// The person at the keyboard: asked on stderr before each step (with
+/// -i), answering on stdin; shown what a rotation waits for when stderr is
+/// a terminal (a log or a pipe gets none of it).
+struct Terminal {
+    asks: bool,
+    shows: bool,
+}
 
-impl Prompt for TerminalPrompt {
+impl Prompt for Terminal {
     fn confirm(&self, question: &str) -> bool {
+        if !self.asks {
+            return true;
+        }
         eprint!("{question} [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
@@ -176,10 +185,33 @@ impl Prompt for TerminalPrompt {
         }
         matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
     }
+
+    fn waiting(&self, line: &str) {
+        if self.shows {
+            eprintln!("{line}");
+        }
+    }
 }
+
+/// What `rekey rotate` without something to rotate says.
+const MODES: &str = "say what to rotate: --profile NAME (repeatable) or --all-profiles for keys in the shared credentials file; --account ID --user NAME --to DESTINATION for one service user's key; or --service for every bound service user (see rekey rotate --help)";
 
 pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked without AWS, first.
+    if !args.service && args.user.is_none() && !args.accounts.is_empty() {
+        bail!("--account needs --user and --to, or --service");
+    }
+    let rotates_profiles = !args.profiles.is_empty() || args.all_profiles;
+    if !rotates_profiles && args.user.is_none() && !args.service && args.abandon.is_none() {
+        bail!(MODES);
+    }
+    if args.concurrency == 0 {
+        return Err(InputError::ZeroCount {
+            what: "concurrency",
+        }
+        .into());
+    }
+    check_account_ids(&args.accounts, "--account")?;
     let max_age_days = args
         .max_age
         .as_deref()
@@ -191,9 +223,6 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     }
     let env = env_with(&args.credentials_file);
     let profiles = Profiles::load(&env)?;
-    if !args.service && args.user.is_none() && !args.accounts.is_empty() {
-        bail!("--account needs --user and --to, or --service");
-    }
     if args.user.is_some() && args.accounts.len() > 1 {
         bail!("--user takes one --account");
     }
@@ -210,17 +239,6 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     } else {
         None
     };
-    let targets = if service {
-        Vec::new()
-    } else {
-        resolve(&profiles, &args.profiles, args.all_profiles)?
-    };
-    // Parsed before anything is opened: bad input changes nothing.
-    let to = args
-        .to
-        .iter()
-        .map(|t| parse_to(t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let journal_path = match &args.journal {
         Some(p) => p.clone(),
         None => default_path(&env).context(
@@ -228,6 +246,23 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         )?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let targets = if service {
+        Vec::new()
+    } else {
+        match resolve(&profiles, &args.profiles, args.all_profiles) {
+            Ok(targets) => targets,
+            Err(e) => {
+                let left = left_unfinished(&e, &journal_path, &clock).await;
+                bail!("{e}{left}");
+            }
+        }
+    };
+    // Parsed before anything is opened: bad input changes nothing.
+    let to = args
+        .to
+        .iter()
+        .map(|t| parse_to(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // A dry run writes nothing anywhere: no journal file, directory or row
     // (issue 9 #8). It reads an existing journal to say what is unfinished.
     let journal = if args.dry_run {
@@ -254,11 +289,11 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             .max(time::Duration::try_from(propagation_timeout * 3)? + time::Duration::minutes(5)),
         run_id: run_id.clone(),
     };
-    let prompt: &dyn Prompt = if args.interactive {
-        &TerminalPrompt
-    } else {
-        &NoPrompt
+    let terminal = Terminal {
+        asks: args.interactive,
+        shows: std::io::stderr().is_terminal(),
     };
+    let prompt: &dyn Prompt = &terminal;
     let aws = AwsOptions {
         endpoint_url: global.endpoint_url.clone(),
         region: global.region.clone(),
@@ -279,43 +314,74 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             Some(p) => load_config(Some(p), &aws).await,
             None => base.clone(),
         };
-        let report = engine
-            .abandon(id, config)
-            .await
-            .map_err(|e| anyhow::anyhow!(with_hint(&e)))?;
-        print_reports(&[report], args.output);
-        return Ok(ExitCode::SUCCESS);
+        return match engine.abandon(id, config).await {
+            Ok(report) => {
+                print_reports(&[report], args.output);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let label = format!("rotation #{id}");
+                let failure =
+                    Failure::new(Report::failed(&label, Status::Failed, String::new()), e);
+                if args.output == OutputFormat::Json {
+                    print_json(&[failed_report(&failure)]);
+                }
+                Err(anyhow::anyhow!(with_hint(&failure.error)))
+            }
+        };
     }
 
-    // Jobs first, one by one: an MFA code may have to be asked for.
-    let mut failures = 0;
+    // Jobs first, one by one: an MFA code may have to be asked for. What
+    // gets no job is reported with the rest, and fails the run.
+    let mut not_started: Vec<Report> = Vec::new();
     let mut jobs = Vec::new();
     for key in &targets {
         match job_of(key, &profiles, &base, &args, &aws) {
             Ok(job) => jobs.push(job),
             Err(e) => {
-                failures += 1;
                 eprintln!("rekey: error: {e:#}");
+                not_started.push(Report::failed(
+                    &label_of(key),
+                    Status::Failed,
+                    format!("{e:#}"),
+                ));
             }
         }
     }
-    if let Some((selection, entries, defaults)) = services {
-        let discovery = discover(&selection, &aws).await?;
-        let secret_role = secret_role.clone().or_else(|| defaults.secret_role());
+    let mut none_bound_in = None;
+    if let Some(services) = services {
+        let discovery = discover(&services.selection, &aws).await?;
+        let accounts = discovery.targets.len();
+        let secret_role = secret_role
+            .clone()
+            .or_else(|| services.defaults.secret_role());
         let (bound, errors) = rotation::bound::bound_jobs(
             discovery,
             &base,
-            &entries,
+            &services.entries,
             args.external_id.as_deref(),
             secret_role.as_ref(),
-            args.concurrency.max(1),
+            args.concurrency,
         )
         .await;
         for e in &errors {
-            failures += 1;
-            eprintln!("rekey: error: {}", with_hint(e));
+            let message = with_hint(e);
+            eprintln!("rekey: error: {message}");
+            not_started.push(Report {
+                message,
+                ..e.report()
+            });
         }
-        jobs.extend(bound);
+        if bound.is_empty() && errors.iter().all(|e| e.is_account_wide()) {
+            let read = accounts - errors.len();
+            none_bound_in = (read > 0).then_some(read);
+        }
+        // --max-age wins; else rekey.toml's max_age for the account.
+        jobs.extend(bound.into_iter().map(|job| {
+            let days =
+                max_age_days.or_else(|| services.max_ages.for_account(job.subject.account_id()));
+            job.with_max_age(days)
+        }));
     }
     if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
         let destinations = to
@@ -332,8 +398,17 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         match rotation::service::service_job(&base, account, user, access, destinations).await {
             Ok(job) => jobs.push(job),
             Err(e) => {
-                failures += 1;
-                eprintln!("rekey: error: {}", with_hint(&e));
+                let message = with_hint(&e);
+                eprintln!("rekey: error: {message}");
+                not_started.push(Report {
+                    account_id: Some(account.clone()),
+                    user_name: Some(user.clone()),
+                    ..Report::failed(
+                        &format!("user {user} in account {account}"),
+                        e.status(),
+                        message,
+                    )
+                });
             }
         }
     }
@@ -367,20 +442,102 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     for e in &done.left_to_live_runs {
         tracing::info!("left to the run working on it: {}", error_chain(e));
     }
-    for e in &done.failures {
-        print_error(e);
+    for f in &done.failures {
+        eprintln!("rekey: error: {}", with_hint(&f.error));
     }
-    failures += done.failures.len();
-    print_reports(&done.reports, args.output);
-    Ok(ExitCode::from(if failures > 0 { 2 } else { 0 }))
+    let failed = not_started.len() + done.failures.len();
+    match args.output {
+        OutputFormat::Json => print_json(&every_key(&done, not_started)),
+        OutputFormat::Text => print_reports(&done.reports, args.output),
+    }
+    if let Some(n) = none_bound_in {
+        let line = format!(
+            "no bound service users in {n} account{}",
+            if n == 1 { "" } else { "s" }
+        );
+        match args.output {
+            OutputFormat::Json => eprintln!("rekey: {line}"),
+            OutputFormat::Text => println!("{line}"),
+        }
+    }
+    Ok(ExitCode::from(if failed > 0 { 2 } else { 0 }))
+}
+
+/// Every key, user and rotation the run considered, for `-o json` (issue
+/// 15 #4): unfinished rotations a dry run left alone, what went through,
+/// then what got no job, then what failed — each with its status and why.
+fn every_key(done: &RunReport, not_started: Vec<Report>) -> Vec<Report> {
+    let unfinished = done.unfinished.iter().map(|r| Report {
+        account_id: Some(r.account_id.clone()),
+        user_name: Some(r.user_name.clone()),
+        old_key_id: Some(r.old_key_id.clone()),
+        new_key_id: r.new_key_id.clone(),
+        rotation_id: Some(r.id),
+        ..Report::failed(
+            &format!("rotation #{}", r.id),
+            Status::Planned,
+            format!(
+                "rotation #{} of {} in account {} is unfinished; a run without --dry-run finishes or undoes it first",
+                r.id, r.user_name, r.account_id
+            ),
+        )
+    });
+    unfinished
+        .chain(done.reports.iter().cloned())
+        .chain(not_started)
+        .chain(done.failures.iter().map(failed_report))
+        .collect()
+}
+
+/// A failure as the report shows it: what was known, and the error with
+/// what to do about it.
+fn failed_report(f: &Failure) -> Report {
+    Report {
+        message: with_hint(&f.error),
+        ..f.report.clone()
+    }
+}
+
+/// The unfinished rotations that delivered to the profile `e` did not find,
+/// as a hint: a file moved away mid-rotation leaves its rotation to be
+/// abandoned (issue 15 #3). Read only; nothing if there is no journal.
+async fn left_unfinished(
+    e: &TargetError,
+    journal: &std::path::Path,
+    clock: &Arc<dyn Clock>,
+) -> String {
+    let Some(profile) = e.missing_profile() else {
+        return String::new();
+    };
+    let Ok(Some(journal)) = SqliteJournal::open_read_only(journal, clock.clone()) else {
+        return String::new();
+    };
+    let Ok(left) = rotation::unfinished_delivered_to(&journal, profile).await else {
+        return String::new();
+    };
+    left.iter()
+        .map(|r| {
+            format!(
+                "; rotation #{} of {} in account {} delivered a new key to profile {profile} and is unfinished: put its file back and run again, or if the file is gone for good, `rekey rotate --abandon {}` deletes the key it made and closes it",
+                r.id, r.user_name, r.account_id, r.id
+            )
+        })
+        .collect()
 }
 
 /// What --service looks at: the accounts (as audit selects them), the
-/// [[service]] entries of --config and its [rotate] defaults.
-type Services = (Selection, Vec<ServiceEntry>, RotateSettings);
+/// [[service]] entries of --config, its [rotate] defaults and the
+/// `max_age` it sets.
+struct Services {
+    selection: Selection,
+    entries: Vec<ServiceEntry>,
+    defaults: RotateSettings,
+    max_ages: MaxAges,
+}
 
 /// With --service: the accounts to look in, the [[service]] entries of
-/// --config and its [rotate] defaults, checked before any AWS call.
+/// --config, its [rotate] defaults and max ages, checked before any AWS
+/// call.
 fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<Services>> {
     check_account_ids(&args.accounts, "--account")?;
     check_account_ids(&args.exclude, "--exclude-account")?;
@@ -399,11 +556,20 @@ fn service_selection(args: &RotateArgs) -> anyhow::Result<Option<Services>> {
     };
     let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
     validate(&selection, &profiles)?;
-    let file = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
+    let (file, max_ages) = match &args.config {
+        Some(path) => {
+            let file = ConfigFile::load(path)?;
+            let max_ages = file.max_ages(path)?;
+            (file, max_ages)
+        }
+        None => (ConfigFile::default(), MaxAges::default()),
     };
-    Ok(Some((selection, file.services, file.rotate)))
+    Ok(Some(Services {
+        selection,
+        entries: file.services,
+        defaults: file.rotate,
+        max_ages,
+    }))
 }
 
 /// One `--to` destination: `secretsmanager:NAME|ARN` or `ssm:/PATH`.
@@ -436,15 +602,7 @@ fn job_of(
         )));
     }
     let config = profile_config(base, profiles, Some(&key.holder), aws);
-    let all: Vec<&String> = key.profiles.iter().chain(&key.config_profiles).collect();
-    let label = format!(
-        "profile{} {}",
-        if all.len() > 1 { "s" } else { "" },
-        all.iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let label = label_of(key);
     let access = match (&args.role, &key.mfa_serial) {
         (Some(role), _) => Access::Role {
             role: role.clone(),
@@ -463,6 +621,21 @@ fn job_of(
         config,
         label,
     ))
+}
+
+/// A profile key's name in messages: `profile dev`, `profiles dev, ci`.
+fn label_of(key: &KeyTarget) -> String {
+    let all: Vec<&str> = key
+        .profiles
+        .iter()
+        .chain(&key.config_profiles)
+        .map(String::as_str)
+        .collect();
+    format!(
+        "profile{} {}",
+        if all.len() > 1 { "s" } else { "" },
+        all.join(", ")
+    )
 }
 
 /// The MFA code: --mfa-code, else asked for on the terminal.
@@ -485,7 +658,11 @@ fn mfa_code(args: &RotateArgs, serial: &str, label: &str) -> anyhow::Result<Stri
 /// The error chain, then the flag or command to try: the library says what
 /// is wrong, the CLI says what to type.
 fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
-    let hint = match remedy_of(e) {
+    let remedy = match e.downcast_ref::<ServiceError>() {
+        Some(e) => e.remedy(),
+        None => remedy_of(e),
+    };
+    let hint = match remedy {
         Some(Remedy::AllowDeletingOtherActiveKey) => {
             "; pass --delete-other-active to let rekey delete it".to_string()
         }
@@ -493,6 +670,9 @@ fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
         Some(Remedy::Abandon(id)) => format!(
             "; if its destination is truly gone, `rekey rotate --abandon {id}` deletes the key it made and closes it"
         ),
+        Some(Remedy::Role) => {
+            "; pass --role NAME_OR_ARN (a role in the user's account that may manage its keys, e.g. OrganizationAccountAccessRole) to reach it".to_string()
+        }
         Some(Remedy::SecretRole) => {
             "; pass --secret-role ROLE (a role in the secret's account that may read and write it; secret_role in rekey.toml) to reach it there".to_string()
         }
@@ -501,18 +681,16 @@ fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
     format!("{}{hint}", error_chain(e))
 }
 
-fn print_error(e: &RotateError) {
-    eprintln!("rekey: error: {}", with_hint(e));
+fn print_json(reports: &[Report]) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(reports).expect("reports serialize")
+    );
 }
 
 fn print_reports(reports: &[Report], format: OutputFormat) {
     match format {
-        OutputFormat::Json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(reports).expect("reports serialize")
-            );
-        }
+        OutputFormat::Json => print_json(reports),
         OutputFormat::Text => {
             for r in reports {
                 let tag = match r.status {
@@ -522,6 +700,8 @@ fn print_reports(reports: &[Report], format: OutputFormat) {
                     Status::Planned => "would",
                     Status::Declined => "declined",
                     Status::Undone => "undone",
+                    Status::Refused => "refused",
+                    Status::Failed => "failed",
                 };
                 println!("{}: [{tag}] {}", r.target, r.message);
             }
