@@ -608,7 +608,15 @@ async fn a_verbose_json_service_run_prints_and_journals_no_secret() {
     );
     let reports = json_out(&out);
     let reports = reports.as_array().expect("an array");
-    assert_eq!(reports.len(), 2, "{}", stdout(&out));
+    // Every user the run considered, the refused one too (issue 15 #4).
+    assert_eq!(reports.len(), 3, "{}", stdout(&out));
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["user_name"] == "svc-odd" && r["status"] == "refused"),
+        "{}",
+        stdout(&out)
+    );
     let new_sm = secret_key(&member.secrets, "svc-sm").await;
     let new_ssm = param_key(&member.ssm, "/svc/ssm").await;
     for new in [&new_sm, &new_ssm] {
