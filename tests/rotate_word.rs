@@ -111,6 +111,16 @@ async fn an_account_named_without_a_role_must_be_the_callers_own() {
     assert_eq!(listed[0]["account_id"], other, "{listed}");
     assert_eq!(listed[0]["user_name"], "svc8", "{listed}");
 
+    // --service names accounts only with the role that enters them.
+    let service = own.runner.rotate(&["--service", "--account", other]);
+    assert_eq!(code(&service), 2, "{}", said(&service));
+    assert!(
+        stderr(&service).contains("--account/--accounts needs --role"),
+        "{}",
+        said(&service)
+    );
+    own.assert_untouched("svc8", &service).await;
+
     // The caller's own account, named: rotated there, as before.
     let mine = own
         .runner
