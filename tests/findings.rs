@@ -387,3 +387,58 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
         stderr(&out)
     );
 }
+
+/// Issue 15 #6: a never-used key reads "never used", not "last used N days
+/// ago" (N counted from its creation), and its `last_used` is null; a root
+/// key's finding says to delete it, since rekey refuses root credentials.
+/// OCSF and Security Hub carry the same words.
+#[tokio::test]
+async fn issue15_6_never_used_and_root_keys_are_described_as_they_are() {
+    let org = moto().new_org(1);
+    let m = org.members[0].account_id.clone();
+    let s = member_seeder(&org, &m).await;
+    let idle = s
+        .user("idle", "/", &[], &[], &[key(130, None)])
+        .await
+        .remove(0);
+    moto().root_keys(&m, &[(true, 500)]);
+    enable_hub(&org, &m).await;
+    enable_hub(&org, &org.management_account_id).await;
+    let home = Home::new().with_base(&org.admin);
+    let out = home.rekey(&["audit", "--org", "--output", "ocsf", "--to-security-hub"]);
+    assert_eq!(code(&out), 1, "findings → exit 1\n{}", stderr(&out));
+    let events: Vec<Value> = serde_json::from_str(&stdout(&out)).expect("a JSON array");
+    let of = |pick: &dyn Fn(&Value) -> bool| -> Value {
+        events
+            .iter()
+            .find(|e| e["cloud"]["account"]["uid"] == m.as_str() && pick(e))
+            .unwrap_or_else(|| panic!("no such event in {events:#?}"))
+            .clone()
+    };
+    let idle_event = of(&|e| e["resources"][0]["uid"] == idle.as_str());
+    let root_event = of(&|e| e["resources"][0]["data"]["is_root"] == true);
+    for e in [&idle_event, &root_event] {
+        let desc = e["finding_info"]["desc"].as_str().unwrap();
+        assert!(desc.contains("never used"), "{desc}");
+        assert!(!desc.contains("last used"), "{desc}");
+        assert!(e["unmapped"]["last_used"].is_null(), "{e}");
+    }
+    let root_desc = root_event["finding_info"]["desc"].as_str().unwrap();
+    assert!(
+        root_desc.contains("Delete it") && root_desc.contains("CIS AWS Foundations Benchmark 1.4"),
+        "{root_desc}"
+    );
+    assert!(!root_desc.contains("Rotate it"), "{root_desc}");
+    let imported = findings(&org, &m).await;
+    assert_eq!(imported.len(), 2, "{imported:#?}");
+    for f in imported.values() {
+        let desc = f.description().unwrap();
+        assert!(
+            desc.contains("never used") && !desc.contains("last used"),
+            "{desc}"
+        );
+        let root = f.resources()[0].r#type() == Some("AwsAccount");
+        assert_eq!(desc.contains("Delete it"), root, "{desc}");
+        assert_eq!(desc.contains("Rotate it"), !root, "{desc}");
+    }
+}
