@@ -341,8 +341,11 @@ async fn security_hub_findings_are_updated_in_place_and_archived_when_resolved()
     );
 }
 
+/// An account whose import fails is reported, the others still get theirs,
+/// and the failure is counted apart from the audit's: the account was
+/// audited (issue 15).
 #[tokio::test]
-async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_theirs() {
+async fn an_account_whose_import_fails_is_reported_apart_and_the_others_still_get_theirs() {
     let org = moto().new_org(2);
     let keys = seed(&org).await;
     let (ok, off) = (&org.members[0].account_id, &org.members[1].account_id);
@@ -351,12 +354,7 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
     // `off` never enabled Security Hub.
     let home = Home::new().with_base(&org.admin);
     let out = home.rekey(&["audit", "--org", "--to-security-hub", "--output", "json"]);
-    assert_eq!(
-        code(&out),
-        2,
-        "an account failed → exit 2\n{}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 2, "an import failed → exit 2\n{}", stderr(&out));
     assert_eq!(findings(&org, ok).await.len(), 2, "{}", stderr(&out));
     let report = json_out(&out);
     let failed = report["accounts"]
@@ -365,14 +363,20 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
         .iter()
         .find(|a| a["account_id"] == off.as_str())
         .unwrap();
-    assert_eq!(failed["status"], "error", "{failed}");
-    let error = failed["error"].as_str().unwrap();
+    assert_eq!(failed["status"], "ok", "its audit succeeded: {failed}");
+    assert!(failed["error"].is_null(), "{failed}");
+    let error = failed["securityhub_error"].as_str().unwrap();
     assert!(
         error.contains("Security Hub is not enabled in account") && error.contains(off.as_str()),
         "{error}"
     );
-    assert_eq!(failed["error_code"], "InvalidAccessException");
-    assert_eq!(report["summary"]["accounts_failed"], 1);
+    assert_eq!(failed["securityhub_error_code"], "InvalidAccessException");
+    assert_eq!(report["summary"]["accounts_failed"], 0);
+    assert_eq!(report["summary"]["securityhub_failed"], 1);
+    assert_eq!(
+        report["summary"]["accounts_ok"],
+        report["summary"]["accounts"]
+    );
     assert!(
         report["keys"]
             .as_array()
@@ -385,6 +389,17 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
         stderr(&out).contains(&format!("Security Hub {off}/us-east-1: failed:")),
         "{}",
         stderr(&out)
+    );
+    // The table says the same, in words.
+    let out = home.rekey(&["audit", "--org", "--to-security-hub", "--output", "table"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("Failed accounts"), "{text}");
+    assert!(
+        text.contains("Security Hub imports failed (the accounts were audited):")
+            && text.contains("0 failed")
+            && text.contains("; 1 Security Hub import failed"),
+        "{text}"
     );
 }
 

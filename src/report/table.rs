@@ -61,6 +61,18 @@ pub fn render_with(report: &AuditReport, view: View, layout: Layout) -> String {
             out.push_str(&wrap(&plain(&line), layout.width));
         }
     }
+    let unsent: Vec<_> = report
+        .accounts
+        .iter()
+        .filter_map(|a| Some((a, a.securityhub_error.as_deref()?)))
+        .collect();
+    if !unsent.is_empty() {
+        out.push_str("\nSecurity Hub imports failed (the accounts were audited):\n");
+        for (a, error) in unsent {
+            let line = format!("  {} via {}: {error}", account_label(a), a.via);
+            out.push_str(&wrap(&plain(&line), layout.width));
+        }
+    }
     out.push('\n');
     let (rows, line) = match view {
         View::Keys => keys(report, layout),
@@ -347,8 +359,13 @@ fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
 
 fn summary_line(report: &AuditReport) -> String {
     let s = &report.summary;
+    let unsent = match s.securityhub_failed {
+        0 => String::new(),
+        1 => "; 1 Security Hub import failed".to_string(),
+        n => format!("; {n} Security Hub imports failed"),
+    };
     format!(
-        "{} accounts ({} ok, {} failed), {} keys ({} active): {} compliant, {} non-compliant, {} exempt; {} AWS calls",
+        "{} accounts ({} ok, {} failed), {} keys ({} active): {} compliant, {} non-compliant, {} exempt; {} AWS calls{unsent}",
         s.accounts,
         s.accounts_ok,
         s.accounts_failed,
