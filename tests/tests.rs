@@ -14,6 +14,7 @@ mod promises;
 mod rotate;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod schedule;
 mod service_access;
 mod service_keys;
 mod service_matrix;

@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(*args, &cli.global).await,
             Command::History(args) => history::run(args),
-            Command::Schedule(args) => schedule::run(args),
+            Command::Schedule(args) => schedule::run(args, &cli.global),
         }
     })
 }
