@@ -9,6 +9,7 @@ mod audit;
 mod faults;
 mod findings;
 mod first_run;
+mod history;
 mod library_run;
 mod promises;
 mod rotate;

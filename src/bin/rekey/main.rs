@@ -85,6 +85,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and
+/// colour only on a terminal without `NO_COLOR` (issue 10 #10): how the
+/// audit's and history's tables are drawn.
+pub fn terminal_layout() -> rekey::report::TableLayout {
+    let tty = std::io::stdout().is_terminal();
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    // comfy-table asks the terminal for its size when stdout is one.
+    let terminal = || tty.then(|| comfy_table::Table::new().width()).flatten();
+    rekey::report::TableLayout {
+        width: columns.filter(|c| *c > 0).or_else(terminal),
+        colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// rekey's own messages at the chosen verbosity, on stderr. The AWS SDK's
 /// warnings stay out unless asked for with -v: they are about its own
 /// attempts (every credential provider that found nothing, with debug dumps;
