@@ -813,5 +813,4 @@ fn launchd_plist(job: &Checked) -> String {
 }
 
 #[cfg(all(test, unix))]
-#[path = "schedule_tests.rs"]
 mod tests;
