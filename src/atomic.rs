@@ -68,6 +68,22 @@ pub fn write_own(path: &Path, contents: &[u8], mode: u32, like: &Path) -> io::Re
 /// directory. A command checks this before its work, so that it does not
 /// lose that work at the end (issue 9, item 11).
 pub fn check_writable(path: &Path) -> io::Result<()> {
+    // `reports/` names a directory even before it exists; without this,
+    // its parent takes the temp file, and only the final rename fails
+    // (issue 15).
+    let text = path.to_string_lossy();
+    if path.file_name().is_none() || text.ends_with('/') || text.ends_with("/.") {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            format!(
+                "{} names a directory, not a file: give the file's name, e.g. {}",
+                path.display(),
+                Path::new(text.trim_end_matches(['/', '.']))
+                    .join("report.html")
+                    .display()
+            ),
+        ));
+    }
     check_dir(parent_dir(path))?;
     let target = resolve_symlinks(path)?;
     let dir = parent_dir(&target);
@@ -322,5 +338,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.ends_with("file is not a directory"), "{err}");
+
+        // A directory named as one, whether it exists or not (issue 15).
+        for named in ["no-such-dir/", "no-such-dir/.", ".."] {
+            let path = PathBuf::from(format!("{}/{named}", dir.path().display()));
+            let err = check_writable(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("names a directory, not a file"),
+                "{named}: {err}"
+            );
+        }
+        let err = check_writable(Path::new("reports/"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("e.g. reports/report.html"), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only `file`");
     }
 }

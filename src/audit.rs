@@ -48,6 +48,11 @@ pub struct AccountResult {
     pub non_compliant_keys: usize,
     /// AWS requests sent for this account, retries included.
     pub aws_calls: u64,
+    /// Why the account's findings did not reach its Security Hub
+    /// (`--to-security-hub`). The audit itself went well: `status` stays
+    /// `ok`, and the failure is counted apart (issue 15).
+    pub securityhub_error: Option<String>,
+    pub securityhub_error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +96,9 @@ pub struct Summary {
     pub accounts: usize,
     pub accounts_ok: usize,
     pub accounts_failed: usize,
+    /// Accounts audited whose Security Hub import failed; not among
+    /// `accounts_failed` (issue 15).
+    pub securityhub_failed: usize,
     pub users_with_keys: usize,
     pub keys: usize,
     pub active_keys: usize,
@@ -169,6 +177,8 @@ async fn audit_target(
         keys: 0,
         non_compliant_keys: 0,
         aws_calls: 0,
+        securityhub_error: None,
+        securityhub_error_code: None,
     };
     let (clients, partition, account_id) = match target.access {
         Access::Ready {

@@ -44,7 +44,7 @@ use crate::inventory::Source;
 use crate::journal::OldKeyAction;
 use crate::model::is_account_id;
 use crate::policy::{
-    DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days,
+    DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days_from,
 };
 
 /// A number of days written as `90` or `"90d"`.
@@ -56,10 +56,17 @@ pub enum Days {
 }
 
 impl Days {
+    /// The days, given as the flag `--what`.
     fn days(&self, what: &'static str) -> Result<i64, InputError> {
+        self.days_from(&format!("--{what}"))
+    }
+
+    /// The days, written at `origin` (`rekey.toml [policy] max_age`): a bad
+    /// value's error names it.
+    pub fn days_from(&self, origin: &str) -> Result<i64, InputError> {
         match self {
-            Days::Number(n) => parse_days(what, &n.to_string()),
-            Days::Text(s) => parse_days(what, s),
+            Days::Number(n) => parse_days_from(origin, &n.to_string()),
+            Days::Text(s) => parse_days_from(origin, s),
         }
     }
 }
@@ -91,6 +98,20 @@ impl PolicySettings {
                 .clone()
                 .or_else(|| self.exempt_users.clone()),
         }
+    }
+
+    /// Checks the values written in `table` (`[policy]`,
+    /// `[accounts."ID"]`) of the file at `path`; an error names the file and
+    /// the key, not the flag that would override it (issue 15).
+    pub fn check_in_file(&self, path: &Path, table: &str) -> Result<(), InputError> {
+        let origin = |key: &str| format!("{} {table} {key}", path.display());
+        if let Some(d) = &self.max_age {
+            d.days_from(&origin("max_age"))?;
+        }
+        if let Some(d) = &self.unused {
+            d.days_from(&origin("unused"))?;
+        }
+        Ok(())
     }
 
     pub fn to_policy(&self) -> Result<Policy, InputError> {
@@ -147,9 +168,14 @@ impl RotateSettings {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
+    // Absent reads as empty, so that the entry's error can name the entry
+    // and what it lacks instead of toml's `missing field` (issue 15).
+    #[serde(default)]
     pub account: String,
+    #[serde(default)]
     pub user: String,
     /// `secretsmanager:NAME|ARN` or `ssm:/PATH`, at least one.
+    #[serde(default)]
     pub to: Vec<String>,
     /// The role to enter the account with, instead of the run's.
     pub role: Option<String>,
@@ -188,14 +214,17 @@ impl ServiceEntry {
 
     /// Why the entry cannot be used, if it cannot. Pure.
     fn problem(&self) -> Option<String> {
+        if self.account.trim().is_empty() {
+            return Some("no `account`: give the 12-digit ID of the user's account".into());
+        }
+        if self.user.trim().is_empty() {
+            return Some("no `user`: give the name of the IAM user whose key it rotates".into());
+        }
         if !is_account_id(&self.account) {
             return Some(format!(
                 "account `{}` is not a 12-digit AWS account ID",
                 self.account
             ));
-        }
-        if self.user.trim().is_empty() {
-            return Some("user is empty".into());
         }
         if self.to.is_empty() {
             return Some("`to` names no destination".into());
@@ -263,6 +292,15 @@ impl ConfigFile {
                 });
             }
         }
+        file.policy.check_in_file(path, "[policy]")?;
+        for (id, over) in &file.accounts {
+            over.check_in_file(path, &format!("[accounts.\"{id}\"]"))?;
+        }
+        if file.audit.concurrency == Some(0) {
+            return Err(InputError::ZeroSetting {
+                origin: format!("{} [audit] concurrency", path.display()),
+            });
+        }
         if let Some(why) =
             lone_external_id(&file.rotate.secret_role, &file.rotate.secret_external_id)
         {
@@ -281,6 +319,7 @@ impl ConfigFile {
             let bad = |why: String| InputError::BadServiceEntry {
                 path: path.to_path_buf(),
                 number: i + 1,
+                account: entry.account.clone(),
                 user: entry.user.clone(),
                 why,
             };
@@ -331,16 +370,7 @@ impl ConfigFile {
     /// bad one is named as written there (`[policy] max_age`), with the
     /// file.
     pub fn max_ages(&self, path: &Path) -> Result<MaxAges, InputError> {
-        let days = |key: String, d: &Days| {
-            d.days("max-age").map_err(|_| InputError::BadDaysInFile {
-                path: path.to_path_buf(),
-                key,
-                value: match d {
-                    Days::Number(n) => n.to_string(),
-                    Days::Text(t) => t.clone(),
-                },
-            })
-        };
+        let days = |key: String, d: &Days| d.days_from(&format!("{} {key}", path.display()));
         let default = match &self.policy.max_age {
             Some(d) => Some(days("[policy] max_age".into(), d)?),
             None => None,
@@ -515,7 +545,7 @@ mod tests {
         let e = parse(lone).unwrap_err();
         assert!(
             e.to_string()
-                .contains("entry 1 (user u): secret_external_id is set without secret_role"),
+                .contains("entry 1 (account 111111111111, user u): secret_external_id is set without secret_role"),
             "{e}"
         );
         let e = parse("[rotate]\nsecret_external_id = \"x\"\n").unwrap_err();
@@ -537,19 +567,19 @@ mod tests {
                 r#"account = "12"
                 user = "u"
                 to = ["ssm:/x"]"#,
-                "entry 1 (user u): account `12` is not a 12-digit",
+                "entry 1 (account 12, user u): account `12` is not a 12-digit",
             ),
             (
                 r#"account = "111111111111"
                 user = "u"
                 to = []"#,
-                "entry 1 (user u): `to` names no destination",
+                "entry 1 (account 111111111111, user u): `to` names no destination",
             ),
             (
                 r#"account = "111111111111"
                 user = "u"
                 to = ["ssm:/x", "s3://b"]"#,
-                "entry 1 (user u): `to` holds `s3://b`",
+                "entry 1 (account 111111111111, user u): `to` holds `s3://b`",
             ),
         ] {
             let e = parse(&entry(body)).unwrap_err();
@@ -562,9 +592,37 @@ mod tests {
             entry("account = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/y\"]")
         );
         let e = parse(&twice).unwrap_err();
-        assert!(e.to_string().contains("entry 2 (user u)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("entry 2 (account 111111111111, user u)"),
+            "{e}"
+        );
+        // A missing key is named with the entry, not as toml's `1:1 missing
+        // field` (issue 15).
+        let missing_user = format!(
+            "{}{}",
+            entry("account = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]"),
+            entry("account = \"222222222222\"\nto = [\"ssm:/x\"]")
+        );
+        let e = parse(&missing_user).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rekey.toml: [[service]] entry 2 (account 222222222222): no `user`: give the name of the IAM user whose key it rotates"
+        );
+        let e = parse(&entry("user = \"u\"\nto = [\"ssm:/x\"]")).unwrap_err();
+        assert!(
+            e.to_string().contains("entry 1 (user u): no `account`"),
+            "{e}"
+        );
+        let e = parse(&entry("account = \"111111111111\"\nuser = \"u\"")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 1 (account 111111111111, user u): `to` names no destination"),
+            "{e}"
+        );
+        let e = parse(&entry("")).unwrap_err();
+        assert!(e.to_string().contains("entry 1: no `account`"), "{e}");
         for bad in [
-            "[[service]]\naccount = \"111111111111\"\nto = [\"ssm:/x\"]\n",
             "[[service]]\naccount = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]\nold_key = \"shred\"\n",
             "[[service]]\naccount = \"111111111111\"\nuser = \"u\"\nto = [\"ssm:/x\"]\nrol = \"R\"\n",
         ] {
@@ -576,7 +634,7 @@ mod tests {
     }
 
     #[test]
-    fn rotation_max_ages_come_from_the_account_then_the_policy_and_bad_ones_name_their_key() {
+    fn rotation_max_ages_come_from_the_account_then_the_policy() {
         let path = Path::new("/etc/rekey.toml");
         let none = parse("").unwrap().max_ages(path).unwrap();
         assert_eq!(none.for_account(Some("111111111111")), None);
@@ -588,27 +646,49 @@ mod tests {
         assert_eq!(ages.for_account(Some("111111111111")), Some(2));
         assert_eq!(ages.for_account(Some("222222222222")), Some(30));
         assert_eq!(ages.for_account(None), Some(30));
-        for (text, key) in [
-            ("[policy]\nmax_age = \"abc\"\n", "[policy] max_age: `abc`"),
-            (
-                "[accounts.\"111111111111\"]\nmax_age = 0\n",
-                "[accounts.\"111111111111\"] max_age: `0`",
-            ),
-        ] {
-            let e = parse(text).unwrap().max_ages(path).unwrap_err().to_string();
-            assert!(
-                e.starts_with(&format!("/etc/rekey.toml: {key} is not a number of days")),
-                "{e}"
-            );
+        // A bad value never gets this far: reading the file refuses it,
+        // naming the file and the key (next test).
+        assert!(parse("[policy]\nmax_age = \"abc\"\n").is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_file_and_its_key_not_a_flag() {
+        let said = |text: &str| parse(text).unwrap_err().to_string();
+        assert_eq!(
+            said("[policy]\nmax_age = \"abc\""),
+            "rekey.toml [policy] max_age: `abc` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
+        );
+        assert!(
+            said("[policy]\nunused = 0").starts_with("rekey.toml [policy] unused: `0` is not"),
+            "{}",
+            said("[policy]\nunused = 0")
+        );
+        let over = said("[accounts.\"111111111111\"]\nmax_age = \"-3d\"");
+        assert!(
+            over.starts_with("rekey.toml [accounts.\"111111111111\"] max_age: `-3d`"),
+            "{over}"
+        );
+        assert_eq!(
+            said("[audit]\nconcurrency = 0"),
+            "rekey.toml [audit] concurrency must be at least 1, not 0"
+        );
+        for text in ["[policy]\nmax_age = \"abc\"", "[audit]\nconcurrency = 0"] {
+            assert!(!said(text).contains("--"), "{}", said(text));
         }
+        // A flag's own bad value still names the flag.
+        let flags = PolicySettings {
+            max_age: Some(Days::Text("soon".into())),
+            ..Default::default()
+        };
+        let e = Policies::resolve(&ConfigFile::default(), &flags).unwrap_err();
+        assert!(e.to_string().starts_with("--max-age: `soon`"), "{e}");
     }
 
     #[test]
     fn bad_files_say_what_is_wrong() {
         assert!(matches!(
-            parse("[policy]\nmax_age = \"soon\"")
-                .map(|f| Policies::resolve(&f, &PolicySettings::default())),
-            Ok(Err(InputError::BadDuration { .. }))
+            parse("[policy]\nmax_age = \"soon\""),
+            Err(InputError::BadDuration { .. })
         ));
         assert!(matches!(
             parse("[polcy]\n"),

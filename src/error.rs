@@ -11,22 +11,12 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// Bad input: reported as one line, exit code 2, nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// `origin` names where the value was written: `--max-age`, or
+    /// `rekey.toml [policy] max_age` (issue 15).
     #[error(
-        "--{what}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
+        "{origin}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
     )]
-    BadDuration { what: &'static str, value: String },
-    /// A number of days in rekey.toml that is not one: named as written
-    /// there, with the file, not as the flag it stands beside.
-    #[error(
-        "{}: {key}: `{value}` is not a number of days between 1 and 36500 (write e.g. \"90d\" or 12w)",
-        path.display()
-    )]
-    BadDaysInFile {
-        path: PathBuf,
-        /// The table and key: `[policy] max_age`.
-        key: String,
-        value: String,
-    },
+    BadDuration { origin: String, value: String },
     #[error("--as-of: `{value}` is not a date; write YYYY-MM-DD, an RFC 3339 time, +Nd or -Nd")]
     BadAsOf { value: String },
     #[error("exemption pattern `{pattern}` is not a valid glob")]
@@ -60,12 +50,15 @@ pub enum InputError {
         /// toml's own one-line description of the problem.
         message: String,
     },
-    /// A `[[service]]` entry that says something impossible (issue 7).
-    #[error("{}: [[service]] entry {number} (user {user}): {why}", path.display())]
+    /// A `[[service]]` entry that says something impossible (issue 7), or
+    /// leaves out what it must say (issue 15).
+    #[error("{}: [[service]] entry {number}{}: {why}", path.display(), entry_label(account, user))]
     BadServiceEntry {
         path: PathBuf,
         /// 1-based, in file order.
         number: usize,
+        /// As written; empty when the entry has none.
+        account: String,
         user: String,
         why: String,
     },
@@ -91,6 +84,9 @@ pub enum InputError {
     BadRoleName { role: String },
     #[error("--{what} must be at least 1")]
     ZeroCount { what: &'static str },
+    /// A count of rekey.toml that is 0: `origin` is the file and its key.
+    #[error("{origin} must be at least 1, not 0")]
+    ZeroSetting { origin: String },
     #[error("cannot reach the AWS endpoint{} (check --endpoint-url, AWS_ENDPOINT_URL and the network)", endpoint.as_deref().map(|e| format!(" {e}")).unwrap_or_default())]
     Unreachable {
         endpoint: Option<String>,
@@ -123,6 +119,20 @@ pub enum InputError {
         #[source]
         source: CallError,
     },
+}
+
+/// ` (account A, user U)`, leaving out what an entry does not say.
+fn entry_label(account: &str, user: &str) -> String {
+    let parts: Vec<String> = [("account", account), ("user", user)]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }
 
 /// How a failed AWS call should be read.

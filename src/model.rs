@@ -81,6 +81,33 @@ pub fn mask_key_id(id: &str) -> String {
     format!("{}…{}", &id[..4], &id[id.len() - 4..])
 }
 
+/// `text` with every access key ID in it masked as [`mask_key_id`] does:
+/// words of capitals and digits starting `AKIA` or `ASIA`, 16 or more long.
+/// For free text shown to a person (a journal step's detail).
+pub fn mask_key_ids_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let is_key = word.len() >= 16 && (word.starts_with("AKIA") || word.starts_with("ASIA"));
+        out.push_str(&if is_key {
+            mask_key_id(word)
+        } else {
+            word.clone()
+        });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 /// The partition of an ARN (`arn:PARTITION:service:…`).
 pub fn partition_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -103,6 +130,17 @@ mod tests {
     fn masks_keep_prefix_and_suffix_only() {
         assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
         assert_eq!(mask_key_id("short"), "…");
+    }
+
+    #[test]
+    fn key_ids_in_text_are_masked_and_nothing_else() {
+        assert_eq!(mask_key_ids_in("AKIATE4J4QTQBSYU6ACE"), "AKIA…6ACE");
+        assert_eq!(
+            mask_key_ids_in("deleted ASIAXXXXXXXXXXXX1234, kept AKIAIOSFODNN7EXAMPLE."),
+            "deleted ASIA…1234, kept AKIA…MPLE."
+        );
+        let plain = "ssm:/ci/AKIA (completed) AKIASHORT";
+        assert_eq!(mask_key_ids_in(plain), plain);
     }
 
     #[test]

@@ -51,13 +51,13 @@ impl Policy {
     ) -> Result<Self, InputError> {
         if max_age_days < 1 {
             return Err(InputError::BadDuration {
-                what: "max-age",
+                origin: "--max-age".into(),
                 value: max_age_days.to_string(),
             });
         }
         if unused_days < 1 {
             return Err(InputError::BadDuration {
-                what: "unused",
+                origin: "--unused".into(),
                 value: unused_days.to_string(),
             });
         }
@@ -256,10 +256,16 @@ pub fn trusted_advisor_status(
     })
 }
 
-/// Parses a number of days: `90`, `90d`, `12w`.
+/// Parses a number of days: `90`, `90d`, `12w`, given as the flag `--what`.
 pub fn parse_days(what: &'static str, value: &str) -> Result<i64, InputError> {
+    parse_days_from(&format!("--{what}"), value)
+}
+
+/// [`parse_days`] of a value written elsewhere than in a flag; `origin`
+/// names where, for the error (`rekey.toml [policy] max_age`).
+pub fn parse_days_from(origin: &str, value: &str) -> Result<i64, InputError> {
     let bad = || InputError::BadDuration {
-        what,
+        origin: origin.to_string(),
         value: value.to_string(),
     };
     let v = value.trim();

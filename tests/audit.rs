@@ -596,6 +596,66 @@ async fn bad_input_is_refused_with_a_clear_error_and_nothing_written() {
     );
 }
 
+/// Issue 15: a bad value in rekey.toml is named by its file and key, not
+/// by the flag that would override it; a `[[service]]` entry without its
+/// user is named by its number and account. Nothing is called.
+#[tokio::test]
+async fn issue15_config_errors_name_the_file_and_its_key() {
+    let acct = moto().new_account();
+    let home = Home::new().with_base(&acct.admin);
+    let calls =
+        || moto().control("calls", serde_json::json!({}))["by_account"][&acct.account_id].as_u64();
+    let before = calls();
+    let cases = [
+        (
+            "[policy]\nmax_age = \"abc\"\n",
+            "[policy] max_age: `abc` is not a number of days",
+            "--max-age",
+        ),
+        (
+            "[accounts.\"111111111111\"]\nunused = \"soon\"\n",
+            "[accounts.\"111111111111\"] unused: `soon` is not a number of days",
+            "--unused",
+        ),
+        (
+            "[audit]\nconcurrency = 0\n",
+            "[audit] concurrency must be at least 1",
+            "--concurrency",
+        ),
+        (
+            "[[service]]\naccount = \"111111111111\"\nto = [\"ssm:/x\"]\n",
+            ": [[service]] entry 1 (account 111111111111): no `user`",
+            "missing field",
+        ),
+    ];
+    for (i, (text, says, not)) in cases.into_iter().enumerate() {
+        let file = home.path().join(format!("bad{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = home.rekey(&["audit", "--config", file.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{text}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{}{}{says}",
+                file.display(),
+                if says.starts_with(':') { "" } else { " " }
+            )),
+            "{text}: expected `{says}` in: {err}"
+        );
+        assert!(!err.contains(not), "{text}: names `{not}`: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    // A flag's bad value still names the flag.
+    let out = home.rekey(&["audit", "--concurrency", "0"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--concurrency must be at least 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(calls(), before, "no AWS call for bad input");
+}
+
 #[tokio::test]
 async fn ou_selection_is_recursive_and_leaves_out_the_rest() {
     let org = moto().new_org(3);

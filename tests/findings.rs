@@ -341,8 +341,11 @@ async fn security_hub_findings_are_updated_in_place_and_archived_when_resolved()
     );
 }
 
+/// An account whose import fails is reported, the others still get theirs,
+/// and the failure is counted apart from the audit's: the account was
+/// audited (issue 15).
 #[tokio::test]
-async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_theirs() {
+async fn an_account_whose_import_fails_is_reported_apart_and_the_others_still_get_theirs() {
     let org = moto().new_org(2);
     let keys = seed(&org).await;
     let (ok, off) = (&org.members[0].account_id, &org.members[1].account_id);
@@ -351,12 +354,7 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
     // `off` never enabled Security Hub.
     let home = Home::new().with_base(&org.admin);
     let out = home.rekey(&["audit", "--org", "--to-security-hub", "--output", "json"]);
-    assert_eq!(
-        code(&out),
-        2,
-        "an account failed → exit 2\n{}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 2, "an import failed → exit 2\n{}", stderr(&out));
     assert_eq!(findings(&org, ok).await.len(), 2, "{}", stderr(&out));
     let report = json_out(&out);
     let failed = report["accounts"]
@@ -365,14 +363,20 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
         .iter()
         .find(|a| a["account_id"] == off.as_str())
         .unwrap();
-    assert_eq!(failed["status"], "error", "{failed}");
-    let error = failed["error"].as_str().unwrap();
+    assert_eq!(failed["status"], "ok", "its audit succeeded: {failed}");
+    assert!(failed["error"].is_null(), "{failed}");
+    let error = failed["securityhub_error"].as_str().unwrap();
     assert!(
         error.contains("Security Hub is not enabled in account") && error.contains(off.as_str()),
         "{error}"
     );
-    assert_eq!(failed["error_code"], "InvalidAccessException");
-    assert_eq!(report["summary"]["accounts_failed"], 1);
+    assert_eq!(failed["securityhub_error_code"], "InvalidAccessException");
+    assert_eq!(report["summary"]["accounts_failed"], 0);
+    assert_eq!(report["summary"]["securityhub_failed"], 1);
+    assert_eq!(
+        report["summary"]["accounts_ok"],
+        report["summary"]["accounts"]
+    );
     assert!(
         report["keys"]
             .as_array()
@@ -386,4 +390,70 @@ async fn an_account_whose_import_fails_is_reported_and_the_others_still_get_thei
         "{}",
         stderr(&out)
     );
+    // The table says the same, in words.
+    let out = home.rekey(&["audit", "--org", "--to-security-hub", "--output", "table"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("Failed accounts"), "{text}");
+    assert!(
+        text.contains("Security Hub imports failed (the accounts were audited):")
+            && text.contains("0 failed")
+            && text.contains("; 1 Security Hub import failed"),
+        "{text}"
+    );
+}
+
+/// Issue 15 #6: a never-used key reads "never used", not "last used N days
+/// ago" (N counted from its creation), and its `last_used` is null; a root
+/// key's finding says to delete it, since rekey refuses root credentials.
+/// OCSF and Security Hub carry the same words.
+#[tokio::test]
+async fn issue15_6_never_used_and_root_keys_are_described_as_they_are() {
+    let org = moto().new_org(1);
+    let m = org.members[0].account_id.clone();
+    let s = member_seeder(&org, &m).await;
+    let idle = s
+        .user("idle", "/", &[], &[], &[key(130, None)])
+        .await
+        .remove(0);
+    moto().root_keys(&m, &[(true, 500)]);
+    enable_hub(&org, &m).await;
+    enable_hub(&org, &org.management_account_id).await;
+    let home = Home::new().with_base(&org.admin);
+    let out = home.rekey(&["audit", "--org", "--output", "ocsf", "--to-security-hub"]);
+    assert_eq!(code(&out), 1, "findings → exit 1\n{}", stderr(&out));
+    let events: Vec<Value> = serde_json::from_str(&stdout(&out)).expect("a JSON array");
+    let of = |pick: &dyn Fn(&Value) -> bool| -> Value {
+        events
+            .iter()
+            .find(|e| e["cloud"]["account"]["uid"] == m.as_str() && pick(e))
+            .unwrap_or_else(|| panic!("no such event in {events:#?}"))
+            .clone()
+    };
+    let idle_event = of(&|e| e["resources"][0]["uid"] == idle.as_str());
+    let root_event = of(&|e| e["resources"][0]["data"]["is_root"] == true);
+    for e in [&idle_event, &root_event] {
+        let desc = e["finding_info"]["desc"].as_str().unwrap();
+        assert!(desc.contains("never used"), "{desc}");
+        assert!(!desc.contains("last used"), "{desc}");
+        assert!(e["unmapped"]["last_used"].is_null(), "{e}");
+    }
+    let root_desc = root_event["finding_info"]["desc"].as_str().unwrap();
+    assert!(
+        root_desc.contains("Delete it") && root_desc.contains("CIS AWS Foundations Benchmark 1.4"),
+        "{root_desc}"
+    );
+    assert!(!root_desc.contains("Rotate it"), "{root_desc}");
+    let imported = findings(&org, &m).await;
+    assert_eq!(imported.len(), 2, "{imported:#?}");
+    for f in imported.values() {
+        let desc = f.description().unwrap();
+        assert!(
+            desc.contains("never used") && !desc.contains("last used"),
+            "{desc}"
+        );
+        let root = f.resources()[0].r#type() == Some("AwsAccount");
+        assert_eq!(desc.contains("Delete it"), root, "{desc}");
+        assert_eq!(desc.contains("Rotate it"), !root, "{desc}");
+    }
 }

@@ -343,6 +343,34 @@ async fn issue9_11_an_unwritable_out_path_is_refused_before_any_aws_call() {
     assert_eq!(std::fs::read(&file).unwrap(), b"");
 }
 
+/// Issue 15: `--out reports/`, a directory that does not exist yet named
+/// as one, is refused before the first AWS call, not after the audit.
+#[tokio::test]
+async fn issue15_an_out_path_naming_a_missing_directory_is_refused_before_any_aws_call() {
+    let acct = moto().new_account();
+    let home = Home::new().with_base(&acct.admin);
+    for named in ["reports/", "reports/."] {
+        let path = format!("{}/{named}", home.path().display());
+        let before = calls_of(&acct.account_id);
+        let out = home.rekey(&["audit", "--output", "json", "--out", &path]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{path}: {err}");
+        assert!(
+            err.contains(&format!("cannot write the report to {path}"))
+                && err.contains("names a directory, not a file"),
+            "{err}"
+        );
+        assert_eq!(calls_of(&acct.account_id), before, "{path}: AWS was called");
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
+    let left: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("rekey-tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[tokio::test]
 async fn issue9_11_a_byte_order_mark_is_named_in_every_file_kind() {
     let acct = moto().new_account();

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::{
-    Home, Seeder, code, json_out, key, member_seeder, moto, sdk_config, stderr, stdout,
+    Creds, Home, Seeder, code, json_out, key, member_seeder, moto, sdk_config, stderr, stdout,
 };
 
 /// What a user may do to audit an account.
@@ -246,6 +246,14 @@ fn exec_start_value(service: &str, flag: &str) -> Option<String> {
 #[test]
 fn issue10_the_scheduled_job_uses_the_interactive_journal() {
     let mut home = Home::new();
+    // A profile the job can rotate (fake: nothing here calls AWS).
+    home.add_profile(
+        "dev",
+        &Creds {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "not-a-secret-emulator-only".into(),
+        },
+    );
     let state = home.path().join("state");
     home.env
         .push(("XDG_STATE_HOME".into(), state.display().to_string()));

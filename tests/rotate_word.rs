@@ -384,7 +384,7 @@ async fn service_rotation_follows_the_policy_max_age_of_rekey_toml() {
     let out = m.service(&["--config", bad.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", said(&out));
     assert!(
-        stderr(&out).contains(&format!("{}: [policy] max_age: `abc`", bad.display())),
+        stderr(&out).contains(&format!("{} [policy] max_age: `abc`", bad.display())),
         "{}",
         said(&out)
     );

@@ -9,12 +9,14 @@ mod audit;
 mod faults;
 mod findings;
 mod first_run;
+mod history;
 mod library_run;
 mod promises;
 mod rotate;
 mod rotate_word;
 #[cfg(feature = "fault-injection")]
 mod safety;
+mod schedule;
 mod service_access;
 mod service_keys;
 mod service_matrix;

@@ -64,8 +64,13 @@ named_enum! {
         Promote = "promote",
         DeactivateOldKey = "deactivate_old_key",
         DeleteOldKey = "delete_old_key",
-        /// Freeing a slot at the two-key limit (target = the key ID).
+        /// Freeing a slot at the two-key limit by deleting the user's
+        /// inactive key (target = the key ID).
         DeleteInactiveKey = "delete_inactive_key",
+        /// Freeing it by deleting the user's other *active* key: a kept key
+        /// unused since, or one `--delete-other-active` allows (target =
+        /// the key ID). Named apart so history says what happened (issue 15).
+        DeleteActiveKey = "delete_active_key",
         /// Deleting a key an earlier, undone rotation made but never learned
         /// of: its secret is nowhere (target = the key ID).
         DeleteOrphanKey = "delete_orphan_key",
@@ -134,7 +139,8 @@ pub struct NewRotation {
 }
 
 /// A step, and what it acted on when it acts on one of several things
-/// (a destination for `Deliver`/`Rollback`, a key ID for `DeleteInactiveKey`).
+/// (a destination for `Deliver`/`Rollback`, a key ID for `DeleteInactiveKey`
+/// and `DeleteActiveKey`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StepTarget {
     pub step: Step,

@@ -101,6 +101,8 @@ pub fn report() -> AuditReport {
         keys: keys.len(),
         non_compliant_keys: count(Verdict::NonCompliant),
         aws_calls: 12,
+        securityhub_error: None,
+        securityhub_error_code: None,
     };
     let failed = AccountResult {
         account_id: Some(FAILED_ACCOUNT.into()),
@@ -115,6 +117,8 @@ pub fn report() -> AuditReport {
         keys: 0,
         non_compliant_keys: 0,
         aws_calls: 1,
+        securityhub_error: None,
+        securityhub_error_code: None,
     };
     let mut findings = BTreeMap::new();
     for k in keys.iter().filter(|k| k.verdict == Verdict::NonCompliant) {
@@ -126,6 +130,7 @@ pub fn report() -> AuditReport {
         accounts: 2,
         accounts_ok: 1,
         accounts_failed: 1,
+        securityhub_failed: 0,
         users_with_keys: inventory.users.len(),
         keys: keys.len(),
         active_keys: keys

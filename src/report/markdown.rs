@@ -35,6 +35,13 @@ pub fn render(report: &AuditReport, view: View) -> String {
         s.non_compliant,
         s.exempt
     );
+    if s.securityhub_failed > 0 {
+        let _ = writeln!(
+            out,
+            "- Security Hub imports failed: {} (the accounts were audited)",
+            s.securityhub_failed
+        );
+    }
     match view {
         View::Keys => {}
         View::Config => {
@@ -63,7 +70,12 @@ pub fn render(report: &AuditReport, view: View) -> String {
                 AccountStatus::Ok => "ok",
                 AccountStatus::Error => "**error**",
             };
-            account_cells(a, status, a.error.clone().unwrap_or_default())
+            let error = match (&a.error, &a.securityhub_error) {
+                (Some(e), _) => e.clone(),
+                (None, Some(e)) => format!("Security Hub import failed: {e}"),
+                (None, None) => String::new(),
+            };
+            account_cells(a, status, error)
         })
         .collect();
     table(&mut out, &ACCOUNT_COLUMNS, accounts, &[3]);

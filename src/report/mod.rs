@@ -149,6 +149,7 @@ pub fn render(report: &AuditReport, view: View, format: Format) -> String {
 }
 
 pub use table::Layout as TableLayout;
+pub use table::text_table;
 
 /// The table drawn for a terminal: `layout`'s width and colours.
 pub fn render_table(report: &AuditReport, view: View, layout: TableLayout) -> String {

@@ -101,7 +101,8 @@ fn event(report: &AuditReport, uid: &str, row: &KeyRow) -> Value {
         "unmapped": {
             "age_days": row.age_days,
             "unused_days": row.unused_days,
-            "last_used": super::rfc3339(row.last_used),
+            // null, not "", for a key never used (issue 15 #6).
+            "last_used": row.last_used.map(|t| super::rfc3339(Some(t))),
             "judged_as_of": super::rfc3339(Some(report.as_of)),
         },
     })
@@ -134,6 +135,20 @@ mod tests {
             .unwrap();
         assert_eq!(root["severity"], "Critical");
         assert!(root["resources"][0]["data"]["access_key_id"].is_null());
+        assert!(alice["unmapped"]["last_used"].is_string(), "{alice}");
+    }
+
+    #[test]
+    fn a_never_used_key_has_a_null_last_used() {
+        let mut report = fixture::report();
+        for row in &mut report.keys {
+            row.last_used = None;
+        }
+        let events: Vec<Value> = serde_json::from_str(&render(&report)).unwrap();
+        assert!(!events.is_empty());
+        for e in &events {
+            assert!(e["unmapped"]["last_used"].is_null(), "{e}");
+        }
     }
 
     #[test]

@@ -99,10 +99,12 @@ pub fn description(row: &KeyRow) -> String {
         .age_days
         .map(|d| format!(", {d} days old"))
         .unwrap_or_default();
-    let used = match row.unused_days {
-        Some(d) => format!(", last used {d} days ago"),
-        None if row.last_used.is_none() => ", never used".to_string(),
-        None => String::new(),
+    // `unused_days` of a never-used key counts from its creation: it is
+    // no "last used" date (issue 15 #6).
+    let used = match (row.last_used, row.unused_days) {
+        (None, _) => ", never used".to_string(),
+        (Some(_), Some(d)) => format!(", last used {d} days ago"),
+        (Some(_), None) => String::new(),
     };
     let findings: Vec<String> = row
         .findings
@@ -110,11 +112,24 @@ pub fn description(row: &KeyRow) -> String {
         .map(|f| format!("{} ({})", f.as_str(), cis_control(*f)))
         .collect();
     format!(
-        "{key} in account {} ({}{age}{used}): {}. Rotate it with rekey, or deactivate it if nothing uses it.",
+        "{key} in account {} ({}{age}{used}): {}. {}",
         row.account_id,
         row.status.as_str(),
-        findings.join(", ")
+        findings.join(", "),
+        remedy(row)
     )
+}
+
+/// What to do about the key. rekey refuses root credentials, and CIS 1.4
+/// wants the root user to have no access key at all: delete it.
+fn remedy(row: &KeyRow) -> &'static str {
+    if row.is_root {
+        "Delete it: the root user should have no access key (CIS AWS Foundations \
+         Benchmark 1.4), and rekey does not rotate root credentials. Sign in as the \
+         root user to delete it (Security credentials, Access keys)."
+    } else {
+        "Rotate it with rekey, or deactivate it if nothing uses it."
+    }
 }
 
 /// The non-compliant keys of a report, each with its stable finding ID:
@@ -206,6 +221,22 @@ mod tests {
         assert!(d.contains("120 days old"), "{d}");
         let root = report.keys.iter().find(|k| k.is_root).unwrap();
         assert_eq!(severity(root), Severity::Critical);
-        assert!(description(root).starts_with("A root user access key"));
+        let d = description(root);
+        assert!(d.starts_with("A root user access key"), "{d}");
+        assert!(d.contains("Delete it") && !d.contains("Rotate it"), "{d}");
+    }
+
+    #[test]
+    fn a_never_used_key_is_said_to_be_never_used() {
+        let mut report = fixture::report();
+        for row in &mut report.keys {
+            row.last_used = None;
+            row.unused_days = row.age_days;
+        }
+        for row in &report.keys {
+            let d = description(row);
+            assert!(d.contains(", never used)"), "{d}");
+            assert!(!d.contains("last used"), "{d}");
+        }
     }
 }

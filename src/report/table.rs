@@ -61,6 +61,18 @@ pub fn render_with(report: &AuditReport, view: View, layout: Layout) -> String {
             out.push_str(&wrap(&plain(&line), layout.width));
         }
     }
+    let unsent: Vec<_> = report
+        .accounts
+        .iter()
+        .filter_map(|a| Some((a, a.securityhub_error.as_deref()?)))
+        .collect();
+    if !unsent.is_empty() {
+        out.push_str("\nSecurity Hub imports failed (the accounts were audited):\n");
+        for (a, error) in unsent {
+            let line = format!("  {} via {}: {error}", account_label(a), a.via);
+            out.push_str(&wrap(&plain(&line), layout.width));
+        }
+    }
     out.push('\n');
     let (rows, line) = match view {
         View::Keys => keys(report, layout),
@@ -114,6 +126,31 @@ fn wrap(text: &str, width: Option<u16>) -> String {
     out.push_str(line.trim_end());
     out.push('\n');
     out
+}
+
+/// Any table of text, drawn as the audit's are: fitted to `layout`'s width,
+/// the columns named in `whole` (in order of importance) kept as wide as
+/// their widest cell while it allows, the others wrapping inside their
+/// cells; control characters replaced. For tables outside the audit
+/// (`rekey history`, issue 15).
+pub fn text_table(
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    whole: &[&str],
+    layout: Layout,
+) -> String {
+    let layout = Layout {
+        width: layout.width.map(|w| w.max(MIN_WIDTH)),
+        colour: false,
+    };
+    let grid = Grid {
+        header,
+        rows: rows.into_iter().map(|cells| (cells, None)).collect(),
+        colour_at: header[0],
+        whole,
+        right: &[],
+    };
+    draw(grid, layout)
 }
 
 /// One row: its cells, and the colour of the view's verdict cell.
@@ -347,8 +384,13 @@ fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
 
 fn summary_line(report: &AuditReport) -> String {
     let s = &report.summary;
+    let unsent = match s.securityhub_failed {
+        0 => String::new(),
+        1 => "; 1 Security Hub import failed".to_string(),
+        n => format!("; {n} Security Hub imports failed"),
+    };
     format!(
-        "{} accounts ({} ok, {} failed), {} keys ({} active): {} compliant, {} non-compliant, {} exempt; {} AWS calls",
+        "{} accounts ({} ok, {} failed), {} keys ({} active): {} compliant, {} non-compliant, {} exempt; {} AWS calls{unsent}",
         s.accounts,
         s.accounts_ok,
         s.accounts_failed,
@@ -383,6 +425,34 @@ mod tests {
             );
             assert!(!out.contains('\x1b'), "{view}: no colours");
         }
+    }
+
+    #[test]
+    fn a_text_table_fits_the_width_and_keeps_whole_columns_whole() {
+        let long = "could not write ssm:/ci/svc: AccessDeniedException: not authorized to perform ssm:PutParameter on this resource";
+        let rows = vec![vec![
+            "12".to_string(),
+            "2026-11-26T12:00:00Z".to_string(),
+            long.to_string(),
+        ]];
+        let header = ["#", "started", "error"];
+        let out = text_table(&header, rows.clone(), &["#", "started"], Layout::default());
+        assert!(out.contains(long), "unbounded without a width:\n{out}");
+        let out = text_table(
+            &header,
+            rows,
+            &["#", "started"],
+            Layout {
+                width: Some(50),
+                colour: true,
+            },
+        );
+        for line in out.lines() {
+            assert!(line.chars().count() <= 50, "{out}");
+        }
+        assert!(out.contains("2026-11-26T12:00:00Z"), "kept whole:\n{out}");
+        assert!(out.contains("could not write"), "{out}");
+        assert!(!out.contains('\x1b'), "no colours in a text table");
     }
 
     #[test]

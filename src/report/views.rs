@@ -205,13 +205,13 @@ pub fn advisor_counts(rows: &[TrustedAdvisorRow]) -> AdvisorCounts {
 }
 
 /// The exit code of an audit shown in `view`: 2 when an account could not
-/// be audited, else 1 when the view shows a finding (a non-compliant key, a
+/// be audited or its findings could not be sent to Security Hub, else 1 when the view shows a finding (a non-compliant key, a
 /// NON_COMPLIANT user, a yellow or red key), else 0. Each view has its own
 /// findings: a key exempt under rekey's policy is still NON_COMPLIANT to AWS
 /// Config, which knows no exemptions (issue 10 #3).
 pub fn exit_code(report: &AuditReport, view: super::View) -> u8 {
     use super::View;
-    if report.summary.accounts_failed > 0 {
+    if report.summary.accounts_failed > 0 || report.summary.securityhub_failed > 0 {
         return 2;
     }
     let findings = match view {

@@ -20,8 +20,8 @@ use crate::destination::{DestinationSpec, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
 use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
-use crate::model::mask_key_id;
 use crate::model::partition_of;
+use crate::model::{KeyStatus, mask_key_id};
 
 /// Plan only, or carry out (STYLE: modes are enums).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -669,8 +669,12 @@ impl Engine<'_> {
         self.delete_orphans(&who, id, &iam, &plan.orphans).await?;
         if let Some(slot) = &plan.free_slot {
             let on = Some(slot.key_id.as_str());
+            let step = match slot.status {
+                KeyStatus::Active => Step::DeleteActiveKey,
+                KeyStatus::Inactive => Step::DeleteInactiveKey,
+            };
             let freed = self
-                .journaled(&who, id, Step::DeleteInactiveKey, on, || {
+                .journaled(&who, id, step, on, || {
                     steps::delete_key(&iam, user, &slot.key_id)
                 })
                 .await?;

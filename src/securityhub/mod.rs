@@ -13,8 +13,9 @@
 //!                                                  → BatchImportFindings
 //! ```
 //!
-//! One account failing to import never stops the others; [`record`] marks
-//! it failed in the report, so it shows there and in the exit code.
+//! One account failing to import never stops the others; [`record`] notes
+//! it in the report, apart from the audit's own failures (the account was
+//! audited), so it shows there and in the exit code.
 
 pub mod asff;
 
@@ -358,9 +359,10 @@ async fn import(
     }
 }
 
-/// Marks every account whose findings did not arrive as failed in the
-/// report (its keys stay listed): the failure shows in every format and
-/// in the exit code.
+/// Notes every account whose findings did not arrive in the report. Its
+/// audit succeeded, so it stays `ok` and its keys stay listed; the import
+/// failure is counted apart (`securityhub_failed`, issue 15) and shows in
+/// every human format and in the exit code.
 pub fn record(report: &mut AuditReport, published: &[Published]) {
     for p in published {
         let Outcome::Failed { error, code } = &p.outcome else {
@@ -371,18 +373,15 @@ pub fn record(report: &mut AuditReport, published: &[Published]) {
             .iter_mut()
             .filter(|a| a.account_id.as_deref() == Some(p.account_id.as_str()))
         {
-            a.status = AccountStatus::Error;
-            a.error = Some(format!("Security Hub: {error}"));
-            a.error_code = code.clone();
+            a.securityhub_error = Some(error.clone());
+            a.securityhub_error_code = code.clone();
         }
     }
-    let failed = report
+    report.summary.securityhub_failed = report
         .accounts
         .iter()
-        .filter(|a| a.status == AccountStatus::Error)
+        .filter(|a| a.securityhub_error.is_some())
         .count();
-    report.summary.accounts_failed = failed;
-    report.summary.accounts_ok = report.accounts.len() - failed;
 }
 
 /// One line per account, for stderr.
@@ -409,9 +408,19 @@ mod tests {
     use crate::report::fixture;
 
     #[test]
-    fn a_failed_import_fails_its_account_in_the_report() {
+    fn a_failed_import_is_counted_apart_from_failed_audits() {
         let mut report = fixture::report();
         assert_eq!(report.summary.accounts_failed, 1);
+        assert_eq!(
+            crate::report::views::exit_code(&report, crate::report::View::Keys),
+            2
+        );
+        report.accounts.retain(|a| a.status == AccountStatus::Ok);
+        report.summary.accounts_failed = 0;
+        assert_eq!(
+            crate::report::views::exit_code(&report, crate::report::View::Keys),
+            1
+        );
         let published = vec![Published {
             account_id: fixture::OK_ACCOUNT.into(),
             region: Some("us-east-1".into()),
@@ -426,13 +435,19 @@ mod tests {
             .iter()
             .find(|a| a.account_id.as_deref() == Some(fixture::OK_ACCOUNT))
             .unwrap();
-        assert_eq!(a.status, AccountStatus::Error);
+        assert_eq!(a.status, AccountStatus::Ok, "its audit succeeded");
+        assert_eq!(a.error, None);
         assert_eq!(
-            a.error.as_deref(),
-            Some("Security Hub: cannot import findings")
+            a.securityhub_error.as_deref(),
+            Some("cannot import findings")
         );
-        assert_eq!(report.summary.accounts_failed, 2);
-        assert_eq!(report.summary.accounts_ok, 0);
+        assert_eq!(
+            a.securityhub_error_code.as_deref(),
+            Some("AccessDeniedException")
+        );
+        assert_eq!(report.summary.accounts_failed, 0);
+        assert_eq!(report.summary.accounts_ok, 1);
+        assert_eq!(report.summary.securityhub_failed, 1);
         assert_eq!(
             crate::report::views::exit_code(&report, crate::report::View::Keys),
             2

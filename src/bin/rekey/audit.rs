@@ -14,10 +14,10 @@ use rekey::error::InputError;
 use rekey::inventory::Source;
 use rekey::policy::parse_as_of;
 use rekey::report::views::exit_code;
-use rekey::report::{Format, TableLayout, View, format_for_path, render, render_table};
+use rekey::report::{Format, View, format_for_path, render, render_table};
 use time::OffsetDateTime;
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, terminal_layout};
 
 /// Default number of accounts audited at once, chosen from the latency runs
 /// of `scripts/bench` (README, "Concurrency"; issue 9, item 13).
@@ -284,21 +284,6 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         None => print!("{text}"),
     }
     Ok(ExitCode::from(exit_code(&report, args.view)))
-}
-
-/// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and
-/// colour only on a terminal without `NO_COLOR` (issue 10 #10).
-fn terminal_layout() -> TableLayout {
-    let tty = std::io::stdout().is_terminal();
-    let columns = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse().ok());
-    // comfy-table asks the terminal for its size when stdout is one.
-    let terminal = || tty.then(|| comfy_table::Table::new().width()).flatten();
-    TableLayout {
-        width: columns.filter(|c| *c > 0).or_else(terminal),
-        colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    }
 }
 
 fn report_error(path: &std::path::Path) -> String {

@@ -5,10 +5,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use comfy_table::{Table, presets};
 use rekey::clock::SystemClock;
-use rekey::journal::{SqliteJournal, default_path};
-use rekey::model::mask_key_id;
+use rekey::journal::{Rotation, SqliteJournal, default_path};
+use rekey::model::{mask_key_id, mask_key_ids_in};
+use rekey::report::text_table;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::terminal_layout;
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -32,74 +36,78 @@ enum Format {
     Json,
 }
 
+/// The table's columns; those kept whole while the width allows, most
+/// important first (the others wrap).
+/// `error` is the last: it is left out when no rotation has one.
+const COLUMNS: [&str; 9] = [
+    "#",
+    "started",
+    "account",
+    "user",
+    "old key",
+    "new key",
+    "outcome",
+    "last step",
+    "error",
+];
+const WHOLE: [&str; 6] = ["#", "started", "outcome", "old key", "new key", "account"];
+
 pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let path = match args.journal {
         Some(p) => p,
         None => default_path(&|k| std::env::var(k).ok())
             .context("cannot find the journal: set --journal, XDG_STATE_HOME or HOME")?,
     };
-    if !path.exists() {
-        anyhow::bail!(
-            "no journal at {}: nothing has been rotated yet (or give --journal)",
-            path.display()
-        );
-    }
-    let journal = SqliteJournal::open(&path, Arc::new(SystemClock))?;
-    let rotations = journal.history(args.limit)?;
+    // No journal yet is no error: nothing has been rotated (issue 15). It
+    // is not created either; only a rotation makes one.
+    let rotations = if path.exists() {
+        let journal = SqliteJournal::open(&path, Arc::new(SystemClock))?;
+        let rotations = journal.history(args.limit)?;
+        let mut with_events = Vec::new();
+        for r in rotations {
+            let events = journal.events(r.id)?;
+            with_events.push((r, events));
+        }
+        with_events
+    } else {
+        Vec::new()
+    };
     match args.output {
         Format::Json => {
             let mut items = Vec::new();
-            for r in &rotations {
+            for (r, events) in &rotations {
                 let mut v = serde_json::to_value(r)?;
-                v["events"] = serde_json::to_value(journal.events(r.id)?)?;
+                v["events"] = serde_json::to_value(events)?;
                 items.push(v);
             }
             println!("{}", serde_json::to_string_pretty(&items)?);
         }
+        Format::Table if rotations.is_empty() => {
+            println!("no rotations recorded in {}", path.display());
+        }
         Format::Table => {
-            let mut table = Table::new();
-            table.load_style(presets::UTF8_FULL_CONDENSED);
-            table.set_header([
-                "#",
-                "started",
-                "account",
-                "user",
-                "old key",
-                "new key",
-                "outcome",
-                "last step",
-                "error",
-            ]);
-            for r in &rotations {
-                table.add_row([
-                    r.id.to_string(),
-                    r.started_at.date().to_string(),
-                    r.account_id.clone(),
-                    r.user_name.clone(),
-                    mask_key_id(&r.old_key_id),
-                    r.new_key_id
-                        .as_deref()
-                        .map(mask_key_id)
-                        .unwrap_or_else(|| "-".into()),
-                    r.outcome
-                        .map(|o| o.as_str().to_string())
-                        .unwrap_or_else(|| "unfinished".into()),
-                    format!("{} {}", r.last_step.as_str(), r.last_phase.as_str()),
-                    r.error.clone().unwrap_or_default(),
-                ]);
+            let mut rows: Vec<Vec<String>> = rotations.iter().map(|(r, _)| row(r)).collect();
+            let mut header = COLUMNS.to_vec();
+            // Room for the rest when no rotation failed.
+            if rows.iter().all(|r| r.last().is_some_and(String::is_empty)) {
+                header.pop();
+                rows.iter_mut().for_each(|r| _ = r.pop());
             }
-            println!("{table}");
+            println!("{}", text_table(&header, rows, &WHOLE, terminal_layout()));
             if args.steps {
-                for r in &rotations {
+                for (r, events) in &rotations {
                     println!("\n#{} {} in {}:", r.id, r.user_name, r.account_id);
-                    for e in journal.events(r.id)? {
+                    for e in events {
                         println!(
                             "  {} {:<20} {:<6} {}{}",
-                            e.at,
+                            when(e.at),
                             e.step.as_str(),
                             e.phase.as_str(),
                             e.target.as_deref().map(mask_target).unwrap_or_default(),
-                            e.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                            e.detail
+                                .as_deref()
+                                .map(|d| format!(" ({})", mask_key_ids_in(d)))
+                                .unwrap_or_default()
                         );
                     }
                 }
@@ -107,6 +115,33 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn row(r: &Rotation) -> Vec<String> {
+    vec![
+        r.id.to_string(),
+        when(r.started_at),
+        r.account_id.clone(),
+        r.user_name.clone(),
+        mask_key_id(&r.old_key_id),
+        r.new_key_id
+            .as_deref()
+            .map(mask_key_id)
+            .unwrap_or_else(|| "-".into()),
+        r.outcome
+            .map(|o| o.as_str().to_string())
+            .unwrap_or_else(|| "unfinished".into()),
+        format!("{} {}", r.last_step.as_str(), r.last_phase.as_str()),
+        r.error.as_deref().map(mask_key_ids_in).unwrap_or_default(),
+    ]
+}
+
+/// RFC 3339 in UTC to the second, as every machine format writes times
+/// (issue 15: not `21:20:22.82 +00:00:00`).
+fn when(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// Key IDs are masked in human output; other targets (files) shown whole.

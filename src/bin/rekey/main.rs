@@ -82,9 +82,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(*args, &cli.global).await,
             Command::History(args) => history::run(args),
-            Command::Schedule(args) => schedule::run(args),
+            Command::Schedule(args) => schedule::run(args, &cli.global),
         }
     })
+}
+
+/// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and
+/// colour only on a terminal without `NO_COLOR` (issue 10 #10): how the
+/// audit's and history's tables are drawn.
+pub fn terminal_layout() -> rekey::report::TableLayout {
+    let tty = std::io::stdout().is_terminal();
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    // comfy-table asks the terminal for its size when stdout is one.
+    let terminal = || tty.then(|| comfy_table::Table::new().width()).flatten();
+    rekey::report::TableLayout {
+        width: columns.filter(|c| *c > 0).or_else(terminal),
+        colour: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 /// rekey's own messages at the chosen verbosity, on stderr. The AWS SDK's

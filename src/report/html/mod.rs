@@ -13,7 +13,7 @@ use super::{
     ADVISOR_COLUMNS, KEY_COLUMNS, View, account_label, date, masked, masked_row, notes, opt_days,
     rfc3339, source_name,
 };
-use crate::audit::{AccountStatus, AuditReport};
+use crate::audit::{AccountResult, AccountStatus, AuditReport};
 use crate::model::mask_key_id;
 
 mod chart;
@@ -113,6 +113,9 @@ fn cards(out: &mut String, report: &AuditReport, view: View) {
         ),
         ("", s.exempt, "exempt"),
     ];
+    if s.securityhub_failed > 0 {
+        cards.push(("bad", s.securityhub_failed, "Security Hub imports failed"));
+    }
     match view {
         View::Keys => {}
         View::Config => {
@@ -147,19 +150,40 @@ fn failed(out: &mut String, report: &AuditReport) {
     let failed: Vec<_> = report
         .accounts
         .iter()
-        .filter(|a| a.status == AccountStatus::Error)
+        .filter_map(|a| match a.status {
+            AccountStatus::Error => Some((a, a.error.as_deref().unwrap_or("unknown error"))),
+            AccountStatus::Ok => None,
+        })
         .collect();
+    list_failed(out, "Failed accounts", &failed);
+    let unsent: Vec<_> = report
+        .accounts
+        .iter()
+        .filter_map(|a| Some((a, a.securityhub_error.as_deref()?)))
+        .collect();
+    list_failed(
+        out,
+        "Security Hub imports failed (the accounts were audited)",
+        &unsent,
+    );
+}
+
+fn list_failed(out: &mut String, title: &str, failed: &[(&AccountResult, &str)]) {
     if failed.is_empty() {
         return;
     }
-    out.push_str("<section class=\"failed\">\n<h2>Failed accounts</h2>\n<ul>\n");
-    for a in failed {
+    let _ = writeln!(
+        out,
+        "<section class=\"failed\">\n<h2>{}</h2>\n<ul>",
+        escape(title)
+    );
+    for (a, error) in failed {
         let _ = writeln!(
             out,
             "<li><strong>{}</strong> via {}: <code>{}</code></li>",
             escape(&account_label(a)),
             escape(&a.via),
-            escape(a.error.as_deref().unwrap_or("unknown error"))
+            escape(error)
         );
     }
     out.push_str("</ul>\n</section>\n");

@@ -414,9 +414,28 @@ pub fn plan_uninstall(
     Ok(Plan { steps })
 }
 
+/// Whether carrying out an uninstall plan removes a job: it writes a
+/// crontab back (rekey's block was in it), or removes a file that is there.
+/// Uninstalling what was never installed says so instead (issue 15).
+pub fn finds_a_job(plan: &Plan) -> bool {
+    plan.steps.iter().any(|step| match step {
+        Step::Remove(path) => fs::symlink_metadata(path).is_ok(),
+        Step::Run(c) => c.argv == ["crontab", "-"],
+        Step::CreateDir(_) | Step::Write(_) => false,
+    })
+}
+
+/// Said above the crontab that print shows: pasting it replaces the whole
+/// crontab, so it must be, and say it is, all of it (issue 15 #7).
+const WHOLE_CRONTAB: &str = "# Your whole crontab as install writes it: every line `crontab -l` shows now, \
+with rekey's block between `# BEGIN rekey` and `# END rekey`. Paste it before you change your crontab \
+otherwise, or run install instead.";
+
 /// What `rekey schedule print` shows, read as a shell session: `# <path>`
 /// then the file's exact contents, and `$ <command>` lines. The crontab goes
-/// to `crontab -` as a here-document, so that part can be pasted into a shell.
+/// to `crontab -` as a here-document, so that part can be pasted into a
+/// shell: it is the whole crontab install writes, every other line of the
+/// current one with rekey's block merged in.
 pub fn render_print(plan: &Plan) -> String {
     let mut out = String::new();
     for step in &plan.steps {
@@ -439,6 +458,9 @@ pub fn render_print(plan: &Plan) -> String {
                 let mut delim = String::from("EOF");
                 while stdin.lines().any(|l| l == delim) {
                     delim.push('_');
+                }
+                if c.argv == ["crontab", "-"] {
+                    _ = writeln!(out, "{WHOLE_CRONTAB}");
                 }
                 _ = write!(out, "$ {line} <<'{delim}'{or_true}\n{stdin}{delim}\n");
             }
@@ -791,5 +813,4 @@ fn launchd_plist(job: &Checked) -> String {
 }
 
 #[cfg(all(test, unix))]
-#[path = "schedule_tests.rs"]
 mod tests;

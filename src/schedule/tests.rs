@@ -383,11 +383,31 @@ fn cron_print_is_a_here_document_of_what_crontab_receives() {
         runner.calls.borrow()[..],
         [("crontab -".into(), Some(text.clone()))]
     );
+    assert!(text.starts_with(current), "{text}");
     let shown = format!(
-        "$ mkdir -p -m 700 {}\n$ crontab - <<'EOF_'\n{text}EOF_\n",
+        "$ mkdir -p -m 700 {}\n{WHOLE_CRONTAB}\n$ crontab - <<'EOF_'\n{text}EOF_\n",
         dir.path().display()
     );
     assert_eq!(render_print(&plan), shown);
+}
+
+#[test]
+fn uninstall_finds_a_job_only_where_one_is() {
+    let home = tempfile::tempdir().unwrap();
+    let job = job("/opt/rekey", home.path().join("rekey.log"), &["rotate"]);
+    for s in [Scheduler::Systemd, Scheduler::Launchd] {
+        let uninstall = plan_uninstall(s, home.path(), None).unwrap();
+        assert!(!finds_a_job(&uninstall), "{s:?}: nothing installed yet");
+        let install = plan_install(s, &job, home.path(), None).unwrap();
+        apply(&install, &FakeRunner::default()).unwrap();
+        assert!(finds_a_job(&uninstall), "{s:?}: installed");
+        apply(&uninstall, &FakeRunner::default()).unwrap();
+        assert!(!finds_a_job(&uninstall), "{s:?}: removed");
+    }
+    let mine = "MAILTO=me@example.com\n";
+    assert!(!finds_a_job(&uninstall_cron(mine).unwrap()));
+    let installed = install_cron(&job, Some(mine));
+    assert!(finds_a_job(&uninstall_cron(&installed).unwrap()));
 }
 
 #[test]
