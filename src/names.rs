@@ -3,10 +3,13 @@
 //! written once, so those can never disagree.
 
 /// Defines a plain enum whose variants have stable names: `as_str`,
-/// `FromStr` (exact names), `Display`, and serde under the same names.
+/// `FromStr`, `Display`, and serde under the same names. A variant may have
+/// further names that `FromStr` alone accepts (`Markdown = "markdown" | "md"`).
+/// `FromStr` takes a name exactly, or else trimmed and in any case (what a
+/// person types); serde and `as_str` only ever use the first name.
 macro_rules! named_enum {
     ($(#[$meta:meta])* pub enum $name:ident as $kind:literal {
-        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal $(| $alias:literal)*,)+
     }) => {
         $(#[$meta])*
         #[derive(
@@ -27,9 +30,22 @@ macro_rules! named_enum {
             type Err = $crate::names::UnknownName;
             fn from_str(s: &str) -> Result<Self, $crate::names::UnknownName> {
                 match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err($crate::names::UnknownName { kind: $kind, value: s.to_string() }),
+                    $($text => return Ok($name::$variant),)+
+                    _ => {}
                 }
+                let loose = s.trim();
+                $(
+                    if loose.eq_ignore_ascii_case($text)
+                        $(|| loose.eq_ignore_ascii_case($alias))*
+                    {
+                        return Ok($name::$variant);
+                    }
+                )+
+                Err($crate::names::UnknownName {
+                    kind: $kind,
+                    value: s.to_string(),
+                    names: &[$($text),+],
+                })
             }
         }
 
@@ -45,8 +61,19 @@ pub(crate) use named_enum;
 
 /// A name that is not one of an enum's names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} `{value}`")]
+#[error("unknown {kind} `{value}` ({})", choices(names))]
 pub struct UnknownName {
     pub kind: &'static str,
     pub value: String,
+    /// The names there are.
+    pub names: &'static [&'static str],
+}
+
+/// `a, b or c`.
+fn choices(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
 }

@@ -226,33 +226,58 @@ pub fn config_stale_keys(keys: &[Key], max_age_days: i64, now: OffsetDateTime) -
         .collect()
 }
 
+named_enum! {
+    /// An AWS Config evaluation result, named as Config spells it.
+    pub enum ConfigCompliance as "Config compliance type" {
+        Compliant = "COMPLIANT",
+        NonCompliant = "NON_COMPLIANT",
+    }
+}
+
 /// The user's `access-keys-rotated` result: NON_COMPLIANT when any key is
 /// stale ([`config_stale_keys`]).
-pub fn config_compliance(keys: &[Key], max_age_days: i64, now: OffsetDateTime) -> &'static str {
+pub fn config_compliance(keys: &[Key], max_age_days: i64, now: OffsetDateTime) -> ConfigCompliance {
     if config_stale_keys(keys, max_age_days, now).is_empty() {
-        "COMPLIANT"
+        ConfigCompliance::Compliant
     } else {
-        "NON_COMPLIANT"
+        ConfigCompliance::NonCompliant
+    }
+}
+
+named_enum! {
+    /// A key's status in Trusted Advisor's "IAM Access Key Rotation" check.
+    pub enum AdvisorStatus as "Trusted Advisor status" {
+        Green = "green",
+        Yellow = "yellow",
+        Red = "red",
+    }
+}
+
+impl AdvisorStatus {
+    /// The check's reason for the status, in its own words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AdvisorStatus::Green => "Key has been rotated in the last 90 days",
+            AdvisorStatus::Yellow => "Key has not been rotated in the last 90 days",
+            AdvisorStatus::Red => "Key has not been rotated in the last 2 years",
+        }
     }
 }
 
 /// Trusted Advisor's "IAM Access Key Rotation" status of an active key:
 /// green (rotated within 90 days), yellow (90 days to 2 years), red (over 2
 /// years). Inactive keys are not part of the check (`None`).
-pub fn trusted_advisor_status(
-    key: &Key,
-    now: OffsetDateTime,
-) -> Option<(&'static str, &'static str)> {
+pub fn trusted_advisor_status(key: &Key, now: OffsetDateTime) -> Option<AdvisorStatus> {
     if key.status != KeyStatus::Active {
         return None;
     }
     let days = key.created.map(|c| days_between(c, now))?;
     Some(if days > 730 {
-        ("red", "Key has not been rotated in the last 2 years")
+        AdvisorStatus::Red
     } else if days > 90 {
-        ("yellow", "Key has not been rotated in the last 90 days")
+        AdvisorStatus::Yellow
     } else {
-        ("green", "Key has been rotated in the last 90 days")
+        AdvisorStatus::Green
     })
 }
 
@@ -447,9 +472,15 @@ mod tests {
                 key(KeyStatus::Active, 5, None),
             ],
         );
-        assert_eq!(config_compliance(&u.keys, 90, NOW), "COMPLIANT");
+        assert_eq!(
+            config_compliance(&u.keys, 90, NOW),
+            ConfigCompliance::Compliant
+        );
         let u = user("a", vec![key(KeyStatus::Active, 91, None)]);
-        assert_eq!(config_compliance(&u.keys, 90, NOW), "NON_COMPLIANT");
+        assert_eq!(
+            config_compliance(&u.keys, 90, NOW),
+            ConfigCompliance::NonCompliant
+        );
     }
 
     #[test]
@@ -457,7 +488,7 @@ mod tests {
         let s = |age| {
             trusted_advisor_status(&key(KeyStatus::Active, age, None), NOW)
                 .unwrap()
-                .0
+                .as_str()
         };
         assert_eq!(s(90), "green");
         assert_eq!(s(91), "yellow");

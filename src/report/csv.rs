@@ -93,7 +93,7 @@ pub fn render(report: &AuditReport, view: View) -> String {
                     r.iam_user.clone(),
                     r.access_key.clone().unwrap_or_default(),
                     rfc3339(r.key_last_rotated),
-                    r.reason.to_string(),
+                    r.status.reason().to_string(),
                 ]
             });
         }

@@ -13,6 +13,7 @@ use super::views::{
 };
 use crate::audit::{AccountResult, AuditReport};
 use crate::inventory::Source;
+use crate::policy::{AdvisorStatus, ConfigCompliance};
 
 /// Adds `"view"` in front of a serialized struct.
 #[derive(Serialize)]
@@ -37,7 +38,7 @@ struct Evaluation<'a> {
     account_id: &'a str,
     user_name: &'a str,
     user_arn: &'a str,
-    compliance_type: &'a str,
+    compliance_type: ConfigCompliance,
     max_access_key_age: i64,
     annotation: String,
 }
@@ -53,12 +54,12 @@ struct ConfigDoc<'a> {
 #[derive(Serialize)]
 struct AdvisorKey<'a> {
     account_id: &'a str,
-    status: &'a str,
+    status: AdvisorStatus,
     iam_user: &'a str,
     access_key: Option<&'a str>,
     #[serde(with = "time::serde::rfc3339::option")]
     key_last_rotated: Option<OffsetDateTime>,
-    reason: &'a str,
+    reason: &'static str,
 }
 
 #[derive(Serialize)]
@@ -109,7 +110,7 @@ pub fn render(report: &AuditReport, view: View) -> String {
                         iam_user: &r.iam_user,
                         access_key: r.access_key.as_deref(),
                         key_last_rotated: r.key_last_rotated,
-                        reason: r.reason,
+                        reason: r.status.reason(),
                     })
                     .collect(),
                 summary: advisor_counts(&rows),

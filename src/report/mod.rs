@@ -11,15 +11,14 @@
 //! (DESIGN.md invariant 6); machine formats (JSON, CSV, OCSF) carry full IDs.
 //! An `AuditReport` holds no secret, so no rendering can print one.
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use time::OffsetDateTime;
 
 use crate::audit::{AccountResult, AuditReport, KeyRow};
 use crate::inventory::Source;
 use crate::model::mask_key_id;
+use crate::names::named_enum;
 use crate::policy::Finding;
 
 mod csv;
@@ -36,76 +35,35 @@ pub(crate) mod fixture;
 
 pub use views::{AgeBucket, ConfigEvaluation, TrustedAdvisorRow};
 
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    Markdown,
-    Html,
-    /// OCSF Detection Findings (issue 6).
-    Ocsf,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Markdown => "markdown",
-            Format::Html => "html",
-            Format::Ocsf => "ocsf",
-        }
+named_enum! {
+    /// An output format.
+    pub enum Format as "output format" {
+        Table = "table",
+        Json = "json",
+        Csv = "csv",
+        Markdown = "markdown" | "md",
+        Html = "html",
+        /// OCSF Detection Findings (issue 6).
+        Ocsf = "ocsf",
     }
 }
 
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "table" => Ok(Format::Table),
-            "json" => Ok(Format::Json),
-            "csv" => Ok(Format::Csv),
-            "markdown" | "md" => Ok(Format::Markdown),
-            "html" => Ok(Format::Html),
-            "ocsf" => Ok(Format::Ocsf),
-            other => Err(format!(
-                "unknown output format `{other}` (table, json, csv, markdown, html or ocsf)"
-            )),
-        }
+named_enum! {
+    /// Which compliance view to render.
+    #[derive(Default)]
+    pub enum View as "view" {
+        /// rekey's own verdicts (CIS 1.14 age, unused keys, two active keys,
+        /// root keys), exemptions included.
+        #[default]
+        Keys = "keys",
+        /// AWS Config managed rule `access-keys-rotated`: one evaluation per user.
+        Config = "config",
+        /// Trusted Advisor "IAM Access Key Rotation": one row per active key.
+        TrustedAdvisor = "trusted-advisor",
     }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which compliance view to render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum View {
-    /// rekey's own verdicts (CIS 1.14 age, unused keys, two active keys,
-    /// root keys), exemptions included.
-    #[default]
-    Keys,
-    /// AWS Config managed rule `access-keys-rotated`: one evaluation per user.
-    Config,
-    /// Trusted Advisor "IAM Access Key Rotation": one row per active key.
-    TrustedAdvisor,
 }
 
 impl View {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            View::Keys => "keys",
-            View::Config => "config",
-            View::TrustedAdvisor => "trusted-advisor",
-        }
-    }
-
     /// A human title for headings.
     pub fn title(self) -> &'static str {
         match self {
@@ -113,26 +71,6 @@ impl View {
             View::Config => "AWS Config access-keys-rotated",
             View::TrustedAdvisor => "Trusted Advisor IAM Access Key Rotation",
         }
-    }
-}
-
-impl FromStr for View {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "keys" => Ok(View::Keys),
-            "config" => Ok(View::Config),
-            "trusted-advisor" => Ok(View::TrustedAdvisor),
-            other => Err(format!(
-                "unknown view `{other}` (keys, config or trusted-advisor)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for View {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -328,7 +266,7 @@ fn advisor_cells(r: &TrustedAdvisorRow) -> Vec<String> {
             .as_deref()
             .map_or_else(|| masked(None, false), mask_key_id),
         date(r.key_last_rotated),
-        r.reason.to_string(),
+        r.status.reason().to_string(),
     ]
 }
 
@@ -346,23 +284,23 @@ mod tests {
 
     #[test]
     fn formats_and_views_parse_and_print_back() {
-        for f in [
-            Format::Table,
-            Format::Json,
-            Format::Csv,
-            Format::Markdown,
-            Format::Html,
-            Format::Ocsf,
-        ] {
+        for &f in Format::ALL {
             assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
         }
         assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
-        assert!("xml".parse::<Format>().unwrap_err().contains("xml"));
-        for v in [View::Keys, View::Config, View::TrustedAdvisor] {
+        assert_eq!(" JSON ".parse::<Format>().unwrap(), Format::Json);
+        assert_eq!(
+            "xml".parse::<Format>().unwrap_err().to_string(),
+            "unknown output format `xml` (table, json, csv, markdown, html or ocsf)"
+        );
+        for &v in View::ALL {
             assert_eq!(v.as_str().parse::<View>().unwrap(), v);
         }
+        assert_eq!(
+            "ta".parse::<View>().unwrap_err().to_string(),
+            "unknown view `ta` (keys, config or trusted-advisor)"
+        );
         assert_eq!(View::default(), View::Keys);
-        assert!("ta".parse::<View>().is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
     account_label, advisor_cells, config_cells, date, key_cells,
 };
 use crate::audit::{AccountStatus, AuditReport};
-use crate::policy::Verdict;
+use crate::policy::{AdvisorStatus, Verdict};
 
 /// How the table is drawn: what the terminal it goes to allows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -364,12 +364,11 @@ fn advisor(report: &AuditReport, layout: Layout) -> (String, String) {
         .map(|r| {
             // The status word is Trusted Advisor's own colour name.
             let colour = match r.status {
-                "green" => Some(Color::Green),
-                "yellow" => Some(Color::Yellow),
-                "red" => Some(Color::Red),
-                _ => None,
+                AdvisorStatus::Green => Color::Green,
+                AdvisorStatus::Yellow => Color::Yellow,
+                AdvisorStatus::Red => Color::Red,
             };
-            (advisor_cells(r), colour)
+            (advisor_cells(r), Some(colour))
         })
         .collect();
     let grid = Grid {

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::audit::{AccountResult, AccountStatus, AuditReport, KeyRow};
 use crate::model::{Key, KeyStatus, mask_key_id};
 use crate::policy::{
-    DEFAULT_MAX_AGE_DAYS, Verdict, config_compliance, config_stale_keys, days_between,
-    trusted_advisor_status,
+    AdvisorStatus, ConfigCompliance, DEFAULT_MAX_AGE_DAYS, Verdict, config_compliance,
+    config_stale_keys, days_between, trusted_advisor_status,
 };
 
 /// One AWS Config `access-keys-rotated` evaluation: an IAM user with keys.
@@ -22,8 +22,7 @@ pub struct ConfigEvaluation {
     pub partition: String,
     pub user_name: String,
     pub user_arn: String,
-    /// `COMPLIANT` or `NON_COMPLIANT`, as Config spells it.
-    pub compliance_type: &'static str,
+    pub compliance_type: ConfigCompliance,
     /// The rule's `maxAccessKeyAge`: the account's `max_age_days`.
     pub max_access_key_age: i64,
     pub active_keys: usize,
@@ -71,8 +70,7 @@ impl ConfigEvaluation {
 pub struct TrustedAdvisorRow {
     pub account_id: String,
     pub partition: String,
-    /// `green`, `yellow` or `red`.
-    pub status: &'static str,
+    pub status: AdvisorStatus,
     pub iam_user: String,
     pub user_arn: String,
     /// Full ID (mask it for human output).
@@ -80,7 +78,6 @@ pub struct TrustedAdvisorRow {
     /// CreateDate (DESIGN.md invariant 6), which the check calls "last rotated".
     pub key_last_rotated: Option<OffsetDateTime>,
     pub age_days: Option<i64>,
-    pub reason: &'static str,
 }
 
 /// Counts of the Config view.
@@ -160,7 +157,7 @@ pub fn config_evaluations(report: &AuditReport) -> Vec<ConfigEvaluation> {
 pub fn config_counts(evaluations: &[ConfigEvaluation]) -> ConfigCounts {
     let non_compliant = evaluations
         .iter()
-        .filter(|e| e.compliance_type == "NON_COMPLIANT")
+        .filter(|e| e.compliance_type == ConfigCompliance::NonCompliant)
         .count();
     ConfigCounts {
         compliant: evaluations.len() - non_compliant,
@@ -176,7 +173,7 @@ pub fn trusted_advisor_rows(report: &AuditReport) -> Vec<TrustedAdvisorRow> {
         .iter()
         .filter(|r| !r.is_root)
         .filter_map(|r| {
-            let (status, reason) = trusted_advisor_status(&key_of(r), report.as_of)?;
+            let status = trusted_advisor_status(&key_of(r), report.as_of)?;
             Some(TrustedAdvisorRow {
                 account_id: r.account_id.clone(),
                 partition: r.partition.clone(),
@@ -186,7 +183,6 @@ pub fn trusted_advisor_rows(report: &AuditReport) -> Vec<TrustedAdvisorRow> {
                 access_key: r.access_key_id.clone(),
                 key_last_rotated: r.created,
                 age_days: r.created.map(|c| days_between(c, report.as_of)),
-                reason,
             })
         })
         .collect()
@@ -196,9 +192,9 @@ pub fn advisor_counts(rows: &[TrustedAdvisorRow]) -> AdvisorCounts {
     let mut c = AdvisorCounts::default();
     for r in rows {
         match r.status {
-            "red" => c.red += 1,
-            "yellow" => c.yellow += 1,
-            _ => c.green += 1,
+            AdvisorStatus::Red => c.red += 1,
+            AdvisorStatus::Yellow => c.yellow += 1,
+            AdvisorStatus::Green => c.green += 1,
         }
     }
     c
@@ -354,13 +350,16 @@ mod tests {
         let by_user = |name: &str| evals.iter().find(|e| e.user_name == name).unwrap();
         assert!(evals.iter().all(|e| e.user_name != crate::model::ROOT_USER));
         assert_eq!(evals.len(), 5);
-        assert_eq!(by_user("alice").compliance_type, "NON_COMPLIANT");
-        assert_eq!(by_user("bob").compliance_type, "COMPLIANT");
+        assert_eq!(by_user("alice").compliance_type.as_str(), "NON_COMPLIANT");
+        assert_eq!(by_user("bob").compliance_type.as_str(), "COMPLIANT");
         // Only an inactive 400-day key: compliant to Config.
-        assert_eq!(by_user("carol").compliance_type, "COMPLIANT");
+        assert_eq!(by_user("carol").compliance_type.as_str(), "COMPLIANT");
         // Exempt for rekey, not for the managed rule.
-        assert_eq!(by_user("svc-legacy").compliance_type, "NON_COMPLIANT");
-        assert_eq!(by_user(EVIL).compliance_type, "NON_COMPLIANT");
+        assert_eq!(
+            by_user("svc-legacy").compliance_type.as_str(),
+            "NON_COMPLIANT"
+        );
+        assert_eq!(by_user(EVIL).compliance_type.as_str(), "NON_COMPLIANT");
         assert_eq!(
             by_user("alice").annotation(false),
             format!(
@@ -393,7 +392,7 @@ mod tests {
         let status = |id: &str| {
             rows.iter()
                 .find(|r| r.access_key.as_deref() == Some(id))
-                .map(|r| r.status)
+                .map(|r| r.status.as_str())
         };
         assert_eq!(status(ids::ALICE), Some("yellow"));
         assert_eq!(status(ids::BOB), Some("green"));

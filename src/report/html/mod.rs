@@ -15,6 +15,7 @@ use super::{
 };
 use crate::audit::{AccountResult, AccountStatus, AuditReport};
 use crate::model::mask_key_id;
+use crate::policy::{AdvisorStatus, ConfigCompliance, Verdict};
 
 mod chart;
 
@@ -52,7 +53,7 @@ pub fn render(report: &AuditReport, view: View) -> String {
                     escape(&date(k.created)),
                     format!("<td class=\"num\">{}", escape(&opt_days(k.age_days))),
                     escape(&date(k.last_used)),
-                    badge(k.verdict.as_str()),
+                    badge(k.verdict.as_str(), verdict_tone(k.verdict)),
                     escape(&notes(k)),
                 ]
             });
@@ -63,7 +64,10 @@ pub fn render(report: &AuditReport, view: View) -> String {
             accounts(&mut out, &groups, CONFIG_HEADER, |e| {
                 vec![
                     user_cell(&e.user_name, Some(&e.partition)),
-                    badge(e.compliance_type),
+                    badge(
+                        e.compliance_type.as_str(),
+                        compliance_tone(e.compliance_type),
+                    ),
                     format!("<td class=\"num\">{}", e.max_access_key_age),
                     escape(&e.annotation(true)),
                 ]
@@ -78,11 +82,11 @@ pub fn render(report: &AuditReport, view: View) -> String {
                     .as_deref()
                     .map_or_else(|| masked(None, false), mask_key_id);
                 vec![
-                    badge(r.status),
+                    badge(r.status.as_str(), advisor_tone(r.status)),
                     user_cell(&r.iam_user, Some(&r.partition)),
                     format!("<span class=\"key\">{}</span>", escape(&key)),
                     escape(&date(r.key_last_rotated)),
-                    escape(r.reason),
+                    escape(r.status.reason()),
                 ]
             });
         }
@@ -252,14 +256,32 @@ fn accounts<T>(
     }
 }
 
-fn badge(word: &str) -> String {
-    let class = match word {
-        "compliant" | "COMPLIANT" | "green" => "ok",
-        "yellow" => "warn",
-        "exempt" => "exempt",
-        _ => "bad",
-    };
-    format!("<span class=\"badge {class}\">{}</span>", escape(word))
+/// A result word in the colour (CSS class) of its tone.
+fn badge(word: &str, tone: &str) -> String {
+    format!("<span class=\"badge {tone}\">{}</span>", escape(word))
+}
+
+fn verdict_tone(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Compliant => "ok",
+        Verdict::Exempt => "exempt",
+        Verdict::NonCompliant => "bad",
+    }
+}
+
+fn compliance_tone(c: ConfigCompliance) -> &'static str {
+    match c {
+        ConfigCompliance::Compliant => "ok",
+        ConfigCompliance::NonCompliant => "bad",
+    }
+}
+
+fn advisor_tone(s: AdvisorStatus) -> &'static str {
+    match s {
+        AdvisorStatus::Green => "ok",
+        AdvisorStatus::Yellow => "warn",
+        AdvisorStatus::Red => "bad",
+    }
 }
 
 /// The user's name, linked to their security credentials in the console of
