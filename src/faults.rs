@@ -9,7 +9,10 @@
 //!   fail the call before it is sent (`@before`: nothing happened) or after
 //!   its answer arrived (`@after`: it happened, the answer is lost), the
 //!   first N times (`*N`, default 1; `*0` = every time), after letting the
-//!   first K matching calls through (`+K`, default 0).
+//!   first K matching calls through (`+K`, default 0). `@kill` aborts the
+//!   process before the call is sent: `ssm:PutParameter+1@kill` dies
+//!   between a destination's first and second write (issue 15 #9), which
+//!   no journal record sits between.
 //! - `REKEY_CRASH_AT=create_key:done`: abort the process (no destructors,
 //!   like `kill -9`) right after that step and phase are journaled;
 //!   `deliver:effect` aborts after the step's side effect took place but
@@ -56,6 +59,8 @@ mod interceptor {
     enum When {
         Before,
         After,
+        /// Abort the process before the call is sent.
+        Kill,
     }
 
     /// Per (operation, when): calls still to let through, then failures
@@ -72,6 +77,7 @@ mod interceptor {
                 let (rest, skip) = rest.split_once('+').unwrap_or((rest, "0"));
                 let (op, when) = match rest.split_once('@') {
                     Some((op, "after")) => (op, When::After),
+                    Some((op, "kill")) => (op, When::Kill),
                     Some((op, _)) => (op, When::Before),
                     None => (rest, When::Before),
                 };
@@ -128,6 +134,11 @@ mod interceptor {
             _components: &RuntimeComponents,
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
+            if let Err(e) = take(cfg, When::Kill) {
+                // Like kill -9: no destructors, no answer, no journal record.
+                eprintln!("rekey: fault injection: crashing before the call: {e}");
+                std::process::abort();
+            }
             take(cfg, When::Before)
         }
 
