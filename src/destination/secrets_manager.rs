@@ -474,7 +474,7 @@ impl Destination for SecretsManagerSecret {
             {
                 return Err(DestinationError::Changed {
                     what: self.describe(),
-                    profile: "AWSCURRENT".into(),
+                    place: format!("stage {CURRENT}"),
                     holds: holds.map(mask_key_id),
                 });
             }

@@ -285,7 +285,7 @@ impl Engine<'_> {
                 let mut missing = Vec::new();
                 for dest in &who.target.destinations {
                     let lines = dest
-                        .missing(&new.access_key_id)
+                        .missing(new)
                         .await
                         .map_err(|e| error_chain(&e))?;
                     missing.extend(lines);
