@@ -296,6 +296,12 @@ pub trait Journal: Send + Sync {
         since: OffsetDateTime,
     ) -> Answer<'a, Vec<Rotation>>;
 
+    /// Every rotation of one user, finished or not, oldest first: what the
+    /// journal knows of that user's keys (which a rotation kept, which one
+    /// made), by a keyed query rather than a scan of the latest N.
+    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str)
+    -> Answer<'a, Vec<Rotation>>;
+
     /// The latest `limit` rotations, finished or not, newest first.
     fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>>;
 
