@@ -84,7 +84,12 @@ named_enum! {
     pub enum Phase as "phase" {
         Begin = "begin",
         Done = "done",
+        /// The side effect may or may not have happened (the answer was
+        /// lost, or the call failed on the way).
         Failed = "failed",
+        /// AWS answered that it did nothing (a CreateAccessKey refused with
+        /// LimitExceeded made no key): nothing to look for (issue 15 #10).
+        Refused = "refused",
     }
 }
 
@@ -191,15 +196,21 @@ impl Rotation {
             .any(|c| c.step == step && c.target.as_deref() == Some(target))
     }
 
-    /// When this rotation asked IAM for its new key, if it did: a key that
-    /// shows up later, created about then, is its own.
+    /// When this rotation asked IAM for a key without learning whether it
+    /// got one (the first such CreateAccessKey: left open, or failed
+    /// without a refusal), if it did: a key that shows up later, created
+    /// about then, may be its own.
     pub fn create_began_at(&self, events: &[Event]) -> Option<OffsetDateTime> {
-        events
+        let creates: Vec<&Event> = events
             .iter()
-            .find(|e| {
-                e.rotation_id == self.id && e.step == Step::CreateKey && e.phase == Phase::Begin
-            })
-            .map(|e| e.at)
+            .filter(|e| e.rotation_id == self.id && e.step == Step::CreateKey)
+            .collect();
+        creates.iter().enumerate().find_map(|(i, e)| {
+            let answer = creates.get(i + 1).map(|next| next.phase);
+            let unknown = e.phase == Phase::Begin
+                && !matches!(answer, Some(Phase::Done | Phase::Refused));
+            unknown.then_some(e.at)
+        })
     }
 }
 
@@ -232,7 +243,7 @@ pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
         match e.phase {
             Phase::Begin => open.push(st),
             Phase::Done if !completed.contains(&st) => completed.push(st),
-            Phase::Done | Phase::Failed => {}
+            Phase::Done | Phase::Failed | Phase::Refused => {}
         }
     }
     (completed, open)
