@@ -522,7 +522,7 @@ impl Engine<'_> {
             Decision::NotDue { .. } => (keys, Vec::new()),
             _ => {
                 let keys = self
-                    .with_last_use(target, &keys, &old.access_key_id, &iam)
+                    .with_last_use(target, &keys, (&old.access_key_id, &orphans), &iam)
                     .await?;
                 let kept = self
                     .kept_keys(target, (account, user), &keys, &old.access_key_id)

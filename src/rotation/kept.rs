@@ -22,22 +22,31 @@ use crate::model::{Key, KeyStatus, mask_key_id};
 
 impl Engine<'_> {
     /// `keys` with the last use of each other active key filled in from
-    /// GetAccessKeyLastUsed, when the user is at the two-key limit (only
-    /// then may a slot be freed). A key whose use cannot be read stops the
-    /// rotation: rekey never frees a key without knowing.
+    /// GetAccessKeyLastUsed, when the user is at the two-key limit, orphans
+    /// aside (only then may a slot be freed). A key whose use cannot be
+    /// read stops the rotation: rekey never frees a key without knowing.
     pub(super) async fn with_last_use(
         &self,
         target: &Job,
         keys: &[Key],
-        old_key: &str,
+        (old_key, orphans): (&str, &[String]),
         iam: &AccountClients,
     ) -> Result<Vec<Key>, RotateError> {
         let mut keys = keys.to_vec();
-        if keys.len() < 2 {
+        let is_orphan = |k: &Key| {
+            k.access_key_id
+                .as_ref()
+                .is_some_and(|id| id != old_key && orphans.contains(id))
+        };
+        if keys.iter().filter(|k| !is_orphan(k)).count() < 2 {
             return Ok(keys);
         }
         for key in keys.iter_mut().filter(|k| k.status == KeyStatus::Active) {
-            let Some(id) = key.access_key_id.clone().filter(|id| id != old_key) else {
+            let Some(id) = key
+                .access_key_id
+                .clone()
+                .filter(|id| id != old_key && !orphans.contains(id))
+            else {
                 continue;
             };
             key.last_used = crate::inventory::last_used(iam, &id)
