@@ -12,6 +12,7 @@ mod first_run;
 mod library_run;
 mod promises;
 mod rotate;
+mod rotation_safety;
 #[cfg(feature = "fault-injection")]
 mod safety;
 mod service_access;
