@@ -302,7 +302,13 @@ async fn another_active_key_stops_the_rotation_unless_allowed() {
     );
     assert_eq!(dev.seeder.keys("dev").await.len(), 2);
     // Last used before the profile's key was made: freed when allowed.
-    moto().key_dates(&dev.acct.account_id, "dev", &other.access_key_id, 200, Some(150));
+    moto().key_dates(
+        &dev.acct.account_id,
+        "dev",
+        &other.access_key_id,
+        200,
+        Some(150),
+    );
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
     assert!(

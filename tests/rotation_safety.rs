@@ -4,17 +4,19 @@
 //! delivered (#10); a lost CreateAccessKey answer is swept and asked again
 //! (#11). Each test fails on the code before the issue.
 
+#[cfg(feature = "fault-injection")]
 use std::path::Path;
+#[cfg(feature = "fault-injection")]
 use std::time::{Duration, Instant};
 
 use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{
-    PARAM_KEY, ServiceAccount, create_secret, creds_of, param_text, put_param_text,
-    secret_current, works,
+    PARAM_KEY, ServiceAccount, create_secret, creds_of, param_text, put_param_text, secret_current,
+    works,
 };
-use crate::support::{Creds, ROLE, code, json_out, moto, said, sdk_config, stderr, stdout};
+use crate::support::{Creds, code, moto, said, sdk_config, stderr};
 #[cfg(feature = "fault-injection")]
-use crate::support::{SIGABRT, signal};
+use crate::support::{ROLE, SIGABRT, json_out, signal, stdout};
 
 /// A service user `svc` in a member account, reached through the role;
 /// its secrets and parameters live in the caller's (management) account.
@@ -95,6 +97,7 @@ impl Svc {
         put_param_text(&self.ssm, &secret, &key.secret_access_key, Some(PARAM_KEY)).await;
     }
 
+    #[cfg(feature = "fault-injection")]
     fn outcomes(&self) -> Vec<String> {
         let out = self.runner.history();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -109,6 +112,7 @@ impl Svc {
 }
 
 /// Whether two pairs are the same key and secret.
+#[cfg(feature = "fault-injection")]
 fn same(a: &Creds, b: &Creds) -> bool {
     a.access_key_id == b.access_key_id && a.secret_access_key == b.secret_access_key
 }
@@ -156,21 +160,35 @@ async fn issue_15_an_other_key_used_since_the_held_key_was_made_is_never_deleted
                 && err.contains("will neither delete nor deactivate it"),
             "{extra:?}: {err}"
         );
-        assert!(!err.contains("pass --delete-other-active"), "{extra:?}: {err}");
+        assert!(
+            !err.contains("pass --delete-other-active"),
+            "{extra:?}: {err}"
+        );
     }
     // The journal that kept it refuses the same way.
     let out = svc.rotate(&[secret], &[], &["--delete-other-active"]);
     assert_eq!(code(&out), 2, "{}", said(&out));
-    assert!(stderr(&out).contains("(sts in us-east-1)"), "{}", said(&out));
+    assert!(
+        stderr(&out).contains("(sts in us-east-1)"),
+        "{}",
+        said(&out)
+    );
 
     // IAM has no record of any use: said so; deleting it takes the flag.
-    moto().key_dates(&svc.member.account_id, "svc", &svc.key.access_key_id, 100, None);
+    moto().key_dates(
+        &svc.member.account_id,
+        "svc",
+        &svc.key.access_key_id,
+        100,
+        None,
+    );
     let fresh = Runner::new(&svc.caller);
     let out = svc.rotate_in(&fresh, &[secret], &[], &[]);
     assert_eq!(code(&out), 2, "{}", said(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("(IAM has no record of its use)") && err.contains("pass --delete-other-active"),
+        err.contains("(IAM has no record of its use)")
+            && err.contains("pass --delete-other-active"),
         "{err}"
     );
     let out = svc.rotate_in(&fresh, &[secret], &[], &["--delete-other-active"]);
@@ -197,14 +215,28 @@ async fn issue_15_an_ssm_pair_killed_between_its_id_and_secret_writes_is_undone_
     let first = svc.rotate(&to, &kill, &delete);
     assert_eq!(signal(&first), SIGABRT, "{}", said(&first));
     let torn = svc.pair("/ci/pair").await;
-    assert_ne!(torn.access_key_id, svc.key.access_key_id, "the ID was written");
-    assert_eq!(torn.secret_access_key, svc.key.secret_access_key, "the secret was not");
+    assert_ne!(
+        torn.access_key_id, svc.key.access_key_id,
+        "the ID was written"
+    );
+    assert_eq!(
+        torn.secret_access_key, svc.key.secret_access_key,
+        "the secret was not"
+    );
 
     let second = svc.rotate(&to, &[], &delete);
     assert_eq!(code(&second), 0, "{}", said(&second));
     let pair = svc.pair("/ci/pair").await;
-    assert!(works(&pair).await, "the pair a reader gets signs: {}", said(&second));
-    assert!(!stdout(&second).contains("finished rotation #1"), "{}", said(&second));
+    assert!(
+        works(&pair).await,
+        "the pair a reader gets signs: {}",
+        said(&second)
+    );
+    assert!(
+        !stdout(&second).contains("finished rotation #1"),
+        "{}",
+        said(&second)
+    );
     assert_eq!(svc.outcomes(), ["completed", "undone"], "newest first");
     // The old key was deleted by the second rotation only, once the pair
     // held its successor; the key of the killed run is gone too.
@@ -233,8 +265,14 @@ async fn issue_15_an_ssm_pair_killed_between_the_secret_and_id_writes_of_its_und
     let first = svc.rotate(&to, &faults, &[]);
     assert_eq!(signal(&first), SIGABRT, "{}", said(&first));
     let torn = svc.pair("/ci/a").await;
-    assert_ne!(torn.access_key_id, svc.key.access_key_id, "the ID is the new one");
-    assert_eq!(torn.secret_access_key, svc.key.secret_access_key, "the secret was put back");
+    assert_ne!(
+        torn.access_key_id, svc.key.access_key_id,
+        "the ID is the new one"
+    );
+    assert_eq!(
+        torn.secret_access_key, svc.key.secret_access_key,
+        "the secret was put back"
+    );
 
     let second = svc.rotate(&to, &[], &[]);
     assert_eq!(code(&second), 0, "{}", said(&second));
@@ -274,7 +312,11 @@ async fn issue_15_an_ssm_pair_left_half_written_is_written_whole_when_the_secret
 async fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -355,4 +397,47 @@ async fn issue_15_a_lost_create_answer_is_swept_and_asked_again() {
     let rotations = history.as_array().unwrap();
     assert_eq!(rotations.len(), 1, "{history}");
     assert_eq!(rotations[0]["outcome"], "completed");
+}
+
+/// Issue 15, confusing messages: a key the user does not have is named
+/// with the destination that holds it, and a parameter holding another key
+/// is called a parameter, not a profile. Both change nothing.
+#[tokio::test]
+async fn issue_15_refusals_name_the_destination_and_its_kind() {
+    let svc = Svc::new().await;
+    let stranger = Creds {
+        access_key_id: "AKIASTRANGERSTRANGE1".into(),
+        secret_access_key: "not-a-secret-of-svc".into(),
+    };
+    create_secret(&svc.secrets, "ci/other", &stranger).await;
+    let out = svc.rotate(&["secretsmanager:ci/other"], &[], &[]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    assert!(
+        stderr(&out).contains(
+            "key AKIA…NGE1, which secretsmanager:ci/other holds, is not one of user svc's keys"
+        ),
+        "{}",
+        said(&out)
+    );
+
+    create_secret(&svc.secrets, "ci/svc", &svc.key).await;
+    svc.put_pair("/ci/svc6", &stranger).await;
+    let out = svc.rotate(&["secretsmanager:ci/svc", "ssm:/ci/svc6"], &[], &[]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("parameter /ci/svc6/access_key_id now holds AKIA…NGE1")
+            && !err.contains("profile /ci/svc6"),
+        "{err}"
+    );
+    assert_eq!(
+        svc.keys().await,
+        [(svc.key.access_key_id.clone(), "Active".to_string())]
+    );
+    let current = creds_of(&secret_current(&svc.secrets, "ci/svc").await);
+    assert_eq!(current.access_key_id, svc.key.access_key_id);
+    assert_eq!(
+        svc.pair("/ci/svc6").await.access_key_id,
+        stranger.access_key_id
+    );
 }

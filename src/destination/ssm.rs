@@ -577,26 +577,31 @@ impl Destination for SsmParameter {
                 return Ok(vec![]);
             }
             let holds = self.current_key_id().await?;
-            Ok(vec![if holds.as_deref() == Some(new.access_key_id.as_str()) {
-                format!(
-                    "{} holds the new key ID {} beside a secret that is not its own",
-                    self.describe(),
-                    mask_key_id(&new.access_key_id)
-                )
-            } else {
-                format!(
-                    "{} holds {}",
-                    self.describe(),
-                    holds.as_deref().map_or("no key".into(), mask_key_id)
-                )
-            }])
+            Ok(vec![
+                if holds.as_deref() == Some(new.access_key_id.as_str()) {
+                    format!(
+                        "{} holds the new key ID {} beside a secret that is not its own",
+                        self.describe(),
+                        mask_key_id(&new.access_key_id)
+                    )
+                } else {
+                    format!(
+                        "{} holds {}",
+                        self.describe(),
+                        holds.as_deref().map_or("no key".into(), mask_key_id)
+                    )
+                },
+            ])
         })
     }
 
     fn holding<'a>(&'a self, key_id: &'a str) -> Io<'a, Option<KeyPair>> {
         Box::pin(async move {
             match self.form().await? {
-                SsmForm::Json => Ok(self.read_pair().await?.filter(|p| p.access_key_id == key_id)),
+                SsmForm::Json => Ok(self
+                    .read_pair()
+                    .await?
+                    .filter(|p| p.access_key_id == key_id)),
                 SsmForm::Pair => self.whole_pair(key_id).await,
             }
         })

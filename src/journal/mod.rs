@@ -207,8 +207,8 @@ impl Rotation {
             .collect();
         creates.iter().enumerate().find_map(|(i, e)| {
             let answer = creates.get(i + 1).map(|next| next.phase);
-            let unknown = e.phase == Phase::Begin
-                && !matches!(answer, Some(Phase::Done | Phase::Refused));
+            let unknown =
+                e.phase == Phase::Begin && !matches!(answer, Some(Phase::Done | Phase::Refused));
             unknown.then_some(e.at)
         })
     }
@@ -310,8 +310,7 @@ pub trait Journal: Send + Sync {
     /// Every rotation of one user, finished or not, oldest first: what the
     /// journal knows of that user's keys (which a rotation kept, which one
     /// made), by a keyed query rather than a scan of the latest N.
-    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str)
-    -> Answer<'a, Vec<Rotation>>;
+    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str) -> Answer<'a, Vec<Rotation>>;
 
     /// The latest `limit` rotations, finished or not, newest first.
     fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>>;
@@ -448,5 +447,25 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Rotation>(&json).unwrap(), rotation);
+
+        // Issue 15 #10: a CreateAccessKey IAM refused asked for nothing
+        // unknown; one left open or failed (a lost answer) did.
+        let create = |seq, phase| event(seq, Step::CreateKey, None, phase);
+        let at = |events: &[Event]| rotation.create_began_at(events).map(|_| ());
+        assert_eq!(
+            at(&[create(1, Phase::Begin), create(2, Phase::Refused)]),
+            None
+        );
+        assert_eq!(at(&[create(1, Phase::Begin), create(2, Phase::Done)]), None);
+        assert_eq!(at(&[create(1, Phase::Begin)]), Some(()));
+        assert_eq!(
+            at(&[
+                create(1, Phase::Begin),
+                create(2, Phase::Refused),
+                create(3, Phase::Begin),
+                create(4, Phase::Failed),
+            ]),
+            Some(())
+        );
     }
 }

@@ -342,10 +342,7 @@ impl Engine<'_> {
             .journaled(who, id, Step::Confirm, None, || async move {
                 let mut missing = Vec::new();
                 for dest in &who.target.destinations {
-                    let lines = dest
-                        .missing(new)
-                        .await
-                        .map_err(|e| error_chain(&e))?;
+                    let lines = dest.missing(new).await.map_err(|e| error_chain(&e))?;
                     missing.extend(lines);
                 }
                 if missing.is_empty() {

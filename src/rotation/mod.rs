@@ -247,14 +247,14 @@ pub fn plan_key(
                         user: user_name.into(),
                         key: mask_key_id(other_id),
                         old_key: mask_key_id(old_key_id),
-                        since: old.created.map_or("an unknown date".into(), |c| day(c)),
+                        since: old.created.map_or("an unknown date".into(), day),
                         service: used.service.unwrap_or_else(|| "an unknown service".into()),
                         region: used.region.unwrap_or_else(|| "an unknown region".into()),
                         date: day(used.date),
                     });
                 }
-                unused if !opts.delete_other_active
-                    && !facts.kept.iter().any(|k| k == other_id) =>
+                unused
+                    if !opts.delete_other_active && !facts.kept.iter().any(|k| k == other_id) =>
                 {
                     return Decision::Refuse(Refusal::OtherActiveKey {
                         user: user_name.into(),
@@ -533,7 +533,9 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Inactive, 200, None),
         ];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts()) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
@@ -545,12 +547,16 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Active, 5, None),
         ];
-        let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts()) else {
+        let Decision::Refuse(refusal) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
             panic!()
         };
         assert!(matches!(refusal, Refusal::OtherActiveKey { .. }));
         assert!(
-            refusal.to_string().contains("(IAM has no record of its use)"),
+            refusal
+                .to_string()
+                .contains("(IAM has no record of its use)"),
             "{refusal}"
         );
         // The library says what is wrong; the CLI adds the flag to try.
@@ -559,7 +565,9 @@ mod tests {
             delete_other_active: true,
             ..opts()
         };
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &allow) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &allow)
+        else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().status, KeyStatus::Active);
@@ -599,7 +607,9 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Active, 200, Some(101)),
         ];
-        let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts()) else {
+        let Decision::Refuse(refusal) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
             panic!()
         };
         assert!(
@@ -623,7 +633,9 @@ mod tests {
             key(OTHER, KeyStatus::Active, 0, None),
         ];
         let orphans = [OTHER.to_string()];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, orphaned(&orphans), NOW, &opts()) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, orphaned(&orphans), NOW, &opts())
+        else {
             panic!()
         };
         assert_eq!(plan.orphans, [OTHER]);

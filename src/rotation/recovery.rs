@@ -120,10 +120,7 @@ impl Engine<'_> {
                 .filter(|id| r.new_key_id.as_deref() == Some(id.as_str()))
                 .collect();
             if let Some(lost) = &lost_create {
-                made.extend(
-                    self.lost_key(who, r, &keys, lost, holders)
-                        .await?,
-                );
+                made.extend(self.lost_key(who, r, &keys, lost, holders).await?);
             }
             for key in &made {
                 let deleted = self
@@ -162,8 +159,14 @@ impl Engine<'_> {
         let subject = (r.account_id.as_str(), r.user_name.as_str());
         match holders {
             Holders::Read => {
-                self.orphans_of(who.target, subject, keys, &r.old_key_id, std::slice::from_ref(lost))
-                    .await
+                self.orphans_of(
+                    who.target,
+                    subject,
+                    keys,
+                    &r.old_key_id,
+                    std::slice::from_ref(lost),
+                )
+                .await
             }
             Holders::Unreadable => {
                 let named = self.named_keys(who.target, subject.0, subject.1).await?;
@@ -178,7 +181,12 @@ impl Engine<'_> {
                     tracing::warn!(
                         "{}: left alone {}, made around rotation #{}'s lost CreateAccessKey: whose is unknown",
                         who.target.label,
-                        found.unclear.iter().map(|k| mask_key_id(k)).collect::<Vec<_>>().join(", "),
+                        found
+                            .unclear
+                            .iter()
+                            .map(|k| mask_key_id(k))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         r.id
                     );
                 }

@@ -53,11 +53,7 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::undone_since(self, account_id, user_name, since) })
     }
 
-    fn of_user<'a>(
-        &'a self,
-        account_id: &'a str,
-        user_name: &'a str,
-    ) -> Answer<'a, Vec<Rotation>> {
+    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str) -> Answer<'a, Vec<Rotation>> {
         Box::pin(async move { SqliteJournal::of_user(self, account_id, user_name) })
     }
 
