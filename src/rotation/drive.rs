@@ -276,7 +276,7 @@ impl Engine<'_> {
             }
             let why = if e.code() == Some("LimitExceeded") {
                 format!(
-                    "CreateAccessKey met the two-key limit: user {user} got another key after this run listed its keys (another run with its own journal, a person or another tool made it); nothing was changed: {}",
+                    "CreateAccessKey met the two-key limit: user {user} got another key after this run listed its keys (another run with its own journal, a person or another tool made it): {}",
                     error_chain(&e)
                 )
             } else {
