@@ -311,16 +311,17 @@ impl Engine<'_> {
             let found = self
                 .lost_key(who, &r, &keys, &lost, super::recovery::Holders::Read)
                 .await?;
-            if let [key] = found.as_slice() {
+            if let [key] = found.orphans.as_slice() {
                 tracing::info!(
                     "{}: CreateAccessKey lost its answer; deleting the key it made, {}, and asking again",
                     who.target.label,
                     mask_key_id(key)
                 );
-                self.delete_orphans(who, id, iam, &found).await?;
+                self.delete_orphans(who, id, iam, &found.orphans).await?;
                 return Ok(true);
             }
-            if std::time::Instant::now() >= deadline {
+            // Several keys that could be its own: none is deleted.
+            if !found.unclear.is_empty() || std::time::Instant::now() >= deadline {
                 return Ok(false);
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

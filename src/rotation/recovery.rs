@@ -7,7 +7,7 @@
 use super::access::Access;
 use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
-use super::orphans::UnknownCreate;
+use super::orphans::{Found, UnknownCreate};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -119,8 +119,11 @@ impl Engine<'_> {
                 .filter_map(|k| k.access_key_id.clone())
                 .filter(|id| r.new_key_id.as_deref() == Some(id.as_str()))
                 .collect();
+            let mut unclear = false;
             if let Some(lost) = &lost_create {
-                made.extend(self.lost_key(who, r, &keys, lost, holders).await?);
+                let found = self.lost_key(who, r, &keys, lost, holders).await?;
+                unclear = !found.unclear.is_empty();
+                made.extend(found.orphans);
             }
             for key in &made {
                 let deleted = self
@@ -139,7 +142,9 @@ impl Engine<'_> {
             let waited_enough = lost_create.as_ref().is_none_or(|c| {
                 self.clock.now() >= c.began + time::Duration::try_from(wait).unwrap_or_default()
             });
-            if !made.is_empty() || waited_enough {
+            // Keys that may be its own but can't be told apart: reported,
+            // left alone; waiting longer would not tell them apart.
+            if !made.is_empty() || unclear || waited_enough {
                 return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -147,7 +152,8 @@ impl Engine<'_> {
     }
 
     /// The key `lost`, a CreateAccessKey of rotation `r` whose answer never
-    /// came, made, if `keys` shows exactly one that can be it.
+    /// came, made, if `keys` shows exactly one that can be it (several are
+    /// reported, as unclear).
     pub(super) async fn lost_key(
         &self,
         who: &Who<'_>,
@@ -155,7 +161,7 @@ impl Engine<'_> {
         keys: &[Key],
         lost: &UnknownCreate,
         holders: Holders,
-    ) -> Result<Vec<String>, RotateError> {
+    ) -> Result<Found, RotateError> {
         let subject = (r.account_id.as_str(), r.user_name.as_str());
         match holders {
             Holders::Read => {
@@ -190,7 +196,7 @@ impl Engine<'_> {
                         r.id
                     );
                 }
-                Ok(found.orphans)
+                Ok(found)
             }
         }
     }

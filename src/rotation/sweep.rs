@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::engine::{Engine, Job, RotateError, Who};
-use super::orphans::{LOOKBACK, UnknownCreate, orphans};
+use super::orphans::{Found, LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
 use crate::error::error_chain;
@@ -52,8 +52,10 @@ impl Engine<'_> {
         if unknown.is_empty() {
             return Ok(Vec::new());
         }
-        self.orphans_of(target, (account, user), keys, old_key, &unknown)
-            .await
+        Ok(self
+            .orphans_of(target, (account, user), keys, old_key, &unknown)
+            .await?
+            .orphans)
     }
 
     /// [`orphans`] for `unknown`, with what the destinations hold and the
@@ -65,7 +67,7 @@ impl Engine<'_> {
         keys: &[Key],
         old_key: &str,
         unknown: &[UnknownCreate],
-    ) -> Result<Vec<String>, RotateError> {
+    ) -> Result<Found, RotateError> {
         let held = self.held_keys(target).await?;
         let named = self.named_keys(target, account, user).await?;
         let found = orphans(keys, unknown, old_key, &held, &named);
@@ -88,7 +90,7 @@ impl Engine<'_> {
                 if keys.len() == 1 { "it" } else { "them" },
             );
         }
-        Ok(found.orphans)
+        Ok(found)
     }
 
     /// Every key a destination of `target` holds, current or staged. A
