@@ -9,7 +9,13 @@
 //!   fail the call before it is sent (`@before`: nothing happened) or after
 //!   its answer arrived (`@after`: it happened, the answer is lost), the
 //!   first N times (`*N`, default 1; `*0` = every time), after letting the
-//!   first K matching calls through (`+K`, default 0).
+//!   first K matching calls through (`+K`, default 0). `@kill` aborts the
+//!   process before the call is sent: `ssm:PutParameter@kill+1` dies
+//!   between a destination's first and second write (issue 15 #9), which
+//!   no journal record sits between. `@wait` holds the call until the
+//!   file `REKEY_WAIT_FILE` names exists, after creating that name with
+//!   `.waiting` appended: a test lets another run go first, then this one
+//!   on — two runs interleaved exactly (issue 15 #10).
 //! - `REKEY_CRASH_AT=create_key:done`: abort the process (no destructors,
 //!   like `kill -9`) right after that step and phase are journaled;
 //!   `deliver:effect` aborts after the step's side effect took place but
@@ -56,6 +62,10 @@ mod interceptor {
     enum When {
         Before,
         After,
+        /// Abort the process before the call is sent.
+        Kill,
+        /// Hold the call until `REKEY_WAIT_FILE` exists.
+        Wait,
     }
 
     /// Per (operation, when): calls still to let through, then failures
@@ -72,6 +82,8 @@ mod interceptor {
                 let (rest, skip) = rest.split_once('+').unwrap_or((rest, "0"));
                 let (op, when) = match rest.split_once('@') {
                     Some((op, "after")) => (op, When::After),
+                    Some((op, "kill")) => (op, When::Kill),
+                    Some((op, "wait")) => (op, When::Wait),
                     Some((op, _)) => (op, When::Before),
                     None => (rest, When::Before),
                 };
@@ -106,6 +118,21 @@ mod interceptor {
         }
     }
 
+    /// Says it is waiting (`REKEY_WAIT_FILE` + `.waiting`), then blocks
+    /// this thread until `REKEY_WAIT_FILE` exists.
+    fn wait_for_file() {
+        let Some(file) = std::env::var_os("REKEY_WAIT_FILE").map(std::path::PathBuf::from) else {
+            return;
+        };
+        let mut waiting = file.clone().into_os_string();
+        waiting.push(".waiting");
+        let _ = std::fs::write(&waiting, b"");
+        eprintln!("rekey: fault injection: waiting for {}", file.display());
+        while !file.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Fails the calls `REKEY_FAULTS` names.
     #[derive(Debug, Default, Clone)]
     pub struct FaultInjector;
@@ -128,6 +155,14 @@ mod interceptor {
             _components: &RuntimeComponents,
             cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
+            if let Err(e) = take(cfg, When::Kill) {
+                // Like kill -9: no destructors, no answer, no journal record.
+                eprintln!("rekey: fault injection: crashing before the call: {e}");
+                std::process::abort();
+            }
+            if take(cfg, When::Wait).is_err() {
+                wait_for_file();
+            }
             take(cfg, When::Before)
         }
 

@@ -291,7 +291,24 @@ async fn an_inactive_leftover_is_deleted_first_at_the_two_key_limit() {
 #[tokio::test]
 async fn another_active_key_stops_the_rotation_unless_allowed() {
     let dev = Dev::new(100).await;
+    // Made 5 days ago, used yesterday: in use, never freed (issue 15 #2).
     let other = dev.seeder.add_key("dev", 5, true).await;
+    let out = dev.rotate(&["--profile", "dev", "--delete-other-active"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("will neither delete nor deactivate it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dev.seeder.keys("dev").await.len(), 2);
+    // Last used before the profile's key was made: freed when allowed.
+    moto().key_dates(
+        &dev.acct.account_id,
+        "dev",
+        &other.access_key_id,
+        200,
+        Some(150),
+    );
     let out = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&out), 2);
     assert!(

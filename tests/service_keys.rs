@@ -442,8 +442,8 @@ async fn a_kept_key_is_freed_by_the_next_rotation_only_if_unused_since() {
     let err = stderr(&refused);
     let today = time::OffsetDateTime::now_utc().date().to_string();
     assert!(
-        err.contains("was used since it was replaced (sts in us-east-1 on ")
-            && err.contains(&today),
+        err.contains(&format!("was used on {today} (sts in us-east-1)"))
+            && err.contains("will neither delete nor deactivate it"),
         "{err}"
     );
     assert_eq!(svc.seeder.keys("svc").await.len(), 2);

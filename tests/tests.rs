@@ -14,6 +14,7 @@ mod library_run;
 mod promises;
 mod rotate;
 mod rotate_word;
+mod rotation_safety;
 #[cfg(feature = "fault-injection")]
 mod safety;
 mod schedule;

@@ -214,7 +214,7 @@ impl CredentialsFile {
                     other => {
                         return Err(DestinationError::Changed {
                             what: self.label.clone(),
-                            profile: profile.clone(),
+                            place: format!("profile {profile}"),
                             holds: other.map(crate::model::mask_key_id),
                         });
                     }
@@ -279,8 +279,8 @@ impl Destination for CredentialsFile {
         Box::pin(async move { CredentialsFile::current(self) })
     }
 
-    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
-        Box::pin(async move { CredentialsFile::missing(self, access_key_id) })
+    fn missing<'a>(&'a self, new: &'a KeyPair) -> Io<'a, Vec<String>> {
+        Box::pin(async move { CredentialsFile::missing(self, &new.access_key_id) })
     }
 
     /// Every profile must hold the old key: a file has no first delivery.

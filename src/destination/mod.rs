@@ -65,13 +65,15 @@ pub enum DestinationError {
     },
     #[error("{what} holds no key {key_id} to restore")]
     NothingToRestore { what: String, key_id: String },
+    /// `place` names what in the destination holds the key, by its kind:
+    /// `profile dev`, `parameter /ci/svc`, `stage AWSCURRENT`.
     #[error(
-        "{what}: profile {profile} now holds {}, not the key being rotated; someone changed it, so rekey leaves it alone",
+        "{what}: {place} now holds {}, not the key being rotated; someone changed it, so rekey leaves it alone",
         holds.as_deref().unwrap_or("no key")
     )]
     Changed {
         what: String,
-        profile: String,
+        place: String,
         holds: Option<String>,
     },
     /// What [`Destination::accepts`] refuses: another key where the key
@@ -157,12 +159,15 @@ pub trait Destination: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
-    /// Where it does not hold `access_key_id`, one line each (empty: it
+    /// Where it does not hold the `new` pair, one line each (empty: it
     /// holds it everywhere). The read-back before the old key is retired.
     /// One line naming what it holds instead; a destination of several
-    /// places (profiles of a file) says which of them differ.
-    fn missing<'a>(&'a self, access_key_id: &'a str) -> Io<'a, Vec<String>> {
+    /// places (profiles of a file) says which of them differ. By key ID; a
+    /// destination written in several parts (an SSM pair) compares what a
+    /// reader gets, the secret too.
+    fn missing<'a>(&'a self, new: &'a KeyPair) -> Io<'a, Vec<String>> {
         Box::pin(async move {
+            let access_key_id = new.access_key_id.as_str();
             let holds = self.current_key_id().await?;
             Ok(if holds.as_deref() == Some(access_key_id) {
                 vec![]

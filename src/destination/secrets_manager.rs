@@ -8,7 +8,12 @@
 //! verified; then [`Destination::promote`] moves AWSCURRENT to the new
 //! version (AWSPREVIOUS follows) and removes AWSPENDING. Undo removes
 //! AWSPENDING and leaves AWSCURRENT alone (unless this rotation promoted
-//! it: then it goes back to the version holding the old key).
+//! it: then it goes back to the version holding the old key). The undone
+//! version is left without any staging label, on purpose (issue 15):
+//! Secrets Manager has no call to delete one version; a version without
+//! labels is deprecated and removed by Secrets Manager itself, and no
+//! reader asks for it, since readers ask for a stage. Its key is deleted
+//! by the same undo.
 //!
 //! A secret with no value yet, or holding other fields but no pair, takes
 //! a first delivery (issue 7); one that does not exist is an error naming
@@ -474,7 +479,7 @@ impl Destination for SecretsManagerSecret {
             {
                 return Err(DestinationError::Changed {
                     what: self.describe(),
-                    profile: "AWSCURRENT".into(),
+                    place: format!("stage {CURRENT}"),
                     holds: holds.map(mask_key_id),
                 });
             }

@@ -17,6 +17,17 @@
 //! the moment between the two writes (the single JSON form has no such
 //! moment). A path not set yet (a first delivery, issue 7) becomes one
 //! SecureString JSON parameter; undoing removes it.
+//!
+//! A pair counts as holding a key only when a reader gets that key's whole
+//! pair (issue 15 #9): a run killed between the two writes leaves the new
+//! ID beside the old secret. With the new pair in memory, [`promote`] and
+//! the read-back compare both values; without it (a resumed run), the
+//! pair holds the new key only if the secret parameter was written after
+//! the ID parameter took the new ID — the order [`promote`] writes in —
+//! so a torn pair is never where a resumed run finds its new secret: that
+//! secret is gone, the key is deleted and the old pair put back.
+//!
+//! [`promote`]: Destination::promote
 
 use std::sync::Mutex;
 
@@ -171,6 +182,15 @@ impl SsmParameter {
 
     /// A parameter's decrypted value, or None when it does not exist.
     async fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, DestinationError> {
+        Ok(self.get_written(name).await?.map(|(value, _)| value))
+    }
+
+    /// A parameter's decrypted value and when it was last written
+    /// (nanoseconds since the epoch), or None when it does not exist.
+    async fn get_written(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Zeroizing<String>, Option<i128>)>, DestinationError> {
         match self
             .client()
             .await?
@@ -180,10 +200,10 @@ impl SsmParameter {
             .send()
             .await
         {
-            Ok(out) => Ok(out
-                .parameter()
-                .and_then(|p| p.value())
-                .map(|v| Zeroizing::new(v.to_string()))),
+            Ok(out) => Ok(out.parameter().and_then(|p| {
+                let written = p.last_modified_date().map(|d| d.as_nanos());
+                p.value().map(|v| (Zeroizing::new(v.to_string()), written))
+            })),
             Err(e) => {
                 let e = CallError::from_sdk("ssm:GetParameter", e);
                 if e.code() == Some("ParameterNotFound") {
@@ -235,6 +255,40 @@ impl SsmParameter {
                 }))
             }
         }
+    }
+
+    /// For the pair form, the pair as written by one complete promotion of
+    /// `key_id`: the ID parameter holds it and the secret parameter was
+    /// written after it (see the module docs). None when the ID parameter
+    /// holds another key, or the secret was never written after it.
+    async fn whole_pair(&self, key_id: &str) -> Result<Option<KeyPair>, DestinationError> {
+        let names = self.names(SsmForm::Pair);
+        let Some((id, id_written)) = self.get_written(&names[0]).await? else {
+            return Ok(None);
+        };
+        if id.trim() != key_id {
+            return Ok(None);
+        }
+        let Some((secret, secret_written)) = self.get_written(&names[1]).await? else {
+            return Ok(None);
+        };
+        let written_after = match (id_written, secret_written) {
+            (Some(id_at), Some(secret_at)) => secret_at >= id_at,
+            // Without dates nothing shows which came last: not whole.
+            _ => false,
+        };
+        Ok(written_after.then(|| KeyPair {
+            access_key_id: key_id.to_string(),
+            secret: SecretString::from(secret.to_string()),
+        }))
+    }
+
+    /// Whether a reader gets exactly `pair`: both values, not the ID only.
+    async fn holds_whole(&self, pair: &KeyPair) -> Result<bool, DestinationError> {
+        Ok(self.read_pair().await?.is_some_and(|held| {
+            held.access_key_id == pair.access_key_id
+                && held.secret.expose_secret() == pair.secret.expose_secret()
+        }))
     }
 
     /// A parameter's type and KMS key, to write it back the same way; a
@@ -478,7 +532,10 @@ impl Destination for SsmParameter {
             if holds.is_some() && holds.as_deref() != Some(old_key_id) {
                 return Err(DestinationError::Changed {
                     what: self.describe(),
-                    profile: self.path.clone(),
+                    place: match form {
+                        SsmForm::Json => format!("parameter {}", self.path),
+                        SsmForm::Pair => format!("parameter {}/{ID}", self.path),
+                    },
                     holds: holds.as_deref().map(mask_key_id),
                 });
             }
@@ -501,13 +558,52 @@ impl Destination for SsmParameter {
 
     fn promote<'a>(&'a self, new: &'a KeyPair) -> Io<'a, ()> {
         Box::pin(async move {
-            if self.current_key_id().await?.as_deref() == Some(new.access_key_id.as_str()) {
+            // Done only when a reader gets the whole new pair: the new ID
+            // beside the old secret (a run killed between the two writes)
+            // is written again (issue 15 #9).
+            if self.holds_whole(new).await? {
                 return Ok(());
             }
             for (name, value) in self.values_for(new).await? {
                 self.put(&name, &value).await?;
             }
             Ok(())
+        })
+    }
+
+    fn missing<'a>(&'a self, new: &'a KeyPair) -> Io<'a, Vec<String>> {
+        Box::pin(async move {
+            if self.holds_whole(new).await? {
+                return Ok(vec![]);
+            }
+            let holds = self.current_key_id().await?;
+            Ok(vec![
+                if holds.as_deref() == Some(new.access_key_id.as_str()) {
+                    format!(
+                        "{} holds the new key ID {} beside a secret that is not its own",
+                        self.describe(),
+                        mask_key_id(&new.access_key_id)
+                    )
+                } else {
+                    format!(
+                        "{} holds {}",
+                        self.describe(),
+                        holds.as_deref().map_or("no key".into(), mask_key_id)
+                    )
+                },
+            ])
+        })
+    }
+
+    fn holding<'a>(&'a self, key_id: &'a str) -> Io<'a, Option<KeyPair>> {
+        Box::pin(async move {
+            match self.form().await? {
+                SsmForm::Json => Ok(self
+                    .read_pair()
+                    .await?
+                    .filter(|p| p.access_key_id == key_id)),
+                SsmForm::Pair => self.whole_pair(key_id).await,
+            }
         })
     }
 

@@ -89,7 +89,12 @@ named_enum! {
     pub enum Phase as "phase" {
         Begin = "begin",
         Done = "done",
+        /// The side effect may or may not have happened (the answer was
+        /// lost, or the call failed on the way).
         Failed = "failed",
+        /// AWS answered that it did nothing (a CreateAccessKey refused with
+        /// LimitExceeded made no key): nothing to look for (issue 15 #10).
+        Refused = "refused",
     }
 }
 
@@ -197,15 +202,21 @@ impl Rotation {
             .any(|c| c.step == step && c.target.as_deref() == Some(target))
     }
 
-    /// When this rotation asked IAM for its new key, if it did: a key that
-    /// shows up later, created about then, is its own.
+    /// When this rotation asked IAM for a key without learning whether it
+    /// got one (the first such CreateAccessKey: left open, or failed
+    /// without a refusal), if it did: a key that shows up later, created
+    /// about then, may be its own.
     pub fn create_began_at(&self, events: &[Event]) -> Option<OffsetDateTime> {
-        events
+        let creates: Vec<&Event> = events
             .iter()
-            .find(|e| {
-                e.rotation_id == self.id && e.step == Step::CreateKey && e.phase == Phase::Begin
-            })
-            .map(|e| e.at)
+            .filter(|e| e.rotation_id == self.id && e.step == Step::CreateKey)
+            .collect();
+        creates.iter().enumerate().find_map(|(i, e)| {
+            let answer = creates.get(i + 1).map(|next| next.phase);
+            let unknown =
+                e.phase == Phase::Begin && !matches!(answer, Some(Phase::Done | Phase::Refused));
+            unknown.then_some(e.at)
+        })
     }
 }
 
@@ -238,7 +249,7 @@ pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
         match e.phase {
             Phase::Begin => open.push(st),
             Phase::Done if !completed.contains(&st) => completed.push(st),
-            Phase::Done | Phase::Failed => {}
+            Phase::Done | Phase::Failed | Phase::Refused => {}
         }
     }
     (completed, open)
@@ -301,6 +312,11 @@ pub trait Journal: Send + Sync {
         user_name: &'a str,
         since: OffsetDateTime,
     ) -> Answer<'a, Vec<Rotation>>;
+
+    /// Every rotation of one user, finished or not, oldest first: what the
+    /// journal knows of that user's keys (which a rotation kept, which one
+    /// made), by a keyed query rather than a scan of the latest N.
+    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str) -> Answer<'a, Vec<Rotation>>;
 
     /// The latest `limit` rotations, finished or not, newest first.
     fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>>;
@@ -441,5 +457,25 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Rotation>(&json).unwrap(), rotation);
+
+        // Issue 15 #10: a CreateAccessKey IAM refused asked for nothing
+        // unknown; one left open or failed (a lost answer) did.
+        let create = |seq, phase| event(seq, Step::CreateKey, None, phase);
+        let at = |events: &[Event]| rotation.create_began_at(events).map(|_| ());
+        assert_eq!(
+            at(&[create(1, Phase::Begin), create(2, Phase::Refused)]),
+            None
+        );
+        assert_eq!(at(&[create(1, Phase::Begin), create(2, Phase::Done)]), None);
+        assert_eq!(at(&[create(1, Phase::Begin)]), Some(()));
+        assert_eq!(
+            at(&[
+                create(1, Phase::Begin),
+                create(2, Phase::Refused),
+                create(3, Phase::Begin),
+                create(4, Phase::Failed),
+            ]),
+            Some(())
+        );
     }
 }

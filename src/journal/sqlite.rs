@@ -268,6 +268,15 @@ impl SqliteJournal {
         self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name, since]))
     }
 
+    pub fn of_user(
+        &self,
+        account_id: &str,
+        user_name: &str,
+    ) -> Result<Vec<Rotation>, JournalError> {
+        let ids = "SELECT id FROM rotations WHERE account_id = ?1 AND user_name = ?2 ORDER BY id";
+        self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name]))
+    }
+
     pub fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let ids = "SELECT id FROM rotations ORDER BY id DESC LIMIT ?1";

@@ -224,9 +224,14 @@ impl Engine<'_> {
         })
     }
 
-    /// CreateAccessKey, journaled. At the two-key limit right after a
-    /// recovery, the key a lost request made may not be listed yet: wait
-    /// for it to show, delete it, and ask once more (issue 9 #7).
+    /// CreateAccessKey, journaled. A refusal (LimitExceeded, AccessDenied:
+    /// IAM made nothing) is journaled as such. At the two-key limit right
+    /// after a recovery, the key a lost request made may not be listed yet:
+    /// wait for it to show, delete it, and ask once more (issue 9 #7). When
+    /// this request's own answer is lost, IAM may have made the key: the
+    /// one key made about then that nothing holds or names is deleted and
+    /// the request sent once more (issue 15 #11); not found in time, the
+    /// rotation is undone.
     async fn create_key(
         &self,
         who: &Who<'_>,
@@ -237,6 +242,7 @@ impl Engine<'_> {
     ) -> Result<KeyPair, RotateError> {
         let user = who.user.as_str();
         let mut swept = false;
+        let mut asked_again = false;
         loop {
             self.rec(who, id, Step::CreateKey, None, Phase::Begin, None)
                 .await?;
@@ -251,15 +257,14 @@ impl Engine<'_> {
                 }
                 Err(e) => e,
             };
-            self.rec(
-                who,
-                id,
-                Step::CreateKey,
-                None,
-                Phase::Failed,
-                Some(&e.to_string()),
-            )
-            .await?;
+            let made_nothing = steps::made_nothing(&e);
+            let phase = if made_nothing {
+                Phase::Refused
+            } else {
+                Phase::Failed
+            };
+            self.rec(who, id, Step::CreateKey, None, phase, Some(&e.to_string()))
+                .await?;
             if e.code() == Some("LimitExceeded") && !swept {
                 swept = self
                     .sweep_until_visible(who, id, account, old_key, iam)
@@ -268,9 +273,63 @@ impl Engine<'_> {
                     continue;
                 }
             }
-            // The answer may be lost after IAM made the key: undo looks.
-            let why = format!("CreateAccessKey failed: {}", error_chain(&e));
+            if !made_nothing && !asked_again {
+                asked_again = true;
+                if self.delete_lost_key(who, id, iam).await? {
+                    continue;
+                }
+            }
+            let why = if e.code() == Some("LimitExceeded") {
+                format!(
+                    "CreateAccessKey met the two-key limit: user {user} got another key after this run listed its keys (another run with its own journal, a person or another tool made it): {}",
+                    error_chain(&e)
+                )
+            } else {
+                // The answer may be lost after IAM made the key: undo looks.
+                format!("CreateAccessKey failed: {}", error_chain(&e))
+            };
             return Err(self.fail_undone(who, id, why).await);
+        }
+    }
+
+    /// After a CreateAccessKey of rotation `id` lost its answer: lists the
+    /// user's keys until the key it made shows (up to the visibility wait)
+    /// and deletes it, journaled. False when no such key showed, or it
+    /// could not be told apart from another.
+    async fn delete_lost_key(
+        &self,
+        who: &Who<'_>,
+        id: i64,
+        iam: &AccountClients,
+    ) -> Result<bool, RotateError> {
+        let r = self.journal(who.target, self.journal.get(id).await)?;
+        let events = self.journal(who.target, self.journal.events(id).await)?;
+        let Some(lost) = super::orphans::UnknownCreate::of(&r, &events) else {
+            return Ok(false);
+        };
+        let wait = super::recovery::VISIBILITY_WAIT.min(self.opts.propagation_timeout);
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let keys = steps::list_keys(iam, &who.user)
+                .await
+                .map_err(self.call(who.target, format!("listing the keys of {}", who.user)))?;
+            let found = self
+                .lost_key(who, &r, &keys, &lost, super::recovery::Holders::Read)
+                .await?;
+            if let [key] = found.orphans.as_slice() {
+                tracing::info!(
+                    "{}: CreateAccessKey lost its answer; deleting the key it made, {}, and asking again",
+                    who.target.label,
+                    mask_key_id(key)
+                );
+                self.delete_orphans(who, id, iam, &found.orphans).await?;
+                return Ok(true);
+            }
+            // Several keys that could be its own: none is deleted.
+            if !found.unclear.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
 
@@ -289,10 +348,7 @@ impl Engine<'_> {
             .journaled(who, id, Step::Confirm, None, || async move {
                 let mut missing = Vec::new();
                 for dest in &who.target.destinations {
-                    let lines = dest
-                        .missing(&new.access_key_id)
-                        .await
-                        .map_err(|e| error_chain(&e))?;
+                    let lines = dest.missing(new).await.map_err(|e| error_chain(&e))?;
                     missing.extend(lines);
                 }
                 if missing.is_empty() {

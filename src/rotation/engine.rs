@@ -13,7 +13,9 @@ pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::{Ended, Origin};
 use super::steps::{self, clients_for};
-use super::{Decision, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of};
+use super::{
+    Decision, KeyFacts, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of,
+};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::{DestinationSpec, KeyPair};
@@ -570,43 +572,49 @@ impl Engine<'_> {
             max_age_days: target.max_age_days.or(self.opts.max_age_days),
             ..self.opts.clone()
         };
-        // A key not due is left alone before a kept key is looked at: one
-        // still read must not fail every daily `--max-age` run (issue 7).
+        let held_by = target.destinations[0].describe();
+        let facts = KeyFacts {
+            orphans: &orphans,
+            kept: &[],
+            held_by: &held_by,
+        };
+        // A key not due is left alone before any other key is looked at:
+        // one still read must not fail every daily `--max-age` run (issue 7).
         let due = plan_key(
             account,
             arn,
             &old.access_key_id,
             &keys,
-            &orphans,
+            facts,
             self.clock.now(),
             &job_opts,
         );
-        // A key an earlier rotation kept, unused since: its slot is freed
-        // as if deleting another active key had been allowed.
-        let kept = match due {
-            Decision::NotDue { .. } => None,
+        // At the two-key limit, the other key's last use (IAM's fact: used
+        // since the rotated key was created means in use, issue 15 #2) and
+        // whether an earlier rotation kept it (the journal's).
+        let (keys, kept) = match due {
+            Decision::NotDue { .. } => (keys, Vec::new()),
             _ => {
-                self.free_kept_key(target, (account, user), &keys, &old.access_key_id, &iam)
-                    .await?
+                let keys = self
+                    .with_last_use(target, &keys, (&old.access_key_id, &orphans), &iam)
+                    .await?;
+                let kept = self
+                    .kept_keys(target, (account, user), &keys, &old.access_key_id)
+                    .await?;
+                (keys, kept)
             }
-        };
-        let freeing_kept = RotateOptions {
-            delete_other_active: true,
-            ..job_opts.clone()
-        };
-        let opts = if kept.is_some() {
-            &freeing_kept
-        } else {
-            &job_opts
         };
         let plan = match plan_key(
             account,
             arn,
             &old.access_key_id,
             &keys,
-            &orphans,
+            KeyFacts {
+                kept: &kept,
+                ..facts
+            },
             self.clock.now(),
-            opts,
+            &job_opts,
         ) {
             Decision::Rotate(plan) => plan,
             Decision::NotDue {

@@ -42,7 +42,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 pub use crate::journal::OldKeyAction;
-use crate::model::{Key, KeyStatus, mask_key_id};
+use crate::model::{Key, KeyStatus, LastUsed, mask_key_id};
 use crate::policy::days_between;
 pub use engine::{Job, Mode, Subject};
 pub use run::{Failure, RunOptions, RunReport, profile_config, run, unfinished_delivered_to};
@@ -90,33 +90,44 @@ pub struct KeyPlan {
 /// Why a key is not rotated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The other key shows no use since the key being rotated was created
+    /// (`last_use` says what IAM knows); freeing its slot needs the
+    /// person's leave.
     #[error(
-        "user {user} already has another active key {key}; rotating would need a third; deactivate it, or allow deleting it to free the slot"
+        "user {user} already has another active key {key} ({last_use}); rotating would need a third; deactivate it, or allow deleting it to free the slot"
     )]
-    OtherActiveKey { user: String, key: String },
+    OtherActiveKey {
+        user: String,
+        key: String,
+        last_use: String,
+    },
+    /// The other key was used after the key being rotated was created:
+    /// something still reads it (issue 15 #2). No flag overrides this.
     #[error(
-        "key {key} is not one of user {user}'s keys (IAM lists {listed}); was it rotated elsewhere?"
+        "user {user}'s other active key {key} was used on {date} ({service} in {region}), after {old_key}, the key being rotated, was created on {since}: something still uses it, so rekey will neither delete nor deactivate it; move what uses it to the current key (or deactivate it yourself), then run again"
+    )]
+    OtherKeyInUse {
+        user: String,
+        key: String,
+        old_key: String,
+        since: String,
+        service: String,
+        region: String,
+        date: String,
+    },
+    #[error(
+        "key {key}, which {held_by} holds, is not one of user {user}'s keys (IAM lists {listed}); was it rotated elsewhere?"
     )]
     OldKeyNotListed {
         user: String,
         key: String,
+        held_by: String,
         listed: String,
     },
     #[error(
         "key {key} is Inactive; a profile or destination must hold an active key to be rotated"
     )]
     OldKeyInactive { key: String },
-    #[error(
-        "user {user}'s key {key}, kept active by rotation #{rotation}, was used since it was replaced ({service} in {region} on {date}); something still reads it, so rekey will not delete it to make room"
-    )]
-    KeptKeyInUse {
-        user: String,
-        key: String,
-        rotation: i64,
-        service: String,
-        region: String,
-        date: String,
-    },
     #[error(
         "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
     )]
@@ -151,17 +162,33 @@ pub fn user_name_of(arn: &str) -> Option<&str> {
     path.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-/// Decides what to do with `old_key_id`, given the user's keys and which
-/// of them are orphans (see [`orphans`]). Pure.
+/// What is known of a user's keys beyond their listing, for [`plan_key`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyFacts<'a> {
+    /// Keys an earlier, undone rotation made and nobody holds (see
+    /// [`orphans`]).
+    pub orphans: &'a [String],
+    /// Other active keys that a completed rotation of this journal kept
+    /// for readers on their own schedule: freed without the person's leave
+    /// when unused since (README "Service users").
+    pub kept: &'a [String],
+    /// Where the key being rotated is held, for messages (`ssm:/ci/svc`).
+    pub held_by: &'a str,
+}
+
+/// Decides what to do with `old_key_id`, given the user's keys (each other
+/// active key with its GetAccessKeyLastUsed in `last_used`: None there is
+/// IAM's "no record of use") and `facts`. Pure.
 pub fn plan_key(
     account_id: &str,
     user_arn: &str,
     old_key_id: &str,
     all_keys: &[Key],
-    orphans: &[String],
+    facts: KeyFacts<'_>,
     now: OffsetDateTime,
     opts: &RotateOptions,
 ) -> Decision {
+    let orphans = facts.orphans;
     let is_orphan = |k: &Key| {
         k.access_key_id
             .as_ref()
@@ -183,6 +210,7 @@ pub fn plan_key(
         return Decision::Refuse(Refusal::OldKeyNotListed {
             user: user_name.into(),
             key: mask_key_id(old_key_id),
+            held_by: facts.held_by.into(),
             listed: if listed.is_empty() {
                 "none".into()
             } else {
@@ -211,11 +239,31 @@ pub fn plan_key(
     // IAM allows two keys: a slot is needed only at the limit.
     let free_slot = if keys.len() >= 2 {
         let other = pick_slot(&others);
-        if other.status == KeyStatus::Active && !opts.delete_other_active {
-            return Decision::Refuse(Refusal::OtherActiveKey {
-                user: user_name.into(),
-                key: mask_key_id(other.access_key_id.as_deref().unwrap_or("")),
-            });
+        let other_id = other.access_key_id.as_deref().unwrap_or("");
+        if other.status == KeyStatus::Active {
+            match in_use_since(other, old.created) {
+                Use::Since(used) => {
+                    return Decision::Refuse(Refusal::OtherKeyInUse {
+                        user: user_name.into(),
+                        key: mask_key_id(other_id),
+                        old_key: mask_key_id(old_key_id),
+                        since: old.created.map_or("an unknown date".into(), day),
+                        service: used.service.unwrap_or_else(|| "an unknown service".into()),
+                        region: used.region.unwrap_or_else(|| "an unknown region".into()),
+                        date: day(used.date),
+                    });
+                }
+                unused
+                    if !opts.delete_other_active && !facts.kept.iter().any(|k| k == other_id) =>
+                {
+                    return Decision::Refuse(Refusal::OtherActiveKey {
+                        user: user_name.into(),
+                        key: mask_key_id(other_id),
+                        last_use: unused.describe(old_key_id),
+                    });
+                }
+                _ => {}
+            }
         }
         Some(FreeSlot {
             key_id: other.access_key_id.clone().unwrap_or_default(),
@@ -242,6 +290,54 @@ pub fn plan_key(
             .filter_map(|k| k.access_key_id.clone())
             .collect(),
     })
+}
+
+/// What GetAccessKeyLastUsed says of another active key, measured from
+/// the CreateDate of the key being rotated (issue 15 #2): the key the
+/// destination holds replaced whatever came before it then, so a use of
+/// another key after that is a reader that still has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Use {
+    /// Used at or after that CreateDate: in use.
+    Since(LastUsed),
+    /// Last used before it.
+    Before(LastUsed),
+    /// IAM has no record of any use (never used, or not recorded yet).
+    NoRecord,
+}
+
+impl Use {
+    fn describe(&self, old_key_id: &str) -> String {
+        match self {
+            Use::Since(u) | Use::Before(u) => format!(
+                "last used on {} ({} in {}), {} {} was created",
+                day(u.date),
+                u.service.as_deref().unwrap_or("an unknown service"),
+                u.region.as_deref().unwrap_or("an unknown region"),
+                if matches!(self, Use::Since(_)) {
+                    "after"
+                } else {
+                    "before"
+                },
+                mask_key_id(old_key_id)
+            ),
+            Use::NoRecord => "IAM has no record of its use".into(),
+        }
+    }
+}
+
+/// Whether `other` was used since `since` (the rotated key's CreateDate;
+/// unknown: any recorded use counts). Pure.
+fn in_use_since(other: &Key, since: Option<OffsetDateTime>) -> Use {
+    match &other.last_used {
+        None => Use::NoRecord,
+        Some(u) if since.is_none_or(|c| u.date >= c) => Use::Since(u.clone()),
+        Some(u) => Use::Before(u.clone()),
+    }
+}
+
+fn day(at: OffsetDateTime) -> String {
+    at.date().to_string()
 }
 
 /// The key a first delivery rotates (issue 7): `what` holds no key pair
@@ -330,6 +426,13 @@ mod tests {
         }
     }
 
+    fn orphaned(orphans: &[String]) -> KeyFacts<'_> {
+        KeyFacts {
+            orphans,
+            ..KeyFacts::default()
+        }
+    }
+
     const OLD: &str = "AKIAOLDOLDOLDOLD0001";
     const OTHER: &str = "AKIAOTHEROTHERO0002";
 
@@ -376,7 +479,7 @@ mod tests {
             ARN,
             OLD,
             &[key(OLD, KeyStatus::Active, 100, Some(1))],
-            &[],
+            KeyFacts::default(),
             NOW,
             &opts(),
         );
@@ -399,7 +502,7 @@ mod tests {
             ARN,
             OLD,
             &[key(OLD, KeyStatus::Active, 90, None)],
-            &[],
+            KeyFacts::default(),
             NOW,
             &o,
         );
@@ -416,7 +519,7 @@ mod tests {
                 ARN,
                 OLD,
                 &[key(OLD, KeyStatus::Active, 91, None)],
-                &[],
+                KeyFacts::default(),
                 NOW,
                 &o
             ),
@@ -430,7 +533,9 @@ mod tests {
             key(OLD, KeyStatus::Active, 100, Some(1)),
             key(OTHER, KeyStatus::Inactive, 200, None),
         ];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
@@ -440,22 +545,85 @@ mod tests {
     fn an_active_other_key_refuses_unless_allowed() {
         let keys = [
             key(OLD, KeyStatus::Active, 100, Some(1)),
-            key(OTHER, KeyStatus::Active, 5, Some(0)),
+            key(OTHER, KeyStatus::Active, 5, None),
         ];
-        let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()) else {
+        let Decision::Refuse(refusal) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
             panic!()
         };
         assert!(matches!(refusal, Refusal::OtherActiveKey { .. }));
+        assert!(
+            refusal
+                .to_string()
+                .contains("(IAM has no record of its use)"),
+            "{refusal}"
+        );
         // The library says what is wrong; the CLI adds the flag to try.
         assert!(!refusal.to_string().contains("--"), "{refusal}");
         let allow = RotateOptions {
             delete_other_active: true,
             ..opts()
         };
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &[], NOW, &allow) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &allow)
+        else {
             panic!()
         };
         assert_eq!(plan.free_slot.unwrap().status, KeyStatus::Active);
+    }
+
+    /// Issue 15 #2: another active key used after the rotated key was
+    /// created is in use — never freed, whatever is allowed or journaled.
+    #[test]
+    fn an_other_key_used_since_the_rotated_key_was_created_is_never_freed() {
+        let mut other = key(OTHER, KeyStatus::Active, 200, Some(1));
+        other.last_used.as_mut().unwrap().service = Some("s3".into());
+        let keys = [key(OLD, KeyStatus::Active, 100, Some(1)), other];
+        let allow = RotateOptions {
+            delete_other_active: true,
+            ..opts()
+        };
+        let kept = [OTHER.to_string()];
+        let facts = KeyFacts {
+            kept: &kept,
+            ..KeyFacts::default()
+        };
+        for (facts, opts) in [(KeyFacts::default(), &opts()), (facts, &allow)] {
+            let Decision::Refuse(refusal) = plan_key("1", ARN, OLD, &keys, facts, NOW, opts) else {
+                panic!()
+            };
+            let Refusal::OtherKeyInUse { .. } = refusal else {
+                panic!("{refusal}")
+            };
+            assert_eq!(
+                refusal.to_string(),
+                "user alice's other active key AKIA…0002 was used on 2026-11-25 (s3 in an unknown region), after AKIA…0001, the key being rotated, was created on 2026-08-18: something still uses it, so rekey will neither delete nor deactivate it; move what uses it to the current key (or deactivate it yourself), then run again"
+            );
+        }
+        // Last used before the rotated key was created: the predecessor it
+        // replaced, freed when allowed or kept by an earlier rotation.
+        let keys = [
+            key(OLD, KeyStatus::Active, 100, Some(1)),
+            key(OTHER, KeyStatus::Active, 200, Some(101)),
+        ];
+        let Decision::Refuse(refusal) =
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts())
+        else {
+            panic!()
+        };
+        assert!(
+            refusal
+                .to_string()
+                .contains("(last used on 2026-08-17 (an unknown service in an unknown region), before AKIA…0001 was created)"),
+            "{refusal}"
+        );
+        for (facts, opts) in [(facts, &opts()), (KeyFacts::default(), &allow)] {
+            let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, facts, NOW, opts) else {
+                panic!()
+            };
+            assert_eq!(plan.free_slot.unwrap().key_id, OTHER);
+        }
     }
 
     #[test]
@@ -465,7 +633,9 @@ mod tests {
             key(OTHER, KeyStatus::Active, 0, None),
         ];
         let orphans = [OTHER.to_string()];
-        let Decision::Rotate(plan) = plan_key("1", ARN, OLD, &keys, &orphans, NOW, &opts()) else {
+        let Decision::Rotate(plan) =
+            plan_key("1", ARN, OLD, &keys, orphaned(&orphans), NOW, &opts())
+        else {
             panic!()
         };
         assert_eq!(plan.orphans, [OTHER]);
@@ -474,7 +644,7 @@ mod tests {
         // The key being rotated is never an orphan, whatever the list says.
         let own = [OLD.to_string()];
         let Decision::Refuse(Refusal::OtherActiveKey { .. }) =
-            plan_key("1", ARN, OLD, &keys, &own, NOW, &opts())
+            plan_key("1", ARN, OLD, &keys, orphaned(&own), NOW, &opts())
         else {
             panic!()
         };
@@ -484,12 +654,12 @@ mod tests {
     fn a_key_iam_does_not_list_or_an_inactive_one_is_refused() {
         let keys = [key(OTHER, KeyStatus::Active, 1, None)];
         assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts()),
             Decision::Refuse(Refusal::OldKeyNotListed { .. })
         ));
         let keys = [key(OLD, KeyStatus::Inactive, 1, None)];
         assert!(matches!(
-            plan_key("1", ARN, OLD, &keys, &[], NOW, &opts()),
+            plan_key("1", ARN, OLD, &keys, KeyFacts::default(), NOW, &opts()),
             Decision::Refuse(Refusal::OldKeyInactive { .. })
         ));
     }

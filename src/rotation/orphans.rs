@@ -6,8 +6,16 @@
 //! invariant 2 forbids — so every later rotation of the user looks for it,
 //! deletes it first, and never mistakes it for "another active key".
 //!
+//! Such a key has no name anywhere, so it is recognised by when it was
+//! made — and so could a key another run made then (another machine with
+//! its own journal, a person, another tool). A key is therefore deleted as
+//! an orphan only if no destination of the user holds it (current or
+//! staged), no journal record names it, and it is the only such key made
+//! around the lost request, which made at most one; otherwise every
+//! candidate is left alone and reported (issue 15 #10).
+//!
 //! The rule is pure ([`UnknownCreate::made`], [`orphans`]); the engine
-//! feeds it the journal's undone rotations and what the destinations hold.
+//! feeds it the journal's rotations and what the destinations hold.
 
 use time::{Duration, OffsetDateTime};
 
@@ -57,19 +65,49 @@ impl UnknownCreate {
     }
 }
 
-/// The keys of `keys` that are orphans: made by one of `unknown`, not the
-/// key being rotated, and held by no destination (`held`). Pure.
+/// What [`orphans`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Made by a lost request, held and named nowhere: delete.
+    pub orphans: Vec<String>,
+    /// Made around a lost request, held and named nowhere, but more than
+    /// one for one request: whose is unknown, so none is deleted.
+    pub unclear: Vec<String>,
+}
+
+/// The keys of `keys` that are orphans: for each of `unknown`, the one key
+/// it may have made that is not the key being rotated, is held by no
+/// destination (`held`) and named by no journal record (`named`). Pure.
 pub fn orphans(
     keys: &[Key],
     unknown: &[UnknownCreate],
     old_key: &str,
     held: &[String],
-) -> Vec<String> {
-    keys.iter()
-        .filter(|k| unknown.iter().any(|u| u.made(k)))
-        .filter_map(|k| k.access_key_id.clone())
-        .filter(|id| id != old_key && !held.contains(id))
-        .collect()
+    named: &[String],
+) -> Found {
+    let mut found = Found::default();
+    for u in unknown {
+        let candidates: Vec<String> = keys
+            .iter()
+            .filter(|k| u.made(k))
+            .filter_map(|k| k.access_key_id.clone())
+            .filter(|id| id != old_key && !held.contains(id) && !named.contains(id))
+            .collect();
+        let into = if candidates.len() == 1 {
+            &mut found.orphans
+        } else {
+            &mut found.unclear
+        };
+        for id in candidates {
+            if !into.contains(&id) {
+                into.push(id);
+            }
+        }
+    }
+    // A key one request may have made and another leaves unclear is not
+    // deleted.
+    found.orphans.retain(|id| !found.unclear.contains(id));
+    found
 }
 
 #[cfg(test)]
@@ -101,7 +139,30 @@ mod tests {
     fn a_late_key_made_around_the_lost_request_is_an_orphan() {
         let late = key("AKIALATE", BEGAN + Duration::seconds(2));
         let keys = [key("AKIAOLD", BEGAN - Duration::days(100)), late];
-        assert_eq!(orphans(&keys, &[lost()], "AKIAOLD", &[]), ["AKIALATE"]);
+        assert_eq!(
+            orphans(&keys, &[lost()], "AKIAOLD", &[], &[]).orphans,
+            ["AKIALATE"]
+        );
+    }
+
+    /// Issue 15 #10: a key another run made at the same time (its own
+    /// journal, another machine) is not this request's to delete.
+    #[test]
+    fn a_key_named_by_the_journal_or_one_of_two_candidates_is_left_alone() {
+        let keys = [
+            key("AKIAOLD", BEGAN - Duration::days(100)),
+            key("AKIAOURS", BEGAN + Duration::seconds(1)),
+            key("AKIATHEIRS", BEGAN + Duration::seconds(2)),
+        ];
+        let found = orphans(&keys, &[lost()], "AKIAOLD", &[], &[]);
+        assert_eq!(found.orphans, Vec::<String>::new());
+        assert_eq!(found.unclear, ["AKIAOURS", "AKIATHEIRS"]);
+        // Once the other is known (held, or named), the one left is ours.
+        let held = orphans(&keys, &[lost()], "AKIAOLD", &["AKIATHEIRS".into()], &[]);
+        assert_eq!(held.orphans, ["AKIAOURS"]);
+        let named = orphans(&keys, &[lost()], "AKIAOLD", &[], &["AKIATHEIRS".into()]);
+        assert_eq!(named.orphans, ["AKIAOURS"]);
+        assert!(named.unclear.is_empty());
     }
 
     #[test]
@@ -111,7 +172,11 @@ mod tests {
             key("AKIAHELD", BEGAN + Duration::seconds(1)),
             key("AKIAHUMAN", BEGAN + Duration::hours(2)),
         ];
-        assert!(orphans(&keys, &[lost()], "AKIAOLD", &["AKIAHELD".into()]).is_empty());
-        assert!(orphans(&keys, &[], "AKIAOLD", &[]).is_empty());
+        let none = Found::default();
+        assert_eq!(
+            orphans(&keys, &[lost()], "AKIAOLD", &["AKIAHELD".into()], &[]),
+            none
+        );
+        assert_eq!(orphans(&keys, &[], "AKIAOLD", &[], &[]), none);
     }
 }

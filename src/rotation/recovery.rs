@@ -7,7 +7,7 @@
 use super::access::Access;
 use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
-use super::orphans::UnknownCreate;
+use super::orphans::{Found, UnknownCreate};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -82,7 +82,7 @@ impl Engine<'_> {
             }
         }
         let iam = self.iam_of(who.target).await?;
-        self.delete_made_keys(who, &r, &iam).await?;
+        self.delete_made_keys(who, &r, &iam, Holders::Read).await?;
         self.journal(
             who.target,
             self.journal.finish(id, Outcome::Undone, Some(reason)).await,
@@ -91,15 +91,21 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Deletes every key rotation `r` made. When the answer to its
-    /// CreateAccessKey was lost, the key may not be listed yet: the list is
-    /// read again until the request is [`VISIBILITY_WAIT`] old (issue 9 #7);
-    /// a key that shows up even later is swept by the next rotation.
+    /// Deletes every key rotation `r` made: its new key, and, when the
+    /// answer to a CreateAccessKey was lost, the one key that request made —
+    /// recognised as [`super::orphans`] does, never a key a destination
+    /// holds or the journal names (issue 15 #10: not another run's). Such a
+    /// key may not be listed yet: the list is read again until the request
+    /// is [`VISIBILITY_WAIT`] old (issue 9 #7); a key that shows up even
+    /// later is swept by the next rotation. With `Holders::Unreadable` (an
+    /// abandoned rotation, its destinations gone) nothing is known to hold
+    /// a key.
     async fn delete_made_keys(
         &self,
         who: &Who<'_>,
         r: &Rotation,
         iam: &AccountClients,
+        holders: Holders,
     ) -> Result<(), RotateError> {
         let events = self.journal(who.target, self.journal.events(r.id).await)?;
         let lost_create = UnknownCreate::of(r, &events);
@@ -108,11 +114,17 @@ impl Engine<'_> {
             let keys = steps::list_keys(iam, &who.user)
                 .await
                 .map_err(self.call(who.target, "listing keys to remove the new one"))?;
-            let made: Vec<&str> = keys
+            let mut made: Vec<String> = keys
                 .iter()
-                .filter(|k| made_by(r, k))
-                .filter_map(|k| k.access_key_id.as_deref())
+                .filter_map(|k| k.access_key_id.clone())
+                .filter(|id| r.new_key_id.as_deref() == Some(id.as_str()))
                 .collect();
+            let mut unclear = false;
+            if let Some(lost) = &lost_create {
+                let found = self.lost_key(who, r, &keys, lost, holders).await?;
+                unclear = !found.unclear.is_empty();
+                made.extend(found.orphans);
+            }
             for key in &made {
                 let deleted = self
                     .journaled(who, r.id, Step::DeleteNewKey, Some(key), || {
@@ -130,10 +142,62 @@ impl Engine<'_> {
             let waited_enough = lost_create.as_ref().is_none_or(|c| {
                 self.clock.now() >= c.began + time::Duration::try_from(wait).unwrap_or_default()
             });
-            if !made.is_empty() || waited_enough {
+            // Keys that may be its own but can't be told apart: reported,
+            // left alone; waiting longer would not tell them apart.
+            if !made.is_empty() || unclear || waited_enough {
                 return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The key `lost`, a CreateAccessKey of rotation `r` whose answer never
+    /// came, made, if `keys` shows exactly one that can be it (several are
+    /// reported, as unclear).
+    pub(super) async fn lost_key(
+        &self,
+        who: &Who<'_>,
+        r: &Rotation,
+        keys: &[Key],
+        lost: &UnknownCreate,
+        holders: Holders,
+    ) -> Result<Found, RotateError> {
+        let subject = (r.account_id.as_str(), r.user_name.as_str());
+        match holders {
+            Holders::Read => {
+                self.orphans_of(
+                    who.target,
+                    subject,
+                    keys,
+                    &r.old_key_id,
+                    std::slice::from_ref(lost),
+                )
+                .await
+            }
+            Holders::Unreadable => {
+                let named = self.named_keys(who.target, subject.0, subject.1).await?;
+                let found = super::orphans::orphans(
+                    keys,
+                    std::slice::from_ref(lost),
+                    &r.old_key_id,
+                    &[],
+                    &named,
+                );
+                if !found.unclear.is_empty() {
+                    tracing::warn!(
+                        "{}: left alone {}, made around rotation #{}'s lost CreateAccessKey: whose is unknown",
+                        who.target.label,
+                        found
+                            .unclear
+                            .iter()
+                            .map(|k| mask_key_id(k))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.id
+                    );
+                }
+                Ok(found)
+            }
         }
     }
 
@@ -212,7 +276,7 @@ impl Engine<'_> {
                     });
                 }
                 let why = left(
-                    "no destination holds its new key any more (something rewrote them); the old key stays",
+                    "no destination holds its whole new key pair (its secret lived only in the memory of the run that stopped, or something rewrote the destinations since); the old key stays",
                 );
                 self.undo(&who, id, &why).await?;
                 report.message = why;
@@ -284,7 +348,8 @@ impl Engine<'_> {
         };
         let result = async {
             let iam = AccountClients::new(&config);
-            self.delete_made_keys(&who, &r, &iam).await?;
+            self.delete_made_keys(&who, &r, &iam, Holders::Unreadable)
+                .await?;
             let why = "abandoned: its destination is gone";
             self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)).await)?;
             self.release_old(&target, &r.old_key_id).await;
@@ -309,8 +374,6 @@ impl Engine<'_> {
         result
     }
 }
-
-use super::orphans::SKEW;
 
 /// The configuration a resumed rotation is rebuilt with, `run_config`
 /// unless it went in through a profile: then that profile's, loaded again
@@ -338,87 +401,12 @@ pub fn destinations_of(
 
 /// How long after a lost CreateAccessKey an undo keeps looking for its key
 /// (at most the propagation timeout).
-const VISIBILITY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+pub(super) const VISIBILITY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Whether `key` was made by rotation `r`: not among the keys it planned
-/// with, and created while it ran. A key the person made by hand later (after
-/// a crash, before the next run) is not ours to delete.
-fn made_by(r: &Rotation, key: &Key) -> bool {
-    let id = key.access_key_id.as_deref().unwrap_or_default();
-    if r.keys_before.iter().any(|k| k == id) {
-        return false;
-    }
-    if r.new_key_id.as_deref() == Some(id) {
-        return true;
-    }
-    key.created
-        .is_some_and(|c| c >= r.started_at - SKEW && c <= r.updated_at + SKEW)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::journal::{OldKeyAction, Phase, Step};
-    use crate::model::KeyStatus;
-    use time::macros::datetime;
-
-    fn rotation() -> Rotation {
-        Rotation {
-            id: 1,
-            account_id: "111111111111".into(),
-            user_name: "dev".into(),
-            user_arn: "arn:aws:iam::111111111111:user/dev".into(),
-            old_key_id: "AKIAOLD".into(),
-            new_key_id: None,
-            keys_before: vec!["AKIAOLD".into()],
-            destinations: vec![],
-            old_key_action: OldKeyAction::Deactivate,
-            access: crate::journal::AccessSpec::OldKey,
-            run_id: "r".into(),
-            last_step: Step::CreateKey,
-            last_phase: Phase::Begin,
-            completed: vec![],
-            open: vec![],
-            outcome: None,
-            error: None,
-            started_at: datetime!(2026-11-26 10:00 UTC),
-            updated_at: datetime!(2026-11-26 10:00:02 UTC),
-            finished_at: None,
-        }
-    }
-
-    fn key(id: &str, created: time::OffsetDateTime) -> Key {
-        Key {
-            access_key_id: Some(id.into()),
-            status: KeyStatus::Active,
-            created: Some(created),
-            last_used: None,
-        }
-    }
-
-    #[test]
-    fn only_keys_made_while_the_rotation_ran_are_its_own() {
-        let r = rotation();
-        assert!(!made_by(
-            &r,
-            &key("AKIAOLD", datetime!(2026-11-26 10:00:01 UTC))
-        ));
-        assert!(made_by(
-            &r,
-            &key("AKIALOST", datetime!(2026-11-26 10:00:01 UTC))
-        ));
-        // Made by hand two hours after the crash: spared.
-        assert!(!made_by(
-            &r,
-            &key("AKIAHUMAN", datetime!(2026-11-26 12:00 UTC))
-        ));
-        let known = Rotation {
-            new_key_id: Some("AKIANEW".into()),
-            ..rotation()
-        };
-        assert!(made_by(
-            &known,
-            &key("AKIANEW", datetime!(2026-11-27 0:00 UTC))
-        ));
-    }
+/// Whether the destinations can be read to see which keys they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holders {
+    Read,
+    /// Gone (an abandoned rotation): none is known to hold a key.
+    Unreadable,
 }

@@ -57,6 +57,27 @@ pub async fn create_key(clients: &AccountClients, user: &str) -> Result<KeyPair,
     })
 }
 
+/// Whether a failed CreateAccessKey certainly made no key: IAM answered
+/// with a client error (LimitExceeded, AccessDenied, throttling…). A lost
+/// answer (no answer, a broken one) or a server fault may come after the
+/// key was made (issue 15 #10, #11). Pure.
+pub fn made_nothing(e: &CallError) -> bool {
+    match e {
+        CallError::Service { code, .. } => !matches!(
+            code.as_str(),
+            "ServiceFailure"
+                | "ServiceFailureException"
+                | "InternalFailure"
+                | "InternalError"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+        ),
+        CallError::Unreachable { .. } | CallError::Other { .. } => false,
+    }
+}
+
 /// DeleteAccessKey; a key already gone counts as deleted.
 pub async fn delete_key(
     clients: &AccountClients,

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::engine::{Engine, Job, RotateError, Who};
-use super::orphans::{LOOKBACK, UnknownCreate, orphans};
+use super::orphans::{Found, LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
 use crate::error::error_chain;
@@ -16,16 +16,14 @@ use crate::journal::Step;
 use crate::model::{Key, mask_key_id};
 
 impl Engine<'_> {
-    /// Keys of `keys` that an earlier, undone rotation of this user made
-    /// without learning of them, and that no destination of `target` holds.
-    pub(super) async fn find_orphans(
+    /// The undone rotations of this user (within [`LOOKBACK`]) that asked
+    /// IAM for a key without learning whether they got one.
+    async fn unknown_creates(
         &self,
         target: &Job,
         account: &str,
         user: &str,
-        keys: &[Key],
-        old_key: &str,
-    ) -> Result<Vec<String>, RotateError> {
+    ) -> Result<Vec<UnknownCreate>, RotateError> {
         let since = self.clock.now() - LOOKBACK;
         let undone = self.journal(
             target,
@@ -36,31 +34,100 @@ impl Engine<'_> {
             let events = self.journal(target, self.journal.events(r.id).await)?;
             unknown.extend(UnknownCreate::of(r, &events));
         }
+        Ok(unknown)
+    }
+
+    /// Keys of `keys` that an earlier, undone rotation of this user made
+    /// without learning of them, and that no destination of `target` holds
+    /// and no journal record names ([`orphans`]).
+    pub(super) async fn find_orphans(
+        &self,
+        target: &Job,
+        account: &str,
+        user: &str,
+        keys: &[Key],
+        old_key: &str,
+    ) -> Result<Vec<String>, RotateError> {
+        let unknown = self.unknown_creates(target, account, user).await?;
         if unknown.is_empty() {
             return Ok(Vec::new());
         }
-        // A destination that cannot be read might hold the key: no sweep.
-        let mut held = Vec::new();
-        for dest in &target.destinations {
-            let id = dest
-                .current_key_id()
-                .await
-                .map_err(|source| RotateError::Destination {
-                    target: target.label.clone(),
-                    what: "cannot read the key to look for orphans",
-                    source,
-                })?;
-            held.extend(id);
-        }
-        let found = orphans(keys, &unknown, old_key, &held);
-        for key in &found {
+        Ok(self
+            .orphans_of(target, (account, user), keys, old_key, &unknown)
+            .await?
+            .orphans)
+    }
+
+    /// [`orphans`] for `unknown`, with what the destinations hold and the
+    /// journal names; keys left alone as unclear are reported.
+    pub(super) async fn orphans_of(
+        &self,
+        target: &Job,
+        (account, user): (&str, &str),
+        keys: &[Key],
+        old_key: &str,
+        unknown: &[UnknownCreate],
+    ) -> Result<Found, RotateError> {
+        let held = self.held_keys(target).await?;
+        let named = self.named_keys(target, account, user).await?;
+        let found = orphans(keys, unknown, old_key, &held, &named);
+        for key in &found.orphans {
             tracing::info!(
                 "{}: {} was made by an interrupted rotation and nobody holds it; deleting it",
                 target.label,
                 mask_key_id(key)
             );
         }
+        if !found.unclear.is_empty() {
+            let keys: Vec<String> = found.unclear.iter().map(|k| mask_key_id(k)).collect();
+            tracing::warn!(
+                "{}: {} of user {user} {} made around the time a CreateAccessKey of rekey's lost its answer, but no destination holds {} and no journal record names {}: whose is unknown (another run with its own journal, a person, another tool), so rekey leaves {} alone; delete the one nobody uses by hand",
+                target.label,
+                keys.join(", "),
+                if keys.len() == 1 { "was" } else { "were" },
+                if keys.len() == 1 { "it" } else { "them" },
+                if keys.len() == 1 { "it" } else { "them" },
+                if keys.len() == 1 { "it" } else { "them" },
+            );
+        }
         Ok(found)
+    }
+
+    /// Every key a destination of `target` holds, current or staged. A
+    /// destination that cannot be read might hold any key: an error, so
+    /// nothing is swept.
+    pub(super) async fn held_keys(&self, target: &Job) -> Result<Vec<String>, RotateError> {
+        let unreadable = |source| RotateError::Destination {
+            target: target.label.clone(),
+            what: "cannot read the key to look for orphans",
+            source,
+        };
+        let mut held = Vec::new();
+        for dest in &target.destinations {
+            held.extend(dest.current_key_id().await.map_err(unreadable)?);
+            held.extend(
+                dest.staged()
+                    .await
+                    .map_err(unreadable)?
+                    .map(|p| p.access_key_id),
+            );
+        }
+        Ok(held)
+    }
+
+    /// Every key a rotation of this user in the journal names, as the key
+    /// it replaced or the key it made.
+    pub(super) async fn named_keys(
+        &self,
+        target: &Job,
+        account: &str,
+        user: &str,
+    ) -> Result<Vec<String>, RotateError> {
+        let rotations = self.journal(target, self.journal.of_user(account, user).await)?;
+        Ok(rotations
+            .into_iter()
+            .flat_map(|r| std::iter::once(r.old_key_id).chain(r.new_key_id))
+            .collect())
     }
 
     /// Deletes `orphans`, each journaled on rotation `id`.
@@ -100,6 +167,15 @@ impl Engine<'_> {
         old_key: &str,
         iam: &AccountClients,
     ) -> Result<bool, RotateError> {
+        // No earlier request of this user went unanswered: the limit is
+        // another key's doing (another run, a person), nothing to wait for.
+        if self
+            .unknown_creates(who.target, account, &who.user)
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
         let deadline = Instant::now() + self.opts.propagation_timeout;
         let mut delay = Duration::from_millis(250);
         loop {

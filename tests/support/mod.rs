@@ -600,6 +600,8 @@ pub const ROTATE_ACTIONS: &[&str] = &[
     "iam:CreateAccessKey",
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
+    // Whether another active key is still used, before freeing its slot.
+    "iam:GetAccessKeyLastUsed",
     "sts:GetCallerIdentity",
     "sts:GetSessionToken",
 ];

@@ -53,6 +53,10 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::undone_since(self, account_id, user_name, since) })
     }
 
+    fn of_user<'a>(&'a self, account_id: &'a str, user_name: &'a str) -> Answer<'a, Vec<Rotation>> {
+        Box::pin(async move { SqliteJournal::of_user(self, account_id, user_name) })
+    }
+
     fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>> {
         Box::pin(async move { SqliteJournal::history(self, limit) })
     }
