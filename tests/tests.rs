@@ -10,6 +10,7 @@ mod faults;
 mod findings;
 mod first_run;
 mod history;
+mod journal;
 mod library_run;
 mod promises;
 mod rotate;
