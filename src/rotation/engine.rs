@@ -401,7 +401,12 @@ impl Engine<'_> {
             } => {
                 let old = self.read_current(target).await?;
                 if let Some(report) = self
-                    .already_rotated(target, old_key_id, &old.access_key_id)
+                    .already_rotated(
+                        target,
+                        (account_id, user_arn),
+                        old_key_id,
+                        &old.access_key_id,
+                    )
                     .await?
                 {
                     return Ok(report);
@@ -472,17 +477,20 @@ impl Engine<'_> {
     /// A report saying `named` was already rotated when a completed
     /// rotation replaced it with `held`, the key the destination holds now
     /// (a front end named the key before this run finished that rotation).
+    /// The user's rotations are read by a keyed query: a scan of the latest
+    /// N would miss one with N newer rotations of other users (issue 16).
     async fn already_rotated(
         &self,
         target: &Job,
+        (account, user_arn): (&str, &str),
         named: &str,
         held: &str,
     ) -> Result<Option<Report>, RotateError> {
-        if named == held {
+        let Some(user) = user_name_of(user_arn).filter(|_| named != held) else {
             return Ok(None);
-        }
-        let recent = self.journal(target, self.journal.history(RECENT).await)?;
-        let Some(r) = recent.iter().find(|r| {
+        };
+        let rotations = self.journal(target, self.journal.of_user(account, user).await)?;
+        let Some(r) = rotations.iter().rev().find(|r| {
             r.old_key_id == named
                 && r.new_key_id.as_deref() == Some(held)
                 && r.outcome == Some(crate::journal::Outcome::Completed)
@@ -750,10 +758,6 @@ impl Engine<'_> {
 /// The key ID a first delivery's empty destination stands for until the
 /// key is picked under the lease (no real key ID is empty).
 const NOT_HELD: &str = "";
-
-/// How many of the latest rotations are searched for one that already
-/// replaced a named key.
-const RECENT: usize = 200;
 
 /// One line saying what a plan will do.
 pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
