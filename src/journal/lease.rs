@@ -146,6 +146,16 @@ pub(crate) fn renewal(
     }
 }
 
+/// Whether giving `lease` up deletes the lease on record: none left is
+/// fine (nothing to delete); one now held by another run is lost.
+pub(crate) fn release(existing: Option<&Lease>, lease: &Lease) -> Result<bool, JournalError> {
+    match existing {
+        None => Ok(false),
+        Some(held) if held.holder.run_id != lease.holder.run_id => Err(lost(lease)),
+        Some(_) => Ok(true),
+    }
+}
+
 pub(crate) fn lost(lease: &Lease) -> JournalError {
     JournalError::LeaseLost {
         account_id: lease.account_id.clone(),
@@ -255,6 +265,18 @@ mod tests {
         ));
         assert!(matches!(
             renewal(None, &mine, NOW, TTL),
+            Err(JournalError::LeaseLost { .. })
+        ));
+    }
+
+    #[test]
+    fn release_deletes_only_a_lease_of_the_same_run() {
+        let mine = held_by("r1", NOW);
+        assert!(release(Some(&mine), &mine).unwrap());
+        assert!(!release(None, &mine).unwrap());
+        let theirs = held_by("r2", NOW + TTL);
+        assert!(matches!(
+            release(Some(&theirs), &mine),
             Err(JournalError::LeaseLost { .. })
         ));
     }

@@ -7,7 +7,9 @@
 //! This module owns the vocabulary (steps, phases, outcomes), the records the
 //! engine reads back ([`Rotation`], [`Event`]) and the [`Journal`] trait.
 //! `error` holds [`JournalError`]; `lease` holds [`Lease`], [`Holder`] and
-//! the rules for taking a lease over, shared by every implementation;
+//! the rules for taking a lease over, and `rules` the rules every rotation
+//! write passes (one unfinished rotation per user, Done only after Begin,
+//! the new key set once): pure functions shared by every implementation;
 //! [`sqlite`] is the embedded implementation (a DynamoDB one for many
 //! Lambda runners would sit beside it).
 //!
@@ -37,6 +39,7 @@
 mod access;
 mod error;
 mod lease;
+mod rules;
 pub mod sqlite;
 
 use futures::future::BoxFuture;
@@ -234,27 +237,6 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-/// Works out the completed and open steps from a rotation's events, in order.
-/// The same rule decides whether a `Done`/`Failed` may be recorded: only for
-/// an open step.
-pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
-    let mut completed: Vec<StepTarget> = Vec::new();
-    let mut open: Vec<StepTarget> = Vec::new();
-    for e in events {
-        let st = StepTarget {
-            step: e.step,
-            target: e.target.clone(),
-        };
-        open.retain(|o| *o != st);
-        match e.phase {
-            Phase::Begin => open.push(st),
-            Phase::Done if !completed.contains(&st) => completed.push(st),
-            Phase::Done | Phase::Failed | Phase::Refused => {}
-        }
-    }
-    (completed, open)
-}
-
 /// A journal call's answer, later: the trait is async because the other
 /// backends (DynamoDB for many Lambda runners) are network calls, and it is
 /// used as `dyn Journal`, hence boxed futures rather than `async fn`.
@@ -384,40 +366,9 @@ mod tests {
         }
     }
 
-    fn st(step: Step, target: Option<&str>) -> StepTarget {
-        StepTarget {
-            step,
-            target: target.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn progress_tracks_open_and_completed_steps_per_target() {
-        let events = [
-            event(1, Step::Plan, None, Phase::Done),
-            event(2, Step::CreateKey, None, Phase::Begin),
-            event(3, Step::CreateKey, None, Phase::Done),
-            event(4, Step::Deliver, Some("a"), Phase::Begin),
-            event(5, Step::Deliver, Some("a"), Phase::Done),
-            event(6, Step::Deliver, Some("b"), Phase::Begin),
-            event(7, Step::Deliver, Some("b"), Phase::Failed),
-            event(8, Step::Deliver, Some("b"), Phase::Begin),
-        ];
-        let (completed, open) = progress(&events);
-        assert_eq!(
-            completed,
-            [
-                st(Step::Plan, None),
-                st(Step::CreateKey, None),
-                st(Step::Deliver, Some("a"))
-            ]
-        );
-        assert_eq!(open, [st(Step::Deliver, Some("b"))]);
-    }
-
     #[test]
     fn rotation_helpers_answer_from_completed_steps() {
-        let (completed, open) = progress(&[
+        let (completed, open) = rules::progress(&[
             event(1, Step::Plan, None, Phase::Done),
             event(2, Step::Deliver, Some("a"), Phase::Begin),
             event(3, Step::Deliver, Some("a"), Phase::Done),

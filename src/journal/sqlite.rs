@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `schema` | the file: location, permissions, pragmas, migrations |
 //! | `rows` | how records map to rows (times, lists, names) |
-//! | `rotations` | the rules a rotation write must pass |
+//! | `rotations` | rotation writes, each checked by `journal::rules` first |
 //! | `leases` | the lease table |
 //!
 //! Every write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write
@@ -322,10 +322,10 @@ impl SqliteJournal {
 
     pub fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {
         self.write("releasing a lease", |tx, _| {
-            match leases::read(tx, &lease.account_id, &lease.user_name)? {
-                None => Ok(()),
-                Some(held) if held.holder.run_id != lease.holder.run_id => Err(lease::lost(lease)),
-                Some(_) => leases::delete(tx, lease),
+            let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;
+            match lease::release(existing.as_ref(), lease)? {
+                true => leases::delete(tx, lease),
+                false => Ok(()),
             }
         })
     }

@@ -1,16 +1,15 @@
-//! The rules every rotation write passes before it is made, so that the
-//! journal cannot say something the engine did not do: a rotation begins
-//! only under its user's lease and when no earlier one is unfinished; a step
-//! is `Done` only after its `Begin`; a finished rotation stays finished; the
-//! new key is never one the user already had. Each function runs inside the
-//! caller's `BEGIN IMMEDIATE` transaction.
+//! Rotation writes: each reads what the rules in `journal::rules` decide
+//! from (the lease, the user's unfinished rotation, the rotation with its
+//! events), asks them, and writes what they allow. Each function runs
+//! inside the caller's `BEGIN IMMEDIATE` transaction, so nothing changes
+//! between the read and the write.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::rows::{Ms, append, destinations, list, load};
 use super::{leases, sql};
-use crate::journal::error::mask;
+use crate::journal::rules::{self, NewKey};
 use crate::journal::{JournalError, NewRotation, Outcome, Phase, Rotation, Step};
 
 pub(super) fn begin(
@@ -19,15 +18,6 @@ pub(super) fn begin(
     now: OffsetDateTime,
 ) -> Result<Rotation, JournalError> {
     let lease = leases::read(tx, &new.account_id, &new.user_name)?;
-    if !lease.is_some_and(|l| l.holder.run_id == new.run_id && l.expires_at > now) {
-        return Err(JournalError::NotLeased {
-            account_id: new.account_id.clone(),
-            user_name: new.user_name.clone(),
-            run_id: new.run_id.clone(),
-        });
-    }
-    // An unfinished rotation may have left a key "created, not delivered";
-    // it must be dealt with first (DESIGN.md invariant 2).
     let earlier: Option<i64> = tx
         .query_row(
             "SELECT id FROM rotations
@@ -37,13 +27,7 @@ pub(super) fn begin(
         )
         .optional()
         .map_err(sql("looking for unfinished rotations"))?;
-    if let Some(id) = earlier {
-        return Err(JournalError::Unfinished {
-            account_id: new.account_id.clone(),
-            user_name: new.user_name.clone(),
-            id,
-        });
-    }
+    rules::may_begin(new, lease.as_ref(), earlier, now)?;
     tx.execute(
         "INSERT INTO rotations (account_id, user_name, user_arn, old_key_id, keys_before,
             destinations, old_key_action, run_id, last_step, last_phase, started_at, updated_at)
@@ -78,26 +62,7 @@ pub(super) fn record(
     detail: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
-    let rotation = unfinished(load(tx, id)?)?;
-    let out_of_order = |reason| JournalError::OutOfOrder {
-        id,
-        step,
-        phase,
-        reason,
-    };
-    if matches!(step, Step::Plan | Step::Finish) {
-        return Err(out_of_order("begin_rotation and finish record it"));
-    }
-    // A Done with no Begin would mean a side effect happened unjournaled.
-    let is_open = rotation
-        .open
-        .iter()
-        .any(|o| o.step == step && o.target.as_deref() == target);
-    if phase != Phase::Begin && !is_open {
-        return Err(out_of_order(
-            "it was not begun (record Begin before acting)",
-        ));
-    }
+    rules::may_record(&load(tx, id)?, step, target, phase)?;
     append(tx, id, step, target, phase, detail, now)
 }
 
@@ -107,22 +72,8 @@ pub(super) fn set_new_key(
     new_key_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
-    let rotation = unfinished(load(tx, id)?)?;
-    let rejected = |reason| JournalError::NewKeyRejected {
-        id,
-        key: mask(new_key_id),
-        reason,
-    };
-    match rotation.new_key_id.as_deref() {
-        Some(known) if known == new_key_id => return Ok(()),
-        Some(_) => return Err(rejected("this rotation already created another key")),
-        None => {}
-    }
-    // Calling an old key "new" would let a rollback delete it: lockout.
-    if rotation.old_key_id == new_key_id || rotation.keys_before.iter().any(|k| k == new_key_id) {
-        return Err(rejected(
-            "the user already had it when the rotation was planned",
-        ));
+    if rules::may_set_new_key(&load(tx, id)?, new_key_id)? == NewKey::Known {
+        return Ok(());
     }
     tx.execute(
         "UPDATE rotations SET new_key_id = ?2, updated_at = ?3 WHERE id = ?1",
@@ -139,11 +90,8 @@ pub(super) fn finish(
     error: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
-    unfinished(load(tx, id)?)?;
-    let detail = match error {
-        Some(error) => format!("{outcome}: {error}"),
-        None => outcome.to_string(),
-    };
+    rules::may_finish(&load(tx, id)?)?;
+    let detail = rules::finish_detail(outcome, error);
     append(tx, id, Step::Finish, None, Phase::Done, Some(&detail), now)?;
     tx.execute(
         "UPDATE rotations SET outcome = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
@@ -151,17 +99,6 @@ pub(super) fn finish(
     )
     .map_err(sql("finishing a rotation"))?;
     Ok(())
-}
-
-/// A rotation that may still be written to.
-fn unfinished(rotation: Rotation) -> Result<Rotation, JournalError> {
-    match rotation.outcome {
-        Some(outcome) => Err(JournalError::Finished {
-            id: rotation.id,
-            outcome,
-        }),
-        None => Ok(rotation),
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::sql;
 use crate::destination::DestinationSpec;
 use crate::journal::{
-    AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step, progress,
+    AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step,
 };
 
 const SELECT_ROTATION: &str = "SELECT id, account_id, user_name, user_arn, old_key_id, new_key_id,
@@ -126,7 +126,7 @@ pub(super) fn load(conn: &Connection, id: i64) -> Result<Rotation, JournalError>
     let events = load_events(conn, id)?;
     let plan = events.iter().find(|e| e.step == Step::Plan);
     rotation.access = AccessSpec::from_plan_detail(plan.and_then(|e| e.detail.as_deref()));
-    (rotation.completed, rotation.open) = progress(&events);
+    (rotation.completed, rotation.open) = crate::journal::rules::progress(&events);
     Ok(rotation)
 }
 
