@@ -157,30 +157,31 @@ async fn a_rotation_whose_file_moved_away_names_itself_and_the_way_out() {
     let named = dev.rotate(&["--profile", "dev"]);
     assert_eq!(code(&named), 2, "{}", said(&named));
     let err = stderr(&named);
+    let id = crate::support::rotation_id(&dev.journal, 1);
     assert!(
         err.contains("profile `dev` not found")
-            && err.contains("rotation #1 of dev in account")
-            && err.contains("`rekey rotate --abandon 1`"),
+            && err.contains(&format!("rotation #{id} of dev in account"))
+            && err.contains(&format!("`rekey rotate --abandon {id}`")),
         "{err}"
     );
 
-    // A new file with another profile: the run resumes rotation #1 first.
+    // A new file with another profile: the run resumes that rotation first.
     std::fs::write(&path, "").unwrap();
     dev.home.add_profile("other", &dev.acct.admin);
     let other = dev.rotate(&["--profile", "other", "--max-age", "30d"]);
     assert_eq!(code(&other), 2, "{}", said(&other));
     let err = stderr(&other);
     assert!(
-        err.contains("rotation #1 of dev in account")
+        err.contains(&format!("rotation #{id} of dev in account"))
             && err.contains("cannot be resumed")
-            && err.contains("`rekey rotate --abandon 1`"),
+            && err.contains(&format!("`rekey rotate --abandon {id}`")),
         "{err}"
     );
     assert!(!err.contains("holds no access key"), "{err}");
     assert_eq!(dev.seeder.keys("dev").await.len(), 2, "nothing changed");
     assert_eq!(dev.history()[0]["outcome"], Value::Null, "still unfinished");
 
-    let out = dev.rotate(&["--abandon", "1", "--profile", "other"]);
+    let out = dev.rotate(&["--abandon", &id, "--profile", "other"]);
     assert_eq!(code(&out), 0, "{}", said(&out));
     assert_eq!(
         dev.seeder.keys("dev").await,
@@ -254,7 +255,11 @@ async fn json_lists_an_undone_rotation_with_its_keys_and_reason() {
     assert_eq!(r["user_name"], "svc", "{r}");
     assert_eq!(r["account_id"], m.account.account_id.as_str(), "{r}");
     assert_eq!(r["old_key_id"], m.key.access_key_id.as_str(), "{r}");
-    assert_eq!(r["rotation_id"], 1, "{r}");
+    assert_eq!(
+        r["rotation_id"],
+        crate::support::rotation_id(&m.runner.journal(), 1),
+        "{r}"
+    );
     let made = r["new_key_id"].as_str().expect("the key it made");
     assert_ne!(made, m.key.access_key_id);
     assert!(

@@ -308,8 +308,9 @@ async fn a_rotation_of_odd_profile_names_from_a_relative_path_resumes_from_anywh
         .output()
         .unwrap();
     assert_eq!(code(&second), 0, "{}{}", stdout(&second), stderr(&second));
+    let id = crate::support::rotation_id(&team.journal, 1);
     assert!(
-        stdout(&second).contains("finished rotation #1"),
+        stdout(&second).contains(&format!("finished rotation #{id}")),
         "{}",
         stdout(&second)
     );
@@ -336,11 +337,16 @@ async fn old_journals_resume_and_a_vanished_destination_can_be_abandoned() {
     assert!(first.status.code().is_none(), "{}", stderr(&first));
     // Rewrite the row as the previous binary stored it.
     let legacy = format!("credentials:{}#dev", dev.home.credentials_path().display());
-    set_destinations(&dev.journal, 1, &serde_json::json!([legacy]).to_string());
+    let first_id = crate::support::rotation_id(&dev.journal, 1);
+    set_destinations(
+        &dev.journal,
+        &first_id,
+        &serde_json::json!([legacy]).to_string(),
+    );
     let second = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
     assert_eq!(code(&second), 0, "{}{}", stdout(&second), stderr(&second));
     assert!(
-        stdout(&second).contains("finished rotation #1"),
+        stdout(&second).contains(&format!("finished rotation #{first_id}")),
         "{}",
         stdout(&second)
     );
@@ -350,10 +356,15 @@ async fn old_journals_resume_and_a_vanished_destination_can_be_abandoned() {
     let third = dev.rotate_with(&crash, &["--profile", "dev"]);
     assert!(third.status.code().is_none(), "{}", stderr(&third));
     let gone = format!("credentials:{}/moved/away#dev", dev.home.path().display());
-    set_destinations(&dev.journal, 2, &serde_json::json!([gone]).to_string());
+    let id = crate::support::rotation_id(&dev.journal, 2);
+    set_destinations(&dev.journal, &id, &serde_json::json!([gone]).to_string());
     let stuck = dev.rotate(&["--profile", "dev", "--max-age", "30d"]);
     assert_eq!(code(&stuck), 2);
-    assert!(stderr(&stuck).contains("--abandon 2"), "{}", stderr(&stuck));
+    assert!(
+        stderr(&stuck).contains(&format!("--abandon {id}")),
+        "{}",
+        stderr(&stuck)
+    );
     let before = dev.seeder.keys("dev").await;
     assert_eq!(
         before.len(),
@@ -363,18 +374,18 @@ async fn old_journals_resume_and_a_vanished_destination_can_be_abandoned() {
         stderr(&stuck)
     );
     let replacing = dev.history()[0]["old_key_id"].as_str().unwrap().to_string();
-    let out = dev.rotate(&["--abandon", "2", "--profile", "other"]);
+    let out = dev.rotate(&["--abandon", &id, "--profile", "other"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    // The key rotation #2 made is gone (its secret was in the file that
+    // The key the second rotation made is gone (its secret was in the file that
     // "moved away"); the key it was replacing stays, untouched.
     let after = dev.seeder.keys("dev").await;
     assert_eq!(after, [(replacing, "Active".to_string())]);
     assert_eq!(dev.history()[0]["outcome"], "undone");
-    let again = dev.rotate(&["--abandon", "2"]);
+    let again = dev.rotate(&["--abandon", &id]);
     assert_eq!(code(&again), 2, "{}", stderr(&again));
 }
 
-fn set_destinations(journal: &Path, id: i64, json: &str) {
+fn set_destinations(journal: &Path, id: &str, json: &str) {
     let conn = rusqlite::Connection::open(journal).unwrap();
     let n = conn
         .execute(

@@ -219,7 +219,8 @@ async fn a_rotation_into_another_accounts_secret_killed_after_delivery_is_finish
         .rotate(&["--service", "--account", &c.b.account_id, "--role", ROLE]);
     let text = stdout(&second);
     assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
-    assert!(text.contains("finished rotation #1"), "{text}");
+    let id = crate::support::rotation_id(&c.runner.journal(), 1);
+    assert!(text.contains(&format!("finished rotation #{id}")), "{text}");
     let new = c.assert_rotated_into_b(&c.arn, &c.key, "svc").await;
     assert_eq!(pending.unwrap()["AccessKeyId"], new.access_key_id.as_str());
 }
@@ -270,7 +271,8 @@ async fn a_profile_selected_rotation_is_finished_through_its_profile_not_the_def
     let second = rotate(&[], &[&other]);
     let text = stdout(&second);
     assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
-    assert!(text.contains("finished rotation #1"), "{text}");
+    let id = crate::support::rotation_id(&runner.journal(), 1);
+    assert!(text.contains(&format!("finished rotation #{id}")), "{text}");
     assert!(text.contains("[rotated]"), "{text}");
     for (member, old) in &members {
         let account = &member.account_id;
@@ -334,7 +336,8 @@ async fn a_rotation_into_a_members_own_secret_and_parameter_is_finished_through_
     let second = rotate(&[]);
     let text = stdout(&second);
     assert_eq!(code(&second), 0, "{text}{}", stderr(&second));
-    assert!(text.contains("finished rotation #1"), "{text}");
+    let id = crate::support::rotation_id(&runner.journal(), 1);
+    assert!(text.contains(&format!("finished rotation #{id}")), "{text}");
     let new = secret_key(&member.secrets, "svc/key").await;
     assert_ne!(new.access_key_id, key.access_key_id);
     assert!(works(&new).await);
@@ -409,7 +412,13 @@ async fn a_rotation_with_the_callers_own_credentials_is_never_resumed_in_another
     let right = run_as(0, &[], &to_x);
     let text = stdout(&right);
     assert_eq!(code(&right), 0, "{text}{}", stderr(&right));
-    assert!(text.contains("rotation #1"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "rotation #{}",
+            crate::support::rotation_id(&journal, 1)
+        )),
+        "{text}"
+    );
     assert!(works(&secret_key(&twins[0].2, "svc/key").await).await);
     assert_eq!(
         twins[0].1.keys("svc").await.len(),

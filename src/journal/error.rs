@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Outcome, Phase, Step};
+use super::{Outcome, Phase, RotationId, Step};
 
 /// Everything that can go wrong with the journal. None of it holds a secret.
 #[derive(Debug, thiserror::Error)]
@@ -71,22 +71,22 @@ pub enum JournalError {
     Unfinished {
         account_id: String,
         user_name: String,
-        id: i64,
+        id: RotationId,
     },
     #[error("rotation {id} not found in the journal")]
-    NotFound { id: i64 },
+    NotFound { id: RotationId },
     #[error("rotation {id} is already finished ({outcome}); nothing more can be recorded")]
-    Finished { id: i64, outcome: Outcome },
+    Finished { id: RotationId, outcome: Outcome },
     #[error("rotation {id}: cannot record {step} {phase}: {reason}")]
     OutOfOrder {
-        id: i64,
+        id: RotationId,
         step: Step,
         phase: Phase,
         reason: &'static str,
     },
     #[error("rotation {id}: cannot record {key} as the new key: {reason}")]
     NewKeyRejected {
-        id: i64,
+        id: RotationId,
         /// Masked (`AKIA…MPLE`): errors are human output.
         key: String,
         reason: &'static str,

@@ -38,6 +38,7 @@
 
 mod access;
 mod error;
+mod id;
 mod lease;
 mod rules;
 pub mod sqlite;
@@ -50,6 +51,7 @@ use crate::destination::DestinationSpec;
 
 pub use access::AccessSpec;
 pub use error::JournalError;
+pub use id::{BadRotationId, RotationId};
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
 
@@ -158,7 +160,8 @@ pub struct StepTarget {
 /// One rotation as the journal knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
-    pub id: i64,
+    /// A ULID; for a rotation from a journal that numbered them, its number.
+    pub id: RotationId,
     pub account_id: String,
     pub user_name: String,
     pub user_arn: String,
@@ -226,7 +229,7 @@ impl Rotation {
 /// One line of a rotation's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    pub rotation_id: i64,
+    pub rotation_id: RotationId,
     /// 1, 2, 3… within the rotation.
     pub seq: i64,
     pub step: Step,
@@ -255,7 +258,7 @@ pub trait Journal: Send + Sync {
     /// a `Begin` of the same step and target.
     fn record_on<'a>(
         &'a self,
-        id: i64,
+        id: RotationId,
         step: Step,
         target: Option<&'a str>,
         phase: Phase,
@@ -265,7 +268,7 @@ pub trait Journal: Send + Sync {
     /// Records a step of the rotation as a whole.
     fn record<'a>(
         &'a self,
-        id: i64,
+        id: RotationId,
         step: Step,
         phase: Phase,
         detail: Option<&'a str>,
@@ -275,12 +278,17 @@ pub trait Journal: Send + Sync {
 
     /// Remembers the ID of the key this rotation created. Idempotent;
     /// refuses a second, different key and a key the user already had.
-    fn set_new_key<'a>(&'a self, id: i64, new_key_id: &'a str) -> Answer<'a, ()>;
+    fn set_new_key<'a>(&'a self, id: RotationId, new_key_id: &'a str) -> Answer<'a, ()>;
 
     /// Ends a rotation, recording `Finish` done.
-    fn finish<'a>(&'a self, id: i64, outcome: Outcome, error: Option<&'a str>) -> Answer<'a, ()>;
+    fn finish<'a>(
+        &'a self,
+        id: RotationId,
+        outcome: Outcome,
+        error: Option<&'a str>,
+    ) -> Answer<'a, ()>;
 
-    fn get(&self, id: i64) -> Answer<'_, Rotation>;
+    fn get(&self, id: RotationId) -> Answer<'_, Rotation>;
 
     /// Rotations without an outcome, in the order they were begun.
     fn unfinished(&self) -> Answer<'_, Vec<Rotation>>;
@@ -304,7 +312,7 @@ pub trait Journal: Send + Sync {
     fn history(&self, limit: usize) -> Answer<'_, Vec<Rotation>>;
 
     /// A rotation's events in order.
-    fn events(&self, id: i64) -> Answer<'_, Vec<Event>>;
+    fn events(&self, id: RotationId) -> Answer<'_, Vec<Event>>;
 
     /// Takes the lease on a user for `ttl`: free, expired, held by a process
     /// on this host that no longer exists, or already held by the same run
@@ -356,7 +364,7 @@ mod tests {
 
     fn event(seq: i64, step: Step, target: Option<&str>, phase: Phase) -> Event {
         Event {
-            rotation_id: 1,
+            rotation_id: RotationId::numbered(1),
             seq,
             step,
             phase,
@@ -374,7 +382,7 @@ mod tests {
             event(3, Step::Deliver, Some("a"), Phase::Done),
         ]);
         let rotation = Rotation {
-            id: 1,
+            id: RotationId::numbered(1),
             account_id: "111111111111".into(),
             user_name: "alice".into(),
             user_arn: "arn:aws:iam::111111111111:user/alice".into(),

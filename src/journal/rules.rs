@@ -21,14 +21,16 @@
 use time::OffsetDateTime;
 
 use super::error::mask;
-use super::{Event, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, Step, StepTarget};
+use super::{
+    Event, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step, StepTarget,
+};
 
 /// Whether `new` may begin, given the user's lease on record and the ID of
 /// the user's unfinished rotation, if there is one.
 pub(crate) fn may_begin(
     new: &NewRotation,
     lease: Option<&Lease>,
-    unfinished: Option<i64>,
+    unfinished: Option<RotationId>,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
     if !lease.is_some_and(|l| l.holder.run_id == new.run_id && l.expires_at > now) {
@@ -190,7 +192,7 @@ mod tests {
 
     fn event(seq: i64, step: Step, target: Option<&str>, phase: Phase) -> Event {
         Event {
-            rotation_id: 1,
+            rotation_id: RotationId::numbered(1),
             seq,
             step,
             phase,
@@ -212,7 +214,7 @@ mod tests {
         let (completed, open) = progress(events);
         let new = new_rotation();
         Rotation {
-            id: 1,
+            id: RotationId::numbered(1),
             account_id: new.account_id,
             user_name: new.user_name,
             user_arn: new.user_arn,
@@ -251,9 +253,15 @@ mod tests {
     #[test]
     fn one_unfinished_rotation_per_user() {
         let mine = lease("run-1", NOW + time::Duration::minutes(5));
-        let err = may_begin(&new_rotation(), Some(&mine), Some(7), NOW).unwrap_err();
+        let err = may_begin(
+            &new_rotation(),
+            Some(&mine),
+            Some(RotationId::numbered(7)),
+            NOW,
+        )
+        .unwrap_err();
         assert!(
-            matches!(err, JournalError::Unfinished { id: 7, .. }),
+            matches!(err, JournalError::Unfinished { id, .. } if id.number() == Some(7)),
             "{err:?}"
         );
         let msg = err.to_string();
@@ -315,8 +323,8 @@ mod tests {
             matches!(
                 e,
                 JournalError::Finished {
-                    id: 1,
-                    outcome: Outcome::Undone
+                    outcome: Outcome::Undone,
+                    ..
                 }
             )
         };

@@ -28,7 +28,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::lease::{self, Holder, Lease};
-use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, Step};
+use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step};
 use crate::clock::Clock;
 pub use schema::default_path;
 
@@ -94,6 +94,7 @@ impl SqliteJournal {
         let conn = Connection::open_with_flags(&uri, flags).map_err(open_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_error)?;
+        let conn = schema::readable(conn)?;
         Ok(Some(SqliteJournal {
             conn: Mutex::new(conn),
             clock,
@@ -206,7 +207,7 @@ impl SqliteJournal {
 
     pub fn record_on(
         &self,
-        id: i64,
+        id: RotationId,
         step: Step,
         target: Option<&str>,
         phase: Phase,
@@ -220,7 +221,7 @@ impl SqliteJournal {
     /// Records a step of the rotation as a whole.
     pub fn record(
         &self,
-        id: i64,
+        id: RotationId,
         step: Step,
         phase: Phase,
         detail: Option<&str>,
@@ -228,7 +229,7 @@ impl SqliteJournal {
         self.record_on(id, step, None, phase, detail)
     }
 
-    pub fn set_new_key(&self, id: i64, new_key_id: &str) -> Result<(), JournalError> {
+    pub fn set_new_key(&self, id: RotationId, new_key_id: &str) -> Result<(), JournalError> {
         self.write("recording the new key", |tx, now| {
             rotations::set_new_key(tx, id, new_key_id, now)
         })
@@ -236,7 +237,7 @@ impl SqliteJournal {
 
     pub fn finish(
         &self,
-        id: i64,
+        id: RotationId,
         outcome: Outcome,
         error: Option<&str>,
     ) -> Result<(), JournalError> {
@@ -245,14 +246,14 @@ impl SqliteJournal {
         })
     }
 
-    pub fn get(&self, id: i64) -> Result<Rotation, JournalError> {
+    pub fn get(&self, id: RotationId) -> Result<Rotation, JournalError> {
         self.read(|tx| rows::load(tx, id))
     }
 
     pub fn unfinished(&self) -> Result<Vec<Rotation>, JournalError> {
-        // By id, not started_at: the order they were begun even if the
+        // By seq, not started_at: the order they were begun even if the
         // clock jumped.
-        let ids = "SELECT id FROM rotations WHERE outcome IS NULL ORDER BY id";
+        let ids = "SELECT id FROM rotations WHERE outcome IS NULL ORDER BY seq";
         self.read(|tx| rows::load_many(tx, ids, []))
     }
 
@@ -263,7 +264,7 @@ impl SqliteJournal {
         since: OffsetDateTime,
     ) -> Result<Vec<Rotation>, JournalError> {
         let ids = "SELECT id FROM rotations WHERE account_id = ?1 AND user_name = ?2
-            AND outcome = 'undone' AND started_at >= ?3 ORDER BY id";
+            AND outcome = 'undone' AND started_at >= ?3 ORDER BY seq";
         let since = rows::Ms(since);
         self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name, since]))
     }
@@ -273,17 +274,17 @@ impl SqliteJournal {
         account_id: &str,
         user_name: &str,
     ) -> Result<Vec<Rotation>, JournalError> {
-        let ids = "SELECT id FROM rotations WHERE account_id = ?1 AND user_name = ?2 ORDER BY id";
+        let ids = "SELECT id FROM rotations WHERE account_id = ?1 AND user_name = ?2 ORDER BY seq";
         self.read(|tx| rows::load_many(tx, ids, rusqlite::params![account_id, user_name]))
     }
 
     pub fn history(&self, limit: usize) -> Result<Vec<Rotation>, JournalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let ids = "SELECT id FROM rotations ORDER BY id DESC LIMIT ?1";
+        let ids = "SELECT id FROM rotations ORDER BY seq DESC LIMIT ?1";
         self.read(|tx| rows::load_many(tx, ids, [limit]))
     }
 
-    pub fn events(&self, id: i64) -> Result<Vec<Event>, JournalError> {
+    pub fn events(&self, id: RotationId) -> Result<Vec<Event>, JournalError> {
         self.read(|tx| {
             rows::exists(tx, id)?;
             rows::load_events(tx, id)
@@ -374,6 +375,80 @@ mod fixtures {
             old_key_action: OldKeyAction::Deactivate,
             access: crate::journal::AccessSpec::OldKey,
             run_id: run_id.into(),
+        }
+    }
+
+    /// A journal file as rekey wrote it before issue 16 (schema 1):
+    /// rotations numbered by SQLite, event targets as display strings.
+    /// Rotation 1, of alice, completed; rotation 2, of bob, delivered its
+    /// new key to the file's `[dev]` and stopped there.
+    pub fn schema_1_journal(path: &std::path::Path) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let dest = r#"[{"kind":"shared_file","file":"credentials","path":"/home/u/.aws/credentials","profiles":["dev"]}]"#;
+        let keys = format!(r#"["{OLD_KEY}"]"#);
+        let rotation = "INSERT INTO rotations (id, account_id, user_name, user_arn, old_key_id,
+            new_key_id, keys_before, destinations, old_key_action, run_id, last_step, last_phase,
+            outcome, started_at, updated_at, finished_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'deactivate', 'run-old', ?9, ?10, ?11,
+            1740830400000, 1740830400000, ?12)";
+        let arn = |u: &str| format!("arn:aws:iam::{ACCOUNT}:user/{u}");
+        conn.execute(
+            rotation,
+            rusqlite::params![
+                1,
+                ACCOUNT,
+                "alice",
+                arn("alice"),
+                OLD_KEY,
+                NEW_KEY,
+                keys,
+                dest,
+                "finish",
+                "done",
+                "completed",
+                1740830400000i64
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            rotation,
+            rusqlite::params![
+                2,
+                ACCOUNT,
+                "bob",
+                arn("bob"),
+                OLD_KEY,
+                NEW_KEY,
+                keys,
+                dest,
+                "deliver",
+                "done",
+                None::<String>,
+                None::<i64>
+            ],
+        )
+        .unwrap();
+        let events: [(i64, i64, &str, &str, Option<&str>); 10] = [
+            (1, 1, "plan", "done", None),
+            (1, 2, "create_key", "begin", None),
+            (1, 3, "create_key", "done", None),
+            (1, 4, "finish", "done", None),
+            (2, 1, "plan", "done", None),
+            (2, 2, "create_key", "begin", None),
+            (2, 3, "create_key", "done", None),
+            (2, 4, "deliver", "begin", Some(DEV_DESTINATION)),
+            (2, 5, "deliver", "done", Some(DEV_DESTINATION)),
+            (2, 6, "delete_inactive_key", "begin", Some(OTHER_KEY)),
+        ];
+        for (id, seq, step, phase, target) in events {
+            conn.execute(
+                "INSERT INTO events (rotation_id, seq, step, phase, target, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1740830400000)",
+                rusqlite::params![id, seq, step, phase, target],
+            )
+            .unwrap();
         }
     }
 

@@ -13,7 +13,7 @@ use crate::aws::AccountClients;
 use crate::destination::KeyPair;
 use crate::error::error_chain;
 use crate::faults::crash_point;
-use crate::journal::{OldKeyAction, Outcome, Phase, Step};
+use crate::journal::{OldKeyAction, Outcome, Phase, RotationId, Step};
 use crate::model::mask_key_id;
 
 impl Engine<'_> {
@@ -22,7 +22,7 @@ impl Engine<'_> {
     pub(super) async fn drive(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         origin: Origin,
         mut new: Option<KeyPair>,
     ) -> Result<Ended, RotateError> {
@@ -166,7 +166,7 @@ impl Engine<'_> {
     async fn finish(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         old_key: &str,
         new: &KeyPair,
         note: String,
@@ -190,7 +190,7 @@ impl Engine<'_> {
     async fn retire(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         old_key: &str,
         action: OldKeyAction,
         new: &KeyPair,
@@ -235,7 +235,7 @@ impl Engine<'_> {
     async fn create_key(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         account: &str,
         old_key: &str,
         iam: &AccountClients,
@@ -299,7 +299,7 @@ impl Engine<'_> {
     async fn delete_lost_key(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         iam: &AccountClients,
     ) -> Result<bool, RotateError> {
         let r = self.journal(who.target, self.journal.get(id).await)?;
@@ -341,7 +341,7 @@ impl Engine<'_> {
     async fn confirm_delivered(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         new: &KeyPair,
     ) -> Result<(), RotateError> {
         let checked = self

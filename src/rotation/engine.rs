@@ -21,7 +21,9 @@ use crate::clock::Clock;
 use crate::destination::{DestinationSpec, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
-use crate::journal::{AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, Step};
+use crate::journal::{
+    AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, RotationId, Step,
+};
 use crate::model::partition_of;
 use crate::model::{KeyStatus, mask_key_id};
 
@@ -85,7 +87,7 @@ pub struct Report {
     pub user_name: Option<String>,
     pub old_key_id: Option<String>,
     pub new_key_id: Option<String>,
-    pub rotation_id: Option<i64>,
+    pub rotation_id: Option<RotationId>,
     pub plan: Option<KeyPlan>,
     pub message: String,
 }
@@ -170,7 +172,7 @@ impl Engine<'_> {
     pub(super) async fn rec(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         step: Step,
         on: Option<&str>,
         phase: Phase,
@@ -342,7 +344,7 @@ impl Engine<'_> {
     pub(super) async fn journaled<T, E, Fut>(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         step: Step,
         on: Option<&str>,
         effect: impl FnOnce() -> Fut,

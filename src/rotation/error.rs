@@ -10,7 +10,7 @@ use super::Refusal;
 use super::access::AccessError;
 use crate::destination::DestinationError;
 use crate::error::CallError;
-use crate::journal::JournalError;
+use crate::journal::{JournalError, RotationId};
 
 /// Why a rotation stopped. Every variant names what it concerns; none
 /// holds a secret.
@@ -60,7 +60,7 @@ pub enum RotateError {
     },
     #[error("rotation #{id} of {user} in account {account_id} cannot be resumed")]
     CannotResume {
-        id: i64,
+        id: RotationId,
         user: String,
         account_id: String,
         #[source]
@@ -87,7 +87,7 @@ pub enum RotateError {
     )]
     NewKeyGone {
         target: String,
-        id: i64,
+        id: RotationId,
         new_key: String,
     },
     #[error(
@@ -95,7 +95,7 @@ pub enum RotateError {
     )]
     AfterFailedResume {
         target: String,
-        id: i64,
+        id: RotationId,
         user: String,
     },
     #[error(
@@ -120,7 +120,7 @@ pub enum Remedy {
     /// Run again: the next run finishes (or undoes) what is left.
     RunAgain,
     /// Close rotation `id` as undone: its destination is gone for good.
-    Abandon(i64),
+    Abandon(RotationId),
     /// Reach a secret of another account through a role there (the error
     /// names the account).
     SecretRole,

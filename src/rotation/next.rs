@@ -148,7 +148,7 @@ mod tests {
 
     fn planned() -> Rotation {
         Rotation {
-            id: 1,
+            id: crate::journal::RotationId::numbered(1),
             account_id: "111111111111".into(),
             user_name: "dev".into(),
             user_arn: "arn:aws:iam::111111111111:user/dev".into(),

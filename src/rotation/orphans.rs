@@ -19,7 +19,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::journal::{Event, Rotation};
+use crate::journal::{Event, Rotation, RotationId};
 use crate::model::Key;
 
 /// Clock skew allowed between this machine and IAM's CreateDate.
@@ -33,7 +33,7 @@ pub const LOOKBACK: Duration = Duration::days(30);
 /// one: it has no new key ID, but a CreateKey was begun.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownCreate {
-    pub rotation_id: i64,
+    pub rotation_id: RotationId,
     /// When the CreateAccessKey request was about to be sent.
     pub began: OffsetDateTime,
     pub keys_before: Vec<String>,
@@ -129,7 +129,7 @@ mod tests {
 
     fn lost() -> UnknownCreate {
         UnknownCreate {
-            rotation_id: 7,
+            rotation_id: RotationId::numbered(7),
             began: BEGAN,
             keys_before: vec!["AKIAOLD".into()],
         }

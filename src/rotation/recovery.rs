@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 
 use crate::aws::{AccountClients, AwsOptions, load_config};
 use crate::destination::{Destination, DestinationError};
-use crate::journal::{AccessSpec, Outcome, Rotation, Step};
+use crate::journal::{AccessSpec, Outcome, Rotation, RotationId, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
@@ -22,7 +22,12 @@ use crate::rotation::steps;
 impl Engine<'_> {
     /// Undoes a rotation of this run and returns the error telling the user
     /// why: they are where they started. (If undoing fails, that error.)
-    pub(super) async fn fail_undone(&self, who: &Who<'_>, id: i64, reason: String) -> RotateError {
+    pub(super) async fn fail_undone(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        reason: String,
+    ) -> RotateError {
         if let Err(e) = self.undo(who, id, &reason).await {
             return e;
         }
@@ -40,7 +45,7 @@ impl Engine<'_> {
     pub(super) async fn undo(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         reason: &str,
     ) -> Result<(), RotateError> {
         let r = self.journal(who.target, self.journal.get(id).await)?;
@@ -217,7 +222,7 @@ impl Engine<'_> {
         result
     }
 
-    async fn resume_leased(&self, id: i64, target: &Job) -> Result<Report, RotateError> {
+    async fn resume_leased(&self, id: RotationId, target: &Job) -> Result<Report, RotateError> {
         let r = self.journal(target, self.journal.get(id).await)?;
         let who = Who {
             target,
@@ -299,7 +304,7 @@ impl Engine<'_> {
     /// key the user had before — and closes it as undone. IAM is reached
     /// with `config`'s credentials. Refused while a destination still holds
     /// the new key: that rotation can be finished instead.
-    pub async fn abandon(&self, id: i64, config: SdkConfig) -> Result<Report, RotateError> {
+    pub async fn abandon(&self, id: RotationId, config: SdkConfig) -> Result<Report, RotateError> {
         let label = format!("rotation #{id}");
         let journal_error = |source| RotateError::Journal {
             target: label.clone(),

@@ -16,7 +16,7 @@ use crate::awsfiles::Profiles;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
 use crate::error::error_chain;
-use crate::journal::{Holder, Journal, Rotation};
+use crate::journal::{Holder, Journal, Rotation, RotationId};
 use crate::model::mask_key_id;
 
 /// Everything a run needs besides its jobs and journal (STYLE 9).
@@ -142,7 +142,7 @@ async fn made_key(journal: &dyn Journal, seen: Report) -> Report {
 /// A rotation an earlier run left, as this run left it.
 #[derive(Debug, Clone)]
 struct Resumed {
-    id: i64,
+    id: RotationId,
     account_id: String,
     user_name: String,
     old_key_id: String,
@@ -471,7 +471,7 @@ mod tests {
 
     fn resumed(completed: bool) -> Resumed {
         Resumed {
-            id: 7,
+            id: RotationId::numbered(7),
             account_id: ACCOUNT.into(),
             user_name: "svc".into(),
             old_key_id: OLD.into(),
@@ -497,7 +497,7 @@ mod tests {
                 panic!("{subject:?} {held:?}")
             };
             assert_eq!(r.status, Status::AlreadyRotated);
-            assert_eq!(r.rotation_id, Some(7));
+            assert_eq!(r.rotation_id, Some(RotationId::numbered(7)));
             assert_eq!(
                 r.message,
                 "finished rotation #7 of svc in account 111111111111 (AKIA…0001 → AKIA…0002); not rotated again"
@@ -521,7 +521,7 @@ mod tests {
     fn rotation(destinations: Vec<DestinationSpec>) -> Rotation {
         use crate::journal::{AccessSpec, OldKeyAction, Phase, Step};
         Rotation {
-            id: 1,
+            id: RotationId::numbered(1),
             account_id: ACCOUNT.into(),
             user_name: "dev".into(),
             user_arn: "arn:aws:iam::111111111111:user/dev".into(),
@@ -570,7 +570,12 @@ mod tests {
             target: "rotation #1".into(),
         };
         let e = gone_if_keyless(no_key, &r, &j);
-        assert_eq!(e.remedy(), Some(super::super::engine::Remedy::Abandon(1)));
+        assert_eq!(
+            e.remedy(),
+            Some(super::super::engine::Remedy::Abandon(RotationId::numbered(
+                1
+            )))
+        );
         assert!(
             error_chain(&e).starts_with(
                 "rotation #1 of dev in account 111111111111 cannot be resumed: credentials:"
@@ -581,7 +586,7 @@ mod tests {
         // Any other failure stays what it is.
         let other = RotateError::AfterFailedResume {
             target: "t".into(),
-            id: 1,
+            id: RotationId::numbered(1),
             user: "dev".into(),
         };
         assert!(matches!(

@@ -12,7 +12,7 @@ use super::orphans::{Found, LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
 use crate::error::error_chain;
-use crate::journal::Step;
+use crate::journal::{RotationId, Step};
 use crate::model::{Key, mask_key_id};
 
 impl Engine<'_> {
@@ -134,7 +134,7 @@ impl Engine<'_> {
     pub(super) async fn delete_orphans(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         iam: &AccountClients,
         orphans: &[String],
     ) -> Result<(), RotateError> {
@@ -162,7 +162,7 @@ impl Engine<'_> {
     pub(super) async fn sweep_until_visible(
         &self,
         who: &Who<'_>,
-        id: i64,
+        id: RotationId,
         account: &str,
         old_key: &str,
         iam: &AccountClients,

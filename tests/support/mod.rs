@@ -587,6 +587,19 @@ pub fn code(o: &Output) -> i32 {
         .unwrap_or_else(|| panic!("rekey died: {}\n{}", stdout(o), stderr(o)))
 }
 
+/// The ID of the `n`-th rotation begun in the journal at `path` (1 = the
+/// first), as messages name it (`rotation #ID`): a ULID since issue 16,
+/// no longer the number `n`. Read through the library, changing nothing.
+pub fn rotation_id(path: &Path, n: usize) -> String {
+    let clock = std::sync::Arc::new(rekey::clock::SystemClock);
+    let journal = rekey::journal::SqliteJournal::open_read_only(path, clock)
+        .unwrap()
+        .expect("a journal");
+    let mut begun = journal.history(usize::MAX).unwrap();
+    begun.reverse();
+    begun[n - 1].id.to_string()
+}
+
 /// Parses `rekey … --output json` output.
 pub fn json_out(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)

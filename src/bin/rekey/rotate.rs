@@ -20,7 +20,7 @@ use rekey::config::{ConfigFile, MaxAges, RotateSettings, ServiceEntry};
 use rekey::destination::{Binding, CredentialsFile, Destination, Reach, SecretRole};
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::{InputError, error_chain};
-use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
+use rekey::journal::{Holder, OldKeyAction, RotationId, SqliteJournal, default_path};
 use rekey::policy::parse_days;
 use rekey::rotation::access::Access;
 use rekey::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
@@ -125,9 +125,11 @@ pub struct RotateArgs {
     concurrency: usize,
     /// The way out for an unfinished rotation whose destination is gone:
     /// delete the keys rotation ID made (never the old key) and close it as
-    /// undone. IAM is reached with --profile's key, else the default chain.
+    /// undone. ID as `rekey history` shows it (or, for a rotation an older
+    /// rekey numbered, its number). IAM is reached with
+    /// --profile's key, else the default chain.
     #[arg(long, value_name = "ID", conflicts_with_all = ["all_profiles", "dry_run", "interactive"])]
-    abandon: Option<i64>,
+    abandon: Option<RotationId>,
     /// text (default) or json.
     #[arg(long, short = 'o', default_value = "text", value_name = "FORMAT")]
     output: OutputFormat,

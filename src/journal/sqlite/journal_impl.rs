@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::SqliteJournal;
 use crate::journal::{
-    Answer, Event, Holder, Journal, Lease, NewRotation, Outcome, Phase, Rotation, Step,
+    Answer, Event, Holder, Journal, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step,
 };
 
 impl Journal for SqliteJournal {
@@ -19,7 +19,7 @@ impl Journal for SqliteJournal {
 
     fn record_on<'a>(
         &'a self,
-        id: i64,
+        id: RotationId,
         step: Step,
         target: Option<&'a str>,
         phase: Phase,
@@ -28,15 +28,20 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::record_on(self, id, step, target, phase, detail) })
     }
 
-    fn set_new_key<'a>(&'a self, id: i64, new_key_id: &'a str) -> Answer<'a, ()> {
+    fn set_new_key<'a>(&'a self, id: RotationId, new_key_id: &'a str) -> Answer<'a, ()> {
         Box::pin(async move { SqliteJournal::set_new_key(self, id, new_key_id) })
     }
 
-    fn finish<'a>(&'a self, id: i64, outcome: Outcome, error: Option<&'a str>) -> Answer<'a, ()> {
+    fn finish<'a>(
+        &'a self,
+        id: RotationId,
+        outcome: Outcome,
+        error: Option<&'a str>,
+    ) -> Answer<'a, ()> {
         Box::pin(async move { SqliteJournal::finish(self, id, outcome, error) })
     }
 
-    fn get(&self, id: i64) -> Answer<'_, Rotation> {
+    fn get(&self, id: RotationId) -> Answer<'_, Rotation> {
         Box::pin(async move { SqliteJournal::get(self, id) })
     }
 
@@ -61,7 +66,7 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::history(self, limit) })
     }
 
-    fn events(&self, id: i64) -> Answer<'_, Vec<Event>> {
+    fn events(&self, id: RotationId) -> Answer<'_, Vec<Event>> {
         Box::pin(async move { SqliteJournal::events(self, id) })
     }
 

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::rows::{Ms, append, destinations, list, load};
 use super::{leases, sql};
 use crate::journal::rules::{self, NewKey};
-use crate::journal::{JournalError, NewRotation, Outcome, Phase, Rotation, Step};
+use crate::journal::{JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step};
 
 pub(super) fn begin(
     tx: &Connection,
@@ -18,7 +18,7 @@ pub(super) fn begin(
     now: OffsetDateTime,
 ) -> Result<Rotation, JournalError> {
     let lease = leases::read(tx, &new.account_id, &new.user_name)?;
-    let earlier: Option<i64> = tx
+    let earlier: Option<RotationId> = tx
         .query_row(
             "SELECT id FROM rotations
              WHERE account_id = ?1 AND user_name = ?2 AND outcome IS NULL",
@@ -28,11 +28,13 @@ pub(super) fn begin(
         .optional()
         .map_err(sql("looking for unfinished rotations"))?;
     rules::may_begin(new, lease.as_ref(), earlier, now)?;
+    let id = RotationId::new(now);
     tx.execute(
-        "INSERT INTO rotations (account_id, user_name, user_arn, old_key_id, keys_before,
+        "INSERT INTO rotations (id, account_id, user_name, user_arn, old_key_id, keys_before,
             destinations, old_key_action, run_id, last_step, last_phase, started_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         params![
+            id,
             new.account_id,
             new.user_name,
             new.user_arn,
@@ -47,7 +49,6 @@ pub(super) fn begin(
         ],
     )
     .map_err(sql("recording a new rotation"))?;
-    let id = tx.last_insert_rowid();
     let access = new.access.to_plan_detail();
     append(tx, id, Step::Plan, None, Phase::Done, Some(&access), now)?;
     load(tx, id)
@@ -55,7 +56,7 @@ pub(super) fn begin(
 
 pub(super) fn record(
     tx: &Connection,
-    id: i64,
+    id: RotationId,
     step: Step,
     target: Option<&str>,
     phase: Phase,
@@ -68,7 +69,7 @@ pub(super) fn record(
 
 pub(super) fn set_new_key(
     tx: &Connection,
-    id: i64,
+    id: RotationId,
     new_key_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
@@ -85,7 +86,7 @@ pub(super) fn set_new_key(
 
 pub(super) fn finish(
     tx: &Connection,
-    id: i64,
+    id: RotationId,
     outcome: Outcome,
     error: Option<&str>,
     now: OffsetDateTime,
@@ -107,7 +108,7 @@ mod tests {
     use crate::journal::StepTarget;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::*;
-    use crate::journal::{JournalError, Outcome, Phase, Rotation, Step};
+    use crate::journal::{JournalError, Outcome, Phase, Rotation, RotationId, Step};
 
     fn done(step: Step, target: Option<&str>) -> StepTarget {
         StepTarget {
@@ -117,7 +118,7 @@ mod tests {
     }
 
     /// Runs `step` on the whole rotation, Begin then Done, as the engine would.
-    fn run(journal: &SqliteJournal, id: i64, step: Step, target: Option<&str>) {
+    fn run(journal: &SqliteJournal, id: RotationId, step: Step, target: Option<&str>) {
         journal
             .record_on(id, step, target, Phase::Begin, None)
             .unwrap();
@@ -324,17 +325,23 @@ mod tests {
     #[test]
     fn unknown_rotations_are_not_found() {
         let (journal, _) = in_memory();
-        let not_found = |e: JournalError| matches!(e, JournalError::NotFound { id: 99 });
-        assert!(not_found(journal.get(99).unwrap_err()));
-        assert!(not_found(journal.events(99).unwrap_err()));
-        assert!(not_found(
-            journal
-                .record(99, Step::Verify, Phase::Begin, None)
-                .unwrap_err()
-        ));
-        assert!(not_found(
-            journal.finish(99, Outcome::Undone, None).unwrap_err()
-        ));
+        begin(&journal, "alice", "run-1");
+        // Neither a number of an older journal nor a ULID nobody made.
+        let clock = clock();
+        for id in [RotationId::numbered(99), RotationId::new(clock.now())] {
+            let not_found =
+                |e: JournalError| matches!(e, JournalError::NotFound { id: i } if i == id);
+            assert!(not_found(journal.get(id).unwrap_err()));
+            assert!(not_found(journal.events(id).unwrap_err()));
+            assert!(not_found(
+                journal
+                    .record(id, Step::Verify, Phase::Begin, None)
+                    .unwrap_err()
+            ));
+            assert!(not_found(
+                journal.finish(id, Outcome::Undone, None).unwrap_err()
+            ));
+        }
     }
 
     #[test]

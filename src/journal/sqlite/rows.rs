@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::sql;
 use crate::destination::DestinationSpec;
 use crate::journal::{
-    AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, Step,
+    AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, RotationId, Step,
 };
 
 const SELECT_ROTATION: &str = "SELECT id, account_id, user_name, user_arn, old_key_id, new_key_id,
@@ -88,6 +88,23 @@ macro_rules! stored_by_name {
 
 stored_by_name!(Step, Phase, Outcome, OldKeyAction);
 
+/// A rotation ID is stored as its text: a ULID, or the number of a
+/// rotation migrated from schema 1 (`7`).
+impl ToSql for RotationId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.to_string().into())
+    }
+}
+
+impl FromSql for RotationId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
 fn rotation_row(r: &Row<'_>) -> rusqlite::Result<Rotation> {
     Ok(Rotation {
         id: r.get("id")?,
@@ -114,7 +131,7 @@ fn rotation_row(r: &Row<'_>) -> rusqlite::Result<Rotation> {
 }
 
 /// A rotation with its progress worked out from its events.
-pub(super) fn load(conn: &Connection, id: i64) -> Result<Rotation, JournalError> {
+pub(super) fn load(conn: &Connection, id: RotationId) -> Result<Rotation, JournalError> {
     let mut stmt = conn
         .prepare_cached(SELECT_ROTATION)
         .map_err(sql("reading a rotation"))?;
@@ -130,7 +147,7 @@ pub(super) fn load(conn: &Connection, id: i64) -> Result<Rotation, JournalError>
     Ok(rotation)
 }
 
-pub(super) fn load_events(conn: &Connection, id: i64) -> Result<Vec<Event>, JournalError> {
+pub(super) fn load_events(conn: &Connection, id: RotationId) -> Result<Vec<Event>, JournalError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT rotation_id, seq, step, phase, target, at, detail
@@ -158,7 +175,7 @@ pub(super) fn load_many(
     ids_sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Rotation>, JournalError> {
-    let ids: Vec<i64> = conn
+    let ids: Vec<RotationId> = conn
         .prepare(ids_sql)
         .and_then(|mut stmt| stmt.query_map(params, |r| r.get(0))?.collect())
         .map_err(sql("listing rotations"))?;
@@ -166,7 +183,7 @@ pub(super) fn load_many(
 }
 
 /// `NotFound` unless rotation `id` exists.
-pub(super) fn exists(conn: &Connection, id: i64) -> Result<(), JournalError> {
+pub(super) fn exists(conn: &Connection, id: RotationId) -> Result<(), JournalError> {
     conn.query_row("SELECT 1 FROM rotations WHERE id = ?1", [id], |_| Ok(()))
         .optional()
         .map_err(sql("reading a rotation"))?
@@ -176,7 +193,7 @@ pub(super) fn exists(conn: &Connection, id: i64) -> Result<(), JournalError> {
 /// Appends the next event of rotation `id` and makes it the rotation's last.
 pub(super) fn append(
     conn: &Connection,
-    id: i64,
+    id: RotationId,
     step: Step,
     target: Option<&str>,
     phase: Phase,

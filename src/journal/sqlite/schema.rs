@@ -9,11 +9,13 @@ use super::{immediate, sql};
 use crate::journal::JournalError;
 
 /// The schema this code writes; `PRAGMA user_version` holds the file's.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[n]` takes a file from schema `n` to `n + 1`. Append; never
 /// edit one that has shipped.
-const MIGRATIONS: &[&str] = &["
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 0 → 1
+    "
 CREATE TABLE rotations (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id     TEXT NOT NULL,
@@ -54,7 +56,63 @@ CREATE TABLE leases (
     expires_at  INTEGER NOT NULL,
     PRIMARY KEY (account_id, user_name)
 ) WITHOUT ROWID;
-"];
+",
+    // 1 → 2 (issue 16): a rotation's ID is a string that is not a row
+    // number (a ULID, see `journal::id`); a rotation of schema 1 keeps its
+    // number as its ID ('7'), so old numbers still name it. `seq` keeps
+    // the order rotations were begun in (the old IDs), never shown. Event
+    // targets written from now on are JSON (`journal::Target`); older ones
+    // stay as written and are read as before. Each table is rebuilt (SQLite
+    // cannot change a column's type); the renames carry the foreign key
+    // along, so every copied event finds its rotation.
+    "
+ALTER TABLE rotations RENAME TO rotations_v1;
+ALTER TABLE events RENAME TO events_v1;
+CREATE TABLE rotations (
+    seq            INTEGER PRIMARY KEY,   -- the order begun in; never shown
+    id             TEXT NOT NULL UNIQUE,  -- a ULID, or a schema 1 number
+    account_id     TEXT NOT NULL,
+    user_name      TEXT NOT NULL,
+    user_arn       TEXT NOT NULL,
+    old_key_id     TEXT NOT NULL,
+    new_key_id     TEXT,
+    keys_before    TEXT NOT NULL,   -- JSON array of key IDs
+    destinations   TEXT NOT NULL,   -- JSON array of destinations
+    old_key_action TEXT NOT NULL,
+    run_id         TEXT NOT NULL,
+    last_step      TEXT NOT NULL,
+    last_phase     TEXT NOT NULL,
+    outcome        TEXT,            -- NULL while unfinished
+    error          TEXT,
+    started_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    finished_at    INTEGER
+);
+CREATE TABLE events (
+    rotation_id TEXT NOT NULL REFERENCES rotations (id),
+    seq         INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    phase       TEXT NOT NULL,
+    target      TEXT,            -- JSON; plain text in rows of schema 1
+    detail      TEXT,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (rotation_id, seq)
+) WITHOUT ROWID;
+INSERT INTO rotations (seq, id, account_id, user_name, user_arn, old_key_id, new_key_id,
+    keys_before, destinations, old_key_action, run_id, last_step, last_phase, outcome, error,
+    started_at, updated_at, finished_at)
+SELECT id, CAST(id AS TEXT), account_id, user_name, user_arn, old_key_id, new_key_id,
+    keys_before, destinations, old_key_action, run_id, last_step, last_phase, outcome, error,
+    started_at, updated_at, finished_at
+FROM rotations_v1 ORDER BY id;
+INSERT INTO events (rotation_id, seq, step, phase, target, detail, at)
+SELECT CAST(rotation_id AS TEXT), seq, step, phase, target, detail, at FROM events_v1;
+DROP TABLE events_v1;
+DROP TABLE rotations_v1;
+CREATE INDEX rotations_unfinished ON rotations (account_id, user_name) WHERE outcome IS NULL;
+CREATE INDEX rotations_of_user ON rotations (account_id, user_name, seq);
+",
+];
 
 /// Where the journal lives by default: `$XDG_STATE_HOME/rekey/journal.sqlite3`,
 /// else `$HOME/.local/state/rekey/journal.sqlite3` (the XDG default). The
@@ -218,13 +276,42 @@ pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", true)
 }
 
+/// `conn`, a read-only journal, as this code reads it: itself when it has
+/// this schema; when it has an older one, a copy in memory, migrated — a
+/// dry run must not change the file (issue 9 #8), yet reads what a real
+/// run would after migrating it.
+pub(super) fn readable(conn: Connection) -> Result<Connection, JournalError> {
+    let found = version(&conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(JournalError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(conn);
+    }
+    let mut copy =
+        Connection::open_in_memory().map_err(sql("copying an older journal to migrate it"))?;
+    rusqlite::backup::Backup::new(&conn, &mut copy)
+        .and_then(|b| b.run_to_completion(256, std::time::Duration::ZERO, None))
+        .map_err(sql("copying an older journal to migrate it"))?;
+    copy.pragma_update(None, "foreign_keys", true)
+        .map_err(sql("copying an older journal to migrate it"))?;
+    migrate(&mut copy)?;
+    Ok(copy)
+}
+
+fn version(conn: &Connection) -> Result<i64, JournalError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql("reading the schema version"))
+}
+
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
     // IMMEDIATE, and the version read inside: two processes opening a new
     // file at once must not both create the tables.
     let tx = immediate(conn)?;
-    let found: i64 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sql("reading the schema version"))?;
+    let found = version(&tx)?;
     if found > SCHEMA_VERSION {
         return Err(JournalError::SchemaTooNew {
             found,
@@ -245,9 +332,9 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::journal::JournalError;
     use crate::journal::sqlite::SqliteJournal;
-    use crate::journal::sqlite::fixtures::{begin, clock};
+    use crate::journal::sqlite::fixtures::{ACCOUNT, NEW_KEY, begin, clock, schema_1_journal};
+    use crate::journal::{JournalError, Outcome, Phase, RotationId, Step};
 
     /// Run as root over a user's directory, rekey gives what it created the
     /// user's ownership. Should the user swap a just-created directory for
@@ -377,6 +464,79 @@ mod tests {
         assert_eq!(journal.path(), Some(path.as_path()));
     }
 
+    /// Issue 16: a journal of schema 1 (numbered rotations) is migrated in
+    /// place when opened; each rotation keeps its number as its ID, an
+    /// unfinished one goes on, and a new one gets a ULID and comes after.
+    #[test]
+    fn a_schema_1_journal_is_migrated_and_its_numbers_still_name_its_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        schema_1_journal(&path);
+        let journal = SqliteJournal::open(&path, clock()).unwrap();
+        let raw = Connection::open(&path).unwrap();
+        let version: i64 = raw
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+
+        let [one, two] = [1, 2].map(RotationId::numbered);
+        assert_eq!("2".parse::<RotationId>(), Ok(two));
+        let alice = journal.get(one).unwrap();
+        assert_eq!((alice.id, alice.user_name.as_str()), (one, "alice"));
+        assert_eq!(alice.outcome, Some(crate::journal::Outcome::Completed));
+        let unfinished = journal.unfinished().unwrap();
+        assert_eq!(unfinished.len(), 1);
+        let bob = &unfinished[0];
+        assert_eq!((bob.id, bob.user_name.as_str()), (two, "bob"));
+        assert_eq!(bob.id.to_string(), "2");
+        assert_eq!(bob.new_key_id.as_deref(), Some(NEW_KEY));
+        assert_eq!(bob.open.len(), 1, "the slot being freed: {:?}", bob.open);
+        let events = journal.events(two).unwrap();
+        assert_eq!(events.len(), 6);
+        assert!(events.iter().all(|e| e.rotation_id == two));
+
+        // The unfinished rotation goes on and ends; the next is a ULID.
+        journal
+            .record(two, Step::Verify, Phase::Begin, None)
+            .unwrap();
+        journal.finish(two, Outcome::Completed, None).unwrap();
+        let carol = begin(&journal, "carol", "run-new");
+        assert_eq!(carol.id.number(), None);
+        assert_eq!(carol.id.to_string().len(), 26);
+        let newest: Vec<RotationId> = journal.history(3).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(newest, [carol.id, two, one]);
+        let of_bob = journal.of_user(ACCOUNT, "bob").unwrap();
+        assert_eq!(of_bob[0].outcome, Some(Outcome::Completed));
+        drop(journal);
+        // Opened again, nothing is migrated twice.
+        let again = SqliteJournal::open(&path, clock()).unwrap();
+        assert_eq!(again.history(10).unwrap().len(), 3);
+    }
+
+    /// A dry run opens the journal read-only: one of schema 1 is read
+    /// through a migrated copy in memory, and the file stays as it was.
+    #[test]
+    fn a_schema_1_journal_opened_read_only_is_read_as_migrated_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        schema_1_journal(&path);
+        let before = std::fs::read(&path).unwrap();
+        let journal = SqliteJournal::open_read_only(&path, clock())
+            .unwrap()
+            .unwrap();
+        let unfinished = journal.unfinished().unwrap();
+        assert_eq!(unfinished.len(), 1);
+        assert_eq!(unfinished[0].id, RotationId::numbered(2));
+        assert_eq!(journal.history(10).unwrap().len(), 2);
+        drop(journal);
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["journal.sqlite3"], "no side files");
+    }
+
     #[test]
     fn a_journal_from_a_newer_rekey_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -384,10 +544,18 @@ mod tests {
         drop(SqliteJournal::open(&path, clock()).unwrap());
         let raw = Connection::open(&path).unwrap();
         raw.pragma_update(None, "user_version", 7).unwrap();
+        let read_only = SqliteJournal::open_read_only(&path, clock()).unwrap_err();
+        assert!(matches!(
+            read_only,
+            JournalError::SchemaTooNew { found: 7, .. }
+        ));
         let err = SqliteJournal::open(&path, clock()).unwrap_err();
         assert!(matches!(
             err,
-            JournalError::SchemaTooNew { found: 7, known: 1 }
+            JournalError::SchemaTooNew {
+                found: 7,
+                known: SCHEMA_VERSION
+            }
         ));
         assert!(err.to_string().contains("upgrade rekey"));
     }
