@@ -46,7 +46,7 @@ async fn issue15_history_names_a_deleted_active_key_and_fits_the_terminal() {
     let freed: Vec<Value> = rotations
         .iter()
         .flat_map(events)
-        .filter(|e| e["target"] == key.access_key_id.as_str())
+        .filter(|e| e["target"]["key"] == key.access_key_id.as_str())
         .collect();
     assert!(!freed.is_empty(), "{history:#}");
     for e in &freed {

@@ -42,6 +42,7 @@ mod id;
 mod lease;
 mod rules;
 pub mod sqlite;
+mod target;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,7 @@ pub use error::JournalError;
 pub use id::{BadRotationId, RotationId};
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
+pub use target::Target;
 
 named_enum! {
     /// One step of a rotation; each but `Plan` and `Finish` has an AWS or
@@ -61,7 +63,8 @@ named_enum! {
     pub enum Step as "step" {
         Plan = "plan",
         CreateKey = "create_key",
-        /// Writing the new secret to one destination (target = destination).
+        /// Writing the new secret to one destination (target: the
+        /// destination, as journaled with the rotation).
         Deliver = "deliver",
         Verify = "verify",
         /// Making a verified, staged delivery the one consumers read
@@ -149,12 +152,12 @@ pub struct NewRotation {
 }
 
 /// A step, and what it acted on when it acts on one of several things
-/// (a destination for `Deliver`/`Rollback`, a key ID for `DeleteInactiveKey`
-/// and `DeleteActiveKey`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// (a destination for `Deliver`, `Promote` and `Rollback`, a key for the
+/// steps that delete one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepTarget {
     pub step: Step,
-    pub target: Option<String>,
+    pub target: Option<Target>,
 }
 
 /// One rotation as the journal knows it.
@@ -201,11 +204,11 @@ impl Rotation {
         self.completed.iter().any(|c| c.step == step)
     }
 
-    /// Whether `step` was done on `target` (a destination or a key ID).
-    pub fn step_done_on(&self, step: Step, target: &str) -> bool {
+    /// Whether `step` was done on `target` (a destination or a key).
+    pub fn step_done_on(&self, step: Step, target: &Target) -> bool {
         self.completed
             .iter()
-            .any(|c| c.step == step && c.target.as_deref() == Some(target))
+            .any(|c| c.step == step && c.target.as_ref() == Some(target))
     }
 
     /// When this rotation asked IAM for a key without learning whether it
@@ -234,7 +237,7 @@ pub struct Event {
     pub seq: i64,
     pub step: Step,
     pub phase: Phase,
-    pub target: Option<String>,
+    pub target: Option<Target>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub detail: Option<String>,
@@ -260,7 +263,7 @@ pub trait Journal: Send + Sync {
         &'a self,
         id: RotationId,
         step: Step,
-        target: Option<&'a str>,
+        target: Option<&'a Target>,
         phase: Phase,
         detail: Option<&'a str>,
     ) -> Answer<'a, ()>;
@@ -368,7 +371,7 @@ mod tests {
             seq,
             step,
             phase,
-            target: target.map(str::to_string),
+            target: target.map(|t| Target::Destination(DestinationSpec::Legacy(t.into()))),
             at: OffsetDateTime::UNIX_EPOCH,
             detail: None,
         }
@@ -404,7 +407,8 @@ mod tests {
             finished_at: None,
         };
         assert!(rotation.step_done(Step::Deliver));
-        assert!(rotation.step_done_on(Step::Deliver, "a"));
+        let a = Target::Destination(DestinationSpec::Legacy("a".into()));
+        assert!(rotation.step_done_on(Step::Deliver, &a));
         assert!(!rotation.step_done(Step::Verify));
         assert!(!rotation.is_finished());
 

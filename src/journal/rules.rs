@@ -22,7 +22,8 @@ use time::OffsetDateTime;
 
 use super::error::mask;
 use super::{
-    Event, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step, StepTarget,
+    Event, JournalError, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step,
+    StepTarget, Target,
 };
 
 /// Whether `new` may begin, given the user's lease on record and the ID of
@@ -54,7 +55,7 @@ pub(crate) fn may_begin(
 pub(crate) fn may_record(
     r: &Rotation,
     step: Step,
-    target: Option<&str>,
+    target: Option<&Target>,
     phase: Phase,
 ) -> Result<(), JournalError> {
     unfinished(r)?;
@@ -70,7 +71,7 @@ pub(crate) fn may_record(
     let is_open = r
         .open
         .iter()
-        .any(|o| o.step == step && o.target.as_deref() == target);
+        .any(|o| o.step == step && o.target.as_ref() == target);
     if phase != Phase::Begin && !is_open {
         return Err(out_of_order(
             "it was not begun (record Begin before acting)",
@@ -154,6 +155,7 @@ pub(crate) fn progress(events: &[Event]) -> (Vec<StepTarget>, Vec<StepTarget>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::DestinationSpec;
     use crate::journal::{AccessSpec, Holder, OldKeyAction};
     use time::macros::datetime;
 
@@ -196,16 +198,21 @@ mod tests {
             seq,
             step,
             phase,
-            target: target.map(str::to_string),
+            target: target.map(dest),
             at: NOW,
             detail: None,
         }
     }
 
+    /// A destination named `name` (as an old journal named them).
+    fn dest(name: &str) -> Target {
+        Target::Destination(DestinationSpec::Legacy(name.into()))
+    }
+
     fn st(step: Step, target: Option<&str>) -> StepTarget {
         StepTarget {
             step,
-            target: target.map(str::to_string),
+            target: target.map(dest),
         }
     }
 
@@ -277,12 +284,14 @@ mod tests {
             event(1, Step::Plan, None, Phase::Done),
             event(2, Step::Deliver, Some("a"), Phase::Begin),
         ]);
+        let [a, b] = [dest("a"), dest("b")];
         for phase in [Phase::Done, Phase::Failed, Phase::Refused] {
-            assert!(may_record(&begun, Step::Deliver, Some("a"), phase).is_ok());
+            assert!(may_record(&begun, Step::Deliver, Some(&a), phase).is_ok());
             for (step, target) in [
-                (Step::Deliver, Some("b")),
+                (Step::Deliver, Some(&b)),
                 (Step::Deliver, None),
-                (Step::Verify, Some("a")),
+                (Step::Deliver, Some(&Target::Key("a".into()))),
+                (Step::Verify, Some(&a)),
             ] {
                 let err = may_record(&begun, step, target, phase).unwrap_err();
                 assert!(matches!(err, JournalError::OutOfOrder { .. }), "{err:?}");
@@ -298,7 +307,7 @@ mod tests {
             event(1, Step::Deliver, Some("a"), Phase::Begin),
             event(2, Step::Deliver, Some("a"), Phase::Failed),
         ]);
-        assert!(may_record(&failed, Step::Deliver, Some("a"), Phase::Done).is_err());
+        assert!(may_record(&failed, Step::Deliver, Some(&a), Phase::Done).is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::lease::{self, Holder, Lease};
-use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step};
+use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step, Target};
 use crate::clock::Clock;
 pub use schema::default_path;
 
@@ -209,7 +209,7 @@ impl SqliteJournal {
         &self,
         id: RotationId,
         step: Step,
-        target: Option<&str>,
+        target: Option<&Target>,
         phase: Phase,
         detail: Option<&str>,
     ) -> Result<(), JournalError> {
@@ -285,10 +285,7 @@ impl SqliteJournal {
     }
 
     pub fn events(&self, id: RotationId) -> Result<Vec<Event>, JournalError> {
-        self.read(|tx| {
-            rows::exists(tx, id)?;
-            rows::load_events(tx, id)
-        })
+        self.read(|tx| Ok(rows::load_with_events(tx, id)?.1))
     }
 
     pub fn acquire_lease(
@@ -348,8 +345,8 @@ mod fixtures {
     pub const OLD_KEY: &str = "AKIAOLDKEY0000000001";
     pub const OTHER_KEY: &str = "AKIAOTHERKEY00000002";
     pub const NEW_KEY: &str = "AKIANEWKEY0000000003";
+    /// How schema 1 events named [`dev`].
     pub const DEV_DESTINATION: &str = "credentials:/home/u/.aws/credentials#dev";
-    pub const CI_DESTINATION: &str = "credentials:/home/u/.aws/credentials#ci";
     pub const TTL: time::Duration = time::Duration::minutes(15);
 
     pub fn clock() -> Arc<FixedClock> {
@@ -368,14 +365,24 @@ mod fixtures {
             user_arn: format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
             old_key_id: OLD_KEY.into(),
             keys_before: vec![OLD_KEY.into(), OTHER_KEY.into()],
-            destinations: vec![
-                DestinationSpec::Legacy(DEV_DESTINATION.into()),
-                DestinationSpec::Legacy(CI_DESTINATION.into()),
-            ],
+            destinations: vec![dev(), profile("ci")],
             old_key_action: OldKeyAction::Deactivate,
             access: crate::journal::AccessSpec::OldKey,
             run_id: run_id.into(),
         }
+    }
+
+    /// Profile `name` of the user's credentials file.
+    pub fn profile(name: &str) -> DestinationSpec {
+        DestinationSpec::SharedFile {
+            file: crate::awsfiles::FileKind::Credentials,
+            path: "/home/u/.aws/credentials".into(),
+            profiles: vec![name.into()],
+        }
+    }
+
+    pub fn dev() -> DestinationSpec {
+        profile("dev")
     }
 
     /// A journal file as rekey wrote it before issue 16 (schema 1):

@@ -13,7 +13,7 @@ use crate::aws::AccountClients;
 use crate::destination::KeyPair;
 use crate::error::error_chain;
 use crate::faults::crash_point;
-use crate::journal::{OldKeyAction, Outcome, Phase, RotationId, Step};
+use crate::journal::{OldKeyAction, Outcome, Phase, Rotation, RotationId, Step, Target};
 use crate::model::mask_key_id;
 
 impl Engine<'_> {
@@ -39,8 +39,9 @@ impl Engine<'_> {
         let mut note = String::new();
         loop {
             let r = self.journal(target, self.journal.get(id).await)?;
+            let targets = journaled_targets(&r, target);
             let facts = Facts {
-                destinations: &names,
+                destinations: &targets,
                 staged: &staged,
                 origin,
                 read_back,
@@ -69,7 +70,7 @@ impl Engine<'_> {
                     let pair = known(&new, target)?;
                     let on = &names[n];
                     let delivered = self
-                        .journaled(who, id, Step::Deliver, Some(on), || async {
+                        .journaled(who, id, Step::Deliver, Some(&targets[n]), || async {
                             dest.deliver(pair, &r.old_key_id).await
                         })
                         .await?;
@@ -112,7 +113,7 @@ impl Engine<'_> {
                     let pair = known(&new, target)?;
                     let on = &names[n];
                     let promoted = self
-                        .journaled(who, id, Step::Promote, Some(on), || async {
+                        .journaled(who, id, Step::Promote, Some(&targets[n]), || async {
                             dest.promote(pair).await
                         })
                         .await?;
@@ -381,6 +382,22 @@ impl Engine<'_> {
             }
         }
     }
+}
+
+/// Each destination of `job` as the steps on it are journaled: the
+/// destination rotation `r` was begun with, in the same place (a resumed
+/// job is rebuilt from that list), so a resumed run names a step exactly as
+/// the run that began it did, whatever it has learnt of the destination
+/// since (an SSM parameter's form). A destination past the journaled list,
+/// which no job has, would be named by what it is now.
+pub(super) fn journaled_targets(r: &Rotation, job: &super::engine::Job) -> Vec<Target> {
+    job.destinations
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Target::Destination(r.destinations.get(i).cloned().unwrap_or_else(|| d.spec()))
+        })
+        .collect()
 }
 
 /// The new pair, which every step past CreateKey acts with.

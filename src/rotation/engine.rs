@@ -22,7 +22,7 @@ use crate::destination::{DestinationSpec, KeyPair};
 use crate::error::{CallError, error_chain};
 use crate::faults::crash_point;
 use crate::journal::{
-    AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, RotationId, Step,
+    AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, RotationId, Step, Target,
 };
 use crate::model::partition_of;
 use crate::model::{KeyStatus, mask_key_id};
@@ -174,7 +174,7 @@ impl Engine<'_> {
         who: &Who<'_>,
         id: RotationId,
         step: Step,
-        on: Option<&str>,
+        on: Option<&Target>,
         phase: Phase,
         detail: Option<&str>,
     ) -> Result<(), RotateError> {
@@ -346,7 +346,7 @@ impl Engine<'_> {
         who: &Who<'_>,
         id: RotationId,
         step: Step,
-        on: Option<&str>,
+        on: Option<&Target>,
         effect: impl FnOnce() -> Fut,
     ) -> Result<Result<T, E>, RotateError>
     where
@@ -686,13 +686,13 @@ impl Engine<'_> {
 
         self.delete_orphans(&who, id, &iam, &plan.orphans).await?;
         if let Some(slot) = &plan.free_slot {
-            let on = Some(slot.key_id.as_str());
+            let on = Target::Key(slot.key_id.clone());
             let step = match slot.status {
                 KeyStatus::Active => Step::DeleteActiveKey,
                 KeyStatus::Inactive => Step::DeleteInactiveKey,
             };
             let freed = self
-                .journaled(&who, id, step, on, || {
+                .journaled(&who, id, step, Some(&on), || {
                     steps::delete_key(&iam, user, &slot.key_id)
                 })
                 .await?;

@@ -8,7 +8,7 @@
 //! from the plan, which the journal does not keep): a rotation that never
 //! created its key holds nothing worth finishing, so a resumed one is undone.
 
-use crate::journal::{OldKeyAction, Rotation, Step};
+use crate::journal::{OldKeyAction, Rotation, Step, Target};
 
 /// How a driven rotation ended.
 pub(super) enum Ended {
@@ -82,8 +82,8 @@ pub enum Next {
 /// What the journal cannot say but the driver knows.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    /// How each destination is named in the journal's events, in order.
-    pub destinations: &'a [String],
+    /// Each destination as the journal's events name it, in order.
+    pub destinations: &'a [Target],
     /// Which of them stage a delivery, to be promoted once verified
     /// (same order; missing entries count as not staging).
     pub staged: &'a [bool],
@@ -171,10 +171,15 @@ mod tests {
         }
     }
 
+    /// A destination as an old journal named it.
+    fn dest(name: &str) -> Target {
+        Target::Destination(crate::destination::DestinationSpec::Legacy(name.into()))
+    }
+
     fn st(step: Step, target: Option<&str>) -> StepTarget {
         StepTarget {
             step,
-            target: target.map(str::to_string),
+            target: target.map(dest),
         }
     }
 
@@ -208,7 +213,7 @@ mod tests {
     }
 
     fn next(r: &Rotation, origin: Origin, read_back: ReadBack) -> Next {
-        let destinations = [A.to_string(), B.to_string()];
+        let destinations = [dest(A), dest(B)];
         next_step(
             r,
             &Facts {
@@ -324,7 +329,7 @@ mod tests {
     /// A is a file, B a staged secret: B is promoted after verification,
     /// before the read-back, and only once.
     fn staged_next(r: &Rotation, origin: Origin, read_back: ReadBack) -> Next {
-        let destinations = [A.to_string(), B.to_string()];
+        let destinations = [dest(A), dest(B)];
         next_step(
             r,
             &Facts {

@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 
 use crate::aws::{AccountClients, AwsOptions, load_config};
 use crate::destination::{Destination, DestinationError};
-use crate::journal::{AccessSpec, Outcome, Rotation, RotationId, Step};
+use crate::journal::{AccessSpec, Outcome, Rotation, RotationId, Step, Target};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
@@ -49,8 +49,9 @@ impl Engine<'_> {
         reason: &str,
     ) -> Result<(), RotateError> {
         let r = self.journal(who.target, self.journal.get(id).await)?;
+        let targets = super::drive::journaled_targets(&r, who.target);
         if let Some(new_key) = r.new_key_id.as_deref() {
-            for dest in &who.target.destinations {
+            for (dest, on) in who.target.destinations.iter().zip(&targets) {
                 let holds =
                     dest.current_key_id()
                         .await
@@ -71,9 +72,8 @@ impl Engine<'_> {
                 if holds.as_deref() != Some(new_key) && staged.as_deref() != Some(new_key) {
                     continue;
                 }
-                let on = dest.describe();
                 let restored = self
-                    .journaled(who, id, Step::Rollback, Some(&on), || async {
+                    .journaled(who, id, Step::Rollback, Some(on), || async {
                         dest.restore(&r.old_key_id, new_key).await
                     })
                     .await?;
@@ -132,9 +132,13 @@ impl Engine<'_> {
             }
             for key in &made {
                 let deleted = self
-                    .journaled(who, r.id, Step::DeleteNewKey, Some(key), || {
-                        steps::delete_key(iam, &who.user, key)
-                    })
+                    .journaled(
+                        who,
+                        r.id,
+                        Step::DeleteNewKey,
+                        Some(&Target::Key(key.clone())),
+                        || steps::delete_key(iam, &who.user, key),
+                    )
                     .await?;
                 if let Err(e) = deleted {
                     return Err(RotateError::Unfinishable {

@@ -12,7 +12,7 @@ use super::orphans::{Found, LOOKBACK, UnknownCreate, orphans};
 use super::steps;
 use crate::aws::AccountClients;
 use crate::error::error_chain;
-use crate::journal::{RotationId, Step};
+use crate::journal::{RotationId, Step, Target};
 use crate::model::{Key, mask_key_id};
 
 impl Engine<'_> {
@@ -140,9 +140,13 @@ impl Engine<'_> {
     ) -> Result<(), RotateError> {
         for key in orphans {
             let deleted = self
-                .journaled(who, id, Step::DeleteOrphanKey, Some(key), || {
-                    steps::delete_key(iam, &who.user, key)
-                })
+                .journaled(
+                    who,
+                    id,
+                    Step::DeleteOrphanKey,
+                    Some(&Target::Key(key.clone())),
+                    || steps::delete_key(iam, &who.user, key),
+                )
                 .await?;
             if let Err(e) = deleted {
                 let why = format!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rekey::clock::SystemClock;
-use rekey::journal::{Rotation, SqliteJournal, default_path};
+use rekey::journal::{Rotation, SqliteJournal, Target, default_path};
 use rekey::model::{mask_key_id, mask_key_ids_in};
 use rekey::report::text_table;
 use time::OffsetDateTime;
@@ -103,7 +103,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                             when(e.at),
                             e.step.as_str(),
                             e.phase.as_str(),
-                            e.target.as_deref().map(mask_target).unwrap_or_default(),
+                            e.target.as_ref().map(shown).unwrap_or_default(),
                             e.detail
                                 .as_deref()
                                 .map(|d| format!(" ({})", mask_key_ids_in(d)))
@@ -144,11 +144,10 @@ fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-/// Key IDs are masked in human output; other targets (files) shown whole.
-fn mask_target(t: &str) -> String {
-    if t.starts_with("AKIA") || t.starts_with("ASIA") {
-        mask_key_id(t)
-    } else {
-        t.to_string()
+/// Key IDs are masked in human output; destinations shown by name.
+fn shown(t: &Target) -> String {
+    match t {
+        Target::Key(id) => mask_key_id(id),
+        destination => destination.to_string(),
     }
 }

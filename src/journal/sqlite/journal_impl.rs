@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::SqliteJournal;
 use crate::journal::{
     Answer, Event, Holder, Journal, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step,
+    Target,
 };
 
 impl Journal for SqliteJournal {
@@ -21,7 +22,7 @@ impl Journal for SqliteJournal {
         &'a self,
         id: RotationId,
         step: Step,
-        target: Option<&'a str>,
+        target: Option<&'a Target>,
         phase: Phase,
         detail: Option<&'a str>,
     ) -> Answer<'a, ()> {

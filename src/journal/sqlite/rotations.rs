@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use super::rows::{Ms, append, destinations, list, load};
 use super::{leases, sql};
 use crate::journal::rules::{self, NewKey};
-use crate::journal::{JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step};
+use crate::journal::{
+    JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step, Target,
+};
 
 pub(super) fn begin(
     tx: &Connection,
@@ -58,7 +60,7 @@ pub(super) fn record(
     tx: &Connection,
     id: RotationId,
     step: Step,
-    target: Option<&str>,
+    target: Option<&Target>,
     phase: Phase,
     detail: Option<&str>,
     now: OffsetDateTime,
@@ -108,17 +110,17 @@ mod tests {
     use crate::journal::StepTarget;
     use crate::journal::sqlite::SqliteJournal;
     use crate::journal::sqlite::fixtures::*;
-    use crate::journal::{JournalError, Outcome, Phase, Rotation, RotationId, Step};
+    use crate::journal::{JournalError, Outcome, Phase, Rotation, RotationId, Step, Target};
 
-    fn done(step: Step, target: Option<&str>) -> StepTarget {
+    fn done(step: Step, target: Option<&Target>) -> StepTarget {
         StepTarget {
             step,
-            target: target.map(str::to_string),
+            target: target.cloned(),
         }
     }
 
     /// Runs `step` on the whole rotation, Begin then Done, as the engine would.
-    fn run(journal: &SqliteJournal, id: RotationId, step: Step, target: Option<&str>) {
+    fn run(journal: &SqliteJournal, id: RotationId, step: Step, target: Option<&Target>) {
         journal
             .record_on(id, step, target, Phase::Begin, None)
             .unwrap();
@@ -146,7 +148,7 @@ mod tests {
         journal
             .record(id, Step::CreateKey, Phase::Done, None)
             .unwrap();
-        let [dev, ci] = [DEV_DESTINATION, CI_DESTINATION].map(str::to_string);
+        let [dev, ci] = [dev(), profile("ci")].map(Target::Destination);
         let [dev, ci] = [&dev, &ci];
         run(&journal, id, Step::Deliver, Some(dev));
         let got = journal.get(id).unwrap();
@@ -183,7 +185,7 @@ mod tests {
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
         assert_eq!(events[1].step, Step::CreateKey);
-        assert_eq!(events[3].target.as_deref(), Some(dev.as_str()));
+        assert_eq!(events[3].target.as_ref(), Some(dev));
         let last = events.last().unwrap();
         assert_eq!(last.detail.as_deref(), Some("completed"));
         assert_eq!(last.at, clock.now());
@@ -239,22 +241,23 @@ mod tests {
         let refused = journal.record(id, Step::Verify, Phase::Done, None);
         assert!(matches!(refused, Err(JournalError::OutOfOrder { .. })));
         // Begun on one destination is not begun on another.
+        let [a, b] = [dev(), profile("ci")].map(Target::Destination);
         journal
-            .record_on(id, Step::Deliver, Some("a"), Phase::Begin, None)
+            .record_on(id, Step::Deliver, Some(&a), Phase::Begin, None)
             .unwrap();
-        let refused = journal.record_on(id, Step::Deliver, Some("b"), Phase::Done, None);
+        let refused = journal.record_on(id, Step::Deliver, Some(&b), Phase::Done, None);
         assert!(matches!(refused, Err(JournalError::OutOfOrder { .. })));
         // Failed closes the step; a retry begins it again.
         journal
             .record_on(
                 id,
                 Step::Deliver,
-                Some("a"),
+                Some(&a),
                 Phase::Failed,
                 Some("disk full"),
             )
             .unwrap();
-        let refused = journal.record_on(id, Step::Deliver, Some("a"), Phase::Done, None);
+        let refused = journal.record_on(id, Step::Deliver, Some(&a), Phase::Done, None);
         assert!(matches!(refused, Err(JournalError::OutOfOrder { .. })));
         for step in [Step::Plan, Step::Finish] {
             let refused = journal.record(id, step, Phase::Begin, None).unwrap_err();
@@ -360,7 +363,7 @@ mod tests {
         journal
             .record(id, Step::CreateKey, Phase::Done, Some("created"))
             .unwrap();
-        let dest = "credentials:/home/u/.aws/credentials#dev";
+        let dest = &Target::Destination(dev());
         journal
             .record_on(id, Step::Deliver, Some(dest), Phase::Begin, None)
             .unwrap();
@@ -371,7 +374,7 @@ mod tests {
 
         let events = journal.events(id).unwrap();
         assert_eq!(events[4].detail.as_deref(), Some(detail));
-        assert_eq!(events[4].target.as_deref(), Some(dest));
+        assert_eq!(events[4].target.as_ref(), Some(dest));
         let latest = journal.history(1).unwrap().remove(0);
         assert_eq!(latest.error.as_deref(), Some(detail));
 

@@ -9,6 +9,7 @@ use super::sql;
 use crate::destination::DestinationSpec;
 use crate::journal::{
     AccessSpec, Event, JournalError, OldKeyAction, Outcome, Phase, Rotation, RotationId, Step,
+    Target,
 };
 
 const SELECT_ROTATION: &str = "SELECT id, account_id, user_name, user_arn, old_key_id, new_key_id,
@@ -132,6 +133,14 @@ fn rotation_row(r: &Row<'_>) -> rusqlite::Result<Rotation> {
 
 /// A rotation with its progress worked out from its events.
 pub(super) fn load(conn: &Connection, id: RotationId) -> Result<Rotation, JournalError> {
+    Ok(load_with_events(conn, id)?.0)
+}
+
+/// A rotation, as [`load`] reads it, and its events in order.
+pub(super) fn load_with_events(
+    conn: &Connection,
+    id: RotationId,
+) -> Result<(Rotation, Vec<Event>), JournalError> {
     let mut stmt = conn
         .prepare_cached(SELECT_ROTATION)
         .map_err(sql("reading a rotation"))?;
@@ -140,14 +149,20 @@ pub(super) fn load(conn: &Connection, id: RotationId) -> Result<Rotation, Journa
         .optional()
         .map_err(sql("reading a rotation"))?
         .ok_or(JournalError::NotFound { id })?;
-    let events = load_events(conn, id)?;
+    let events = load_events(conn, id, &rotation.destinations)?;
     let plan = events.iter().find(|e| e.step == Step::Plan);
     rotation.access = AccessSpec::from_plan_detail(plan.and_then(|e| e.detail.as_deref()));
     (rotation.completed, rotation.open) = crate::journal::rules::progress(&events);
-    Ok(rotation)
+    Ok((rotation, events))
 }
 
-pub(super) fn load_events(conn: &Connection, id: RotationId) -> Result<Vec<Event>, JournalError> {
+/// The events of rotation `id`, whose destinations are `destinations`
+/// (what an old row's target names, see [`Target::from_stored`]).
+fn load_events(
+    conn: &Connection,
+    id: RotationId,
+    destinations: &[DestinationSpec],
+) -> Result<Vec<Event>, JournalError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT rotation_id, seq, step, phase, target, at, detail
@@ -155,12 +170,14 @@ pub(super) fn load_events(conn: &Connection, id: RotationId) -> Result<Vec<Event
         )
         .map_err(sql("reading events"))?;
     stmt.query_map([id], |r| {
+        let step = r.get("step")?;
+        let target: Option<String> = r.get("target")?;
         Ok(Event {
             rotation_id: r.get("rotation_id")?,
             seq: r.get("seq")?,
-            step: r.get("step")?,
+            step,
             phase: r.get("phase")?,
-            target: r.get("target")?,
+            target: target.map(|t| Target::from_stored(&t, step, destinations)),
             at: r.get::<_, Ms>("at")?.0,
             detail: r.get("detail")?,
         })
@@ -182,24 +199,17 @@ pub(super) fn load_many(
     ids.into_iter().map(|id| load(conn, id)).collect()
 }
 
-/// `NotFound` unless rotation `id` exists.
-pub(super) fn exists(conn: &Connection, id: RotationId) -> Result<(), JournalError> {
-    conn.query_row("SELECT 1 FROM rotations WHERE id = ?1", [id], |_| Ok(()))
-        .optional()
-        .map_err(sql("reading a rotation"))?
-        .ok_or(JournalError::NotFound { id })
-}
-
 /// Appends the next event of rotation `id` and makes it the rotation's last.
 pub(super) fn append(
     conn: &Connection,
     id: RotationId,
     step: Step,
-    target: Option<&str>,
+    target: Option<&Target>,
     phase: Phase,
     detail: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
+    let target = target.map(Target::to_stored);
     conn.execute(
         "INSERT INTO events (rotation_id, seq, step, phase, target, detail, at)
          SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM events WHERE rotation_id = ?1",

@@ -333,8 +333,10 @@ mod tests {
 
     use super::*;
     use crate::journal::sqlite::SqliteJournal;
-    use crate::journal::sqlite::fixtures::{ACCOUNT, NEW_KEY, begin, clock, schema_1_journal};
-    use crate::journal::{JournalError, Outcome, Phase, RotationId, Step};
+    use crate::journal::sqlite::fixtures::{
+        ACCOUNT, NEW_KEY, OTHER_KEY, begin, clock, dev, profile, schema_1_journal,
+    };
+    use crate::journal::{JournalError, Outcome, Phase, RotationId, Step, StepTarget, Target};
 
     /// Run as root over a user's directory, rekey gives what it created the
     /// user's ownership. Should the user swap a just-created directory for
@@ -490,7 +492,15 @@ mod tests {
         assert_eq!((bob.id, bob.user_name.as_str()), (two, "bob"));
         assert_eq!(bob.id.to_string(), "2");
         assert_eq!(bob.new_key_id.as_deref(), Some(NEW_KEY));
-        assert_eq!(bob.open.len(), 1, "the slot being freed: {:?}", bob.open);
+        // Its old events' targets (display strings) read as its own
+        // destination and key: a resumed run recognises its steps.
+        assert!(bob.step_done_on(Step::Deliver, &Target::Destination(dev())));
+        assert!(!bob.step_done_on(Step::Deliver, &Target::Destination(profile("ci"))));
+        let freeing = StepTarget {
+            step: Step::DeleteInactiveKey,
+            target: Some(Target::Key(OTHER_KEY.into())),
+        };
+        assert_eq!(bob.open, [freeing]);
         let events = journal.events(two).unwrap();
         assert_eq!(events.len(), 6);
         assert!(events.iter().all(|e| e.rotation_id == two));
