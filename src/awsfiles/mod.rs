@@ -780,5 +780,4 @@ pub fn write_atomically(path: &Path, contents: &[u8], backup: Option<&Path>) -> 
 pub use crate::atomic::backup_path;
 
 #[cfg(all(test, unix))]
-#[path = "awsfiles_tests.rs"]
 mod tests;
