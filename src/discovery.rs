@@ -14,8 +14,9 @@ use crate::aws::{
     credentials_misconfigured, found_no_credentials, load_config, sdk_unreadable_lines,
 };
 use crate::awsfiles::{BOM, ProfileKind, Profiles};
-use crate::error::{CallError, FailureKind, InputError};
+use crate::error::{CallError, FailureKind, InputError, Origin};
 use crate::model::is_account_id;
+use crate::request::{Names, Setting};
 
 /// The accounts the user asked for, before any AWS call.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +89,10 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
         }
         if !is_account_id(id) {
             return Err(InputError::BadAccountId {
-                origin: format!("{}:{}", path.display(), n + 1),
+                origin: Origin::Line {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                },
                 value: id.to_string(),
             });
         }
@@ -97,19 +101,21 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
     Ok(ids)
 }
 
-/// Checks everything that can be checked without AWS.
-pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> {
-    check_account_ids(&sel.accounts, "accounts to audit")?;
-    check_account_ids(&sel.exclude, "accounts to exclude")?;
+/// Checks everything that can be checked without AWS; an error names the
+/// option as `names` says the front end calls it.
+pub fn validate(sel: &Selection, profiles: &Profiles, names: Names) -> Result<(), InputError> {
+    check_account_ids(&sel.accounts, &names(Setting::Accounts))?;
+    check_account_ids(&sel.exclude, &names(Setting::ExcludeAccounts))?;
     if !sel.ous.is_empty() && !sel.org {
         return Err(InputError::OusWithoutOrg {
-            origin: "OUs".into(),
-            org: "the organization selector",
+            origin: names(Setting::Ous),
+            org: names(Setting::Org),
         });
     }
     if !sel.accounts.is_empty() && sel.role.is_none() {
         return Err(InputError::RoleRequired {
-            flag: "--account/--accounts",
+            origin: Origin::AnyOf(vec![names(Setting::Accounts), names(Setting::AccountsFile)]),
+            role: names(Setting::Role),
         });
     }
     if let Some(role) = &sel.role {
@@ -119,7 +125,10 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
         if !ok {
-            return Err(InputError::BadRoleName { role: role.clone() });
+            return Err(InputError::BadRoleName {
+                origin: names(Setting::Role),
+                role: role.clone(),
+            });
         }
     }
     for name in &sel.profiles {
@@ -134,12 +143,12 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
     Ok(())
 }
 
-/// Every ID must be 12 digits; `origin` says where they were written (a
-/// flag, a file), so the error names what the user typed.
-pub fn check_account_ids(ids: &[String], origin: &str) -> Result<(), InputError> {
+/// Every ID must be 12 digits; `origin` says where they were written (an
+/// option, a file), so the error names what the user typed.
+pub fn check_account_ids(ids: &[String], origin: &Origin) -> Result<(), InputError> {
     match ids.iter().find(|id| !is_account_id(id)) {
         Some(bad) => Err(InputError::BadAccountId {
-            origin: origin.to_string(),
+            origin: origin.clone(),
             value: bad.clone(),
         }),
         None => Ok(()),
@@ -195,6 +204,7 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
     match e.kind() {
         FailureKind::Unreachable => InputError::Unreachable {
             endpoint: opts.endpoint(),
+            endpoint_from: None,
             source: e,
         },
         _ => InputError::BaseCredentials { profile, source: e },

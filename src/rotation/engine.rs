@@ -40,6 +40,12 @@ pub trait Prompt: Send + Sync {
     /// One line saying what the rotation waits for (IAM to accept a new
     /// key); shown where someone watches, by default nowhere.
     fn waiting(&self, _line: &str) {}
+
+    /// The code of MFA device `serial`, for the key `label` names; None
+    /// when there is nobody to ask.
+    fn mfa_code(&self, _serial: &str, _label: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Never asks: every step goes ahead.
