@@ -25,6 +25,8 @@ struct Svc {
     key: Creds,
     caller: Creds,
     secrets: aws_sdk_secretsmanager::Client,
+    // Only the fault-injection tests read and write parameters.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     ssm: aws_sdk_ssm::Client,
     runner: Runner,
 }
@@ -81,6 +83,7 @@ impl Svc {
     }
 
     /// The pair under `path` as a reader gets it.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     async fn pair(&self, path: &str) -> Creds {
         Creds {
             access_key_id: param_text(&self.ssm, &format!("{path}/access_key_id")).await,
@@ -90,6 +93,7 @@ impl Svc {
 
     /// A pair of parameters under `path` holding `key`: the ID as a String,
     /// the secret as a SecureString.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     async fn put_pair(&self, path: &str, key: &Creds) {
         let id = format!("{path}/access_key_id");
         let secret = format!("{path}/secret_access_key");
