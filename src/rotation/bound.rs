@@ -180,25 +180,34 @@ pub async fn bound_jobs(
     (jobs, errors)
 }
 
-async fn account_jobs(
-    target: Target,
-    base: &SdkConfig,
-    entries: &[ServiceEntry],
-    external_id: Option<&str>,
-    secret_role: Option<&SecretRole>,
-) -> (Vec<Job>, Vec<BoundError>) {
+/// An account as entered: its credentials, the caller a job's role is
+/// assumed with, the way in a job takes when its entry names no role (a
+/// profile's by its name, so a resumed rotation opens that profile
+/// again), and the account's role session when it was entered through
+/// one — opened once, shared by its users' jobs and their destinations.
+struct Entered {
+    account: String,
+    config: SdkConfig,
+    caller: SdkConfig,
+    access: Access,
+    session: Option<(String, Option<String>, aws_credential_types::Credentials)>,
+}
+
+/// Enters the account `target` names, as discovery says to.
+async fn enter(target: Target, base: &SdkConfig) -> Result<Entered, BoundError> {
     let account = target.account_id.clone().unwrap_or_default();
-    // The account's credentials, the caller a job's role is assumed with,
-    // the way in a job takes when its entry names no role (a profile's by
-    // its name, so a resumed rotation opens that profile again), and the
-    // account's role session when it was entered through one: opened once,
-    // shared by its users' jobs and their destinations.
-    let (config, caller, access, entered) = match target.access {
+    match target.access {
         discovery::Access::Ready {
             config, profile, ..
         } => {
             let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
-            (*config.clone(), *config, access, None)
+            Ok(Entered {
+                account,
+                config: *config.clone(),
+                caller: *config,
+                access,
+                session: None,
+            })
         }
         discovery::Access::AssumeRole {
             role_arn,
@@ -207,16 +216,17 @@ async fn account_jobs(
         } => {
             let sts = AccountClients::new(base).sts;
             match assume_role(&sts, &role_arn, ext.as_deref()).await {
-                Ok(creds) => (
-                    with_credentials(base, creds.clone()),
-                    base.clone(),
-                    Access::Role {
+                Ok(creds) => Ok(Entered {
+                    account,
+                    config: with_credentials(base, creds.clone()),
+                    caller: base.clone(),
+                    access: Access::Role {
                         role: role_arn.clone(),
                         external_id: ext.clone(),
                     },
-                    Some((role_arn, ext, creds)),
-                ),
-                Err(source) => return (vec![], vec![BoundError::Enter { account, source }]),
+                    session: Some((role_arn, ext, creds)),
+                }),
+                Err(source) => Err(BoundError::Enter { account, source }),
             }
         }
         discovery::Access::Failed(source) => {
@@ -225,77 +235,113 @@ async fn account_jobs(
             } else {
                 account
             };
-            return (vec![], vec![BoundError::Enter { account, source }]);
+            Err(BoundError::Enter { account, source })
         }
+    }
+}
+
+async fn account_jobs(
+    target: Target,
+    base: &SdkConfig,
+    entries: &[ServiceEntry],
+    external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
+) -> (Vec<Job>, Vec<BoundError>) {
+    let entered = match enter(target, base).await {
+        Ok(entered) => entered,
+        Err(e) => return (vec![], vec![e]),
     };
-    let users = match authorization_details(&AccountClients::new(&config)).await {
+    let account = entered.account.clone();
+    let users = match authorization_details(&AccountClients::new(&entered.config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
     let (bound, errors) = bindings_of(&account, &users, entries);
-    let mut jobs = Vec::new();
-    for b in bound {
-        // The user's ARN (with its path) comes from the same listing.
-        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
-            continue;
-        };
-        let (access, opened) = match &b.role {
-            Some(role) => (
-                Access::Role {
-                    role: role.clone(),
-                    external_id: external_id.map(str::to_string),
-                },
-                None,
-            ),
-            None => (
-                access.clone(),
-                entered.as_ref().map(|(role_arn, ext, creds)| Opened {
+    let jobs = bound
+        .iter()
+        .filter_map(|b| {
+            // The user's ARN (with its path) comes from the same listing.
+            let user = users.iter().find(|u| u.user_name == b.user_name)?;
+            Some(user_job(
+                &entered,
+                b,
+                &user.user_arn,
+                external_id,
+                secret_role,
+            ))
+        })
+        .collect();
+    (jobs, errors)
+}
+
+/// The job of the bound user `b` (of ARN `user_arn`) of the account
+/// `entered`.
+fn user_job(
+    entered: &Entered,
+    b: &Bound,
+    user_arn: &str,
+    external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
+) -> Job {
+    let account = &entered.account;
+    let (access, opened) = match &b.role {
+        Some(role) => (
+            Access::Role {
+                role: role.clone(),
+                external_id: external_id.map(str::to_string),
+            },
+            None,
+        ),
+        None => (
+            entered.access.clone(),
+            entered
+                .session
+                .as_ref()
+                .map(|(role_arn, ext, creds)| Opened {
                     spec: AccessSpec::Role {
                         role_arn: role_arn.clone(),
                         external_id: ext.clone(),
                     },
                     session: Some(creds.clone()),
                 }),
-            ),
-        };
-        // The secret role comes from the run or the entry, never from the
-        // user's tag: whoever may tag users would then choose what rekey
-        // assumes (a confused deputy).
-        let secret_role = b.secret_role.as_ref().or(secret_role);
-        // Destinations in an account entered through a role are reached
-        // through that role (its open session), journaled with each: a
-        // resumed rotation then reaches them the same way, not with the
-        // run's own credentials (another account's).
-        let own = match &entered {
-            Some((arn, ext, creds)) => Reach::Role {
-                arn,
-                external_id: ext.as_deref(),
-                session: Some(creds),
-            },
-            None => Reach::With(&config),
-        };
-        let destinations = b
-            .destinations
-            .iter()
-            .map(|d| d.open(&account, secret_role, own, &caller))
-            .collect();
-        let job = Job::new(
-            Subject::User {
-                account_id: account.clone(),
-                user_arn: user.user_arn.clone(),
-            },
-            access,
-            destinations,
-            caller.clone(),
-            format!("user {} in account {account}", b.user_name),
-        )
-        .with_old_key(b.old_key);
-        if let Some(opened) = opened {
-            let _ = job.opened.set(opened);
-        }
-        jobs.push(job);
+        ),
+    };
+    // The secret role comes from the run or the entry, never from the
+    // user's tag: whoever may tag users would then choose what rekey
+    // assumes (a confused deputy).
+    let secret_role = b.secret_role.as_ref().or(secret_role);
+    // Destinations in an account entered through a role are reached
+    // through that role (its open session), journaled with each: a
+    // resumed rotation then reaches them the same way, not with the run's
+    // own credentials (another account's).
+    let own = match &entered.session {
+        Some((arn, ext, creds)) => Reach::Role {
+            arn,
+            external_id: ext.as_deref(),
+            session: Some(creds),
+        },
+        None => Reach::With(&entered.config),
+    };
+    let destinations = b
+        .destinations
+        .iter()
+        .map(|d| d.open(account, secret_role, own, &entered.caller))
+        .collect();
+    let job = Job::new(
+        Subject::User {
+            account_id: account.clone(),
+            user_arn: user_arn.to_string(),
+        },
+        access,
+        destinations,
+        entered.caller.clone(),
+        format!("user {} in account {account}", b.user_name),
+    )
+    .with_old_key(b.old_key);
+    if let Some(opened) = opened {
+        let _ = job.opened.set(opened);
     }
-    (jobs, errors)
+    job
 }
 
 #[cfg(test)]
