@@ -21,7 +21,7 @@ use crate::aws::{AccountClients, assume_role, with_credentials};
 use crate::config::ServiceEntry;
 use crate::destination::{Reach, SecretRole};
 use crate::discovery::{self, Discovery, Target};
-use crate::error::{CallError, error_chain};
+use crate::error::CallError;
 use crate::inventory::authorization_details;
 use crate::journal::{AccessSpec, OldKeyAction};
 use crate::model::{User, is_account_id};
@@ -87,7 +87,7 @@ impl BoundError {
         Report {
             account_id: is_account_id(account).then(|| account.clone()),
             user_name: user.map(str::to_string),
-            ..Report::failed(&target, status, error_chain(self))
+            ..Report::failed(&target, status)
         }
     }
 
@@ -349,6 +349,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::error::error_chain;
 
     fn user(name: &str, tag: Option<&str>) -> User {
         User {

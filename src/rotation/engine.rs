@@ -12,6 +12,7 @@ use super::access::Access;
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::{Ended, Origin};
+pub use super::outcome::{Done, KeyOutcome, OldKeyEnd, Question, UndoneBecause};
 use super::steps::{self, clients_for};
 use super::{
     Decision, KeyFacts, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of,
@@ -35,7 +36,7 @@ pub enum Mode {
 /// Asks the person at the keyboard before each step (`rotate -i`), and
 /// tells them what a rotation is waiting for.
 pub trait Prompt: Send + Sync {
-    fn confirm(&self, question: &str) -> bool;
+    fn confirm(&self, question: &Question) -> bool;
 
     /// One line saying what the rotation waits for (IAM to accept a new
     /// key); shown where someone watches, by default nowhere.
@@ -52,7 +53,7 @@ pub trait Prompt: Send + Sync {
 pub struct NoPrompt;
 
 impl Prompt for NoPrompt {
-    fn confirm(&self, _question: &str) -> bool {
+    fn confirm(&self, _question: &Question) -> bool {
         true
     }
 }
@@ -82,7 +83,8 @@ pub enum Status {
     Failed,
 }
 
-/// What happened to one key, for output and history.
+/// What happened to one key, for output and history: the facts, and
+/// what became of it as data ([`KeyOutcome`]); front ends write the words.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub target: String,
@@ -93,7 +95,7 @@ pub struct Report {
     pub new_key_id: Option<String>,
     pub rotation_id: Option<i64>,
     pub plan: Option<KeyPlan>,
-    pub message: String,
+    pub outcome: KeyOutcome,
 }
 
 impl Report {
@@ -121,13 +123,13 @@ impl Report {
             user_name: user_name.map(str::to_string),
             account_id,
             old_key_id,
-            ..Report::failed(&target.label, Status::Failed, String::new())
+            ..Report::failed(&target.label, Status::Failed)
         }
     }
 
-    /// A key or user that was not rotated, with `status` and why, of
-    /// which nothing more is known.
-    pub fn failed(target: &str, status: Status, message: String) -> Report {
+    /// A key or user that was not rotated, with `status` (its error says
+    /// why), of which nothing more is known.
+    pub fn failed(target: &str, status: Status) -> Report {
         Report {
             target: target.to_string(),
             status,
@@ -137,7 +139,7 @@ impl Report {
             new_key_id: None,
             rotation_id: None,
             plan: None,
-            message,
+            outcome: KeyOutcome::Failed,
         }
     }
 }
@@ -504,12 +506,11 @@ impl Engine<'_> {
             new_key_id: Some(held.to_string()),
             rotation_id: Some(r.id),
             plan: None,
-            message: format!(
-                "rotation #{} already replaced {} with {}",
-                r.id,
-                mask_key_id(named),
-                mask_key_id(held)
-            ),
+            outcome: KeyOutcome::AlreadyReplaced {
+                id: r.id,
+                old_key_id: named.to_string(),
+                new_key_id: held.to_string(),
+            },
         }))
     }
 
@@ -628,10 +629,11 @@ impl Engine<'_> {
                 max_age_days,
             } => {
                 report.status = Status::NotDue;
-                report.message = format!(
-                    "key {} is {age_days} days old; not due (max age {max_age_days} days)",
-                    mask_key_id(&old.access_key_id)
-                );
+                report.outcome = KeyOutcome::NotDue {
+                    key_id: old.access_key_id.clone(),
+                    age_days,
+                    max_age_days,
+                };
                 return Ok(report.clone());
             }
             Decision::Refuse(source) => {
@@ -645,16 +647,20 @@ impl Engine<'_> {
         // Every destination is read before the first change, in a plan
         // as in a real run: a plan then says what the run would do.
         self.check_deliverable(target, &old.access_key_id).await?;
-        report.message = describe_plan(&plan, target);
+        let writes_to = written_to(target);
+        report.outcome = KeyOutcome::Planned {
+            writes_to: writes_to.clone(),
+        };
         if mode == Mode::Plan {
             return Ok(report.clone());
         }
-        if !self
-            .prompt
-            .confirm(&format!("{}. Go ahead?", report.message))
-        {
+        let go = Question::Rotate {
+            plan: &plan,
+            writes_to: &writes_to,
+        };
+        if !self.prompt.confirm(&go) {
             report.status = Status::Declined;
-            report.message = "declined; nothing changed".into();
+            report.outcome = KeyOutcome::Declined;
             return Ok(report.clone());
         }
         let rotation = self.journal(
@@ -698,33 +704,23 @@ impl Engine<'_> {
             }
         }
 
-        let mut notes = String::new();
-        if let Some(s) = &plan.free_slot {
-            notes.push_str(&format!(
-                "; deleted the {} key {} first to free a slot",
-                s.status.as_str().to_lowercase(),
-                mask_key_id(&s.key_id)
-            ));
-        }
-        for orphan in &plan.orphans {
-            notes.push_str(&format!(
-                "; deleted {} first, a key an earlier interrupted run made whose secret nobody holds",
-                mask_key_id(orphan)
-            ));
-        }
         match self.drive(&who, id, Origin::ThisRun, None).await? {
-            Ended::Completed(message) => {
+            Ended::Completed(done) => {
                 let r = self.journal(target, self.journal.get(id).await)?;
                 Ok(Report {
                     status: Status::Rotated,
                     new_key_id: r.new_key_id,
-                    message: format!("{message}{notes}"),
+                    outcome: KeyOutcome::Rotated {
+                        done,
+                        freed: plan.free_slot.clone(),
+                        orphans: plan.orphans.clone(),
+                    },
                     ..report.clone()
                 })
             }
-            Ended::Undone(reason) => Ok(Report {
+            Ended::Undone(why) => Ok(Report {
                 status: Status::Undone,
-                message: reason,
+                outcome: KeyOutcome::UndidLeft { id, why },
                 ..report.clone()
             }),
         }
@@ -761,36 +757,10 @@ const NOT_HELD: &str = "";
 /// replaced a named key.
 const RECENT: usize = 200;
 
-/// One line saying what a plan will do.
-pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
-    let mut s = format!(
-        "rotate {} of user {} in account {}{}",
-        mask_key_id(&plan.old_key_id),
-        plan.user_name,
-        plan.account_id,
-        plan.old_key_age_days
-            .map(|d| format!(" ({d} days old)"))
-            .unwrap_or_default()
-    );
-    if let Some(slot) = &plan.free_slot {
-        s.push_str(&format!(
-            ", first deleting the {} key {} to free a slot",
-            slot.status.as_str().to_lowercase(),
-            mask_key_id(&slot.key_id)
-        ));
-    }
-    s.push_str(&format!(
-        ", write the new key to {}, verify it, then {} the old key",
-        written_to(target),
-        plan.old_key_action.as_str()
-    ));
-    s
-}
-
 /// Where a plan writes the new key: a credentials-file job's label names
 /// its profiles (`profile dev`); a service job's names its user, so its
 /// destinations are named instead (`secretsmanager:ci/bot, ssm:/ci/bot`).
-fn written_to(target: &Job) -> String {
+pub fn written_to(target: &Job) -> String {
     let files_only = target
         .destinations
         .iter()
@@ -809,21 +779,6 @@ mod tests {
 
     use super::*;
     use crate::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
-    use crate::journal::OldKeyAction;
-
-    fn plan() -> KeyPlan {
-        KeyPlan {
-            account_id: "111111111111".into(),
-            user_name: "ci-bot".into(),
-            user_arn: "arn:aws:iam::111111111111:user/ci-bot".into(),
-            old_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            old_key_age_days: Some(100),
-            free_slot: None,
-            orphans: vec![],
-            old_key_action: OldKeyAction::Keep,
-            keys_before: vec!["AKIAIOSFODNN7EXAMPLE".into()],
-        }
-    }
 
     fn job(destinations: Vec<Arc<dyn Destination>>, label: &str) -> Job {
         Job::new(
@@ -845,16 +800,9 @@ mod tests {
             ],
             "user ci-bot in account 111111111111",
         );
-        assert_eq!(
-            describe_plan(&plan(), &service),
-            "rotate AKIA…MPLE of user ci-bot in account 111111111111 (100 days old), write the new key to secretsmanager:ci/bot, ssm:/ci/bot, verify it, then keep the old key"
-        );
+        assert_eq!(written_to(&service), "secretsmanager:ci/bot, ssm:/ci/bot");
         let file = CredentialsFile::new(Path::new("/h/.aws/credentials"), vec!["dev".into()]);
         let profile = job(vec![Arc::new(file)], "profile dev");
-        assert!(
-            describe_plan(&plan(), &profile).contains("write the new key to profile dev, verify"),
-            "{}",
-            describe_plan(&plan(), &profile)
-        );
+        assert_eq!(written_to(&profile), "profile dev");
     }
 }

@@ -31,6 +31,7 @@ mod job;
 pub mod kept;
 pub mod next;
 pub mod orphans;
+mod outcome;
 pub mod recovery;
 mod run;
 pub mod service;

@@ -15,13 +15,14 @@ use anyhow::bail;
 use rekey::clock::SystemClock;
 use rekey::request::RotateRequest;
 use rekey::request::rotate::RotateOutcome;
-use rekey::rotation::engine::Prompt;
+use rekey::rotation::engine::{Prompt, Question};
 
 pub use self::flags::RotateArgs;
 use crate::{GlobalArgs, context, env};
 
 mod flags;
 mod render;
+mod words;
 
 pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let output = args.output;
@@ -74,11 +75,11 @@ impl Terminal {
 }
 
 impl Prompt for Terminal {
-    fn confirm(&self, question: &str) -> bool {
+    fn confirm(&self, question: &Question) -> bool {
         if !self.asks {
             return true;
         }
-        let answer = Terminal::ask(&format!("{question} [y/N] "));
+        let answer = Terminal::ask(&format!("{} [y/N] ", words::question(question)));
         matches!(answer.as_deref(), Some("y" | "Y" | "yes" | "Yes"))
     }
 

@@ -17,7 +17,7 @@ use crate::aws::load_config;
 use crate::clock::Clock;
 use crate::destination::{Binding, CredentialsFile, Destination, Reach};
 use crate::discovery::discover;
-use crate::error::{Origin, error_chain};
+use crate::error::Origin;
 use crate::journal::{Holder, JournalError, SqliteJournal};
 use crate::request::Setting;
 use crate::rotation::access::Access;
@@ -54,7 +54,7 @@ pub struct RunOutcome {
 
 /// A key, user or account that got no job: what was known of it, and why.
 pub struct NotStarted {
-    /// Status refused or failed; the message is the error chain.
+    /// Status refused or failed; the error says why.
     pub report: Report,
     pub error: JobError,
 }
@@ -156,7 +156,7 @@ pub async fn run(
         match job_of(key, request, &base, prompt) {
             Ok(job) => jobs.push(job),
             Err(e) => not_started.push(NotStarted {
-                report: Report::failed(&label_of(key), Status::Failed, error_chain(&e)),
+                report: Report::failed(&label_of(key), Status::Failed),
                 error: e,
             }),
         }
@@ -208,7 +208,7 @@ async fn abandon(
     };
     let result = engine.abandon(id, config).await.map_err(|e| {
         let label = format!("rotation #{id}");
-        Failure::new(Report::failed(&label, Status::Failed, String::new()), e)
+        Failure::new(Report::failed(&label, Status::Failed), e)
     });
     RotateOutcome::Abandoned { id, result }
 }
@@ -245,11 +245,7 @@ async fn user_job(
             report: Report {
                 account_id: Some(account.to_string()),
                 user_name: Some(user.to_string()),
-                ..Report::failed(
-                    &format!("user {user} in account {account}"),
-                    e.status(),
-                    error_chain(&e),
-                )
+                ..Report::failed(&format!("user {user} in account {account}"), e.status())
             },
             error: e.into(),
         })

@@ -6,9 +6,11 @@ use rekey::error::error_chain;
 use rekey::request::rotate::{JobError, RequestError, RotateOutcome, RunOutcome};
 use rekey::rotation::engine::{Remedy, Report, Status, remedy_of};
 use rekey::rotation::service::ServiceError;
-use rekey::rotation::{Failure, RunReport};
+use rekey::rotation::{Failure, KeyPlan, RunReport};
+use serde::Serialize;
 
 use super::OutputFormat;
+use super::words::message;
 
 /// What `rekey rotate` without something to rotate says.
 const MODES: &str = "say what to rotate: --profile NAME (repeatable) or --all-profiles for keys in the shared credentials file; --account ID --user NAME --to DESTINATION for one service user's key; or --service for every bound service user (see rekey rotate --help)";
@@ -113,32 +115,63 @@ pub(super) fn print(outcome: &RotateOutcome, format: OutputFormat) {
     }
 }
 
+/// One key, user or rotation as `-o json` lists it: the report's facts
+/// and what became of it, in words.
+#[derive(Serialize)]
+pub(super) struct Row {
+    target: String,
+    status: Status,
+    account_id: Option<String>,
+    user_name: Option<String>,
+    old_key_id: Option<String>,
+    new_key_id: Option<String>,
+    rotation_id: Option<i64>,
+    plan: Option<KeyPlan>,
+    message: String,
+}
+
+impl Row {
+    fn of(r: &Report, message: String) -> Row {
+        Row {
+            target: r.target.clone(),
+            status: r.status,
+            account_id: r.account_id.clone(),
+            user_name: r.user_name.clone(),
+            old_key_id: r.old_key_id.clone(),
+            new_key_id: r.new_key_id.clone(),
+            rotation_id: r.rotation_id,
+            plan: r.plan.clone(),
+            message,
+        }
+    }
+}
+
 /// Every key, user and rotation the run considered, for `-o json` (issue
 /// 15 #4): unfinished rotations a dry run left alone, what went through,
 /// then what got no job, then what failed — each with its status and why.
-fn every_key(o: &RunOutcome) -> Vec<Report> {
+fn every_key(o: &RunOutcome) -> Vec<Row> {
     let done: &RunReport = &o.run;
-    let unfinished = done.unfinished.iter().map(|r| Report {
+    let unfinished = done.unfinished.iter().map(|r| Row {
+        target: format!("rotation #{}", r.id),
+        status: Status::Planned,
         account_id: Some(r.account_id.clone()),
         user_name: Some(r.user_name.clone()),
         old_key_id: Some(r.old_key_id.clone()),
         new_key_id: r.new_key_id.clone(),
         rotation_id: Some(r.id),
-        ..Report::failed(
-            &format!("rotation #{}", r.id),
-            Status::Planned,
-            format!(
-                "rotation #{} of {} in account {} is unfinished; a run without --dry-run finishes or undoes it first",
-                r.id, r.user_name, r.account_id
-            ),
-        )
+        plan: None,
+        message: format!(
+            "rotation #{} of {} in account {} is unfinished; a run without --dry-run finishes or undoes it first",
+            r.id, r.user_name, r.account_id
+        ),
     });
-    let not_started = o.not_started.iter().map(|n| Report {
-        message: with_hint(&n.error),
-        ..n.report.clone()
-    });
+    let reports = done.reports.iter().map(|r| Row::of(r, message(r)));
+    let not_started = o
+        .not_started
+        .iter()
+        .map(|n| Row::of(&n.report, with_hint(&n.error)));
     unfinished
-        .chain(done.reports.iter().cloned())
+        .chain(reports)
         .chain(not_started)
         .chain(done.failures.iter().map(failed_row))
         .collect()
@@ -146,23 +179,23 @@ fn every_key(o: &RunOutcome) -> Vec<Report> {
 
 /// A failure as the report shows it: what was known, and the error with
 /// what to do about it.
-pub(super) fn failed_row(f: &Failure) -> Report {
-    Report {
-        message: with_hint(&f.error),
-        ..f.report.clone()
-    }
+pub(super) fn failed_row(f: &Failure) -> Row {
+    Row::of(&f.report, with_hint(&f.error))
 }
 
-pub(super) fn print_json(reports: &[Report]) {
+pub(super) fn print_json(rows: &[Row]) {
     println!(
         "{}",
-        serde_json::to_string_pretty(reports).expect("reports serialize")
+        serde_json::to_string_pretty(rows).expect("rows serialize")
     );
 }
 
 fn print_reports(reports: &[Report], format: OutputFormat) {
     match format {
-        OutputFormat::Json => print_json(reports),
+        OutputFormat::Json => {
+            let rows: Vec<Row> = reports.iter().map(|r| Row::of(r, message(r))).collect();
+            print_json(&rows);
+        }
         OutputFormat::Text => {
             for r in reports {
                 let tag = match r.status {
@@ -175,7 +208,7 @@ fn print_reports(reports: &[Report], format: OutputFormat) {
                     Status::Refused => "refused",
                     Status::Failed => "failed",
                 };
-                println!("{}: [{tag}] {}", r.target, r.message);
+                println!("{}: [{tag}] {}", r.target, message(r));
             }
         }
     }
