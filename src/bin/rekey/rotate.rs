@@ -12,12 +12,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use aws_config::SdkConfig;
-use rekey::aws::{AwsOptions, load_config};
+use rekey::aws::{AwsOptions, Deps, load_config};
 use rekey::awsfiles::Profiles;
 use rekey::clock::{Clock, SystemClock};
 use rekey::config::{ConfigFile, MaxAges, RotateSettings, ServiceEntry};
-use rekey::destination::{Binding, CredentialsFile, Destination, Reach, SecretRole};
+use rekey::destination::{Binding, SecretRole};
 use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
 use rekey::error::{InputError, error_chain};
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal, default_path};
@@ -26,9 +25,7 @@ use rekey::rotation::access::Access;
 use rekey::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
 use rekey::rotation::service::ServiceError;
 use rekey::rotation::targets::{KeyTarget, TargetError, resolve};
-use rekey::rotation::{
-    self, Failure, Job, Mode, RotateOptions, RunOptions, RunReport, Subject, profile_config,
-};
+use rekey::rotation::{self, Failure, Job, JobSpec, Mode, RotateOptions, RunOptions, RunReport};
 
 use crate::GlobalArgs;
 
@@ -222,7 +219,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         bail!("--interactive needs a terminal to ask on");
     }
     let env = env_with(&args.credentials_file);
-    let profiles = Profiles::load(&env)?;
+    let profiles = Arc::new(Profiles::load(&env)?);
     if args.user.is_some() && args.accounts.len() > 1 {
         bail!("--user takes one --account");
     }
@@ -307,14 +304,16 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             opts: &opts,
             prompt,
             holder: Holder::current(run_id),
-            caller: &base,
         };
         let signer = args.profiles.first().map(String::as_str);
         let config = match signer {
             Some(p) => load_config(Some(p), &aws).await,
             None => base.clone(),
         };
-        return match engine.abandon(id, config).await {
+        return match engine
+            .abandon(id, &Deps::new(config, aws.clone(), None))
+            .await
+        {
             Ok(report) => {
                 print_reports(&[report], args.output);
                 Ok(ExitCode::SUCCESS)
@@ -331,12 +330,13 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         };
     }
 
+    let deps = Deps::new(base, aws.clone(), Some(profiles.clone()));
     // Jobs first, one by one: an MFA code may have to be asked for. What
     // gets no job is reported with the rest, and fails the run.
     let mut not_started: Vec<Report> = Vec::new();
     let mut jobs = Vec::new();
     for key in &targets {
-        match job_of(key, &profiles, &base, &args, &aws) {
+        match job_of(key, &profiles, &deps, &args).await {
             Ok(job) => jobs.push(job),
             Err(e) => {
                 eprintln!("rekey: error: {e:#}");
@@ -357,7 +357,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             .or_else(|| services.defaults.secret_role());
         let (bound, errors) = rotation::bound::bound_jobs(
             discovery,
-            &base,
+            &deps,
             &services.entries,
             args.external_id.as_deref(),
             secret_role.as_ref(),
@@ -384,10 +384,6 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }));
     }
     if let (Some(account), Some(user)) = (args.accounts.first(), &args.user) {
-        let destinations = to
-            .iter()
-            .map(|t| t.open(account, secret_role.as_ref(), Reach::With(&base), &base))
-            .collect();
         let access = match &args.role {
             Some(role) => Access::Role {
                 role: role.clone(),
@@ -395,7 +391,9 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             },
             None => Access::Caller,
         };
-        match rotation::service::service_job(&base, account, user, access, destinations).await {
+        let job =
+            rotation::service::service_job(&deps, account, user, access, &to, secret_role.as_ref());
+        match job.await {
             Ok(job) => jobs.push(job),
             Err(e) => {
                 let message = with_hint(&e);
@@ -428,9 +426,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         clock: clock.as_ref(),
         prompt,
         holder: Holder::current(run_id.clone()),
-        caller: &base,
-        profiles: Some(&profiles),
-        aws: &aws,
+        deps: &deps,
     };
     let done = rotation::run(&jobs, &journal, &options).await;
     for r in &done.unfinished {
@@ -583,44 +579,34 @@ fn parse_to(text: &str) -> anyhow::Result<Binding> {
 
 /// A job from one key of the credentials file: its profiles are its
 /// destinations, and IAM is reached through --role, an MFA session when the
-/// profile names a device, else the key itself.
-fn job_of(
+/// profile names a device (its code kept in `deps`), else the key itself.
+async fn job_of(
     key: &KeyTarget,
     profiles: &Profiles,
-    base: &SdkConfig,
+    deps: &Deps,
     args: &RotateArgs,
-    aws: &AwsOptions,
 ) -> anyhow::Result<Job> {
-    let path = profiles.credentials().path().to_path_buf();
-    let mut destinations: Vec<Arc<dyn Destination>> =
-        vec![Arc::new(CredentialsFile::new(&path, key.profiles.clone()))];
-    if !key.config_profiles.is_empty() {
-        let config_path = profiles.config().path();
-        destinations.push(Arc::new(CredentialsFile::config(
-            config_path,
-            key.config_profiles.clone(),
-        )));
-    }
-    let config = profile_config(base, profiles, Some(&key.holder), aws);
     let label = label_of(key);
     let access = match (&args.role, &key.mfa_serial) {
         (Some(role), _) => Access::Role {
             role: role.clone(),
             external_id: args.external_id.clone(),
         },
-        (None, Some(serial)) => Access::MfaSession {
-            serial: serial.clone(),
-            code: mfa_code(args, serial, &label)?,
-        },
+        (None, Some(serial)) => {
+            // Asked once per device: every key whose profile names it
+            // opens its session with that code.
+            if deps.mfa_code(serial).is_none() {
+                let code = mfa_code(args, serial, &label)?;
+                deps.remember_mfa_code(serial, code.into());
+            }
+            Access::MfaSession {
+                serial: serial.clone(),
+            }
+        }
         (None, None) => Access::OldKey,
     };
-    Ok(Job::new(
-        Subject::OfKey,
-        access,
-        destinations,
-        config,
-        label,
-    ))
+    let spec = JobSpec::of_key(key, profiles, access, label);
+    Ok(Job::open(spec, deps).await?)
 }
 
 /// A profile key's name in messages: `profile dev`, `profiles dev, ci`.
