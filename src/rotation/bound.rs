@@ -10,20 +10,20 @@
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use aws_config::SdkConfig;
 use futures::{StreamExt, stream};
 
-use super::access::{Access, Opened};
+use super::access::Access;
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
 use super::engine::{Report, Status};
 use super::job::{Job, Subject};
-use crate::aws::{AccountClients, assume_role, with_credentials};
+use super::spec::JobSpec;
+use crate::aws::{AccountClients, Deps, Signer, with_credentials};
 use crate::config::ServiceEntry;
-use crate::destination::{Reach, SecretRole};
+use crate::destination::{DestinationError, SecretRole};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
-use crate::journal::{AccessSpec, OldKeyAction};
+use crate::journal::OldKeyAction;
 use crate::model::{User, is_account_id};
 
 /// One user to rotate, as its bindings say. Pure data.
@@ -64,6 +64,13 @@ pub enum BoundError {
     },
     #[error("account {account}: user {user} of a [[service]] entry does not exist")]
     NoSuchUser { account: String, user: String },
+    #[error("account {account}: user {user}: cannot open a destination")]
+    Open {
+        account: String,
+        user: String,
+        #[source]
+        source: DestinationError,
+    },
 }
 
 impl BoundError {
@@ -78,6 +85,9 @@ impl BoundError {
             BoundError::Tag { account, source } => (account, Some(source.user()), Status::Refused),
             BoundError::NoSuchUser { account, user } => {
                 (account, Some(user.as_str()), Status::Refused)
+            }
+            BoundError::Open { account, user, .. } => {
+                (account, Some(user.as_str()), Status::Failed)
             }
         };
         let target = match user {
@@ -153,19 +163,21 @@ pub fn bindings_of(
 
 /// Every job of the discovered accounts (each with the old-key action its
 /// `[[service]]` entry asks for), `concurrency` accounts at a time, and why
-/// the others got none. `base` is the caller (roles are assumed with it);
-/// `external_id` goes with every role; `secret_role` reaches secrets kept
-/// in another account than their user's, unless an entry names its own.
+/// the others got none. Roles are assumed with the caller's credentials
+/// (`deps`' base), once per run: an account entered through a role lends
+/// that session to its users' jobs and their destinations. `external_id`
+/// goes with every role; `secret_role` reaches secrets kept in another
+/// account than their user's, unless an entry names its own.
 pub async fn bound_jobs(
     discovery: Discovery,
-    base: &SdkConfig,
+    deps: &Deps,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
     concurrency: usize,
 ) -> (Vec<Job>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
-        .map(|target| account_jobs(target, base, entries, external_id, secret_role))
+        .map(|target| account_jobs(target, deps, entries, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -180,54 +192,57 @@ pub async fn bound_jobs(
     (jobs, errors)
 }
 
-/// An account as entered: its credentials, the caller a job's role is
-/// assumed with, the way in a job takes when its entry names no role (a
-/// profile's by its name, so a resumed rotation opens that profile
-/// again), and the account's role session when it was entered through
-/// one — opened once, shared by its users' jobs and their destinations.
+/// How an account was entered: the way in its users' jobs take when their
+/// entry names no role (a profile by its name, so a resumed rotation opens
+/// that profile again), the role it was entered through, if any, and the
+/// credentials its users are listed with.
 struct Entered {
-    account: String,
-    config: SdkConfig,
-    caller: SdkConfig,
     access: Access,
-    session: Option<(String, Option<String>, aws_credential_types::Credentials)>,
+    role: Option<(String, Option<String>)>,
+    config: aws_config::SdkConfig,
 }
 
-/// Enters the account `target` names, as discovery says to.
-async fn enter(target: Target, base: &SdkConfig) -> Result<Entered, BoundError> {
+/// Enters the account `target` names: with its credentials in hand, or
+/// through its role (one AssumeRole, kept in `deps` for its jobs).
+async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundError> {
     let account = target.account_id.clone().unwrap_or_default();
     match target.access {
         discovery::Access::Ready {
             config, profile, ..
         } => {
-            let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
+            let access = match profile {
+                Some(name) => {
+                    deps.remember_profile(&name, *config.clone()).await;
+                    Access::Profile { name }
+                }
+                None => Access::Caller,
+            };
             Ok(Entered {
-                account,
-                config: *config.clone(),
-                caller: *config,
                 access,
-                session: None,
+                role: None,
+                config: *config,
             })
         }
         discovery::Access::AssumeRole {
             role_arn,
-            external_id: ext,
+            external_id,
             ..
         } => {
-            let sts = AccountClients::new(base).sts;
-            match assume_role(&sts, &role_arn, ext.as_deref()).await {
-                Ok(creds) => Ok(Entered {
-                    account,
-                    config: with_credentials(base, creds.clone()),
-                    caller: base.clone(),
-                    access: Access::Role {
-                        role: role_arn.clone(),
-                        external_id: ext.clone(),
-                    },
-                    session: Some((role_arn, ext, creds)),
-                }),
-                Err(source) => Err(BoundError::Enter { account, source }),
-            }
+            let session = deps
+                .role_session(&Signer::Caller, &role_arn, external_id.as_deref())
+                .await
+                .map_err(|source| BoundError::Enter {
+                    account: account.clone(),
+                    source,
+                })?;
+            Ok(Entered {
+                access: Access::Role {
+                    role: role_arn.clone(),
+                    external_id: external_id.clone(),
+                },
+                role: Some((role_arn, external_id)),
+                config: with_credentials(deps.base(), session),
+            })
         }
         discovery::Access::Failed(source) => {
             let account = if account.is_empty() {
@@ -242,106 +257,81 @@ async fn enter(target: Target, base: &SdkConfig) -> Result<Entered, BoundError> 
 
 async fn account_jobs(
     target: Target,
-    base: &SdkConfig,
+    deps: &Deps,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
 ) -> (Vec<Job>, Vec<BoundError>) {
-    let entered = match enter(target, base).await {
+    let account = target.account_id.clone().unwrap_or_default();
+    let entered = match enter(target, deps).await {
         Ok(entered) => entered,
         Err(e) => return (vec![], vec![e]),
     };
-    let account = entered.account.clone();
     let users = match authorization_details(&AccountClients::new(&entered.config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
-    let (bound, errors) = bindings_of(&account, &users, entries);
-    let jobs = bound
-        .iter()
-        .filter_map(|b| {
-            // The user's ARN (with its path) comes from the same listing.
-            let user = users.iter().find(|u| u.user_name == b.user_name)?;
-            Some(user_job(
-                &entered,
-                b,
-                &user.user_arn,
-                external_id,
-                secret_role,
-            ))
-        })
-        .collect();
+    let (bound, mut errors) = bindings_of(&account, &users, entries);
+    let mut jobs = Vec::new();
+    for b in bound {
+        // The user's ARN (with its path) comes from the same listing.
+        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
+            continue;
+        };
+        let spec = bound_spec(&b, user, &account, &entered, external_id, secret_role);
+        match Job::open(spec, deps).await {
+            Ok(job) => jobs.push(job),
+            Err(source) => errors.push(BoundError::Open {
+                account: account.clone(),
+                user: b.user_name.clone(),
+                source,
+            }),
+        }
+    }
     (jobs, errors)
 }
 
-/// The job of the bound user `b` (of ARN `user_arn`) of the account
-/// `entered`.
-fn user_job(
-    entered: &Entered,
+/// The job of bound user `b` (`user`, of `account`, entered as `entered`
+/// says). Pure.
+fn bound_spec(
     b: &Bound,
-    user_arn: &str,
+    user: &User,
+    account: &str,
+    entered: &Entered,
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
-) -> Job {
-    let account = &entered.account;
-    let (access, opened) = match &b.role {
-        Some(role) => (
-            Access::Role {
-                role: role.clone(),
-                external_id: external_id.map(str::to_string),
-            },
-            None,
-        ),
-        None => (
-            entered.access.clone(),
-            entered
-                .session
-                .as_ref()
-                .map(|(role_arn, ext, creds)| Opened {
-                    spec: AccessSpec::Role {
-                        role_arn: role_arn.clone(),
-                        external_id: ext.clone(),
-                    },
-                    session: Some(creds.clone()),
-                }),
-        ),
+) -> JobSpec {
+    let access = match &b.role {
+        Some(role) => Access::Role {
+            role: role.clone(),
+            external_id: external_id.map(str::to_string),
+        },
+        None => entered.access.clone(),
     };
     // The secret role comes from the run or the entry, never from the
     // user's tag: whoever may tag users would then choose what rekey
     // assumes (a confused deputy).
     let secret_role = b.secret_role.as_ref().or(secret_role);
     // Destinations in an account entered through a role are reached
-    // through that role (its open session), journaled with each: a
-    // resumed rotation then reaches them the same way, not with the run's
-    // own credentials (another account's).
-    let own = match &entered.session {
-        Some((arn, ext, creds)) => Reach::Role {
-            arn,
-            external_id: ext.as_deref(),
-            session: Some(creds),
-        },
-        None => Reach::With(&entered.config),
-    };
-    let destinations = b
-        .destinations
-        .iter()
-        .map(|d| d.open(account, secret_role, own, &entered.caller))
+    // through that role, journaled with each: a resumed rotation then
+    // reaches them the same way, not with the run's own credentials
+    // (another account's).
+    let own = (entered.role.as_ref()).map(|(arn, id)| (arn.as_str(), id.as_deref()));
+    let destinations = (b.destinations.iter())
+        .map(|d| d.spec(account, secret_role, own))
         .collect();
-    let job = Job::new(
-        Subject::User {
-            account_id: account.clone(),
-            user_arn: user_arn.to_string(),
-        },
-        access,
-        destinations,
-        entered.caller.clone(),
-        format!("user {} in account {account}", b.user_name),
-    )
-    .with_old_key(b.old_key);
-    if let Some(opened) = opened {
-        let _ = job.opened.set(opened);
+    JobSpec {
+        old_key: b.old_key,
+        ..JobSpec::new(
+            format!("user {} in account {account}", b.user_name),
+            Subject::User {
+                account_id: account.to_string(),
+                user_arn: user.user_arn.clone(),
+            },
+            access,
+            destinations,
+        )
     }
-    job
 }
 
 #[cfg(test)]

@@ -5,10 +5,8 @@
 // take milliseconds: its size costs nothing worth boxing every variant for.
 #![allow(clippy::result_large_err)]
 
-use aws_config::SdkConfig;
 use serde::Serialize;
 
-use super::access::Access;
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::{Ended, Origin};
@@ -151,9 +149,6 @@ pub struct Engine<'a> {
     pub opts: &'a RotateOptions,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
-    /// The caller's own configuration: the credentials roles are assumed
-    /// with.
-    pub caller: &'a SdkConfig,
 }
 
 /// The user a rotation concerns, for messages.
@@ -292,19 +287,13 @@ impl Engine<'_> {
         old: &KeyPair,
         identity: &Identity,
     ) -> Result<(), RotateError> {
-        if target.opened.get().is_some() {
-            return Ok(());
-        }
-        let opened = target
-            .access
-            .open(&target.config, self.caller, old, identity)
+        target
+            .open_access(old, identity)
             .await
             .map_err(|source| RotateError::Access {
                 target: target.label.clone(),
                 source,
-            })?;
-        let _ = target.opened.set(opened);
-        Ok(())
+            })
     }
 
     /// Reopens the way in a journaled rotation went.
@@ -314,14 +303,13 @@ impl Engine<'_> {
         spec: &AccessSpec,
         account: &str,
     ) -> Result<(), RotateError> {
-        let opened = Access::reopen(spec, &target.config, self.caller, account)
+        target
+            .reopen_access(spec, account)
             .await
             .map_err(|source| RotateError::Access {
                 target: target.label.clone(),
                 source,
-            })?;
-        let _ = target.opened.set(opened);
-        Ok(())
+            })
     }
 
     pub(super) async fn lease(
@@ -774,35 +762,37 @@ pub fn written_to(target: &Job) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
+    use crate::aws::{AwsOptions, Deps};
+    use crate::awsfiles::FileKind;
+    use crate::destination::Binding;
+    use crate::rotation::JobSpec;
+    use crate::rotation::access::Access;
 
-    fn job(destinations: Vec<Arc<dyn Destination>>, label: &str) -> Job {
-        Job::new(
-            Subject::OfKey,
-            Access::OldKey,
-            destinations,
-            SdkConfig::builder().build(),
-            label.into(),
-        )
+    async fn job(destinations: Vec<DestinationSpec>, label: &str) -> Job {
+        let spec = JobSpec::new(label.into(), Subject::OfKey, Access::OldKey, destinations);
+        let base = aws_config::SdkConfig::builder().build();
+        let deps = Deps::new(base, AwsOptions::default(), None);
+        Job::open(spec, &deps).await.unwrap()
     }
 
-    #[test]
-    fn a_plan_says_where_the_new_key_goes() {
-        let config = SdkConfig::builder().build();
+    #[tokio::test]
+    async fn a_plan_says_where_the_new_key_goes() {
         let service = job(
             vec![
-                Arc::new(SecretsManagerSecret::new("ci/bot", None, None, &config)),
-                Arc::new(SsmParameter::new("/ci/bot", None, None, &config)),
+                Binding::SecretsManager("ci/bot".into()).spec("111111111111", None, None),
+                Binding::Ssm("/ci/bot".into()).spec("111111111111", None, None),
             ],
             "user ci-bot in account 111111111111",
-        );
+        )
+        .await;
         assert_eq!(written_to(&service), "secretsmanager:ci/bot, ssm:/ci/bot");
-        let file = CredentialsFile::new(Path::new("/h/.aws/credentials"), vec!["dev".into()]);
-        let profile = job(vec![Arc::new(file)], "profile dev");
+        let file = DestinationSpec::SharedFile {
+            file: FileKind::Credentials,
+            path: "/h/.aws/credentials".into(),
+            profiles: vec!["dev".into()],
+        };
+        let profile = job(vec![file], "profile dev").await;
         assert_eq!(written_to(&profile), "profile dev");
     }
 }

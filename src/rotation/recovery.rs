@@ -4,19 +4,13 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::access::Access;
-use super::engine::{
-    Engine, Job, KeyOutcome, Report, RotateError, Status, Subject, UndoneBecause, Who,
-};
+use super::engine::{Engine, Job, KeyOutcome, Report, RotateError, Status, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::{Found, UnknownCreate};
-use std::sync::Arc;
+use super::spec::JobSpec;
 
-use aws_config::SdkConfig;
-
-use crate::aws::{AccountClients, AwsOptions, load_config};
-use crate::destination::{Destination, DestinationError};
-use crate::journal::{AccessSpec, Outcome, Rotation, Step};
+use crate::aws::{AccountClients, Deps};
+use crate::journal::{Outcome, Rotation, Step};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
@@ -296,9 +290,12 @@ impl Engine<'_> {
     /// The way out for an unfinished rotation whose destination is gone
     /// (issue 9 #3): deletes every key it made — never the old key, never a
     /// key the user had before — and closes it as undone. IAM is reached
-    /// with `config`'s credentials. Refused while a destination still holds
-    /// the new key: that rotation can be finished instead.
-    pub async fn abandon(&self, id: i64, config: SdkConfig) -> Result<Report, RotateError> {
+    /// with the credentials of `deps`' base configuration. Refused while a
+    /// destination still holds the new key: that rotation can be finished
+    /// instead. The rotation's job is opened as a resumed one is, less the
+    /// destinations that cannot be opened any more (gone, or of a kind this
+    /// build does not know).
+    pub async fn abandon(&self, id: i64, deps: &Deps) -> Result<Report, RotateError> {
         let label = format!("rotation #{id}");
         let journal_error = |source| RotateError::Journal {
             target: label.clone(),
@@ -312,13 +309,34 @@ impl Engine<'_> {
         if r.is_finished() {
             return Err(refuse("it is already finished"));
         }
-        let destinations: Vec<_> = r
-            .destinations
-            .iter()
-            .filter_map(|d| crate::destination::from_spec(d, &config).ok())
-            .collect();
+        let mut spec = JobSpec {
+            label: label.clone(),
+            ..JobSpec::resumed(&r)
+        };
+        let opens = |d: &crate::destination::DestinationSpec| {
+            let one = JobSpec {
+                destinations: vec![d.clone()],
+                ..spec.clone()
+            };
+            async move { Job::open(one, deps).await.is_ok() }
+        };
+        let mut openable = Vec::new();
+        for d in &spec.destinations {
+            if opens(d).await {
+                openable.push(d.clone());
+            }
+        }
+        spec.destinations = openable;
+        let target = Job::open(spec, deps)
+            .await
+            .map_err(|source| RotateError::CannotResume {
+                id,
+                user: r.user_name.clone(),
+                account_id: r.account_id.clone(),
+                source,
+            })?;
         if let Some(new_key) = &r.new_key_id {
-            for d in &destinations {
+            for d in &target.destinations {
                 let staged = d.staged().await.ok().flatten().map(|p| p.access_key_id);
                 let current = d.current_key_id().await.ok().flatten();
                 if current.as_ref() == Some(new_key) || staged.as_ref() == Some(new_key) {
@@ -328,25 +346,13 @@ impl Engine<'_> {
                 }
             }
         }
-        let subject = Subject::Known {
-            account_id: r.account_id.clone(),
-            user_arn: r.user_arn.clone(),
-            old_key_id: r.old_key_id.clone(),
-        };
-        let target = Job::new(
-            subject,
-            Access::OldKey,
-            destinations,
-            config.clone(),
-            label.clone(),
-        );
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
         let who = Who {
             target: &target,
             user: r.user_name.clone(),
         };
         let result = async {
-            let iam = AccountClients::new(&config);
+            let iam = AccountClients::new(deps.base());
             self.delete_made_keys(&who, &r, &iam, Holders::Unreadable)
                 .await?;
             let why = "abandoned: its destination is gone";
@@ -375,30 +381,6 @@ impl Engine<'_> {
         self.release(&lease).await;
         result
     }
-}
-
-/// The configuration a resumed rotation is rebuilt with, `run_config`
-/// unless it went in through a profile: then that profile's, loaded again
-/// from the files, as discovery loaded it — its IAM calls and its
-/// destinations named in that account were reached with it, not with the
-/// resuming run's own credentials (which may be another account's, or none).
-pub async fn resume_config(r: &Rotation, run_config: SdkConfig, aws: &AwsOptions) -> SdkConfig {
-    match &r.access {
-        AccessSpec::Profile { name } => load_config(Some(name), aws).await,
-        _ => run_config,
-    }
-}
-
-/// Rebuilds the destinations a rotation was begun with, exactly; a
-/// destination that is gone or of an unknown kind is an error.
-pub fn destinations_of(
-    r: &Rotation,
-    config: &SdkConfig,
-) -> Result<Vec<Arc<dyn Destination>>, DestinationError> {
-    r.destinations
-        .iter()
-        .map(|d| crate::destination::from_spec(d, config))
-        .collect()
 }
 
 /// How long after a lost CreateAccessKey an undo keeps looking for its key

@@ -4,15 +4,14 @@
 //! report and every failure. The caller renders them and picks the exit
 //! code.
 
-use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 
 use super::RotateOptions;
 use super::engine::{Engine, Job, KeyOutcome, Mode, Prompt, Report, RotateError, Status, Subject};
-use super::recovery::destinations_of;
+use super::spec::JobSpec;
 use super::user_name_of;
-use crate::aws::AwsOptions;
-use crate::awsfiles::Profiles;
+use crate::aws::Deps;
+pub use crate::aws::profile_config;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
 use crate::journal::{Holder, Journal, Rotation};
@@ -26,13 +25,10 @@ pub struct RunOptions<'a> {
     pub clock: &'a dyn Clock,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
-    /// The caller's own configuration: region and endpoint, and the
-    /// credentials roles are assumed with.
-    pub caller: &'a SdkConfig,
-    /// The shared files, for the region and endpoint of a resumed
-    /// rotation's profile.
-    pub profiles: Option<&'a Profiles>,
-    pub aws: &'a AwsOptions,
+    /// What a resumed rotation's job is opened with (the caller's
+    /// configuration, the shared files, the clients): the same as the
+    /// jobs', built once.
+    pub deps: &'a Deps,
 }
 
 /// What a run did.
@@ -95,7 +91,6 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
         opts: options.rotate,
         prompt: options.prompt,
         holder: options.holder.clone(),
-        caller: options.caller,
     };
     let mut report = RunReport::default();
     let resumed = finish_unfinished(&engine, options, &mut report).await;
@@ -181,7 +176,7 @@ async fn rotate_job(
 /// What becomes of `job`, whose first destination holds `held`, after
 /// this run `resumed` these rotations: None, it is rotated. Pure.
 fn after_resume(
-    job: &Job,
+    job: &JobSpec,
     held: Option<&str>,
     resumed: &[Resumed],
 ) -> Option<Result<Report, RotateError>> {
@@ -263,18 +258,10 @@ async fn finish_unfinished(
             out.unfinished.push(rotation);
             continue;
         }
-        let config = match options.profiles {
-            Some(profiles) => profile_config(
-                options.caller,
-                profiles,
-                first_profile(&rotation),
-                options.aws,
-            ),
-            None => options.caller.clone(),
-        };
-        let config = super::recovery::resume_config(&rotation, config, options.aws).await;
-        let destinations = match destinations_of(&rotation, &config) {
-            Ok(d) => d,
+        // The same road as a fresh job; the access is reopened from the
+        // journal by `resume`.
+        let job = match Job::open(JobSpec::resumed(&rotation), options.deps).await {
+            Ok(job) => job,
             Err(source) => {
                 resumed.push(failed(&rotation));
                 out.failures.push(Failure::new(
@@ -289,18 +276,6 @@ async fn finish_unfinished(
                 continue;
             }
         };
-        // The access is reopened from the journal by `resume`.
-        let job = Job::new(
-            Subject::Known {
-                account_id: rotation.account_id.clone(),
-                user_arn: rotation.user_arn.clone(),
-                old_key_id: rotation.old_key_id.clone(),
-            },
-            super::access::Access::OldKey,
-            destinations,
-            config,
-            format!("rotation #{}", rotation.id),
-        );
         match engine.resume(&rotation, &job).await {
             Ok(r) => {
                 if r.status == Status::Rotated {
@@ -391,42 +366,6 @@ fn failed(rotation: &Rotation) -> Resumed {
     }
 }
 
-/// `base` with the region and endpoint of `profile`, unless a flag or the
-/// environment already chose them.
-pub fn profile_config(
-    base: &SdkConfig,
-    profiles: &Profiles,
-    profile: Option<&str>,
-    aws: &AwsOptions,
-) -> SdkConfig {
-    let Some(p) = profile.and_then(|name| profiles.get(name)) else {
-        return base.clone();
-    };
-    let mut config = base.to_builder();
-    let chosen =
-        |flag: &Option<String>, env: &str| flag.is_some() || std::env::var_os(env).is_some();
-    if !chosen(&aws.endpoint_url, "AWS_ENDPOINT_URL")
-        && let Some(url) = p.endpoint_url()
-    {
-        config = config.endpoint_url(url);
-    }
-    if !chosen(&aws.region, "AWS_REGION")
-        && let Some(region) = p.region()
-    {
-        config = config.region(Region::new(region.to_string()));
-    }
-    config.build()
-}
-
-/// The first shared-file profile a rotation delivers to: its region and
-/// endpoint are the rotation's.
-fn first_profile(r: &Rotation) -> Option<&str> {
-    r.destinations.iter().find_map(|d| match d {
-        DestinationSpec::SharedFile { profiles, .. } => profiles.first().map(String::as_str),
-        _ => None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,13 +377,12 @@ mod tests {
     const ACCOUNT: &str = "111111111111";
     const ARN: &str = "arn:aws:iam::111111111111:user/ci/svc";
 
-    fn job(subject: Subject) -> Job {
-        Job::new(
+    fn job(subject: Subject) -> JobSpec {
+        JobSpec::new(
+            "user svc in account 111111111111".into(),
             subject,
             super::super::access::Access::Caller,
             vec![],
-            SdkConfig::builder().build(),
-            "user svc in account 111111111111".into(),
         )
     }
 
@@ -557,14 +495,23 @@ mod tests {
         assert!(!delivers_to(&rotation(vec![]), "ci"));
     }
 
-    #[test]
-    fn a_resumed_rotation_whose_file_holds_no_key_is_one_to_abandon() {
-        let file = crate::destination::CredentialsFile::new(
-            std::path::Path::new("/gone/credentials"),
-            vec!["dev".into()],
+    #[tokio::test]
+    async fn a_resumed_rotation_whose_file_holds_no_key_is_one_to_abandon() {
+        let file = DestinationSpec::SharedFile {
+            file: crate::awsfiles::FileKind::Credentials,
+            path: "/gone/credentials".into(),
+            profiles: vec!["dev".into()],
+        };
+        let deps = Deps::new(
+            aws_config::SdkConfig::builder().build(),
+            crate::aws::AwsOptions::default(),
+            None,
         );
-        let mut j = job(Subject::OfKey);
-        j.destinations = vec![std::sync::Arc::new(file)];
+        let spec = JobSpec {
+            destinations: vec![file],
+            ..job(Subject::OfKey)
+        };
+        let j = Job::open(spec, &deps).await.unwrap();
         let r = rotation(vec![]);
         let no_key = RotateError::NoKey {
             target: "rotation #1".into(),

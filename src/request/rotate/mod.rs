@@ -26,6 +26,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -156,7 +157,7 @@ pub struct RotateRequest {
     pub journal: PathBuf,
     /// The shared files as read (`credentials_file` in place of
     /// `AWS_SHARED_CREDENTIALS_FILE`).
-    pub profiles: Profiles,
+    pub profiles: Arc<Profiles>,
     /// The role IAM is reached through, in the user's account.
     pub role: Option<String>,
     /// Goes with `role` and every role a service account is entered with.
@@ -240,7 +241,7 @@ impl RotateRequest {
                 .unwrap_or(DEFAULT_PROPAGATION_TIMEOUT),
         )?;
         let env = env_with(ctx.env, &input.credentials_file);
-        let profiles = Profiles::load(&env).map_err(InputError::from)?;
+        let profiles = Arc::new(Profiles::load(&env).map_err(InputError::from)?);
         let (what, file_secret_role) = what_of(what_kind, input, ctx)?;
         let secret_role = input
             .secret_role

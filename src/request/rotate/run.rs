@@ -13,9 +13,9 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::{RequestError, RotateRequest, Services, What};
-use crate::aws::load_config;
+use crate::aws::{Deps, load_config};
 use crate::clock::Clock;
-use crate::destination::{Binding, CredentialsFile, Destination, Reach};
+use crate::destination::{Binding, DestinationError};
 use crate::discovery::discover;
 use crate::error::Origin;
 use crate::journal::{Holder, JournalError, SqliteJournal};
@@ -25,7 +25,7 @@ use crate::rotation::bound::{BoundError, bound_jobs};
 use crate::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
 use crate::rotation::service::{ServiceError, service_job};
 use crate::rotation::targets::{KeyTarget, resolve};
-use crate::rotation::{self, Failure, Job, Mode, RunOptions, RunReport, Subject, profile_config};
+use crate::rotation::{self, Failure, Job, JobSpec, Mode, RunOptions, RunReport};
 
 /// What a rotation request came to.
 // One per run: its size is no cost.
@@ -72,6 +72,8 @@ pub enum JobError {
     Bound(#[from] BoundError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    #[error(transparent)]
+    Open(#[from] DestinationError),
 }
 
 impl JobError {
@@ -81,6 +83,7 @@ impl JobError {
             JobError::MfaCode { .. } => None,
             JobError::Bound(e) => remedy_of(e),
             JobError::Service(e) => e.remedy(),
+            JobError::Open(e) => remedy_of(e),
         }
     }
 }
@@ -145,15 +148,15 @@ pub async fn run(
             opts: &request.options,
             prompt,
             holder,
-            caller: &base,
         };
         let signer = profiles.first().map(String::as_str);
-        return Ok(abandon(&engine, *id, signer, request).await);
+        return Ok(abandon(&engine, *id, signer, base, request).await);
     }
+    let deps = Deps::new(base, request.aws.clone(), Some(request.profiles.clone()));
     let mut not_started = Vec::new();
     let mut jobs = Vec::new();
     for key in &targets {
-        match job_of(key, request, &base, prompt) {
+        match job_of(key, request, &deps, prompt).await {
             Ok(job) => jobs.push(job),
             Err(e) => not_started.push(NotStarted {
                 report: Report::failed(&label_of(key), Status::Failed),
@@ -165,10 +168,10 @@ pub async fn run(
     match &request.what {
         What::Service(services) => {
             none_bound_in =
-                service_jobs(services, request, &base, &mut jobs, &mut not_started).await?;
+                service_jobs(services, request, &deps, &mut jobs, &mut not_started).await?;
         }
         What::User { account, user, to } => {
-            match user_job(request, &base, (account, user), to).await {
+            match user_job(request, &deps, (account, user), to).await {
                 Ok(job) => jobs.push(job),
                 Err(n) => not_started.push(n),
             }
@@ -182,9 +185,7 @@ pub async fn run(
         clock: clock.as_ref(),
         prompt,
         holder: Holder::current(request.options.run_id.clone()),
-        caller: &base,
-        profiles: Some(&request.profiles),
-        aws: &request.aws,
+        deps: &deps,
     };
     let run = rotation::run(&jobs, &journal, &options).await;
     Ok(RotateOutcome::Ran(RunOutcome {
@@ -195,18 +196,20 @@ pub async fn run(
 }
 
 /// Abandons rotation `id`, reaching IAM with the profile `signer`'s key,
-/// else the default chain.
+/// else the default chain (`base`).
 async fn abandon(
     engine: &Engine<'_>,
     id: i64,
     signer: Option<&str>,
+    base: SdkConfig,
     request: &RotateRequest,
 ) -> RotateOutcome {
     let config = match signer {
         Some(p) => load_config(Some(p), &request.aws).await,
-        None => engine.caller.clone(),
+        None => base,
     };
-    let result = engine.abandon(id, config).await.map_err(|e| {
+    let deps = Deps::new(config, request.aws.clone(), None);
+    let result = engine.abandon(id, &deps).await.map_err(|e| {
         let label = format!("rotation #{id}");
         Failure::new(Report::failed(&label, Status::Failed), e)
     });
@@ -217,21 +220,10 @@ async fn abandon(
 /// its account, else with the caller's own credentials.
 async fn user_job(
     request: &RotateRequest,
-    base: &SdkConfig,
+    deps: &Deps,
     (account, user): (&str, &str),
     to: &[Binding],
 ) -> Result<Job, NotStarted> {
-    let destinations = to
-        .iter()
-        .map(|t| {
-            t.open(
-                account,
-                request.secret_role.as_ref(),
-                Reach::With(base),
-                base,
-            )
-        })
-        .collect();
     let access = match &request.role {
         Some(role) => Access::Role {
             role: role.clone(),
@@ -239,7 +231,8 @@ async fn user_job(
         },
         None => Access::Caller,
     };
-    service_job(base, account, user, access, destinations)
+    let secret_role = request.secret_role.as_ref();
+    service_job(deps, account, user, access, to, secret_role)
         .await
         .map_err(|e| NotStarted {
             report: Report {
@@ -293,7 +286,7 @@ async fn key_targets(
 async fn service_jobs(
     services: &Services,
     request: &RotateRequest,
-    base: &SdkConfig,
+    deps: &Deps,
     jobs: &mut Vec<Job>,
     not_started: &mut Vec<NotStarted>,
 ) -> Result<Option<usize>, RequestError> {
@@ -303,7 +296,7 @@ async fn service_jobs(
     let accounts = discovery.targets.len();
     let (bound, errors) = bound_jobs(
         discovery,
-        base,
+        deps,
         &services.entries,
         request.external_id.as_deref(),
         request.secret_role.as_ref(),
@@ -333,25 +326,14 @@ async fn service_jobs(
 
 /// A job from one key of the credentials file: its profiles are its
 /// destinations, and IAM is reached through the request's role, an MFA
-/// session when the profile names a device, else the key itself.
-fn job_of(
+/// session when the profile names a device (its code kept in `deps`, asked
+/// once per device), else the key itself.
+async fn job_of(
     key: &KeyTarget,
     request: &RotateRequest,
-    base: &SdkConfig,
+    deps: &Deps,
     prompt: &dyn Prompt,
 ) -> Result<Job, JobError> {
-    let profiles = &request.profiles;
-    let path = profiles.credentials().path().to_path_buf();
-    let mut destinations: Vec<Arc<dyn Destination>> =
-        vec![Arc::new(CredentialsFile::new(&path, key.profiles.clone()))];
-    if !key.config_profiles.is_empty() {
-        let config_path = profiles.config().path();
-        destinations.push(Arc::new(CredentialsFile::config(
-            config_path,
-            key.config_profiles.clone(),
-        )));
-    }
-    let config = profile_config(base, profiles, Some(&key.holder), &request.aws);
     let label = label_of(key);
     let access = match (&request.role, &key.mfa_serial) {
         (Some(role), _) => Access::Role {
@@ -359,29 +341,26 @@ fn job_of(
             external_id: request.external_id.clone(),
         },
         (None, Some(serial)) => {
-            let code = request
-                .mfa_code
-                .clone()
-                .or_else(|| prompt.mfa_code(serial, &label))
-                .ok_or_else(|| JobError::MfaCode {
-                    label: label.clone(),
-                    serial: serial.clone(),
-                    option: (request.names)(Setting::MfaCode),
-                })?;
+            if deps.mfa_code(serial).is_none() {
+                let code = request
+                    .mfa_code
+                    .clone()
+                    .or_else(|| prompt.mfa_code(serial, &label))
+                    .ok_or_else(|| JobError::MfaCode {
+                        label: label.clone(),
+                        serial: serial.clone(),
+                        option: (request.names)(Setting::MfaCode),
+                    })?;
+                deps.remember_mfa_code(serial, code.into());
+            }
             Access::MfaSession {
                 serial: serial.clone(),
-                code,
             }
         }
         (None, None) => Access::OldKey,
     };
-    Ok(Job::new(
-        Subject::OfKey,
-        access,
-        destinations,
-        config,
-        label,
-    ))
+    let spec = JobSpec::of_key(key, &request.profiles, access, label);
+    Ok(Job::open(spec, deps).await?)
 }
 
 /// A profile key's name in messages: `profile dev`, `profiles dev, ci`.
