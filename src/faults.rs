@@ -3,8 +3,9 @@
 //! hook that kills the process right after a chosen journal record — the
 //! two ways a rotation can be interrupted in real life.
 //!
-//! Both are driven by environment variables so the tests can run the real
-//! `rekey` binary:
+//! The interceptor is attached to every client in one place, the client
+//! factory ([`crate::aws::ClientFactory`]). Both are driven by environment
+//! variables so the tests can run the real `rekey` binary:
 //! - `REKEY_FAULTS=iam:CreateAccessKey@after,sts:GetCallerIdentity@before*3`:
 //!   fail the call before it is sent (`@before`: nothing happened) or after
 //!   its answer arrived (`@after`: it happened, the answer is lost), the

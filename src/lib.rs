@@ -13,15 +13,16 @@
 //! | [`error`] | [`error::InputError`] (bad input) and [`error::CallError`] (a failed AWS call) |
 //! | [`config`] | `rekey.toml` and the per-account policy it resolves to |
 //! | [`awsfiles`] | `~/.aws/config` and `~/.aws/credentials`: parse, resolve, edit in place |
-//! | [`aws`] | SDK configuration, assumed roles, the call counter |
+//! | [`aws`] | SDK configuration, assumed roles, the call counter; the one client factory (`ClientFactory`) and `Deps`, the live things jobs are opened with |
 //! | [`discovery`] | which accounts: profiles, an account list + role, Organizations |
 //! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
+//! | [`request`] | what a person asked for (`AuditRequest`, `RotateRequest`), every default decided and every value checked in one place; carried out by `request::audit::run` and `request::rotate::run` |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
 //! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
 //! | [`clock`] | the time source, passed in so tests can set "now" |
-//! | [`rotation`] | the library run (`rotation::run`): jobs (subject, access, destinations), plan, the step order as a pure function, resume; profile → key targets |
+//! | [`rotation`] | the library run (`rotation::run`): jobs as data (`JobSpec`: subject, access, destinations) opened by one constructor (`Job::open`), plan, the step order as a pure function, resume; profile → key targets |
 //! | [`destination`] | where a new secret is delivered: profiles of the shared credentials and config files; their journaled form (`DestinationSpec`) |
 //! | [`journal`] | every rotation step recorded before and after its side effect; leases |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
@@ -44,6 +45,7 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod report;
+pub mod request;
 pub mod rotation;
 pub mod schedule;
 pub mod securityhub;

@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
-use rekey::aws::AwsOptions;
+use rekey::aws::{AwsOptions, Deps};
+use rekey::awsfiles::FileKind;
 use rekey::clock::SystemClock;
-use rekey::destination::{CredentialsFile, Destination};
+use rekey::destination::DestinationSpec;
 use rekey::error::error_chain;
 use rekey::journal::{AccessSpec, Holder, NewRotation, OldKeyAction, Outcome, SqliteJournal};
 use rekey::rotation::access::Access;
-use rekey::rotation::engine::{NoPrompt, Status};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject};
+use rekey::rotation::engine::{KeyOutcome, NoPrompt, Status};
+use rekey::rotation::{self, Job, JobSpec, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::runner::{Runner, svc_in};
 use crate::support::stores::{ServiceAccount, put_param};
@@ -97,11 +98,15 @@ async fn issue16_a_named_key_is_known_as_already_rotated_after_250_newer_rotatio
     let key = member.seeder.service_user("svc", 100).await;
     let home = Home::new().with_base(&org.admin);
     home.add_profile("svc", &key);
-    let caller = sdk_config(&org.admin);
-    let job = || {
-        let file = CredentialsFile::new(&home.credentials_path(), vec!["svc".into()]);
-        let destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file)];
-        Job::new(
+    let deps = Deps::new(sdk_config(&org.admin), AwsOptions::default(), None);
+    let job = || async {
+        let file = DestinationSpec::SharedFile {
+            file: FileKind::Credentials,
+            path: home.credentials_path(),
+            profiles: vec!["svc".into()],
+        };
+        let spec = JobSpec::new(
+            "profile svc".into(),
             Subject::Known {
                 account_id: member.account_id.clone(),
                 user_arn: format!("arn:aws:iam::{}:user/svc", member.account_id),
@@ -111,10 +116,9 @@ async fn issue16_a_named_key_is_known_as_already_rotated_after_250_newer_rotatio
                 role: ROLE.into(),
                 external_id: None,
             },
-            destinations,
-            caller.clone(),
-            "profile svc".into(),
-        )
+            vec![file],
+        );
+        Job::open(spec, &deps).await.expect("a job opens")
     };
     let opts = RotateOptions {
         old_key: OldKeyAction::Delete,
@@ -125,7 +129,7 @@ async fn issue16_a_named_key_is_known_as_already_rotated_after_250_newer_rotatio
         lease_ttl: time::Duration::minutes(5),
         run_id: "issue16".into(),
     };
-    let (aws, clock) = (AwsOptions::default(), SystemClock);
+    let clock = SystemClock;
     let options = RunOptions {
         rotate: &opts,
         mode: Mode::Apply,
@@ -133,27 +137,38 @@ async fn issue16_a_named_key_is_known_as_already_rotated_after_250_newer_rotatio
         clock: &clock,
         prompt: &NoPrompt,
         holder: Holder::current("issue16"),
-        caller: &caller,
-        profiles: None,
-        aws: &aws,
+        deps: &deps,
     };
     let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
     let errors = |r: &rotation::RunReport| -> Vec<String> {
         r.failures.iter().map(|f| error_chain(&f.error)).collect()
     };
 
-    let first = rotation::run(&[job()], &journal, &options).await;
+    let first = rotation::run(&[job().await], &journal, &options).await;
     assert!(first.failures.is_empty(), "{:?}", errors(&first));
     assert_eq!(first.reports[0].status, Status::Rotated);
-    let replaced_by = first.reports[0].rotation_id;
+    let replaced_by = first.reports[0].rotation_id.expect("its rotation");
+    let new_key = first.reports[0].new_key_id.clone().expect("its new key");
     let keys_after_first = member.keys("svc").await;
 
     fill_with_other_rotations(&journal, &member.account_id, 250);
-    let again = rotation::run(&[job()], &journal, &options).await;
+    let again = rotation::run(&[job().await], &journal, &options).await;
     assert!(again.failures.is_empty(), "{:?}", errors(&again));
     let report = &again.reports[0];
-    assert_eq!(report.status, Status::AlreadyRotated, "{}", report.message);
-    assert_eq!(report.rotation_id, replaced_by);
+    assert_eq!(
+        report.status,
+        Status::AlreadyRotated,
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(
+        report.outcome,
+        KeyOutcome::AlreadyReplaced {
+            id: replaced_by,
+            old_key_id: key.access_key_id.clone(),
+            new_key_id: new_key,
+        }
+    );
     assert_eq!(
         member.keys("svc").await,
         keys_after_first,

@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 
-use rekey::aws::AwsOptions;
+use rekey::aws::{AwsOptions, Deps};
+use rekey::awsfiles::FileKind;
 use rekey::clock::SystemClock;
-use rekey::destination::{CredentialsFile, Destination};
+use rekey::destination::DestinationSpec;
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
-use rekey::rotation::engine::{NoPrompt, Status};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, Subject};
+use rekey::rotation::engine::{Done, KeyOutcome, NoPrompt, OldKeyEnd, Status};
+use rekey::rotation::{self, Job, JobSpec, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::{
     Creds, Home, Org, ROLE, Seeder, code, member_config, moto, sdk_config, stderr, stdout,
@@ -149,12 +150,7 @@ async fn a_role_rotation_interrupted_after_delivery_resumes_through_the_same_rol
 }
 
 /// The run's options for a library test: `opts` must outlive them.
-fn options<'a>(
-    opts: &'a RotateOptions,
-    caller: &'a aws_config::SdkConfig,
-    aws: &'a AwsOptions,
-    clock: &'a SystemClock,
-) -> RunOptions<'a> {
+fn options<'a>(opts: &'a RotateOptions, deps: &'a Deps, clock: &'a SystemClock) -> RunOptions<'a> {
     RunOptions {
         rotate: opts,
         mode: Mode::Apply,
@@ -162,9 +158,7 @@ fn options<'a>(
         clock,
         prompt: &NoPrompt,
         holder: Holder::current("library-test"),
-        caller,
-        profiles: None,
-        aws,
+        deps,
     }
 }
 
@@ -182,10 +176,14 @@ fn rotate_options() -> RotateOptions {
 
 /// A job for `svc`'s key in the credentials file, named by the caller (as
 /// an inventory would) rather than asked of STS.
-fn named_job(svc: &Service, old_key_id: &str, caller: &aws_config::SdkConfig) -> Job {
-    let file = CredentialsFile::new(&svc.home.credentials_path(), vec!["svc".into()]);
-    let destinations: Vec<Arc<dyn Destination>> = vec![Arc::new(file)];
-    Job::new(
+async fn named_job(svc: &Service, old_key_id: &str, deps: &Deps) -> Job {
+    let file = DestinationSpec::SharedFile {
+        file: FileKind::Credentials,
+        path: svc.home.credentials_path(),
+        profiles: vec!["svc".into()],
+    };
+    let spec = JobSpec::new(
+        "profile svc".into(),
         Subject::Known {
             account_id: svc.account_id.clone(),
             user_arn: format!("arn:aws:iam::{}:user/svc", svc.account_id),
@@ -195,10 +193,9 @@ fn named_job(svc: &Service, old_key_id: &str, caller: &aws_config::SdkConfig) ->
             role: ROLE.into(),
             external_id: None,
         },
-        destinations,
-        caller.clone(),
-        "profile svc".into(),
-    )
+        vec![file],
+    );
+    Job::open(spec, deps).await.expect("a job opens")
 }
 
 /// The same rotation with no binary: a front end builds the job and calls
@@ -206,12 +203,12 @@ fn named_job(svc: &Service, old_key_id: &str, caller: &aws_config::SdkConfig) ->
 #[tokio::test]
 async fn the_library_run_rotates_a_named_key_through_a_role_and_reports_it() {
     let svc = Service::new().await;
-    let caller = sdk_config(&svc.org.admin);
-    let job = named_job(&svc, &svc.key.access_key_id, &caller);
+    let deps = Deps::new(sdk_config(&svc.org.admin), AwsOptions::default(), None);
+    let job = named_job(&svc, &svc.key.access_key_id, &deps).await;
     let clock = SystemClock;
     let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
-    let (opts, aws) = (rotate_options(), AwsOptions::default());
-    let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
+    let opts = rotate_options();
+    let report = rotation::run(&[job], &journal, &options(&opts, &deps, &clock)).await;
     let errors: Vec<String> = report
         .failures
         .iter()
@@ -220,23 +217,49 @@ async fn the_library_run_rotates_a_named_key_through_a_role_and_reports_it() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
-    assert_eq!(done.status, Status::Rotated, "{}", done.message);
+    assert_eq!(done.status, Status::Rotated, "{:?}", done.outcome);
     let new = svc.held();
     assert_eq!(done.new_key_id.as_deref(), Some(new.as_str()));
     // Deleted, not deactivated: only the new key is left.
-    assert_eq!(svc.seeder.keys("svc").await, [(new, "Active".to_string())]);
+    assert_eq!(
+        svc.seeder.keys("svc").await,
+        [(new.clone(), "Active".to_string())]
+    );
+    // What became of the key is data a front end renders (issue 16).
+    let KeyOutcome::Rotated {
+        done:
+            Done::Rotated {
+                old_key_id,
+                new_key_id,
+                old_key,
+                ..
+            },
+        freed: None,
+        ..
+    } = &done.outcome
+    else {
+        panic!("{:?}", done.outcome)
+    };
+    assert_eq!(
+        (old_key_id, new_key_id, *old_key),
+        (
+            &svc.key.access_key_id,
+            &new,
+            OldKeyEnd::Retired(OldKeyAction::Delete)
+        )
+    );
 }
 
 #[tokio::test]
 async fn a_job_naming_another_key_than_its_destination_holds_changes_nothing() {
     let svc = Service::new().await;
-    let caller = sdk_config(&svc.org.admin);
+    let deps = Deps::new(sdk_config(&svc.org.admin), AwsOptions::default(), None);
     let other = svc.seeder.add_key("svc", 5, false).await;
-    let job = named_job(&svc, &other.access_key_id, &caller);
+    let job = named_job(&svc, &other.access_key_id, &deps).await;
     let clock = SystemClock;
     let journal = SqliteJournal::in_memory(Arc::new(SystemClock)).unwrap();
-    let (opts, aws) = (rotate_options(), AwsOptions::default());
-    let report = rotation::run(&[job], &journal, &options(&opts, &caller, &aws, &clock)).await;
+    let opts = rotate_options();
+    let report = rotation::run(&[job], &journal, &options(&opts, &deps, &clock)).await;
     assert!(report.reports.is_empty());
     let errors: Vec<String> = report
         .failures

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_config::SdkConfig;
-use rekey::aws::AwsOptions;
+use rekey::aws::{AwsOptions, Deps};
 use rekey::clock::SystemClock;
-use rekey::destination::{Destination, SecretsManagerSecret, SsmParameter};
+use rekey::destination::DestinationSpec;
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
 use rekey::rotation::engine::{NoPrompt, Status};
-use rekey::rotation::{self, Job, Mode, RotateOptions, RunOptions, RunReport, Subject};
+use rekey::rotation::{self, Job, JobSpec, Mode, RotateOptions, RunOptions, RunReport, Subject};
 use serde_json::Value;
 
 use crate::support::runner::{Runner, svc_in};
@@ -73,8 +73,9 @@ impl Service {
         format!("arn:aws:iam::{}:user/svc", self.account_id)
     }
 
-    fn job(&self, destination: Arc<dyn Destination>) -> Job {
-        Job::new(
+    fn job(&self, destination: DestinationSpec) -> JobSpec {
+        JobSpec::new(
+            "service svc".into(),
             Subject::Known {
                 account_id: self.account_id.clone(),
                 user_arn: self.user_arn(),
@@ -85,25 +86,26 @@ impl Service {
                 external_id: None,
             },
             vec![destination],
-            self.caller.clone(),
-            "service svc".into(),
         )
     }
 
-    fn secret(&self) -> Arc<dyn Destination> {
-        Arc::new(SecretsManagerSecret::new(
-            &self.secret_id,
-            None,
-            None,
-            &self.caller,
-        ))
+    fn secret(&self) -> DestinationSpec {
+        DestinationSpec::SecretsManager {
+            secret_id: self.secret_id.clone(),
+            region: None,
+            role: None,
+            external_id: None,
+        }
     }
 
     fn journal_path(&self) -> std::path::PathBuf {
         self.runner.journal()
     }
 
-    async fn run(&self, job: Job) -> RunReport {
+    /// Opens `spec` as the CLI does and runs it.
+    async fn run(&self, spec: JobSpec) -> RunReport {
+        let deps = Deps::new(self.caller.clone(), AwsOptions::default(), None);
+        let job = Job::open(spec, &deps).await.expect("a job opens");
         let journal = SqliteJournal::open(&self.journal_path(), Arc::new(SystemClock)).unwrap();
         let opts = RotateOptions {
             old_key: OldKeyAction::Keep,
@@ -114,7 +116,6 @@ impl Service {
             lease_ttl: time::Duration::minutes(5),
             run_id: "service-keys-test".into(),
         };
-        let aws = AwsOptions::default();
         let options = RunOptions {
             rotate: &opts,
             mode: Mode::Apply,
@@ -122,9 +123,7 @@ impl Service {
             clock: &SystemClock,
             prompt: &NoPrompt,
             holder: Holder::current("service-keys-test"),
-            caller: &self.caller,
-            profiles: None,
-            aws: &aws,
+            deps: &deps,
         };
         rotation::run(&[job], &journal, &options).await
     }
@@ -144,7 +143,7 @@ fn assert_rotated(report: &RunReport) -> String {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
-    assert_eq!(done.status, Status::Rotated, "{}", done.message);
+    assert_eq!(done.status, Status::Rotated, "{:?}", done.outcome);
     done.new_key_id.clone().expect("a new key")
 }
 
@@ -248,13 +247,13 @@ async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
     let central_secrets =
         aws_sdk_secretsmanager::Client::new(&member_config(&svc.org, &central).await);
     let arn = create_secret(&central_secrets, "ci/svc", &svc.key).await;
-    let secret = SecretsManagerSecret::new(
-        &arn,
-        None,
-        Some(format!("arn:aws:iam::{central}:role/{ROLE}")),
-        &svc.caller,
-    );
-    let report = svc.run(svc.job(Arc::new(secret))).await;
+    let secret = DestinationSpec::SecretsManager {
+        secret_id: arn.clone(),
+        region: None,
+        role: Some(format!("arn:aws:iam::{central}:role/{ROLE}")),
+        external_id: None,
+    };
+    let report = svc.run(svc.job(secret)).await;
     let new = assert_rotated(&report);
     let current = secret_current(&central_secrets, &arn).await;
     assert_eq!(current["AccessKeyId"], new.as_str());
@@ -491,8 +490,14 @@ async fn a_reader_of_an_ssm_json_parameter_always_holds_a_working_key_and_its_km
             }
         })
     };
-    let destination = SsmParameter::new("/ci/svc", None, None, &svc.caller);
-    let report = svc.run(svc.job(Arc::new(destination))).await;
+    let destination = DestinationSpec::Ssm {
+        path: "/ci/svc".into(),
+        form: None,
+        region: None,
+        role: None,
+        external_id: None,
+    };
+    let report = svc.run(svc.job(destination)).await;
     stop.store(true, Ordering::SeqCst);
     let seen = reader.await.unwrap();
     moto().new_key_delay(&svc.account_id, 0.0, false, false);

@@ -7,7 +7,10 @@
 //! parameters implement the trait. A destination whose consumers read it on their own
 //! schedule stages a delivery and makes it current only once the new key
 //! is verified ([`Destination::promote`]). What a destination is, the
-//! journal keeps as a [`DestinationSpec`].
+//! journal keeps as a [`DestinationSpec`], and a job's spec names its
+//! destinations the same way; [`open`] is the one road from a spec to the
+//! destination (a [`Binding`] — what a person writes — only becomes a
+//! spec), whether the rotation is fresh or resumed (issue 16).
 
 mod binding;
 pub mod credentials_file;
@@ -25,6 +28,7 @@ use crate::model::mask_key_id;
 
 pub use binding::Binding;
 pub use credentials_file::CredentialsFile;
+pub use route::Reach;
 pub use secrets_manager::{SecretRole, SecretsManagerSecret};
 pub use spec::DestinationSpec;
 pub use ssm::{SsmForm, SsmParameter};
@@ -224,12 +228,16 @@ pub trait Destination: Send + Sync {
     fn release_old<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()>;
 }
 
-/// Rebuilds a journaled destination; AWS destinations are reached with
-/// `base`'s credentials. A kind this build does not know is an error
-/// naming it, never dropped.
-pub fn from_spec(
+/// Opens the destination `spec` names, whether a rotation is fresh (its
+/// spec made from a binding or a profile) or resumed (its spec read back
+/// from the journal): one road, so a resumed rotation reaches exactly what
+/// a fresh one would. Only builds: no call is made until the destination
+/// is used. AWS destinations are reached as `reach` says. A kind this
+/// build does not know, or an old string naming a file that is gone, is an
+/// error naming it, never dropped.
+pub fn open(
     spec: &DestinationSpec,
-    base: &aws_config::SdkConfig,
+    reach: &Reach,
 ) -> Result<Arc<dyn Destination>, DestinationError> {
     Ok(match spec {
         DestinationSpec::SecretsManager {
@@ -237,20 +245,25 @@ pub fn from_spec(
             region,
             role,
             external_id,
-        } => Arc::new(
-            SecretsManagerSecret::new(secret_id, region.clone(), role.clone(), base)
-                .with_external_id(external_id.clone()),
-        ),
+        } => {
+            let role = role.clone().map(|arn| (arn, external_id.clone()));
+            Arc::new(SecretsManagerSecret::new(
+                secret_id,
+                region.clone(),
+                role,
+                reach,
+            ))
+        }
         DestinationSpec::Ssm {
             path,
             form,
             region,
             role,
             external_id,
-        } => Arc::new(
-            SsmParameter::new(path, *form, region.clone(), base)
-                .with_role(role.clone(), external_id.clone()),
-        ),
+        } => {
+            let role = role.clone().map(|arn| (arn, external_id.clone()));
+            Arc::new(SsmParameter::new(path, *form, region.clone(), role, reach))
+        }
         DestinationSpec::SharedFile {
             file: crate::awsfiles::FileKind::Credentials,
             path,
@@ -264,22 +277,4 @@ pub fn from_spec(
             return Err(DestinationError::UnknownKind { kind: kind.clone() });
         }
     })
-}
-
-/// How a destination in the user's own account is reached.
-#[derive(Debug, Clone, Copy)]
-pub enum Reach<'a> {
-    /// With these credentials (the caller's own, or a profile's).
-    With(&'a aws_config::SdkConfig),
-    /// Through this role (an ARN) of the user's account, assumed with the
-    /// caller's credentials whenever they are needed. Journaled with the
-    /// destination, so a resumed rotation reaches it the same way, whatever
-    /// the resuming run's own credentials reach.
-    Role {
-        arn: &'a str,
-        external_id: Option<&'a str>,
-        /// The role's session, when the run has it open already: used as
-        /// is, no second AssumeRole.
-        session: Option<&'a aws_credential_types::Credentials>,
-    },
 }

@@ -1,28 +1,44 @@
-//! How an AWS destination (a secret, a parameter) is reached: the run's
-//! credentials in the destination's region, or a role (with the external ID
-//! its trust asks for) assumed with them. The role is journaled with the
+//! How an AWS destination (a secret, a parameter) is reached: its job's
+//! configuration in the destination's region, or a role (with the external
+//! ID its trust asks for) assumed with it. The role is journaled with the
 //! destination, so a resumed run reaches the same account; credentials
-//! never are.
+//! never are. Sessions and clients come from the run's [`Deps`]: a role
+//! the run has assumed already (the account a `--service` job entered
+//! through it) is not assumed again.
 
 use aws_config::{Region, SdkConfig};
-use aws_credential_types::Credentials;
 use tokio::sync::OnceCell;
 
+use crate::aws::{ClientFactory, Deps, Signer};
 use crate::error::CallError;
 
-/// Region and role of an AWS destination, over `base`'s credentials.
+/// What a job's destinations are opened with: the job's configuration
+/// (region, endpoint, and the credentials its destinations sign with),
+/// who those credentials are (roles are assumed with them), the run's
+/// [`Deps`], and the account of the job's user, when known.
+#[derive(Clone)]
+pub struct Reach {
+    pub config: SdkConfig,
+    pub signer: Signer,
+    pub deps: Deps,
+    /// A secret of another account is reached through a role there; a
+    /// call it denies says which account it is in.
+    pub user_account: Option<String>,
+}
+
+/// Region and role of an AWS destination, over its [`Reach`].
 #[derive(Clone)]
 pub(crate) struct Route {
-    base: SdkConfig,
+    reach: Reach,
     pub region: Option<String>,
     /// A role ARN and its external ID.
     pub role: Option<(String, Option<String>)>,
 }
 
 impl Route {
-    pub fn new(base: &SdkConfig, region: Option<String>) -> Self {
+    pub fn new(reach: &Reach, region: Option<String>) -> Self {
         Route {
-            base: base.clone(),
+            reach: reach.clone(),
             region,
             role: None,
         }
@@ -36,43 +52,44 @@ impl Route {
         self.role.as_ref().and_then(|(_, id)| id.clone())
     }
 
-    /// `base` in the destination's region.
+    pub fn user_account(&self) -> Option<&str> {
+        self.reach.user_account.as_deref()
+    }
+
+    /// The job's configuration in the destination's region.
     fn regional(&self) -> SdkConfig {
-        let mut config = self.base.to_builder();
+        let mut config = self.reach.config.to_builder();
         if let Some(region) = &self.region {
             config = config.region(Region::new(region.clone()));
         }
         config.build()
     }
 
-    /// What the destination's calls are signed with: `base`, or the role
-    /// assumed with it (one AssumeRole).
+    /// What the destination's calls are signed with: the job's
+    /// credentials, or the role's session (assumed once per run).
     pub async fn config(&self) -> Result<SdkConfig, CallError> {
         let config = self.regional();
         let Some((role, external_id)) = &self.role else {
             return Ok(config);
         };
-        let sts = aws_sdk_sts::Client::new(&config);
-        let creds = crate::aws::assume_role(&sts, role, external_id.as_deref()).await?;
-        Ok(crate::aws::with_credentials(&config, creds))
-    }
-
-    /// The role's session the run already has open: no second AssumeRole.
-    fn with_session(&self, session: &Credentials) -> SdkConfig {
-        crate::aws::with_credentials(&self.regional(), session.clone())
+        let deps = &self.reach.deps;
+        let session = deps
+            .role_session(&self.reach.signer, role, external_id.as_deref())
+            .await?;
+        Ok(crate::aws::with_credentials(&config, session))
     }
 }
 
-/// A destination's SDK client (`C`), built once over its [`Route`]: from
-/// the run's open role session when it has one, else on first use.
+/// A destination's SDK client (`C`), built on first use over its
+/// [`Route`] by the run's one [`ClientFactory`].
 pub(crate) struct RoutedClient<C> {
     pub route: Route,
     client: OnceCell<C>,
-    build: fn(&SdkConfig) -> C,
+    build: fn(&ClientFactory, &SdkConfig) -> C,
 }
 
 impl<C> RoutedClient<C> {
-    pub fn new(route: Route, build: fn(&SdkConfig) -> C) -> Self {
+    pub fn new(route: Route, build: fn(&ClientFactory, &SdkConfig) -> C) -> Self {
         RoutedClient {
             route,
             client: OnceCell::new(),
@@ -80,19 +97,13 @@ impl<C> RoutedClient<C> {
         }
     }
 
-    /// The role's session is already open: no second AssumeRole. The role
-    /// is still journaled, so a resumed run assumes it again.
-    pub fn with_session(self, session: &Credentials) -> Self {
-        let _ = self
-            .client
-            .set((self.build)(&self.route.with_session(session)));
-        self
-    }
-
     /// The client; the first use may assume the route's role.
     pub async fn get(&self) -> Result<&C, CallError> {
         self.client
-            .get_or_try_init(|| async { Ok((self.build)(&self.route.config().await?)) })
+            .get_or_try_init(|| async {
+                let config = self.route.config().await?;
+                Ok((self.build)(self.route.reach.deps.clients(), &config))
+            })
             .await
     }
 }

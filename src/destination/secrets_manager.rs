@@ -28,14 +28,14 @@
 //! way. Without a role, such a secret is reached as any other, and a call
 //! it denies says which account it is in ([`DestinationError::Unreachable`]).
 
-use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::route::{Route, RoutedClient};
-use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair, Reach};
+use super::route::{Reach, Route, RoutedClient};
+use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
+use crate::aws::ClientFactory;
 use crate::error::{CallError, FailureKind};
 use crate::model::mask_key_id;
 
@@ -68,6 +68,14 @@ impl SecretRole {
     }
 }
 
+/// The account an ARN names (`arn:aws:iam::ACCOUNT:role/…`). Pure.
+fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")?
+        .split(':')
+        .nth(3)
+        .filter(|a| !a.is_empty())
+}
+
 /// The partition and account of a secret named by an ARN of another
 /// account than `user_account`. Pure.
 fn other_account<'a>(secret_id: &'a str, user_account: &str) -> Option<(&'a str, &'a str)> {
@@ -90,77 +98,34 @@ pub struct SecretsManagerSecret {
 }
 
 impl SecretsManagerSecret {
-    /// `secret_id` is a name (in `base`'s account) or an ARN; `region`
-    /// overrides `base`'s (an ARN's region is used when none is given);
-    /// `role` is assumed with `base`'s credentials to reach the secret.
-    pub fn new(
+    /// `secret_id` is a name (in the account of `reach`'s credentials) or
+    /// an ARN; `region` overrides `reach`'s (an ARN's region is used when
+    /// none is given); `role` (an ARN, with its external ID) is assumed
+    /// with `reach`'s credentials to reach the secret. A secret named by
+    /// an ARN of another account than its user's, reached without a role
+    /// in that account, names that account when a call is denied.
+    pub(super) fn new(
         secret_id: &str,
         region: Option<String>,
-        role: Option<String>,
-        base: &SdkConfig,
+        role: Option<(String, Option<String>)>,
+        reach: &Reach,
     ) -> Self {
         let region = region.or_else(|| region_of_arn(secret_id).map(str::to_string));
-        let mut route = Route::new(base, region);
-        route.role = role.map(|arn| (arn, None));
+        let mut route = Route::new(reach, region);
+        let foreign_account = route
+            .user_account()
+            .and_then(|user| other_account(secret_id, user))
+            .map(|(_, account)| account)
+            .filter(|account| {
+                role.as_ref().and_then(|(arn, _)| account_of_arn(arn)) != Some(account)
+            })
+            .map(str::to_string);
+        route.role = role;
         SecretsManagerSecret {
             secret_id: secret_id.to_string(),
-            foreign_account: None,
-            client: RoutedClient::new(route, Self::client_of),
+            foreign_account,
+            client: RoutedClient::new(route, ClientFactory::secrets_manager),
         }
-    }
-
-    /// The external ID the role's trust policy asks for.
-    pub fn with_external_id(mut self, external_id: Option<String>) -> Self {
-        if let Some((_, id)) = &mut self.client.route.role {
-            *id = external_id;
-        }
-        self
-    }
-
-    /// The secret `secret_id` of a user of `user_account`: one named by an
-    /// ARN of another account is reached through `role` there, assumed
-    /// with `caller`; any other secret (or without a role) as `own` says.
-    pub fn of_user(
-        secret_id: &str,
-        user_account: &str,
-        role: Option<&SecretRole>,
-        own: Reach<'_>,
-        caller: &SdkConfig,
-    ) -> Self {
-        if let Some((arn, r)) = role.and_then(|r| Some((r.arn_for(secret_id, user_account)?, r))) {
-            return Self::new(secret_id, None, Some(arn), caller)
-                .with_external_id(r.external_id.clone());
-        }
-        let mut secret = match own {
-            Reach::With(config) => Self::new(secret_id, None, None, config),
-            Reach::Role {
-                arn,
-                external_id,
-                session,
-            } => {
-                let secret = Self::new(secret_id, None, Some(arn.to_string()), caller)
-                    .with_external_id(external_id.map(str::to_string));
-                match session {
-                    Some(session) => SecretsManagerSecret {
-                        client: secret.client.with_session(session),
-                        ..secret
-                    },
-                    None => secret,
-                }
-            }
-        };
-        secret.foreign_account = other_account(secret_id, user_account).map(|(_, a)| a.to_string());
-        secret
-    }
-
-    fn client_of(config: &SdkConfig) -> Client {
-        let builder = aws_sdk_secretsmanager::config::Builder::from(config);
-        #[cfg(feature = "fault-injection")]
-        let builder = match crate::faults::FaultInjector::from_env() {
-            Some(faults) => builder.interceptor(faults),
-            None => builder,
-        };
-        Client::from_conf(builder.build())
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {
@@ -397,7 +362,7 @@ fn is_not_found(e: &CallError) -> bool {
 }
 
 /// The region of `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`.
-fn region_of_arn(id: &str) -> Option<&str> {
+pub(super) fn region_of_arn(id: &str) -> Option<&str> {
     let mut parts = id.split(':');
     (parts.next() == Some("arn"))
         .then(|| parts.nth(2))
@@ -615,6 +580,42 @@ mod tests {
             by_arn.arn_for("arn:aws:secretsmanager:eu-west-1", "2"),
             None
         );
+    }
+
+    #[test]
+    fn a_secret_of_another_account_is_named_unless_a_role_there_reaches_it() {
+        let reach = Reach {
+            config: aws_config::SdkConfig::builder().build(),
+            signer: crate::aws::Signer::Caller,
+            deps: crate::aws::Deps::new(
+                aws_config::SdkConfig::builder().build(),
+                crate::aws::AwsOptions::default(),
+                None,
+            ),
+            user_account: Some("222222222222".into()),
+        };
+        let central = "arn:aws:secretsmanager:eu-west-1:333333333333:secret:ci/bot-AbCdEf";
+        let foreign = |id: &str, role: Option<&str>| {
+            let role = role.map(|r| (r.to_string(), None));
+            SecretsManagerSecret::new(id, None, role, &reach).foreign_account
+        };
+        assert_eq!(foreign(central, None).as_deref(), Some("333333333333"));
+        // Through the role its account was entered with: still the other's.
+        let entered = "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole";
+        assert_eq!(
+            foreign(central, Some(entered)).as_deref(),
+            Some("333333333333")
+        );
+        assert_eq!(
+            foreign(
+                central,
+                Some("arn:aws:iam::333333333333:role/SecretsWriter")
+            ),
+            None
+        );
+        assert_eq!(foreign("ci/bot", None), None);
+        let own = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:ci/bot-AbCdEf";
+        assert_eq!(foreign(own, None), None);
     }
 
     #[test]

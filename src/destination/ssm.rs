@@ -31,7 +31,6 @@
 
 use std::sync::Mutex;
 
-use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use secrecy::{ExposeSecret, SecretString};
@@ -39,8 +38,9 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::route::{Route, RoutedClient};
+use super::route::{Reach, Route, RoutedClient};
 use super::{Destination, DestinationError, DestinationSpec, Io, KeyPair};
+use crate::aws::ClientFactory;
 use crate::error::CallError;
 use crate::model::mask_key_id;
 
@@ -96,49 +96,27 @@ impl SsmParameter {
     /// `form` None: found on first use (the JSON parameter at `path` if it
     /// exists, else the pair under it if that exists, else JSON: a first
     /// delivery to a path not set yet creates one SecureString parameter).
-    pub fn new(
+    /// `region` overrides `reach`'s; `role` (an ARN, with its external ID)
+    /// is assumed with `reach`'s credentials to reach the parameter.
+    pub(super) fn new(
         path: &str,
         form: Option<SsmForm>,
         region: Option<String>,
-        base: &SdkConfig,
+        role: Option<(String, Option<String>)>,
+        reach: &Reach,
     ) -> Self {
         let cell = OnceCell::new();
         if let Some(form) = form {
             let _ = cell.set(form);
         }
+        let mut route = Route::new(reach, region);
+        route.role = role;
         SsmParameter {
             path: path.trim_end_matches('/').to_string(),
             form: cell,
-            client: RoutedClient::new(Route::new(base, region), Self::client_of),
+            client: RoutedClient::new(route, ClientFactory::ssm),
             previous: Mutex::new(None),
         }
-    }
-
-    /// This parameter reached through `role` (an ARN, with the external ID
-    /// its trust asks for), assumed with `base`'s credentials.
-    pub fn with_role(mut self, role: Option<String>, external_id: Option<String>) -> Self {
-        self.client.route.role = role.map(|arn| (arn, external_id));
-        self
-    }
-
-    /// The role's session is already open (`session` holds its
-    /// credentials): no second AssumeRole. The role is still journaled, so
-    /// a resumed run assumes it again with `base`.
-    pub fn with_session(self, session: &aws_credential_types::Credentials) -> Self {
-        SsmParameter {
-            client: self.client.with_session(session),
-            ..self
-        }
-    }
-
-    fn client_of(config: &SdkConfig) -> Client {
-        let builder = aws_sdk_ssm::config::Builder::from(config);
-        #[cfg(feature = "fault-injection")]
-        let builder = match crate::faults::FaultInjector::from_env() {
-            Some(faults) => builder.interceptor(faults),
-            None => builder,
-        };
-        Client::from_conf(builder.build())
     }
 
     async fn client(&self) -> Result<&Client, DestinationError> {

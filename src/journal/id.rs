@@ -133,10 +133,33 @@ impl Serialize for RotationId {
     }
 }
 
+/// Read from a string; a number is taken too, as the number of a rotation
+/// of an older journal (`"abandon": 7` in a JSON request).
 impl<'de> Deserialize<'de> for RotationId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RotationId, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = RotationId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rotation ID (a ULID, or an older journal's number)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RotationId, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RotationId, E> {
+                Ok(RotationId::numbered(n))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RotationId, E> {
+                u64::try_from(n)
+                    .map(RotationId::numbered)
+                    .map_err(|_| E::custom(BadRotationId(n.to_string())))
+            }
+        }
+        d.deserialize_any(Text)
     }
 }
 
@@ -196,6 +219,9 @@ mod tests {
         let old = RotationId::numbered(12);
         assert_eq!(serde_json::to_string(&old).unwrap(), "\"12\"");
         assert_eq!(serde_json::from_str::<RotationId>("\"12\"").unwrap(), old);
+        assert_eq!(serde_json::from_str::<RotationId>("12").unwrap(), old);
+        assert!(serde_json::from_str::<RotationId>("-12").is_err());
+        assert!(serde_json::from_str::<RotationId>("\"x\"").is_err());
     }
 
     #[test]

@@ -8,24 +8,36 @@
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use super::steps::clients_for;
-use crate::aws::{AccountClients, Identity, assume_role, caller_identity, with_credentials};
+use crate::aws::{AccountClients, Deps, Identity, Signer, caller_identity, with_credentials};
 use crate::destination::KeyPair;
 use crate::error::CallError;
 use crate::journal::AccessSpec;
 
-/// How IAM is reached for one job.
-#[derive(Clone, PartialEq, Eq)]
+/// How IAM is reached for one job: data, part of its
+/// [`JobSpec`](super::JobSpec). Never a secret: an MFA session names its
+/// device, and the code the person typed is kept in the run's [`Deps`].
+///
+/// JSON: an object tagged by `"kind"` — `{"kind": "old_key"}`,
+/// `{"kind": "mfa_session", "serial": ARN}`, `{"kind": "caller"}`,
+/// `{"kind": "profile", "name": NAME}`, `{"kind": "role", "role":
+/// NAME_OR_ARN, "external_id": ID}` (`external_id` left out when none).
+/// Another kind (a newer rekey wrote it) is kept as it was read and
+/// refused by name when a run must act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     /// Signed with the key being rotated, then with the new key.
     OldKey,
-    /// GetSessionToken with the old key and this device's code.
-    MfaSession { serial: String, code: String },
+    /// GetSessionToken with the old key and the code of this device.
+    MfaSession { serial: String },
     /// The caller's own credentials (the user is in the caller's account).
     Caller,
-    /// The credentials of profile `name`: the job's `config` is loaded
-    /// from it (the user is in that profile's account).
+    /// The credentials of profile `name`: the job's configuration is
+    /// loaded from it (the user is in that profile's account).
     Profile { name: String },
     /// AssumeRole with the caller's credentials. `role` is an ARN, or a
     /// role name (with an optional path) in the user's own account.
@@ -33,25 +45,88 @@ pub enum Access {
         role: String,
         external_id: Option<String>,
     },
+    /// A kind this build does not know, as JSON text.
+    Unknown(String),
 }
 
-impl std::fmt::Debug for Access {
-    // Never the MFA code: it opens a session for a while.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Access::OldKey => f.write_str("OldKey"),
-            Access::Caller => f.write_str("Caller"),
-            Access::Profile { name } => f.debug_struct("Profile").field("name", name).finish(),
-            Access::MfaSession { serial, .. } => f
-                .debug_struct("MfaSession")
-                .field("serial", serial)
-                .field("code", &"<redacted>")
-                .finish(),
-            Access::Role { role, external_id } => f
-                .debug_struct("Role")
-                .field("role", role)
-                .field("external_id", external_id)
-                .finish(),
+/// The kinds this build knows, as serde writes them.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Known {
+    OldKey,
+    MfaSession {
+        serial: String,
+    },
+    Caller,
+    Profile {
+        name: String,
+    },
+    Role {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+    },
+}
+
+const KINDS: &[&str] = &["old_key", "mfa_session", "caller", "profile", "role"];
+
+impl Serialize for Access {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let known = match self.clone() {
+            Access::OldKey => Known::OldKey,
+            Access::MfaSession { serial } => Known::MfaSession { serial },
+            Access::Caller => Known::Caller,
+            Access::Profile { name } => Known::Profile { name },
+            Access::Role { role, external_id } => Known::Role { role, external_id },
+            Access::Unknown(text) => {
+                let raw: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                return raw.serialize(s);
+            }
+        };
+        known.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Access {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let kind = value.get("kind").and_then(Value::as_str);
+        if !kind.is_some_and(|k| KINDS.contains(&k)) {
+            if kind.is_none() {
+                return Err(serde::de::Error::custom("an access without a kind"));
+            }
+            return Ok(Access::Unknown(value.to_string()));
+        }
+        Ok(
+            match serde_json::from_value(value).map_err(serde::de::Error::custom)? {
+                Known::OldKey => Access::OldKey,
+                Known::MfaSession { serial } => Access::MfaSession { serial },
+                Known::Caller => Access::Caller,
+                Known::Profile { name } => Access::Profile { name },
+                Known::Role { role, external_id } => Access::Role { role, external_id },
+            },
+        )
+    }
+}
+
+impl From<&AccessSpec> for Access {
+    /// The way a journaled rotation went, as a job's spec names it.
+    fn from(spec: &AccessSpec) -> Access {
+        match spec {
+            AccessSpec::OldKey => Access::OldKey,
+            AccessSpec::MfaSession { serial } => Access::MfaSession {
+                serial: serial.clone(),
+            },
+            AccessSpec::Caller => Access::Caller,
+            AccessSpec::Profile { name } => Access::Profile { name: name.clone() },
+            AccessSpec::Role {
+                role_arn,
+                external_id,
+            } => Access::Role {
+                role: role_arn.clone(),
+                external_id: external_id.clone(),
+            },
+            AccessSpec::Unknown(text) => Access::Unknown(text.clone()),
         }
     }
 }
@@ -99,8 +174,12 @@ pub enum AccessError {
         #[source]
         source: aws_credential_types::provider::error::CredentialsError,
     },
-    #[error("the journal names an access mode this build of rekey does not know: {0}")]
+    #[error("an access mode this build of rekey does not know: {0}")]
     Unknown(String),
+    /// The run was given no code for the device (the front end asks for
+    /// one before the job is opened).
+    #[error("no MFA code was given for {serial}")]
+    NoMfaCode { serial: String },
     #[error("cannot ask STS whose credentials these are")]
     Identity(#[source] CallError),
     #[error(
@@ -115,12 +194,14 @@ pub enum AccessError {
 
 impl Access {
     /// Opens the way in for the user of `old` (`identity`): `config` holds
-    /// the region and endpoint (for a profile, its credentials too),
-    /// `caller` the credentials roles are assumed with.
+    /// the region and endpoint (for a profile, its credentials too);
+    /// roles are assumed with the caller's credentials, once per run
+    /// ([`Deps::role_session`]); an MFA session takes the code the person
+    /// gave for its device.
     pub async fn open(
         &self,
+        deps: &Deps,
         config: &SdkConfig,
-        caller: &SdkConfig,
         old: &KeyPair,
         identity: &Identity,
     ) -> Result<Opened, AccessError> {
@@ -131,14 +212,19 @@ impl Access {
             }),
             Access::Caller => Ok(Opened {
                 spec: AccessSpec::Caller,
-                session: Some(caller_credentials(caller).await?),
+                session: Some(caller_credentials(deps.base()).await?),
             }),
             Access::Profile { name } => Ok(Opened {
                 spec: AccessSpec::Profile { name: name.clone() },
                 session: Some(profile_credentials(name, config).await?),
             }),
-            Access::MfaSession { serial, code } => {
-                let session = mfa_session(config, old, serial, code)
+            Access::MfaSession { serial } => {
+                let code = deps
+                    .mfa_code(serial)
+                    .ok_or_else(|| AccessError::NoMfaCode {
+                        serial: serial.clone(),
+                    })?;
+                let session = mfa_session(config, old, serial, code.expose_secret())
                     .await
                     .map_err(|source| AccessError::Mfa {
                         serial: serial.clone(),
@@ -153,7 +239,7 @@ impl Access {
             }
             Access::Role { role, external_id } => {
                 let role_arn = role_arn(role, identity);
-                let session = assume(caller, &role_arn, external_id.as_deref()).await?;
+                let session = assume(deps, &role_arn, external_id.as_deref()).await?;
                 Ok(Opened {
                     spec: AccessSpec::Role {
                         role_arn,
@@ -162,28 +248,28 @@ impl Access {
                     session: Some(session),
                 })
             }
+            Access::Unknown(text) => Err(AccessError::Unknown(text.clone())),
         }
     }
 
     /// Reopens the way a journaled rotation of a user of `account` went,
     /// for a run resuming it: `config` is the resumed job's (for a profile,
-    /// loaded from it — see `recovery::resume_config`), `caller` the
-    /// resuming run's own. The caller's or a profile's credentials are
+    /// loaded from it). The caller's or a profile's credentials are
     /// refused unless they are of `account`: they may be another account's
     /// now, where a user of the same name must not be touched. An MFA
     /// session cannot be reopened without a code: the new key (or, undoing,
     /// the old one) signs instead, as it always has.
     pub async fn reopen(
         spec: &AccessSpec,
+        deps: &Deps,
         config: &SdkConfig,
-        caller: &SdkConfig,
         account: &str,
     ) -> Result<Opened, AccessError> {
         let session = match spec {
             AccessSpec::OldKey | AccessSpec::MfaSession { .. } => None,
             AccessSpec::Caller => {
-                let session = caller_credentials(caller).await?;
-                same_account(caller, &session, account, "the run's own").await?;
+                let session = caller_credentials(deps.base()).await?;
+                same_account(deps.base(), &session, account, "the run's own").await?;
                 Some(session)
             }
             AccessSpec::Profile { name } => {
@@ -194,7 +280,7 @@ impl Access {
             AccessSpec::Role {
                 role_arn,
                 external_id,
-            } => Some(assume(caller, role_arn, external_id.as_deref()).await?),
+            } => Some(assume(deps, role_arn, external_id.as_deref()).await?),
             AccessSpec::Unknown(text) => return Err(AccessError::Unknown(text.clone())),
         };
         Ok(Opened {
@@ -249,13 +335,13 @@ async fn profile_credentials(name: &str, config: &SdkConfig) -> Result<Credentia
     })
 }
 
+/// The caller's session of `role_arn`, assumed once per run.
 async fn assume(
-    caller: &SdkConfig,
+    deps: &Deps,
     role_arn: &str,
     external_id: Option<&str>,
 ) -> Result<Credentials, AccessError> {
-    let sts = AccountClients::new(caller).sts;
-    assume_role(&sts, role_arn, external_id)
+    deps.role_session(&Signer::Caller, role_arn, external_id)
         .await
         .map_err(|source| AccessError::Role {
             role_arn: role_arn.to_string(),
@@ -319,11 +405,36 @@ mod tests {
     }
 
     #[test]
-    fn the_mfa_code_never_prints() {
-        let a = Access::MfaSession {
-            serial: "arn:aws:iam::1:mfa/dev".into(),
-            code: "123456".into(),
+    fn an_access_of_a_newer_kind_is_kept_as_it_was_read() {
+        let raw = r#"{"kind":"carrier_pigeon","loft":"north"}"#;
+        let access: Access = serde_json::from_str(raw).unwrap();
+        assert!(matches!(&access, Access::Unknown(_)));
+        assert_eq!(
+            serde_json::to_value(&access).unwrap(),
+            serde_json::from_str::<Value>(raw).unwrap()
+        );
+        assert!(serde_json::from_str::<Access>(r#"{"role":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_journaled_way_in_is_the_same_way_in_a_spec() {
+        let journaled = AccessSpec::Role {
+            role_arn: "arn:aws:iam::1:role/Rotator".into(),
+            external_id: Some("x-1".into()),
         };
-        assert!(!format!("{a:?}").contains("123456"));
+        assert_eq!(
+            Access::from(&journaled),
+            Access::Role {
+                role: "arn:aws:iam::1:role/Rotator".into(),
+                external_id: Some("x-1".into()),
+            }
+        );
+        let mfa = AccessSpec::MfaSession {
+            serial: "arn:aws:iam::1:mfa/dev".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&Access::from(&mfa)).unwrap(),
+            r#"{"kind":"mfa_session","serial":"arn:aws:iam::1:mfa/dev"}"#
+        );
     }
 }

@@ -10,20 +10,20 @@
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use aws_config::SdkConfig;
 use futures::{StreamExt, stream};
 
-use super::access::{Access, Opened};
+use super::access::Access;
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
 use super::engine::{Report, Status};
 use super::job::{Job, Subject};
-use crate::aws::{AccountClients, assume_role, with_credentials};
+use super::spec::JobSpec;
+use crate::aws::{AccountClients, Deps, Signer, with_credentials};
 use crate::config::ServiceEntry;
-use crate::destination::{Reach, SecretRole};
+use crate::destination::{DestinationError, SecretRole};
 use crate::discovery::{self, Discovery, Target};
-use crate::error::{CallError, error_chain};
+use crate::error::CallError;
 use crate::inventory::authorization_details;
-use crate::journal::{AccessSpec, OldKeyAction};
+use crate::journal::OldKeyAction;
 use crate::model::{User, is_account_id};
 
 /// One user to rotate, as its bindings say. Pure data.
@@ -55,7 +55,8 @@ pub enum BoundError {
         #[source]
         source: CallError,
     },
-    #[error("account {account}: {source}")]
+    // The tag's error is the source: the chain says it, once.
+    #[error("account {account}")]
     Tag {
         account: String,
         #[source]
@@ -63,6 +64,13 @@ pub enum BoundError {
     },
     #[error("account {account}: user {user} of a [[service]] entry does not exist")]
     NoSuchUser { account: String, user: String },
+    #[error("account {account}: user {user}: cannot open a destination")]
+    Open {
+        account: String,
+        user: String,
+        #[source]
+        source: DestinationError,
+    },
 }
 
 impl BoundError {
@@ -78,6 +86,9 @@ impl BoundError {
             BoundError::NoSuchUser { account, user } => {
                 (account, Some(user.as_str()), Status::Refused)
             }
+            BoundError::Open { account, user, .. } => {
+                (account, Some(user.as_str()), Status::Failed)
+            }
         };
         let target = match user {
             Some(user) => format!("user {user} in account {account}"),
@@ -86,7 +97,7 @@ impl BoundError {
         Report {
             account_id: is_account_id(account).then(|| account.clone()),
             user_name: user.map(str::to_string),
-            ..Report::failed(&target, status, error_chain(self))
+            ..Report::failed(&target, status)
         }
     }
 
@@ -152,19 +163,21 @@ pub fn bindings_of(
 
 /// Every job of the discovered accounts (each with the old-key action its
 /// `[[service]]` entry asks for), `concurrency` accounts at a time, and why
-/// the others got none. `base` is the caller (roles are assumed with it);
-/// `external_id` goes with every role; `secret_role` reaches secrets kept
-/// in another account than their user's, unless an entry names its own.
+/// the others got none. Roles are assumed with the caller's credentials
+/// (`deps`' base), once per run: an account entered through a role lends
+/// that session to its users' jobs and their destinations. `external_id`
+/// goes with every role; `secret_role` reaches secrets kept in another
+/// account than their user's, unless an entry names its own.
 pub async fn bound_jobs(
     discovery: Discovery,
-    base: &SdkConfig,
+    deps: &Deps,
     entries: &[ServiceEntry],
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
     concurrency: usize,
 ) -> (Vec<Job>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
-        .map(|target| account_jobs(target, base, entries, external_id, secret_role))
+        .map(|target| account_jobs(target, deps, entries, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -179,44 +192,57 @@ pub async fn bound_jobs(
     (jobs, errors)
 }
 
-async fn account_jobs(
-    target: Target,
-    base: &SdkConfig,
-    entries: &[ServiceEntry],
-    external_id: Option<&str>,
-    secret_role: Option<&SecretRole>,
-) -> (Vec<Job>, Vec<BoundError>) {
+/// How an account was entered: the way in its users' jobs take when their
+/// entry names no role (a profile by its name, so a resumed rotation opens
+/// that profile again), the role it was entered through, if any, and the
+/// credentials its users are listed with.
+struct Entered {
+    access: Access,
+    role: Option<(String, Option<String>)>,
+    config: aws_config::SdkConfig,
+}
+
+/// Enters the account `target` names: with its credentials in hand, or
+/// through its role (one AssumeRole, kept in `deps` for its jobs).
+async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundError> {
     let account = target.account_id.clone().unwrap_or_default();
-    // The account's credentials, the caller a job's role is assumed with,
-    // the way in a job takes when its entry names no role (a profile's by
-    // its name, so a resumed rotation opens that profile again), and the
-    // account's role session when it was entered through one: opened once,
-    // shared by its users' jobs and their destinations.
-    let (config, caller, access, entered) = match target.access {
+    match target.access {
         discovery::Access::Ready {
             config, profile, ..
         } => {
-            let access = profile.map_or(Access::Caller, |name| Access::Profile { name });
-            (*config.clone(), *config, access, None)
+            let access = match profile {
+                Some(name) => {
+                    deps.remember_profile(&name, *config.clone()).await;
+                    Access::Profile { name }
+                }
+                None => Access::Caller,
+            };
+            Ok(Entered {
+                access,
+                role: None,
+                config: *config,
+            })
         }
         discovery::Access::AssumeRole {
             role_arn,
-            external_id: ext,
+            external_id,
             ..
         } => {
-            let sts = AccountClients::new(base).sts;
-            match assume_role(&sts, &role_arn, ext.as_deref()).await {
-                Ok(creds) => (
-                    with_credentials(base, creds.clone()),
-                    base.clone(),
-                    Access::Role {
-                        role: role_arn.clone(),
-                        external_id: ext.clone(),
-                    },
-                    Some((role_arn, ext, creds)),
-                ),
-                Err(source) => return (vec![], vec![BoundError::Enter { account, source }]),
-            }
+            let session = deps
+                .role_session(&Signer::Caller, &role_arn, external_id.as_deref())
+                .await
+                .map_err(|source| BoundError::Enter {
+                    account: account.clone(),
+                    source,
+                })?;
+            Ok(Entered {
+                access: Access::Role {
+                    role: role_arn.clone(),
+                    external_id: external_id.clone(),
+                },
+                role: Some((role_arn, external_id)),
+                config: with_credentials(deps.base(), session),
+            })
         }
         discovery::Access::Failed(source) => {
             let account = if account.is_empty() {
@@ -224,77 +250,88 @@ async fn account_jobs(
             } else {
                 account
             };
-            return (vec![], vec![BoundError::Enter { account, source }]);
+            Err(BoundError::Enter { account, source })
         }
+    }
+}
+
+async fn account_jobs(
+    target: Target,
+    deps: &Deps,
+    entries: &[ServiceEntry],
+    external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
+) -> (Vec<Job>, Vec<BoundError>) {
+    let account = target.account_id.clone().unwrap_or_default();
+    let entered = match enter(target, deps).await {
+        Ok(entered) => entered,
+        Err(e) => return (vec![], vec![e]),
     };
-    let users = match authorization_details(&AccountClients::new(&config)).await {
+    let users = match authorization_details(&AccountClients::new(&entered.config)).await {
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
-    let (bound, errors) = bindings_of(&account, &users, entries);
+    let (bound, mut errors) = bindings_of(&account, &users, entries);
     let mut jobs = Vec::new();
     for b in bound {
         // The user's ARN (with its path) comes from the same listing.
         let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
             continue;
         };
-        let (access, opened) = match &b.role {
-            Some(role) => (
-                Access::Role {
-                    role: role.clone(),
-                    external_id: external_id.map(str::to_string),
-                },
-                None,
-            ),
-            None => (
-                access.clone(),
-                entered.as_ref().map(|(role_arn, ext, creds)| Opened {
-                    spec: AccessSpec::Role {
-                        role_arn: role_arn.clone(),
-                        external_id: ext.clone(),
-                    },
-                    session: Some(creds.clone()),
-                }),
-            ),
-        };
-        // The secret role comes from the run or the entry, never from the
-        // user's tag: whoever may tag users would then choose what rekey
-        // assumes (a confused deputy).
-        let secret_role = b.secret_role.as_ref().or(secret_role);
-        // Destinations in an account entered through a role are reached
-        // through that role (its open session), journaled with each: a
-        // resumed rotation then reaches them the same way, not with the
-        // run's own credentials (another account's).
-        let own = match &entered {
-            Some((arn, ext, creds)) => Reach::Role {
-                arn,
-                external_id: ext.as_deref(),
-                session: Some(creds),
-            },
-            None => Reach::With(&config),
-        };
-        let destinations = b
-            .destinations
-            .iter()
-            .map(|d| d.open(&account, secret_role, own, &caller))
-            .collect();
-        let job = Job::new(
+        let spec = bound_spec(&b, user, &account, &entered, external_id, secret_role);
+        match Job::open(spec, deps).await {
+            Ok(job) => jobs.push(job),
+            Err(source) => errors.push(BoundError::Open {
+                account: account.clone(),
+                user: b.user_name.clone(),
+                source,
+            }),
+        }
+    }
+    (jobs, errors)
+}
+
+/// The job of bound user `b` (`user`, of `account`, entered as `entered`
+/// says). Pure.
+fn bound_spec(
+    b: &Bound,
+    user: &User,
+    account: &str,
+    entered: &Entered,
+    external_id: Option<&str>,
+    secret_role: Option<&SecretRole>,
+) -> JobSpec {
+    let access = match &b.role {
+        Some(role) => Access::Role {
+            role: role.clone(),
+            external_id: external_id.map(str::to_string),
+        },
+        None => entered.access.clone(),
+    };
+    // The secret role comes from the run or the entry, never from the
+    // user's tag: whoever may tag users would then choose what rekey
+    // assumes (a confused deputy).
+    let secret_role = b.secret_role.as_ref().or(secret_role);
+    // Destinations in an account entered through a role are reached
+    // through that role, journaled with each: a resumed rotation then
+    // reaches them the same way, not with the run's own credentials
+    // (another account's).
+    let own = (entered.role.as_ref()).map(|(arn, id)| (arn.as_str(), id.as_deref()));
+    let destinations = (b.destinations.iter())
+        .map(|d| d.spec(account, secret_role, own))
+        .collect();
+    JobSpec {
+        old_key: b.old_key,
+        ..JobSpec::new(
+            format!("user {} in account {account}", b.user_name),
             Subject::User {
-                account_id: account.clone(),
+                account_id: account.to_string(),
                 user_arn: user.user_arn.clone(),
             },
             access,
             destinations,
-            caller.clone(),
-            format!("user {} in account {account}", b.user_name),
         )
-        .with_old_key(b.old_key);
-        if let Some(opened) = opened {
-            let _ = job.opened.set(opened);
-        }
-        jobs.push(job);
     }
-    (jobs, errors)
 }
 
 #[cfg(test)]
@@ -302,6 +339,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::error::error_chain;
 
     fn user(name: &str, tag: Option<&str>) -> User {
         User {
@@ -328,6 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_tag_is_said_once_along_the_chain() {
+        let (_, errors) = bindings_of("111111111111", &[user("broken", Some("ssm:nope"))], &[]);
+        let e = errors.into_iter().next().expect("the bad tag's error");
+        let chain = error_chain(&e);
+        assert!(
+            chain.starts_with(
+                "account 111111111111: user broken: tag rekey:destination holds `ssm:nope`"
+            ),
+            "{chain}"
+        );
+        // anyhow's `{:#}` (the CLI's error line) joins every message as it is.
+        let printed = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(printed, chain);
+    }
+
+    #[test]
     fn tagged_users_and_entries_of_the_account_are_bound_a_bad_tag_skips_only_its_user() {
         let users = [
             user("tagged", Some("ssm:/a secretsmanager:b")),
@@ -349,7 +403,7 @@ mod tests {
         );
         assert_eq!(bound[1].role.as_deref(), Some("Rotator"));
         assert_eq!(bound[0].role, None);
-        let said: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let said: Vec<String> = errors.iter().map(|e| error_chain(e)).collect();
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(
             said.iter()

@@ -6,7 +6,7 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::engine::{Engine, RotateError, Who};
+use super::engine::{Done, Engine, OldKeyEnd, Question, RotateError, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::steps::{self, VerifyError};
 use crate::aws::AccountClients;
@@ -36,7 +36,7 @@ impl Engine<'_> {
         let left_by_earlier =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
         let mut read_back = ReadBack::NotYet;
-        let mut note = String::new();
+        let mut old_key_end = OldKeyEnd::Untouched;
         loop {
             let r = self.journal(target, self.journal.get(id).await)?;
             let targets = journaled_targets(&r, target);
@@ -48,15 +48,10 @@ impl Engine<'_> {
             };
             let step = next_step(&r, &facts);
             match step {
-                Next::Nothing => {
-                    return Ok(Ended::Completed(format!(
-                        "rotation #{id} had already ended"
-                    )));
-                }
+                Next::Nothing => return Ok(Ended::Completed(Done::AlreadyEnded { id })),
                 Next::Undo(why) => {
-                    let reason = left_by_earlier(why.as_str());
-                    self.undo(who, id, &reason).await?;
-                    return Ok(Ended::Undone(reason));
+                    self.undo(who, id, &left_by_earlier(why.as_str())).await?;
+                    return Ok(Ended::Undone(UndoneBecause::Left(why)));
                 }
                 Next::CreateKey => {
                     let iam = self.iam_of(target).await?;
@@ -133,31 +128,24 @@ impl Engine<'_> {
                 Next::Retire(action) => {
                     let pair = known(&new, target)?;
                     let old_key = r.old_key_id.as_str();
-                    let question = format!(
-                        "The new key {} works. {} the old key {}?",
-                        mask_key_id(&pair.access_key_id),
-                        capitalize(action.as_str()),
-                        mask_key_id(old_key)
-                    );
+                    let question = Question::Retire {
+                        new_key_id: &pair.access_key_id,
+                        old_key_id: old_key,
+                        action,
+                    };
                     if !self.prompt.confirm(&question) {
-                        note = format!(
-                            "; old key {} left active at your request",
-                            mask_key_id(old_key)
-                        );
-                        return self.finish(who, id, old_key, pair, note).await;
+                        let end = OldKeyEnd::LeftActive;
+                        return self.finish(who, id, old_key, pair, end).await;
                     }
                     self.retire(who, id, old_key, action, pair).await?;
-                    note = format!("; old key {} {}", mask_key_id(old_key), verb(action));
+                    old_key_end = OldKeyEnd::Retired(action);
                 }
                 Next::Finish => {
                     let pair = known(&new, target)?;
                     if r.old_key_action == OldKeyAction::Keep {
-                        note = format!(
-                            "; old key {} kept active for consumers that re-read on their own schedule",
-                            mask_key_id(&r.old_key_id)
-                        );
+                        old_key_end = OldKeyEnd::Kept;
                     }
-                    return self.finish(who, id, &r.old_key_id, pair, note).await;
+                    return self.finish(who, id, &r.old_key_id, pair, old_key_end).await;
                 }
             }
         }
@@ -170,7 +158,7 @@ impl Engine<'_> {
         id: RotationId,
         old_key: &str,
         new: &KeyPair,
-        note: String,
+        old_key_end: OldKeyEnd,
     ) -> Result<Ended, RotateError> {
         self.journal(
             who.target,
@@ -178,12 +166,12 @@ impl Engine<'_> {
         )?;
         crash_point(Step::Finish.as_str(), Phase::Done.as_str());
         self.release_old(who.target, old_key).await;
-        Ok(Ended::Completed(format!(
-            "rotated {}: {} → {}{note}",
-            who.user,
-            mask_key_id(old_key),
-            mask_key_id(&new.access_key_id)
-        )))
+        Ok(Ended::Completed(Done::Rotated {
+            user: who.user.clone(),
+            old_key_id: old_key.to_string(),
+            new_key_id: new.access_key_id.clone(),
+            old_key: old_key_end,
+        }))
     }
 
     /// Deactivates or deletes the old key, signed with the new key (or the
@@ -416,11 +404,4 @@ fn verb(action: OldKeyAction) -> &'static str {
         OldKeyAction::Delete => "deleted",
         OldKeyAction::Keep => "kept active",
     }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }

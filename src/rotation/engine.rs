@@ -5,13 +5,12 @@
 // take milliseconds: its size costs nothing worth boxing every variant for.
 #![allow(clippy::result_large_err)]
 
-use aws_config::SdkConfig;
 use serde::Serialize;
 
-use super::access::Access;
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 use super::next::{Ended, Origin};
+pub use super::outcome::{Done, KeyOutcome, OldKeyEnd, Question, UndoneBecause};
 use super::steps::{self, clients_for};
 use super::{
     Decision, KeyFacts, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of,
@@ -37,18 +36,24 @@ pub enum Mode {
 /// Asks the person at the keyboard before each step (`rotate -i`), and
 /// tells them what a rotation is waiting for.
 pub trait Prompt: Send + Sync {
-    fn confirm(&self, question: &str) -> bool;
+    fn confirm(&self, question: &Question) -> bool;
 
     /// One line saying what the rotation waits for (IAM to accept a new
     /// key); shown where someone watches, by default nowhere.
     fn waiting(&self, _line: &str) {}
+
+    /// The code of MFA device `serial`, for the key `label` names; None
+    /// when there is nobody to ask.
+    fn mfa_code(&self, _serial: &str, _label: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Never asks: every step goes ahead.
 pub struct NoPrompt;
 
 impl Prompt for NoPrompt {
-    fn confirm(&self, _question: &str) -> bool {
+    fn confirm(&self, _question: &Question) -> bool {
         true
     }
 }
@@ -78,7 +83,8 @@ pub enum Status {
     Failed,
 }
 
-/// What happened to one key, for output and history.
+/// What happened to one key, for output and history: the facts, and
+/// what became of it as data ([`KeyOutcome`]); front ends write the words.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub target: String,
@@ -89,7 +95,7 @@ pub struct Report {
     pub new_key_id: Option<String>,
     pub rotation_id: Option<RotationId>,
     pub plan: Option<KeyPlan>,
-    pub message: String,
+    pub outcome: KeyOutcome,
 }
 
 impl Report {
@@ -117,13 +123,13 @@ impl Report {
             user_name: user_name.map(str::to_string),
             account_id,
             old_key_id,
-            ..Report::failed(&target.label, Status::Failed, String::new())
+            ..Report::failed(&target.label, Status::Failed)
         }
     }
 
-    /// A key or user that was not rotated, with `status` and why, of
-    /// which nothing more is known.
-    pub fn failed(target: &str, status: Status, message: String) -> Report {
+    /// A key or user that was not rotated, with `status` (its error says
+    /// why), of which nothing more is known.
+    pub fn failed(target: &str, status: Status) -> Report {
         Report {
             target: target.to_string(),
             status,
@@ -133,7 +139,7 @@ impl Report {
             new_key_id: None,
             rotation_id: None,
             plan: None,
-            message,
+            outcome: KeyOutcome::Failed,
         }
     }
 }
@@ -145,9 +151,6 @@ pub struct Engine<'a> {
     pub opts: &'a RotateOptions,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
-    /// The caller's own configuration: the credentials roles are assumed
-    /// with.
-    pub caller: &'a SdkConfig,
 }
 
 /// The user a rotation concerns, for messages.
@@ -286,19 +289,13 @@ impl Engine<'_> {
         old: &KeyPair,
         identity: &Identity,
     ) -> Result<(), RotateError> {
-        if target.opened.get().is_some() {
-            return Ok(());
-        }
-        let opened = target
-            .access
-            .open(&target.config, self.caller, old, identity)
+        target
+            .open_access(old, identity)
             .await
             .map_err(|source| RotateError::Access {
                 target: target.label.clone(),
                 source,
-            })?;
-        let _ = target.opened.set(opened);
-        Ok(())
+            })
     }
 
     /// Reopens the way in a journaled rotation went.
@@ -308,14 +305,13 @@ impl Engine<'_> {
         spec: &AccessSpec,
         account: &str,
     ) -> Result<(), RotateError> {
-        let opened = Access::reopen(spec, &target.config, self.caller, account)
+        target
+            .reopen_access(spec, account)
             .await
             .map_err(|source| RotateError::Access {
                 target: target.label.clone(),
                 source,
-            })?;
-        let _ = target.opened.set(opened);
-        Ok(())
+            })
     }
 
     pub(super) async fn lease(
@@ -508,12 +504,11 @@ impl Engine<'_> {
             new_key_id: Some(held.to_string()),
             rotation_id: Some(r.id),
             plan: None,
-            message: format!(
-                "rotation #{} already replaced {} with {}",
-                r.id,
-                mask_key_id(named),
-                mask_key_id(held)
-            ),
+            outcome: KeyOutcome::AlreadyReplaced {
+                id: r.id,
+                old_key_id: named.to_string(),
+                new_key_id: held.to_string(),
+            },
         }))
     }
 
@@ -632,10 +627,11 @@ impl Engine<'_> {
                 max_age_days,
             } => {
                 report.status = Status::NotDue;
-                report.message = format!(
-                    "key {} is {age_days} days old; not due (max age {max_age_days} days)",
-                    mask_key_id(&old.access_key_id)
-                );
+                report.outcome = KeyOutcome::NotDue {
+                    key_id: old.access_key_id.clone(),
+                    age_days,
+                    max_age_days,
+                };
                 return Ok(report.clone());
             }
             Decision::Refuse(source) => {
@@ -649,16 +645,20 @@ impl Engine<'_> {
         // Every destination is read before the first change, in a plan
         // as in a real run: a plan then says what the run would do.
         self.check_deliverable(target, &old.access_key_id).await?;
-        report.message = describe_plan(&plan, target);
+        let writes_to = written_to(target);
+        report.outcome = KeyOutcome::Planned {
+            writes_to: writes_to.clone(),
+        };
         if mode == Mode::Plan {
             return Ok(report.clone());
         }
-        if !self
-            .prompt
-            .confirm(&format!("{}. Go ahead?", report.message))
-        {
+        let go = Question::Rotate {
+            plan: &plan,
+            writes_to: &writes_to,
+        };
+        if !self.prompt.confirm(&go) {
             report.status = Status::Declined;
-            report.message = "declined; nothing changed".into();
+            report.outcome = KeyOutcome::Declined;
             return Ok(report.clone());
         }
         let rotation = self.journal(
@@ -702,33 +702,23 @@ impl Engine<'_> {
             }
         }
 
-        let mut notes = String::new();
-        if let Some(s) = &plan.free_slot {
-            notes.push_str(&format!(
-                "; deleted the {} key {} first to free a slot",
-                s.status.as_str().to_lowercase(),
-                mask_key_id(&s.key_id)
-            ));
-        }
-        for orphan in &plan.orphans {
-            notes.push_str(&format!(
-                "; deleted {} first, a key an earlier interrupted run made whose secret nobody holds",
-                mask_key_id(orphan)
-            ));
-        }
         match self.drive(&who, id, Origin::ThisRun, None).await? {
-            Ended::Completed(message) => {
+            Ended::Completed(done) => {
                 let r = self.journal(target, self.journal.get(id).await)?;
                 Ok(Report {
                     status: Status::Rotated,
                     new_key_id: r.new_key_id,
-                    message: format!("{message}{notes}"),
+                    outcome: KeyOutcome::Rotated {
+                        done,
+                        freed: plan.free_slot.clone(),
+                        orphans: plan.orphans.clone(),
+                    },
                     ..report.clone()
                 })
             }
-            Ended::Undone(reason) => Ok(Report {
+            Ended::Undone(why) => Ok(Report {
                 status: Status::Undone,
-                message: reason,
+                outcome: KeyOutcome::UndidLeft { id, why },
                 ..report.clone()
             }),
         }
@@ -761,36 +751,10 @@ impl Engine<'_> {
 /// key is picked under the lease (no real key ID is empty).
 const NOT_HELD: &str = "";
 
-/// One line saying what a plan will do.
-pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
-    let mut s = format!(
-        "rotate {} of user {} in account {}{}",
-        mask_key_id(&plan.old_key_id),
-        plan.user_name,
-        plan.account_id,
-        plan.old_key_age_days
-            .map(|d| format!(" ({d} days old)"))
-            .unwrap_or_default()
-    );
-    if let Some(slot) = &plan.free_slot {
-        s.push_str(&format!(
-            ", first deleting the {} key {} to free a slot",
-            slot.status.as_str().to_lowercase(),
-            mask_key_id(&slot.key_id)
-        ));
-    }
-    s.push_str(&format!(
-        ", write the new key to {}, verify it, then {} the old key",
-        written_to(target),
-        plan.old_key_action.as_str()
-    ));
-    s
-}
-
 /// Where a plan writes the new key: a credentials-file job's label names
 /// its profiles (`profile dev`); a service job's names its user, so its
 /// destinations are named instead (`secretsmanager:ci/bot, ssm:/ci/bot`).
-fn written_to(target: &Job) -> String {
+pub fn written_to(target: &Job) -> String {
     let files_only = target
         .destinations
         .iter()
@@ -804,57 +768,37 @@ fn written_to(target: &Job) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::destination::{CredentialsFile, Destination, SecretsManagerSecret, SsmParameter};
-    use crate::journal::OldKeyAction;
+    use crate::aws::{AwsOptions, Deps};
+    use crate::awsfiles::FileKind;
+    use crate::destination::Binding;
+    use crate::rotation::JobSpec;
+    use crate::rotation::access::Access;
 
-    fn plan() -> KeyPlan {
-        KeyPlan {
-            account_id: "111111111111".into(),
-            user_name: "ci-bot".into(),
-            user_arn: "arn:aws:iam::111111111111:user/ci-bot".into(),
-            old_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            old_key_age_days: Some(100),
-            free_slot: None,
-            orphans: vec![],
-            old_key_action: OldKeyAction::Keep,
-            keys_before: vec!["AKIAIOSFODNN7EXAMPLE".into()],
-        }
+    async fn job(destinations: Vec<DestinationSpec>, label: &str) -> Job {
+        let spec = JobSpec::new(label.into(), Subject::OfKey, Access::OldKey, destinations);
+        let base = aws_config::SdkConfig::builder().build();
+        let deps = Deps::new(base, AwsOptions::default(), None);
+        Job::open(spec, &deps).await.unwrap()
     }
 
-    fn job(destinations: Vec<Arc<dyn Destination>>, label: &str) -> Job {
-        Job::new(
-            Subject::OfKey,
-            Access::OldKey,
-            destinations,
-            SdkConfig::builder().build(),
-            label.into(),
-        )
-    }
-
-    #[test]
-    fn a_plan_says_where_the_new_key_goes() {
-        let config = SdkConfig::builder().build();
+    #[tokio::test]
+    async fn a_plan_says_where_the_new_key_goes() {
         let service = job(
             vec![
-                Arc::new(SecretsManagerSecret::new("ci/bot", None, None, &config)),
-                Arc::new(SsmParameter::new("/ci/bot", None, None, &config)),
+                Binding::SecretsManager("ci/bot".into()).spec("111111111111", None, None),
+                Binding::Ssm("/ci/bot".into()).spec("111111111111", None, None),
             ],
             "user ci-bot in account 111111111111",
-        );
-        assert_eq!(
-            describe_plan(&plan(), &service),
-            "rotate AKIA…MPLE of user ci-bot in account 111111111111 (100 days old), write the new key to secretsmanager:ci/bot, ssm:/ci/bot, verify it, then keep the old key"
-        );
-        let file = CredentialsFile::new(Path::new("/h/.aws/credentials"), vec!["dev".into()]);
-        let profile = job(vec![Arc::new(file)], "profile dev");
-        assert!(
-            describe_plan(&plan(), &profile).contains("write the new key to profile dev, verify"),
-            "{}",
-            describe_plan(&plan(), &profile)
-        );
+        )
+        .await;
+        assert_eq!(written_to(&service), "secretsmanager:ci/bot, ssm:/ci/bot");
+        let file = DestinationSpec::SharedFile {
+            file: FileKind::Credentials,
+            path: "/h/.aws/credentials".into(),
+            profiles: vec!["dev".into()],
+        };
+        let profile = job(vec![file], "profile dev").await;
+        assert_eq!(written_to(&profile), "profile dev");
     }
 }

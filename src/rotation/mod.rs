@@ -9,11 +9,14 @@
 //! journaled before and after its side effect; an interrupted rotation is
 //! finished or undone by the next run ([`engine::Engine::resume`]).
 //!
-//! Front ends call [`run`] with jobs: each names its subject (the user of
-//! the key its first destination holds), how IAM is reached
-//! ([`access::Access`]: the key itself, an MFA session, a role in the
-//! user's account) and its destinations. `run` finishes what earlier runs
-//! left, then rotates the jobs, and returns a [`RunReport`].
+//! Front ends call [`run`] with jobs: each is a [`JobSpec`] — data naming
+//! its subject (the user of the key its first destination holds), how IAM
+//! is reached ([`access::Access`]: the key itself, an MFA session, a role in
+//! the user's account, the caller, a profile) and its destinations —
+//! opened by [`Job::open`] over the run's [`crate::aws::Deps`], the one
+//! constructor for a fresh rotation and a resumed one alike. `run`
+//! finishes what earlier runs left, then rotates the jobs, and returns a
+//! [`RunReport`].
 //!
 //! The order of the steps is a pure function of the journaled state
 //! ([`next::next_step`]); `drive` runs it, one journaled step at a time,
@@ -31,9 +34,11 @@ mod job;
 pub mod kept;
 pub mod next;
 pub mod orphans;
+mod outcome;
 pub mod recovery;
 mod run;
 pub mod service;
+mod spec;
 pub mod steps;
 mod sweep;
 pub mod targets;
@@ -46,6 +51,7 @@ use crate::model::{Key, KeyStatus, LastUsed, mask_key_id};
 use crate::policy::days_between;
 pub use engine::{Job, Mode, Subject};
 pub use run::{Failure, RunOptions, RunReport, profile_config, run, unfinished_delivered_to};
+pub use spec::JobSpec;
 
 /// How rotations are carried out.
 #[derive(Debug, Clone)]

@@ -4,17 +4,13 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::access::Access;
-use super::engine::{Engine, Job, Report, RotateError, Status, Subject, Who};
+use super::engine::{Engine, Job, KeyOutcome, Report, RotateError, Status, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::{Found, UnknownCreate};
-use std::sync::Arc;
+use super::spec::JobSpec;
 
-use aws_config::SdkConfig;
-
-use crate::aws::{AccountClients, AwsOptions, load_config};
-use crate::destination::{Destination, DestinationError};
-use crate::journal::{AccessSpec, Outcome, Rotation, RotationId, Step, Target};
+use crate::aws::{AccountClients, Deps};
+use crate::journal::{Outcome, Rotation, RotationId, Step, Target};
 use crate::model::Key;
 use crate::model::mask_key_id;
 use crate::rotation::steps;
@@ -241,7 +237,7 @@ impl Engine<'_> {
             new_key_id: r.new_key_id.clone(),
             rotation_id: Some(id),
             plan: None,
-            message: String::new(),
+            outcome: KeyOutcome::Failed,
         };
         let left =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
@@ -284,21 +280,18 @@ impl Engine<'_> {
                         new_key: mask_key_id(&new_id),
                     });
                 }
-                let why = left(
-                    "no destination holds its whole new key pair (its secret lived only in the memory of the run that stopped, or something rewrote the destinations since); the old key stays",
-                );
-                self.undo(&who, id, &why).await?;
-                report.message = why;
+                let why = UndoneBecause::NewKeyHeldNowhere;
+                self.undo(&who, id, &left(why.as_str())).await?;
+                report.outcome = KeyOutcome::UndidLeft { id, why };
                 return Ok(report);
             }
         }
         match self.drive(&who, id, Origin::EarlierRun, new).await? {
-            Ended::Completed(message) => {
+            Ended::Completed(done) => {
                 report.status = Status::Rotated;
-                report.message =
-                    format!("finished rotation #{id} left by an earlier run: {message}");
+                report.outcome = KeyOutcome::Resumed { id, done };
             }
-            Ended::Undone(reason) => report.message = reason,
+            Ended::Undone(why) => report.outcome = KeyOutcome::UndidLeft { id, why },
         }
         Ok(report)
     }
@@ -306,9 +299,12 @@ impl Engine<'_> {
     /// The way out for an unfinished rotation whose destination is gone
     /// (issue 9 #3): deletes every key it made — never the old key, never a
     /// key the user had before — and closes it as undone. IAM is reached
-    /// with `config`'s credentials. Refused while a destination still holds
-    /// the new key: that rotation can be finished instead.
-    pub async fn abandon(&self, id: RotationId, config: SdkConfig) -> Result<Report, RotateError> {
+    /// with the credentials of `deps`' base configuration. Refused while a
+    /// destination still holds the new key: that rotation can be finished
+    /// instead. The rotation's job is opened as a resumed one is, less the
+    /// destinations that cannot be opened any more (gone, or of a kind this
+    /// build does not know).
+    pub async fn abandon(&self, id: RotationId, deps: &Deps) -> Result<Report, RotateError> {
         let label = format!("rotation #{id}");
         let journal_error = |source| RotateError::Journal {
             target: label.clone(),
@@ -322,13 +318,34 @@ impl Engine<'_> {
         if r.is_finished() {
             return Err(refuse("it is already finished"));
         }
-        let destinations: Vec<_> = r
-            .destinations
-            .iter()
-            .filter_map(|d| crate::destination::from_spec(d, &config).ok())
-            .collect();
+        let mut spec = JobSpec {
+            label: label.clone(),
+            ..JobSpec::resumed(&r)
+        };
+        let opens = |d: &crate::destination::DestinationSpec| {
+            let one = JobSpec {
+                destinations: vec![d.clone()],
+                ..spec.clone()
+            };
+            async move { Job::open(one, deps).await.is_ok() }
+        };
+        let mut openable = Vec::new();
+        for d in &spec.destinations {
+            if opens(d).await {
+                openable.push(d.clone());
+            }
+        }
+        spec.destinations = openable;
+        let target = Job::open(spec, deps)
+            .await
+            .map_err(|source| RotateError::CannotResume {
+                id,
+                user: r.user_name.clone(),
+                account_id: r.account_id.clone(),
+                source,
+            })?;
         if let Some(new_key) = &r.new_key_id {
-            for d in &destinations {
+            for d in &target.destinations {
                 let staged = d.staged().await.ok().flatten().map(|p| p.access_key_id);
                 let current = d.current_key_id().await.ok().flatten();
                 if current.as_ref() == Some(new_key) || staged.as_ref() == Some(new_key) {
@@ -338,29 +355,20 @@ impl Engine<'_> {
                 }
             }
         }
-        let subject = Subject::Known {
-            account_id: r.account_id.clone(),
-            user_arn: r.user_arn.clone(),
-            old_key_id: r.old_key_id.clone(),
-        };
-        let target = Job::new(
-            subject,
-            Access::OldKey,
-            destinations,
-            config.clone(),
-            label.clone(),
-        );
         let lease = self.lease(&target, &r.account_id, &r.user_name).await?;
         let who = Who {
             target: &target,
             user: r.user_name.clone(),
         };
         let result = async {
-            let iam = AccountClients::new(&config);
+            let iam = AccountClients::new(deps.base());
             self.delete_made_keys(&who, &r, &iam, Holders::Unreadable)
                 .await?;
             let why = "abandoned: its destination is gone";
-            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)).await)?;
+            self.journal(
+                &target,
+                self.journal.finish(id, Outcome::Undone, Some(why)).await,
+            )?;
             self.release_old(&target, &r.old_key_id).await;
             Ok(Report {
                 target: label.clone(),
@@ -371,41 +379,17 @@ impl Engine<'_> {
                 new_key_id: r.new_key_id.clone(),
                 rotation_id: Some(id),
                 plan: None,
-                message: format!(
-                    "abandoned rotation #{id} of {}: deleted the keys it made; the old key {} was not touched",
-                    r.user_name,
-                    mask_key_id(&r.old_key_id)
-                ),
+                outcome: KeyOutcome::Abandoned {
+                    id,
+                    user: r.user_name.clone(),
+                    old_key_id: r.old_key_id.clone(),
+                },
             })
         }
         .await;
         self.release(&lease).await;
         result
     }
-}
-
-/// The configuration a resumed rotation is rebuilt with, `run_config`
-/// unless it went in through a profile: then that profile's, loaded again
-/// from the files, as discovery loaded it — its IAM calls and its
-/// destinations named in that account were reached with it, not with the
-/// resuming run's own credentials (which may be another account's, or none).
-pub async fn resume_config(r: &Rotation, run_config: SdkConfig, aws: &AwsOptions) -> SdkConfig {
-    match &r.access {
-        AccessSpec::Profile { name } => load_config(Some(name), aws).await,
-        _ => run_config,
-    }
-}
-
-/// Rebuilds the destinations a rotation was begun with, exactly; a
-/// destination that is gone or of an unknown kind is an error.
-pub fn destinations_of(
-    r: &Rotation,
-    config: &SdkConfig,
-) -> Result<Vec<Arc<dyn Destination>>, DestinationError> {
-    r.destinations
-        .iter()
-        .map(|d| crate::destination::from_spec(d, config))
-        .collect()
 }
 
 /// How long after a lost CreateAccessKey an undo keeps looking for its key

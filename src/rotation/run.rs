@@ -4,20 +4,17 @@
 //! report and every failure. The caller renders them and picks the exit
 //! code.
 
-use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 
 use super::RotateOptions;
-use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError, Status, Subject};
-use super::recovery::destinations_of;
+use super::engine::{Engine, Job, KeyOutcome, Mode, Prompt, Report, RotateError, Status, Subject};
+use super::spec::JobSpec;
 use super::user_name_of;
-use crate::aws::AwsOptions;
-use crate::awsfiles::Profiles;
+use crate::aws::Deps;
+pub use crate::aws::profile_config;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
-use crate::error::error_chain;
 use crate::journal::{Holder, Journal, Rotation, RotationId};
-use crate::model::mask_key_id;
 
 /// Everything a run needs besides its jobs and journal (STYLE 9).
 pub struct RunOptions<'a> {
@@ -28,13 +25,10 @@ pub struct RunOptions<'a> {
     pub clock: &'a dyn Clock,
     pub prompt: &'a dyn Prompt,
     pub holder: Holder,
-    /// The caller's own configuration: region and endpoint, and the
-    /// credentials roles are assumed with.
-    pub caller: &'a SdkConfig,
-    /// The shared files, for the region and endpoint of a resumed
-    /// rotation's profile.
-    pub profiles: Option<&'a Profiles>,
-    pub aws: &'a AwsOptions,
+    /// What a resumed rotation's job is opened with (the caller's
+    /// configuration, the shared files, the clients): the same as the
+    /// jobs', built once.
+    pub deps: &'a Deps,
 }
 
 /// What a run did.
@@ -55,7 +49,7 @@ pub struct RunReport {
 /// and what the run knew of it when it stopped, so a report lists every
 /// key the run considered (issue 15 #4).
 pub struct Failure {
-    /// Status refused, undone or failed; the message is the error chain.
+    /// Status refused, undone or failed; the error says why.
     pub report: Report,
     pub error: RotateError,
 }
@@ -66,7 +60,7 @@ impl Failure {
         Failure {
             report: Report {
                 status: status_of(&error),
-                message: error_chain(&error),
+                outcome: KeyOutcome::Failed,
                 ..seen
             },
             error,
@@ -97,7 +91,6 @@ pub async fn run(jobs: &[Job], journal: &dyn Journal, options: &RunOptions<'_>) 
         opts: options.rotate,
         prompt: options.prompt,
         holder: options.holder.clone(),
-        caller: options.caller,
     };
     let mut report = RunReport::default();
     let resumed = finish_unfinished(&engine, options, &mut report).await;
@@ -183,7 +176,7 @@ async fn rotate_job(
 /// What becomes of `job`, whose first destination holds `held`, after
 /// this run `resumed` these rotations: None, it is rotated. Pure.
 fn after_resume(
-    job: &Job,
+    job: &JobSpec,
     held: Option<&str>,
     resumed: &[Resumed],
 ) -> Option<Result<Report, RotateError>> {
@@ -223,14 +216,13 @@ fn after_resume(
         status: Status::AlreadyRotated,
         account_id: Some(r.account_id.clone()),
         user_name: Some(r.user_name.clone()),
-        message: format!(
-            "finished rotation #{} of {} in account {} ({} → {}); not rotated again",
-            r.id,
-            r.user_name,
-            r.account_id,
-            mask_key_id(&r.old_key_id),
-            mask_key_id(&new)
-        ),
+        outcome: KeyOutcome::FinishedThisRun {
+            id: r.id,
+            user: r.user_name.clone(),
+            account: r.account_id.clone(),
+            old_key_id: r.old_key_id.clone(),
+            new_key_id: new.clone(),
+        },
         old_key_id: Some(r.old_key_id.clone()),
         new_key_id: Some(new),
         rotation_id: Some(r.id),
@@ -252,7 +244,7 @@ async fn finish_unfinished(
         Err(source) => {
             let target = "the rotation journal";
             out.failures.push(Failure::new(
-                Report::failed(target, Status::Failed, String::new()),
+                Report::failed(target, Status::Failed),
                 RotateError::Journal {
                     target: target.into(),
                     source: Box::new(source),
@@ -266,18 +258,10 @@ async fn finish_unfinished(
             out.unfinished.push(rotation);
             continue;
         }
-        let config = match options.profiles {
-            Some(profiles) => profile_config(
-                options.caller,
-                profiles,
-                first_profile(&rotation),
-                options.aws,
-            ),
-            None => options.caller.clone(),
-        };
-        let config = super::recovery::resume_config(&rotation, config, options.aws).await;
-        let destinations = match destinations_of(&rotation, &config) {
-            Ok(d) => d,
+        // The same road as a fresh job; the access is reopened from the
+        // journal by `resume`.
+        let job = match Job::open(JobSpec::resumed(&rotation), options.deps).await {
+            Ok(job) => job,
             Err(source) => {
                 resumed.push(failed(&rotation));
                 out.failures.push(Failure::new(
@@ -292,18 +276,6 @@ async fn finish_unfinished(
                 continue;
             }
         };
-        // The access is reopened from the journal by `resume`.
-        let job = Job::new(
-            Subject::Known {
-                account_id: rotation.account_id.clone(),
-                user_arn: rotation.user_arn.clone(),
-                old_key_id: rotation.old_key_id.clone(),
-            },
-            super::access::Access::OldKey,
-            destinations,
-            config,
-            format!("rotation #{}", rotation.id),
-        );
         match engine.resume(&rotation, &job).await {
             Ok(r) => {
                 if r.status == Status::Rotated {
@@ -334,11 +306,7 @@ fn report_of(r: &Rotation) -> Report {
         old_key_id: Some(r.old_key_id.clone()),
         new_key_id: r.new_key_id.clone(),
         rotation_id: Some(r.id),
-        ..Report::failed(
-            &format!("rotation #{}", r.id),
-            Status::Failed,
-            String::new(),
-        )
+        ..Report::failed(&format!("rotation #{}", r.id), Status::Failed)
     }
 }
 
@@ -398,45 +366,10 @@ fn failed(rotation: &Rotation) -> Resumed {
     }
 }
 
-/// `base` with the region and endpoint of `profile`, unless a flag or the
-/// environment already chose them.
-pub fn profile_config(
-    base: &SdkConfig,
-    profiles: &Profiles,
-    profile: Option<&str>,
-    aws: &AwsOptions,
-) -> SdkConfig {
-    let Some(p) = profile.and_then(|name| profiles.get(name)) else {
-        return base.clone();
-    };
-    let mut config = base.to_builder();
-    let chosen =
-        |flag: &Option<String>, env: &str| flag.is_some() || std::env::var_os(env).is_some();
-    if !chosen(&aws.endpoint_url, "AWS_ENDPOINT_URL")
-        && let Some(url) = p.endpoint_url()
-    {
-        config = config.endpoint_url(url);
-    }
-    if !chosen(&aws.region, "AWS_REGION")
-        && let Some(region) = p.region()
-    {
-        config = config.region(Region::new(region.to_string()));
-    }
-    config.build()
-}
-
-/// The first shared-file profile a rotation delivers to: its region and
-/// endpoint are the rotation's.
-fn first_profile(r: &Rotation) -> Option<&str> {
-    r.destinations.iter().find_map(|d| match d {
-        DestinationSpec::SharedFile { profiles, .. } => profiles.first().map(String::as_str),
-        _ => None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::error_chain;
 
     const OLD: &str = "AKIAOLDOLDOLDOLD0001";
     const NEW: &str = "AKIANEWNEWNEWNEW0002";
@@ -444,13 +377,12 @@ mod tests {
     const ACCOUNT: &str = "111111111111";
     const ARN: &str = "arn:aws:iam::111111111111:user/ci/svc";
 
-    fn job(subject: Subject) -> Job {
-        Job::new(
+    fn job(subject: Subject) -> JobSpec {
+        JobSpec::new(
+            "user svc in account 111111111111".into(),
             subject,
             super::super::access::Access::Caller,
             vec![],
-            SdkConfig::builder().build(),
-            "user svc in account 111111111111".into(),
         )
     }
 
@@ -499,8 +431,14 @@ mod tests {
             assert_eq!(r.status, Status::AlreadyRotated);
             assert_eq!(r.rotation_id, Some(RotationId::numbered(7)));
             assert_eq!(
-                r.message,
-                "finished rotation #7 of svc in account 111111111111 (AKIA…0001 → AKIA…0002); not rotated again"
+                r.outcome,
+                KeyOutcome::FinishedThisRun {
+                    id: RotationId::numbered(7),
+                    user: "svc".into(),
+                    account: ACCOUNT.into(),
+                    old_key_id: OLD.into(),
+                    new_key_id: NEW.into(),
+                }
             );
         }
     }
@@ -557,14 +495,23 @@ mod tests {
         assert!(!delivers_to(&rotation(vec![]), "ci"));
     }
 
-    #[test]
-    fn a_resumed_rotation_whose_file_holds_no_key_is_one_to_abandon() {
-        let file = crate::destination::CredentialsFile::new(
-            std::path::Path::new("/gone/credentials"),
-            vec!["dev".into()],
+    #[tokio::test]
+    async fn a_resumed_rotation_whose_file_holds_no_key_is_one_to_abandon() {
+        let file = DestinationSpec::SharedFile {
+            file: crate::awsfiles::FileKind::Credentials,
+            path: "/gone/credentials".into(),
+            profiles: vec!["dev".into()],
+        };
+        let deps = Deps::new(
+            aws_config::SdkConfig::builder().build(),
+            crate::aws::AwsOptions::default(),
+            None,
         );
-        let mut j = job(Subject::OfKey);
-        j.destinations = vec![std::sync::Arc::new(file)];
+        let spec = JobSpec {
+            destinations: vec![file],
+            ..job(Subject::OfKey)
+        };
+        let j = Job::open(spec, &deps).await.unwrap();
         let r = rotation(vec![]);
         let no_key = RotateError::NoKey {
             target: "rotation #1".into(),
@@ -601,7 +548,7 @@ mod tests {
             account_id: Some(ACCOUNT.into()),
             user_name: Some("svc".into()),
             old_key_id: Some(OLD.into()),
-            ..Report::failed("user svc", Status::Planned, String::new())
+            ..Report::failed("user svc", Status::Planned)
         };
         let undone = RotateError::Undone {
             target: "user svc".into(),
@@ -611,7 +558,8 @@ mod tests {
         let f = Failure::new(seen.clone(), undone);
         assert_eq!(f.report.status, Status::Undone);
         assert_eq!(f.report.old_key_id.as_deref(), Some(OLD));
-        assert!(f.report.message.ends_with("the new key was not accepted"));
+        assert_eq!(f.report.outcome, KeyOutcome::Failed);
+        assert!(error_chain(&f.error).ends_with("the new key was not accepted"));
         let refused = RotateError::Destination {
             target: "user svc".into(),
             what: "a destination would not take the new key",

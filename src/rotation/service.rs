@@ -13,15 +13,12 @@
 // See engine.rs: one error per job, built once; its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
-use aws_config::SdkConfig;
-
 use super::access::{Access, AccessError};
 use super::engine::{Remedy, Status};
 use super::job::{Job, Subject};
-use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
-use crate::destination::{Destination, KeyPair};
+use super::spec::JobSpec;
+use crate::aws::{AccountClients, Deps, Identity, caller_identity, with_credentials};
+use crate::destination::{Binding, DestinationError, KeyPair, SecretRole};
 use crate::error::CallError;
 use crate::model::is_account_id;
 
@@ -42,6 +39,12 @@ pub enum ServiceError {
     },
     #[error("user {user}: {why}")]
     Refused { user: String, why: String },
+    #[error("user {user}: cannot open a destination")]
+    Open {
+        user: String,
+        #[source]
+        source: DestinationError,
+    },
     #[error("`{account_id}` is not a 12-digit AWS account ID")]
     NotAnAccountId { account_id: String },
     /// The caller's own credentials reach only the caller's own account:
@@ -64,7 +67,9 @@ impl ServiceError {
             ServiceError::Refused { .. }
             | ServiceError::NotAnAccountId { .. }
             | ServiceError::OtherAccount { .. } => Status::Refused,
-            ServiceError::Access { .. } | ServiceError::Call { .. } => Status::Failed,
+            ServiceError::Access { .. } | ServiceError::Call { .. } | ServiceError::Open { .. } => {
+                Status::Failed
+            }
         }
     }
 
@@ -77,21 +82,25 @@ impl ServiceError {
     }
 }
 
-/// Builds the job rotating `user_name`'s key in `account_id` into
-/// `destinations`, reaching IAM with `access` (a role or the caller). With
-/// the caller's own credentials, `account_id` must be the caller's account.
+/// Builds the job rotating `user_name`'s key in `account_id` into the
+/// destinations `to` names (reached with the caller's credentials; a
+/// secret of another account through `secret_role` there), reaching IAM
+/// with `access` (a role or the caller). With the caller's own
+/// credentials, `account_id` must be the caller's account.
 pub async fn service_job(
-    caller: &SdkConfig,
+    deps: &Deps,
     account_id: &str,
     user_name: &str,
     access: Access,
-    destinations: Vec<Arc<dyn Destination>>,
+    to: &[Binding],
+    secret_role: Option<&SecretRole>,
 ) -> Result<Job, ServiceError> {
     if !is_account_id(account_id) {
         return Err(ServiceError::NotAnAccountId {
             account_id: account_id.to_string(),
         });
     }
+    let caller = deps.base();
     let me = caller_identity(&AccountClients::new(caller).sts)
         .await
         .map_err(|source| ServiceError::Call {
@@ -111,12 +120,13 @@ pub async fn service_job(
         partition: me.partition.clone(),
     };
     // Only the caller's way in needs no key: the old key is not known yet.
+    // The job opens it again (a role's session is kept in `deps`).
     let nobody = KeyPair {
         access_key_id: String::new(),
         secret: String::new().into(),
     };
     let opened = access
-        .open(caller, caller, &nobody, &user_identity)
+        .open(deps, caller, &nobody, &user_identity)
         .await
         .map_err(|source| ServiceError::Access {
             account_id: account_id.to_string(),
@@ -141,18 +151,27 @@ pub async fn service_job(
         .user()
         .map(|u| u.arn().to_string())
         .unwrap_or(user_identity.arn);
-    if destinations.is_empty() {
+    if to.is_empty() {
         return Err(ServiceError::Refused {
             user: user_name.to_string(),
             why: "no destination given".into(),
         });
     }
-    let label = format!("user {user_name} in account {account_id}");
-    let subject = Subject::User {
-        account_id: account_id.to_string(),
-        user_arn,
-    };
-    let job = Job::new(subject, access, destinations, caller.clone(), label);
-    let _ = job.opened.set(opened);
-    Ok(job)
+    let spec = JobSpec::new(
+        format!("user {user_name} in account {account_id}"),
+        Subject::User {
+            account_id: account_id.to_string(),
+            user_arn,
+        },
+        access,
+        to.iter()
+            .map(|b| b.spec(account_id, secret_role, None))
+            .collect(),
+    );
+    Job::open(spec, deps)
+        .await
+        .map_err(|source| ServiceError::Open {
+            user: user_name.to_string(),
+            source,
+        })
 }

@@ -147,6 +147,8 @@ pub async fn put_param_text(
         .value(value)
         .r#type(kind)
         .set_key_id(kms_key.map(str::to_string))
+        // A test may rewrite a parameter under a running rotation.
+        .overwrite(true)
         .send()
         .await
         .unwrap_or_else(|e| panic!("put parameter {name}: {e:?}"));

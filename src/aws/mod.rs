@@ -1,6 +1,12 @@
 //! Building AWS clients: the base configuration (profile, region, endpoint,
 //! retries, timeouts), configurations for assumed-role sessions, and the
 //! call counter every client carries so audits can say what they cost.
+//!
+//! - `clients`: the one client factory ([`ClientFactory`]): every SDK
+//!   client with the run's interceptors (fault injection in tests).
+//! - `deps`: [`Deps`], the live things a run opens jobs with, built
+//!   once: the caller's configuration, the shared files, the factory, and
+//!   the role sessions and profile configurations opened so far.
 
 use std::time::Duration;
 
@@ -12,9 +18,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
+mod clients;
+mod deps;
+
 pub use crate::calls::CallCounter;
 use crate::error::CallError;
 use crate::model::partition_of;
+pub use clients::{AccountClients, ClientFactory};
+pub use deps::{Deps, Signer, profile_config};
 
 /// IAM and STS are global; SigV4 still wants a region. This is the one the
 /// AWS CLI would pick for the `aws` partition when none is configured.
@@ -273,43 +284,6 @@ pub fn with_credentials(base: &SdkConfig, credentials: Credentials) -> SdkConfig
     base.to_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
-}
-
-/// The clients one account is audited (or rotated) with.
-#[derive(Debug, Clone)]
-pub struct AccountClients {
-    pub iam: aws_sdk_iam::Client,
-    pub sts: aws_sdk_sts::Client,
-    pub calls: CallCounter,
-}
-
-impl AccountClients {
-    pub fn new(config: &SdkConfig) -> Self {
-        let calls = CallCounter::default();
-        // IAM throttles per account: each account's clients get their own
-        // retry token bucket (and adaptive rate limiter, when chosen), so one
-        // throttled account never slows the others (the default partition
-        // is process-wide). A custom partition carries its own bucket: the
-        // name is only a label.
-        let partition = aws_sdk_iam::config::retry::RetryPartition::custom("rekey-account").build();
-        let iam = aws_sdk_iam::config::Builder::from(config)
-            .retry_partition(partition.clone())
-            .interceptor(calls.clone());
-        let sts = aws_sdk_sts::config::Builder::from(config)
-            .retry_partition(partition)
-            .interceptor(calls.clone());
-        #[cfg(feature = "fault-injection")]
-        let (iam, sts) = match crate::faults::FaultInjector::from_env() {
-            Some(faults) => (iam.interceptor(faults.clone()), sts.interceptor(faults)),
-            None => (iam, sts),
-        };
-        let (iam, sts) = (iam.build(), sts.build());
-        AccountClients {
-            iam: aws_sdk_iam::Client::from_conf(iam),
-            sts: aws_sdk_sts::Client::from_conf(sts),
-            calls,
-        }
-    }
 }
 
 /// Who a set of credentials belongs to.
