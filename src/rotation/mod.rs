@@ -30,6 +30,7 @@ pub mod bound;
 mod drive;
 pub mod engine;
 mod error;
+mod fresh;
 mod job;
 pub mod kept;
 pub mod next;
@@ -229,12 +230,10 @@ pub fn plan_key(
         });
     }
     let age = old.created.map(|c| days_between(c, now));
-    if let (Some(max), Some(age)) = (opts.max_age_days, age)
-        && age <= max
-    {
+    if let Some((age_days, max_age_days)) = not_due(old, now, opts.max_age_days) {
         return Decision::NotDue {
-            age_days: age,
-            max_age_days: max,
+            age_days,
+            max_age_days,
         };
     }
     let others: Vec<&Key> = keys
@@ -329,6 +328,18 @@ impl Use {
             Use::NoRecord => "IAM has no record of its use".into(),
         }
     }
+}
+
+/// `(age, max age)` in days when `key` is younger than `max_age_days`:
+/// not due, left alone. A key of unknown age is due. Pure.
+pub(super) fn not_due(
+    key: &Key,
+    now: OffsetDateTime,
+    max_age_days: Option<i64>,
+) -> Option<(i64, i64)> {
+    let age = days_between(key.created?, now);
+    let max = max_age_days?;
+    (age <= max).then_some((age, max))
 }
 
 /// Whether `other` was used since `since` (the rotated key's CreateDate;
