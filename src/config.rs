@@ -39,12 +39,12 @@ use serde::Deserialize;
 
 use crate::destination::Binding;
 use crate::destination::SecretRole;
-use crate::error::InputError;
+use crate::error::{InputError, Origin};
 use crate::inventory::Source;
 use crate::journal::OldKeyAction;
 use crate::model::is_account_id;
 use crate::policy::{
-    DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days_from,
+    DEFAULT_EXEMPT_TAG, DEFAULT_MAX_AGE_DAYS, DEFAULT_UNUSED_DAYS, Policy, parse_days,
 };
 
 /// A number of days written as `90` or `"90d"`.
@@ -56,17 +56,12 @@ pub enum Days {
 }
 
 impl Days {
-    /// The days, given as the flag `--what`.
-    fn days(&self, what: &'static str) -> Result<i64, InputError> {
-        self.days_from(&format!("--{what}"))
-    }
-
-    /// The days, written at `origin` (`rekey.toml [policy] max_age`): a bad
-    /// value's error names it.
-    pub fn days_from(&self, origin: &str) -> Result<i64, InputError> {
+    /// The days, written at `origin` (`rekey.toml [policy] max_age`,
+    /// `--max-age`): a bad value's error names it.
+    pub fn days_from(&self, origin: &Origin) -> Result<i64, InputError> {
         match self {
-            Days::Number(n) => parse_days_from(origin, &n.to_string()),
-            Days::Text(s) => parse_days_from(origin, s),
+            Days::Number(n) => parse_days(origin, &n.to_string()),
+            Days::Text(s) => parse_days(origin, s),
         }
     }
 }
@@ -104,7 +99,12 @@ impl PolicySettings {
     /// `[accounts."ID"]`) of the file at `path`; an error names the file and
     /// the key, not the flag that would override it (issue 15).
     pub fn check_in_file(&self, path: &Path, table: &str) -> Result<(), InputError> {
-        let origin = |key: &str| format!("{} {table} {key}", path.display());
+        self.check(|key| Origin::file(path, format!("{table} {key}")))
+    }
+
+    /// Checks the values; `origin` says where the one under `key`
+    /// (`max_age`, `unused`) was written, for the error.
+    pub fn check(&self, origin: impl Fn(&str) -> Origin) -> Result<(), InputError> {
         if let Some(d) = &self.max_age {
             d.days_from(&origin("max_age"))?;
         }
@@ -114,14 +114,18 @@ impl PolicySettings {
         Ok(())
     }
 
+    /// The policy these settings make. Values are checked where they are
+    /// read ([`PolicySettings::check`]); one that was not is named by its
+    /// key.
     pub fn to_policy(&self) -> Result<Policy, InputError> {
+        let days = |d: &Days, key: &str| d.days_from(&Origin::Flag(key.into()));
         Policy::new(
             self.max_age
                 .as_ref()
-                .map_or(Ok(DEFAULT_MAX_AGE_DAYS), |d| d.days("max-age"))?,
+                .map_or(Ok(DEFAULT_MAX_AGE_DAYS), |d| days(d, "max_age"))?,
             self.unused
                 .as_ref()
-                .map_or(Ok(DEFAULT_UNUSED_DAYS), |d| d.days("unused"))?,
+                .map_or(Ok(DEFAULT_UNUSED_DAYS), |d| days(d, "unused"))?,
             self.exempt_tag
                 .clone()
                 .unwrap_or_else(|| DEFAULT_EXEMPT_TAG.into()),
@@ -287,7 +291,7 @@ impl ConfigFile {
         for id in file.accounts.keys() {
             if !is_account_id(id) {
                 return Err(InputError::BadAccountId {
-                    origin: format!("{} [accounts]", path.display()),
+                    origin: Origin::file(path, "[accounts]"),
                     value: id.clone(),
                 });
             }
@@ -297,8 +301,8 @@ impl ConfigFile {
             over.check_in_file(path, &format!("[accounts.\"{id}\"]"))?;
         }
         if file.audit.concurrency == Some(0) {
-            return Err(InputError::ZeroSetting {
-                origin: format!("{} [audit] concurrency", path.display()),
+            return Err(InputError::ZeroCount {
+                origin: Origin::file(path, "[audit] concurrency"),
             });
         }
         if let Some(why) =
@@ -370,7 +374,7 @@ impl ConfigFile {
     /// bad one is named as written there (`[policy] max_age`), with the
     /// file.
     pub fn max_ages(&self, path: &Path) -> Result<MaxAges, InputError> {
-        let days = |key: String, d: &Days| d.days_from(&format!("{} {key}", path.display()));
+        let days = |key: String, d: &Days| d.days_from(&Origin::file(path, key));
         let default = match &self.policy.max_age {
             Some(d) => Some(days("[policy] max_age".into(), d)?),
             None => None,
@@ -675,12 +679,14 @@ mod tests {
         for text in ["[policy]\nmax_age = \"abc\"", "[audit]\nconcurrency = 0"] {
             assert!(!said(text).contains("--"), "{}", said(text));
         }
-        // A flag's own bad value still names the flag.
+        // An option's own bad value is named as its front end names it.
         let flags = PolicySettings {
             max_age: Some(Days::Text("soon".into())),
             ..Default::default()
         };
-        let e = Policies::resolve(&ConfigFile::default(), &flags).unwrap_err();
+        let e = flags
+            .check(|key| Origin::Flag(format!("--{}", key.replace('_', "-"))))
+            .unwrap_err();
         assert!(e.to_string().starts_with("--max-age: `soon`"), "{e}");
     }
 

@@ -14,8 +14,9 @@ use crate::aws::{
     credentials_misconfigured, found_no_credentials, load_config, sdk_unreadable_lines,
 };
 use crate::awsfiles::{BOM, ProfileKind, Profiles};
-use crate::error::{CallError, FailureKind, InputError};
+use crate::error::{CallError, FailureKind, InputError, Origin};
 use crate::model::is_account_id;
+use crate::request::{Names, Setting};
 
 /// The accounts the user asked for, before any AWS call.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +89,10 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
         }
         if !is_account_id(id) {
             return Err(InputError::BadAccountId {
-                origin: format!("{}:{}", path.display(), n + 1),
+                origin: Origin::Line {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                },
                 value: id.to_string(),
             });
         }
@@ -97,19 +101,21 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>, InputError> {
     Ok(ids)
 }
 
-/// Checks everything that can be checked without AWS.
-pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> {
-    check_account_ids(&sel.accounts, "accounts to audit")?;
-    check_account_ids(&sel.exclude, "accounts to exclude")?;
+/// Checks everything that can be checked without AWS; an error names the
+/// option as `names` says the front end calls it.
+pub fn validate(sel: &Selection, profiles: &Profiles, names: Names) -> Result<(), InputError> {
+    check_account_ids(&sel.accounts, &names(Setting::Accounts))?;
+    check_account_ids(&sel.exclude, &names(Setting::ExcludeAccounts))?;
     if !sel.ous.is_empty() && !sel.org {
         return Err(InputError::OusWithoutOrg {
-            origin: "OUs".into(),
-            org: "the organization selector",
+            origin: names(Setting::Ous),
+            org: names(Setting::Org),
         });
     }
     if !sel.accounts.is_empty() && sel.role.is_none() {
         return Err(InputError::RoleRequired {
-            flag: "--account/--accounts",
+            origin: Origin::AnyOf(vec![names(Setting::Accounts), names(Setting::AccountsFile)]),
+            role: names(Setting::Role),
         });
     }
     if let Some(role) = &sel.role {
@@ -119,7 +125,10 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
         if !ok {
-            return Err(InputError::BadRoleName { role: role.clone() });
+            return Err(InputError::BadRoleName {
+                origin: names(Setting::Role),
+                role: role.clone(),
+            });
         }
     }
     for name in &sel.profiles {
@@ -134,12 +143,12 @@ pub fn validate(sel: &Selection, profiles: &Profiles) -> Result<(), InputError> 
     Ok(())
 }
 
-/// Every ID must be 12 digits; `origin` says where they were written (a
-/// flag, a file), so the error names what the user typed.
-pub fn check_account_ids(ids: &[String], origin: &str) -> Result<(), InputError> {
+/// Every ID must be 12 digits; `origin` says where they were written (an
+/// option, a file), so the error names what the user typed.
+pub fn check_account_ids(ids: &[String], origin: &Origin) -> Result<(), InputError> {
     match ids.iter().find(|id| !is_account_id(id)) {
         Some(bad) => Err(InputError::BadAccountId {
-            origin: origin.to_string(),
+            origin: origin.clone(),
             value: bad.clone(),
         }),
         None => Ok(()),
@@ -195,6 +204,7 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
     match e.kind() {
         FailureKind::Unreachable => InputError::Unreachable {
             endpoint: opts.endpoint(),
+            endpoint_from: None,
             source: e,
         },
         _ => InputError::BaseCredentials { profile, source: e },
@@ -205,6 +215,28 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
 /// GetCallerIdentity per profile and for the base credentials, and
 /// Organizations listings for `--org`.
 pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, InputError> {
+    let (mut by_account, failed) = profile_targets(sel, opts).await?;
+    let mut base_config = None;
+    if needs_base(sel) {
+        base_config = Some(base_targets(sel, opts, &mut by_account).await?);
+    }
+    for id in &sel.exclude {
+        by_account.remove(id);
+    }
+    let mut targets: Vec<Target> = by_account.into_values().collect();
+    targets.extend(failed);
+    Ok(Discovery {
+        base: base_config,
+        targets,
+    })
+}
+
+/// The accounts of the selected profiles, by account ID, and the profiles
+/// whose credentials did not work.
+async fn profile_targets(
+    sel: &Selection,
+    opts: &AwsOptions,
+) -> Result<(BTreeMap<String, Target>, Vec<Target>), InputError> {
     let mut by_account: BTreeMap<String, Target> = BTreeMap::new();
     let mut profiles_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut failed = Vec::new();
@@ -241,71 +273,71 @@ pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, I
             }),
         }
     }
-    let mut base_config = None;
-    if needs_base(sel) {
-        let base_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
-        let config = load_config(None, opts).await;
-        let clients = AccountClients::new(&config);
-        let identity = caller_identity(&clients.sts)
-            .await
-            .map_err(|e| fatal(e, opts, base_profile.clone()))?;
-        let partition = identity.partition.clone();
-        let base_id = identity.account_id.clone();
-        let mut wanted: BTreeMap<String, Option<String>> =
-            sel.accounts.iter().map(|a| (a.clone(), None)).collect();
-        if sel.org {
-            for (id, name) in org_accounts(&config, &sel.ous).await? {
-                wanted.insert(id, Some(name));
-            }
+    Ok((by_account, failed))
+}
+
+/// Adds the accounts the base credentials reach to `by_account` (those a
+/// profile reaches keep the profile): their own, the listed ones and the
+/// organization's, each but their own through the role. Returns the base
+/// credentials' configuration.
+async fn base_targets(
+    sel: &Selection,
+    opts: &AwsOptions,
+    by_account: &mut BTreeMap<String, Target>,
+) -> Result<SdkConfig, InputError> {
+    let base_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    let config = load_config(None, opts).await;
+    let clients = AccountClients::new(&config);
+    let identity = caller_identity(&clients.sts)
+        .await
+        .map_err(|e| fatal(e, opts, base_profile.clone()))?;
+    let partition = identity.partition.clone();
+    let base_id = identity.account_id.clone();
+    let mut wanted: BTreeMap<String, Option<String>> =
+        sel.accounts.iter().map(|a| (a.clone(), None)).collect();
+    if sel.org {
+        for (id, name) in org_accounts(&config, &sel.ous).await? {
+            wanted.insert(id, Some(name));
         }
-        if sel.profiles.is_empty() && wanted.is_empty() {
-            wanted.insert(base_id.clone(), None);
-        }
-        let excluded: BTreeSet<&String> = sel.exclude.iter().collect();
-        let role = sel
-            .role
-            .clone()
-            .unwrap_or_else(|| "OrganizationAccountAccessRole".into());
-        for (id, name) in wanted {
-            if excluded.contains(&id) || by_account.contains_key(&id) {
-                continue;
-            }
-            let target = if id == base_id {
-                Target {
-                    account_id: Some(id.clone()),
-                    name,
-                    via: "base credentials".into(),
-                    access: Access::Ready {
-                        config: Box::new(config.clone()),
-                        identity: identity.clone(),
-                        profile: None,
-                    },
-                }
-            } else {
-                Target {
-                    account_id: Some(id.clone()),
-                    name,
-                    via: format!("role {role}"),
-                    access: Access::AssumeRole {
-                        role_arn: format!("arn:{partition}:iam::{id}:role/{role}"),
-                        external_id: sel.external_id.clone(),
-                        partition: partition.clone(),
-                    },
-                }
-            };
-            by_account.insert(id, target);
-        }
-        base_config = Some(config);
     }
-    for id in &sel.exclude {
-        by_account.remove(id);
+    if sel.profiles.is_empty() && wanted.is_empty() {
+        wanted.insert(base_id.clone(), None);
     }
-    let mut targets: Vec<Target> = by_account.into_values().collect();
-    targets.extend(failed);
-    Ok(Discovery {
-        base: base_config,
-        targets,
-    })
+    let excluded: BTreeSet<&String> = sel.exclude.iter().collect();
+    let role = sel
+        .role
+        .clone()
+        .unwrap_or_else(|| "OrganizationAccountAccessRole".into());
+    for (id, name) in wanted {
+        if excluded.contains(&id) || by_account.contains_key(&id) {
+            continue;
+        }
+        let target = if id == base_id {
+            Target {
+                account_id: Some(id.clone()),
+                name,
+                via: "base credentials".into(),
+                access: Access::Ready {
+                    config: Box::new(config.clone()),
+                    identity: identity.clone(),
+                    profile: None,
+                },
+            }
+        } else {
+            Target {
+                account_id: Some(id.clone()),
+                name,
+                via: format!("role {role}"),
+                access: Access::AssumeRole {
+                    role_arn: format!("arn:{partition}:iam::{id}:role/{role}"),
+                    external_id: sel.external_id.clone(),
+                    partition: partition.clone(),
+                },
+            }
+        };
+        by_account.insert(id, target);
+    }
+    Ok(config)
 }
 
 /// `profile dev`, or `profiles dev, dev2` when both reach one account.

@@ -2,11 +2,55 @@
 //! gave is wrong, nothing was done, fix the input — and [`CallError`] — an
 //! AWS call failed, with the code AWS gave and how to read it. Every error
 //! names what it concerns; none ever holds a secret.
+//!
+//! A bad value is named by its [`Origin`], where it was written: a key of
+//! rekey.toml, a line of an accounts file, or an option of the request as
+//! its front end names it. The library never spells a command-line flag:
+//! the CLI names its own (`src/bin/rekey/main.rs`, `flag`), a JSON request
+//! its fields ([`crate::request::field`]).
 
 use std::path::PathBuf;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Where a value was written: what an error about it names (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// An option of a request, as the front end that set it names it: the
+    /// CLI's `--max-age`, a JSON request's `max_age`.
+    Flag(String),
+    /// A key of a settings file: `rekey.toml [policy] max_age`.
+    File { path: PathBuf, key: String },
+    /// A line of a list file: `ids.txt:3`.
+    Line { path: PathBuf, line: usize },
+    /// Any of several options: `--account/--accounts`.
+    AnyOf(Vec<Origin>),
+}
+
+impl Origin {
+    /// `key` of the settings file at `path`.
+    pub fn file(path: &std::path::Path, key: impl Into<String>) -> Origin {
+        Origin::File {
+            path: path.to_path_buf(),
+            key: key.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(name) => f.write_str(name),
+            Origin::File { path, key } => write!(f, "{} {key}", path.display()),
+            Origin::Line { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::AnyOf(all) => {
+                let names: Vec<String> = all.iter().map(Origin::to_string).collect();
+                f.write_str(&names.join("/"))
+            }
+        }
+    }
+}
 
 /// Bad input: reported as one line, exit code 2, nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -16,9 +60,11 @@ pub enum InputError {
     #[error(
         "{origin}: `{value}` is not a number of days between 1 and 36500 (write e.g. 90d or 12w)"
     )]
-    BadDuration { origin: String, value: String },
-    #[error("--as-of: `{value}` is not a date; write YYYY-MM-DD, an RFC 3339 time, +Nd or -Nd")]
-    BadAsOf { value: String },
+    BadDuration { origin: Origin, value: String },
+    #[error("{origin}: `{value}` is not a date; write YYYY-MM-DD, an RFC 3339 time, +Nd or -Nd")]
+    BadAsOf { origin: Origin, value: String },
+    #[error("{origin}: `{value}` is not a duration between 1s and 60m (write e.g. 60s or 2m)")]
+    BadWait { origin: Origin, value: String },
     #[error("exemption pattern `{pattern}` is not a valid glob")]
     BadGlob {
         pattern: String,
@@ -26,11 +72,11 @@ pub enum InputError {
         source: globset::Error,
     },
     #[error("{origin}: `{value}` is not a 12-digit AWS account ID")]
-    BadAccountId { origin: String, value: String },
+    BadAccountId { origin: Origin, value: String },
     #[error(
         "{origin}: an OU only narrows the organization's accounts, which are listed only with {org}: add {org}, or leave the OU out"
     )]
-    OusWithoutOrg { origin: String, org: &'static str },
+    OusWithoutOrg { origin: Origin, org: Origin },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -74,22 +120,26 @@ pub enum InputError {
         "profile `{profile}` has no credentials: add aws_access_key_id/aws_secret_access_key, role_arn or sso settings to it"
     )]
     ProfileWithoutCredentials { profile: String },
+    /// Accounts named by ID are entered through a role: `origin` is where
+    /// they were named, `role` the option that names the role.
     #[error(
-        "{flag} needs --role NAME (the role rekey assumes in each account, e.g. OrganizationAccountAccessRole)"
+        "{origin} needs {role} NAME (the role rekey assumes in each account, e.g. OrganizationAccountAccessRole)"
     )]
-    RoleRequired { flag: &'static str },
+    RoleRequired { origin: Origin, role: Origin },
     #[error(
-        "--role `{role}` is not a role name (letters, digits and +=,.@_- only, optionally with a /path/)"
+        "{origin} `{role}` is not a role name (letters, digits and +=,.@_- only, optionally with a /path/)"
     )]
-    BadRoleName { role: String },
-    #[error("--{what} must be at least 1")]
-    ZeroCount { what: &'static str },
-    /// A count of rekey.toml that is 0: `origin` is the file and its key.
+    BadRoleName { origin: Origin, role: String },
+    /// A count that is 0: `--concurrency`, `rekey.toml [audit] concurrency`.
     #[error("{origin} must be at least 1, not 0")]
-    ZeroSetting { origin: String },
-    #[error("cannot reach the AWS endpoint{} (check --endpoint-url, AWS_ENDPOINT_URL and the network)", endpoint.as_deref().map(|e| format!(" {e}")).unwrap_or_default())]
+    ZeroCount { origin: Origin },
+    /// `endpoint_from` is the option that sets the endpoint, once the
+    /// request that set it has named it ([`InputError::named`]).
+    #[error("cannot reach the AWS endpoint{} (check {}AWS_ENDPOINT_URL and the network)", endpoint.as_deref().map(|e| format!(" {e}")).unwrap_or_default(), endpoint_from.as_ref().map(|o| format!("{o}, ")).unwrap_or_default())]
     Unreachable {
         endpoint: Option<String>,
+        // Boxed: rare, and it keeps every InputError small.
+        endpoint_from: Option<Box<Origin>>,
         #[source]
         source: CallError,
     },
@@ -119,6 +169,26 @@ pub enum InputError {
         #[source]
         source: CallError,
     },
+}
+
+impl InputError {
+    /// This error with the options of the request that led to it named by
+    /// `names`, where the code that found it could not know them (an
+    /// unreachable endpoint, found calling AWS).
+    pub fn named(self, names: crate::request::Names) -> InputError {
+        match self {
+            InputError::Unreachable {
+                endpoint,
+                endpoint_from: None,
+                source,
+            } => InputError::Unreachable {
+                endpoint,
+                endpoint_from: Some(Box::new(names(crate::request::Setting::EndpointUrl))),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// ` (account A, user U)`, leaving out what an entry does not say.
@@ -179,7 +249,8 @@ fn hint(kind: FailureKind) -> &'static str {
     match kind {
         FailureKind::Denied => " (grant the permission or check SCPs)",
         FailureKind::BadCredentials => " (the key is wrong, inactive, deleted or expired)",
-        FailureKind::Throttled => " (throttled; retry later or lower --concurrency)",
+        // Deep in a call, no option is at hand: the remedy in words.
+        FailureKind::Throttled => " (throttled; retry later or with fewer accounts at once)",
         _ => "",
     }
 }

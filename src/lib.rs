@@ -17,6 +17,7 @@
 //! | [`discovery`] | which accounts: profiles, an account list + role, Organizations |
 //! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
+//! | [`request`] | what a person asked for (`AuditRequest`, `RotateRequest`), every default decided and every value checked in one place; carried out by `request::audit::run` and `request::rotate::run` |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
 //! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
@@ -44,6 +45,7 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod report;
+pub mod request;
 pub mod rotation;
 pub mod schedule;
 pub mod securityhub;

@@ -5,7 +5,7 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use time::{Date, Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::error::InputError;
+use crate::error::{InputError, Origin};
 use crate::model::{Key, KeyStatus, UserKeys};
 use crate::names::named_enum;
 
@@ -49,15 +49,17 @@ impl Policy {
         exempt_groups: Vec<String>,
         exempt_users: Vec<String>,
     ) -> Result<Self, InputError> {
+        // Values are checked where they are read, each named there; this
+        // names a caller's argument.
         if max_age_days < 1 {
             return Err(InputError::BadDuration {
-                origin: "--max-age".into(),
+                origin: Origin::Flag("max_age_days".into()),
                 value: max_age_days.to_string(),
             });
         }
         if unused_days < 1 {
             return Err(InputError::BadDuration {
-                origin: "--unused".into(),
+                origin: Origin::Flag("unused_days".into()),
                 value: unused_days.to_string(),
             });
         }
@@ -281,16 +283,12 @@ pub fn trusted_advisor_status(key: &Key, now: OffsetDateTime) -> Option<AdvisorS
     })
 }
 
-/// Parses a number of days: `90`, `90d`, `12w`, given as the flag `--what`.
-pub fn parse_days(what: &'static str, value: &str) -> Result<i64, InputError> {
-    parse_days_from(&format!("--{what}"), value)
-}
-
-/// [`parse_days`] of a value written elsewhere than in a flag; `origin`
-/// names where, for the error (`rekey.toml [policy] max_age`).
-pub fn parse_days_from(origin: &str, value: &str) -> Result<i64, InputError> {
+/// Parses a number of days: `90`, `90d`, `12w`, written at `origin`
+/// (`--max-age`, `rekey.toml [policy] max_age`), which a bad value's error
+/// names.
+pub fn parse_days(origin: &Origin, value: &str) -> Result<i64, InputError> {
     let bad = || InputError::BadDuration {
-        origin: origin.to_string(),
+        origin: origin.clone(),
         value: value.to_string(),
     };
     let v = value.trim();
@@ -306,10 +304,16 @@ pub fn parse_days_from(origin: &str, value: &str) -> Result<i64, InputError> {
     Ok(n * factor)
 }
 
-/// Parses `--as-of`: `YYYY-MM-DD` (midnight UTC), an RFC 3339 instant, or
-/// `+Nd` / `-Nd` relative to `now`.
-pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, InputError> {
+/// Parses the moment keys are judged at, written at `origin` (`--as-of`):
+/// `YYYY-MM-DD` (midnight UTC), an RFC 3339 instant, or `+Nd` / `-Nd`
+/// relative to `now`.
+pub fn parse_as_of(
+    origin: &Origin,
+    value: &str,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, InputError> {
     let bad = || InputError::BadAsOf {
+        origin: origin.clone(),
         value: value.to_string(),
     };
     let v = value.trim();
@@ -317,7 +321,7 @@ pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, I
         // `+0d` is "now", as written in the README (issue 10 #2).
         let days = match rest {
             "0" | "0d" | "0w" => 0,
-            _ => parse_days("as-of", rest).map_err(|_| bad())?,
+            _ => parse_days(origin, rest).map_err(|_| bad())?,
         };
         let delta = Duration::days(days);
         return Ok(if v.starts_with('+') {
@@ -338,6 +342,10 @@ pub fn parse_as_of(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flag() -> Origin {
+        Origin::Flag("--max-age".into())
+    }
     use crate::model::{LastUsed, User};
     use std::collections::BTreeMap;
     use time::macros::datetime;
@@ -512,21 +520,27 @@ mod tests {
 
     #[test]
     fn durations_and_as_of_parse_or_say_why() {
-        assert_eq!(parse_days("max-age", "90d").unwrap(), 90);
-        assert_eq!(parse_days("max-age", "2w").unwrap(), 14);
-        assert_eq!(parse_days("max-age", "30").unwrap(), 30);
+        assert_eq!(parse_days(&flag(), "90d").unwrap(), 90);
+        assert_eq!(parse_days(&flag(), "2w").unwrap(), 14);
+        assert_eq!(parse_days(&flag(), "30").unwrap(), 30);
         for bad in ["", "0", "-5", "abc", "9x", "d"] {
-            assert!(parse_days("max-age", bad).is_err(), "{bad}");
+            assert!(parse_days(&flag(), bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_as_of("+30d", NOW).unwrap(), NOW + Duration::days(30));
-        assert_eq!(parse_as_of("-1d", NOW).unwrap(), NOW - Duration::days(1));
-        assert_eq!(parse_as_of("+0d", NOW).unwrap(), NOW);
-        assert_eq!(parse_as_of("-0", NOW).unwrap(), NOW);
         assert_eq!(
-            parse_as_of("2027-01-01", NOW).unwrap(),
+            parse_as_of(&flag(), "+30d", NOW).unwrap(),
+            NOW + Duration::days(30)
+        );
+        assert_eq!(
+            parse_as_of(&flag(), "-1d", NOW).unwrap(),
+            NOW - Duration::days(1)
+        );
+        assert_eq!(parse_as_of(&flag(), "+0d", NOW).unwrap(), NOW);
+        assert_eq!(parse_as_of(&flag(), "-0", NOW).unwrap(), NOW);
+        assert_eq!(
+            parse_as_of(&flag(), "2027-01-01", NOW).unwrap(),
             datetime!(2027-01-01 0:00 UTC)
         );
-        assert!(parse_as_of("2027-13-01", NOW).is_err());
-        assert!(parse_as_of("tomorrow", NOW).is_err());
+        assert!(parse_as_of(&flag(), "2027-13-01", NOW).is_err());
+        assert!(parse_as_of(&flag(), "tomorrow", NOW).is_err());
     }
 }

@@ -15,7 +15,7 @@ use rekey::destination::DestinationSpec;
 use rekey::error::error_chain;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
 use rekey::rotation::access::Access;
-use rekey::rotation::engine::{NoPrompt, Status};
+use rekey::rotation::engine::{Done, KeyOutcome, NoPrompt, OldKeyEnd, Status};
 use rekey::rotation::{self, Job, JobSpec, Mode, RotateOptions, RunOptions, Subject};
 
 use crate::support::{
@@ -216,11 +216,37 @@ async fn the_library_run_rotates_a_named_key_through_a_role_and_reports_it() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
-    assert_eq!(done.status, Status::Rotated, "{}", done.message);
+    assert_eq!(done.status, Status::Rotated, "{:?}", done.outcome);
     let new = svc.held();
     assert_eq!(done.new_key_id.as_deref(), Some(new.as_str()));
     // Deleted, not deactivated: only the new key is left.
-    assert_eq!(svc.seeder.keys("svc").await, [(new, "Active".to_string())]);
+    assert_eq!(
+        svc.seeder.keys("svc").await,
+        [(new.clone(), "Active".to_string())]
+    );
+    // What became of the key is data a front end renders (issue 16).
+    let KeyOutcome::Rotated {
+        done:
+            Done::Rotated {
+                old_key_id,
+                new_key_id,
+                old_key,
+                ..
+            },
+        freed: None,
+        ..
+    } = &done.outcome
+    else {
+        panic!("{:?}", done.outcome)
+    };
+    assert_eq!(
+        (old_key_id, new_key_id, *old_key),
+        (
+            &svc.key.access_key_id,
+            &new,
+            OldKeyEnd::Retired(OldKeyAction::Delete)
+        )
+    );
 }
 
 #[tokio::test]

@@ -143,7 +143,7 @@ fn assert_rotated(report: &RunReport) -> String {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.reports.len(), 1);
     let done = &report.reports[0];
-    assert_eq!(done.status, Status::Rotated, "{}", done.message);
+    assert_eq!(done.status, Status::Rotated, "{:?}", done.outcome);
     done.new_key_id.clone().expect("a new key")
 }
 

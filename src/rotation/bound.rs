@@ -21,7 +21,7 @@ use crate::aws::{AccountClients, Deps, Signer, with_credentials};
 use crate::config::ServiceEntry;
 use crate::destination::{DestinationError, SecretRole};
 use crate::discovery::{self, Discovery, Target};
-use crate::error::{CallError, error_chain};
+use crate::error::CallError;
 use crate::inventory::authorization_details;
 use crate::journal::OldKeyAction;
 use crate::model::{User, is_account_id};
@@ -55,7 +55,8 @@ pub enum BoundError {
         #[source]
         source: CallError,
     },
-    #[error("account {account}: {source}")]
+    // The tag's error is the source: the chain says it, once.
+    #[error("account {account}")]
     Tag {
         account: String,
         #[source]
@@ -96,7 +97,7 @@ impl BoundError {
         Report {
             account_id: is_account_id(account).then(|| account.clone()),
             user_name: user.map(str::to_string),
-            ..Report::failed(&target, status, error_chain(self))
+            ..Report::failed(&target, status)
         }
     }
 
@@ -338,6 +339,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::error::error_chain;
 
     fn user(name: &str, tag: Option<&str>) -> User {
         User {
@@ -364,6 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_tag_is_said_once_along_the_chain() {
+        let (_, errors) = bindings_of("111111111111", &[user("broken", Some("ssm:nope"))], &[]);
+        let e = errors.into_iter().next().expect("the bad tag's error");
+        let chain = error_chain(&e);
+        assert!(
+            chain.starts_with(
+                "account 111111111111: user broken: tag rekey:destination holds `ssm:nope`"
+            ),
+            "{chain}"
+        );
+        // anyhow's `{:#}` (the CLI's error line) joins every message as it is.
+        let printed = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(printed, chain);
+    }
+
+    #[test]
     fn tagged_users_and_entries_of_the_account_are_bound_a_bad_tag_skips_only_its_user() {
         let users = [
             user("tagged", Some("ssm:/a secretsmanager:b")),
@@ -385,7 +403,7 @@ mod tests {
         );
         assert_eq!(bound[1].role.as_deref(), Some("Rotator"));
         assert_eq!(bound[0].role, None);
-        let said: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let said: Vec<String> = errors.iter().map(|e| error_chain(e)).collect();
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(
             said.iter()

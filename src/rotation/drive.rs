@@ -6,7 +6,7 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::engine::{Engine, RotateError, Who};
+use super::engine::{Done, Engine, OldKeyEnd, Question, RotateError, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::steps::{self, VerifyError};
 use crate::aws::AccountClients;
@@ -18,14 +18,14 @@ use crate::model::mask_key_id;
 
 /// What driving a rotation carries from one step to the next: the
 /// destinations' names, the new pair once known, whether every destination
-/// was read back, and the note the report ends with.
+/// was read back, and what became of the old key.
 pub(super) struct Driving {
     names: Vec<String>,
     staged: Vec<bool>,
     origin: Origin,
     new: Option<KeyPair>,
     read_back: ReadBack,
-    note: String,
+    old_key_end: OldKeyEnd,
 }
 
 /// Why an earlier run's rotation was undone.
@@ -33,10 +33,10 @@ fn left_by_earlier(id: i64, why: &str) -> String {
     format!("undid rotation #{id} that an earlier run left unfinished: {why}")
 }
 
-/// How asking to retire the old key ended: retired (the report's note),
-/// or declined, which ends the rotation.
+/// How asking to retire the old key ended: retired, or declined, which
+/// ends the rotation.
 enum Retired {
-    Done(String),
+    Done(OldKeyEnd),
     Declined(Ended),
 }
 
@@ -49,7 +49,7 @@ impl Driving {
             origin,
             new,
             read_back: ReadBack::NotYet,
-            note: String::new(),
+            old_key_end: OldKeyEnd::Untouched,
         }
     }
 }
@@ -94,15 +94,11 @@ impl Engine<'_> {
         };
         let step = next_step(&r, &facts);
         match step {
-            Next::Nothing => {
-                return Ok(Some(Ended::Completed(format!(
-                    "rotation #{id} had already ended"
-                ))));
-            }
+            Next::Nothing => return Ok(Some(Ended::Completed(Done::AlreadyEnded { id }))),
             Next::Undo(why) => {
-                let reason = left_by_earlier(id, why.as_str());
-                self.undo(who, id, &reason).await?;
-                return Ok(Some(Ended::Undone(reason)));
+                self.undo(who, id, &left_by_earlier(id, why.as_str()))
+                    .await?;
+                return Ok(Some(Ended::Undone(UndoneBecause::Left(why))));
             }
             Next::CreateKey => {
                 let iam = self.iam_of(target).await?;
@@ -148,20 +144,17 @@ impl Engine<'_> {
                     .retire_asked(who, id, &r.old_key_id, action, pair)
                     .await?
                 {
-                    Retired::Done(note) => run.note = note,
+                    Retired::Done(end) => run.old_key_end = end,
                     Retired::Declined(ended) => return Ok(Some(ended)),
                 }
             }
             Next::Finish => {
                 let pair = known(&run.new, target)?;
                 if r.old_key_action == OldKeyAction::Keep {
-                    run.note = format!(
-                        "; old key {} kept active for consumers that re-read on their own schedule",
-                        mask_key_id(&r.old_key_id)
-                    );
+                    run.old_key_end = OldKeyEnd::Kept;
                 }
                 return self
-                    .finish(who, id, &r.old_key_id, pair, std::mem::take(&mut run.note))
+                    .finish(who, id, &r.old_key_id, pair, run.old_key_end)
                     .await
                     .map(Some);
             }
@@ -241,26 +234,19 @@ impl Engine<'_> {
         action: OldKeyAction,
         pair: &KeyPair,
     ) -> Result<Retired, RotateError> {
-        let question = format!(
-            "The new key {} works. {} the old key {}?",
-            mask_key_id(&pair.access_key_id),
-            capitalize(action.as_str()),
-            mask_key_id(old_key)
-        );
+        let question = Question::Retire {
+            new_key_id: &pair.access_key_id,
+            old_key_id: old_key,
+            action,
+        };
         if !self.prompt.confirm(&question) {
-            let note = format!(
-                "; old key {} left active at your request",
-                mask_key_id(old_key)
-            );
-            let ended = self.finish(who, id, old_key, pair, note).await?;
+            let ended = self
+                .finish(who, id, old_key, pair, OldKeyEnd::LeftActive)
+                .await?;
             return Ok(Retired::Declined(ended));
         }
         self.retire(who, id, old_key, action, pair).await?;
-        Ok(Retired::Done(format!(
-            "; old key {} {}",
-            mask_key_id(old_key),
-            verb(action)
-        )))
+        Ok(Retired::Done(OldKeyEnd::Retired(action)))
     }
 
     /// Records the rotation completed and forgets the kept old pairs.
@@ -270,7 +256,7 @@ impl Engine<'_> {
         id: i64,
         old_key: &str,
         new: &KeyPair,
-        note: String,
+        old_key_end: OldKeyEnd,
     ) -> Result<Ended, RotateError> {
         self.journal(
             who.target,
@@ -278,12 +264,12 @@ impl Engine<'_> {
         )?;
         crash_point(Step::Finish.as_str(), Phase::Done.as_str());
         self.release_old(who.target, old_key).await;
-        Ok(Ended::Completed(format!(
-            "rotated {}: {} → {}{note}",
-            who.user,
-            mask_key_id(old_key),
-            mask_key_id(&new.access_key_id)
-        )))
+        Ok(Ended::Completed(Done::Rotated {
+            user: who.user.clone(),
+            old_key_id: old_key.to_string(),
+            new_key_id: new.access_key_id.clone(),
+            old_key: old_key_end,
+        }))
     }
 
     /// Deactivates or deletes the old key, signed with the new key (or the
@@ -500,11 +486,4 @@ fn verb(action: OldKeyAction) -> &'static str {
         OldKeyAction::Delete => "deleted",
         OldKeyAction::Keep => "kept active",
     }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }

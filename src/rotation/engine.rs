@@ -9,6 +9,7 @@ use serde::Serialize;
 
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
+pub use super::outcome::{Done, KeyOutcome, OldKeyEnd, Question, UndoneBecause};
 use super::steps::clients_for;
 use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
@@ -30,18 +31,24 @@ pub enum Mode {
 /// Asks the person at the keyboard before each step (`rotate -i`), and
 /// tells them what a rotation is waiting for.
 pub trait Prompt: Send + Sync {
-    fn confirm(&self, question: &str) -> bool;
+    fn confirm(&self, question: &Question) -> bool;
 
     /// One line saying what the rotation waits for (IAM to accept a new
     /// key); shown where someone watches, by default nowhere.
     fn waiting(&self, _line: &str) {}
+
+    /// The code of MFA device `serial`, for the key `label` names; None
+    /// when there is nobody to ask.
+    fn mfa_code(&self, _serial: &str, _label: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Never asks: every step goes ahead.
 pub struct NoPrompt;
 
 impl Prompt for NoPrompt {
-    fn confirm(&self, _question: &str) -> bool {
+    fn confirm(&self, _question: &Question) -> bool {
         true
     }
 }
@@ -71,7 +78,8 @@ pub enum Status {
     Failed,
 }
 
-/// What happened to one key, for output and history.
+/// What happened to one key, for output and history: the facts, and
+/// what became of it as data ([`KeyOutcome`]); front ends write the words.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub target: String,
@@ -82,7 +90,7 @@ pub struct Report {
     pub new_key_id: Option<String>,
     pub rotation_id: Option<i64>,
     pub plan: Option<KeyPlan>,
-    pub message: String,
+    pub outcome: KeyOutcome,
 }
 
 impl Report {
@@ -110,13 +118,13 @@ impl Report {
             user_name: user_name.map(str::to_string),
             account_id,
             old_key_id,
-            ..Report::failed(&target.label, Status::Failed, String::new())
+            ..Report::failed(&target.label, Status::Failed)
         }
     }
 
-    /// A key or user that was not rotated, with `status` and why, of
-    /// which nothing more is known.
-    pub fn failed(target: &str, status: Status, message: String) -> Report {
+    /// A key or user that was not rotated, with `status` (its error says
+    /// why), of which nothing more is known.
+    pub fn failed(target: &str, status: Status) -> Report {
         Report {
             target: target.to_string(),
             status,
@@ -126,7 +134,7 @@ impl Report {
             new_key_id: None,
             rotation_id: None,
             plan: None,
-            message,
+            outcome: KeyOutcome::Failed,
         }
     }
 }
@@ -483,12 +491,11 @@ impl Engine<'_> {
             new_key_id: Some(held.to_string()),
             rotation_id: Some(r.id),
             plan: None,
-            message: format!(
-                "rotation #{} already replaced {} with {}",
-                r.id,
-                mask_key_id(named),
-                mask_key_id(held)
-            ),
+            outcome: KeyOutcome::AlreadyReplaced {
+                id: r.id,
+                old_key_id: named.to_string(),
+                new_key_id: held.to_string(),
+            },
         }))
     }
 
@@ -545,10 +552,11 @@ impl Engine<'_> {
                 max_age_days,
             } => {
                 report.status = Status::NotDue;
-                report.message = format!(
-                    "key {} is {age_days} days old; not due (max age {max_age_days} days)",
-                    mask_key_id(&facts.old.access_key_id)
-                );
+                report.outcome = KeyOutcome::NotDue {
+                    key_id: facts.old.access_key_id.clone(),
+                    age_days,
+                    max_age_days,
+                };
                 return Ok(report.clone());
             }
             Decision::Refuse(source) => {
@@ -563,16 +571,20 @@ impl Engine<'_> {
         // as in a real run: a plan then says what the run would do.
         self.check_deliverable(target, &facts.old.access_key_id)
             .await?;
-        report.message = describe_plan(&plan, target);
+        let writes_to = written_to(target);
+        report.outcome = KeyOutcome::Planned {
+            writes_to: writes_to.clone(),
+        };
         if mode == Mode::Plan {
             return Ok(report.clone());
         }
-        if !self
-            .prompt
-            .confirm(&format!("{}. Go ahead?", report.message))
-        {
+        let go = Question::Rotate {
+            plan: &plan,
+            writes_to: &writes_to,
+        };
+        if !self.prompt.confirm(&go) {
             report.status = Status::Declined;
-            report.message = "declined; nothing changed".into();
+            report.outcome = KeyOutcome::Declined;
             return Ok(report.clone());
         }
         self.carry_out(target, &plan, &facts.iam, report).await
@@ -609,36 +621,10 @@ pub(super) const NOT_HELD: &str = "";
 /// replaced a named key.
 const RECENT: usize = 200;
 
-/// One line saying what a plan will do.
-pub fn describe_plan(plan: &KeyPlan, target: &Job) -> String {
-    let mut s = format!(
-        "rotate {} of user {} in account {}{}",
-        mask_key_id(&plan.old_key_id),
-        plan.user_name,
-        plan.account_id,
-        plan.old_key_age_days
-            .map(|d| format!(" ({d} days old)"))
-            .unwrap_or_default()
-    );
-    if let Some(slot) = &plan.free_slot {
-        s.push_str(&format!(
-            ", first deleting the {} key {} to free a slot",
-            slot.status.as_str().to_lowercase(),
-            mask_key_id(&slot.key_id)
-        ));
-    }
-    s.push_str(&format!(
-        ", write the new key to {}, verify it, then {} the old key",
-        written_to(target),
-        plan.old_key_action.as_str()
-    ));
-    s
-}
-
 /// Where a plan writes the new key: a credentials-file job's label names
 /// its profiles (`profile dev`); a service job's names its user, so its
 /// destinations are named instead (`secretsmanager:ci/bot, ssm:/ci/bot`).
-fn written_to(target: &Job) -> String {
+pub fn written_to(target: &Job) -> String {
     let files_only = target
         .destinations
         .iter()
@@ -656,23 +642,8 @@ mod tests {
     use crate::aws::{AwsOptions, Deps};
     use crate::awsfiles::FileKind;
     use crate::destination::Binding;
-    use crate::journal::OldKeyAction;
     use crate::rotation::JobSpec;
     use crate::rotation::access::Access;
-
-    fn plan() -> KeyPlan {
-        KeyPlan {
-            account_id: "111111111111".into(),
-            user_name: "ci-bot".into(),
-            user_arn: "arn:aws:iam::111111111111:user/ci-bot".into(),
-            old_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            old_key_age_days: Some(100),
-            free_slot: None,
-            orphans: vec![],
-            old_key_action: OldKeyAction::Keep,
-            keys_before: vec!["AKIAIOSFODNN7EXAMPLE".into()],
-        }
-    }
 
     async fn job(destinations: Vec<DestinationSpec>, label: &str) -> Job {
         let spec = JobSpec::new(label.into(), Subject::OfKey, Access::OldKey, destinations);
@@ -691,20 +662,13 @@ mod tests {
             "user ci-bot in account 111111111111",
         )
         .await;
-        assert_eq!(
-            describe_plan(&plan(), &service),
-            "rotate AKIA…MPLE of user ci-bot in account 111111111111 (100 days old), write the new key to secretsmanager:ci/bot, ssm:/ci/bot, verify it, then keep the old key"
-        );
+        assert_eq!(written_to(&service), "secretsmanager:ci/bot, ssm:/ci/bot");
         let file = DestinationSpec::SharedFile {
             file: FileKind::Credentials,
             path: "/h/.aws/credentials".into(),
             profiles: vec!["dev".into()],
         };
         let profile = job(vec![file], "profile dev").await;
-        assert!(
-            describe_plan(&plan(), &profile).contains("write the new key to profile dev, verify"),
-            "{}",
-            describe_plan(&plan(), &profile)
-        );
+        assert_eq!(written_to(&profile), "profile dev");
     }
 }

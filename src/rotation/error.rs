@@ -10,6 +10,8 @@ use super::Refusal;
 use super::access::AccessError;
 use crate::destination::DestinationError;
 use crate::error::CallError;
+#[cfg(test)]
+use crate::error::error_chain;
 use crate::journal::JournalError;
 
 /// Why a rotation stopped. Every variant names what it concerns; none
@@ -32,13 +34,14 @@ pub enum RotateError {
         #[source]
         source: CallError,
     },
-    #[error("{target}: {source}")]
+    // The refusal is the source: the chain says it, once.
+    #[error("{target}")]
     Refused {
         target: String,
         #[source]
         source: Refusal,
     },
-    #[error("{target}: {source}")]
+    #[error("{target}")]
     Journal {
         target: String,
         // Boxed: JournalError is large and this path is rare.
@@ -74,7 +77,7 @@ pub enum RotateError {
         named: String,
         holds: String,
     },
-    #[error("{target}: {source}")]
+    #[error("{target}")]
     Access {
         target: String,
         #[source]
@@ -180,6 +183,36 @@ pub fn remedy_of(e: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_journal_or_access_error_says_its_source_once_along_the_chain() {
+        let errors = [
+            RotateError::Refused {
+                target: "profile dev".into(),
+                source: Refusal::Root,
+            },
+            RotateError::Journal {
+                target: "profile dev".into(),
+                source: Box::new(JournalError::Corrupt {
+                    what: "a step without its rotation".into(),
+                }),
+            },
+            RotateError::Access {
+                target: "profile dev".into(),
+                source: AccessError::Unknown("sideways".into()),
+            },
+        ];
+        for e in errors {
+            let source = std::error::Error::source(&e).unwrap().to_string();
+            // What rekey's own chain printer says is unchanged...
+            let chain = error_chain(&e);
+            assert_eq!(chain, format!("profile dev: {source}"));
+            // ...and anyhow's `{:#}` (the CLI's error line, a log) joins
+            // every message as it is: the source once.
+            let printed = format!("{:#}", anyhow::Error::new(e));
+            assert_eq!(printed, chain);
+        }
+    }
 
     #[test]
     fn a_secret_another_account_denies_is_remedied_by_a_role_there_however_wrapped() {

@@ -6,7 +6,7 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::engine::{Engine, Job, NOT_HELD, Report, RotateError, Status, Who};
+use super::engine::{Engine, Job, KeyOutcome, NOT_HELD, Report, RotateError, Status, Who};
 use super::next::{Ended, Origin};
 use super::steps;
 use super::{KeyFacts, KeyPlan, RotateOptions, not_due, only_active_key};
@@ -14,7 +14,7 @@ use crate::aws::AccountClients;
 use crate::destination::KeyPair;
 use crate::error::error_chain;
 use crate::journal::{NewRotation, Step};
-use crate::model::{Key, KeyStatus, mask_key_id};
+use crate::model::{Key, KeyStatus};
 
 /// What a fresh rotation is decided from, read under the user's lease.
 pub(super) struct Facts {
@@ -165,41 +165,25 @@ impl Engine<'_> {
                 return Err(self.fail_undone(&who, id, why).await);
             }
         }
-        let notes = first_deleted(plan);
         match self.drive(&who, id, Origin::ThisRun, None).await? {
-            Ended::Completed(message) => {
+            Ended::Completed(done) => {
                 let r = self.journal(target, self.journal.get(id).await)?;
                 Ok(Report {
                     status: Status::Rotated,
                     new_key_id: r.new_key_id,
-                    message: format!("{message}{notes}"),
+                    outcome: KeyOutcome::Rotated {
+                        done,
+                        freed: plan.free_slot.clone(),
+                        orphans: plan.orphans.clone(),
+                    },
                     ..report.clone()
                 })
             }
-            Ended::Undone(reason) => Ok(Report {
+            Ended::Undone(why) => Ok(Report {
                 status: Status::Undone,
-                message: reason,
+                outcome: KeyOutcome::UndidLeft { id, why },
                 ..report.clone()
             }),
         }
     }
-}
-
-/// What a plan deleted before it made the new key, for the report.
-fn first_deleted(plan: &KeyPlan) -> String {
-    let mut notes = String::new();
-    if let Some(s) = &plan.free_slot {
-        notes.push_str(&format!(
-            "; deleted the {} key {} first to free a slot",
-            s.status.as_str().to_lowercase(),
-            mask_key_id(&s.key_id)
-        ));
-    }
-    for orphan in &plan.orphans {
-        notes.push_str(&format!(
-            "; deleted {} first, a key an earlier interrupted run made whose secret nobody holds",
-            mask_key_id(orphan)
-        ));
-    }
-    notes
 }

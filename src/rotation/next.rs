@@ -12,10 +12,10 @@ use crate::journal::{OldKeyAction, Rotation, Step};
 
 /// How a driven rotation ended.
 pub(super) enum Ended {
-    /// Completed; the message says what was done.
-    Completed(String),
-    /// Undone (a rotation an earlier run left); the reason.
-    Undone(String),
+    /// Completed, as this says.
+    Completed(super::outcome::Done),
+    /// Undone (a rotation an earlier run left), and why.
+    Undone(super::outcome::UndoneBecause),
 }
 
 /// Who is driving the rotation.
@@ -39,7 +39,8 @@ pub enum ReadBack {
 }
 
 /// Why a rotation is undone rather than finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UndoWhy {
     /// A rollback (or the deletion of the new key) had begun.
     RollingBack,

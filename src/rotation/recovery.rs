@@ -4,7 +4,7 @@
 // See engine.rs: one error per key, its size is no cost.
 #![allow(clippy::result_large_err)]
 
-use super::engine::{Engine, Job, Report, RotateError, Status, Who};
+use super::engine::{Engine, Job, KeyOutcome, Report, RotateError, Status, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::{Found, UnknownCreate};
 use super::spec::JobSpec;
@@ -228,7 +228,7 @@ impl Engine<'_> {
             new_key_id: r.new_key_id.clone(),
             rotation_id: Some(id),
             plan: None,
-            message: String::new(),
+            outcome: KeyOutcome::Failed,
         };
         let left =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
@@ -271,21 +271,18 @@ impl Engine<'_> {
                         new_key: mask_key_id(&new_id),
                     });
                 }
-                let why = left(
-                    "no destination holds its whole new key pair (its secret lived only in the memory of the run that stopped, or something rewrote the destinations since); the old key stays",
-                );
-                self.undo(&who, id, &why).await?;
-                report.message = why;
+                let why = UndoneBecause::NewKeyHeldNowhere;
+                self.undo(&who, id, &left(why.as_str())).await?;
+                report.outcome = KeyOutcome::UndidLeft { id, why };
                 return Ok(report);
             }
         }
         match self.drive(&who, id, Origin::EarlierRun, new).await? {
-            Ended::Completed(message) => {
+            Ended::Completed(done) => {
                 report.status = Status::Rotated;
-                report.message =
-                    format!("finished rotation #{id} left by an earlier run: {message}");
+                report.outcome = KeyOutcome::Resumed { id, done };
             }
-            Ended::Undone(reason) => report.message = reason,
+            Ended::Undone(why) => report.outcome = KeyOutcome::UndidLeft { id, why },
         }
         Ok(report)
     }
@@ -359,7 +356,10 @@ impl Engine<'_> {
             self.delete_made_keys(&who, &r, &iam, Holders::Unreadable)
                 .await?;
             let why = "abandoned: its destination is gone";
-            self.journal(&target, self.journal.finish(id, Outcome::Undone, Some(why)).await)?;
+            self.journal(
+                &target,
+                self.journal.finish(id, Outcome::Undone, Some(why)).await,
+            )?;
             self.release_old(&target, &r.old_key_id).await;
             Ok(Report {
                 target: label.clone(),
@@ -370,11 +370,11 @@ impl Engine<'_> {
                 new_key_id: r.new_key_id.clone(),
                 rotation_id: Some(id),
                 plan: None,
-                message: format!(
-                    "abandoned rotation #{id} of {}: deleted the keys it made; the old key {} was not touched",
-                    r.user_name,
-                    mask_key_id(&r.old_key_id)
-                ),
+                outcome: KeyOutcome::Abandoned {
+                    id,
+                    user: r.user_name.clone(),
+                    old_key_id: r.old_key_id.clone(),
+                },
             })
         }
         .await;

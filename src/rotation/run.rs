@@ -7,16 +7,14 @@
 use futures::StreamExt;
 
 use super::RotateOptions;
-use super::engine::{Engine, Job, Mode, Prompt, Report, RotateError, Status, Subject};
+use super::engine::{Engine, Job, KeyOutcome, Mode, Prompt, Report, RotateError, Status, Subject};
 use super::spec::JobSpec;
 use super::user_name_of;
 use crate::aws::Deps;
 pub use crate::aws::profile_config;
 use crate::clock::Clock;
 use crate::destination::DestinationSpec;
-use crate::error::error_chain;
 use crate::journal::{Holder, Journal, Rotation};
-use crate::model::mask_key_id;
 
 /// Everything a run needs besides its jobs and journal (STYLE 9).
 pub struct RunOptions<'a> {
@@ -51,7 +49,7 @@ pub struct RunReport {
 /// and what the run knew of it when it stopped, so a report lists every
 /// key the run considered (issue 15 #4).
 pub struct Failure {
-    /// Status refused, undone or failed; the message is the error chain.
+    /// Status refused, undone or failed; the error says why.
     pub report: Report,
     pub error: RotateError,
 }
@@ -62,7 +60,7 @@ impl Failure {
         Failure {
             report: Report {
                 status: status_of(&error),
-                message: error_chain(&error),
+                outcome: KeyOutcome::Failed,
                 ..seen
             },
             error,
@@ -218,14 +216,13 @@ fn after_resume(
         status: Status::AlreadyRotated,
         account_id: Some(r.account_id.clone()),
         user_name: Some(r.user_name.clone()),
-        message: format!(
-            "finished rotation #{} of {} in account {} ({} → {}); not rotated again",
-            r.id,
-            r.user_name,
-            r.account_id,
-            mask_key_id(&r.old_key_id),
-            mask_key_id(&new)
-        ),
+        outcome: KeyOutcome::FinishedThisRun {
+            id: r.id,
+            user: r.user_name.clone(),
+            account: r.account_id.clone(),
+            old_key_id: r.old_key_id.clone(),
+            new_key_id: new.clone(),
+        },
         old_key_id: Some(r.old_key_id.clone()),
         new_key_id: Some(new),
         rotation_id: Some(r.id),
@@ -247,7 +244,7 @@ async fn finish_unfinished(
         Err(source) => {
             let target = "the rotation journal";
             out.failures.push(Failure::new(
-                Report::failed(target, Status::Failed, String::new()),
+                Report::failed(target, Status::Failed),
                 RotateError::Journal {
                     target: target.into(),
                     source: Box::new(source),
@@ -309,11 +306,7 @@ fn report_of(r: &Rotation) -> Report {
         old_key_id: Some(r.old_key_id.clone()),
         new_key_id: r.new_key_id.clone(),
         rotation_id: Some(r.id),
-        ..Report::failed(
-            &format!("rotation #{}", r.id),
-            Status::Failed,
-            String::new(),
-        )
+        ..Report::failed(&format!("rotation #{}", r.id), Status::Failed)
     }
 }
 
@@ -376,6 +369,7 @@ fn failed(rotation: &Rotation) -> Resumed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::error_chain;
 
     const OLD: &str = "AKIAOLDOLDOLDOLD0001";
     const NEW: &str = "AKIANEWNEWNEWNEW0002";
@@ -437,8 +431,14 @@ mod tests {
             assert_eq!(r.status, Status::AlreadyRotated);
             assert_eq!(r.rotation_id, Some(7));
             assert_eq!(
-                r.message,
-                "finished rotation #7 of svc in account 111111111111 (AKIA…0001 → AKIA…0002); not rotated again"
+                r.outcome,
+                KeyOutcome::FinishedThisRun {
+                    id: 7,
+                    user: "svc".into(),
+                    account: ACCOUNT.into(),
+                    old_key_id: OLD.into(),
+                    new_key_id: NEW.into(),
+                }
             );
         }
     }
@@ -543,7 +543,7 @@ mod tests {
             account_id: Some(ACCOUNT.into()),
             user_name: Some("svc".into()),
             old_key_id: Some(OLD.into()),
-            ..Report::failed("user svc", Status::Planned, String::new())
+            ..Report::failed("user svc", Status::Planned)
         };
         let undone = RotateError::Undone {
             target: "user svc".into(),
@@ -553,7 +553,8 @@ mod tests {
         let f = Failure::new(seen.clone(), undone);
         assert_eq!(f.report.status, Status::Undone);
         assert_eq!(f.report.old_key_id.as_deref(), Some(OLD));
-        assert!(f.report.message.ends_with("the new key was not accepted"));
+        assert_eq!(f.report.outcome, KeyOutcome::Failed);
+        assert!(error_chain(&f.error).ends_with("the new key was not accepted"));
         let refused = RotateError::Destination {
             target: "user svc".into(),
             what: "a destination would not take the new key",

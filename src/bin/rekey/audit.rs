@@ -1,27 +1,18 @@
-//! `rekey audit`: flags → library options → audit → rendered report.
+//! `rekey audit`: flags → [`AuditInput`] → the library's request and audit
+//! → the rendered report and its exit code.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rekey::audit::{AuditOptions, run as run_audit};
-use rekey::aws::AwsOptions;
-use rekey::awsfiles::Profiles;
-use rekey::config::{ConfigFile, Days, Policies, PolicySettings};
-use rekey::discovery::{Selection, check_account_ids, discover, read_accounts_file, validate};
-use rekey::error::InputError;
 use rekey::inventory::Source;
-use rekey::policy::parse_as_of;
 use rekey::report::views::exit_code;
-use rekey::report::{Format, View, format_for_path, render, render_table};
-use time::OffsetDateTime;
+use rekey::report::{Format, View, render, render_table};
+use rekey::request::audit::{AuditOutcome, Progress};
+use rekey::request::{AuditInput, AuditRequest};
 
-use crate::{GlobalArgs, terminal_layout};
-
-/// Default number of accounts audited at once, chosen from the latency runs
-/// of `scripts/bench` (README, "Concurrency"; issue 9, item 13).
-const DEFAULT_CONCURRENCY: usize = 32;
+use crate::{GlobalArgs, context, env, terminal_layout};
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
@@ -52,7 +43,7 @@ pub struct AuditArgs {
     /// Where users and keys come from: the credential report (fewest calls) or per-user API calls.
     #[arg(long, value_name = "report|api")]
     source: Option<Source>,
-    /// Accounts audited at once.
+    /// Accounts audited at once (default 32).
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
     /// An active key older than this is too old (default 90d).
@@ -94,156 +85,50 @@ pub struct AuditArgs {
     no_progress: bool,
 }
 
-/// Everything the flags and the file decide, checked before any AWS call.
-struct Resolved {
-    selection: Selection,
-    options: AuditOptions,
-    format: Format,
+impl AuditArgs {
+    /// The flags as given, for the library to decide the rest.
+    fn input(self, global: &GlobalArgs) -> AuditInput {
+        AuditInput {
+            profiles: self.profiles,
+            accounts: self.accounts,
+            accounts_file: self.accounts_file,
+            org: self.org,
+            ous: self.ous,
+            exclude_accounts: self.exclude,
+            role: self.role,
+            external_id: self.external_id,
+            source: self.source,
+            concurrency: self.concurrency,
+            max_age: self.max_age,
+            unused: self.unused,
+            exempt_tag: self.exempt_tag,
+            exempt_groups: self.exempt_groups,
+            exempt_users: self.exempt_users,
+            as_of: self.as_of,
+            config: self.config,
+            view: self.view,
+            output: self.output,
+            out: self.out,
+            to_security_hub: self.to_security_hub,
+            endpoint_url: global.endpoint_url.clone(),
+            region: global.region.clone(),
+        }
+    }
 }
 
-fn resolve(args: &AuditArgs, global: &GlobalArgs) -> Result<Resolved, InputError> {
-    let file = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
-    let flags = PolicySettings {
-        max_age: args.max_age.clone().map(Days::Text),
-        unused: args.unused.clone().map(Days::Text),
-        exempt_tag: args.exempt_tag.clone(),
-        exempt_groups: non_empty(&args.exempt_groups),
-        exempt_users: non_empty(&args.exempt_users),
-    };
-    let policies = Policies::resolve(&file, &flags)?;
-    // Judge at the exact moment (a key made 120 days ago to the second is
-    // 120 days old); stamp the report in whole seconds.
-    let now = OffsetDateTime::now_utc();
-    let as_of = match &args.as_of {
-        Some(v) => parse_as_of(v, now)?,
-        None => now,
-    };
-    let a = &file.audit;
-    let selecting = !args.profiles.is_empty()
-        || !args.accounts.is_empty()
-        || args.accounts_file.is_some()
-        || args.org;
-    let mut selection = if selecting {
-        Selection {
-            profiles: args.profiles.clone(),
-            accounts: args.accounts.clone(),
-            org: args.org,
-            ..Selection::default()
-        }
-    } else {
-        Selection {
-            profiles: a.profiles.clone().unwrap_or_default(),
-            accounts: a.accounts.clone().unwrap_or_default(),
-            org: a.org.unwrap_or(false),
-            ..Selection::default()
-        }
-    };
-    let accounts_file = if selecting {
-        args.accounts_file.clone()
-    } else {
-        a.accounts_file.clone()
-    };
-    // Each error names what the user wrote: the flag, or the file's key
-    // (issue 10 #4).
-    let in_file = |key: &str| {
-        let path = args.config.as_deref().unwrap_or(Path::new("rekey.toml"));
-        format!("{} [audit] {key}", path.display())
-    };
-    if selecting {
-        check_account_ids(&selection.accounts, "--account")?;
-    } else {
-        check_account_ids(&selection.accounts, &in_file("accounts"))?;
-    }
-    if let Some(path) = accounts_file {
-        selection.accounts.extend(read_accounts_file(&path)?);
-    }
-    let ous_origin = match non_empty(&args.ous) {
-        Some(ous) => {
-            selection.ous = ous;
-            "--ou".to_string()
-        }
-        None => {
-            selection.ous = a.ous.clone().unwrap_or_default();
-            in_file("ous")
-        }
-    };
-    if !selection.ous.is_empty() && !selection.org {
-        return Err(InputError::OusWithoutOrg {
-            origin: ous_origin,
-            org: "--org",
-        });
-    }
-    match non_empty(&args.exclude) {
-        Some(ids) => {
-            check_account_ids(&ids, "--exclude-account")?;
-            selection.exclude = ids;
-        }
-        None => {
-            selection.exclude = a.exclude_accounts.clone().unwrap_or_default();
-            check_account_ids(&selection.exclude, &in_file("exclude_accounts"))?;
-        }
-    }
-    selection.role = args.role.clone().or_else(|| a.role.clone());
-    selection.external_id = args.external_id.clone().or_else(|| a.external_id.clone());
-    let profiles = Profiles::load(&|name| std::env::var(name).ok())?;
-    validate(&selection, &profiles)?;
-    let concurrency = args
-        .concurrency
-        .or(a.concurrency)
-        .unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 {
-        return Err(InputError::ZeroCount {
-            what: "concurrency",
-        });
-    }
-    let format = args
-        .output
-        .or_else(|| args.out.as_deref().and_then(format_for_path))
-        .unwrap_or(if std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Json
-        });
-    Ok(Resolved {
-        selection,
-        format,
-        options: AuditOptions {
-            source: args.source.or(a.source).unwrap_or_default(),
-            concurrency,
-            as_of,
-            now: now.replace_nanosecond(0).expect("0 is a valid nanosecond"),
-            policies,
-            aws: AwsOptions {
-                endpoint_url: global.endpoint_url.clone(),
-                region: global.region.clone(),
-            },
-        },
-    })
+/// A progress bar on stderr, for an audit of more than three accounts
+/// where someone watches (and not with --no-progress).
+struct Bar {
+    shown: bool,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
 }
 
-fn non_empty(v: &[String]) -> Option<Vec<String>> {
-    (!v.is_empty()).then(|| v.to_vec())
-}
-
-pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let Resolved {
-        selection,
-        options,
-        format,
-    } = resolve(&args, global)?;
-    // Before any AWS call: an audit of a thousand accounts must not be lost
-    // to a typo in the report's path (issue 9, item 11).
-    if let Some(path) = &args.out {
-        rekey::atomic::check_writable(path).with_context(|| report_error(path))?;
-    }
-    let discovery = discover(&selection, &options.aws).await?;
-    let show_progress =
-        !args.no_progress && std::io::stderr().is_terminal() && discovery.targets.len() > 3;
-    let bar = show_progress.then(|| {
-        let bar = indicatif::ProgressBar::new(discovery.targets.len() as u64);
+impl Progress for Bar {
+    fn start(&self, accounts: usize) {
+        if !self.shown || accounts <= 3 {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(accounts as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} auditing accounts {pos}/{len} {wide_bar} {elapsed}",
@@ -252,40 +137,48 @@ pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         );
         // Keep the spinner and clock moving while a slow account works.
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
-    let tick = || {
-        if let Some(b) = &bar {
+        let _ = self.bar.set(bar);
+    }
+
+    fn tick(&self) {
+        if let Some(b) = self.bar.get() {
             b.inc(1);
         }
-    };
-    // Taken before the audit consumes the discovery: each account's
-    // findings are sent with its own credentials (issue 6).
-    let senders = args
-        .to_security_hub
-        .then(|| rekey::securityhub::Senders::from_discovery(&discovery));
-    let mut report = run_audit(discovery, &options, &tick).await;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
     }
-    if let Some(senders) = &senders {
-        let published = rekey::securityhub::publish(&report, senders, options.concurrency).await;
-        for p in &published {
-            eprintln!("rekey: {}", rekey::securityhub::summary_line(p));
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
         }
-        rekey::securityhub::record(&mut report, &published);
     }
-    let text = match (format, &args.out) {
-        (Format::Table, None) => render_table(&report, args.view, terminal_layout()),
-        _ => render(&report, args.view, format),
+}
+
+pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let no_progress = args.no_progress;
+    let request = AuditRequest::from_input(&args.input(global), &context(&env))?;
+    // Before any AWS call: an audit of a thousand accounts must not be lost
+    // to a typo in the report's path (issue 9, item 11).
+    if let Some(path) = &request.out {
+        rekey::atomic::check_writable(path).with_context(|| report_error(path))?;
+    }
+    let bar = Bar {
+        shown: !no_progress && std::io::stderr().is_terminal(),
+        bar: std::sync::OnceLock::new(),
     };
-    match &args.out {
+    let AuditOutcome { report, published } = rekey::request::audit::run(&request, &bar).await?;
+    for p in &published {
+        eprintln!("rekey: {}", rekey::securityhub::summary_line(p));
+    }
+    let text = match (request.format, &request.out) {
+        (Format::Table, None) => render_table(&report, request.view, terminal_layout()),
+        (format, _) => render(&report, request.view, format),
+    };
+    match &request.out {
         Some(path) => write_report(path, &text).with_context(|| report_error(path))?,
         None => print!("{text}"),
     }
-    Ok(ExitCode::from(exit_code(&report, args.view)))
+    Ok(ExitCode::from(exit_code(&report, request.view)))
 }
-
 fn report_error(path: &std::path::Path) -> String {
     format!("cannot write the report to {}", path.display())
 }

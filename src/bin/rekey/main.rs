@@ -5,6 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rekey::error::Origin;
+use rekey::request::{Context, Setting};
 
 mod audit;
 mod history;
@@ -85,6 +87,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Schedule(args) => schedule::run(args, &cli.global),
         }
     })
+}
+
+/// What the CLI calls each option of a request: its flag. The library
+/// names none; errors say these (issue 16).
+pub fn flag(setting: Setting) -> Origin {
+    let name = match setting {
+        Setting::Profiles => "--profile",
+        Setting::Accounts => "--account",
+        Setting::AccountsFile => "--accounts",
+        Setting::Ous => "--ou",
+        Setting::ExcludeAccounts => "--exclude-account",
+        other => return Origin::Flag(format!("--{}", other.as_str().replace('_', "-"))),
+    };
+    Origin::Flag(name.to_string())
+}
+
+/// What the CLI knows that no flag says, for turning flags into a request.
+pub fn context<'a>(env: &'a dyn Fn(&str) -> Option<String>) -> Context<'a> {
+    Context {
+        names: flag,
+        env,
+        now: time::OffsetDateTime::now_utc(),
+        stdout_is_terminal: std::io::stdout().is_terminal(),
+    }
+}
+
+/// The process's environment, as the library reads it.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// The width of stdout's terminal (`COLUMNS` wins, as for `ls`), and

@@ -124,7 +124,7 @@ fn job(args: &ScheduleArgs, global: &GlobalArgs) -> anyhow::Result<(Job, String)
     if args.profiles.is_empty() && !args.all_profiles {
         anyhow::bail!("say what the job rotates: --profile NAME (repeatable) or --all-profiles");
     }
-    parse_days("max-age", &args.max_age)?;
+    parse_days(&crate::flag(rekey::request::Setting::MaxAge), &args.max_age)?;
     let at = parse_at(&args.at)?;
     let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // The job reads the files this shell reads (their variables are frozen

@@ -260,58 +260,66 @@ impl SharedFile {
             }
             open_setting = None;
             if let Some(header) = trimmed.strip_prefix('[') {
-                // Python ignores whatever follows the last `]`.
-                let end = header
-                    .rfind(']')
-                    .ok_or_else(|| fail(Malformed::UnterminatedSection))?;
-                let name = header[..end].trim();
-                let profile = profile_of(kind, name).ok_or_else(|| fail(Malformed::EmptyName))?;
-                let same = |s: &&Section| match (&profile, &s.profile) {
-                    (Some(p), Some(q)) => p == q,
-                    (None, None) => s.name == name,
-                    _ => false,
-                };
-                if let Some(first) = file.sections.iter().find(same) {
-                    let (name, first) = (name.to_owned(), first.line + 1);
-                    return Err(fail(Malformed::DuplicateSection { name, first }));
-                }
-                let (name, line, settings) = (name.to_owned(), index, Vec::new());
-                file.sections.push(Section {
-                    name,
-                    profile,
-                    line,
-                    settings,
-                });
+                file.open_section(header, index).map_err(fail)?;
                 continue;
             }
-            let Some(section) = file.sections.last_mut() else {
-                return Err(fail(Malformed::SettingBeforeSection));
-            };
-            // `RawConfigParser` splits at the first `=` or `:`.
-            let at = text
-                .find(['=', ':'])
-                .ok_or_else(|| fail(Malformed::NotASetting))?;
-            let key = text[..at].trim().to_lowercase();
-            if key.is_empty() {
-                return Err(fail(Malformed::NotASetting));
-            }
-            if let Some(first) = section.settings.iter().find(|s| s.key == key) {
-                let first = first.line + 1;
-                return Err(fail(Malformed::DuplicateKey { key, first }));
-            }
-            let after = &text[at + 1..];
-            let start = at + 1 + (after.len() - after.trim_start().len());
-            let value = text[start..].trim_end();
-            section.settings.push(Setting {
-                key,
-                value: value.to_owned(),
-                line: index,
-                value_at: start..start + value.len(),
-                continued: false,
-            });
+            file.add_setting(text, index).map_err(fail)?;
             open_setting = Some(indent);
         }
         Ok(file)
+    }
+
+    /// Starts the section whose header (past its `[`) is on line `index`.
+    fn open_section(&mut self, header: &str, index: usize) -> Result<(), Malformed> {
+        // Python ignores whatever follows the last `]`.
+        let end = header.rfind(']').ok_or(Malformed::UnterminatedSection)?;
+        let name = header[..end].trim();
+        let profile = profile_of(self.kind, name).ok_or(Malformed::EmptyName)?;
+        let same = |s: &&Section| match (&profile, &s.profile) {
+            (Some(p), Some(q)) => p == q,
+            (None, None) => s.name == name,
+            _ => false,
+        };
+        if let Some(first) = self.sections.iter().find(same) {
+            let (name, first) = (name.to_owned(), first.line + 1);
+            return Err(Malformed::DuplicateSection { name, first });
+        }
+        let (name, line, settings) = (name.to_owned(), index, Vec::new());
+        self.sections.push(Section {
+            name,
+            profile,
+            line,
+            settings,
+        });
+        Ok(())
+    }
+
+    /// Adds the `key = value` setting of line `index` to the last section.
+    fn add_setting(&mut self, text: &str, index: usize) -> Result<(), Malformed> {
+        let Some(section) = self.sections.last_mut() else {
+            return Err(Malformed::SettingBeforeSection);
+        };
+        // `RawConfigParser` splits at the first `=` or `:`.
+        let at = text.find(['=', ':']).ok_or(Malformed::NotASetting)?;
+        let key = text[..at].trim().to_lowercase();
+        if key.is_empty() {
+            return Err(Malformed::NotASetting);
+        }
+        if let Some(first) = section.settings.iter().find(|s| s.key == key) {
+            let first = first.line + 1;
+            return Err(Malformed::DuplicateKey { key, first });
+        }
+        let after = &text[at + 1..];
+        let start = at + 1 + (after.len() - after.trim_start().len());
+        let value = text[start..].trim_end();
+        section.settings.push(Setting {
+            key,
+            value: value.to_owned(),
+            line: index,
+            value_at: start..start + value.len(),
+            continued: false,
+        });
+        Ok(())
     }
 
     /// Reads and parses `path`; a file that does not exist reads as empty,
@@ -780,5 +788,4 @@ pub fn write_atomically(path: &Path, contents: &[u8], backup: Option<&Path>) -> 
 pub use crate::atomic::backup_path;
 
 #[cfg(all(test, unix))]
-#[path = "awsfiles_tests.rs"]
 mod tests;
