@@ -16,139 +16,242 @@ use crate::faults::crash_point;
 use crate::journal::{OldKeyAction, Outcome, Phase, Rotation, RotationId, Step, Target};
 use crate::model::mask_key_id;
 
+/// What driving a rotation carries from one step to the next: the
+/// destinations' names, the new pair once known, whether every destination
+/// was read back, and what became of the old key.
+pub(super) struct Driving {
+    names: Vec<String>,
+    /// Each destination as its steps are journaled (see
+    /// [`journaled_targets`]), read from the rotation at each step.
+    targets: Vec<Target>,
+    staged: Vec<bool>,
+    origin: Origin,
+    new: Option<KeyPair>,
+    read_back: ReadBack,
+    old_key_end: OldKeyEnd,
+}
+
+/// Why an earlier run's rotation was undone.
+fn left_by_earlier(id: RotationId, why: &str) -> String {
+    format!("undid rotation #{id} that an earlier run left unfinished: {why}")
+}
+
+/// How asking to retire the old key ended: retired, or declined, which
+/// ends the rotation.
+enum Retired {
+    Done(OldKeyEnd),
+    Declined(Ended),
+}
+
+impl Driving {
+    pub(super) fn new(who: &Who<'_>, origin: Origin, new: Option<KeyPair>) -> Driving {
+        let destinations = &who.target.destinations;
+        Driving {
+            names: destinations.iter().map(|d| d.describe()).collect(),
+            targets: Vec::new(),
+            staged: destinations.iter().map(|d| d.stages_delivery()).collect(),
+            origin,
+            new,
+            read_back: ReadBack::NotYet,
+            old_key_end: OldKeyEnd::Untouched,
+        }
+    }
+}
+
 impl Engine<'_> {
-    /// Drives rotation `id` to its end. `new` is the new pair when it is
-    /// known (a resumed rotation reads it back from a destination first).
+    /// Drives rotation `id` to its end, one step at a time. `new` is the
+    /// new pair when it is known (a resumed rotation reads it back from a
+    /// destination first).
     pub(super) async fn drive(
         &self,
         who: &Who<'_>,
         id: RotationId,
         origin: Origin,
-        mut new: Option<KeyPair>,
+        new: Option<KeyPair>,
     ) -> Result<Ended, RotateError> {
-        let target = who.target;
-        let names: Vec<String> = target.destinations.iter().map(|d| d.describe()).collect();
-        let staged: Vec<bool> = target
-            .destinations
-            .iter()
-            .map(|d| d.stages_delivery())
-            .collect();
-        let left_by_earlier =
-            |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
-        let mut read_back = ReadBack::NotYet;
-        let mut old_key_end = OldKeyEnd::Untouched;
+        let mut run = Driving::new(who, origin, new);
         loop {
-            let r = self.journal(target, self.journal.get(id).await)?;
-            let targets = journaled_targets(&r, target);
-            let facts = Facts {
-                destinations: &targets,
-                staged: &staged,
-                origin,
-                read_back,
-            };
-            let step = next_step(&r, &facts);
-            match step {
-                Next::Nothing => return Ok(Ended::Completed(Done::AlreadyEnded { id })),
-                Next::Undo(why) => {
-                    self.undo(who, id, &left_by_earlier(why.as_str())).await?;
-                    return Ok(Ended::Undone(UndoneBecause::Left(why)));
-                }
-                Next::CreateKey => {
-                    let iam = self.iam_of(target).await?;
-                    new = Some(
-                        self.create_key(who, id, &r.account_id, &r.old_key_id, &iam)
-                            .await?,
-                    );
-                }
-                Next::Deliver(n) => {
-                    let dest = &target.destinations[n];
-                    let pair = known(&new, target)?;
-                    let on = &names[n];
-                    let delivered = self
-                        .journaled(who, id, Step::Deliver, Some(&targets[n]), || async {
-                            dest.deliver(pair, &r.old_key_id).await
-                        })
-                        .await?;
-                    if let Err(e) = delivered {
-                        let mut why = format!("could not write {on}: {}", error_chain(&e));
-                        if origin == Origin::EarlierRun {
-                            why = left_by_earlier(&why);
-                        }
-                        return Err(self.fail_undone(who, id, why).await);
-                    }
-                }
-                Next::Verify => {
-                    let pair = known(&new, target)?;
-                    let (needed, prompt) = (self.opts.verify_successes, self.prompt);
-                    let waiting = |accepted| {
-                        prompt.waiting(&steps::waiting_line(&pair.access_key_id, accepted, needed))
-                    };
-                    let proof = self
-                        .journaled(who, id, Step::Verify, None, || {
-                            steps::verify(
-                                &target.config,
-                                pair,
-                                &r.user_arn,
-                                needed,
-                                self.opts.propagation_timeout,
-                                &waiting,
-                            )
-                        })
-                        .await?;
-                    if let Err(e) = proof {
-                        let why = match &e {
-                            VerifyError::Timeout { .. } => error_chain(&e),
-                            VerifyError::WrongIdentity { .. } => e.to_string(),
-                        };
-                        return Err(self.fail_undone(who, id, why).await);
-                    }
-                }
-                Next::Promote(n) => {
-                    let dest = &target.destinations[n];
-                    let pair = known(&new, target)?;
-                    let on = &names[n];
-                    let promoted = self
-                        .journaled(who, id, Step::Promote, Some(&targets[n]), || async {
-                            dest.promote(pair).await
-                        })
-                        .await?;
-                    if let Err(e) = promoted {
-                        let why = format!(
-                            "could not make the new key current in {on}: {}",
-                            error_chain(&e)
-                        );
-                        return Err(self.fail_undone(who, id, why).await);
-                    }
-                }
-                Next::Confirm => {
-                    self.confirm_delivered(who, id, known(&new, target)?)
-                        .await?;
-                    read_back = ReadBack::Done;
-                }
-                Next::Retire(action) => {
-                    let pair = known(&new, target)?;
-                    let old_key = r.old_key_id.as_str();
-                    let question = Question::Retire {
-                        new_key_id: &pair.access_key_id,
-                        old_key_id: old_key,
-                        action,
-                    };
-                    if !self.prompt.confirm(&question) {
-                        let end = OldKeyEnd::LeftActive;
-                        return self.finish(who, id, old_key, pair, end).await;
-                    }
-                    self.retire(who, id, old_key, action, pair).await?;
-                    old_key_end = OldKeyEnd::Retired(action);
-                }
-                Next::Finish => {
-                    let pair = known(&new, target)?;
-                    if r.old_key_action == OldKeyAction::Keep {
-                        old_key_end = OldKeyEnd::Kept;
-                    }
-                    return self.finish(who, id, &r.old_key_id, pair, old_key_end).await;
-                }
+            if let Some(ended) = self.step(who, id, &mut run).await? {
+                return Ok(ended);
             }
         }
+    }
+
+    /// Advances rotation `id` by one step: asks [`next_step`] what the
+    /// journal says comes next, does it (journaled before and after its
+    /// side effect) and returns — `Some` when the rotation has ended. The
+    /// way in for a caller that advances a rotation one event at a time
+    /// (a Secrets Manager rotation function, issue 20).
+    pub(super) async fn step(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        run: &mut Driving,
+    ) -> Result<Option<Ended>, RotateError> {
+        let target = who.target;
+        let r = self.journal(target, self.journal.get(id).await)?;
+        run.targets = journaled_targets(&r, target);
+        let facts = Facts {
+            destinations: &run.targets,
+            staged: &run.staged,
+            origin: run.origin,
+            read_back: run.read_back,
+        };
+        let step = next_step(&r, &facts);
+        match step {
+            Next::Nothing => return Ok(Some(Ended::Completed(Done::AlreadyEnded { id }))),
+            Next::Undo(why) => {
+                self.undo(who, id, &left_by_earlier(id, why.as_str()))
+                    .await?;
+                return Ok(Some(Ended::Undone(UndoneBecause::Left(why))));
+            }
+            Next::CreateKey => {
+                let iam = self.iam_of(target).await?;
+                run.new = Some(
+                    self.create_key(who, id, &r.account_id, &r.old_key_id, &iam)
+                        .await?,
+                );
+            }
+            Next::Deliver(n) => {
+                let pair = known(&run.new, target)?;
+                self.deliver_to(who, id, n, (pair, &r.old_key_id), run)
+                    .await?;
+            }
+            Next::Verify => {
+                let pair = known(&run.new, target)?;
+                self.verify_new(who, id, pair, &r.user_arn).await?;
+            }
+            Next::Promote(n) => {
+                let dest = &target.destinations[n];
+                let pair = known(&run.new, target)?;
+                let on = &run.names[n];
+                let promoted = self
+                    .journaled(who, id, Step::Promote, Some(&run.targets[n]), || async {
+                        dest.promote(pair).await
+                    })
+                    .await?;
+                if let Err(e) = promoted {
+                    let why = format!(
+                        "could not make the new key current in {on}: {}",
+                        error_chain(&e)
+                    );
+                    return Err(self.fail_undone(who, id, why).await);
+                }
+            }
+            Next::Confirm => {
+                self.confirm_delivered(who, id, known(&run.new, target)?)
+                    .await?;
+                run.read_back = ReadBack::Done;
+            }
+            Next::Retire(action) => {
+                let pair = known(&run.new, target)?;
+                match self
+                    .retire_asked(who, id, &r.old_key_id, action, pair)
+                    .await?
+                {
+                    Retired::Done(end) => run.old_key_end = end,
+                    Retired::Declined(ended) => return Ok(Some(ended)),
+                }
+            }
+            Next::Finish => {
+                let pair = known(&run.new, target)?;
+                if r.old_key_action == OldKeyAction::Keep {
+                    run.old_key_end = OldKeyEnd::Kept;
+                }
+                return self
+                    .finish(who, id, &r.old_key_id, pair, run.old_key_end)
+                    .await
+                    .map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the new pair to destination `n`; a write that fails undoes
+    /// the rotation.
+    async fn deliver_to(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        n: usize,
+        (pair, old_key): (&KeyPair, &str),
+        run: &Driving,
+    ) -> Result<(), RotateError> {
+        let dest = &who.target.destinations[n];
+        let on = &run.names[n];
+        let delivered = self
+            .journaled(who, id, Step::Deliver, Some(&run.targets[n]), || async {
+                dest.deliver(pair, old_key).await
+            })
+            .await?;
+        if let Err(e) = delivered {
+            let mut why = format!("could not write {on}: {}", error_chain(&e));
+            if run.origin == Origin::EarlierRun {
+                why = left_by_earlier(id, &why);
+            }
+            return Err(self.fail_undone(who, id, why).await);
+        }
+        Ok(())
+    }
+
+    /// Proves the new key works (STS, `verify_successes` times in a row);
+    /// a key that never does undoes the rotation.
+    async fn verify_new(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        pair: &KeyPair,
+        user_arn: &str,
+    ) -> Result<(), RotateError> {
+        let (needed, prompt) = (self.opts.verify_successes, self.prompt);
+        let waiting =
+            |accepted| prompt.waiting(&steps::waiting_line(&pair.access_key_id, accepted, needed));
+        let proof = self
+            .journaled(who, id, Step::Verify, None, || {
+                steps::verify(
+                    &who.target.config,
+                    pair,
+                    user_arn,
+                    needed,
+                    self.opts.propagation_timeout,
+                    &waiting,
+                )
+            })
+            .await?;
+        if let Err(e) = proof {
+            let why = match &e {
+                VerifyError::Timeout { .. } => error_chain(&e),
+                VerifyError::WrongIdentity { .. } => e.to_string(),
+            };
+            return Err(self.fail_undone(who, id, why).await);
+        }
+        Ok(())
+    }
+
+    /// Retires the old key as `action` says, once the person agrees (an
+    /// interactive run asks); declined, the rotation ends with the old key
+    /// left active.
+    async fn retire_asked(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        old_key: &str,
+        action: OldKeyAction,
+        pair: &KeyPair,
+    ) -> Result<Retired, RotateError> {
+        let question = Question::Retire {
+            new_key_id: &pair.access_key_id,
+            old_key_id: old_key,
+            action,
+        };
+        if !self.prompt.confirm(&question) {
+            let ended = self
+                .finish(who, id, old_key, pair, OldKeyEnd::LeftActive)
+                .await?;
+            return Ok(Retired::Declined(ended));
+        }
+        self.retire(who, id, old_key, action, pair).await?;
+        Ok(Retired::Done(OldKeyEnd::Retired(action)))
     }
 
     /// Records the rotation completed and forgets the kept old pairs.

@@ -9,22 +9,19 @@ use serde::Serialize;
 
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
-use super::next::{Ended, Origin};
 pub use super::outcome::{Done, KeyOutcome, OldKeyEnd, Question, UndoneBecause};
-use super::steps::{self, clients_for};
-use super::{
-    Decision, KeyFacts, KeyPlan, Refusal, RotateOptions, only_active_key, plan_key, user_name_of,
-};
+use super::steps::clients_for;
+use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
 use crate::clock::Clock;
 use crate::destination::{DestinationSpec, KeyPair};
-use crate::error::{CallError, error_chain};
+use crate::error::CallError;
 use crate::faults::crash_point;
 use crate::journal::{
-    AccessSpec, Holder, Journal, JournalError, Lease, NewRotation, Phase, RotationId, Step, Target,
+    AccessSpec, Holder, Journal, JournalError, Lease, Phase, RotationId, Step, Target,
 };
+use crate::model::mask_key_id;
 use crate::model::partition_of;
-use crate::model::{KeyStatus, mask_key_id};
 
 /// Plan only, or carry out (STYLE: modes are enums).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,6 +523,9 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// A fresh rotation under the user's lease, in three parts: gather the
+    /// facts ([`Engine::gather`]), decide once ([`plan_key`], pure), and
+    /// carry the plan out ([`Engine::carry_out`]).
     async fn rotate_leased(
         &self,
         target: &Job,
@@ -534,90 +534,25 @@ impl Engine<'_> {
         seen_key: Option<&str>,
         report: &mut Report,
     ) -> Result<Report, RotateError> {
-        // Re-read under the lease: another run may have rotated meanwhile.
-        let mut old = self.subject_key(target).await?;
-        target.subject.check(&target.label, &old.access_key_id)?;
-        if seen_key.is_some_and(|seen| seen != old.access_key_id) {
-            tracing::info!("{}: key changed while waiting for the lease", target.label);
-        }
-        // A destination rekey must not rotate is refused before any change.
-        for dest in &target.destinations {
-            dest.check()
-                .await
-                .map_err(|source| RotateError::Destination {
-                    target: target.label.clone(),
-                    what: "cannot rotate into it",
-                    source,
-                })?;
-        }
-        let iam = self.iam_clients(target, &old);
-        let keys = steps::list_keys(&iam, user)
-            .await
-            .map_err(self.call(target, format!("listing the keys of {user}")))?;
-        let orphans = self
-            .find_orphans(target, account, user, &keys, &old.access_key_id)
-            .await?;
-        if old.access_key_id == NOT_HELD {
-            let what = target.destinations[0].describe();
-            old.access_key_id =
-                only_active_key(user, &what, &keys, &orphans).map_err(|source| {
-                    RotateError::Refused {
-                        target: target.label.clone(),
-                        source,
-                    }
-                })?;
-        }
-        report.status = Status::Planned;
-        report.account_id = Some(account.into());
-        report.user_name = Some(user.into());
-        report.old_key_id = Some(old.access_key_id.clone());
         // The job's own old-key action and max age, else the run's.
         let job_opts = RotateOptions {
             old_key: target.old_key.unwrap_or(self.opts.old_key),
             max_age_days: target.max_age_days.or(self.opts.max_age_days),
             ..self.opts.clone()
         };
-        let held_by = target.destinations[0].describe();
-        let facts = KeyFacts {
-            orphans: &orphans,
-            kept: &[],
-            held_by: &held_by,
-        };
-        // A key not due is left alone before any other key is looked at:
-        // one still read must not fail every daily `--max-age` run (issue 7).
-        let due = plan_key(
-            account,
-            arn,
-            &old.access_key_id,
-            &keys,
-            facts,
-            self.clock.now(),
-            &job_opts,
-        );
-        // At the two-key limit, the other key's last use (IAM's fact: used
-        // since the rotated key was created means in use, issue 15 #2) and
-        // whether an earlier rotation kept it (the journal's).
-        let (keys, kept) = match due {
-            Decision::NotDue { .. } => (keys, Vec::new()),
-            _ => {
-                let keys = self
-                    .with_last_use(target, &keys, (&old.access_key_id, &orphans), &iam)
-                    .await?;
-                let kept = self
-                    .kept_keys(target, (account, user), &keys, &old.access_key_id)
-                    .await?;
-                (keys, kept)
-            }
-        };
+        let facts = self
+            .gather(target, (account, user), seen_key, &job_opts)
+            .await?;
+        report.status = Status::Planned;
+        report.account_id = Some(account.into());
+        report.user_name = Some(user.into());
+        report.old_key_id = Some(facts.old.access_key_id.clone());
         let plan = match plan_key(
             account,
             arn,
-            &old.access_key_id,
-            &keys,
-            KeyFacts {
-                kept: &kept,
-                ..facts
-            },
+            &facts.old.access_key_id,
+            &facts.keys,
+            facts.key_facts(),
             self.clock.now(),
             &job_opts,
         ) {
@@ -628,7 +563,7 @@ impl Engine<'_> {
             } => {
                 report.status = Status::NotDue;
                 report.outcome = KeyOutcome::NotDue {
-                    key_id: old.access_key_id.clone(),
+                    key_id: facts.old.access_key_id.clone(),
                     age_days,
                     max_age_days,
                 };
@@ -644,7 +579,8 @@ impl Engine<'_> {
         report.plan = Some(plan.clone());
         // Every destination is read before the first change, in a plan
         // as in a real run: a plan then says what the run would do.
-        self.check_deliverable(target, &old.access_key_id).await?;
+        self.check_deliverable(target, &facts.old.access_key_id)
+            .await?;
         let writes_to = written_to(target);
         report.outcome = KeyOutcome::Planned {
             writes_to: writes_to.clone(),
@@ -661,67 +597,7 @@ impl Engine<'_> {
             report.outcome = KeyOutcome::Declined;
             return Ok(report.clone());
         }
-        let rotation = self.journal(
-            target,
-            self.journal
-                .begin_rotation(&NewRotation {
-                    account_id: account.into(),
-                    user_name: user.into(),
-                    user_arn: arn.into(),
-                    old_key_id: old.access_key_id.clone(),
-                    keys_before: plan.keys_before.clone(),
-                    destinations: target.destinations.iter().map(|d| d.spec()).collect(),
-                    old_key_action: plan.old_key_action,
-                    access: target.access_spec(),
-                    run_id: self.opts.run_id.clone(),
-                })
-                .await,
-        )?;
-        report.rotation_id = Some(rotation.id);
-        let who = Who {
-            target,
-            user: user.into(),
-        };
-        let id = rotation.id;
-
-        self.delete_orphans(&who, id, &iam, &plan.orphans).await?;
-        if let Some(slot) = &plan.free_slot {
-            let on = Target::Key(slot.key_id.clone());
-            let step = match slot.status {
-                KeyStatus::Active => Step::DeleteActiveKey,
-                KeyStatus::Inactive => Step::DeleteInactiveKey,
-            };
-            let freed = self
-                .journaled(&who, id, step, Some(&on), || {
-                    steps::delete_key(&iam, user, &slot.key_id)
-                })
-                .await?;
-            if let Err(e) = freed {
-                let why = format!("could not free a slot: {}", error_chain(&e));
-                return Err(self.fail_undone(&who, id, why).await);
-            }
-        }
-
-        match self.drive(&who, id, Origin::ThisRun, None).await? {
-            Ended::Completed(done) => {
-                let r = self.journal(target, self.journal.get(id).await)?;
-                Ok(Report {
-                    status: Status::Rotated,
-                    new_key_id: r.new_key_id,
-                    outcome: KeyOutcome::Rotated {
-                        done,
-                        freed: plan.free_slot.clone(),
-                        orphans: plan.orphans.clone(),
-                    },
-                    ..report.clone()
-                })
-            }
-            Ended::Undone(why) => Ok(Report {
-                status: Status::Undone,
-                outcome: KeyOutcome::UndidLeft { id, why },
-                ..report.clone()
-            }),
-        }
+        self.carry_out(target, &plan, &facts.iam, report).await
     }
 }
 
@@ -749,7 +625,7 @@ impl Engine<'_> {
 
 /// The key ID a first delivery's empty destination stands for until the
 /// key is picked under the lease (no real key ID is empty).
-const NOT_HELD: &str = "";
+pub(super) const NOT_HELD: &str = "";
 
 /// Where a plan writes the new key: a credentials-file job's label names
 /// its profiles (`profile dev`); a service job's names its user, so its

@@ -30,6 +30,7 @@ pub mod bound;
 mod drive;
 pub mod engine;
 mod error;
+mod fresh;
 mod job;
 pub mod kept;
 pub mod next;
@@ -230,53 +231,15 @@ pub fn plan_key(
         });
     }
     let age = old.created.map(|c| days_between(c, now));
-    if let (Some(max), Some(age)) = (opts.max_age_days, age)
-        && age <= max
-    {
+    if let Some((age_days, max_age_days)) = not_due(old, now, opts.max_age_days) {
         return Decision::NotDue {
-            age_days: age,
-            max_age_days: max,
+            age_days,
+            max_age_days,
         };
     }
-    let others: Vec<&Key> = keys
-        .iter()
-        .filter(|k| k.access_key_id.as_deref() != Some(old_key_id))
-        .collect();
-    // IAM allows two keys: a slot is needed only at the limit.
-    let free_slot = if keys.len() >= 2 {
-        let other = pick_slot(&others);
-        let other_id = other.access_key_id.as_deref().unwrap_or("");
-        if other.status == KeyStatus::Active {
-            match in_use_since(other, old.created) {
-                Use::Since(used) => {
-                    return Decision::Refuse(Refusal::OtherKeyInUse {
-                        user: user_name.into(),
-                        key: mask_key_id(other_id),
-                        old_key: mask_key_id(old_key_id),
-                        since: old.created.map_or("an unknown date".into(), day),
-                        service: used.service.unwrap_or_else(|| "an unknown service".into()),
-                        region: used.region.unwrap_or_else(|| "an unknown region".into()),
-                        date: day(used.date),
-                    });
-                }
-                unused
-                    if !opts.delete_other_active && !facts.kept.iter().any(|k| k == other_id) =>
-                {
-                    return Decision::Refuse(Refusal::OtherActiveKey {
-                        user: user_name.into(),
-                        key: mask_key_id(other_id),
-                        last_use: unused.describe(old_key_id),
-                    });
-                }
-                _ => {}
-            }
-        }
-        Some(FreeSlot {
-            key_id: other.access_key_id.clone().unwrap_or_default(),
-            status: other.status,
-        })
-    } else {
-        None
+    let free_slot = match free_slot(keys, old, user_name, &facts, opts) {
+        Ok(slot) => slot,
+        Err(refusal) => return Decision::Refuse(refusal),
     };
     Decision::Rotate(KeyPlan {
         account_id: account_id.into(),
@@ -296,6 +259,60 @@ pub fn plan_key(
             .filter_map(|k| k.access_key_id.clone())
             .collect(),
     })
+}
+
+/// The slot to free before a new key can be made: none below IAM's
+/// two-key limit; at it, the other key — refused when it is an active key
+/// in use since the rotated key was made (issue 15 #2), or an active key
+/// the person did not let rekey delete and no rotation of this journal
+/// kept. Pure.
+// Called once per key: the refusal's size costs nothing (see engine.rs).
+#[allow(clippy::result_large_err)]
+fn free_slot(
+    keys: &[Key],
+    old: &Key,
+    user_name: &str,
+    facts: &KeyFacts<'_>,
+    opts: &RotateOptions,
+) -> Result<Option<FreeSlot>, Refusal> {
+    // IAM allows two keys: a slot is needed only at the limit.
+    if keys.len() < 2 {
+        return Ok(None);
+    }
+    let old_key_id = old.access_key_id.as_deref().unwrap_or("");
+    let others: Vec<&Key> = keys
+        .iter()
+        .filter(|k| k.access_key_id.as_deref() != Some(old_key_id))
+        .collect();
+    let other = pick_slot(&others);
+    let other_id = other.access_key_id.as_deref().unwrap_or("");
+    if other.status == KeyStatus::Active {
+        match in_use_since(other, old.created) {
+            Use::Since(used) => {
+                return Err(Refusal::OtherKeyInUse {
+                    user: user_name.into(),
+                    key: mask_key_id(other_id),
+                    old_key: mask_key_id(old_key_id),
+                    since: old.created.map_or("an unknown date".into(), day),
+                    service: used.service.unwrap_or_else(|| "an unknown service".into()),
+                    region: used.region.unwrap_or_else(|| "an unknown region".into()),
+                    date: day(used.date),
+                });
+            }
+            unused if !opts.delete_other_active && !facts.kept.iter().any(|k| k == other_id) => {
+                return Err(Refusal::OtherActiveKey {
+                    user: user_name.into(),
+                    key: mask_key_id(other_id),
+                    last_use: unused.describe(old_key_id),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(FreeSlot {
+        key_id: other.access_key_id.clone().unwrap_or_default(),
+        status: other.status,
+    }))
 }
 
 /// What GetAccessKeyLastUsed says of another active key, measured from
@@ -330,6 +347,18 @@ impl Use {
             Use::NoRecord => "IAM has no record of its use".into(),
         }
     }
+}
+
+/// `(age, max age)` in days when `key` is younger than `max_age_days`:
+/// not due, left alone. A key of unknown age is due. Pure.
+pub(super) fn not_due(
+    key: &Key,
+    now: OffsetDateTime,
+    max_age_days: Option<i64>,
+) -> Option<(i64, i64)> {
+    let age = days_between(key.created?, now);
+    let max = max_age_days?;
+    (age <= max).then_some((age, max))
 }
 
 /// Whether `other` was used since `since` (the rotated key's CreateDate;
