@@ -346,11 +346,15 @@ async fn a_dry_run_reads_every_destination_and_refuses_as_the_real_run_does() {
         &[&to[..], &["--dry-run", "-o", "json"]].concat(),
     ));
     assert_eq!(code(&json), 2, "{}", said(&json));
-    let listed = json_out(&json);
-    assert_eq!(listed[0]["status"], "refused", "{listed}");
+    // A dry run's JSON is its plan: the user skipped, refused, with why.
+    let plan = json_out(&json);
+    assert_eq!(plan["schema"], "rekey.plan/1", "{plan}");
+    let skip = &plan["actions"][0];
+    assert_eq!(skip["action"], "skip", "{plan}");
+    assert_eq!(skip["reason"]["reason"], "refused", "{plan}");
     assert!(
-        listed[0]["message"].as_str().unwrap().contains(&refusal),
-        "{listed}"
+        skip["reason"]["why"].as_str().unwrap().contains(&refusal),
+        "{plan}"
     );
 
     let real = m.runner.rotate(&svc_in(&m.account.account_id, &to));

@@ -12,6 +12,7 @@ mod first_run;
 mod history;
 mod journal;
 mod library_run;
+mod plan;
 mod promises;
 mod rotate;
 mod rotate_word;

@@ -284,11 +284,11 @@ impl Destination for CredentialsFile {
     }
 
     /// Every profile must hold the old key: a file has no first delivery.
-    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()> {
+    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, Option<String>> {
         Box::pin(async move {
             let differ = CredentialsFile::missing(self, old_key_id)?;
             if differ.is_empty() {
-                return Ok(());
+                return Ok(Some(old_key_id.to_string()));
             }
             Err(DestinationError::HoldsAnotherKey {
                 what: format!("{}:", self.describe()),

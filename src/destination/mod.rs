@@ -190,7 +190,8 @@ pub trait Destination: Send + Sync {
     /// key. A rotation asks every destination before its first change, so
     /// a dry run says what a real run would do (issue 15 #5). By default a
     /// destination holding no key pair may take one (a first delivery).
-    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, ()> {
+    /// Returns the key it holds (`old_key_id`), None when it holds none.
+    fn accepts<'a>(&'a self, old_key_id: &'a str) -> Io<'a, Option<String>> {
         Box::pin(async move {
             match self.current_key_id().await? {
                 Some(holds) if holds != old_key_id => Err(DestinationError::HoldsAnotherKey {
@@ -198,7 +199,7 @@ pub trait Destination: Send + Sync {
                     holds: format!("holds {}", mask_key_id(&holds)),
                     rotated: mask_key_id(old_key_id),
                 }),
-                _ => Ok(()),
+                held => Ok(held),
             }
         })
     }

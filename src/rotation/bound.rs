@@ -18,13 +18,13 @@ use super::engine::{Report, Status};
 use super::job::{Job, Subject};
 use super::spec::JobSpec;
 use crate::aws::{AccountClients, Deps, Signer, with_credentials};
-use crate::config::ServiceEntry;
+use crate::config::{Policies, ServiceEntry};
 use crate::destination::{DestinationError, SecretRole};
 use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
 use crate::journal::OldKeyAction;
-use crate::model::{User, is_account_id};
+use crate::model::{User, UserKeys, is_account_id};
 
 /// One user to rotate, as its bindings say. Pure data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +162,9 @@ pub fn bindings_of(
 }
 
 /// Every job of the discovered accounts (each with the old-key action its
-/// `[[service]]` entry asks for), `concurrency` accounts at a time, and why
+/// `[[service]]` entry asks for, and marked exempt where its account's
+/// policy exempts its user: tag, group or name, as audit judges it),
+/// `concurrency` accounts at a time, and why
 /// the others got none. Roles are assumed with the caller's credentials
 /// (`deps`' base), once per run: an account entered through a role lends
 /// that session to its users' jobs and their destinations. `external_id`
@@ -171,13 +173,13 @@ pub fn bindings_of(
 pub async fn bound_jobs(
     discovery: Discovery,
     deps: &Deps,
-    entries: &[ServiceEntry],
+    rules: (&[ServiceEntry], &Policies),
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
     concurrency: usize,
 ) -> (Vec<Job>, Vec<BoundError>) {
     let results: Vec<_> = stream::iter(discovery.targets)
-        .map(|target| account_jobs(target, deps, entries, external_id, secret_role))
+        .map(|target| account_jobs(target, deps, rules, external_id, secret_role))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -258,7 +260,7 @@ async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundError> {
 async fn account_jobs(
     target: Target,
     deps: &Deps,
-    entries: &[ServiceEntry],
+    (entries, policies): (&[ServiceEntry], &Policies),
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
 ) -> (Vec<Job>, Vec<BoundError>) {
@@ -278,7 +280,10 @@ async fn account_jobs(
         let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
             continue;
         };
-        let spec = bound_spec(&b, user, &account, &entered, external_id, secret_role);
+        let spec = JobSpec {
+            exempt: exemption(policies, &account, user),
+            ..bound_spec(&b, user, &account, &entered, external_id, secret_role)
+        };
         match Job::open(spec, deps).await {
             Ok(job) => jobs.push(job),
             Err(source) => errors.push(BoundError::Open {
@@ -289,6 +294,16 @@ async fn account_jobs(
         }
     }
     (jobs, errors)
+}
+
+/// Why `account`'s policy exempts `user`, if it does. Pure.
+fn exemption(policies: &Policies, account: &str, user: &User) -> Option<String> {
+    let user = UserKeys {
+        user: user.clone(),
+        is_root: false,
+        keys: Vec::new(),
+    };
+    policies.for_account(Some(account)).exemption(&user)
 }
 
 /// The job of bound user `b` (`user`, of `account`, entered as `entered`

@@ -10,6 +10,8 @@ use serde::Serialize;
 pub use super::error::{Remedy, RotateError, remedy_of};
 pub use super::job::{Job, Subject};
 pub use super::outcome::{Done, KeyOutcome, OldKeyEnd, Question, UndoneBecause};
+use super::plan::{Holding, Seen};
+use super::spec::JobSpec;
 use super::steps::clients_for;
 use super::{Decision, KeyPlan, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{AccountClients, Identity, caller_identity, with_credentials};
@@ -63,6 +65,8 @@ pub enum Status {
     Rotated,
     /// `--max-age` says not yet.
     NotDue,
+    /// The policy exempts the user: never rotated (README "Exemptions").
+    Exempt,
     /// `--dry-run`: the plan, nothing changed.
     Planned,
     /// The person declined a step; nothing is left half done.
@@ -93,6 +97,13 @@ pub struct Report {
     pub rotation_id: Option<RotationId>,
     pub plan: Option<KeyPlan>,
     pub outcome: KeyOutcome,
+    /// The job it came from, for the plan a dry run prints
+    /// ([`super::plan`]); None for a rotation an earlier run left.
+    #[serde(skip)]
+    pub job: Option<JobSpec>,
+    /// What a planned rotation was decided from (a plan's facts).
+    #[serde(skip)]
+    pub seen: Option<Seen>,
 }
 
 impl Report {
@@ -120,6 +131,7 @@ impl Report {
             user_name: user_name.map(str::to_string),
             account_id,
             old_key_id,
+            job: Some(target.spec.clone()),
             ..Report::failed(&target.label, Status::Failed)
         }
     }
@@ -137,6 +149,8 @@ impl Report {
             rotation_id: None,
             plan: None,
             outcome: KeyOutcome::Failed,
+            job: None,
+            seen: None,
         }
     }
 }
@@ -377,11 +391,24 @@ impl Engine<'_> {
         mode: Mode,
         seen: &mut Report,
     ) -> Result<Report, RotateError> {
-        let identity_of = |account_id: &str, user_arn: &str| Identity {
-            account_id: account_id.to_string(),
-            arn: user_arn.to_string(),
-            partition: partition_of(user_arn).unwrap_or("aws").to_string(),
-        };
+        self.rotate_expecting(target, (mode, None), seen).await
+    }
+
+    /// [`Engine::rotate_noting`]; with `expected`, the plan a dry run made
+    /// ([`super::plan::Action::Rotate`]): the rotation is carried out only
+    /// if the facts read now, under the lease, lead to that same plan.
+    pub(super) async fn rotate_expecting(
+        &self,
+        target: &Job,
+        (mode, expected): (Mode, Option<&KeyPlan>),
+        seen: &mut Report,
+    ) -> Result<Report, RotateError> {
+        if let Some(why) = &target.exempt {
+            // The policy's word: nothing is read, nothing changes.
+            seen.status = Status::Exempt;
+            seen.outcome = KeyOutcome::Exempt { why: why.clone() };
+            return Ok(seen.clone());
+        }
         // The key seen before the lease (none for a user's job: its key is
         // read once, under the lease), and whose it is.
         let (old, identity) = match &target.subject {
@@ -458,12 +485,12 @@ impl Engine<'_> {
         let seen_key = old.as_ref().map(|o| o.access_key_id.as_str());
         if mode == Mode::Plan {
             return self
-                .rotate_leased(target, mode, subject, seen_key, seen)
+                .rotate_leased(target, (mode, expected), subject, seen_key, seen)
                 .await;
         }
         let lease = self.lease(target, &identity.account_id, &user).await?;
         let result = self
-            .rotate_leased(target, mode, subject, seen_key, seen)
+            .rotate_leased(target, (mode, expected), subject, seen_key, seen)
             .await;
         self.release(&lease).await;
         result
@@ -506,6 +533,8 @@ impl Engine<'_> {
                 old_key_id: named.to_string(),
                 new_key_id: held.to_string(),
             },
+            job: Some(target.spec.clone()),
+            seen: None,
         }))
     }
 
@@ -529,7 +558,7 @@ impl Engine<'_> {
     async fn rotate_leased(
         &self,
         target: &Job,
-        mode: Mode,
+        (mode, expected): (Mode, Option<&KeyPlan>),
         (account, arn, user): (&str, &str, &str),
         seen_key: Option<&str>,
         report: &mut Report,
@@ -547,7 +576,7 @@ impl Engine<'_> {
         report.account_id = Some(account.into());
         report.user_name = Some(user.into());
         report.old_key_id = Some(facts.old.access_key_id.clone());
-        let plan = match plan_key(
+        let decision = plan_key(
             account,
             arn,
             &facts.old.access_key_id,
@@ -555,7 +584,14 @@ impl Engine<'_> {
             facts.key_facts(),
             self.clock.now(),
             &job_opts,
-        ) {
+        );
+        if let Some(changed) = expected.and_then(|e| super::plan::departs(e, &decision)) {
+            return Err(RotateError::Refused {
+                target: target.label.clone(),
+                source: Refusal::PlanChanged { changed },
+            });
+        }
+        let plan = match decision {
             Decision::Rotate(plan) => plan,
             Decision::NotDue {
                 age_days,
@@ -579,8 +615,10 @@ impl Engine<'_> {
         report.plan = Some(plan.clone());
         // Every destination is read before the first change, in a plan
         // as in a real run: a plan then says what the run would do.
-        self.check_deliverable(target, &facts.old.access_key_id)
+        let holdings = self
+            .check_deliverable(target, &facts.old.access_key_id)
             .await?;
+        report.seen = Some(facts.seen(holdings, self.clock.now()));
         let writes_to = written_to(target);
         report.outcome = KeyOutcome::Planned {
             writes_to: writes_to.clone(),
@@ -609,17 +647,42 @@ impl Engine<'_> {
     /// "would rotate" where the run then made a key, found another one in
     /// a later destination and undid it (issue 15 #5); the delivery still
     /// checks again, for whatever changes meanwhile.
-    async fn check_deliverable(&self, target: &Job, old_key: &str) -> Result<(), RotateError> {
-        for dest in target.destinations.iter().skip(1) {
-            dest.accepts(old_key)
-                .await
-                .map_err(|source| RotateError::Destination {
-                    target: target.label.clone(),
-                    what: "a destination would not take the new key",
-                    source,
-                })?;
+    /// Returns what each destination holds, the first included (it
+    /// holds `old_key`, or nothing before a first delivery).
+    async fn check_deliverable(
+        &self,
+        target: &Job,
+        old_key: &str,
+    ) -> Result<Vec<Holding>, RotateError> {
+        let mut holdings = Vec::with_capacity(target.destinations.len());
+        for (n, dest) in target.destinations.iter().enumerate() {
+            let holds = if n == 0 {
+                // Read a moment ago ([`Facts::seen`] knows a first delivery).
+                Some(old_key.to_string())
+            } else {
+                dest.accepts(old_key)
+                    .await
+                    .map_err(|source| RotateError::Destination {
+                        target: target.label.clone(),
+                        what: "a destination would not take the new key",
+                        source,
+                    })?
+            };
+            holdings.push(Holding {
+                destination: dest.spec(),
+                holds,
+            });
         }
-        Ok(())
+        Ok(holdings)
+    }
+}
+
+/// The identity of the user `user_arn` of `account_id`, as STS would say it.
+fn identity_of(account_id: &str, user_arn: &str) -> Identity {
+    Identity {
+        account_id: account_id.to_string(),
+        arn: user_arn.to_string(),
+        partition: partition_of(user_arn).unwrap_or("aws").to_string(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use super::engine::{Engine, Job, KeyOutcome, NOT_HELD, Report, RotateError, Status, Who};
 use super::next::{Ended, Origin};
+use super::plan::{Holding, Seen, SeenKey};
 use super::steps;
 use super::{KeyFacts, KeyPlan, RotateOptions, not_due, only_active_key};
 use crate::aws::AccountClients;
@@ -15,6 +16,7 @@ use crate::destination::KeyPair;
 use crate::error::error_chain;
 use crate::journal::{NewRotation, Step, Target};
 use crate::model::{Key, KeyStatus};
+use time::OffsetDateTime;
 
 /// What a fresh rotation is decided from, read under the user's lease.
 pub(super) struct Facts {
@@ -28,6 +30,9 @@ pub(super) struct Facts {
     pub kept: Vec<String>,
     /// Where the key being rotated is held, for messages.
     pub held_by: String,
+    /// The first destination held no key: this rotation delivers a key
+    /// there for the first time.
+    pub first_delivery: bool,
     pub iam: AccountClients,
 }
 
@@ -37,6 +42,23 @@ impl Facts {
             orphans: &self.orphans,
             kept: &self.kept,
             held_by: &self.held_by,
+        }
+    }
+
+    /// What a plan was decided from, as the plan prints it: the keys with
+    /// their ages at `now`, and what each destination holds (`holdings`,
+    /// read before any change). Pure.
+    pub fn seen(&self, mut holdings: Vec<Holding>, now: OffsetDateTime) -> Seen {
+        if self.first_delivery
+            && let Some(first) = holdings.first_mut()
+        {
+            first.holds = None;
+        }
+        Seen {
+            keys: self.keys.iter().map(|k| SeenKey::of(k, now)).collect(),
+            orphans: self.orphans.clone(),
+            kept: self.kept.clone(),
+            destinations: holdings,
         }
     }
 }
@@ -80,7 +102,8 @@ impl Engine<'_> {
             .find_orphans(target, account, user, &keys, &old.access_key_id)
             .await?;
         let held_by = target.destinations[0].describe();
-        if old.access_key_id == NOT_HELD {
+        let first_delivery = old.access_key_id == NOT_HELD;
+        if first_delivery {
             old.access_key_id =
                 only_active_key(user, &held_by, &keys, &orphans).map_err(|source| {
                     RotateError::Refused {
@@ -113,6 +136,7 @@ impl Engine<'_> {
             orphans,
             kept,
             held_by,
+            first_delivery,
             iam,
         })
     }

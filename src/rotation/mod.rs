@@ -36,6 +36,7 @@ pub mod kept;
 pub mod next;
 pub mod orphans;
 mod outcome;
+pub mod plan;
 pub mod recovery;
 mod run;
 pub mod service;
@@ -44,7 +45,7 @@ pub mod steps;
 mod sweep;
 pub mod targets;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use crate::journal::OldKeyAction;
@@ -72,14 +73,14 @@ pub struct RotateOptions {
 }
 
 /// The slot freed before creating the new key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FreeSlot {
     pub key_id: String,
     pub status: KeyStatus,
 }
 
 /// What will happen to one key, decided before any change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPlan {
     pub account_id: String,
     pub user_name: String,
@@ -135,6 +136,18 @@ pub enum Refusal {
         "key {key} is Inactive; a profile or destination must hold an active key to be rotated"
     )]
     OldKeyInactive { key: String },
+    /// A plan's rotation whose facts changed before it was carried out
+    /// (`changed` says how): planned again, it would do something else.
+    #[error(
+        "the world changed since the plan was made ({changed}); nothing was changed: make the plan again"
+    )]
+    PlanChanged { changed: String },
+    /// A plan's `free_slot` with no `rotate` of its job after it: a slot
+    /// is freed only by the rotation that needs it.
+    #[error(
+        "key {key} is freed only by the rotation of its job that follows it in the plan, and none does; rekey deletes no key on its own here"
+    )]
+    SlotAlone { key: String },
     #[error(
         "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
     )]

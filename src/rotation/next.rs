@@ -39,7 +39,7 @@ pub enum ReadBack {
 }
 
 /// Why a rotation is undone rather than finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UndoWhy {
     /// A rollback (or the deletion of the new key) had begun.

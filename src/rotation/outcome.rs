@@ -28,6 +28,9 @@ pub enum KeyOutcome {
     Resumed { id: RotationId, done: Done },
     /// This run undid rotation `id`, which an earlier run left.
     UndidLeft { id: RotationId, why: UndoneBecause },
+    /// The policy exempts the user (`why`: the tag, group or name
+    /// pattern); nothing was read or changed.
+    Exempt { why: String },
     /// The key is younger than the max age.
     NotDue {
         key_id: String,

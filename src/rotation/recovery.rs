@@ -238,6 +238,8 @@ impl Engine<'_> {
             rotation_id: Some(id),
             plan: None,
             outcome: KeyOutcome::Failed,
+            job: None,
+            seen: None,
         };
         let left =
             |why: &str| format!("undid rotation #{id} that an earlier run left unfinished: {why}");
@@ -384,6 +386,8 @@ impl Engine<'_> {
                     user: r.user_name.clone(),
                     old_key_id: r.old_key_id.clone(),
                 },
+                job: None,
+                seen: None,
             })
         }
         .await;

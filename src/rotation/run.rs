@@ -227,6 +227,8 @@ fn after_resume(
         new_key_id: Some(new),
         rotation_id: Some(r.id),
         plan: None,
+        job: Some(job.clone()),
+        seen: None,
     }))
 }
 

@@ -652,12 +652,17 @@ impl Seeder {
 
     /// Binds `user` to `value` through its `rekey:destination` tag.
     pub async fn tag_destination(&self, user: &str, value: &str) {
+        self.tag_user(user, "rekey:destination", value).await
+    }
+
+    /// Tags `user` with `key` = `value`.
+    pub async fn tag_user(&self, user: &str, key: &str, value: &str) {
         self.iam
             .tag_user()
             .user_name(user)
             .tags(
                 aws_sdk_iam::types::Tag::builder()
-                    .key("rekey:destination")
+                    .key(key)
                     .value(value)
                     .build()
                     .unwrap(),

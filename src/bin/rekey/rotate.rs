@@ -15,6 +15,7 @@ use anyhow::bail;
 use rekey::clock::SystemClock;
 use rekey::request::RotateRequest;
 use rekey::request::rotate::RotateOutcome;
+use rekey::rotation::Mode;
 use rekey::rotation::engine::{Prompt, Question};
 
 pub use self::flags::RotateArgs;
@@ -46,7 +47,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             bail!(render::with_hint(&f.error))
         }
         Ok(outcome) => {
-            render::print(&outcome, output);
+            render::print(&outcome, output, request.mode == Mode::Plan);
             Ok(ExitCode::from(outcome.exit_code()))
         }
     }

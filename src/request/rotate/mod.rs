@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::{Context, Names, Setting};
 use crate::aws::AwsOptions;
 use crate::awsfiles::Profiles;
-use crate::config::{ConfigFile, MaxAges, ServiceEntry};
+use crate::config::{ConfigFile, MaxAges, Policies, PolicySettings, ServiceEntry};
 use crate::destination::{Binding, SecretRole};
 use crate::discovery::{Selection, check_account_ids, read_accounts_file, validate};
 use crate::error::{InputError, Origin};
@@ -115,6 +115,8 @@ impl std::fmt::Debug for RotateInput {
 }
 
 /// What a rotation request rotates.
+// One per request: its size is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum What {
     /// Keys of the shared credentials file: these profiles' (each followed
     /// to the profile holding its key), or, with `all`, every profile
@@ -140,11 +142,13 @@ pub enum What {
 }
 
 /// What `service` looks at: the accounts (selected as an audit selects
-/// them), rekey.toml's `[[service]]` entries and its `max_age`s.
+/// them), rekey.toml's `[[service]]` entries, its `max_age`s and its
+/// exemptions (`[policy]` and `[accounts.ID]`, as audit reads them).
 pub struct Services {
     pub selection: Selection,
     pub entries: Vec<ServiceEntry>,
     pub max_ages: MaxAges,
+    pub policies: Policies,
 }
 
 /// A rotation request, complete: what [`run`] carries out.
@@ -440,10 +444,12 @@ fn services(
         }
         None => (ConfigFile::default(), MaxAges::default()),
     };
+    let policies = Policies::resolve(&file, &PolicySettings::default())?;
     let services = Services {
         selection,
         entries: file.services,
         max_ages,
+        policies,
     };
     Ok((services, file.rotate.secret_role()))
 }

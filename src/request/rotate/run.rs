@@ -23,6 +23,7 @@ use crate::request::Setting;
 use crate::rotation::access::Access;
 use crate::rotation::bound::{BoundError, bound_jobs};
 use crate::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
+use crate::rotation::plan::Plan;
 use crate::rotation::service::{ServiceError, service_job};
 use crate::rotation::targets::{KeyTarget, resolve};
 use crate::rotation::{self, Failure, Job, JobSpec, Mode, RunOptions, RunReport};
@@ -96,6 +97,18 @@ pub struct UnfinishedHere {
     pub user: String,
     pub account: String,
     pub profile: String,
+}
+
+impl RunOutcome {
+    /// The run as a plan ([`rotation::plan::Plan`]): what a dry run would
+    /// have done, what got no job skipped with why (`why` writes the
+    /// words, as the front end says them). Pure.
+    pub fn plan(&self, why: impl Fn(&JobError) -> String) -> Plan {
+        let no_job: Vec<(&Report, String)> = (self.not_started.iter())
+            .map(|n| (&n.report, why(&n.error)))
+            .collect();
+        Plan::of_run(&self.run, no_job)
+    }
 }
 
 impl RotateOutcome {
@@ -297,7 +310,7 @@ async fn service_jobs(
     let (bound, errors) = bound_jobs(
         discovery,
         deps,
-        &services.entries,
+        (&services.entries, &services.policies),
         request.external_id.as_deref(),
         request.secret_role.as_ref(),
         request.concurrency,

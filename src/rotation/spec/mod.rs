@@ -82,6 +82,10 @@ pub struct JobSpec {
     /// otherwise than the run (rekey.toml's `max_age` for its account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age_days: Option<i64>,
+    /// Why the policy exempts its user (`tag rekey:exempt=true`): an
+    /// exempt job is reported and never rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<String>,
 }
 
 impl JobSpec {
@@ -100,6 +104,7 @@ impl JobSpec {
             settings_profile: None,
             old_key: None,
             max_age_days: None,
+            exempt: None,
         }
     }
 

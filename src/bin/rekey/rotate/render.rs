@@ -72,8 +72,9 @@ pub(super) fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The outcome of a run or an abandon that went through: errors on
-/// stderr, the report on stdout.
-pub(super) fn print(outcome: &RotateOutcome, format: OutputFormat) {
+/// stderr, the report on stdout — for a dry run with `-o json`, the plan
+/// (`rekey.plan/1`, README "A dry run's plan").
+pub(super) fn print(outcome: &RotateOutcome, format: OutputFormat, dry_run: bool) {
     let o = match outcome {
         RotateOutcome::Ran(o) => o,
         RotateOutcome::Abandoned { result, .. } => {
@@ -100,6 +101,13 @@ pub(super) fn print(outcome: &RotateOutcome, format: OutputFormat) {
         eprintln!("rekey: error: {}", with_hint(&f.error));
     }
     match format {
+        OutputFormat::Json if dry_run => {
+            let plan = o.plan(|e| with_hint(e));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).expect("a plan serializes")
+            );
+        }
         OutputFormat::Json => print_json(&every_key(o)),
         OutputFormat::Text => print_reports(&done.reports, format),
     }
@@ -201,6 +209,7 @@ fn print_reports(reports: &[Report], format: OutputFormat) {
                 let tag = match r.status {
                     Status::Rotated => "rotated",
                     Status::NotDue => "not due",
+                    Status::Exempt => "exempt",
                     Status::AlreadyRotated => "already rotated",
                     Status::Planned => "would",
                     Status::Declined => "declined",

@@ -49,6 +49,7 @@ pub(super) fn message(r: &Report) -> String {
             "key {} is {age_days} days old; not due (max age {max_age_days} days)",
             mask_key_id(key_id)
         ),
+        KeyOutcome::Exempt { why } => format!("exempt ({why}); not rotated"),
         KeyOutcome::Planned { writes_to } => match &r.plan {
             Some(plan) => describe_plan(plan, writes_to),
             None => format!("rotate, writing the new key to {writes_to}"),
