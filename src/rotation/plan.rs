@@ -181,7 +181,29 @@ pub struct Unfinished {
     pub last_phase: Phase,
 }
 
+/// A plan document that cannot be carried out as given. Nothing was done.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("not a rekey plan: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "a plan of schema `{found}`, which this rekey does not know (it reads `{SCHEMA}`); make the plan again with this version"
+    )]
+    Schema { found: String },
+}
+
 impl Plan {
+    /// A plan as [`Plan`]'s JSON holds it (a dry run's `-o json`), checked
+    /// to be of [`SCHEMA`]: a plan of another version is refused, not
+    /// guessed at.
+    pub fn parse(text: &str) -> Result<Plan, PlanError> {
+        let plan: Plan = serde_json::from_str(text)?;
+        if plan.schema != SCHEMA {
+            return Err(PlanError::Schema { found: plan.schema });
+        }
+        Ok(plan)
+    }
+
     /// The plan of a dry run: its unfinished rotations, then each report
     /// and failure in turn, then `no_job` (what got no job, each with the
     /// words saying why). Pure.

@@ -288,3 +288,25 @@ fn a_plan_changed_since_is_said_and_the_same_one_is_not() {
     let refused = Decision::Refuse(crate::rotation::Refusal::Root);
     assert_eq!(departs(&planned, &refused), None);
 }
+
+#[test]
+fn a_plan_of_another_schema_or_not_a_plan_is_refused_by_name() {
+    let plan = Plan {
+        schema: SCHEMA.into(),
+        actions: every_action(),
+    };
+    let text = serde_json::to_string(&plan).unwrap();
+    assert_eq!(Plan::parse(&text).unwrap(), plan);
+    let newer = text.replace("rekey.plan/1", "rekey.plan/2");
+    let said = Plan::parse(&newer).unwrap_err().to_string();
+    assert!(
+        said.contains("schema `rekey.plan/2`") && said.contains("it reads `rekey.plan/1`"),
+        "{said}"
+    );
+    let unknown = text.replacen(r#""action":"rotate""#, r#""action":"wipe""#, 1);
+    let said = Plan::parse(&unknown).unwrap_err().to_string();
+    assert!(
+        said.starts_with("not a rekey plan: unknown variant `wipe`"),
+        "{said}"
+    );
+}
