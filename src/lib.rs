@@ -25,6 +25,7 @@
 //! | [`rotation`] | the library run (`rotation::run`): jobs as data (`JobSpec`: subject, access, destinations) opened by one constructor (`Job::open`), plan, the step order as a pure function, resume; profile → key targets |
 //! | [`destination`] | where a new secret is delivered: profiles of the shared credentials and config files; their journaled form (`DestinationSpec`) |
 //! | [`journal`] | every rotation step recorded before and after its side effect; leases |
+//! | [`enforce`] | the access-key lifecycle (issue 17): what is due for one key, pure; the planner and command still to come |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 
@@ -37,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod destination;
 pub mod discovery;
+pub mod enforce;
 pub mod error;
 pub mod faults;
 pub mod inventory;
