@@ -6,7 +6,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use time::{Date, Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::error::{InputError, Origin};
-use crate::model::{Key, KeyStatus, UserKeys};
+use crate::model::{Key, KeyStatus, User, UserKeys};
 use crate::names::named_enum;
 
 /// CIS AWS 1.14 and AWS Config's default `maxAccessKeyAge`.
@@ -91,7 +91,12 @@ impl Policy {
             // Root keys are never exempt: CIS 1.4 wants none at all.
             return None;
         }
-        let u = &user.user;
+        self.exempts(&user.user)
+    }
+
+    /// Why IAM user `u` (never the root user) is exempt, if they are: its
+    /// tag, a group, or a name pattern.
+    pub fn exempts(&self, u: &User) -> Option<String> {
         if let Some(value) = u.tags.get(&self.exempt_tag)
             && value.trim().eq_ignore_ascii_case("true")
         {

@@ -143,6 +143,15 @@ fn days(n: i64) -> Duration {
     Duration::days(n)
 }
 
+/// `then` from `at` on; before it, nothing until `at`.
+fn from(at: OffsetDateTime, now: OffsetDateTime, then: Due) -> Due {
+    if now >= at {
+        then
+    } else {
+        Due::Nothing { next: Some(at) }
+    }
+}
+
 /// Whether IAM records a use of the key at or after `since`.
 fn used_since(key: &KeyFacts, since: OffsetDateTime) -> Option<&LastUsed> {
     key.last_used.as_ref().filter(|u| u.date >= since)
@@ -171,14 +180,8 @@ fn inactive(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
         // sight: leave it to a person.
         return Due::Nothing { next: None };
     }
-    let delete_at = at + days(rules.recovery_days);
-    if now >= delete_at {
-        Due::Delete { deactivated_at: at }
-    } else {
-        Due::Nothing {
-            next: Some(delete_at),
-        }
-    }
+    let delete = Due::Delete { deactivated_at: at };
+    from(at + days(rules.recovery_days), now, delete)
 }
 
 /// An active key a rotation replaced: retired after its grace when unused
@@ -199,14 +202,8 @@ fn replaced(key: &KeyFacts, at: OffsetDateTime, rules: &Lifecycle, now: OffsetDa
             until: grace_max,
         };
     }
-    let retire_at = at + days(rules.grace_days);
-    if now >= retire_at {
-        Due::Retire { replaced_at: at }
-    } else {
-        Due::Nothing {
-            next: Some(retire_at),
-        }
-    }
+    let retire = Due::Retire { replaced_at: at };
+    from(at + days(rules.grace_days), now, retire)
 }
 
 /// An active key no rotation replaced: rotated (with a destination) or
@@ -238,7 +235,7 @@ fn active(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
         Due::Deactivate {
             why: DeactivateWhy::Stale { age_days },
         }
-    } else if now >= warn_at {
+    } else {
         // What falls due: the rotation, or, with nothing to rotate into,
         // the deactivation.
         let at = if key.has_destination {
@@ -246,11 +243,7 @@ fn active(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
         } else {
             deactivate_at
         };
-        Due::Warn { at }
-    } else {
-        Due::Nothing {
-            next: Some(warn_at),
-        }
+        from(warn_at, now, Due::Warn { at })
     }
 }
 

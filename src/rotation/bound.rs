@@ -24,7 +24,7 @@ use crate::discovery::{self, Discovery, Target};
 use crate::error::CallError;
 use crate::inventory::authorization_details;
 use crate::journal::OldKeyAction;
-use crate::model::{User, UserKeys, is_account_id};
+use crate::model::{User, is_account_id};
 
 /// One user to rotate, as its bindings say. Pure data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +281,7 @@ async fn account_jobs(
             continue;
         };
         let spec = JobSpec {
-            exempt: exemption(policies, &account, user),
+            exempt: policies.for_account(Some(&account)).exempts(user),
             ..bound_spec(&b, user, &account, &entered, external_id, secret_role)
         };
         match Job::open(spec, deps).await {
@@ -294,16 +294,6 @@ async fn account_jobs(
         }
     }
     (jobs, errors)
-}
-
-/// Why `account`'s policy exempts `user`, if it does. Pure.
-fn exemption(policies: &Policies, account: &str, user: &User) -> Option<String> {
-    let user = UserKeys {
-        user: user.clone(),
-        is_root: false,
-        keys: Vec::new(),
-    };
-    policies.for_account(Some(account)).exemption(&user)
 }
 
 /// The job of bound user `b` (`user`, of `account`, entered as `entered`

@@ -616,7 +616,7 @@ impl Engine<'_> {
         // Every destination is read before the first change, in a plan
         // as in a real run: a plan then says what the run would do.
         let holdings = self
-            .check_deliverable(target, &facts.old.access_key_id)
+            .check_deliverable(target, &facts.old.access_key_id, facts.first_holds())
             .await?;
         report.seen = Some(facts.seen(holdings, self.clock.now()));
         let writes_to = written_to(target);
@@ -647,18 +647,18 @@ impl Engine<'_> {
     /// "would rotate" where the run then made a key, found another one in
     /// a later destination and undid it (issue 15 #5); the delivery still
     /// checks again, for whatever changes meanwhile.
-    /// Returns what each destination holds, the first included (it
-    /// holds `old_key`, or nothing before a first delivery).
+    /// Returns what each destination holds: the first, read a moment ago,
+    /// holds `first_holds`.
     async fn check_deliverable(
         &self,
         target: &Job,
         old_key: &str,
+        first_holds: Option<&str>,
     ) -> Result<Vec<Holding>, RotateError> {
         let mut holdings = Vec::with_capacity(target.destinations.len());
         for (n, dest) in target.destinations.iter().enumerate() {
             let holds = if n == 0 {
-                // Read a moment ago ([`Facts::seen`] knows a first delivery).
-                Some(old_key.to_string())
+                first_holds.map(str::to_string)
             } else {
                 dest.accepts(old_key)
                     .await

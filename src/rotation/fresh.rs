@@ -45,15 +45,16 @@ impl Facts {
         }
     }
 
+    /// The key the first destination holds: the one rotated, or none
+    /// before a first delivery.
+    pub fn first_holds(&self) -> Option<&str> {
+        (!self.first_delivery).then_some(self.old.access_key_id.as_str())
+    }
+
     /// What a plan was decided from, as the plan prints it: the keys with
     /// their ages at `now`, and what each destination holds (`holdings`,
     /// read before any change). Pure.
-    pub fn seen(&self, mut holdings: Vec<Holding>, now: OffsetDateTime) -> Seen {
-        if self.first_delivery
-            && let Some(first) = holdings.first_mut()
-        {
-            first.holds = None;
-        }
+    pub fn seen(&self, holdings: Vec<Holding>, now: OffsetDateTime) -> Seen {
         Seen {
             keys: self.keys.iter().map(|k| SeenKey::of(k, now)).collect(),
             orphans: self.orphans.clone(),

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::engine::{Engine, KeyOutcome, Mode, Report, RotateError, Status};
 use super::next::{Facts, Next, Origin, ReadBack, UndoWhy, next_step};
-use super::run::{Failure, RunReport};
+use super::run::{Failure, RunReport, report_of, resume_rotation};
 use super::spec::JobSpec;
 use super::{Decision, FreeSlot, KeyPlan};
 use crate::aws::Deps;
@@ -454,37 +454,19 @@ pub async fn execute(engine: &Engine<'_>, action: &Action, deps: &Deps) -> Resul
             };
             result.map_err(|e| Failure::new(seen, e))
         }
-        Action::Resume {
-            rotation_id,
-            unfinished,
-        }
-        | Action::Undo {
-            rotation_id,
-            unfinished,
-            ..
-        } => {
+        // The journal's row, as it is now, says how to go on: the plan's
+        // `unfinished` is what it said then.
+        Action::Resume { rotation_id, .. } | Action::Undo { rotation_id, .. } => {
             let label = format!("rotation #{rotation_id}");
-            let seen = Report::failed(&label, Status::Failed);
-            let fail = |e| Failure::new(seen.clone(), e);
-            let rotation = engine
-                .journal
-                .get(*rotation_id)
-                .await
-                .map_err(|source| RotateError::Journal {
+            let rotation = (engine.journal.get(*rotation_id).await).map_err(|source| {
+                let e = RotateError::Journal {
                     target: label.clone(),
                     source: Box::new(source),
-                })
-                .map_err(fail)?;
-            let job = super::Job::open(unfinished.job.clone(), deps)
-                .await
-                .map_err(|source| RotateError::CannotResume {
-                    id: *rotation_id,
-                    user: rotation.user_name.clone(),
-                    account_id: rotation.account_id.clone(),
-                    source,
-                })
-                .map_err(fail)?;
-            engine.resume(&rotation, &job).await.map_err(fail)
+                };
+                Failure::new(Report::failed(&label, Status::Failed), e)
+            })?;
+            (resume_rotation(engine, &rotation, deps).await)
+                .map_err(|e| Failure::new(report_of(&rotation), e))
         }
         Action::FreeSlot { job, key_id, .. } => Err(Failure::new(
             Report::failed(&job.label, Status::Refused),

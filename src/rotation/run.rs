@@ -260,25 +260,7 @@ async fn finish_unfinished(
             out.unfinished.push(rotation);
             continue;
         }
-        // The same road as a fresh job; the access is reopened from the
-        // journal by `resume`.
-        let job = match Job::open(JobSpec::resumed(&rotation), options.deps).await {
-            Ok(job) => job,
-            Err(source) => {
-                resumed.push(failed(&rotation));
-                out.failures.push(Failure::new(
-                    report_of(&rotation),
-                    RotateError::CannotResume {
-                        id: rotation.id,
-                        user: rotation.user_name.clone(),
-                        account_id: rotation.account_id.clone(),
-                        source,
-                    },
-                ));
-                continue;
-            }
-        };
-        match engine.resume(&rotation, &job).await {
+        match resume_rotation(engine, &rotation, options.deps).await {
             Ok(r) => {
                 if r.status == Status::Rotated {
                     resumed.push(Resumed {
@@ -292,7 +274,6 @@ async fn finish_unfinished(
             Err(e) if e.is_lease_held() => out.left_to_live_runs.push(e),
             Err(e) => {
                 resumed.push(failed(&rotation));
-                let e = gone_if_keyless(e, &rotation, &job);
                 out.failures.push(Failure::new(report_of(&rotation), e));
             }
         }
@@ -300,8 +281,27 @@ async fn finish_unfinished(
     resumed
 }
 
+/// Finishes or undoes `rotation`, which an earlier run left: through the
+/// job it was begun with (the same road as a fresh job; `resume` reopens
+/// the access from the journal).
+pub(super) async fn resume_rotation(
+    engine: &Engine<'_>,
+    rotation: &Rotation,
+    deps: &Deps,
+) -> Result<Report, RotateError> {
+    let job = Job::open(JobSpec::resumed(rotation), deps)
+        .await
+        .map_err(|source| RotateError::CannotResume {
+            id: rotation.id,
+            user: rotation.user_name.clone(),
+            account_id: rotation.account_id.clone(),
+            source,
+        })?;
+    (engine.resume(rotation, &job).await).map_err(|e| gone_if_keyless(e, rotation, &job))
+}
+
 /// What a report says of an unfinished rotation before it is resumed.
-fn report_of(r: &Rotation) -> Report {
+pub(super) fn report_of(r: &Rotation) -> Report {
     Report {
         account_id: Some(r.account_id.clone()),
         user_name: Some(r.user_name.clone()),
