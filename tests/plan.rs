@@ -10,9 +10,9 @@ use std::sync::Arc;
 use rekey::aws::{AwsOptions, Deps};
 use rekey::clock::SystemClock;
 use rekey::journal::{Holder, OldKeyAction, SqliteJournal};
-use rekey::rotation::RotateOptions;
 use rekey::rotation::engine::{Engine, NoPrompt, Status};
 use rekey::rotation::plan::{Action, Plan, execute, execute_plan};
+use rekey::rotation::{RotateOptions, RunReport};
 use serde_json::Value;
 
 use crate::support::runner::Runner;
@@ -321,4 +321,88 @@ async fn the_executor_carries_out_a_plan_read_from_json_and_refuses_a_stale_one(
         rekey::error::error_chain(&refused.error)
     );
     assert_eq!(w.c.keys("slot-c").await, after[2]);
+}
+
+/// Two runs carry out the same plan at once, through one journal (two
+/// processes on one machine): each user is rotated once, whichever run
+/// gets its lease; the other is refused or leaves it to the live run.
+/// Then a third run with a journal of its own (another machine) finds
+/// every key it names replaced, and refuses it all.
+#[tokio::test]
+async fn one_plan_carried_out_twice_at_once_rotates_each_user_once() {
+    let w = World::new().await;
+    let dry = w.rotate(&["--dry-run", "-o", "json"]);
+    assert_eq!(code(&dry), 0, "{}", said(&dry));
+    let plan = Plan::parse(&String::from_utf8_lossy(&dry.stdout)).expect("a plan");
+
+    let clock = SystemClock;
+    // Each run's journal records its own run ID, the lease's holder.
+    let opts = |run: &str| RotateOptions {
+        run_id: run.into(),
+        ..options()
+    };
+    let (opts1, opts2, opts3) = (opts("one"), opts("two"), opts("three"));
+    let deps = Deps::new(sdk_config(&w.org.admin), AwsOptions::default(), None);
+    let open = || SqliteJournal::open(&w.runner.journal(), Arc::new(SystemClock)).unwrap();
+    let (first, second) = (open(), open());
+    fn engine<'a>(
+        journal: &'a SqliteJournal,
+        opts: &'a RotateOptions,
+        clock: &'a SystemClock,
+    ) -> Engine<'a> {
+        Engine {
+            journal,
+            clock,
+            opts,
+            prompt: &NoPrompt,
+            holder: Holder::current(opts.run_id.clone()),
+        }
+    }
+    let (one, two) = (
+        engine(&first, &opts1, &clock),
+        engine(&second, &opts2, &clock),
+    );
+    let (a, b) = tokio::join!(
+        execute_plan(&one, &plan, &deps),
+        execute_plan(&two, &plan, &deps)
+    );
+    let rotated = |r: &RunReport| {
+        (r.reports.iter())
+            .filter(|r| r.status == Status::Rotated)
+            .count()
+    };
+    let said: Vec<String> = (a.failures.iter().chain(&b.failures))
+        .map(|f| rekey::error::error_chain(&f.error))
+        .collect();
+    assert_eq!(rotated(&a) + rotated(&b), 3, "each user once: {said:#?}");
+    for f in a.failures.iter().chain(&b.failures) {
+        let said = rekey::error::error_chain(&f.error);
+        assert!(
+            f.error.is_lease_held() || f.report.status == Status::Refused,
+            "{said}"
+        );
+    }
+    // One new key each: the old one kept, slot-c's inactive key freed once.
+    for (acct, user) in [(&w.a, "due-a"), (&w.b, "entry-b"), (&w.c, "slot-c")] {
+        let keys = acct.keys(user).await;
+        assert_eq!(keys.len(), 2, "{user}: {keys:?}");
+        assert!(keys.iter().all(|k| k.1 == "Active"), "{user}: {keys:?}");
+    }
+    w.assert_left_alone().await;
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let journal =
+        SqliteJournal::open(&elsewhere.path().join("j.sqlite3"), Arc::new(SystemClock)).unwrap();
+    let third = engine(&journal, &opts3, &clock);
+    let before = w.c.keys("slot-c").await;
+    let again = execute_plan(&third, &plan, &deps).await;
+    assert_eq!(again.failures.len(), 3, "every rotation refused");
+    assert!(
+        (again.failures.iter()).all(|f| f.report.status == Status::Refused),
+        "{:?}",
+        (again.failures.iter())
+            .map(|f| rekey::error::error_chain(&f.error))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(w.c.keys("slot-c").await, before);
 }

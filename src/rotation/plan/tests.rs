@@ -31,7 +31,15 @@ fn job() -> JobSpec {
             role: "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole".into(),
             external_id: None,
         },
-        vec![secret()],
+        vec![
+            secret(),
+            // Separators a journal once joined names with, and unicode.
+            DestinationSpec::SharedFile {
+                file: crate::awsfiles::FileKind::Credentials,
+                path: "/home/a b/#x,y/crédentials".into(),
+                profiles: vec!["dev #1".into(), "ci,prod".into(), "ü k".into()],
+            },
+        ],
     )
 }
 
