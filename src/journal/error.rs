@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Outcome, Phase, RotationId, Step};
+use super::{KeyOp, Outcome, Phase, RotationId, Step};
 
 /// Everything that can go wrong with the journal. None of it holds a secret.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,14 @@ pub enum JournalError {
     OutOfOrder {
         id: RotationId,
         step: Step,
+        phase: Phase,
+        reason: &'static str,
+    },
+    #[error("key {key}: cannot record {op} {phase}: {reason}")]
+    KeyOutOfOrder {
+        /// Masked (`AKIA…MPLE`): errors are human output.
+        key: String,
+        op: KeyOp,
         phase: Phase,
         reason: &'static str,
     },

@@ -39,6 +39,7 @@
 mod access;
 mod error;
 mod id;
+mod keys;
 mod lease;
 mod rules;
 pub mod sqlite;
@@ -53,6 +54,7 @@ use crate::destination::DestinationSpec;
 pub use access::AccessSpec;
 pub use error::JournalError;
 pub use id::{BadRotationId, RotationId};
+pub use keys::{KeyEvent, KeyOp, NewKeyEvent, open_act};
 pub use lease::{Holder, Lease};
 pub use sqlite::{SqliteJournal, default_path};
 pub use target::Target;
@@ -331,6 +333,18 @@ pub trait Journal: Send + Sync {
     /// Extends a lease this run still holds; [`JournalError::LeaseLost`] if
     /// another run has taken it.
     fn renew_lease<'a>(&'a self, lease: &'a Lease, ttl: time::Duration) -> Answer<'a, Lease>;
+
+    /// Records what was done to one key outside a rotation (issue 17) as
+    /// [`keys`]' rules allow: a `Begin` under the writer's live lease on
+    /// the user, a `Done` only closing a `Begin` of the same act.
+    fn record_key<'a>(&'a self, event: &'a NewKeyEvent) -> Answer<'a, KeyEvent>;
+
+    /// Every record of one user's keys, oldest first.
+    fn key_events<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
+    ) -> Answer<'a, Vec<KeyEvent>>;
 
     /// Gives a lease up. Releasing one that is already gone is fine;
     /// one now held by another run gives [`JournalError::LeaseLost`].

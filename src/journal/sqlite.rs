@@ -15,6 +15,7 @@
 //! Times are stored as Unix milliseconds (UTC); finer precision is dropped.
 
 mod journal_impl;
+mod key_events;
 mod leases;
 mod rotations;
 mod rows;
@@ -28,7 +29,10 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::lease::{self, Holder, Lease};
-use super::{Event, JournalError, NewRotation, Outcome, Phase, Rotation, RotationId, Step, Target};
+use super::{
+    Event, JournalError, KeyEvent, NewKeyEvent, NewRotation, Outcome, Phase, Rotation, RotationId,
+    Step, Target,
+};
 use crate::clock::Clock;
 pub use schema::default_path;
 
@@ -316,6 +320,20 @@ impl SqliteJournal {
             let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;
             leases::write(tx, lease::renewal(existing.as_ref(), lease, now, ttl)?)
         })
+    }
+
+    pub fn record_key(&self, event: &NewKeyEvent) -> Result<KeyEvent, JournalError> {
+        self.write("recording a key action", |tx, now| {
+            key_events::record(tx, event, now)
+        })
+    }
+
+    pub fn key_events(
+        &self,
+        account_id: &str,
+        user_name: &str,
+    ) -> Result<Vec<KeyEvent>, JournalError> {
+        self.read(|tx| key_events::of_user(tx, account_id, user_name))
     }
 
     pub fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {

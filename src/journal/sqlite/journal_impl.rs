@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use super::SqliteJournal;
 use crate::journal::{
-    Answer, Event, Holder, Journal, Lease, NewRotation, Outcome, Phase, Rotation, RotationId, Step,
-    Target,
+    Answer, Event, Holder, Journal, KeyEvent, Lease, NewKeyEvent, NewRotation, Outcome, Phase,
+    Rotation, RotationId, Step, Target,
 };
 
 impl Journal for SqliteJournal {
@@ -85,6 +85,18 @@ impl Journal for SqliteJournal {
 
     fn renew_lease<'a>(&'a self, lease: &'a Lease, ttl: time::Duration) -> Answer<'a, Lease> {
         Box::pin(async move { SqliteJournal::renew_lease(self, lease, ttl) })
+    }
+
+    fn record_key<'a>(&'a self, event: &'a NewKeyEvent) -> Answer<'a, KeyEvent> {
+        Box::pin(async move { SqliteJournal::record_key(self, event) })
+    }
+
+    fn key_events<'a>(
+        &'a self,
+        account_id: &'a str,
+        user_name: &'a str,
+    ) -> Answer<'a, Vec<KeyEvent>> {
+        Box::pin(async move { SqliteJournal::key_events(self, account_id, user_name) })
     }
 
     fn release_lease<'a>(&'a self, lease: &'a Lease) -> Answer<'a, ()> {

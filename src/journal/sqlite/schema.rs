@@ -9,7 +9,7 @@ use super::{immediate, sql};
 use crate::journal::JournalError;
 
 /// The schema this code writes; `PRAGMA user_version` holds the file's.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// `MIGRATIONS[n]` takes a file from schema `n` to `n + 1`. Append; never
 /// edit one that has shipped.
@@ -111,6 +111,24 @@ DROP TABLE events_v1;
 DROP TABLE rotations_v1;
 CREATE INDEX rotations_unfinished ON rotations (account_id, user_name) WHERE outcome IS NULL;
 CREATE INDEX rotations_of_user ON rotations (account_id, user_name, seq);
+",
+    // 2 → 3 (issue 17): what rekey did to a key outside a rotation
+    // (`journal::keys`), with the time written and the moment acted for.
+    "
+CREATE TABLE key_events (
+    seq        INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    op         TEXT NOT NULL,
+    phase      TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    as_of      INTEGER NOT NULL,
+    detail     TEXT
+);
+CREATE INDEX key_events_of_key ON key_events (account_id, key_id, seq);
+CREATE INDEX key_events_of_user ON key_events (account_id, user_name, seq);
 ",
 ];
 
