@@ -4,4 +4,5 @@
 //! deactivate, delete, reactivate), `[enforce]` in rekey.toml and the
 //! command are still to come.
 
+pub mod exempt;
 pub mod lifecycle;

@@ -35,6 +35,12 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       info (null last_used_date = never used). Seen by ListAccessKeys,
       GetAccessKeyLastUsed and the credential report. Using the key afterwards
       overwrites last-used, as in AWS.
+  /_rekey/clock {"account_id", "now": ISO8601|null} -> {"ok":true}
+      A simulated clock for the account: while set, keys created in it get
+      CreateDate `now` and a key used to sign a request gets LastUsedDate `now`
+      (service/region as recorded). moto stamps both with the real time; the
+      key-lifecycle tests need simulated days. It does not advance: set it again
+      for each simulated day. null goes back to the real time.
   /_rekey/root_keys {"account_id", "keys": [{"active": bool, "last_rotated": ISO,
       "last_used_date": ISO|null, "last_used_region"?, "last_used_service"?}],
       "mfa_active"?: bool} -> {"ok":true}
@@ -188,6 +194,7 @@ STARTED_AT = utcnow()
 
 ROOT = {}           # account_id -> {"keys": [...], "mfa_active": bool}
 REPORT_STATE = {}   # account_id -> "STARTED" | "COMPLETE"
+CLOCK = {}          # account_id -> naive UTC datetime (/_rekey/clock)
 
 
 def iso(ts):
@@ -419,6 +426,10 @@ def _visited(account_id, access_key, service, region):
     key = iam_backends[account_id]["global"].access_keys.get(access_key)
     if key is None or (key.status == "Active" and not _rejected(key)):
         _orig_visited(account_id=account_id, access_key=access_key, service=service, region=region)
+        now = CLOCK.get(account_id)
+        if key is not None and now is not None and key.last_used is not None:  # /_rekey/clock
+            key.last_used = AccessKeyLastUsed(timestamp=now, service=key.last_used.service,
+                                              region=key.last_used.region)
 
 
 iam_models.mark_account_as_visited = _visited
@@ -750,6 +761,8 @@ _orig_backend_create_key = iam_models.IAMBackend.create_access_key
 
 def _create_access_key_delayed(self, user_name, prefix="AKIA", status="Active"):
     key = _orig_backend_create_key(self, user_name, prefix=prefix, status=status)
+    if self.account_id in CLOCK:  # /_rekey/clock
+        key.create_date = CLOCK[self.account_id]
     delay = NEW_KEY_DELAY.get(self.account_id) or NEW_KEY_DELAY.get(None)
     if delay:
         until = time.time() + delay["seconds"]
@@ -1109,6 +1122,14 @@ class Harness:
             region=req.get("last_used_region") or "us-east-1")
         return {"ok": True}
 
+    def c_clock(self, req):
+        now = parse_iso(req.get("now"))
+        if now is None:
+            CLOCK.pop(req["account_id"], None)
+        else:
+            CLOCK[req["account_id"]] = now
+        return {"ok": True}
+
     def c_root_keys(self, req):
         keys = []
         for k in req.get("keys", []):
@@ -1351,6 +1372,23 @@ def self_test(script):
         lu = a_iam.get_access_key_last_used(AccessKeyId=k2["AccessKeyId"])["AccessKeyLastUsed"]
         check("GetAccessKeyLastUsed back-dated", lu["LastUsedDate"].isoformat().startswith("2021-02-03T04:05:06")
               and lu["ServiceName"] == "s3" and lu["Region"] == "eu-west-1", lu)
+        ctl("clock", {"account_id": a, "now": "2030-01-05T00:00:00Z"})
+        a_iam.create_user(UserName="clocked")
+        a_iam.put_user_policy(UserName="clocked", PolicyName="p", PolicyDocument=ADMIN_POLICY)
+        ck = a_iam.create_access_key(UserName="clocked")["AccessKey"]
+        cmeta = a_iam.list_access_keys(UserName="clocked")["AccessKeyMetadata"]
+        check("clock: ListAccessKeys CreateDate is the clock's",
+              [m["CreateDate"].isoformat() for m in cmeta] == ["2030-01-05T00:00:00+00:00"], cmeta)
+        cl("iam", ck).get_user()
+        lu = a_iam.get_access_key_last_used(AccessKeyId=ck["AccessKeyId"])["AccessKeyLastUsed"]
+        check("clock: GetAccessKeyLastUsed LastUsedDate is the clock's",
+              lu.get("LastUsedDate") and lu["LastUsedDate"].isoformat() == "2030-01-05T00:00:00+00:00"
+              and lu["ServiceName"] == "iam" and lu["Region"] == "us-east-1", lu)
+        ctl("clock", {"account_id": a, "now": None})
+        cl("sts", ck).get_caller_identity()
+        lu = a_iam.get_access_key_last_used(AccessKeyId=ck["AccessKeyId"])["AccessKeyLastUsed"]
+        check("clock: null goes back to the real time",
+              lu["LastUsedDate"].year < 2030 and lu["ServiceName"] == "sts", lu)
         code, status, _ = err(a_iam, "get_credential_report")
         check("GetCredentialReport before generate -> ReportNotPresent 410",
               (code, status) == ("ReportNotPresent", 410), (code, status))
