@@ -39,6 +39,8 @@ use serde::Deserialize;
 
 use crate::destination::Binding;
 use crate::destination::SecretRole;
+use crate::enforce::exempt::ExemptEntry;
+use crate::enforce::lifecycle::{Lifecycle, OnGraceMax};
 use crate::error::{InputError, Origin};
 use crate::inventory::Source;
 use crate::journal::OldKeyAction;
@@ -75,6 +77,73 @@ pub struct PolicySettings {
     pub exempt_tag: Option<String>,
     pub exempt_groups: Option<Vec<String>>,
     pub exempt_users: Option<Vec<String>>,
+    /// `[accounts."ID".enforce]`: the account's lifecycle overrides.
+    #[serde(default)]
+    pub enforce: Option<EnforceSettings>,
+}
+
+/// `[enforce]`: the lifecycle's spans and choices (issue 17), any of which
+/// may be absent and is then inherited (`[accounts."ID".enforce]` ←
+/// `[enforce]` ← the defaults), and the exemptions (top level only). The
+/// max age and the unused span are the policy's (`max_age`, `unused`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EnforceSettings {
+    pub warn_before: Option<Days>,
+    pub grace: Option<Days>,
+    pub grace_max: Option<Days>,
+    pub on_grace_max: Option<OnGraceMax>,
+    pub deactivate_after: Option<Days>,
+    pub deactivate_unused: Option<bool>,
+    pub recovery: Option<Days>,
+    #[serde(default)]
+    pub exempt: Vec<ExemptEntry>,
+}
+
+impl EnforceSettings {
+    /// `self` with every setting `over` has replaced (exemptions stay).
+    pub fn overlay(&self, over: &EnforceSettings) -> EnforceSettings {
+        let pick = |a: &Option<Days>, b: &Option<Days>| b.clone().or_else(|| a.clone());
+        EnforceSettings {
+            warn_before: pick(&self.warn_before, &over.warn_before),
+            grace: pick(&self.grace, &over.grace),
+            grace_max: pick(&self.grace_max, &over.grace_max),
+            on_grace_max: over.on_grace_max.or(self.on_grace_max),
+            deactivate_after: pick(&self.deactivate_after, &over.deactivate_after),
+            deactivate_unused: over.deactivate_unused.or(self.deactivate_unused),
+            recovery: pick(&self.recovery, &over.recovery),
+            exempt: self.exempt.clone(),
+        }
+    }
+
+    /// The lifecycle these settings make over `policy`'s max age and
+    /// unused span; `origin` names where a value under a key was written.
+    pub fn lifecycle(
+        &self,
+        policy: &Policy,
+        origin: impl Fn(&str) -> Origin,
+    ) -> Result<Lifecycle, InputError> {
+        let base = Lifecycle::default();
+        let days = |d: &Option<Days>, key: &str, default: i64| match d {
+            Some(d) => d.days_from(&origin(key)),
+            None => Ok(default),
+        };
+        Ok(Lifecycle {
+            max_age_days: policy.max_age_days,
+            unused_days: policy.unused_days,
+            warn_before_days: days(&self.warn_before, "warn_before", base.warn_before_days)?,
+            grace_days: days(&self.grace, "grace", base.grace_days)?,
+            grace_max_days: days(&self.grace_max, "grace_max", base.grace_max_days)?,
+            on_grace_max: self.on_grace_max.unwrap_or(base.on_grace_max),
+            deactivate_after_days: days(
+                &self.deactivate_after,
+                "deactivate_after",
+                base.deactivate_after_days,
+            )?,
+            deactivate_unused: self.deactivate_unused.unwrap_or(base.deactivate_unused),
+            recovery_days: days(&self.recovery, "recovery", base.recovery_days)?,
+        })
+    }
 }
 
 impl PolicySettings {
@@ -92,6 +161,7 @@ impl PolicySettings {
                 .exempt_users
                 .clone()
                 .or_else(|| self.exempt_users.clone()),
+            enforce: over.enforce.clone().or_else(|| self.enforce.clone()),
         }
     }
 
@@ -258,6 +328,8 @@ pub struct ConfigFile {
     /// Service users bound to destinations (`[[service]]`).
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceEntry>,
+    #[serde(default)]
+    pub enforce: EnforceSettings,
 }
 
 impl ConfigFile {
@@ -300,6 +372,7 @@ impl ConfigFile {
         for (id, over) in &file.accounts {
             over.check_in_file(path, &format!("[accounts.\"{id}\"]"))?;
         }
+        file.check_enforce(path)?;
         if file.audit.concurrency == Some(0) {
             return Err(InputError::ZeroCount {
                 origin: Origin::file(path, "[audit] concurrency"),
@@ -338,6 +411,84 @@ impl ConfigFile {
             }
         }
         Ok(file)
+    }
+}
+
+impl ConfigFile {
+    /// `[enforce]` and each `[accounts."ID".enforce]`, checked up front:
+    /// a bad span is named as written, exemptions only at the top.
+    fn check_enforce(&self, path: &Path) -> Result<(), InputError> {
+        let at = |table: String| move |key: &str| Origin::file(path, format!("{table} {key}"));
+        let policy = Policy::default();
+        self.enforce.lifecycle(&policy, at("[enforce]".into()))?;
+        if self.policy.enforce.is_some() {
+            return Err(InputError::BadConfig {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "[policy.enforce]: write the lifecycle in [enforce]".into(),
+            });
+        }
+        crate::enforce::exempt::Exemptions::new(&self.enforce.exempt).map_err(|e| {
+            InputError::BadConfig {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: e.to_string(),
+            }
+        })?;
+        for (id, over) in &self.accounts {
+            let Some(e) = &over.enforce else { continue };
+            let table = format!("[accounts.\"{id}\".enforce]");
+            if !e.exempt.is_empty() {
+                return Err(InputError::BadConfig {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "{table}: exemptions go in [[enforce.exempt]], with account = \"{id}\""
+                    ),
+                });
+            }
+            self.enforce.overlay(e).lifecycle(&policy, at(table))?;
+        }
+        Ok(())
+    }
+
+    /// The lifecycle of every account: the policy's max age and unused
+    /// span (as `policies` resolved them) with `[enforce]` and the
+    /// account's `[accounts."ID".enforce]` over the defaults.
+    pub fn lifecycles(&self, policies: &Policies) -> Result<Lifecycles, InputError> {
+        let none = |_: &str| Origin::Flag("[enforce]".into());
+        let default = self.enforce.lifecycle(policies.for_account(None), none)?;
+        let mut per_account = BTreeMap::new();
+        for (id, over) in &self.accounts {
+            let settings = match &over.enforce {
+                Some(e) => self.enforce.overlay(e),
+                None => self.enforce.clone(),
+            };
+            per_account.insert(
+                id.clone(),
+                settings.lifecycle(policies.for_account(Some(id)), none)?,
+            );
+        }
+        Ok(Lifecycles {
+            default,
+            per_account,
+        })
+    }
+}
+
+/// The lifecycle of every account.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycles {
+    default: Lifecycle,
+    per_account: BTreeMap<String, Lifecycle>,
+}
+
+impl Lifecycles {
+    pub fn for_account(&self, account_id: &str) -> &Lifecycle {
+        self.per_account.get(account_id).unwrap_or(&self.default)
     }
 }
 

@@ -128,6 +128,7 @@ async fn issue16_a_named_key_is_known_as_already_rotated_after_250_newer_rotatio
         verify_successes: 2,
         lease_ttl: time::Duration::minutes(5),
         run_id: "issue16".into(),
+        as_of: None,
     };
     let clock = SystemClock;
     let options = RunOptions {

@@ -171,6 +171,7 @@ fn rotate_options() -> RotateOptions {
         verify_successes: 2,
         lease_ttl: time::Duration::minutes(5),
         run_id: "library-test".into(),
+        as_of: None,
     }
 }
 

@@ -239,6 +239,7 @@ fn options() -> RotateOptions {
         verify_successes: 2,
         lease_ttl: time::Duration::minutes(5),
         run_id: "plan-test".into(),
+        as_of: None,
     }
 }
 

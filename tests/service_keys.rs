@@ -115,6 +115,7 @@ impl Service {
             verify_successes: 2,
             lease_ttl: time::Duration::minutes(5),
             run_id: "service-keys-test".into(),
+            as_of: None,
         };
         let options = RunOptions {
             rotate: &opts,

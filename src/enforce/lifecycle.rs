@@ -65,10 +65,11 @@ impl Default for Lifecycle {
 }
 
 /// What is recorded of one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyFacts {
     pub status: KeyStatus,
     /// IAM's CreateDate; None: unknown, and no age-based stage applies.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<OffsetDateTime>,
     /// GetAccessKeyLastUsed; None: IAM has no record of its use.
     pub last_used: Option<LastUsed>,
@@ -77,10 +78,16 @@ pub struct KeyFacts {
     pub has_destination: bool,
     /// When a completed rotation of the journal delivered the key that
     /// replaced this one (it was kept active for its readers).
+    #[serde(with = "time::serde::rfc3339::option")]
     pub replaced_at: Option<OffsetDateTime>,
     /// When rekey deactivated it (the journal's record); None for a key
     /// rekey did not deactivate, which it never deletes.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub deactivated_by_rekey_at: Option<OffsetDateTime>,
+    /// When `enforce --reactivate` made it active again: it is not
+    /// deactivated again until `grace` has passed anew.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub reactivated_at: Option<OffsetDateTime>,
 }
 
 /// Why a key is deactivated.
@@ -159,6 +166,36 @@ fn used_since(key: &KeyFacts, since: OffsetDateTime) -> Option<&LastUsed> {
 
 /// What is due for `key` at `now` under `rules`. Pure.
 pub fn due(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
+    let due = stage(key, rules, now);
+    // A key a person reactivated keeps its grace anew before any
+    // deactivation (issue 17, undo).
+    match key.reactivated_at.map(|at| at + days(rules.grace_days)) {
+        Some(until) if now < until && due.deactivates() => Due::Nothing { next: Some(until) },
+        _ => due,
+    }
+}
+
+impl Due {
+    /// Whether carrying it out leaves the key inactive.
+    pub fn deactivates(&self) -> bool {
+        matches!(self, Due::Retire { .. } | Due::Deactivate { .. })
+    }
+
+    /// Its name, as the plan and `--only` spell it.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            Due::Nothing { .. } => "nothing",
+            Due::Warn { .. } => "warn",
+            Due::Rotate { .. } => "rotate",
+            Due::Retire { .. } => "retire",
+            Due::StillInUse { .. } => "still_in_use",
+            Due::Deactivate { .. } => "deactivate",
+            Due::Delete { .. } => "delete",
+        }
+    }
+}
+
+fn stage(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
     match key.status {
         KeyStatus::Inactive => inactive(key, rules, now),
         KeyStatus::Active => match key.replaced_at {

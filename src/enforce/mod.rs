@@ -6,3 +6,4 @@
 
 pub mod exempt;
 pub mod lifecycle;
+pub mod record;

@@ -153,6 +153,7 @@ fn policies(input: &AuditInput, file: &ConfigFile, ctx: &Context) -> Result<Poli
         exempt_tag: input.exempt_tag.clone(),
         exempt_groups: non_empty(&input.exempt_groups),
         exempt_users: non_empty(&input.exempt_users),
+        enforce: None,
     };
     options.check(|key| match key {
         "max_age" => ctx.name(Setting::MaxAge),

@@ -171,6 +171,11 @@ pub(super) struct Who<'t> {
 }
 
 impl Engine<'_> {
+    /// The moment keys are judged at: the options' `as_of`, else now.
+    pub(super) fn decided_at(&self) -> time::OffsetDateTime {
+        self.opts.as_of.unwrap_or_else(|| self.clock.now())
+    }
+
     pub(super) fn journal<T>(
         &self,
         target: &Job,
@@ -582,7 +587,7 @@ impl Engine<'_> {
             &facts.old.access_key_id,
             &facts.keys,
             facts.key_facts(),
-            self.clock.now(),
+            self.decided_at(),
             &job_opts,
         );
         if let Some(changed) = expected.and_then(|e| super::plan::departs(e, &decision)) {
@@ -618,7 +623,7 @@ impl Engine<'_> {
         let holdings = self
             .check_deliverable(target, &facts.old.access_key_id, facts.first_holds())
             .await?;
-        report.seen = Some(facts.seen(holdings, self.clock.now()));
+        report.seen = Some(facts.seen(holdings, self.decided_at()));
         let writes_to = written_to(target);
         report.outcome = KeyOutcome::Planned {
             writes_to: writes_to.clone(),

@@ -116,7 +116,7 @@ impl Engine<'_> {
         let due = keys
             .iter()
             .find(|k| k.access_key_id.as_deref() == Some(old.access_key_id.as_str()))
-            .is_none_or(|k| not_due(k, self.clock.now(), opts.max_age_days).is_none());
+            .is_none_or(|k| not_due(k, self.decided_at(), opts.max_age_days).is_none());
         // At the two-key limit, the other key's last use (IAM's fact: used
         // since the rotated key was created means in use, issue 15 #2) and
         // whether an earlier rotation kept it (the journal's).

@@ -70,6 +70,10 @@ pub struct RotateOptions {
     /// How long a user's lease lasts without renewal.
     pub lease_ttl: time::Duration,
     pub run_id: String,
+    /// The moment a key's age is judged at (`enforce --as-of`); None: the
+    /// clock's now. Only the decision: leases and the journal keep the
+    /// clock's time.
+    pub as_of: Option<time::OffsetDateTime>,
 }
 
 /// The slot freed before creating the new key.
@@ -458,6 +462,7 @@ mod tests {
             verify_successes: 3,
             lease_ttl: Duration::minutes(15),
             run_id: "r".into(),
+            as_of: None,
         }
     }
 

@@ -19,6 +19,7 @@ fn key(has_destination: bool) -> KeyFacts {
         has_destination,
         replaced_at: None,
         deactivated_by_rekey_at: None,
+        reactivated_at: None,
     }
 }
 
@@ -240,4 +241,48 @@ fn what_is_due_has_a_stable_json_form() {
     )
     .unwrap();
     assert_eq!(rules.on_grace_max, OnGraceMax::Deactivate);
+}
+
+#[test]
+fn a_reactivated_key_keeps_its_grace_anew_before_any_deactivation() {
+    let rules = Lifecycle::default();
+    // Replaced on day 90, retired on day 97, reactivated by a person on
+    // day 99: not retired again before day 106, then retired if unused.
+    let reactivated = KeyFacts {
+        replaced_at: Some(day(90)),
+        reactivated_at: Some(day(99)),
+        ..key(true)
+    };
+    walk(
+        &reactivated,
+        &rules,
+        &[
+            (99, nothing_until(106)),
+            (105, nothing_until(106)),
+            (
+                106,
+                Due::Retire {
+                    replaced_at: day(90),
+                },
+            ),
+        ],
+    );
+    // A stale human key reactivated on day 104 waits until day 111.
+    let human = KeyFacts {
+        reactivated_at: Some(day(104)),
+        ..key(false)
+    };
+    walk(
+        &human,
+        &rules,
+        &[
+            (104, nothing_until(111)),
+            (
+                111,
+                Due::Deactivate {
+                    why: DeactivateWhy::Stale { age_days: 111 },
+                },
+            ),
+        ],
+    );
 }

@@ -281,6 +281,7 @@ impl RotateRequest {
             verify_successes: VERIFY_SUCCESSES,
             lease_ttl: lease_ttl(propagation_timeout),
             run_id,
+            as_of: None,
         };
         Ok(RotateRequest {
             what,
