@@ -28,6 +28,9 @@ pub struct Recorded {
     /// An act begun and not closed (a run died between its Begin and its
     /// answer): settled against IAM before anything else is done.
     pub open: Option<KeyOp>,
+    /// The moment that open act was begun for.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub open_as_of: Option<OffsetDateTime>,
 }
 
 /// What the journal says of key `key_id`, from the records of its user's
@@ -81,7 +84,13 @@ pub fn recorded(key_id: &str, events: &[KeyEvent], rotations: &[Rotation]) -> Re
             .map(|r| r.as_of),
         warned_for,
         reported_use,
-        open: crate::journal::open_act(&mine.into_iter().cloned().collect::<Vec<_>>()),
+        open: crate::journal::open_act(&mine.iter().copied().cloned().collect::<Vec<_>>()),
+        open_as_of: mine
+            .iter()
+            .rev()
+            .find(|e| e.op.acts_on_aws())
+            .filter(|e| e.phase == Phase::Begin)
+            .map(|e| e.as_of),
     }
 }
 

@@ -153,6 +153,10 @@ pub enum Refusal {
     )]
     SlotAlone { key: String },
     #[error(
+        "`{action}` is an action of `rekey enforce`, which carries it out with its key's lifecycle"
+    )]
+    EnforceOnly { action: String },
+    #[error(
         "these are root user credentials; rekey never rotates root keys — delete them instead (CIS 1.4)"
     )]
     Root,

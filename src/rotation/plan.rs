@@ -22,6 +22,8 @@ use super::spec::JobSpec;
 use super::{Decision, FreeSlot, KeyPlan};
 use crate::aws::Deps;
 use crate::destination::DestinationSpec;
+use crate::enforce::KeyAction;
+use crate::enforce::lifecycle::KeyFacts;
 use crate::error::error_chain;
 use crate::journal::{Phase, Rotation, RotationId, Step, Target};
 use crate::model::{Key, KeyStatus, LastUsed};
@@ -36,7 +38,36 @@ pub const SCHEMA: &str = "rekey.plan/1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub schema: String,
+    /// When the plan was made: `enforce --apply-plan` refuses a plan older
+    /// than `--plan-max-age`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub made_at: Option<OffsetDateTime>,
+    /// The moment it was planned for (`--as-of`), when not `made_at`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub as_of: Option<OffsetDateTime>,
     pub actions: Vec<Action>,
+    /// What the planning found besides actions: an exemption that
+    /// expired (`enforce`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<PlanFinding>,
+}
+
+/// A finding of the planning, for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanFinding {
+    pub account_id: String,
+    pub user_name: String,
+    /// `exemption_expired`.
+    pub finding: String,
+    pub detail: String,
 }
 
 /// One thing a run does, or does not do and why.
@@ -71,6 +102,14 @@ pub enum Action {
         status: KeyStatus,
         why: FreeWhy,
     },
+    /// Enforce's acts on one key (issue 17), each decided by the key's
+    /// lifecycle from the facts it carries and re-checked against them
+    /// when carried out ([`crate::enforce`]).
+    Warn(KeyAction),
+    StillInUse(KeyAction),
+    Retire(KeyAction),
+    Deactivate(KeyAction),
+    Delete(KeyAction),
     /// Leave the key alone.
     Skip {
         target: String,
@@ -121,6 +160,28 @@ pub enum SkipReason {
     Refused { why: String },
     /// It could not be planned (`why`: what failed).
     Failed { why: String },
+    /// Nothing is due for the key until `next` (never, if none), as its
+    /// lifecycle says from `facts` (`enforce`).
+    Waiting {
+        key_id: String,
+        #[serde(with = "time::serde::rfc3339::option")]
+        next: Option<OffsetDateTime>,
+        facts: KeyFacts,
+    },
+    /// Already warned that its stage falls due at `at`.
+    Warned {
+        key_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Replaced and still used after delivery; that use was reported.
+    /// Checked again on each run until `until`.
+    InUseReported {
+        key_id: String,
+        last_used: LastUsed,
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
 }
 
 /// The facts a rotation was decided from.
@@ -219,9 +280,17 @@ impl Plan {
                 .into_iter()
                 .map(|(report, why)| skip(report, refused_or_failed(report.status, why))),
         );
+        Plan::new(actions)
+    }
+
+    /// A plan of `actions`, nothing else said.
+    pub fn new(actions: Vec<Action>) -> Plan {
         Plan {
             schema: SCHEMA.into(),
+            made_at: None,
+            as_of: None,
             actions,
+            findings: Vec::new(),
         }
     }
 
@@ -237,6 +306,36 @@ impl Plan {
                 _ => None,
             })
             .collect()
+    }
+}
+
+impl Action {
+    /// Its name, as the plan's `action` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Rotate { .. } => "rotate",
+            Action::Resume { .. } => "resume",
+            Action::Undo { .. } => "undo",
+            Action::FreeSlot { .. } => "free_slot",
+            Action::Warn(_) => "warn",
+            Action::StillInUse(_) => "still_in_use",
+            Action::Retire(_) => "retire",
+            Action::Deactivate(_) => "deactivate",
+            Action::Delete(_) => "delete",
+            Action::Skip { .. } => "skip",
+        }
+    }
+
+    /// Enforce's act on one key, if this is one.
+    pub fn key_action(&self) -> Option<&KeyAction> {
+        match self {
+            Action::Warn(k)
+            | Action::StillInUse(k)
+            | Action::Retire(k)
+            | Action::Deactivate(k)
+            | Action::Delete(k) => Some(k),
+            _ => None,
+        }
     }
 }
 
@@ -468,6 +567,19 @@ pub async fn execute(engine: &Engine<'_>, action: &Action, deps: &Deps) -> Resul
             (resume_rotation(engine, &rotation, deps).await)
                 .map_err(|e| Failure::new(report_of(&rotation), e))
         }
+        Action::Warn(k)
+        | Action::StillInUse(k)
+        | Action::Retire(k)
+        | Action::Deactivate(k)
+        | Action::Delete(k) => Err(Failure::new(
+            Report::failed(&k.label, Status::Refused),
+            RotateError::Refused {
+                target: k.label.clone(),
+                source: super::Refusal::EnforceOnly {
+                    action: action.name().into(),
+                },
+            },
+        )),
         Action::FreeSlot { job, key_id, .. } => Err(Failure::new(
             Report::failed(&job.label, Status::Refused),
             RotateError::Refused {
@@ -527,6 +639,16 @@ fn skipped(report: Report, reason: &SkipReason) -> Report {
         ),
         SkipReason::Refused { .. } => (Status::Refused, KeyOutcome::Failed),
         SkipReason::Failed { .. } => (Status::Failed, KeyOutcome::Failed),
+        SkipReason::Waiting { key_id, .. }
+        | SkipReason::Warned { key_id, .. }
+        | SkipReason::InUseReported { key_id, .. } => (
+            Status::NotDue,
+            KeyOutcome::NotDue {
+                key_id: key_id.clone(),
+                age_days: 0,
+                max_age_days: 0,
+            },
+        ),
     };
     Report {
         status,

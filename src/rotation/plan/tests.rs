@@ -197,6 +197,9 @@ fn every_action_survives_a_json_round_trip_under_its_tag() {
     }
     assert_eq!(seen_reasons, reasons);
     let plan = Plan {
+        made_at: None,
+        as_of: None,
+        findings: vec![],
         schema: SCHEMA.into(),
         actions,
     };
@@ -300,6 +303,9 @@ fn a_plan_changed_since_is_said_and_the_same_one_is_not() {
 #[test]
 fn a_plan_of_another_schema_or_not_a_plan_is_refused_by_name() {
     let plan = Plan {
+        made_at: None,
+        as_of: None,
+        findings: vec![],
         schema: SCHEMA.into(),
         actions: every_action(),
     };

@@ -1,0 +1,1 @@
+//! Carrying out one key action.

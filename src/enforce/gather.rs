@@ -1,0 +1,1 @@
+//! Gathering an account's facts for the planner.
