@@ -1,1 +1,217 @@
-//! Gathering an account's facts for the planner.
+//! The facts of each account, for the planner (issue 17): its users and
+//! keys as audit collects them (the same source, the same calls), the
+//! journal's records of each key, the bound service users' jobs, the OU
+//! the account is in (only when an exemption names OUs), and — for the
+//! keys that could be retired, deactivated or deleted — a fresh
+//! GetAccessKeyLastUsed: the credential report's may be hours old, and no
+//! key is retired on a stale word.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use time::OffsetDateTime;
+
+use super::exempt::Exemptions;
+use super::lifecycle::{Due, KeyFacts, Lifecycle, due};
+use super::plan::{GatheredAccount, GatheredKey, GatheredUser, facts_with_records};
+use super::record::recorded;
+use crate::aws::{AccountClients, Deps};
+use crate::config::{Policies, ServiceEntry};
+use crate::destination::SecretRole;
+use crate::discovery::{self, Target};
+use crate::error::error_chain;
+use crate::inventory::{Source, collect, last_used};
+use crate::journal::Journal;
+use crate::rotation::JobSpec;
+use crate::rotation::bound::{bound_specs, enter};
+
+/// What gathering needs.
+pub struct Context<'a> {
+    pub deps: &'a Deps,
+    pub journal: &'a dyn Journal,
+    pub entries: &'a [ServiceEntry],
+    pub policies: &'a Policies,
+    pub exemptions: &'a Exemptions,
+    pub source: Source,
+    pub external_id: Option<&'a str>,
+    pub secret_role: Option<&'a SecretRole>,
+}
+
+/// One account's facts, with the bound users' job specs and the
+/// configuration its IAM is reached with.
+pub struct Gathered {
+    pub account: GatheredAccount,
+    pub specs: Vec<JobSpec>,
+    /// Users whose binding cannot be read, with why: nothing is done to
+    /// their keys (a service key must not be taken for a person's).
+    pub refused: BTreeMap<String, String>,
+    pub config: SdkConfig,
+    /// AWS requests made for it.
+    pub calls: u64,
+}
+
+/// An account that could not be read: said in the plan, nothing done.
+#[derive(Debug, Clone)]
+pub struct Unreached {
+    pub label: String,
+    pub account_id: Option<String>,
+    pub why: String,
+}
+
+/// Gathers the account `target` names.
+pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unreached> {
+    let label = target
+        .account_id
+        .clone()
+        .unwrap_or_else(|| target.via.clone());
+    let account_id = target.account_id.clone();
+    let unreached = |why: String| Unreached {
+        label: format!("account {label}"),
+        account_id: account_id.clone(),
+        why,
+    };
+    let partition = match &target.access {
+        discovery::Access::Ready { identity, .. } => identity.partition.clone(),
+        discovery::Access::AssumeRole { partition, .. } => partition.clone(),
+        discovery::Access::Failed(_) => "aws".into(),
+    };
+    let ready_id = match &target.access {
+        discovery::Access::Ready { identity, .. } => Some(identity.account_id.clone()),
+        _ => None,
+    };
+    let entered = enter(target, cx.deps)
+        .await
+        .map_err(|e| unreached(error_chain(&e)))?;
+    let account = ready_id.or(account_id.clone()).unwrap_or_default();
+    let clients = cx.deps.clients().account(&entered.config);
+    let inventory = collect(&clients, &account, &partition, cx.source)
+        .await
+        .map_err(|e| {
+            unreached(format!(
+                "cannot read its users and keys: {}",
+                error_chain(&e)
+            ))
+        })?;
+    let users: Vec<crate::model::User> = (inventory.users.iter())
+        .filter(|u| !u.is_root)
+        .map(|u| u.user.clone())
+        .collect();
+    let (specs, errors) = bound_specs(
+        &account,
+        &users,
+        (cx.entries, cx.policies),
+        &entered,
+        (cx.external_id, cx.secret_role),
+    );
+    let mut refused = BTreeMap::new();
+    for e in &errors {
+        if let Some(user) = e.report().user_name {
+            refused.insert(user, error_chain(e));
+        }
+    }
+    let mut gathered_users = Vec::new();
+    for u in inventory.users.iter().filter(|u| !u.is_root) {
+        let name = &u.user.user_name;
+        let journal_error = |e: crate::journal::JournalError| unreached(error_chain(&e));
+        let events = (cx.journal.key_events(&account, name).await).map_err(journal_error)?;
+        let rotations = (cx.journal.of_user(&account, name).await).map_err(journal_error)?;
+        let keys = (u.keys.iter())
+            .filter_map(|k| {
+                let key_id = k.access_key_id.clone()?;
+                Some(GatheredKey {
+                    recorded: recorded(&key_id, &events, &rotations),
+                    facts: KeyFacts {
+                        status: k.status,
+                        created: k.created,
+                        last_used: k.last_used.clone(),
+                        has_destination: false,
+                        replaced_at: None,
+                        deactivated_by_rekey_at: None,
+                        reactivated_at: None,
+                    },
+                    key_id,
+                })
+            })
+            .collect();
+        gathered_users.push(GatheredUser {
+            user: u.user.clone(),
+            keys,
+            rotation: Vec::new(),
+        });
+    }
+    let ou = match cx.exemptions.names_ous() {
+        true => ou_of(cx.deps, &account).await.map_err(unreached)?,
+        false => None,
+    };
+    Ok(Gathered {
+        account: GatheredAccount {
+            account_id: account,
+            ou,
+            access: entered.access.clone(),
+            users: gathered_users,
+        },
+        specs,
+        refused,
+        calls: clients.calls.total(),
+        config: entered.config,
+    })
+}
+
+/// The OU account `id` is directly in (None: the root), asked of
+/// Organizations with the caller's credentials.
+async fn ou_of(deps: &Deps, id: &str) -> Result<Option<String>, String> {
+    let org = aws_sdk_organizations::Client::new(deps.base());
+    let out = org.list_parents().child_id(id).send().await.map_err(|e| {
+        let e = crate::error::CallError::from_sdk("organizations:ListParents", e);
+        format!(
+            "cannot ask Organizations which OU it is in: {}",
+            error_chain(&e)
+        )
+    })?;
+    Ok(out
+        .parents()
+        .iter()
+        .filter_map(|p| p.id())
+        .find(|p| p.starts_with("ou-"))
+        .map(str::to_string))
+}
+
+/// Whether the planner must see the key's use as IAM says it now: it
+/// was replaced, or what is due would take it out of use.
+pub fn needs_fresh_use(k: &GatheredKey, rules: &Lifecycle, now: OffsetDateTime) -> bool {
+    let facts = facts_with_records(&k.facts, &k.recorded);
+    facts.replaced_at.is_some()
+        || matches!(
+            due(&facts, rules, now),
+            Due::Retire { .. }
+                | Due::StillInUse { .. }
+                | Due::Deactivate { .. }
+                | Due::Delete { .. }
+        )
+}
+
+/// Reads the last use of every key of `g` that [`needs_fresh_use`], with
+/// the account's own clients; one that cannot be read is said, and that
+/// key is left as it was (its skip says why).
+pub async fn refresh_use(
+    g: &mut Gathered,
+    deps: &Deps,
+    rules: &Lifecycle,
+    now: OffsetDateTime,
+) -> Vec<(String, String)> {
+    let clients: AccountClients = deps.clients().account(&g.config);
+    let mut failed = Vec::new();
+    for u in &mut g.account.users {
+        for k in &mut u.keys {
+            if !needs_fresh_use(k, rules, now) {
+                continue;
+            }
+            match last_used(&clients, &k.key_id).await {
+                Ok(used) => k.facts.last_used = used,
+                Err(e) => failed.push((k.key_id.clone(), error_chain(&e))),
+            }
+        }
+    }
+    g.calls += clients.calls.total();
+    failed
+}

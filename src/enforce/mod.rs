@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod record;
 pub mod run;
+pub mod words;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -28,6 +28,9 @@ pub struct Recorded {
     /// An act begun and not closed (a run died between its Begin and its
     /// answer): settled against IAM before anything else is done.
     pub open: Option<KeyOp>,
+    /// When rekey deleted it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
     /// The moment that open act was begun for.
     #[serde(with = "time::serde::rfc3339::option")]
     pub open_as_of: Option<OffsetDateTime>,
@@ -84,6 +87,7 @@ pub fn recorded(key_id: &str, events: &[KeyEvent], rotations: &[Rotation]) -> Re
             .map(|r| r.as_of),
         warned_for,
         reported_use,
+        deleted_at: done(KeyOp::Delete).map(|e| e.as_of),
         open: crate::journal::open_act(&mine.iter().copied().cloned().collect::<Vec<_>>()),
         open_as_of: mine
             .iter()

@@ -1,1 +1,785 @@
-//! The enforce run.
+//! The whole `enforce` command (issue 17): gather every account, plan
+//! every key, then — when asked — carry the plan out in waves, each action
+//! re-checked and journaled, and say what became of each.
+//!
+//! Waves: canary accounts first (the rest wait until every canary action
+//! succeeded); `max_actions` caps the actions of a run, oldest keys first;
+//! `max_failure_rate` stops the run once more than that share of the
+//! actions carried out so far failed (after at least 5). Whatever is left
+//! is due on the next run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::act::{ActError, Acted, Actor};
+use super::gather::{self, Context, Gathered, Unreached};
+use super::plan::{GatheredAccount, Rules, plan_account};
+use crate::aws::{Deps, load_config};
+use crate::clock::Clock;
+use crate::discovery::discover;
+use crate::enforce::exempt::Exempt;
+use crate::error::error_chain;
+use crate::journal::{Holder, Journal, KeyOp, NewKeyEvent, Phase, SqliteJournal};
+use crate::request::enforce::{EnforceError, EnforceMode, EnforceRequest};
+use crate::rotation::engine::{Engine, NoPrompt, Status};
+use crate::rotation::plan::{Action, Plan, SkipReason, execute};
+use crate::rotation::{Job, Mode, OldKeyAction, RunOptions};
+
+/// What became of one action of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Result_ {
+    Done,
+    /// Another run did it since the plan was made.
+    AlreadyDone,
+    Failed,
+    /// Not carried out: its facts changed, or another run held the user.
+    Refused,
+    /// Left for the next run: a wave limit, a failed canary, the failure
+    /// rate.
+    NotRun,
+}
+
+/// One action's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    pub action: &'static str,
+    pub target: String,
+    pub account_id: Option<String>,
+    pub key_id: Option<String>,
+    pub result: Result_,
+    /// What failed or why it was refused or not run (no secret).
+    pub error: Option<String>,
+}
+
+/// Why a run stopped before its plan's end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "stopped", rename_all = "snake_case")]
+pub enum Stop {
+    /// More than `max_failure_rate` % of the actions carried out failed.
+    FailureRate { failed: usize, carried_out: usize },
+    /// A canary account's action did not succeed: the rest waited.
+    Canary { failed: usize },
+}
+
+/// The run: its plan, and (applied) what became of each action.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnforceOutcome {
+    pub plan: Plan,
+    pub applied: bool,
+    pub results: Vec<ActionResult>,
+    pub stopped: Option<Stop>,
+}
+
+impl EnforceOutcome {
+    /// 0: applied, or nothing due; 2: some action failed or was refused
+    /// (or a key could not be planned); 3: stopped at the failure rate.
+    /// (1, an error before anything ran, is the front end's.)
+    pub fn exit_code(&self) -> u8 {
+        if matches!(self.stopped, Some(Stop::FailureRate { .. })) {
+            return 3;
+        }
+        let bad_result = self.results.iter().any(|r| {
+            matches!(r.result, Result_::Failed | Result_::Refused)
+                || (r.result == Result_::NotRun && self.stopped.is_some())
+        });
+        let unplannable = self.plan.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Skip {
+                    reason: SkipReason::Failed { .. } | SkipReason::Refused { .. },
+                    ..
+                }
+            )
+        });
+        if bad_result || unplannable { 2 } else { 0 }
+    }
+}
+
+/// Carries `req` out.
+pub async fn run(
+    req: &EnforceRequest,
+    clock: Arc<dyn Clock>,
+) -> Result<EnforceOutcome, EnforceError> {
+    let aws = &req.audit.options.aws;
+    let applying = !matches!(req.mode, EnforceMode::Plan);
+    // Planning writes nothing anywhere: an existing journal is read.
+    let journal = match applying {
+        true => SqliteJournal::open(&req.journal, clock.clone())?,
+        false => match SqliteJournal::open_read_only(&req.journal, clock.clone())? {
+            Some(j) => j,
+            None => SqliteJournal::in_memory(clock.clone())?,
+        },
+    };
+    let holder = Holder::current(req.rotate.run_id.clone());
+    let deps = Deps::new(load_config(None, aws).await, aws.clone(), None);
+    let plan = match &req.mode {
+        EnforceMode::ApplyPlan(plan) => (**plan).clone(),
+        EnforceMode::Reactivate(key) => {
+            return reactivate(req, key, (&journal, &deps, &holder), clock.now()).await;
+        }
+        _ => {
+            let mut plan = make_plan(req, &journal, &deps, clock.as_ref()).await?;
+            if let Some(stage) = &req.only {
+                plan.actions.retain(|a| in_stage(a, stage));
+            }
+            plan
+        }
+    };
+    if let Some(path) = &req.plan_out {
+        let text = serde_json::to_string_pretty(&plan).expect("a plan serializes");
+        crate::atomic::write(path, text.as_bytes(), 0o600, None).map_err(|source| {
+            EnforceError::Input(crate::error::InputError::Read {
+                path: path.clone(),
+                source,
+            })
+        })?;
+    }
+    if !applying {
+        return Ok(EnforceOutcome {
+            plan,
+            applied: false,
+            results: Vec::new(),
+            stopped: None,
+        });
+    }
+    let (results, stopped) = apply(req, &plan, (&journal, &deps, &holder), clock.as_ref()).await;
+    Ok(EnforceOutcome {
+        plan,
+        applied: true,
+        results,
+        stopped,
+    })
+}
+
+/// Whether `a` belongs to `stage` (`--only`); skips stay, to say why.
+fn in_stage(a: &Action, stage: &str) -> bool {
+    match a {
+        Action::Skip { .. } => true,
+        Action::Rotate { .. }
+        | Action::FreeSlot { .. }
+        | Action::Resume { .. }
+        | Action::Undo { .. } => stage == "rotate",
+        other => other.name() == stage,
+    }
+}
+
+/// Gathers every account and plans every key (pure once gathered).
+async fn make_plan(
+    req: &EnforceRequest,
+    journal: &dyn Journal,
+    deps: &Deps,
+    clock: &dyn Clock,
+) -> Result<Plan, EnforceError> {
+    let opts = &req.audit.options;
+    let now = opts.as_of;
+    let discovery = discover(&req.audit.selection, &opts.aws)
+        .await
+        .map_err(|e| e.named(req.audit.names))?;
+    let cx = Context {
+        deps,
+        journal,
+        entries: &req.entries,
+        policies: &opts.policies,
+        exemptions: &req.exemptions,
+        source: opts.source,
+        external_id: req.external_id.as_deref(),
+        secret_role: req.secret_role.as_ref(),
+    };
+    let results: Vec<Result<Gathered, Unreached>> = stream::iter(discovery.targets)
+        .map(|t| gather::account(t, &cx))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut gathered = Vec::new();
+    let mut skips = Vec::new();
+    for r in results {
+        match r {
+            Ok(g) => gathered.push(g),
+            Err(u) => skips.push(Action::Skip {
+                target: u.label,
+                job: None,
+                account_id: u.account_id,
+                user_name: None,
+                old_key_id: None,
+                reason: SkipReason::Failed { why: u.why },
+            }),
+        }
+    }
+    gathered.sort_by(|a, b| a.account.account_id.cmp(&b.account.account_id));
+    let (rotation_actions, unfinished) =
+        rotations(req, &mut gathered, (journal, deps), clock).await;
+    let mut actions = unfinished;
+    let mut findings = Vec::new();
+    for g in &mut gathered {
+        let lifecycle = req.lifecycles.for_account(&g.account.account_id).clone();
+        assign(&mut g.account, &rotation_actions);
+        for (key_id, why) in gather::refresh_use(g, deps, &lifecycle, now).await {
+            drop_key(
+                &mut g.account,
+                &key_id,
+                &mut skips,
+                format!("cannot read its last use: {why}"),
+            );
+        }
+        for (user, why) in std::mem::take(&mut g.refused) {
+            drop_user(&mut g.account, &user, &mut skips, why);
+        }
+        let rules = Rules {
+            lifecycle: &lifecycle,
+            policy: opts.policies.for_account(Some(&g.account.account_id)),
+            exemptions: &req.exemptions,
+        };
+        let (a, f) = plan_account(&g.account, &rules, now);
+        actions.extend(a);
+        findings.extend(f);
+    }
+    actions.extend(skips);
+    Ok(Plan {
+        made_at: Some(clock.now()),
+        as_of: (now != opts.now).then_some(now),
+        findings,
+        ..Plan::new(actions)
+    })
+}
+
+/// The rotation engine's dry run over the bound users who are not exempt:
+/// its actions by (account, user), with which key each destination holds
+/// marked on the gathered keys; and the journal's unfinished rotations of
+/// these accounts, first.
+async fn rotations(
+    req: &EnforceRequest,
+    gathered: &mut [Gathered],
+    (journal, deps): (&dyn Journal, &Deps),
+    clock: &dyn Clock,
+) -> (BTreeMap<(String, String), Vec<Action>>, Vec<Action>) {
+    let opts = &req.audit.options;
+    let mut jobs = Vec::new();
+    for g in gathered.iter_mut() {
+        let account = g.account.account_id.clone();
+        let lifecycle = req.lifecycles.for_account(&account);
+        let policy = opts.policies.for_account(Some(&account));
+        for spec in std::mem::take(&mut g.specs) {
+            let Some(user_name) = spec.subject.user_name().map(str::to_string) else {
+                continue;
+            };
+            let Some(user) = g
+                .account
+                .users
+                .iter()
+                .find(|u| u.user.user_name == user_name)
+            else {
+                continue;
+            };
+            let exempt = req.exemptions.of(
+                policy,
+                (&account, g.account.ou.as_deref()),
+                &user.user,
+                opts.as_of,
+            );
+            if !matches!(exempt, Ok(Exempt::No | Exempt::Expired(_)))
+                || g.refused.contains_key(&user_name)
+            {
+                continue;
+            }
+            // The lifecycle decides exemptions; the engine rotates.
+            let spec = crate::rotation::JobSpec {
+                exempt: None,
+                ..spec
+            };
+            match Job::open(spec, deps).await {
+                Ok(job) => jobs.push(job.with_max_age(Some(lifecycle.max_age_days))),
+                Err(e) => {
+                    g.refused.insert(
+                        user_name,
+                        format!("cannot open a destination: {}", error_chain(&e)),
+                    );
+                }
+            }
+        }
+    }
+    let options = RunOptions {
+        rotate: &req.rotate,
+        mode: Mode::Plan,
+        concurrency: opts.concurrency.clamp(1, 8),
+        clock,
+        prompt: &NoPrompt,
+        holder: Holder::current(req.rotate.run_id.clone()),
+        deps,
+    };
+    let run = crate::rotation::run(&jobs, journal, &options).await;
+    // Which key each bound user's destination holds.
+    let mut held: BTreeMap<(String, String), String> = BTreeMap::new();
+    for r in run
+        .reports
+        .iter()
+        .chain(run.failures.iter().map(|f| &f.report))
+    {
+        if let (Some(a), Some(u), Some(k)) = (&r.account_id, &r.user_name, &r.old_key_id) {
+            held.insert((a.clone(), u.clone()), k.clone());
+        }
+    }
+    for g in gathered.iter_mut() {
+        for u in &mut g.account.users {
+            let holds = held.get(&(g.account.account_id.clone(), u.user.user_name.clone()));
+            for k in &mut u.keys {
+                k.facts.has_destination = holds == Some(&k.key_id);
+            }
+        }
+    }
+    let plan = Plan::of_run(
+        &run,
+        Vec::<(&crate::rotation::engine::Report, String)>::new(),
+    );
+    let accounts: Vec<&str> = gathered
+        .iter()
+        .map(|g| g.account.account_id.as_str())
+        .collect();
+    let mut by_user: BTreeMap<(String, String), Vec<Action>> = BTreeMap::new();
+    let mut unfinished = Vec::new();
+    for a in plan.actions {
+        match &a {
+            Action::Resume { unfinished: u, .. } | Action::Undo { unfinished: u, .. } => {
+                if accounts.contains(&u.account_id.as_str()) {
+                    unfinished.push(a);
+                }
+            }
+            Action::Rotate { plan, .. } => {
+                let key = (plan.account_id.clone(), plan.user_name.clone());
+                by_user.entry(key).or_default().push(a);
+            }
+            Action::FreeSlot { job, .. } => {
+                let key = (
+                    job.subject.account_id().unwrap_or_default().to_string(),
+                    job.subject.user_name().unwrap_or_default().to_string(),
+                );
+                by_user.entry(key).or_default().push(a);
+            }
+            Action::Skip {
+                account_id: Some(acc),
+                user_name: Some(user),
+                ..
+            } => {
+                let key = (acc.clone(), user.clone());
+                by_user.entry(key).or_default().push(a);
+            }
+            _ => {}
+        }
+    }
+    (by_user, unfinished)
+}
+
+fn assign(account: &mut GatheredAccount, by_user: &BTreeMap<(String, String), Vec<Action>>) {
+    for u in &mut account.users {
+        let key = (account.account_id.clone(), u.user.user_name.clone());
+        u.rotation = by_user.get(&key).cloned().unwrap_or_default();
+    }
+}
+
+fn failed_skip(
+    account: &GatheredAccount,
+    user: &str,
+    key: Option<&str>,
+    why: String,
+    refused: bool,
+) -> Action {
+    let target = match key {
+        Some(k) => super::KeyAction::label_of(&account.account_id, user, k),
+        None => format!("user {user} in account {}", account.account_id),
+    };
+    Action::Skip {
+        target,
+        job: None,
+        account_id: Some(account.account_id.clone()),
+        user_name: Some(user.to_string()),
+        old_key_id: key.map(str::to_string),
+        reason: match refused {
+            true => SkipReason::Refused { why },
+            false => SkipReason::Failed { why },
+        },
+    }
+}
+
+/// Takes key `key_id` out of the planning: it is skipped as failed.
+fn drop_key(account: &mut GatheredAccount, key_id: &str, skips: &mut Vec<Action>, why: String) {
+    let mut user = None;
+    for u in &mut account.users {
+        if u.keys.iter().any(|k| k.key_id == key_id) {
+            u.keys.retain(|k| k.key_id != key_id);
+            user = Some(u.user.user_name.clone());
+        }
+    }
+    if let Some(user) = user {
+        skips.push(failed_skip(account, &user, Some(key_id), why, false));
+    }
+}
+
+/// Takes user `name` out of the planning: each key is skipped as refused.
+fn drop_user(account: &mut GatheredAccount, name: &str, skips: &mut Vec<Action>, why: String) {
+    let Some(i) = account.users.iter().position(|u| u.user.user_name == name) else {
+        return;
+    };
+    let u = account.users.remove(i);
+    for k in &u.keys {
+        skips.push(failed_skip(
+            account,
+            name,
+            Some(&k.key_id),
+            why.clone(),
+            true,
+        ));
+    }
+}
+
+/// The plan's actions to carry out, in order: unfinished rotations first,
+/// then the others, oldest key first; a rotation's slot frees are its own.
+fn units(plan: &Plan) -> Vec<&Action> {
+    let mut first: Vec<&Action> = Vec::new();
+    let mut rest: Vec<&Action> = Vec::new();
+    for a in &plan.actions {
+        match a {
+            Action::Resume { .. } | Action::Undo { .. } => first.push(a),
+            Action::Skip { .. } | Action::FreeSlot { .. } => {}
+            _ => rest.push(a),
+        }
+    }
+    rest.sort_by_key(|a| created_of(a));
+    first.extend(rest);
+    first
+}
+
+/// When the key an action concerns was created (None sorts first).
+fn created_of(a: &Action) -> Option<OffsetDateTime> {
+    match a {
+        Action::Rotate { plan, seen, .. } => (seen.keys.iter())
+            .find(|k| k.key_id.as_deref() == Some(&plan.old_key_id))
+            .and_then(|k| k.created),
+        other => other.key_action().and_then(|k| k.facts.created),
+    }
+}
+
+fn account_of(a: &Action) -> Option<&str> {
+    match a {
+        Action::Rotate { plan, .. } => Some(&plan.account_id),
+        Action::Resume { unfinished, .. } | Action::Undo { unfinished, .. } => {
+            Some(&unfinished.account_id)
+        }
+        other => other.key_action().map(|k| k.account_id.as_str()),
+    }
+}
+
+fn result_of(a: &Action, result: Result_, error: Option<String>) -> ActionResult {
+    let (target, key_id) = match a {
+        Action::Rotate { job, plan, .. } => (job.label.clone(), Some(plan.old_key_id.clone())),
+        Action::Resume {
+            rotation_id,
+            unfinished,
+        }
+        | Action::Undo {
+            rotation_id,
+            unfinished,
+            ..
+        } => (
+            format!("rotation #{rotation_id}"),
+            Some(unfinished.old_key_id.clone()),
+        ),
+        other => match other.key_action() {
+            Some(k) => (k.label.clone(), Some(k.key_id.clone())),
+            None => (String::new(), None),
+        },
+    };
+    ActionResult {
+        action: a.name(),
+        target,
+        account_id: account_of(a).map(str::to_string),
+        key_id,
+        result,
+        error,
+    }
+}
+
+/// Carries the plan out in waves; returns each unit's result, in plan
+/// order, and why the run stopped early, if it did.
+async fn apply(
+    req: &EnforceRequest,
+    plan: &Plan,
+    (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
+    clock: &dyn Clock,
+) -> (Vec<ActionResult>, Option<Stop>) {
+    let all = units(plan);
+    let cap = req.max_actions.unwrap_or(usize::MAX);
+    let (mut now, later): (Vec<(usize, &Action)>, Vec<(usize, &Action)>) =
+        (all.iter().copied().enumerate()).partition(|(i, _)| *i < cap);
+    let mut results: Vec<ActionResult> = later
+        .into_iter()
+        .map(|(_, a)| {
+            result_of(
+                a,
+                Result_::NotRun,
+                Some("over --max-actions: due on the next run".into()),
+            )
+        })
+        .collect();
+    let is_canary =
+        |a: &Action| account_of(a).is_some_and(|acc| req.canary.iter().any(|c| c == acc));
+    now.sort_by_key(|(i, a)| (!is_canary(a), *i));
+    let exec = Exec {
+        req,
+        journal,
+        deps,
+        holder,
+        clock,
+    };
+    let mut stopped = None;
+    let (mut carried, mut failed, mut canary_failed) = (0usize, 0usize, 0usize);
+    let canaries = now.iter().filter(|(_, a)| is_canary(a)).count();
+    for (n, &(_, a)) in now.iter().enumerate() {
+        if stopped.is_some() || (n == canaries && canary_failed > 0) {
+            if stopped.is_none() {
+                stopped = Some(Stop::Canary {
+                    failed: canary_failed,
+                });
+            }
+            let why = match &stopped {
+                Some(Stop::Canary { .. }) => "waiting: a canary action did not succeed",
+                _ => "the run stopped at --max-failure-rate",
+            };
+            results.push(result_of(a, Result_::NotRun, Some(why.into())));
+            continue;
+        }
+        let r = exec.one(a).await;
+        carried += 1;
+        if matches!(r.result, Result_::Failed | Result_::Refused) {
+            failed += 1;
+            if is_canary(a) {
+                canary_failed += 1;
+            }
+        }
+        results.push(r);
+        if let Some(rate) = req.max_failure_rate
+            && carried >= 5
+            && (failed as f64) * 100.0 > rate * carried as f64
+        {
+            stopped = Some(Stop::FailureRate {
+                failed,
+                carried_out: carried,
+            });
+        }
+    }
+    let order = |r: &ActionResult| {
+        all.iter()
+            .position(|a| {
+                result_of(a, Result_::NotRun, None).target == r.target && a.name() == r.action
+            })
+            .unwrap_or(usize::MAX)
+    };
+    results.sort_by_key(order);
+    (results, stopped)
+}
+
+struct Exec<'a> {
+    req: &'a EnforceRequest,
+    journal: &'a dyn Journal,
+    deps: &'a Deps,
+    holder: &'a Holder,
+    clock: &'a dyn Clock,
+}
+
+impl Exec<'_> {
+    async fn one(&self, a: &Action) -> ActionResult {
+        if let Some(k) = a.key_action() {
+            let actor = Actor {
+                journal: self.journal,
+                deps: self.deps,
+                holder: self.holder,
+                lease_ttl: self.req.rotate.lease_ttl,
+            };
+            return match actor.act(k).await {
+                Ok(Acted::Done) => result_of(a, Result_::Done, None),
+                Ok(Acted::AlreadyDone) => result_of(a, Result_::AlreadyDone, None),
+                Err(e) => result_of(a, refused_or_failed(&e), Some(error_chain(&e))),
+            };
+        }
+        let engine = Engine {
+            journal: self.journal,
+            clock: self.clock,
+            opts: &self.req.rotate,
+            prompt: &NoPrompt,
+            holder: self.holder.clone(),
+        };
+        match execute(&engine, a, self.deps).await {
+            Ok(report) => {
+                if let (Action::Rotate { plan, .. }, Status::Rotated) = (a, report.status)
+                    && plan.old_key_action == OldKeyAction::Keep
+                    && let Err(e) = self.replaced(plan).await
+                {
+                    return result_of(
+                        a,
+                        Result_::Failed,
+                        Some(format!(
+                            "rotated, but the journal could not note the old key's replacement: {}",
+                            error_chain(&e)
+                        )),
+                    );
+                }
+                let result = match report.status {
+                    Status::Refused => Result_::Refused,
+                    Status::Failed | Status::Undone => Result_::Failed,
+                    _ => Result_::Done,
+                };
+                result_of(a, result, None)
+            }
+            Err(f) => {
+                let result = match f.report.status {
+                    Status::Refused => Result_::Refused,
+                    _ => Result_::Failed,
+                };
+                result_of(a, result, Some(error_chain(&f.error)))
+            }
+        }
+    }
+
+    /// Notes in the journal that the rotation replaced its old key, at the
+    /// run's moment: its grace counts from there.
+    async fn replaced(
+        &self,
+        plan: &crate::rotation::KeyPlan,
+    ) -> Result<(), crate::journal::JournalError> {
+        let lease = (self.journal)
+            .acquire_lease(
+                &plan.account_id,
+                &plan.user_name,
+                self.holder,
+                self.req.rotate.lease_ttl,
+            )
+            .await?;
+        let event = NewKeyEvent {
+            account_id: plan.account_id.clone(),
+            user_name: plan.user_name.clone(),
+            key_id: plan.old_key_id.clone(),
+            op: KeyOp::Replaced,
+            phase: Phase::Done,
+            run_id: self.holder.run_id.clone(),
+            as_of: self.req.rotate.as_of.unwrap_or_else(|| self.clock.now()),
+            detail: None,
+        };
+        let result = self.journal.record_key(&event).await.map(|_| ());
+        let _ = self.journal.release_lease(&lease).await;
+        result
+    }
+}
+
+fn refused_or_failed(e: &ActError) -> Result_ {
+    match e.is_refusal() {
+        true => Result_::Refused,
+        false => Result_::Failed,
+    }
+}
+
+/// `--reactivate KEY`: finds the key's user in the selected accounts and
+/// makes it active again, as [`super::act::reactivate`] checks.
+async fn reactivate(
+    req: &EnforceRequest,
+    key_id: &str,
+    (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
+    now: OffsetDateTime,
+) -> Result<EnforceOutcome, EnforceError> {
+    let plan = make_plan(req, journal, deps, &crate::clock::FixedClock::new(now)).await?;
+    let found = plan.actions.iter().find_map(|a| match a {
+        Action::Skip {
+            reason: SkipReason::Waiting { facts, .. },
+            account_id: Some(acc),
+            user_name: Some(user),
+            old_key_id: Some(k),
+            ..
+        } if k == key_id => Some((acc.clone(), user.clone(), facts.clone())),
+        other => other
+            .key_action()
+            .filter(|k| k.key_id == key_id)
+            .map(|k| (k.account_id.clone(), k.user_name.clone(), k.facts.clone())),
+    });
+    let label = format!("key {}", crate::model::mask_key_id(key_id));
+    let Some((account, user, facts)) = found else {
+        let result = ActionResult {
+            action: "reactivate",
+            target: label,
+            account_id: None,
+            key_id: Some(key_id.to_string()),
+            result: Result_::Refused,
+            error: Some("no selected account has this key (or it cannot be planned)".into()),
+        };
+        return Ok(EnforceOutcome {
+            plan,
+            applied: true,
+            results: vec![result],
+            stopped: None,
+        });
+    };
+    let user_arn = format!("arn:aws:iam::{account}:user/{user}");
+    let gathered_access = plan
+        .actions
+        .iter()
+        .filter_map(|a| a.key_action())
+        .find(|k| k.account_id == account)
+        .map(|k| k.access.clone());
+    let access = match gathered_access {
+        Some(a) => a,
+        None => access_for(req, &account).await?,
+    };
+    let action = super::KeyAction {
+        label: super::KeyAction::label_of(&account, &user, key_id),
+        account_id: account.clone(),
+        user_name: user,
+        user_arn,
+        key_id: key_id.to_string(),
+        access,
+        facts,
+        recorded: Default::default(),
+        rules: req.lifecycles.for_account(&account).clone(),
+        due: super::lifecycle::Due::Nothing { next: None },
+        as_of: now,
+        lapsed: None,
+    };
+    let actor = Actor {
+        journal,
+        deps,
+        holder,
+        lease_ttl: req.rotate.lease_ttl,
+    };
+    let (result, error) = match super::act::reactivate(&actor, &action, now).await {
+        Ok(_) => (Result_::Done, None),
+        Err(e) => (refused_or_failed(&e), Some(error_chain(&e))),
+    };
+    Ok(EnforceOutcome {
+        plan: Plan::new(vec![]),
+        applied: true,
+        results: vec![ActionResult {
+            action: "reactivate",
+            target: action.label,
+            account_id: Some(account),
+            key_id: Some(key_id.to_string()),
+            result,
+            error,
+        }],
+        stopped: None,
+    })
+}
+
+/// How the account's IAM is reached when no action of the plan says:
+/// the selection's role, else the caller's own credentials.
+async fn access_for(
+    req: &EnforceRequest,
+    account: &str,
+) -> Result<crate::rotation::access::Access, EnforceError> {
+    Ok(match &req.audit.selection.role {
+        Some(role) => crate::rotation::access::Access::Role {
+            role: format!("arn:aws:iam::{account}:role/{role}"),
+            external_id: req.external_id.clone(),
+        },
+        None => crate::rotation::access::Access::Caller,
+    })
+}

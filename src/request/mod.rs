@@ -29,6 +29,7 @@ use crate::error::Origin;
 use crate::names::named_enum;
 
 pub mod audit;
+pub mod enforce;
 pub mod rotate;
 
 pub use audit::{AuditInput, AuditRequest};
@@ -67,6 +68,15 @@ named_enum! {
         Journal = "journal",
         Abandon = "abandon",
         EndpointUrl = "endpoint_url",
+        Apply = "apply",
+        PlanOut = "plan_out",
+        ApplyPlan = "apply_plan",
+        PlanMaxAge = "plan_max_age",
+        Only = "only",
+        Canary = "canary",
+        MaxActions = "max_actions",
+        MaxFailureRate = "max_failure_rate",
+        Reactivate = "reactivate",
     }
 }
 

@@ -198,15 +198,15 @@ pub async fn bound_jobs(
 /// entry names no role (a profile by its name, so a resumed rotation opens
 /// that profile again), the role it was entered through, if any, and the
 /// credentials its users are listed with.
-struct Entered {
-    access: Access,
-    role: Option<(String, Option<String>)>,
-    config: aws_config::SdkConfig,
+pub(crate) struct Entered {
+    pub(crate) access: Access,
+    pub(crate) role: Option<(String, Option<String>)>,
+    pub(crate) config: aws_config::SdkConfig,
 }
 
 /// Enters the account `target` names: with its credentials in hand, or
 /// through its role (one AssumeRole, kept in `deps` for its jobs).
-async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundError> {
+pub(crate) async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundError> {
     let account = target.account_id.clone().unwrap_or_default();
     match target.access {
         discovery::Access::Ready {
@@ -273,27 +273,51 @@ async fn account_jobs(
         Ok(users) => users,
         Err(source) => return (vec![], vec![BoundError::Users { account, source }]),
     };
-    let (bound, mut errors) = bindings_of(&account, &users, entries);
+    let (specs, mut errors) = bound_specs(
+        &account,
+        &users,
+        (entries, policies),
+        &entered,
+        (external_id, secret_role),
+    );
     let mut jobs = Vec::new();
-    for b in bound {
-        // The user's ARN (with its path) comes from the same listing.
-        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
-            continue;
-        };
-        let spec = JobSpec {
-            exempt: policies.for_account(Some(&account)).exempts(user),
-            ..bound_spec(&b, user, &account, &entered, external_id, secret_role)
-        };
+    for spec in specs {
+        let user = spec.subject.user_name().unwrap_or_default().to_string();
         match Job::open(spec, deps).await {
             Ok(job) => jobs.push(job),
             Err(source) => errors.push(BoundError::Open {
                 account: account.clone(),
-                user: b.user_name.clone(),
+                user,
                 source,
             }),
         }
     }
     (jobs, errors)
+}
+
+/// The jobs of the bound users among `users` of `account` (entered as
+/// `entered` says), each with its exemption, as data; what cannot be bound
+/// is said in the errors. Pure.
+pub(crate) fn bound_specs(
+    account: &str,
+    users: &[User],
+    (entries, policies): (&[ServiceEntry], &Policies),
+    entered: &Entered,
+    (external_id, secret_role): (Option<&str>, Option<&SecretRole>),
+) -> (Vec<JobSpec>, Vec<BoundError>) {
+    let (bound, errors) = bindings_of(account, users, entries);
+    let mut specs = Vec::new();
+    for b in bound {
+        // The user's ARN (with its path) comes from the same listing.
+        let Some(user) = users.iter().find(|u| u.user_name == b.user_name) else {
+            continue;
+        };
+        specs.push(JobSpec {
+            exempt: policies.for_account(Some(account)).exempts(user),
+            ..bound_spec(&b, user, account, entered, external_id, secret_role)
+        });
+    }
+    (specs, errors)
 }
 
 /// The job of bound user `b` (`user`, of `account`, entered as `entered`

@@ -69,6 +69,16 @@ impl Subject {
         }
     }
 
+    /// The user's name, when the caller named the user (from the ARN).
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Subject::OfKey => None,
+            Subject::Known { user_arn, .. } | Subject::User { user_arn, .. } => {
+                super::user_name_of(user_arn)
+            }
+        }
+    }
+
     /// Refuses a destination holding another key than the one named.
     pub(super) fn check(&self, label: &str, holds: &str) -> Result<(), RotateError> {
         match self {

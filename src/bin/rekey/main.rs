@@ -9,6 +9,7 @@ use rekey::error::Origin;
 use rekey::request::{Context, Setting};
 
 mod audit;
+mod enforce;
 mod history;
 mod rotate;
 mod schedule;
@@ -48,6 +49,9 @@ enum Command {
     /// --all-profiles), of one service user (--account --user --to), or of every
     /// bound service user (--service).
     Rotate(Box<rotate::RotateArgs>),
+    /// Carry out the access-key lifecycle: warn, rotate, retire, deactivate,
+    /// delete — a plan first (--apply carries it out), per key, journaled.
+    Enforce(Box<enforce::EnforceArgs>),
     /// List past rotations from the journal.
     History(history::HistoryArgs),
     /// Print, install or remove a daily `rekey rotate` job (cron, systemd, launchd).
@@ -83,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(*args, &cli.global).await,
+            Command::Enforce(args) => enforce::run(*args, &cli.global).await,
             Command::History(args) => history::run(args),
             Command::Schedule(args) => schedule::run(args, &cli.global),
         }

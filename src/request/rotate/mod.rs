@@ -456,14 +456,14 @@ fn services(
 }
 
 /// Long enough to cover a whole rotation, retries included.
-fn lease_ttl(propagation_timeout: Duration) -> time::Duration {
+pub(crate) fn lease_ttl(propagation_timeout: Duration) -> time::Duration {
     let covered = time::Duration::try_from(propagation_timeout * 3).expect("at most 3 hours")
         + time::Duration::minutes(5);
     time::Duration::minutes(15).max(covered)
 }
 
 /// Parses `60s`, `2m`, `90` (seconds), between 1 s and 60 min.
-fn parse_seconds(origin: &Origin, value: &str) -> Result<Duration, InputError> {
+pub(crate) fn parse_seconds(origin: &Origin, value: &str) -> Result<Duration, InputError> {
     let v = value.trim();
     let (digits, factor) = match v.as_bytes().last() {
         Some(b's') => (&v[..v.len() - 1], 1),

@@ -1,0 +1,173 @@
+//! `rekey enforce`: flags → [`EnforceInput`] → the library's request and
+//! run → the plan (and what became of it) as a table, JSON or Markdown,
+//! and its exit code: 0 applied or nothing due, 1 an error before
+//! anything ran, 2 some action failed or was refused, 3 the run stopped at
+//! `--max-failure-rate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rekey::clock::SystemClock;
+use rekey::inventory::Source;
+use rekey::report::Format;
+use rekey::request::AuditInput;
+use rekey::request::enforce::{EnforceInput, EnforceRequest};
+
+use crate::{GlobalArgs, context, env};
+
+#[derive(Debug, clap::Args)]
+pub struct EnforceArgs {
+    /// The account of this named profile (repeatable).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+    /// This account, entered through --role (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    accounts: Vec<String>,
+    /// File with one account ID per line (# comments), entered through --role.
+    #[arg(long = "accounts", value_name = "FILE")]
+    accounts_file: Option<PathBuf>,
+    /// Every ACTIVE account of the AWS Organization.
+    #[arg(long)]
+    org: bool,
+    /// With --org: only accounts in this OU and the OUs below it (repeatable).
+    #[arg(long = "ou", value_name = "ID")]
+    ous: Vec<String>,
+    /// Skip this account (repeatable).
+    #[arg(long = "exclude-account", value_name = "ID")]
+    exclude: Vec<String>,
+    /// Role assumed in each account (default with --org: OrganizationAccountAccessRole).
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
+    /// External ID passed to AssumeRole.
+    #[arg(long, value_name = "X")]
+    external_id: Option<String>,
+    /// Where users and keys come from: the credential report or per-user API calls.
+    #[arg(long, value_name = "report|api")]
+    source: Option<Source>,
+    /// Accounts read at once (default 32).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// The max age (default 90d); rekey.toml [policy] max_age otherwise.
+    #[arg(long, value_name = "DAYS")]
+    max_age: Option<String>,
+    /// The unused span (default 45d).
+    #[arg(long, value_name = "DAYS")]
+    unused: Option<String>,
+    /// Plan (and apply) as of this moment: YYYY-MM-DD, RFC 3339, +Nd or -Nd.
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    as_of: Option<String>,
+    /// Settings file (rekey.toml: [enforce], [[enforce.exempt]], [[service]]).
+    #[arg(long, value_name = "FILE", env = "REKEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// table (default on a terminal), json (default otherwise), markdown.
+    #[arg(long, short = 'o', value_name = "FORMAT")]
+    output: Option<Format>,
+    /// Carry the plan out.
+    #[arg(long)]
+    apply: bool,
+    /// Write the plan (JSON, rekey.plan/1) to this file, for review.
+    #[arg(long, value_name = "FILE")]
+    plan_out: Option<PathBuf>,
+    /// Carry out exactly this reviewed plan file, each action re-checked.
+    #[arg(long, value_name = "FILE")]
+    apply_plan: Option<PathBuf>,
+    /// Refuse a plan file older than this (default 24h).
+    #[arg(long, value_name = "SPAN")]
+    plan_max_age: Option<String>,
+    /// Only this stage: warn, rotate, retire, still_in_use, deactivate, delete.
+    #[arg(long, value_name = "STAGE")]
+    only: Option<String>,
+    /// Canary account: its actions run first, the rest only if they all succeed (repeatable).
+    #[arg(long = "canary", value_name = "ID")]
+    canary: Vec<String>,
+    /// At most this many actions this run, oldest keys first.
+    #[arg(long, value_name = "N")]
+    max_actions: Option<usize>,
+    /// Stop once more than P% of the actions so far failed (after at least 5).
+    #[arg(long, value_name = "P")]
+    max_failure_rate: Option<f64>,
+    /// Make a key rekey deactivated active again, within its recovery window.
+    #[arg(long, value_name = "KEY_ID")]
+    reactivate: Option<String>,
+    /// The journal (default $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "FILE", env = "REKEY_JOURNAL")]
+    journal: Option<PathBuf>,
+    /// The run's name in the journal (default PID-UNIXTIME).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+}
+
+impl EnforceArgs {
+    fn input(self, global: &GlobalArgs) -> EnforceInput {
+        EnforceInput {
+            scope: AuditInput {
+                profiles: self.profiles,
+                accounts: self.accounts,
+                accounts_file: self.accounts_file,
+                org: self.org,
+                ous: self.ous,
+                exclude_accounts: self.exclude,
+                role: self.role,
+                external_id: self.external_id,
+                source: self.source,
+                concurrency: self.concurrency,
+                max_age: self.max_age,
+                unused: self.unused,
+                as_of: self.as_of,
+                config: self.config,
+                output: self.output,
+                endpoint_url: global.endpoint_url.clone(),
+                region: global.region.clone(),
+                ..AuditInput::default()
+            },
+            apply: self.apply,
+            plan_out: self.plan_out,
+            apply_plan: self.apply_plan,
+            plan_max_age: self.plan_max_age,
+            only: self.only,
+            canary: self.canary,
+            max_actions: self.max_actions,
+            max_failure_rate: self.max_failure_rate,
+            reactivate: self.reactivate,
+            journal: self.journal,
+            run_id: self.run_id,
+        }
+    }
+}
+
+pub async fn run(args: EnforceArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let request = match EnforceRequest::from_input(&args.input(global), &context(&env)) {
+        Ok(r) => r,
+        Err(e) => return Ok(before_anything(&anyhow::Error::new(e))),
+    };
+    let outcome = match rekey::enforce::run::run(&request, Arc::new(SystemClock)).await {
+        Ok(o) => o,
+        Err(e) => return Ok(before_anything(&anyhow::Error::new(e))),
+    };
+    let text = match request.audit.format {
+        Format::Json => {
+            let value = match outcome.applied {
+                true => serde_json::to_string_pretty(&outcome)?,
+                false => serde_json::to_string_pretty(&outcome.plan)?,
+            };
+            format!("{value}\n")
+        }
+        Format::Markdown => rekey::enforce::words::render(&outcome, true),
+        _ => rekey::enforce::words::render(&outcome, false),
+    };
+    print!("{text}");
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// An error before anything ran: said once, exit 1.
+fn before_anything(err: &anyhow::Error) -> ExitCode {
+    let text = format!("{err:#}");
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("rekey: error: {}", line.join(" "));
+    ExitCode::from(1)
+}
