@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod enforce;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod findings;

@@ -7,7 +7,7 @@
 //! | stage | when |
 //! |---|---|
 //! | warn | `warn_before` before the max age |
-//! | rotate | the max age reached, the key has a destination |
+//! | rotate | older than the max age (in whole days, as audit counts), the key has a destination |
 //! | retire | replaced by a rotation, `grace` passed since delivery, no use since |
 //! | still in use | replaced, used after delivery: reported, retried until `grace_max`, then deactivated or reported (`on_grace_max`) |
 //! | deactivate | max age + `deactivate_after`, no destination; or unused for `unused` with `deactivate_unused` |
@@ -263,7 +263,10 @@ fn active(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
         return Due::Nothing { next: None };
     };
     let age_days = (now - created).whole_days();
-    let max_age = created + days(rules.max_age_days);
+    // Older than the max age in whole days, as audit, AWS Config's
+    // `access-keys-rotated` and the rotation engine count: a key of
+    // exactly `max_age_days` days is still compliant.
+    let max_age = created + days(rules.max_age_days + 1);
     let deactivate_at = max_age + days(rules.deactivate_after_days);
     let warn_at = max_age - days(rules.warn_before_days);
     if now >= max_age && key.has_destination {

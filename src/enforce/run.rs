@@ -343,10 +343,10 @@ async fn rotations(
     let mut unfinished = Vec::new();
     for a in plan.actions {
         match &a {
-            Action::Resume { unfinished: u, .. } | Action::Undo { unfinished: u, .. } => {
-                if accounts.contains(&u.account_id.as_str()) {
-                    unfinished.push(a);
-                }
+            Action::Resume { unfinished: u, .. } | Action::Undo { unfinished: u, .. }
+                if accounts.contains(&u.account_id.as_str()) =>
+            {
+                unfinished.push(a);
             }
             Action::Rotate { plan, .. } => {
                 let key = (plan.account_id.clone(), plan.user_name.clone());
@@ -512,8 +512,8 @@ async fn apply(
 ) -> (Vec<ActionResult>, Option<Stop>) {
     let all = units(plan);
     let cap = req.max_actions.unwrap_or(usize::MAX);
-    let (mut now, later): (Vec<(usize, &Action)>, Vec<(usize, &Action)>) =
-        (all.iter().copied().enumerate()).partition(|(i, _)| *i < cap);
+    let indexed: Vec<(usize, &Action)> = all.iter().copied().enumerate().collect();
+    let (mut now, later): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(i, _)| *i < cap);
     let mut results: Vec<ActionResult> = later
         .into_iter()
         .map(|(_, a)| {

@@ -49,11 +49,13 @@ fn a_service_key_is_warned_then_rotated_then_retired_after_its_grace() {
         &key(true),
         &rules,
         &[
-            (0, nothing_until(76)),
-            (75, nothing_until(76)),
-            (76, Due::Warn { at: day(90) }),
-            (89, Due::Warn { at: day(90) }),
-            (90, Due::Rotate { age_days: 90 }),
+            (0, nothing_until(77)),
+            (76, nothing_until(77)),
+            // A key of exactly 90 days is still compliant (audit, AWS
+            // Config): the rotation falls due when it is older.
+            (77, Due::Warn { at: day(91) }),
+            (90, Due::Warn { at: day(91) }),
+            (91, Due::Rotate { age_days: 91 }),
             (130, Due::Rotate { age_days: 130 }),
         ],
     );
@@ -147,14 +149,14 @@ fn a_key_without_destination_is_warned_of_its_deactivation_then_deactivated() {
         &key(false),
         &rules,
         &[
-            (75, nothing_until(76)),
-            (76, Due::Warn { at: day(104) }),
-            (90, Due::Warn { at: day(104) }),
-            (103, Due::Warn { at: day(104) }),
+            (76, nothing_until(77)),
+            (77, Due::Warn { at: day(105) }),
+            (90, Due::Warn { at: day(105) }),
+            (104, Due::Warn { at: day(105) }),
             (
-                104,
+                105,
                 Due::Deactivate {
-                    why: DeactivateWhy::Stale { age_days: 104 },
+                    why: DeactivateWhy::Stale { age_days: 105 },
                 },
             ),
         ],
@@ -201,7 +203,7 @@ fn an_unused_key_is_deactivated_only_when_asked_and_an_undated_key_is_left_alone
         &idle,
         &asked,
         &[
-            (54, nothing_until(76)),
+            (54, nothing_until(77)),
             (
                 55,
                 Due::Deactivate {
@@ -212,7 +214,7 @@ fn an_unused_key_is_deactivated_only_when_asked_and_an_undated_key_is_left_alone
     );
     assert_eq!(
         due(&idle, &Lifecycle::default(), day(55)),
-        nothing_until(76)
+        nothing_until(77)
     );
     let undated = KeyFacts {
         created: None,
@@ -267,20 +269,20 @@ fn a_reactivated_key_keeps_its_grace_anew_before_any_deactivation() {
             ),
         ],
     );
-    // A stale human key reactivated on day 104 waits until day 111.
+    // A stale human key reactivated on day 105 waits until day 112.
     let human = KeyFacts {
-        reactivated_at: Some(day(104)),
+        reactivated_at: Some(day(105)),
         ..key(false)
     };
     walk(
         &human,
         &rules,
         &[
-            (104, nothing_until(111)),
+            (105, nothing_until(112)),
             (
-                111,
+                112,
                 Due::Deactivate {
-                    why: DeactivateWhy::Stale { age_days: 111 },
+                    why: DeactivateWhy::Stale { age_days: 112 },
                 },
             ),
         ],

@@ -113,7 +113,7 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
     );
     assert!(findings.is_empty());
     // Day 95: the OU exemption lapsed (a finding); the human key is warned
-    // of its deactivation on day 104, the vendor stays exempt by its tag.
+    // of its deactivation on day 105, the vendor stays exempt by its tag.
     let (actions, findings) = plan_account(&acct, &rules, day(95));
     assert_eq!(names(&actions), ["warn", "skip exempt", "skip refused"]);
     assert_eq!(findings.len(), 1, "{findings:?}");
@@ -124,26 +124,26 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
     let Action::Warn(w) = &actions[0] else {
         unreachable!()
     };
-    assert_eq!(w.due, Due::Warn { at: day(104) });
+    assert_eq!(w.due, Due::Warn { at: day(105) });
     assert_eq!(
         w.lapsed.as_ref().map(|e| e.reason.as_str()),
         Some("sandbox")
     );
     assert!(w.label.contains("AKIA…MAN1"), "{}", w.label);
-    // Warned once: the next run has nothing to say until day 104, then
+    // Warned once: the next run has nothing to say until day 105, then
     // deactivates.
     let mut warned = acct.clone();
-    warned.users[0].keys[0].recorded.warned_for = Some(day(104));
+    warned.users[0].keys[0].recorded.warned_for = Some(day(105));
     let (actions, _) = plan_account(&warned, &rules, day(96));
     assert_eq!(names(&actions)[0], "skip warned");
-    let (actions, _) = plan_account(&warned, &rules, day(104));
+    let (actions, _) = plan_account(&warned, &rules, day(105));
     let Action::Deactivate(d) = &actions[0] else {
         panic!("{actions:?}")
     };
     assert_eq!(
         d.due,
         Due::Deactivate {
-            why: DeactivateWhy::Stale { age_days: 104 }
+            why: DeactivateWhy::Stale { age_days: 105 }
         }
     );
 }

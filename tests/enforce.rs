@@ -1,0 +1,430 @@
+//! Issue 17, `rekey enforce`: an organization's key lifecycle walked over
+//! simulated days. `--as-of` alone cannot do it — moto stamps new keys and
+//! each use with the real time — so the harness's per-account clock
+//! (`/_rekey/clock`) is set to the simulated day before each run: keys a
+//! rotation creates that day are that day's, and so is the use the test
+//! makes of an old key.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::support::runner::Runner;
+use crate::support::stores::{ServiceAccount, secret_key};
+use crate::support::{Creds, code, json_out, moto, said, sdk_config};
+
+/// Day 0 of the simulation: far from the real time, so a date taken from
+/// the real clock by mistake shows.
+fn day(n: i64) -> OffsetDateTime {
+    time::macros::datetime!(2030-01-01 00:00 UTC) + Duration::days(n)
+}
+
+fn iso(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap()
+}
+
+fn set_clock(account: &str, n: i64) {
+    moto().control("clock", json!({"account_id": account, "now": iso(day(n))}));
+}
+
+/// Dates a key as created on day `created` and used on day `used`.
+fn date_key(account: &str, user: &str, key: &str, created: i64, used: Option<i64>) {
+    moto().control(
+        "key_dates",
+        json!({
+            "account_id": account, "user_name": user, "access_key_id": key,
+            "create_date": iso(day(created)),
+            "last_used_date": used.map(|d| iso(day(d))),
+            "last_used_service": used.map(|_| "s3"),
+            "last_used_region": used.map(|_| "eu-west-1"),
+        }),
+    );
+}
+
+/// Signs one request with `key` (the test's own use of it), as its
+/// account's clock says.
+async fn use_key(key: &Creds) {
+    let sts = aws_sdk_sts::Client::new(&sdk_config(key));
+    sts.get_caller_identity()
+        .send()
+        .await
+        .expect("the key works");
+}
+
+/// A user's keys as IAM lists them: `(key id, Active|Inactive)`.
+async fn keys_of(acct: &ServiceAccount, user: &str) -> Vec<(String, String)> {
+    acct.keys(user).await
+}
+
+/// What one run did: `(action, key id)` of every result, and each result.
+fn results(out: &Value) -> Vec<(String, String, String)> {
+    (out["results"].as_array().unwrap().iter())
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["key_id"].as_str().unwrap_or_default().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The world: three member accounts.
+/// - A: `svc-a` (bound by tag to a secret of its own), `human-a` (no
+///   destination).
+/// - B: `svc-b` (bound), whose old key the test uses again after its
+///   rotation, with `on_grace_max = "deactivate"` for the account;
+///   `vendor-b`, exempt by tag until day 50.
+/// - C: `idle-c`, never used, in an OU exempt until day 60, with
+///   `deactivate_unused` for the account.
+struct World {
+    org: crate::support::Org,
+    a: ServiceAccount,
+    b: ServiceAccount,
+    c: ServiceAccount,
+    runner: Runner,
+    config: std::path::PathBuf,
+    /// Every original key by its user.
+    first: BTreeMap<&'static str, Creds>,
+}
+
+impl World {
+    async fn new() -> World {
+        let org = moto().new_org(3);
+        let a = ServiceAccount::of(&org, 0).await;
+        let b = ServiceAccount::of(&org, 1).await;
+        let c = ServiceAccount::of(&org, 2).await;
+        for acct in [&a, &b, &c] {
+            set_clock(&acct.account_id, 0);
+        }
+        let mut first = BTreeMap::new();
+        for (acct, name) in [(&a, "svc-a"), (&b, "svc-b")] {
+            let key = acct.user_in_secret(name, 0).await;
+            date_key(&acct.account_id, name, &key.access_key_id, 0, None);
+            first.insert(name, key);
+        }
+        let until = day(50).date();
+        let people: [(&ServiceAccount, &'static str, Option<i64>, Option<String>); 3] = [
+            (&a, "human-a", Some(0), None),
+            (
+                &b,
+                "vendor-b",
+                Some(0),
+                Some(format!("until={until};reason=vendor contract")),
+            ),
+            (&c, "idle-c", None, None),
+        ];
+        for (acct, name, used, exempt) in people {
+            let key = acct
+                .seeder
+                .user_with_key(name, &["sts:GetCallerIdentity"], 0)
+                .await;
+            if let Some(value) = exempt {
+                acct.seeder.tag_user(name, "rekey:exempt", &value).await;
+            }
+            date_key(&acct.account_id, name, &key.access_key_id, 0, used);
+            first.insert(name, key);
+        }
+        // C goes into an OU exempt until day 60.
+        let orgs = aws_sdk_organizations::Client::new(&sdk_config(&org.admin));
+        let root = orgs.list_roots().send().await.unwrap().roots()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let ou = orgs
+            .create_organizational_unit()
+            .parent_id(&root)
+            .name("sandbox")
+            .send()
+            .await
+            .unwrap()
+            .organizational_unit()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_string();
+        orgs.move_account()
+            .account_id(&c.account_id)
+            .source_parent_id(&root)
+            .destination_parent_id(&ou)
+            .send()
+            .await
+            .unwrap();
+        let runner = Runner::new(&org.admin);
+        let config = runner.file(
+            "rekey.toml",
+            &format!(
+                r#"
+[[enforce.exempt]]
+ou = "{ou}"
+reason = "sandbox"
+until = "{ou_until}"
+
+[accounts."{b}".enforce]
+on_grace_max = "deactivate"
+
+[accounts."{c}".enforce]
+deactivate_unused = true
+"#,
+                ou_until = day(60).date(),
+                b = b.account_id,
+                c = c.account_id,
+            ),
+        );
+        World {
+            org,
+            a,
+            b,
+            c,
+            runner,
+            config,
+            first,
+        }
+    }
+
+    /// `rekey enforce --org … --apply --as-of DAY -o json`, every account's
+    /// clock at that day.
+    fn enforce(&self, n: i64, extra: &[&str]) -> std::process::Output {
+        for acct in [&self.a, &self.b, &self.c] {
+            set_clock(&acct.account_id, n);
+        }
+        let journal = self.runner.journal();
+        let as_of = iso(day(n));
+        let mut args = vec![
+            "enforce",
+            "--org",
+            "--exclude-account",
+            &self.org.management_account_id,
+            "--config",
+            self.config.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        self.runner.home.rekey(&args)
+    }
+
+    fn account(&self, user: &str) -> &ServiceAccount {
+        match user {
+            "svc-a" | "human-a" => &self.a,
+            "svc-b" | "vendor-b" => &self.b,
+            _ => &self.c,
+        }
+    }
+}
+
+/// `(user, the original key's state)`: `Active`, `Inactive` or `gone`.
+type States = &'static [(&'static str, &'static str)];
+
+/// `(action, user)`: what a run does to the user's original key.
+type Acts = &'static [(&'static str, &'static str)];
+
+/// The lifecycle table: on each simulated day, what the run does (`(action,
+/// user)`, the original key of that user, or `rotate` of it) and every
+/// original key's state after the run.
+const TABLE: &[(i64, Acts, States)] = &[
+    (
+        0,
+        &[],
+        &[
+            ("svc-a", "Active"),
+            ("human-a", "Active"),
+            ("svc-b", "Active"),
+            ("vendor-b", "Active"),
+            ("idle-c", "Active"),
+        ],
+    ),
+    (28, &[], &[("idle-c", "Active")]),
+    // Unused for 45 days, but C's OU is exempt until day 60; the vendor's
+    // exemption ended on day 50 (a finding), its key is not due yet.
+    (56, &[], &[("idle-c", "Active"), ("vendor-b", "Active")]),
+    (63, &[("deactivate", "idle-c")], &[("idle-c", "Inactive")]),
+    (70, &[("delete", "idle-c")], &[("idle-c", "gone")]),
+    // Older than 90 days on day 91 (as audit counts): warned 14 days ahead.
+    (
+        77,
+        &[
+            ("warn", "svc-a"),
+            ("warn", "human-a"),
+            ("warn", "svc-b"),
+            ("warn", "vendor-b"),
+        ],
+        &[("svc-a", "Active"), ("human-a", "Active")],
+    ),
+    (84, &[], &[("svc-a", "Active")]),
+    (
+        91,
+        &[("rotate", "svc-a"), ("rotate", "svc-b")],
+        &[("svc-a", "Active"), ("svc-b", "Active")],
+    ),
+    // svc-b's old key is used on day 94 (before the run): reported at
+    // once, with where and when, and once only.
+    (
+        94,
+        &[("still_in_use", "svc-b")],
+        &[("svc-a", "Active"), ("svc-b", "Active")],
+    ),
+    (
+        98,
+        &[("retire", "svc-a")],
+        &[("svc-a", "Inactive"), ("svc-b", "Active")],
+    ),
+    (
+        105,
+        &[
+            ("delete", "svc-a"),
+            ("deactivate", "human-a"),
+            ("deactivate", "vendor-b"),
+        ],
+        &[
+            ("svc-a", "gone"),
+            ("human-a", "Inactive"),
+            ("vendor-b", "Inactive"),
+            ("svc-b", "Active"),
+        ],
+    ),
+    (
+        112,
+        &[("delete", "human-a"), ("delete", "vendor-b")],
+        &[
+            ("human-a", "gone"),
+            ("vendor-b", "gone"),
+            ("svc-b", "Active"),
+        ],
+    ),
+    (119, &[], &[("svc-b", "Active")]),
+    // Replaced on day 91 and still used: its grace_max is over.
+    (121, &[("deactivate", "svc-b")], &[("svc-b", "Inactive")]),
+    (128, &[("delete", "svc-b")], &[("svc-b", "gone")]),
+];
+
+#[tokio::test]
+async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
+    let w = World::new().await;
+    let names: BTreeMap<String, &str> = (w.first.iter())
+        .map(|(user, k)| (k.access_key_id.clone(), *user))
+        .collect();
+    for (n, want_actions, want_states) in TABLE {
+        if *n == 94 {
+            set_clock(&w.b.account_id, 94);
+            use_key(&w.first["svc-b"]).await;
+        }
+        let out = w.enforce(*n, &["--apply"]);
+        assert_eq!(code(&out), 0, "day {n}: {}", said(&out));
+        let got = json_out(&out);
+        let mut did: Vec<(String, String)> = results(&got)
+            .into_iter()
+            .map(|(action, key, result)| {
+                assert_eq!(result, "done", "day {n}: {action} {key}: {got:#}");
+                let user = names.get(&key).copied().unwrap_or("a new key");
+                (action, user.to_string())
+            })
+            .collect();
+        did.sort();
+        let mut want: Vec<(String, String)> = (want_actions.iter())
+            .map(|(a, u)| (a.to_string(), u.to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(
+            did, want,
+            "day {n}: what the run did: {:#}",
+            got["plan"]["actions"]
+        );
+        for (user, state) in *want_states {
+            let key = &w.first[user].access_key_id;
+            let keys = keys_of(w.account(user), user).await;
+            let now = (keys.iter())
+                .find(|(id, _)| id == key)
+                .map_or("gone", |(_, s)| s.as_str());
+            assert_eq!(now, *state, "day {n}: {user}'s first key");
+        }
+        // The same day again: nothing left to do.
+        let again = w.enforce(*n, &["--apply"]);
+        assert_eq!(code(&again), 0, "day {n} again: {}", said(&again));
+        assert_eq!(results(&json_out(&again)), vec![], "day {n} again");
+        if *n == 56 {
+            let findings = got["plan"]["findings"].as_array().unwrap();
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f["user_name"] == "vendor-b" && f["finding"] == "exemption_expired"),
+                "{findings:?}"
+            );
+        }
+    }
+    // After the rotations, each destination holds its user's new key, and
+    // it works.
+    for (acct, user) in [(&w.a, "svc-a"), (&w.b, "svc-b")] {
+        let held = secret_key(&acct.secrets, user).await;
+        assert_ne!(held.access_key_id, w.first[user].access_key_id, "{user}");
+        let keys = keys_of(acct, user).await;
+        assert_eq!(
+            keys,
+            vec![(held.access_key_id.clone(), "Active".to_string())],
+            "{user}"
+        );
+    }
+    // Every act is journaled once, Done, at the simulated moment it was
+    // carried out for (and written at the real time).
+    let journal = rekey::journal::SqliteJournal::open(
+        &w.runner.journal(),
+        std::sync::Arc::new(rekey::clock::SystemClock),
+    )
+    .unwrap();
+    let done_on = |acct: &ServiceAccount, user: &str| {
+        let events = journal.key_events(&acct.account_id, user).unwrap();
+        let key = &w.first[user].access_key_id;
+        (events.iter())
+            .filter(|e| &e.key_id == key && e.phase == rekey::journal::Phase::Done)
+            .map(|e| {
+                assert!(
+                    e.at > day(-3650) && e.at < day(-365),
+                    "written at the real time"
+                );
+                (e.op.as_str().to_string(), (e.as_of - day(0)).whole_days())
+            })
+            .collect::<Vec<_>>()
+    };
+    let s = |v: &[(&str, i64)]| {
+        v.iter()
+            .map(|(o, d)| (o.to_string(), *d))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        done_on(&w.a, "svc-a"),
+        s(&[
+            ("warn", 77),
+            ("replaced", 91),
+            ("retire", 98),
+            ("delete", 105)
+        ])
+    );
+    assert_eq!(
+        done_on(&w.a, "human-a"),
+        s(&[("warn", 77), ("deactivate", 105), ("delete", 112)])
+    );
+    assert_eq!(
+        done_on(&w.b, "svc-b"),
+        s(&[
+            ("warn", 77),
+            ("replaced", 91),
+            ("still_in_use", 94),
+            ("deactivate", 121),
+            ("delete", 128)
+        ])
+    );
+    assert_eq!(
+        done_on(&w.b, "vendor-b"),
+        s(&[("warn", 77), ("deactivate", 105), ("delete", 112)])
+    );
+    assert_eq!(
+        done_on(&w.c, "idle-c"),
+        s(&[("deactivate", 63), ("delete", 70)])
+    );
+}
