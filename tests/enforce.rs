@@ -428,3 +428,243 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
         s(&[("deactivate", 63), ("delete", 70)])
     );
 }
+
+/// A member account with people whose keys are past deactivation (no
+/// destination, older than 90 + 14 days), oldest first, as the real clock
+/// counts: `enforce` without `--as-of`.
+struct Stale {
+    org: crate::support::Org,
+    accounts: Vec<ServiceAccount>,
+    runner: Runner,
+}
+
+impl Stale {
+    /// `people[i]` users in member `i`, named `p{i}-{j}`, keys 110 + j
+    /// days old, used yesterday.
+    async fn new(people: &[usize]) -> Stale {
+        let org = moto().new_org(people.len());
+        let mut accounts = Vec::new();
+        for (i, n) in people.iter().enumerate() {
+            let acct = ServiceAccount::of(&org, i).await;
+            for j in 0..*n {
+                let name = format!("p{i}-{j}");
+                let spec = crate::support::key(110 + j as i64, Some(1));
+                acct.seeder.user(&name, "/", &[], &[], &[spec]).await;
+            }
+            accounts.push(acct);
+        }
+        let runner = Runner::new(&org.admin);
+        Stale {
+            org,
+            accounts,
+            runner,
+        }
+    }
+
+    fn enforce(&self, args: &[&str]) -> std::process::Output {
+        self.enforce_with(&[], args)
+    }
+
+    fn enforce_with(&self, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+        let journal = self.runner.journal();
+        let mut full = vec![
+            "enforce",
+            "--org",
+            "--exclude-account",
+            &self.org.management_account_id,
+            "--journal",
+            journal.to_str().unwrap(),
+            "-o",
+            "json",
+        ];
+        full.extend_from_slice(args);
+        self.runner.home.rekey_with(env, &full)
+    }
+
+    /// `(user, Active|Inactive|gone)` of every seeded person of member `i`.
+    async fn states(&self, i: usize) -> Vec<(String, String)> {
+        let acct = &self.accounts[i];
+        let mut out = Vec::new();
+        let users = acct.seeder.iam.list_users().send().await.unwrap();
+        for u in users.users() {
+            let name = u.user_name();
+            if !name.starts_with('p') {
+                continue;
+            }
+            let keys = acct.seeder.keys(name).await;
+            let state = keys.first().map_or("gone".to_string(), |(_, s)| s.clone());
+            out.push((name.to_string(), state));
+        }
+        out.sort();
+        out
+    }
+}
+
+fn owned(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// `(result, user)` of each result: which user's key, by the label.
+fn by_user(out: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = (out["results"].as_array().unwrap().iter())
+        .map(|r| {
+            let target = r["target"].as_str().unwrap();
+            let user = target.split(" of user ").nth(1).unwrap_or(target);
+            let user = user.split(" in account").next().unwrap_or(user);
+            (r["result"].as_str().unwrap().to_string(), user.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The Terraform habit: a plan is written, reviewed, then applied exactly.
+/// A key changed by hand since is refused alone, saying what changed; the
+/// others are carried out. Nothing was done by writing the plan.
+#[tokio::test]
+async fn a_reviewed_plan_applied_after_a_key_changed_by_hand_refuses_that_action_alone() {
+    let w = Stale::new(&[3]).await;
+    let plan_path = w.runner.home.path().join("plan.json");
+    let out = w.enforce(&["--plan-out", plan_path.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert_eq!(plan["schema"], "rekey.plan/1");
+    let deactivations = (plan["actions"].as_array().unwrap().iter())
+        .filter(|a| a["action"] == "deactivate")
+        .count();
+    assert_eq!(deactivations, 3, "{plan:#}");
+    assert_eq!(
+        w.states(0).await,
+        owned(&[("p0-0", "Active"), ("p0-1", "Active"), ("p0-2", "Active")]),
+        "planning changed nothing"
+    );
+    // Someone deactivates p0-1's key by hand after the review.
+    let acct = &w.accounts[0];
+    let (key, _) = acct.seeder.keys("p0-1").await.remove(0);
+    acct.seeder
+        .iam
+        .update_access_key()
+        .user_name("p0-1")
+        .access_key_id(&key)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let out = w.enforce(&["--apply-plan", plan_path.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let got = json_out(&out);
+    assert_eq!(
+        by_user(&got),
+        owned(&[("done", "p0-0"), ("done", "p0-2"), ("refused", "p0-1")])
+    );
+    let refused = (got["results"].as_array().unwrap().iter())
+        .find(|r| r["result"] == "refused")
+        .unwrap();
+    let why = refused["error"].as_str().unwrap();
+    assert!(why.contains("the facts changed since the plan"), "{why}");
+    assert!(
+        why.contains("`nothing` now, not `deactivate` as planned"),
+        "{why}"
+    );
+    // The key a person deactivated is not rekey's: never deleted by it.
+    let later = w.enforce(&["--apply", "--as-of", "+30d"]);
+    assert_eq!(code(&later), 0, "{}", said(&later));
+    assert_eq!(
+        w.states(0).await,
+        owned(&[("p0-0", "gone"), ("p0-1", "Inactive"), ("p0-2", "gone")])
+    );
+}
+
+/// `--max-actions` takes the oldest keys first and leaves the rest for the
+/// next run; `--only` limits the plan to one stage.
+#[tokio::test]
+async fn max_actions_takes_the_oldest_keys_first_and_the_next_run_takes_the_rest() {
+    let w = Stale::new(&[3]).await;
+    let only = w.enforce(&["--only", "delete"]);
+    assert_eq!(code(&only), 0, "{}", said(&only));
+    let plan = json_out(&only);
+    assert!(
+        (plan["actions"].as_array().unwrap().iter()).all(|a| a["action"] == "skip"),
+        "nothing to delete yet: {plan:#}"
+    );
+    let out = w.enforce(&["--apply", "--max-actions", "2"]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    assert_eq!(
+        by_user(&json_out(&out)),
+        owned(&[("done", "p0-1"), ("done", "p0-2"), ("not_run", "p0-0")])
+    );
+    let next = w.enforce(&["--apply", "--max-actions", "2"]);
+    assert_eq!(code(&next), 0, "{}", said(&next));
+    assert_eq!(by_user(&json_out(&next)), owned(&[("done", "p0-0")]));
+    assert_eq!(
+        w.states(0).await,
+        owned(&[
+            ("p0-0", "Inactive"),
+            ("p0-1", "Inactive"),
+            ("p0-2", "Inactive")
+        ])
+    );
+}
+
+/// Two `enforce --apply` at once: every action is carried out exactly
+/// once (the user's lease; the second finds it done, or the user held).
+#[tokio::test]
+async fn two_runs_at_once_carry_out_each_action_exactly_once() {
+    let w = Stale::new(&[6]).await;
+    let journal = w.runner.journal();
+    let start = |run: &str| {
+        let args = [
+            "enforce",
+            "--org",
+            "--exclude-account",
+            &w.org.management_account_id,
+            "--journal",
+            journal.to_str().unwrap(),
+            "--run-id",
+            run,
+            "--apply",
+            "-o",
+            "json",
+        ];
+        w.runner.home.rekey_command(&[], &args).spawn().unwrap()
+    };
+    let (a, b) = (start("run-a"), start("run-b"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut done = Vec::new();
+    for out in [&a, &b] {
+        assert!([0, 2].contains(&code(out)), "{}", said(out));
+        for (result, user) in by_user(&json_out(out)) {
+            assert!(
+                ["done", "already_done", "refused"].contains(&result.as_str()),
+                "{result} {user}"
+            );
+            if result == "done" {
+                done.push(user);
+            }
+        }
+    }
+    done.sort();
+    let all: Vec<String> = (0..6).map(|j| format!("p0-{j}")).collect();
+    assert_eq!(done, all, "each key deactivated by exactly one run");
+    let j = rekey::journal::SqliteJournal::open(
+        &journal,
+        std::sync::Arc::new(rekey::clock::SystemClock),
+    )
+    .unwrap();
+    for user in &all {
+        let events = j.key_events(&w.accounts[0].account_id, user).unwrap();
+        let dones = (events.iter())
+            .filter(|e| {
+                e.op == rekey::journal::KeyOp::Deactivate && e.phase == rekey::journal::Phase::Done
+            })
+            .count();
+        assert_eq!(dones, 1, "{user}: {events:?}");
+    }
+    // Whoever did not get a user's lease left nothing half done: a run now
+    // has nothing to do.
+    let after = w.enforce(&["--apply"]);
+    assert_eq!(code(&after), 0, "{}", said(&after));
+    assert_eq!(by_user(&json_out(&after)), vec![]);
+}

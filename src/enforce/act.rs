@@ -209,6 +209,7 @@ impl Actor<'_> {
         };
         match result {
             Ok(()) => {
+                crate::faults::crash_after_effect(op.as_str());
                 self.record(a, op, Phase::Done, Some(&detail)).await?;
                 Ok(Acted::Done)
             }
@@ -291,12 +292,12 @@ impl Actor<'_> {
         detail: Option<&str>,
     ) -> Result<(), ActError> {
         let event = self.event(a, op, phase, detail);
-        (self.journal.record_key(&event).await)
-            .map(|_| ())
-            .map_err(|source| ActError::Journal {
-                label: a.label.clone(),
-                source,
-            })
+        (self.journal.record_key(&event).await).map_err(|source| ActError::Journal {
+            label: a.label.clone(),
+            source,
+        })?;
+        crate::faults::crash_point(op.as_str(), phase.as_str());
+        Ok(())
     }
 
     /// IAM of the action's account, reached as the action says.

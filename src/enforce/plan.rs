@@ -52,14 +52,15 @@ pub struct Rules<'a> {
 }
 
 /// The lifecycle facts of a key with the journal's, as the lifecycle reads
-/// them: an act a dead run began and IAM shows done counts as done (its
-/// `Done` is written when the key is next acted on). Pure.
+/// them: an act whose outcome the journal does not know (a dead run's
+/// `Begin`, a call whose answer was lost) counts as done when IAM shows
+/// it done. Pure.
 pub fn facts_with_records(facts: &KeyFacts, r: &Recorded) -> KeyFacts {
     let mut f = facts.clone();
     f.replaced_at = r.replaced_at;
     f.reactivated_at = r.reactivated_at;
     f.deactivated_by_rekey_at = r.deactivated_at;
-    if let (Some(op), Some(at)) = (r.open, r.open_as_of) {
+    if let Some((op, super::record::UnsettledAt(at))) = r.unsettled {
         match (op.deactivates(), f.status) {
             (true, KeyStatus::Inactive) => f.deactivated_by_rekey_at = Some(at),
             (false, KeyStatus::Active) if op == crate::journal::KeyOp::Reactivate => {

@@ -34,7 +34,16 @@ pub struct Recorded {
     /// The moment that open act was begun for.
     #[serde(with = "time::serde::rfc3339::option")]
     pub open_as_of: Option<OffsetDateTime>,
+    /// The last act on the key whose outcome the journal does not know —
+    /// left open, or failed on the way (its answer lost) — and the moment
+    /// it was for: what IAM shows says whether it took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsettled: Option<(KeyOp, UnsettledAt)>,
 }
+
+/// When an unsettled act was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsettledAt(#[serde(with = "time::serde::rfc3339")] pub OffsetDateTime);
 
 /// What the journal says of key `key_id`, from the records of its user's
 /// keys (`events`, oldest first) and the user's rotations. Every time is
@@ -95,6 +104,12 @@ pub fn recorded(key_id: &str, events: &[KeyEvent], rotations: &[Rotation]) -> Re
             .find(|e| e.op.acts_on_aws())
             .filter(|e| e.phase == Phase::Begin)
             .map(|e| e.as_of),
+        unsettled: mine
+            .iter()
+            .rev()
+            .find(|e| e.op.acts_on_aws())
+            .filter(|e| matches!(e.phase, Phase::Begin | Phase::Failed))
+            .map(|e| (e.op, UnsettledAt(e.as_of))),
     }
 }
 

@@ -152,8 +152,10 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
 fn an_inactive_key_whose_deactivation_a_dead_run_left_open_counts_as_rekeys() {
     let mut k = key("AKIAOPENOPENOPENOPE1", false);
     k.facts.status = KeyStatus::Inactive;
-    k.recorded.open = Some(crate::journal::KeyOp::Deactivate);
-    k.recorded.open_as_of = Some(day(104));
+    k.recorded.unsettled = Some((
+        crate::journal::KeyOp::Deactivate,
+        crate::enforce::record::UnsettledAt(day(104)),
+    ));
     let f = facts_with_records(&k.facts, &k.recorded);
     assert_eq!(f.deactivated_by_rekey_at, Some(day(104)));
     // Still active: the deactivation did not happen.
