@@ -668,3 +668,103 @@ async fn two_runs_at_once_carry_out_each_action_exactly_once() {
     assert_eq!(code(&after), 0, "{}", said(&after));
     assert_eq!(by_user(&json_out(&after)), vec![]);
 }
+
+/// Bound service users `svc-0`… of member `i` of `w`, each bound by tag to
+/// a secret of its own holding its key, 100 days old: due for rotation.
+async fn bound_users(acct: &ServiceAccount, n: usize) -> Vec<Creds> {
+    let mut keys = Vec::new();
+    for j in 0..n {
+        keys.push(acct.user_in_secret(&format!("svc-{j}"), 100).await);
+    }
+    keys
+}
+
+/// Every Secrets Manager write in `account` is denied, as by a resource
+/// policy: a destination that denies access.
+fn deny_secret_writes(account: &str) {
+    moto().control(
+        "fail",
+        json!({"action": "secretsmanager:PutSecretValue", "account_id": account, "count": 1000,
+               "status": 400, "code": "AccessDeniedException",
+               "message": "User is not authorized to perform secretsmanager:PutSecretValue"}),
+    );
+}
+
+/// Waves: a canary account whose rotation fails holds the others back;
+/// a canary that succeeds lets them go.
+#[tokio::test]
+async fn a_failed_canary_holds_the_other_accounts_back() {
+    let w = Stale::new(&[0, 2]).await;
+    let canary = w.accounts[0].account_id.clone();
+    let keys = bound_users(&w.accounts[0], 1).await;
+    deny_secret_writes(&canary);
+    let out = w.enforce(&["--apply", "--canary", &canary]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let got = json_out(&out);
+    assert_eq!(got["stopped"]["stopped"], "canary", "{got:#}");
+    assert_eq!(
+        by_user(&got),
+        owned(&[
+            ("failed", "user svc-0"),
+            ("not_run", "p1-0"),
+            ("not_run", "p1-1")
+        ])
+    );
+    // Nothing half done: the canary's user has only its key, the secret
+    // holds it, the others were not touched.
+    assert_eq!(
+        w.accounts[0].keys("svc-0").await,
+        vec![(keys[0].access_key_id.clone(), "Active".to_string())]
+    );
+    assert_eq!(
+        secret_key(&w.accounts[0].secrets, "svc-0")
+            .await
+            .access_key_id,
+        keys[0].access_key_id
+    );
+    assert_eq!(
+        w.states(1).await,
+        owned(&[("p1-0", "Active"), ("p1-1", "Active")])
+    );
+    // With the healthy account as the canary, it goes first and the
+    // failing one after it: no stop.
+    let out = w.enforce(&["--apply", "--canary", &w.accounts[1].account_id]);
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    let got = json_out(&out);
+    assert!(got["stopped"].is_null(), "{got:#}");
+    assert_eq!(
+        by_user(&got),
+        owned(&[("done", "p1-0"), ("done", "p1-1"), ("failed", "user svc-0")])
+    );
+}
+
+/// `--max-failure-rate`: once more than that share of the actions carried
+/// out failed (after at least 5), the run stops; exit 3. Every failed
+/// rotation is undone: no new key is left behind.
+#[tokio::test]
+async fn the_run_stops_at_the_failure_rate_and_leaves_no_orphan() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let keys = bound_users(acct, 7).await;
+    deny_secret_writes(&acct.account_id);
+    let out = w.enforce(&["--apply", "--max-failure-rate", "50"]);
+    assert_eq!(code(&out), 3, "{}", said(&out));
+    let got = json_out(&out);
+    assert_eq!(got["stopped"]["stopped"], "failure_rate", "{got:#}");
+    assert_eq!(got["stopped"]["failed"], 5);
+    let results: Vec<String> = by_user(&got).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(
+        results,
+        [
+            "failed", "failed", "failed", "failed", "failed", "not_run", "not_run"
+        ]
+    );
+    for (j, key) in keys.iter().enumerate() {
+        let user = format!("svc-{j}");
+        assert_eq!(
+            acct.keys(&user).await,
+            vec![(key.access_key_id.clone(), "Active".to_string())],
+            "{user}"
+        );
+    }
+}
