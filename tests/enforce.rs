@@ -768,3 +768,112 @@ async fn the_run_stops_at_the_failure_rate_and_leaves_no_orphan() {
         );
     }
 }
+
+/// The facts after a run that died or failed and the run after it: the
+/// person's key as `person_state` says, the service user holds exactly its
+/// old key (as `old_state` says: kept active for its readers, or retired)
+/// and the one its secret holds, which works; no act is left open in the
+/// journal, no rotation unfinished.
+#[cfg(feature = "fault-injection")]
+async fn settled(w: &Stale, old: &Creds, (person_state, old_state): (&str, &str), case: &str) {
+    let acct = &w.accounts[0];
+    assert_eq!(
+        w.states(0).await,
+        owned(&[("p0-0", person_state)]),
+        "{case}"
+    );
+    let held = secret_key(&acct.secrets, "svc-0").await;
+    assert_ne!(held.access_key_id, old.access_key_id, "{case}: rotated");
+    assert!(
+        crate::support::stores::works(&held).await,
+        "{case}: the new key works"
+    );
+    let mut want = vec![
+        (old.access_key_id.clone(), old_state.to_string()),
+        (held.access_key_id.clone(), "Active".to_string()),
+    ];
+    want.sort();
+    assert_eq!(acct.keys("svc-0").await, want, "{case}: no orphan");
+    let j = rekey::journal::SqliteJournal::open(
+        &w.runner.journal(),
+        std::sync::Arc::new(rekey::clock::SystemClock),
+    )
+    .unwrap();
+    for user in ["p0-0", "svc-0"] {
+        let events = j.key_events(&acct.account_id, user).unwrap();
+        assert_eq!(rekey::journal::open_act(&events), None, "{case}: {user}");
+    }
+    assert!(
+        rekey::journal::Journal::unfinished(&j)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: no unfinished rotation"
+    );
+}
+
+/// Killed at each record of `--apply` (and right after each side effect),
+/// or failed by injected faults — 5xx, throttling, a lost answer — the
+/// next run settles everything: the stale key deactivated once, the
+/// service key rotated once with its old key kept, nothing orphaned.
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn a_run_killed_or_failed_at_any_step_is_settled_by_the_next() {
+    let crash = |p: &'static str| ("REKEY_CRASH_AT", p);
+    let faults = |f: &'static str| ("REKEY_FAULTS", f);
+    let cases: &[(&str, &str)] = &[
+        crash("deactivate:begin"),
+        crash("deactivate:effect"),
+        crash("deactivate:done"),
+        crash("create_key:done"),
+        crash("deliver:effect"),
+        crash("promote:done"),
+        crash("finish:done"),
+        faults("iam:UpdateAccessKey@after"),
+        faults("iam:UpdateAccessKey@before*2"),
+        faults("iam:GetAccessKeyLastUsed@before*2"),
+        faults("secretsmanager:PutSecretValue@after"),
+        faults("iam:CreateAccessKey@after"),
+    ];
+    for (var, value) in cases {
+        let case = format!("{var}={value}");
+        let w = Stale::new(&[1]).await;
+        let old = bound_users(&w.accounts[0], 1).await.remove(0);
+        let first = w.enforce_with(&[(var, value)], &["--apply"]);
+        if *var == "REKEY_CRASH_AT" {
+            assert!(
+                crate::support::stderr(&first).contains("crashing at"),
+                "{case}: {}",
+                said(&first)
+            );
+        }
+        let second = w.enforce(&["--apply"]);
+        assert!([0, 2].contains(&code(&second)), "{case}: {}", said(&second));
+        let third = w.enforce(&["--apply"]);
+        assert_eq!(code(&third), 0, "{case}: {}", said(&third));
+        assert_eq!(
+            by_user(&json_out(&third)),
+            vec![],
+            "{case}: all settled: {:#}",
+            json_out(&third)["results"]
+        );
+        settled(&w, &old, ("Inactive", "Active"), &case).await;
+    }
+    // The deletion, a recovery window later, killed at each of its records.
+    for point in ["delete:begin", "delete:effect", "delete:done"] {
+        let w = Stale::new(&[1]).await;
+        let old = bound_users(&w.accounts[0], 1).await.remove(0);
+        let out = w.enforce(&["--apply"]);
+        assert_eq!(code(&out), 0, "{point}: {}", said(&out));
+        let later = ["--apply", "--as-of", "+8d"];
+        let first = w.enforce_with(&[("REKEY_CRASH_AT", point)], &later);
+        assert!(
+            crate::support::stderr(&first).contains("crashing at"),
+            "{point}"
+        );
+        let second = w.enforce(&later);
+        assert_eq!(code(&second), 0, "{point}: {}", said(&second));
+        // A recovery window later the replaced key is retired too.
+        settled(&w, &old, ("gone", "Inactive"), point).await;
+    }
+}

@@ -105,10 +105,6 @@ pub fn op_of(due: &Due) -> Option<KeyOp> {
 impl Actor<'_> {
     /// Carries out `a` as the module docs say.
     pub async fn act(&self, a: &KeyAction) -> Result<Acted, ActError> {
-        let op = op_of(&a.due).ok_or_else(|| ActError::Unusable {
-            label: a.label.clone(),
-            what: format!("`{}` is not a key action", a.due.stage()),
-        })?;
         let iam = self.iam(a).await?;
         let journal = |source| ActError::Journal {
             label: a.label.clone(),
@@ -118,7 +114,11 @@ impl Actor<'_> {
             .acquire_lease(&a.account_id, &a.user_name, self.holder, self.lease_ttl)
             .await
             .map_err(journal)?;
-        let result = self.under_lease(a, op, &iam).await;
+        let result = match op_of(&a.due) {
+            Some(op) => self.under_lease(a, op, &iam).await,
+            // A settle: nothing but the open act is acted on.
+            None => self.settle_only(a, &iam).await,
+        };
         // Released whatever happened; a lease that cannot be released
         // expires on its own.
         let _ = self.journal.release_lease(&lease).await;
@@ -226,6 +226,28 @@ impl Actor<'_> {
                     source,
                 })
             }
+        }
+    }
+
+    async fn settle_only(
+        &self,
+        a: &KeyAction,
+        iam: &crate::aws::AccountClients,
+    ) -> Result<Acted, ActError> {
+        let keys = (list_keys(iam, &a.user_name).await).map_err(|source| ActError::Call {
+            label: a.label.clone(),
+            doing: "listing the user's keys",
+            source,
+        })?;
+        let key = keys
+            .iter()
+            .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str()));
+        match self.records(a).await?.open {
+            Some(_) => {
+                self.settle(a, key).await?;
+                Ok(Acted::Done)
+            }
+            None => Ok(Acted::AlreadyDone),
         }
     }
 

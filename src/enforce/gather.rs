@@ -109,32 +109,62 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
             refused.insert(user, error_chain(e));
         }
     }
+    let journal_error = |e: crate::journal::JournalError| unreached(error_chain(&e));
+    let events = (cx.journal.key_events_in(&account).await).map_err(journal_error)?;
     let mut gathered_users = Vec::new();
     for u in inventory.users.iter().filter(|u| !u.is_root) {
         let name = &u.user.user_name;
-        let journal_error = |e: crate::journal::JournalError| unreached(error_chain(&e));
-        let events = (cx.journal.key_events(&account, name).await).map_err(journal_error)?;
         let rotations = (cx.journal.of_user(&account, name).await).map_err(journal_error)?;
-        let keys = (u.keys.iter())
+        let mine: Vec<crate::journal::KeyEvent> = (events.iter())
+            .filter(|e| &e.user_name == name)
+            .cloned()
+            .collect();
+        let mut keys: Vec<GatheredKey> = (u.keys.iter())
             .filter_map(|k| {
                 let key_id = k.access_key_id.clone()?;
                 Some(GatheredKey {
-                    recorded: recorded(&key_id, &events, &rotations),
+                    gone: false,
+                    recorded: recorded(&key_id, &mine, &rotations),
                     facts: KeyFacts {
-                        status: k.status,
-                        created: k.created,
                         last_used: k.last_used.clone(),
-                        has_destination: false,
-                        replaced_at: None,
-                        deactivated_by_rekey_at: None,
-                        reactivated_at: None,
+                        ..unknown_key(k.status, k.created)
                     },
                     key_id,
                 })
             })
             .collect();
+        keys.extend(gone_keys(&mine, &keys));
         gathered_users.push(GatheredUser {
             user: u.user.clone(),
+            keys,
+            rotation: Vec::new(),
+        });
+    }
+    // Users IAM lists no key of (or no longer lists) with an act a dead
+    // run left open on one of their keys: only that is left to settle.
+    let mut others: Vec<&str> = (events.iter())
+        .map(|e| e.user_name.as_str())
+        .filter(|n| !gathered_users.iter().any(|u| u.user.user_name == *n))
+        .collect();
+    others.sort();
+    others.dedup();
+    for name in others {
+        let mine: Vec<crate::journal::KeyEvent> = (events.iter())
+            .filter(|e| e.user_name == name)
+            .cloned()
+            .collect();
+        let keys = gone_keys(&mine, &[]);
+        if keys.is_empty() {
+            continue;
+        }
+        gathered_users.push(GatheredUser {
+            user: crate::model::User {
+                user_name: name.to_string(),
+                user_arn: format!("arn:{partition}:iam::{account}:user/{name}"),
+                path: "/".into(),
+                tags: BTreeMap::new(),
+                groups: Vec::new(),
+            },
             keys,
             rotation: Vec::new(),
         });
@@ -155,6 +185,39 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
         calls: clients.calls.total(),
         config: entered.config,
     })
+}
+
+/// A key's facts before the journal's and the destinations' are added.
+fn unknown_key(status: crate::model::KeyStatus, created: Option<OffsetDateTime>) -> KeyFacts {
+    KeyFacts {
+        status,
+        created,
+        last_used: None,
+        has_destination: false,
+        replaced_at: None,
+        deactivated_by_rekey_at: None,
+        reactivated_at: None,
+    }
+}
+
+/// The keys of one user's records (`events`) that IAM does not list
+/// (`listed`) and that an act a dead run left open concerns.
+fn gone_keys(events: &[crate::journal::KeyEvent], listed: &[GatheredKey]) -> Vec<GatheredKey> {
+    let mut ids: Vec<&str> = (events.iter())
+        .map(|e| e.key_id.as_str())
+        .filter(|k| !listed.iter().any(|l| l.key_id == *k))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    (ids.into_iter())
+        .map(|key_id| GatheredKey {
+            key_id: key_id.to_string(),
+            gone: true,
+            facts: unknown_key(crate::model::KeyStatus::Inactive, None),
+            recorded: recorded(key_id, events, &[]),
+        })
+        .filter(|k| k.recorded.open.is_some())
+        .collect()
 }
 
 /// The OU account `id` is directly in (None: the root), asked of
@@ -203,7 +266,7 @@ pub async fn refresh_use(
     let mut failed = Vec::new();
     for u in &mut g.account.users {
         for k in &mut u.keys {
-            if !needs_fresh_use(k, rules, now) {
+            if k.gone || !needs_fresh_use(k, rules, now) {
                 continue;
             }
             match last_used(&clients, &k.key_id).await {

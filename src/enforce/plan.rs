@@ -20,6 +20,9 @@ use crate::rotation::plan::{Action, PlanFinding, SkipReason};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatheredKey {
     pub key_id: String,
+    /// IAM no longer lists it: only a journal's open act on it is left to
+    /// settle.
+    pub gone: bool,
     pub facts: KeyFacts,
     pub recorded: Recorded,
 }
@@ -148,7 +151,6 @@ fn key_actions(
 ) -> Vec<Action> {
     let facts = facts_with_records(&k.facts, &k.recorded);
     let due = due(&facts, rules, now);
-    let key_id = k.key_id.clone();
     let action = |due: Due| KeyAction {
         label: KeyAction::label_of(&account.account_id, &u.user.user_name, &k.key_id),
         account_id: account.account_id.clone(),
@@ -163,8 +165,32 @@ fn key_actions(
         as_of: now,
         lapsed: lapsed.clone(),
     };
+    if k.gone {
+        return match k.recorded.open {
+            Some(_) => vec![Action::Settle(action(Due::Nothing { next: None }))],
+            None => Vec::new(),
+        };
+    }
+    let planned = planned(account, u, k, (&due, &facts), action);
+    // An act a dead run left open is settled even when nothing else is
+    // due: its Begin is closed by what IAM shows.
+    if k.recorded.open.is_some() && planned.iter().all(|a| matches!(a, Action::Skip { .. })) {
+        return vec![Action::Settle(action(Due::Nothing { next: None }))];
+    }
+    planned
+}
+
+/// The actions `due` makes for key `k` (`action` builds one). Pure.
+fn planned(
+    account: &GatheredAccount,
+    u: &GatheredUser,
+    k: &GatheredKey,
+    (due, facts): (&Due, &KeyFacts),
+    action: impl Fn(Due) -> KeyAction,
+) -> Vec<Action> {
+    let key_id = k.key_id.clone();
     let one = |a: Action| vec![a];
-    match &due {
+    match due {
         Due::Nothing { next } => one(skip(
             account,
             u,

@@ -147,9 +147,52 @@ pub async fn run(
             stopped: None,
         });
     }
-    let (results, stopped) = apply(req, &plan, (&journal, &deps, &holder), clock.as_ref()).await;
+    let ways = (&journal as &dyn Journal, &deps, &holder);
+    let unfinished = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Resume { .. } | Action::Undo { .. }));
+    if !unfinished || matches!(req.mode, EnforceMode::ApplyPlan(_)) {
+        let cap = req.max_actions.unwrap_or(usize::MAX);
+        let (results, stopped) = apply(req, (&plan, cap), ways, clock.as_ref()).await;
+        return Ok(EnforceOutcome {
+            plan,
+            applied: true,
+            results,
+            stopped,
+        });
+    }
+    // Unfinished rotations first, as the rotation engine does; then the
+    // plan made again, so an undone rotation's key is rotated in this
+    // same run rather than left past its stage until the next.
+    let first = Plan {
+        actions: (plan.actions.iter())
+            .filter(|a| matches!(a, Action::Resume { .. } | Action::Undo { .. }))
+            .cloned()
+            .collect(),
+        ..plan.clone()
+    };
+    let cap = req.max_actions.unwrap_or(usize::MAX);
+    let (mut results, stopped) = apply(req, (&first, cap), ways, clock.as_ref()).await;
+    if stopped.is_some() {
+        return Ok(EnforceOutcome {
+            plan,
+            applied: true,
+            results,
+            stopped,
+        });
+    }
+    let mut again = make_plan(req, &journal, &deps, clock.as_ref()).await?;
+    if let Some(stage) = &req.only {
+        again.actions.retain(|a| in_stage(a, stage));
+    }
+    let left = cap.saturating_sub(first.actions.len());
+    let (more, stopped) = apply(req, (&again, left), ways, clock.as_ref()).await;
+    results.extend(more);
+    let mut actions = first.actions;
+    actions.extend(again.actions);
     Ok(EnforceOutcome {
-        plan,
+        plan: Plan { actions, ..again },
         applied: true,
         results,
         stopped,
@@ -159,7 +202,7 @@ pub async fn run(
 /// Whether `a` belongs to `stage` (`--only`); skips stay, to say why.
 fn in_stage(a: &Action, stage: &str) -> bool {
     match a {
-        Action::Skip { .. } => true,
+        Action::Skip { .. } | Action::Settle(_) => true,
         Action::Rotate { .. }
         | Action::FreeSlot { .. }
         | Action::Resume { .. }
@@ -506,12 +549,11 @@ fn result_of(a: &Action, result: Result_, error: Option<String>) -> ActionResult
 /// order, and why the run stopped early, if it did.
 async fn apply(
     req: &EnforceRequest,
-    plan: &Plan,
-    (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
+    (plan, cap): (&Plan, usize),
+    (journal, deps, holder): (&dyn Journal, &Deps, &Holder),
     clock: &dyn Clock,
 ) -> (Vec<ActionResult>, Option<Stop>) {
     let all = units(plan);
-    let cap = req.max_actions.unwrap_or(usize::MAX);
     let indexed: Vec<(usize, &Action)> = all.iter().copied().enumerate().collect();
     let (mut now, later): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(i, _)| *i < cap);
     let mut results: Vec<ActionResult> = later

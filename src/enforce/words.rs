@@ -74,7 +74,13 @@ fn row(a: &Action) -> Row {
             Due::StillInUse { until, .. } => day(*until),
             _ => "now".into(),
         };
-        let mut why = due_words(&k.due);
+        let mut why = match a {
+            Action::Settle(_) => format!(
+                "a {} a dead run began: recorded as IAM shows it",
+                k.recorded.open.map_or("step", |o| o.as_str())
+            ),
+            _ => due_words(&k.due),
+        };
         if let Some(e) = &k.lapsed {
             why.push_str(&format!(" (exemption {} expired)", e.by));
         }

@@ -346,6 +346,10 @@ pub trait Journal: Send + Sync {
         user_name: &'a str,
     ) -> Answer<'a, Vec<KeyEvent>>;
 
+    /// Every record of the keys of one account, oldest first: what a plan
+    /// over the account reads at once (keys of users gone from IAM too).
+    fn key_events_in<'a>(&'a self, account_id: &'a str) -> Answer<'a, Vec<KeyEvent>>;
+
     /// Gives a lease up. Releasing one that is already gone is fine;
     /// one now held by another run gives [`JournalError::LeaseLost`].
     fn release_lease<'a>(&'a self, lease: &'a Lease) -> Answer<'a, ()>;

@@ -336,6 +336,10 @@ impl SqliteJournal {
         self.read(|tx| key_events::of_user(tx, account_id, user_name))
     }
 
+    pub fn key_events_in(&self, account_id: &str) -> Result<Vec<KeyEvent>, JournalError> {
+        self.read(|tx| key_events::of_account(tx, account_id))
+    }
+
     pub fn release_lease(&self, lease: &Lease) -> Result<(), JournalError> {
         self.write("releasing a lease", |tx, _| {
             let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;

@@ -110,6 +110,9 @@ pub enum Action {
     Retire(KeyAction),
     Deactivate(KeyAction),
     Delete(KeyAction),
+    /// Record what IAM shows of an act on the key a dead run left open
+    /// (nothing else is due for it now).
+    Settle(KeyAction),
     /// Leave the key alone.
     Skip {
         target: String,
@@ -322,6 +325,7 @@ impl Action {
             Action::Retire(_) => "retire",
             Action::Deactivate(_) => "deactivate",
             Action::Delete(_) => "delete",
+            Action::Settle(_) => "settle",
             Action::Skip { .. } => "skip",
         }
     }
@@ -333,7 +337,8 @@ impl Action {
             | Action::StillInUse(k)
             | Action::Retire(k)
             | Action::Deactivate(k)
-            | Action::Delete(k) => Some(k),
+            | Action::Delete(k)
+            | Action::Settle(k) => Some(k),
             _ => None,
         }
     }
@@ -571,7 +576,8 @@ pub async fn execute(engine: &Engine<'_>, action: &Action, deps: &Deps) -> Resul
         | Action::StillInUse(k)
         | Action::Retire(k)
         | Action::Deactivate(k)
-        | Action::Delete(k) => Err(Failure::new(
+        | Action::Delete(k)
+        | Action::Settle(k) => Err(Failure::new(
             Report::failed(&k.label, Status::Refused),
             RotateError::Refused {
                 target: k.label.clone(),

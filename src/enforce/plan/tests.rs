@@ -16,6 +16,7 @@ fn day(n: i64) -> OffsetDateTime {
 fn key(id: &str, has_destination: bool) -> GatheredKey {
     GatheredKey {
         key_id: id.into(),
+        gone: false,
         facts: KeyFacts {
             status: KeyStatus::Active,
             created: Some(DAY0),

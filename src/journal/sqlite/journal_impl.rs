@@ -99,6 +99,10 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::key_events(self, account_id, user_name) })
     }
 
+    fn key_events_in<'a>(&'a self, account_id: &'a str) -> Answer<'a, Vec<KeyEvent>> {
+        Box::pin(async move { SqliteJournal::key_events_in(self, account_id) })
+    }
+
     fn release_lease<'a>(&'a self, lease: &'a Lease) -> Answer<'a, ()> {
         Box::pin(async move { SqliteJournal::release_lease(self, lease) })
     }

@@ -77,6 +77,14 @@ pub(super) fn of_user(
     load(conn, &query, params![account_id, user_name])
 }
 
+pub(super) fn of_account(
+    conn: &Connection,
+    account_id: &str,
+) -> Result<Vec<KeyEvent>, JournalError> {
+    let query = format!("{SELECT} WHERE account_id = ?1 ORDER BY seq");
+    load(conn, &query, params![account_id])
+}
+
 /// Appends `new` if the rules allow it, and returns it as stored.
 pub(super) fn record(
     conn: &Connection,
