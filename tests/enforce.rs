@@ -745,20 +745,20 @@ async fn a_failed_canary_holds_the_other_accounts_back() {
 async fn the_run_stops_at_the_failure_rate_and_leaves_no_orphan() {
     let w = Stale::new(&[0]).await;
     let acct = &w.accounts[0];
-    let keys = bound_users(acct, 7).await;
+    let keys = bound_users(acct, 12).await;
     deny_secret_writes(&acct.account_id);
     let out = w.enforce(&["--apply", "--max-failure-rate", "50"]);
     assert_eq!(code(&out), 3, "{}", said(&out));
     let got = json_out(&out);
     assert_eq!(got["stopped"]["stopped"], "failure_rate", "{got:#}");
-    assert_eq!(got["stopped"]["failed"], 5);
     let results: Vec<String> = by_user(&got).into_iter().map(|(r, _)| r).collect();
-    assert_eq!(
-        results,
-        [
-            "failed", "failed", "failed", "failed", "failed", "not_run", "not_run"
-        ]
-    );
+    let failed = results.iter().filter(|r| *r == "failed").count();
+    let not_run = results.iter().filter(|r| *r == "not_run").count();
+    // Stopped once 5 of 5 failed; what had already started (at most 3
+    // other users, APPLY_CONCURRENCY - 1) finished.
+    assert_eq!(failed + not_run, 12, "{results:?}");
+    assert!((5..=8).contains(&failed), "{results:?}");
+    assert_eq!(got["stopped"]["failed"], 5, "{got:#}");
     for (j, key) in keys.iter().enumerate() {
         let user = format!("svc-{j}");
         assert_eq!(

@@ -255,6 +255,7 @@ fn downgrade_to_schema_1(path: &std::path::Path) {
          ALTER TABLE events RENAME TO events_v2;
          DROP INDEX rotations_unfinished;
          DROP INDEX rotations_of_user;
+         DROP TABLE key_events;
          {SCHEMA_1_TABLES}
          INSERT INTO rotations (id, account_id, user_name, user_arn, old_key_id, new_key_id,
              keys_before, destinations, old_key_action, run_id, last_step, last_phase, outcome,
@@ -330,7 +331,7 @@ async fn issue16_an_old_numbered_journal_is_migrated_and_its_unfinished_rotation
         "{}",
         crate::support::stdout(&second)
     );
-    assert_eq!(schema_version(&dev.journal), 2);
+    assert_eq!(schema_version(&dev.journal), 3);
     dev.assert_profile_works("dev");
     assert_eq!(dev.held("dev").access_key_id, new.access_key_id);
     let mut keys = dev.seeder.keys("dev").await;

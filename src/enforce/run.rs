@@ -555,7 +555,7 @@ async fn apply(
 ) -> (Vec<ActionResult>, Option<Stop>) {
     let all = units(plan);
     let indexed: Vec<(usize, &Action)> = all.iter().copied().enumerate().collect();
-    let (mut now, later): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(i, _)| *i < cap);
+    let (now, later): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(i, _)| *i < cap);
     let mut results: Vec<ActionResult> = later
         .into_iter()
         .map(|(_, a)| {
@@ -568,7 +568,6 @@ async fn apply(
         .collect();
     let is_canary =
         |a: &Action| account_of(a).is_some_and(|acc| req.canary.iter().any(|c| c == acc));
-    now.sort_by_key(|(i, a)| (!is_canary(a), *i));
     let exec = Exec {
         req,
         journal,
@@ -576,42 +575,21 @@ async fn apply(
         holder,
         clock,
     };
-    let mut stopped = None;
-    let (mut carried, mut failed, mut canary_failed) = (0usize, 0usize, 0usize);
-    let canaries = now.iter().filter(|(_, a)| is_canary(a)).count();
-    for (n, &(_, a)) in now.iter().enumerate() {
-        if stopped.is_some() || (n == canaries && canary_failed > 0) {
-            if stopped.is_none() {
-                stopped = Some(Stop::Canary {
-                    failed: canary_failed,
-                });
-            }
-            let why = match &stopped {
-                Some(Stop::Canary { .. }) => "waiting: a canary action did not succeed",
-                _ => "the run stopped at --max-failure-rate",
-            };
-            results.push(result_of(a, Result_::NotRun, Some(why.into())));
-            continue;
-        }
-        let r = exec.one(a).await;
-        carried += 1;
-        if matches!(r.result, Result_::Failed | Result_::Refused) {
-            failed += 1;
-            if is_canary(a) {
-                canary_failed += 1;
-            }
-        }
-        results.push(r);
-        if let Some(rate) = req.max_failure_rate
-            && carried >= 5
-            && (failed as f64) * 100.0 > rate * carried as f64
-        {
-            stopped = Some(Stop::FailureRate {
-                failed,
-                carried_out: carried,
-            });
-        }
+    let (canaries, rest): (Vec<_>, Vec<_>) = now.into_iter().partition(|(_, a)| is_canary(a));
+    let wave = Wave {
+        exec: &exec,
+        rate: req.max_failure_rate,
+        state: std::sync::Mutex::new(WaveState::default()),
+    };
+    results.extend(wave.run(canaries).await);
+    let canary_failed = wave.state.lock().expect("wave lock").failed;
+    if canary_failed > 0 && wave.state.lock().expect("wave lock").stopped.is_none() {
+        wave.state.lock().expect("wave lock").stopped = Some(Stop::Canary {
+            failed: canary_failed,
+        });
     }
+    results.extend(wave.run(rest).await);
+    let stopped = wave.state.into_inner().expect("wave lock").stopped;
     let order = |r: &ActionResult| {
         all.iter()
             .position(|a| {
@@ -621,6 +599,93 @@ async fn apply(
     };
     results.sort_by_key(order);
     (results, stopped)
+}
+
+/// Actions carried out at once: a user's actions always one after the
+/// other (they share its lease), different users' side by side.
+pub const APPLY_CONCURRENCY: usize = 4;
+
+#[derive(Default)]
+struct WaveState {
+    carried: usize,
+    failed: usize,
+    stopped: Option<Stop>,
+}
+
+/// Carries out units, each user's in order, [`APPLY_CONCURRENCY`] users
+/// at a time; once stopped (the failure rate, a failed canary), what has
+/// not started is not run.
+struct Wave<'a> {
+    exec: &'a Exec<'a>,
+    rate: Option<f64>,
+    state: std::sync::Mutex<WaveState>,
+}
+
+impl Wave<'_> {
+    async fn run(&self, units: Vec<(usize, &Action)>) -> Vec<ActionResult> {
+        let mut groups: Vec<Vec<&Action>> = Vec::new();
+        let mut of_user: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (_, a) in units {
+            let i = *of_user.entry(user_of(a)).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[i].push(a);
+        }
+        let done: Vec<Vec<ActionResult>> = stream::iter(groups)
+            .map(|group| async move {
+                let mut out = Vec::new();
+                for a in group {
+                    out.push(self.one(a).await);
+                }
+                out
+            })
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .collect()
+            .await;
+        done.into_iter().flatten().collect()
+    }
+
+    async fn one(&self, a: &Action) -> ActionResult {
+        if let Some(stop) = &self.state.lock().expect("wave lock").stopped {
+            let why = match stop {
+                Stop::Canary { .. } => "waiting: a canary action did not succeed",
+                Stop::FailureRate { .. } => "the run stopped at --max-failure-rate",
+            };
+            return result_of(a, Result_::NotRun, Some(why.into()));
+        }
+        let r = self.exec.one(a).await;
+        let mut state = self.state.lock().expect("wave lock");
+        state.carried += 1;
+        if matches!(r.result, Result_::Failed | Result_::Refused) {
+            state.failed += 1;
+        }
+        if let Some(rate) = self.rate
+            && state.stopped.is_none()
+            && state.carried >= 5
+            && (state.failed as f64) * 100.0 > rate * state.carried as f64
+        {
+            state.stopped = Some(Stop::FailureRate {
+                failed: state.failed,
+                carried_out: state.carried,
+            });
+        }
+        r
+    }
+}
+
+/// The (account, user) an action concerns.
+fn user_of(a: &Action) -> (String, String) {
+    match a {
+        Action::Rotate { plan, .. } => (plan.account_id.clone(), plan.user_name.clone()),
+        Action::Resume { unfinished, .. } | Action::Undo { unfinished, .. } => {
+            (unfinished.account_id.clone(), unfinished.user_name.clone())
+        }
+        other => other
+            .key_action()
+            .map(|k| (k.account_id.clone(), k.user_name.clone()))
+            .unwrap_or_default(),
+    }
 }
 
 struct Exec<'a> {
