@@ -310,6 +310,7 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
     let names: BTreeMap<String, &str> = (w.first.iter())
         .map(|(user, k)| (k.access_key_id.clone(), *user))
         .collect();
+    let mut said_all = String::new();
     for (n, want_actions, want_states) in TABLE {
         if *n == 94 {
             set_clock(&w.b.account_id, 94);
@@ -317,6 +318,9 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
         }
         let out = w.enforce(*n, &["--apply"]);
         assert_eq!(code(&out), 0, "day {n}: {}", said(&out));
+        said_all.push_str(&said(&out));
+        let table = w.enforce(*n, &["-o", "table"]);
+        said_all.push_str(&said(&table));
         let got = json_out(&out);
         let mut did: Vec<(String, String)> = results(&got)
             .into_iter()
@@ -370,6 +374,19 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
             "{user}"
         );
     }
+    // No secret in any output or in the journal's files: not the first
+    // keys', not those the rotations made.
+    let mut secrets: Vec<String> = (w.first.values())
+        .map(|k| k.secret_access_key.clone())
+        .collect();
+    for (acct, user) in [(&w.a, "svc-a"), (&w.b, "svc-b")] {
+        secrets.push(secret_key(&acct.secrets, user).await.secret_access_key);
+    }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for secret in &secrets {
+        assert!(!said_all.contains(secret), "a secret in rekey's output");
+    }
+    crate::support::stores::assert_no_secret_in(w.runner.state.path(), &secrets);
     // Every act is journaled once, Done, at the simulated moment it was
     // carried out for (and written at the real time).
     let journal = rekey::journal::SqliteJournal::open(
@@ -876,4 +893,72 @@ async fn a_run_killed_or_failed_at_any_step_is_settled_by_the_next() {
         // A recovery window later the replaced key is retired too.
         settled(&w, &old, ("gone", "Inactive"), point).await;
     }
+}
+
+/// `--reactivate` undoes a deactivation rekey made, within the recovery
+/// window, journaled; the key then keeps its grace anew. A key rekey did
+/// not deactivate, or one past its window, is refused, saying why.
+#[tokio::test]
+async fn reactivate_undoes_rekeys_deactivation_within_its_window_only() {
+    let w = Stale::new(&[2]).await;
+    let acct = &w.accounts[0];
+    let out = w.enforce(&["--apply"]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let (key, _) = acct.seeder.keys("p0-0").await.remove(0);
+    let back = w.enforce(&["--reactivate", &key]);
+    assert_eq!(code(&back), 0, "{}", said(&back));
+    assert_eq!(by_user(&json_out(&back)), owned(&[("done", "p0-0")]));
+    assert_eq!(
+        w.states(0).await,
+        owned(&[("p0-0", "Active"), ("p0-1", "Inactive")])
+    );
+    // Not deactivated again within its new grace; after it, it is.
+    let now = w.enforce(&["--apply"]);
+    assert_eq!(by_user(&json_out(&now)), vec![], "{}", said(&now));
+    let later = w.enforce(&["--apply", "--as-of", "+8d"]);
+    assert_eq!(code(&later), 0, "{}", said(&later));
+    let got = json_out(&later);
+    assert!(
+        by_user(&got).contains(&("done".to_string(), "p0-0".to_string())),
+        "{got:#}"
+    );
+    let journal = rekey::journal::SqliteJournal::open(
+        &w.runner.journal(),
+        std::sync::Arc::new(rekey::clock::SystemClock),
+    )
+    .unwrap();
+    let ops: Vec<String> = (journal.key_events(&acct.account_id, "p0-0").unwrap().iter())
+        .filter(|e| e.phase == rekey::journal::Phase::Done)
+        .map(|e| e.op.as_str().to_string())
+        .collect();
+    assert!(
+        ops.starts_with(&[
+            "deactivate".into(),
+            "reactivate".into(),
+            "deactivate".into()
+        ]),
+        "{ops:?}"
+    );
+    // Deactivated again as of day 8: past its window as of day 16.
+    let late = w.enforce(&["--reactivate", &key, "--as-of", "+16d"]);
+    assert_eq!(code(&late), 2, "{}", said(&late));
+    let why = json_out(&late)["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(why.contains("its recovery window ended at"), "{why}");
+    assert_eq!(
+        w.states(0).await[0],
+        ("p0-0".to_string(), "Inactive".to_string())
+    );
+    // One rekey never deactivated (p0-1's old key was deleted as of day 8).
+    let new = acct.seeder.add_key("p0-1", 1, false).await;
+    let theirs = w.enforce(&["--reactivate", &new.access_key_id]);
+    assert_eq!(code(&theirs), 2, "{}", said(&theirs));
+    let why = json_out(&theirs)["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(why.contains("rekey did not deactivate it"), "{why}");
+    assert!(!why.contains(&new.access_key_id), "key IDs masked: {why}");
 }

@@ -120,7 +120,13 @@ pub async fn run(
     let plan = match &req.mode {
         EnforceMode::ApplyPlan(plan) => (**plan).clone(),
         EnforceMode::Reactivate(key) => {
-            return reactivate(req, key, (&journal, &deps, &holder), clock.now()).await;
+            return reactivate(
+                req,
+                key,
+                (&journal, &deps, &holder),
+                req.audit.options.as_of,
+            )
+            .await;
         }
         _ => {
             let mut plan = make_plan(req, &journal, &deps, clock.as_ref()).await?;
@@ -787,69 +793,67 @@ fn refused_or_failed(e: &ActError) -> Result_ {
     }
 }
 
-/// `--reactivate KEY`: finds the key's user in the selected accounts and
-/// makes it active again, as [`super::act::reactivate`] checks.
+/// `--reactivate KEY`: finds the key among the selected accounts' users
+/// and makes it active again, as [`super::act::reactivate`] checks.
 async fn reactivate(
     req: &EnforceRequest,
     key_id: &str,
     (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
     now: OffsetDateTime,
 ) -> Result<EnforceOutcome, EnforceError> {
-    let plan = make_plan(req, journal, deps, &crate::clock::FixedClock::new(now)).await?;
-    let found = plan.actions.iter().find_map(|a| match a {
-        Action::Skip {
-            reason: SkipReason::Waiting { facts, .. },
-            account_id: Some(acc),
-            user_name: Some(user),
-            old_key_id: Some(k),
-            ..
-        } if k == key_id => Some((acc.clone(), user.clone(), facts.clone())),
-        other => other
-            .key_action()
-            .filter(|k| k.key_id == key_id)
-            .map(|k| (k.account_id.clone(), k.user_name.clone(), k.facts.clone())),
+    let opts = &req.audit.options;
+    let discovery = discover(&req.audit.selection, &opts.aws)
+        .await
+        .map_err(|e| e.named(req.audit.names))?;
+    let cx = Context {
+        deps,
+        journal,
+        entries: &req.entries,
+        policies: &opts.policies,
+        exemptions: &req.exemptions,
+        source: opts.source,
+        external_id: req.external_id.as_deref(),
+        secret_role: req.secret_role.as_ref(),
+    };
+    let gathered: Vec<Result<Gathered, Unreached>> = stream::iter(discovery.targets)
+        .map(|t| gather::account(t, &cx))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let found = gathered.iter().flatten().find_map(|g| {
+        g.account.users.iter().find_map(|u| {
+            let k = u.keys.iter().find(|k| k.key_id == key_id && !k.gone)?;
+            Some(super::KeyAction {
+                label: super::KeyAction::label_of(&g.account.account_id, &u.user.user_name, key_id),
+                account_id: g.account.account_id.clone(),
+                user_name: u.user.user_name.clone(),
+                user_arn: u.user.user_arn.clone(),
+                key_id: key_id.to_string(),
+                access: g.account.access.clone(),
+                facts: super::plan::facts_with_records(&k.facts, &k.recorded),
+                recorded: k.recorded.clone(),
+                rules: req.lifecycles.for_account(&g.account.account_id).clone(),
+                due: super::lifecycle::Due::Nothing { next: None },
+                as_of: now,
+                lapsed: None,
+            })
+        })
     });
-    let label = format!("key {}", crate::model::mask_key_id(key_id));
-    let Some((account, user, facts)) = found else {
-        let result = ActionResult {
+    let outcome = |result: ActionResult| EnforceOutcome {
+        plan: Plan::new(vec![]),
+        applied: true,
+        results: vec![result],
+        stopped: None,
+    };
+    let Some(action) = found else {
+        return Ok(outcome(ActionResult {
             action: "reactivate",
-            target: label,
+            target: format!("key {}", crate::model::mask_key_id(key_id)),
             account_id: None,
             key_id: Some(key_id.to_string()),
             result: Result_::Refused,
-            error: Some("no selected account has this key (or it cannot be planned)".into()),
-        };
-        return Ok(EnforceOutcome {
-            plan,
-            applied: true,
-            results: vec![result],
-            stopped: None,
-        });
-    };
-    let user_arn = format!("arn:aws:iam::{account}:user/{user}");
-    let gathered_access = plan
-        .actions
-        .iter()
-        .filter_map(|a| a.key_action())
-        .find(|k| k.account_id == account)
-        .map(|k| k.access.clone());
-    let access = match gathered_access {
-        Some(a) => a,
-        None => access_for(req, &account).await?,
-    };
-    let action = super::KeyAction {
-        label: super::KeyAction::label_of(&account, &user, key_id),
-        account_id: account.clone(),
-        user_name: user,
-        user_arn,
-        key_id: key_id.to_string(),
-        access,
-        facts,
-        recorded: Default::default(),
-        rules: req.lifecycles.for_account(&account).clone(),
-        due: super::lifecycle::Due::Nothing { next: None },
-        as_of: now,
-        lapsed: None,
+            error: Some("no user of the selected accounts has this key".into()),
+        }));
     };
     let actor = Actor {
         journal,
@@ -861,32 +865,12 @@ async fn reactivate(
         Ok(_) => (Result_::Done, None),
         Err(e) => (refused_or_failed(&e), Some(error_chain(&e))),
     };
-    Ok(EnforceOutcome {
-        plan: Plan::new(vec![]),
-        applied: true,
-        results: vec![ActionResult {
-            action: "reactivate",
-            target: action.label,
-            account_id: Some(account),
-            key_id: Some(key_id.to_string()),
-            result,
-            error,
-        }],
-        stopped: None,
-    })
-}
-
-/// How the account's IAM is reached when no action of the plan says:
-/// the selection's role, else the caller's own credentials.
-async fn access_for(
-    req: &EnforceRequest,
-    account: &str,
-) -> Result<crate::rotation::access::Access, EnforceError> {
-    Ok(match &req.audit.selection.role {
-        Some(role) => crate::rotation::access::Access::Role {
-            role: format!("arn:aws:iam::{account}:role/{role}"),
-            external_id: req.external_id.clone(),
-        },
-        None => crate::rotation::access::Access::Caller,
-    })
+    Ok(outcome(ActionResult {
+        action: "reactivate",
+        target: action.label,
+        account_id: Some(action.account_id),
+        key_id: Some(key_id.to_string()),
+        result,
+        error,
+    }))
 }
