@@ -372,7 +372,7 @@ impl ConfigFile {
         for (id, over) in &file.accounts {
             over.check_in_file(path, &format!("[accounts.\"{id}\"]"))?;
         }
-        file.check_enforce(path)?;
+        file.check_enforce(path, text)?;
         if file.audit.concurrency == Some(0) {
             return Err(InputError::ZeroCount {
                 origin: Origin::file(path, "[audit] concurrency"),
@@ -417,22 +417,32 @@ impl ConfigFile {
 impl ConfigFile {
     /// `[enforce]` and each `[accounts."ID".enforce]`, checked up front:
     /// a bad span is named as written, exemptions only at the top.
-    fn check_enforce(&self, path: &Path) -> Result<(), InputError> {
+    fn check_enforce(&self, path: &Path, text: &str) -> Result<(), InputError> {
+        // The line a table starts on (1 when it cannot be found).
+        let line_of = |header: &str, nth: usize| {
+            (text.lines().enumerate())
+                .filter(|(_, l)| l.trim_start().starts_with(header))
+                .nth(nth)
+                .map_or(1, |(i, _)| i + 1)
+        };
         let at = |table: String| move |key: &str| Origin::file(path, format!("{table} {key}"));
         let policy = Policy::default();
         self.enforce.lifecycle(&policy, at("[enforce]".into()))?;
         if self.policy.enforce.is_some() {
             return Err(InputError::BadConfig {
                 path: path.to_path_buf(),
-                line: 1,
+                line: line_of("[policy.enforce]", 0),
                 column: 1,
                 message: "[policy.enforce]: write the lifecycle in [enforce]".into(),
             });
         }
         crate::enforce::exempt::Exemptions::new(&self.enforce.exempt).map_err(|e| {
+            let crate::enforce::exempt::ExemptError::Entry { number, .. } = &e else {
+                unreachable!("entries give entry errors")
+            };
             InputError::BadConfig {
                 path: path.to_path_buf(),
-                line: 1,
+                line: line_of("[[enforce.exempt]]", number - 1),
                 column: 1,
                 message: e.to_string(),
             }
@@ -443,7 +453,7 @@ impl ConfigFile {
             if !e.exempt.is_empty() {
                 return Err(InputError::BadConfig {
                     path: path.to_path_buf(),
-                    line: 1,
+                    line: line_of(&format!("[[accounts.\"{id}\".enforce.exempt]]"), 0),
                     column: 1,
                     message: format!(
                         "{table}: exemptions go in [[enforce.exempt]], with account = \"{id}\""
@@ -839,6 +849,76 @@ mod tests {
             .check(|key| Origin::Flag(format!("--{}", key.replace('_', "-"))))
             .unwrap_err();
         assert!(e.to_string().starts_with("--max-age: `soon`"), "{e}");
+    }
+
+    #[test]
+    fn the_lifecycle_comes_from_enforce_over_the_defaults_per_account() {
+        let file = parse(
+            r#"
+            [policy]
+            max_age = "60d"
+            [enforce]
+            grace = "3d"
+            on_grace_max = "deactivate"
+            [accounts."111111111111"]
+            unused = 20
+            [accounts."111111111111".enforce]
+            grace = 10
+            deactivate_unused = true
+            [[enforce.exempt]]
+            group = "break-glass"
+            reason = "incident access"
+            "#,
+        )
+        .unwrap();
+        let policies = Policies::resolve(&file, &PolicySettings::default()).unwrap();
+        let all = file.lifecycles(&policies).unwrap();
+        let other = all.for_account("222222222222");
+        assert_eq!((other.max_age_days, other.grace_days), (60, 3));
+        assert_eq!(other.on_grace_max, OnGraceMax::Deactivate);
+        assert_eq!((other.warn_before_days, other.recovery_days), (14, 7));
+        assert!(!other.deactivate_unused);
+        let one = all.for_account("111111111111");
+        assert_eq!((one.grace_days, one.unused_days), (10, 20));
+        assert!(one.deactivate_unused);
+        assert_eq!(one.on_grace_max, OnGraceMax::Deactivate, "inherited");
+    }
+
+    #[test]
+    fn a_bad_enforce_setting_is_named_where_it_was_written() {
+        let said = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(
+            said("[enforce]\ngrace = \"soon\"").starts_with("rekey.toml [enforce] grace: `soon`"),
+            "{}",
+            said("[enforce]\ngrace = \"soon\"")
+        );
+        let over = said("[accounts.\"111111111111\".enforce]\nrecovery = 0");
+        assert!(
+            over.starts_with("rekey.toml [accounts.\"111111111111\".enforce] recovery: `0`"),
+            "{over}"
+        );
+        let bad = said("[enforce]\non_grace_max = \"shrug\"");
+        assert!(bad.contains("shrug"), "{bad}");
+        let entry = said(
+            "[[enforce.exempt]]\ngroup = \"a\"\nreason = \"r\"\n\n[[enforce.exempt]]\nuser = \"x\"\nreason = \"\"",
+        );
+        assert_eq!(
+            entry,
+            "rekey.toml:5:1: not a valid rekey config file: [[enforce.exempt]] entry 2: give a reason"
+        );
+        let misplaced = said("[policy.enforce]\ngrace = 3");
+        assert!(
+            misplaced.contains("write the lifecycle in [enforce]"),
+            "{misplaced}"
+        );
+        let per_account =
+            said("[[accounts.\"111111111111\".enforce.exempt]]\ngroup = \"g\"\nreason = \"r\"");
+        assert!(
+            per_account
+                .contains("exemptions go in [[enforce.exempt]], with account = \"111111111111\""),
+            "{per_account}"
+        );
+        assert!(said("[enforce]\ncolour = 1").contains("unknown field `colour`"));
     }
 
     #[test]

@@ -17,15 +17,15 @@
 //! | [`discovery`] | which accounts: profiles, an account list + role, Organizations |
 //! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
-//! | [`request`] | what a person asked for (`AuditRequest`, `RotateRequest`), every default decided and every value checked in one place; carried out by `request::audit::run` and `request::rotate::run` |
+//! | [`request`] | what a person asked for (`AuditRequest`, `RotateRequest`, `EnforceRequest`), every default decided and every value checked in one place; carried out by `request::audit::run` and `request::rotate::run` |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
 //! | [`securityhub`] | an audit's findings imported into each account's AWS Security Hub (ASFF) |
 //! | [`clock`] | the time source, passed in so tests can set "now" |
 //! | [`rotation`] | the library run (`rotation::run`): jobs as data (`JobSpec`: subject, access, destinations) opened by one constructor (`Job::open`), plan, the step order as a pure function, resume; profile → key targets |
 //! | [`destination`] | where a new secret is delivered: profiles of the shared credentials and config files; their journaled form (`DestinationSpec`) |
-//! | [`journal`] | every rotation step recorded before and after its side effect; leases |
-//! | [`enforce`] | the access-key lifecycle (issue 17): what is due for one key, pure; the planner and command still to come |
+//! | [`journal`] | every rotation step, and every act on a key outside a rotation, recorded before and after its side effect; leases |
+//! | [`enforce`] | the access-key lifecycle (`rekey enforce`): what is due for one key and the exemptions (pure), the gathered facts, the per-account planner (pure), the key acts journaled under the user's lease, the run in waves |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 

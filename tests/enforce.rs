@@ -962,3 +962,71 @@ async fn reactivate_undoes_rekeys_deactivation_within_its_window_only() {
     assert!(why.contains("rekey did not deactivate it"), "{why}");
     assert!(!why.contains(&new.access_key_id), "key IDs masked: {why}");
 }
+
+/// With no selector, `enforce` plans the caller's own account. The plan
+/// as a table and as Markdown gives, per key (masked), the action, why,
+/// and when its next stage falls due; JSON carries the full IDs.
+#[tokio::test]
+async fn the_plan_is_read_as_a_table_or_markdown_for_the_callers_own_account() {
+    let account = moto().new_account();
+    let seeder = crate::support::Seeder::new(&account.account_id, &sdk_config(&account.admin));
+    let ids = seeder
+        .user(
+            "old-timer",
+            "/",
+            &[],
+            &[],
+            &[crate::support::key(120, Some(2))],
+        )
+        .await;
+    let soon = seeder
+        .user("soon", "/", &[], &[], &[crate::support::key(80, Some(1))])
+        .await;
+    let runner = Runner::new(&account.admin);
+    let journal = runner.journal();
+    let run = |format: &str| {
+        runner.home.rekey(&[
+            "enforce",
+            "--journal",
+            journal.to_str().unwrap(),
+            "-o",
+            format,
+        ])
+    };
+    let table = run("table");
+    assert_eq!(code(&table), 0, "{}", said(&table));
+    let text = crate::support::stdout(&table);
+    for want in [
+        "ACTION",
+        "WHY",
+        "NEXT",
+        "deactivate",
+        "warn",
+        "no destination: deactivate",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let masked = rekey::model::mask_key_id(&ids[0]);
+    assert!(text.contains(&masked), "{text}");
+    assert!(
+        !text.contains(&ids[0]) && !text.contains(&soon[0]),
+        "masked: {text}"
+    );
+    assert!(text.contains("action(s) due"), "{text}");
+    let md = crate::support::stdout(&run("markdown"));
+    assert!(md.contains("| ACTION | KEY | WHY | NEXT |"), "{md}");
+    assert!(
+        md.contains(&format!("| deactivate | key {masked} of user old-timer")),
+        "{md}"
+    );
+    let json = json_out(&run("json"));
+    let of = |id: &str| {
+        (json["actions"].as_array().unwrap().iter())
+            .find(|a| a["key_id"] == id || a["old_key_id"] == id)
+            .map(|a| a["action"].as_str().unwrap().to_string())
+    };
+    assert_eq!(of(&ids[0]).as_deref(), Some("deactivate"), "{json:#}");
+    assert_eq!(of(&soon[0]).as_deref(), Some("warn"), "{json:#}");
+    // Planning wrote nothing: no journal file.
+    assert!(!journal.exists(), "a plan writes no journal");
+}
