@@ -138,12 +138,8 @@ impl Actor<'_> {
                 source,
             }
         };
-        let keys = list_keys(iam, &a.user_name)
-            .await
-            .map_err(call("listing the user's keys"))?;
-        let key = keys
-            .iter()
-            .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str()));
+        let key = listed(iam, a).await?;
+        let key = key.as_ref();
         self.settle(a, key).await?;
         let records = self.records(a).await?;
         let Some(key) = key else {
@@ -234,17 +230,10 @@ impl Actor<'_> {
         a: &KeyAction,
         iam: &crate::aws::AccountClients,
     ) -> Result<Acted, ActError> {
-        let keys = (list_keys(iam, &a.user_name).await).map_err(|source| ActError::Call {
-            label: a.label.clone(),
-            doing: "listing the user's keys",
-            source,
-        })?;
-        let key = keys
-            .iter()
-            .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str()));
+        let key = listed(iam, a).await?;
         match self.records(a).await?.open {
             Some(_) => {
-                self.settle(a, key).await?;
+                self.settle(a, key.as_ref()).await?;
                 Ok(Acted::Done)
             }
             None => Ok(Acted::AlreadyDone),
@@ -339,6 +328,18 @@ impl Actor<'_> {
             })?;
         Ok(self.deps.clients().account(&config))
     }
+}
+
+/// The action's key as IAM lists it now (None: gone).
+async fn listed(iam: &crate::aws::AccountClients, a: &KeyAction) -> Result<Option<Key>, ActError> {
+    let keys = (list_keys(iam, &a.user_name).await).map_err(|source| ActError::Call {
+        label: a.label.clone(),
+        doing: "listing the user's keys",
+        source,
+    })?;
+    Ok(keys
+        .into_iter()
+        .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str())))
 }
 
 /// Why an account's IAM cannot be reached.
@@ -461,14 +462,8 @@ pub async fn reactivate(
             source,
         })?;
     let result = async {
-        let keys = (list_keys(&iam, &a.user_name).await).map_err(|source| ActError::Call {
-            label: a.label.clone(),
-            doing: "listing the user's keys",
-            source,
-        })?;
-        let key = keys
-            .iter()
-            .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str()));
+        let key = listed(&iam, a).await?;
+        let key = key.as_ref();
         actor.settle(a, key).await?;
         let records = actor.records(a).await?;
         let refuse = |why: String| ActError::Changed {

@@ -109,12 +109,40 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
             refused.insert(user, error_chain(e));
         }
     }
-    let journal_error = |e: crate::journal::JournalError| unreached(error_chain(&e));
-    let events = (cx.journal.key_events_in(&account).await).map_err(journal_error)?;
+    let gathered_users = users_of(cx, (&account, &partition), &inventory)
+        .await
+        .map_err(|e| unreached(error_chain(&e)))?;
+    let ou = match cx.exemptions.names_ous() {
+        true => ou_of(cx.deps, &account).await.map_err(unreached)?,
+        false => None,
+    };
+    Ok(Gathered {
+        account: GatheredAccount {
+            account_id: account,
+            ou,
+            access: entered.access.clone(),
+            users: gathered_users,
+        },
+        specs,
+        refused,
+        calls: clients.calls.total(),
+        config: entered.config,
+    })
+}
+
+/// The account's users with their keys and what the journal says of
+/// each key; and users IAM lists no key of with an act a dead run left
+/// open on one of their keys (only that is left to settle).
+async fn users_of(
+    cx: &Context<'_>,
+    (account, partition): (&str, &str),
+    inventory: &crate::model::Inventory,
+) -> Result<Vec<GatheredUser>, crate::journal::JournalError> {
+    let events = cx.journal.key_events_in(account).await?;
     let mut gathered_users = Vec::new();
     for u in inventory.users.iter().filter(|u| !u.is_root) {
         let name = &u.user.user_name;
-        let rotations = (cx.journal.of_user(&account, name).await).map_err(journal_error)?;
+        let rotations = cx.journal.of_user(account, name).await?;
         let mine: Vec<crate::journal::KeyEvent> = (events.iter())
             .filter(|e| &e.user_name == name)
             .cloned()
@@ -169,22 +197,7 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
             rotation: Vec::new(),
         });
     }
-    let ou = match cx.exemptions.names_ous() {
-        true => ou_of(cx.deps, &account).await.map_err(unreached)?,
-        false => None,
-    };
-    Ok(Gathered {
-        account: GatheredAccount {
-            account_id: account,
-            ou,
-            access: entered.access.clone(),
-            users: gathered_users,
-        },
-        specs,
-        refused,
-        calls: clients.calls.total(),
-        config: entered.config,
-    })
+    Ok(gathered_users)
 }
 
 /// A key's facts before the journal's and the destinations' are added.

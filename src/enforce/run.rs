@@ -128,21 +128,15 @@ pub async fn run(
             )
             .await;
         }
-        _ => {
-            let mut plan = make_plan(req, &journal, &deps, clock.as_ref()).await?;
-            if let Some(stage) = &req.only {
-                plan.actions.retain(|a| in_stage(a, stage));
-            }
-            plan
-        }
+        _ => make_plan(req, &journal, &deps, clock.as_ref()).await?,
     };
     if let Some(path) = &req.plan_out {
         let text = serde_json::to_string_pretty(&plan).expect("a plan serializes");
         crate::atomic::write(path, text.as_bytes(), 0o600, None).map_err(|source| {
-            EnforceError::Input(crate::error::InputError::Read {
+            EnforceError::WritePlan {
                 path: path.clone(),
                 source,
-            })
+            }
         })?;
     }
     if !applying {
@@ -154,55 +148,52 @@ pub async fn run(
         });
     }
     let ways = (&journal as &dyn Journal, &deps, &holder);
-    let unfinished = plan
-        .actions
-        .iter()
-        .any(|a| matches!(a, Action::Resume { .. } | Action::Undo { .. }));
-    if !unfinished || matches!(req.mode, EnforceMode::ApplyPlan(_)) {
-        let cap = req.max_actions.unwrap_or(usize::MAX);
-        let (results, stopped) = apply(req, (&plan, cap), ways, clock.as_ref()).await;
-        return Ok(EnforceOutcome {
-            plan,
-            applied: true,
-            results,
-            stopped,
-        });
+    apply_plan(req, plan, ways, clock.as_ref()).await
+}
+
+/// Carries `plan` out. With `--apply` (not a reviewed file), unfinished
+/// rotations go first, as the rotation engine does; then the plan is made
+/// again, so an undone rotation's key is rotated in this same run rather
+/// than left past its stage until the next.
+async fn apply_plan(
+    req: &EnforceRequest,
+    plan: Plan,
+    ways: (&dyn Journal, &Deps, &Holder),
+    clock: &dyn Clock,
+) -> Result<EnforceOutcome, EnforceError> {
+    let (journal, deps, _) = ways;
+    let cap = req.max_actions.unwrap_or(usize::MAX);
+    let is_unfinished = |a: &Action| matches!(a, Action::Resume { .. } | Action::Undo { .. });
+    let outcome = |plan, (results, stopped)| EnforceOutcome {
+        plan,
+        applied: true,
+        results,
+        stopped,
+    };
+    if !plan.actions.iter().any(is_unfinished) || matches!(req.mode, EnforceMode::ApplyPlan(_)) {
+        let done = apply(req, (&plan, cap), ways, clock).await;
+        return Ok(outcome(plan, done));
     }
-    // Unfinished rotations first, as the rotation engine does; then the
-    // plan made again, so an undone rotation's key is rotated in this
-    // same run rather than left past its stage until the next.
     let first = Plan {
-        actions: (plan.actions.iter())
-            .filter(|a| matches!(a, Action::Resume { .. } | Action::Undo { .. }))
+        actions: plan
+            .actions
+            .iter()
+            .filter(|a| is_unfinished(a))
             .cloned()
             .collect(),
         ..plan.clone()
     };
-    let cap = req.max_actions.unwrap_or(usize::MAX);
-    let (mut results, stopped) = apply(req, (&first, cap), ways, clock.as_ref()).await;
+    let (mut results, stopped) = apply(req, (&first, cap), ways, clock).await;
     if stopped.is_some() {
-        return Ok(EnforceOutcome {
-            plan,
-            applied: true,
-            results,
-            stopped,
-        });
+        return Ok(outcome(plan, (results, stopped)));
     }
-    let mut again = make_plan(req, &journal, &deps, clock.as_ref()).await?;
-    if let Some(stage) = &req.only {
-        again.actions.retain(|a| in_stage(a, stage));
-    }
+    let again = make_plan(req, journal, deps, clock).await?;
     let left = cap.saturating_sub(first.actions.len());
-    let (more, stopped) = apply(req, (&again, left), ways, clock.as_ref()).await;
+    let (more, stopped) = apply(req, (&again, left), ways, clock).await;
     results.extend(more);
     let mut actions = first.actions;
-    actions.extend(again.actions);
-    Ok(EnforceOutcome {
-        plan: Plan { actions, ..again },
-        applied: true,
-        results,
-        stopped,
-    })
+    actions.extend(again.actions.clone());
+    Ok(outcome(Plan { actions, ..again }, (results, stopped)))
 }
 
 /// Whether `a` belongs to `stage` (`--only`); skips stay, to say why.
@@ -217,15 +208,14 @@ fn in_stage(a: &Action, stage: &str) -> bool {
     }
 }
 
-/// Gathers every account and plans every key (pure once gathered).
-async fn make_plan(
+/// Discovers the selected accounts and gathers each, `--concurrency` at a
+/// time.
+async fn gather_all(
     req: &EnforceRequest,
     journal: &dyn Journal,
     deps: &Deps,
-    clock: &dyn Clock,
-) -> Result<Plan, EnforceError> {
+) -> Result<Vec<Result<Gathered, Unreached>>, EnforceError> {
     let opts = &req.audit.options;
-    let now = opts.as_of;
     let discovery = discover(&req.audit.selection, &opts.aws)
         .await
         .map_err(|e| e.named(req.audit.names))?;
@@ -239,11 +229,24 @@ async fn make_plan(
         external_id: req.external_id.as_deref(),
         secret_role: req.secret_role.as_ref(),
     };
-    let results: Vec<Result<Gathered, Unreached>> = stream::iter(discovery.targets)
+    Ok(stream::iter(discovery.targets)
         .map(|t| gather::account(t, &cx))
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
-        .await;
+        .await)
+}
+
+/// Gathers every account and plans every key (pure once gathered),
+/// limited to `--only`'s stage.
+async fn make_plan(
+    req: &EnforceRequest,
+    journal: &dyn Journal,
+    deps: &Deps,
+    clock: &dyn Clock,
+) -> Result<Plan, EnforceError> {
+    let opts = &req.audit.options;
+    let now = opts.as_of;
+    let results = gather_all(req, journal, deps).await?;
     let mut gathered = Vec::new();
     let mut skips = Vec::new();
     for r in results {
@@ -288,6 +291,9 @@ async fn make_plan(
         findings.extend(f);
     }
     actions.extend(skips);
+    if let Some(stage) = &req.only {
+        actions.retain(|a| in_stage(a, stage));
+    }
     Ok(Plan {
         made_at: Some(clock.now()),
         as_of: (now != opts.now).then_some(now),
@@ -306,6 +312,48 @@ async fn rotations(
     (journal, deps): (&dyn Journal, &Deps),
     clock: &dyn Clock,
 ) -> (BTreeMap<(String, String), Vec<Action>>, Vec<Action>) {
+    let opts = &req.audit.options;
+    let jobs = open_jobs(req, gathered, deps).await;
+    let options = RunOptions {
+        rotate: &req.rotate,
+        mode: Mode::Plan,
+        concurrency: opts.concurrency.clamp(1, 8),
+        clock,
+        prompt: &NoPrompt,
+        holder: Holder::current(req.rotate.run_id.clone()),
+        deps,
+    };
+    let run = crate::rotation::run(&jobs, journal, &options).await;
+    // Which key each bound user's destination holds.
+    let mut held: BTreeMap<(String, String), String> = BTreeMap::new();
+    for r in run
+        .reports
+        .iter()
+        .chain(run.failures.iter().map(|f| &f.report))
+    {
+        if let (Some(a), Some(u), Some(k)) = (&r.account_id, &r.user_name, &r.old_key_id) {
+            held.insert((a.clone(), u.clone()), k.clone());
+        }
+    }
+    for g in gathered.iter_mut() {
+        for u in &mut g.account.users {
+            let holds = held.get(&(g.account.account_id.clone(), u.user.user_name.clone()));
+            for k in &mut u.keys {
+                k.facts.has_destination = holds == Some(&k.key_id);
+            }
+        }
+    }
+    let plan = Plan::of_run(
+        &run,
+        Vec::<(&crate::rotation::engine::Report, String)>::new(),
+    );
+    group_by_user(plan, gathered)
+}
+
+/// The jobs of the bound users who are neither exempt nor refused, each
+/// with its account's max age; a destination that cannot be opened
+/// refuses its user.
+async fn open_jobs(req: &EnforceRequest, gathered: &mut [Gathered], deps: &Deps) -> Vec<Job> {
     let opts = &req.audit.options;
     let mut jobs = Vec::new();
     for g in gathered.iter_mut() {
@@ -351,39 +399,12 @@ async fn rotations(
             }
         }
     }
-    let options = RunOptions {
-        rotate: &req.rotate,
-        mode: Mode::Plan,
-        concurrency: opts.concurrency.clamp(1, 8),
-        clock,
-        prompt: &NoPrompt,
-        holder: Holder::current(req.rotate.run_id.clone()),
-        deps,
-    };
-    let run = crate::rotation::run(&jobs, journal, &options).await;
-    // Which key each bound user's destination holds.
-    let mut held: BTreeMap<(String, String), String> = BTreeMap::new();
-    for r in run
-        .reports
-        .iter()
-        .chain(run.failures.iter().map(|f| &f.report))
-    {
-        if let (Some(a), Some(u), Some(k)) = (&r.account_id, &r.user_name, &r.old_key_id) {
-            held.insert((a.clone(), u.clone()), k.clone());
-        }
-    }
-    for g in gathered.iter_mut() {
-        for u in &mut g.account.users {
-            let holds = held.get(&(g.account.account_id.clone(), u.user.user_name.clone()));
-            for k in &mut u.keys {
-                k.facts.has_destination = holds == Some(&k.key_id);
-            }
-        }
-    }
-    let plan = Plan::of_run(
-        &run,
-        Vec::<(&crate::rotation::engine::Report, String)>::new(),
-    );
+    jobs
+}
+
+/// The rotation plan's actions by (account, user), and its unfinished
+/// rotations of the gathered accounts. Pure.
+fn group_by_user(plan: Plan, gathered: &[Gathered]) -> (ByUser, Vec<Action>) {
     let accounts: Vec<&str> = gathered
         .iter()
         .map(|g| g.account.account_id.as_str())
@@ -421,6 +442,9 @@ async fn rotations(
     }
     (by_user, unfinished)
 }
+
+/// Actions by (account, user).
+type ByUser = BTreeMap<(String, String), Vec<Action>>;
 
 fn assign(account: &mut GatheredAccount, by_user: &BTreeMap<(String, String), Vec<Action>>) {
     for u in &mut account.users {
@@ -801,25 +825,7 @@ async fn reactivate(
     (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
     now: OffsetDateTime,
 ) -> Result<EnforceOutcome, EnforceError> {
-    let opts = &req.audit.options;
-    let discovery = discover(&req.audit.selection, &opts.aws)
-        .await
-        .map_err(|e| e.named(req.audit.names))?;
-    let cx = Context {
-        deps,
-        journal,
-        entries: &req.entries,
-        policies: &opts.policies,
-        exemptions: &req.exemptions,
-        source: opts.source,
-        external_id: req.external_id.as_deref(),
-        secret_role: req.secret_role.as_ref(),
-    };
-    let gathered: Vec<Result<Gathered, Unreached>> = stream::iter(discovery.targets)
-        .map(|t| gather::account(t, &cx))
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
+    let gathered = gather_all(req, journal, deps).await?;
     let found = gathered.iter().flatten().find_map(|g| {
         g.account.users.iter().find_map(|u| {
             let k = u.keys.iter().find(|k| k.key_id == key_id && !k.gone)?;

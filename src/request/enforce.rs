@@ -114,10 +114,18 @@ pub enum EnforceError {
     BadRate { origin: Origin, value: String },
     #[error("{origin}: `{value}` is not a duration (write e.g. 24h, 2d or 90m)")]
     BadPlanAge { origin: Origin, value: String },
+    #[error("{origin}: `{value}` is not a format of the plan; write table, json or markdown")]
+    BadFormat { origin: Origin, value: String },
     #[error("{origin}: `{value}` is not an access key ID")]
     BadKeyId { origin: Origin, value: String },
     #[error("{one} and {other} cannot be given together")]
     Conflict { one: Origin, other: Origin },
+    #[error("cannot write the plan to {}", path.display())]
+    WritePlan {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{origin} {}: cannot read it", path.display())]
     ReadPlan {
         origin: Origin,
@@ -160,6 +168,16 @@ impl EnforceRequest {
     pub fn from_input(input: &EnforceInput, ctx: &Context) -> Result<EnforceRequest, EnforceError> {
         let name = |s| ctx.name(s);
         let audit = AuditRequest::from_input(&input.scope, ctx)?;
+        use crate::report::Format;
+        if !matches!(
+            audit.format,
+            Format::Table | Format::Json | Format::Markdown
+        ) {
+            return Err(EnforceError::BadFormat {
+                origin: name(Setting::Output),
+                value: audit.format.to_string(),
+            });
+        }
         let file = match &input.scope.config {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
@@ -374,6 +392,11 @@ mod tests {
                 .to_string()
         };
         assert!(of(|i| i.only = Some("rotat".into())).starts_with("only: `rotat` is not a stage"));
+        let html = of(|i| i.scope.output = Some(crate::report::Format::Html));
+        assert!(
+            html.contains("`html` is not a format of the plan"),
+            "{html}"
+        );
         assert!(of(|i| i.max_failure_rate = Some(101.0)).contains("not a percentage"));
         assert!(of(|i| i.max_actions = Some(0)).contains("at least 1"));
         assert!(of(|i| i.plan_max_age = Some("soon".into())).contains("plan_max_age: `soon`"));

@@ -77,6 +77,7 @@ named_enum! {
         MaxActions = "max_actions",
         MaxFailureRate = "max_failure_rate",
         Reactivate = "reactivate",
+        Output = "output",
     }
 }
 

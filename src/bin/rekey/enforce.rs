@@ -9,57 +9,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rekey::clock::SystemClock;
-use rekey::inventory::Source;
 use rekey::report::Format;
 use rekey::request::AuditInput;
 use rekey::request::enforce::{EnforceInput, EnforceRequest};
 
+use crate::scope::ScopeArgs;
 use crate::{GlobalArgs, context, env};
 
 #[derive(Debug, clap::Args)]
 pub struct EnforceArgs {
-    /// The account of this named profile (repeatable).
-    #[arg(long = "profile", value_name = "NAME")]
-    profiles: Vec<String>,
-    /// This account, entered through --role (repeatable).
-    #[arg(long = "account", value_name = "ID")]
-    accounts: Vec<String>,
-    /// File with one account ID per line (# comments), entered through --role.
-    #[arg(long = "accounts", value_name = "FILE")]
-    accounts_file: Option<PathBuf>,
-    /// Every ACTIVE account of the AWS Organization.
-    #[arg(long)]
-    org: bool,
-    /// With --org: only accounts in this OU and the OUs below it (repeatable).
-    #[arg(long = "ou", value_name = "ID")]
-    ous: Vec<String>,
-    /// Skip this account (repeatable).
-    #[arg(long = "exclude-account", value_name = "ID")]
-    exclude: Vec<String>,
-    /// Role assumed in each account (default with --org: OrganizationAccountAccessRole).
-    #[arg(long, value_name = "NAME")]
-    role: Option<String>,
-    /// External ID passed to AssumeRole.
-    #[arg(long, value_name = "X")]
-    external_id: Option<String>,
-    /// Where users and keys come from: the credential report or per-user API calls.
-    #[arg(long, value_name = "report|api")]
-    source: Option<Source>,
-    /// Accounts read at once (default 32).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
-    /// The max age (default 90d); rekey.toml [policy] max_age otherwise.
-    #[arg(long, value_name = "DAYS")]
-    max_age: Option<String>,
-    /// The unused span (default 45d).
-    #[arg(long, value_name = "DAYS")]
-    unused: Option<String>,
-    /// Plan (and apply) as of this moment: YYYY-MM-DD, RFC 3339, +Nd or -Nd.
-    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
-    as_of: Option<String>,
-    /// Settings file (rekey.toml: [enforce], [[enforce.exempt]], [[service]]).
-    #[arg(long, value_name = "FILE", env = "REKEY_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// table (default on a terminal), json (default otherwise), markdown.
     #[arg(long, short = 'o', value_name = "FORMAT")]
     output: Option<Format>,
@@ -102,24 +62,8 @@ impl EnforceArgs {
     fn input(self, global: &GlobalArgs) -> EnforceInput {
         EnforceInput {
             scope: AuditInput {
-                profiles: self.profiles,
-                accounts: self.accounts,
-                accounts_file: self.accounts_file,
-                org: self.org,
-                ous: self.ous,
-                exclude_accounts: self.exclude,
-                role: self.role,
-                external_id: self.external_id,
-                source: self.source,
-                concurrency: self.concurrency,
-                max_age: self.max_age,
-                unused: self.unused,
-                as_of: self.as_of,
-                config: self.config,
                 output: self.output,
-                endpoint_url: global.endpoint_url.clone(),
-                region: global.region.clone(),
-                ..AuditInput::default()
+                ..self.scope.input(global)
             },
             apply: self.apply,
             plan_out: self.plan_out,

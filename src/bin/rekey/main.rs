@@ -13,6 +13,7 @@ mod enforce;
 mod history;
 mod rotate;
 mod schedule;
+mod scope;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,17 +65,22 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // One line, whatever a source's Display does with newlines.
-            let text = format!("{err:#}");
-            let line: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            eprintln!("rekey: error: {}", line.join(" "));
+            say_error(&err);
             ExitCode::from(2)
         }
     }
+}
+
+/// Says `err` on stderr, on one line whatever a source's Display does with
+/// newlines.
+pub fn say_error(err: &anyhow::Error) {
+    let text = format!("{err:#}");
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("rekey: error: {}", line.join(" "));
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
