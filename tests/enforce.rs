@@ -311,6 +311,7 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
         .map(|(user, k)| (k.access_key_id.clone(), *user))
         .collect();
     let mut said_all = String::new();
+    let mut expected: BTreeMap<&str, &str> = BTreeMap::new();
     for (n, want_actions, want_states) in TABLE {
         if *n == 94 {
             set_clock(&w.b.account_id, 94);
@@ -340,13 +341,30 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
             "day {n}: what the run did: {:#}",
             got["plan"]["actions"]
         );
+        // The table says what changed; every original key is checked
+        // every day, and each rotation's new key from its day on.
         for (user, state) in *want_states {
+            expected.insert(user, state);
+        }
+        for (user, state) in &expected {
             let key = &w.first[user].access_key_id;
             let keys = keys_of(w.account(user), user).await;
             let now = (keys.iter())
                 .find(|(id, _)| id == key)
                 .map_or("gone", |(_, s)| s.as_str());
             assert_eq!(now, *state, "day {n}: {user}'s first key");
+            let others: Vec<&(String, String)> = keys.iter().filter(|(id, _)| id != key).collect();
+            let rotated = *n >= 91 && user.starts_with("svc-");
+            let want_others = if rotated { 1 } else { 0 };
+            assert_eq!(
+                others.len(),
+                want_others,
+                "day {n}: {user}'s keys: {keys:?}"
+            );
+            assert!(
+                others.iter().all(|(_, s)| s == "Active"),
+                "day {n}: {user}: {keys:?}"
+            );
         }
         // The same day again: nothing left to do.
         let again = w.enforce(*n, &["--apply"]);
@@ -874,6 +892,38 @@ async fn a_run_killed_or_failed_at_any_step_is_settled_by_the_next() {
             "{case}: all settled: {:#}",
             json_out(&third)["results"]
         );
+        settled(&w, &old, ("Inactive", "Active"), &case).await;
+    }
+    // Through a network that throttles, answers 5xx or resets
+    // connections: retried, and whatever failed is settled by a clean run.
+    for faults in [
+        crate::support::Faults {
+            throttle: 0.3,
+            ..Default::default()
+        },
+        crate::support::Faults {
+            error_5xx: 0.2,
+            ..Default::default()
+        },
+        crate::support::Faults {
+            reset: 0.1,
+            ..Default::default()
+        },
+    ] {
+        let case = format!("{faults:?}");
+        let w = Stale::new(&[1]).await;
+        let old = bound_users(&w.accounts[0], 1).await.remove(0);
+        let proxy = crate::support::Proxy::start(faults);
+        let endpoint = proxy.endpoint();
+        let env = [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_RETRY_MODE", "standard"),
+        ];
+        let first = w.enforce_with(&env, &["--apply"]);
+        assert!([0, 2].contains(&code(&first)), "{case}: {}", said(&first));
+        drop(proxy);
+        let second = w.enforce(&["--apply"]);
+        assert_eq!(code(&second), 0, "{case}: {}", said(&second));
         settled(&w, &old, ("Inactive", "Active"), &case).await;
     }
     // The deletion, a recovery window later, killed at each of its records.
