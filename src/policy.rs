@@ -85,22 +85,34 @@ impl Policy {
         })
     }
 
-    /// Why a user is exempt, if they are.
-    pub fn exemption(&self, user: &UserKeys) -> Option<String> {
+    /// Why a user is exempt at `now`, if they are.
+    pub fn exemption(&self, user: &UserKeys, now: OffsetDateTime) -> Option<String> {
         if user.is_root {
             // Root keys are never exempt: CIS 1.4 wants none at all.
             return None;
         }
-        self.exempts(&user.user)
+        self.exempts(&user.user, now)
     }
 
-    /// Why IAM user `u` (never the root user) is exempt, if they are: its
-    /// tag, a group, or a name pattern.
-    pub fn exempts(&self, u: &User) -> Option<String> {
-        if let Some(value) = u.tags.get(&self.exempt_tag)
-            && value.trim().eq_ignore_ascii_case("true")
-        {
-            return Some(format!("tag {}={}", self.exempt_tag, value));
+    /// Why IAM user `u` (never the root user) is exempt at `now`, if they
+    /// are: its tag (`true`, or a reason with a last day not past, see
+    /// [`exempt_tag_value`]; a tag that cannot be read exempts no one), a
+    /// group, or a name pattern.
+    pub fn exempts(&self, u: &User, now: OffsetDateTime) -> Option<String> {
+        if let Some(value) = u.tags.get(&self.exempt_tag) {
+            match exempt_tag_value(value) {
+                Ok(Some(TagExemption { reason: None, .. })) => {
+                    return Some(format!("tag {}={}", self.exempt_tag, value));
+                }
+                Ok(Some(TagExemption {
+                    reason: Some(reason),
+                    until,
+                })) if until.is_none_or(|d| now.date() <= d) => {
+                    let until = until.map(|d| format!(", until {d}")).unwrap_or_default();
+                    return Some(format!("tag {}: {reason}{until}", self.exempt_tag));
+                }
+                _ => {}
+            }
         }
         if let Some(group) = u.groups.iter().find(|g| self.exempt_groups.contains(g)) {
             return Some(format!("group {group}"));
@@ -115,6 +127,55 @@ impl Policy {
         hits.first()
             .map(|&i| format!("user matches {}", self.exempt_users[i]))
     }
+}
+
+/// What an exempt tag's value says: `true` (no reason, no last day), or
+/// `reason=TEXT` with an optional `until=YYYY-MM-DD`, split by `;`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagExemption {
+    /// None for `true`.
+    pub reason: Option<String>,
+    /// The last day it holds.
+    pub until: Option<Date>,
+}
+
+/// Reads an exempt tag's value (issue 17): `true`; `false` or empty (no
+/// exemption); or `until=2027-03-31;reason=vendor contract`. Anything else
+/// is an error saying what is wrong (the caller names the user and tag).
+/// Pure.
+pub fn exempt_tag_value(value: &str) -> Result<Option<TagExemption>, String> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("true") {
+        return Ok(Some(TagExemption {
+            reason: None,
+            until: None,
+        }));
+    }
+    if v.is_empty() || v.eq_ignore_ascii_case("false") {
+        return Ok(None);
+    }
+    let (mut reason, mut until) = (None, None);
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, val)) = part.split_once('=') else {
+            return Err(format!("`{part}` is not key=value"));
+        };
+        match k.trim() {
+            "reason" => reason = Some(val.trim().to_string()),
+            "until" => until = Some(parse_date(val.trim())?),
+            other => return Err(format!("unknown key `{other}`")),
+        }
+    }
+    let reason = reason.filter(|r| !r.is_empty()).ok_or("no reason")?;
+    Ok(Some(TagExemption {
+        reason: Some(reason),
+        until,
+    }))
+}
+
+/// A day written `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<Date, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &fmt).map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD)"))
 }
 
 named_enum! {
@@ -168,7 +229,7 @@ pub fn judge_user(user: &UserKeys, policy: &Policy, now: OffsetDateTime) -> Vec<
         .iter()
         .filter(|k| k.status == KeyStatus::Active)
         .count();
-    let exemption = policy.exemption(user);
+    let exemption = policy.exemption(user, now);
     user.keys
         .iter()
         .map(|key| judge_key(key, user.is_root, active, exemption.clone(), policy, now))
@@ -473,6 +534,30 @@ mod tests {
         assert_eq!(
             judge_user(&not_true, &p, NOW)[0].verdict,
             Verdict::NonCompliant
+        );
+        // A reason with a last day (issue 17): exempt through that day,
+        // not after it; a value that cannot be read exempts no one.
+        let day = NOW.date();
+        let with = |value: String| {
+            let mut u = user("frank", old());
+            u.user.tags.insert("rekey:exempt".into(), value);
+            judge_user(&u, &p, NOW)[0].clone()
+        };
+        let until = with(format!("until={day}; reason=vendor contract"));
+        assert_eq!(until.verdict, Verdict::Exempt);
+        assert_eq!(
+            until.exempt_reason.as_deref(),
+            Some(format!("tag rekey:exempt: vendor contract, until {day}").as_str())
+        );
+        let past = day.previous_day().unwrap();
+        assert_eq!(
+            with(format!("until={past};reason=vendor contract")).verdict,
+            Verdict::NonCompliant
+        );
+        assert_eq!(with("reason".into()).verdict, Verdict::NonCompliant);
+        assert_eq!(
+            exempt_tag_value("until=2027-02-30;reason=x"),
+            Err("`2027-02-30` is not a date (YYYY-MM-DD)".to_string())
         );
     }
 

@@ -11,10 +11,10 @@
 
 use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime, Time, format_description::well_known::Iso8601};
+use time::{Date, OffsetDateTime, Time};
 
 use crate::model::User;
-use crate::policy::Policy;
+use crate::policy::{Policy, exempt_tag_value, parse_date};
 
 /// One `[[enforce.exempt]]` entry: exactly one of the levels, a reason,
 /// and an optional last day.
@@ -142,7 +142,7 @@ impl Exemptions {
             found.extend(tag(&user.user_name, &policy.exempt_tag, value)?);
         }
         // The policy's groups and globs (audit's), without reason or expiry.
-        if let Some(why) = policy.exempts(user)
+        if let Some(why) = policy.exempts(user, now)
             && !why.starts_with("tag ")
         {
             found.push(Exemption {
@@ -177,46 +177,24 @@ impl Exemptions {
     }
 }
 
-/// A tag value: `true` (no reason, no expiry), `false`, or `key=value`
-/// pairs split by `;` with `reason` and optional `until`.
+/// A tag value as [`exempt_tag_value`] reads it, as an exemption; one
+/// that cannot be read is an error naming the user and the tag.
 fn tag(user: &str, name: &str, value: &str) -> Result<Option<Exemption>, ExemptError> {
-    let bad = |why: &str| ExemptError::Tag {
+    let read = exempt_tag_value(value).map_err(|why| ExemptError::Tag {
         user: user.to_string(),
         tag: name.to_string(),
         value: value.to_string(),
-        why: why.to_string(),
-    };
-    let by = format!("tag {name}");
-    let v = value.trim();
-    if v.eq_ignore_ascii_case("true") {
-        return Ok(Some(Exemption {
-            by,
-            reason: "tagged true".into(),
-            until: None,
-        }));
-    }
-    if v.is_empty() || v.eq_ignore_ascii_case("false") {
-        return Ok(None);
-    }
-    let (mut reason, mut until) = (None, None);
-    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((k, val)) = part.split_once('=') else {
-            return Err(bad(&format!("`{part}` is not key=value")));
-        };
-        match k.trim() {
-            "reason" => reason = Some(val.trim().to_string()),
-            "until" => until = Some(date(val.trim()).map_err(|why| bad(&why))?),
-            other => return Err(bad(&format!("unknown key `{other}`"))),
-        }
-    }
-    let reason = reason
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| bad("no reason"))?;
-    Ok(Some(Exemption { by, reason, until }))
+        why,
+    })?;
+    Ok(read.map(|t| Exemption {
+        by: format!("tag {name}"),
+        reason: t.reason.unwrap_or_else(|| "tagged true".into()),
+        until: t.until,
+    }))
 }
 
 fn date(text: &str) -> Result<Date, String> {
-    Date::parse(text, &Iso8601::DATE).map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD)"))
+    parse_date(text)
 }
 
 /// The first moment an exemption no longer holds. Pure.

@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub source: Source,
     pub external_id: Option<&'a str>,
     pub secret_role: Option<&'a SecretRole>,
+    /// The moment exemptions are judged at.
+    pub now: OffsetDateTime,
 }
 
 /// One account's facts, with the bound users' job specs and the
@@ -99,7 +101,7 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
     let (specs, errors) = bound_specs(
         &account,
         &users,
-        (cx.entries, cx.policies),
+        (cx.entries, cx.policies, cx.now),
         &entered,
         (cx.external_id, cx.secret_role),
     );

@@ -228,6 +228,7 @@ async fn gather_all(
         source: opts.source,
         external_id: req.external_id.as_deref(),
         secret_role: req.secret_role.as_ref(),
+        now: opts.as_of,
     };
     Ok(stream::iter(discovery.targets)
         .map(|t| gather::account(t, &cx))

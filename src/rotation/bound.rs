@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 use futures::{StreamExt, stream};
+use time::OffsetDateTime;
 
 use super::access::Access;
 use super::bindings::{Binding, DESTINATION_TAG, TagError, parse_tag};
@@ -173,7 +174,7 @@ pub fn bindings_of(
 pub async fn bound_jobs(
     discovery: Discovery,
     deps: &Deps,
-    rules: (&[ServiceEntry], &Policies),
+    rules: (&[ServiceEntry], &Policies, OffsetDateTime),
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
     concurrency: usize,
@@ -260,7 +261,7 @@ pub(crate) async fn enter(target: Target, deps: &Deps) -> Result<Entered, BoundE
 async fn account_jobs(
     target: Target,
     deps: &Deps,
-    (entries, policies): (&[ServiceEntry], &Policies),
+    rules: (&[ServiceEntry], &Policies, OffsetDateTime),
     external_id: Option<&str>,
     secret_role: Option<&SecretRole>,
 ) -> (Vec<Job>, Vec<BoundError>) {
@@ -276,7 +277,7 @@ async fn account_jobs(
     let (specs, mut errors) = bound_specs(
         &account,
         &users,
-        (entries, policies),
+        rules,
         &entered,
         (external_id, secret_role),
     );
@@ -296,12 +297,12 @@ async fn account_jobs(
 }
 
 /// The jobs of the bound users among `users` of `account` (entered as
-/// `entered` says), each with its exemption, as data; what cannot be bound
-/// is said in the errors. Pure.
+/// `entered` says), each with its exemption at `now`, as data; what cannot
+/// be bound is said in the errors. Pure.
 pub(crate) fn bound_specs(
     account: &str,
     users: &[User],
-    (entries, policies): (&[ServiceEntry], &Policies),
+    (entries, policies, now): (&[ServiceEntry], &Policies, OffsetDateTime),
     entered: &Entered,
     (external_id, secret_role): (Option<&str>, Option<&SecretRole>),
 ) -> (Vec<JobSpec>, Vec<BoundError>) {
@@ -313,7 +314,7 @@ pub(crate) fn bound_specs(
             continue;
         };
         specs.push(JobSpec {
-            exempt: policies.for_account(Some(account)).exempts(user),
+            exempt: policies.for_account(Some(account)).exempts(user, now),
             ..bound_spec(&b, user, account, entered, external_id, secret_role)
         });
     }

@@ -180,8 +180,13 @@ pub async fn run(
     let mut none_bound_in = None;
     match &request.what {
         What::Service(services) => {
-            none_bound_in =
-                service_jobs(services, request, &deps, &mut jobs, &mut not_started).await?;
+            none_bound_in = service_jobs(
+                services,
+                request,
+                &deps,
+                (&mut jobs, &mut not_started, clock.now()),
+            )
+            .await?;
         }
         What::User { account, user, to } => {
             match user_job(request, &deps, (account, user), to).await {
@@ -300,8 +305,7 @@ async fn service_jobs(
     services: &Services,
     request: &RotateRequest,
     deps: &Deps,
-    jobs: &mut Vec<Job>,
-    not_started: &mut Vec<NotStarted>,
+    (jobs, not_started, now): (&mut Vec<Job>, &mut Vec<NotStarted>, time::OffsetDateTime),
 ) -> Result<Option<usize>, RequestError> {
     let discovery = discover(&services.selection, &request.aws)
         .await
@@ -310,7 +314,7 @@ async fn service_jobs(
     let (bound, errors) = bound_jobs(
         discovery,
         deps,
-        (&services.entries, &services.policies),
+        (&services.entries, &services.policies, now),
         request.external_id.as_deref(),
         request.secret_role.as_ref(),
         request.concurrency,
