@@ -77,7 +77,7 @@ fn results(out: &Value) -> Vec<(String, String, String)> {
 /// - B: `svc-b` (bound), whose old key the test uses again after its
 ///   rotation, with `on_grace_max = "deactivate"` for the account;
 ///   `vendor-b`, exempt by tag until day 50.
-/// - C: `idle-c`, never used, in an OU exempt until day 60, with
+/// - C: `idle-c`, never used, in an OU below one exempt until day 60, with
 ///   `deactivate_unused` for the account.
 struct World {
     org: crate::support::Org,
@@ -127,28 +127,35 @@ impl World {
             date_key(&acct.account_id, name, &key.access_key_id, 0, used);
             first.insert(name, key);
         }
-        // C goes into an OU exempt until day 60.
+        // C goes into an OU below one exempt until day 60.
         let orgs = aws_sdk_organizations::Client::new(&sdk_config(&org.admin));
         let root = orgs.list_roots().send().await.unwrap().roots()[0]
             .id()
             .unwrap()
             .to_string();
-        let ou = orgs
-            .create_organizational_unit()
-            .parent_id(&root)
-            .name("sandbox")
-            .send()
-            .await
-            .unwrap()
-            .organizational_unit()
-            .unwrap()
-            .id()
-            .unwrap()
-            .to_string();
+        let new_ou = |parent: String, name: &'static str| {
+            let orgs = orgs.clone();
+            async move {
+                (orgs
+                    .create_organizational_unit()
+                    .parent_id(parent)
+                    .name(name)
+                    .send()
+                    .await)
+                    .unwrap()
+                    .organizational_unit()
+                    .unwrap()
+                    .id()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let ou = new_ou(root.clone(), "sandboxes").await;
+        let team = new_ou(ou.clone(), "team-sandbox").await;
         orgs.move_account()
             .account_id(&c.account_id)
             .source_parent_id(&root)
-            .destination_parent_id(&ou)
+            .destination_parent_id(&team)
             .send()
             .await
             .unwrap();

@@ -25,7 +25,8 @@ pub struct ExemptEntry {
     pub user: Option<String>,
     pub group: Option<String>,
     pub account: Option<String>,
-    /// An organizational unit ID (`ou-…`): every account directly in it.
+    /// An organizational unit ID (`ou-…`): every account in it or in the
+    /// OUs below it.
     pub ou: Option<String>,
     pub reason: String,
     /// The last day it holds (`YYYY-MM-DD`); none: until removed.
@@ -127,13 +128,13 @@ impl Exemptions {
         Ok(Exemptions { entries: out })
     }
 
-    /// Whether `user` of `account` (directly in OU `ou`, when known) is
-    /// exempt at `now`: the user's tag first, then the entries in order.
-    /// An exemption in force wins over an expired one.
+    /// Whether `user` of `account` (in the OUs `ous`, its own and those
+    /// above it, when known) is exempt at `now`: the user's tag first, then
+    /// the entries in order. An exemption in force wins over an expired one.
     pub fn of(
         &self,
         policy: &Policy,
-        (account, ou): (&str, Option<&str>),
+        (account, ous): (&str, &[String]),
         user: &User,
         now: OffsetDateTime,
     ) -> Result<Exempt, ExemptError> {
@@ -157,7 +158,7 @@ impl Exemptions {
                 Level::User(m) => m.is_match(&user.user_name) || m.is_match(&full),
                 Level::Group(g) => user.groups.contains(g),
                 Level::Account(a) => a == account,
-                Level::Ou(o) => ou == Some(o.as_str()),
+                Level::Ou(o) => ous.contains(o),
             };
             if hit {
                 found.push(e.clone());
@@ -238,7 +239,7 @@ mod tests {
             &[("rekey:exempt", "until=2027-03-31; reason=vendor contract")],
             &[],
         );
-        let at = |now| none.of(&policy, ("111111111111", None), &u, now).unwrap();
+        let at = |now| none.of(&policy, ("111111111111", &[]), &u, now).unwrap();
         let e = Exemption {
             by: "tag rekey:exempt".into(),
             reason: "vendor contract".into(),
@@ -248,7 +249,7 @@ mod tests {
         assert_eq!(at(lapses_at(date!(2027 - 03 - 31))), Exempt::Expired(e));
         let plain = user("p", &[("rekey:exempt", "TRUE")], &[]);
         assert!(matches!(
-            none.of(&policy, ("1", None), &plain, NOW).unwrap(),
+            none.of(&policy, ("1", &[]), &plain, NOW).unwrap(),
             Exempt::Yes(_)
         ));
     }
@@ -264,7 +265,7 @@ mod tests {
             ("reason=x;owner=bob", "unknown key `owner`"),
         ] {
             let u = user("bob", &[("rekey:exempt", value)], &[]);
-            let err = (Exemptions::default().of(&policy, ("1", None), &u, NOW)).unwrap_err();
+            let err = (Exemptions::default().of(&policy, ("1", &[]), &u, NOW)).unwrap_err();
             let said = err.to_string();
             assert!(
                 said.starts_with("user bob: tag rekey:exempt holds"),
@@ -296,7 +297,10 @@ mod tests {
         .unwrap();
         assert!(all.names_ous());
         let policy = Policy::default();
-        let of = |account, ou, u: &User| all.of(&policy, (account, ou), u, NOW).unwrap();
+        let of = |account, ou: Option<&str>, u: &User| {
+            let ous: Vec<String> = ou.iter().map(|o| o.to_string()).collect();
+            all.of(&policy, (account, &ous), u, NOW).unwrap()
+        };
         let by = |e: Exempt| match e {
             Exempt::Yes(e) => format!("yes {}", e.by),
             Exempt::Expired(e) => format!("expired {}", e.by),
@@ -320,6 +324,10 @@ mod tests {
             "expired ou ou-ab12-sandbox"
         );
         assert_eq!(by(of("1", Some("ou-other"), &plain)), "no");
+        // An account in an OU below the one named is in it too.
+        let nested = ["ou-ab12-child".to_string(), "ou-ab12-sandbox".to_string()];
+        let below = all.of(&policy, ("1", &nested), &plain, NOW).unwrap();
+        assert_eq!(by(below), "expired ou ou-ab12-sandbox");
         for (bad, why) in [
             (entry(|_| {}), "exactly one of"),
             (

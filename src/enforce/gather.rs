@@ -114,14 +114,14 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
     let gathered_users = users_of(cx, (&account, &partition), &inventory)
         .await
         .map_err(|e| unreached(error_chain(&e)))?;
-    let ou = match cx.exemptions.names_ous() {
-        true => ou_of(cx.deps, &account).await.map_err(unreached)?,
-        false => None,
+    let ous = match cx.exemptions.names_ous() {
+        true => ous_of(cx.deps, &account).await.map_err(unreached)?,
+        false => Vec::new(),
     };
     Ok(Gathered {
         account: GatheredAccount {
             account_id: account,
-            ou,
+            ous,
             access: entered.access.clone(),
             users: gathered_users,
         },
@@ -235,23 +235,32 @@ fn gone_keys(events: &[crate::journal::KeyEvent], listed: &[GatheredKey]) -> Vec
         .collect()
 }
 
-/// The OU account `id` is directly in (None: the root), asked of
-/// Organizations with the caller's credentials.
-async fn ou_of(deps: &Deps, id: &str) -> Result<Option<String>, String> {
+/// The OUs account `id` is in, its own first, up to the root (one
+/// ListParents per level), asked of Organizations with the caller's
+/// credentials.
+async fn ous_of(deps: &Deps, id: &str) -> Result<Vec<String>, String> {
     let org = aws_sdk_organizations::Client::new(deps.base());
-    let out = org.list_parents().child_id(id).send().await.map_err(|e| {
-        let e = crate::error::CallError::from_sdk("organizations:ListParents", e);
-        format!(
-            "cannot ask Organizations which OU it is in: {}",
-            error_chain(&e)
-        )
-    })?;
-    Ok(out
-        .parents()
-        .iter()
-        .filter_map(|p| p.id())
-        .find(|p| p.starts_with("ou-"))
-        .map(str::to_string))
+    let mut ous = Vec::new();
+    let mut child = id.to_string();
+    // OUs nest at most five deep under the root.
+    for _ in 0..6 {
+        let out = (org.list_parents().child_id(&child).send().await).map_err(|e| {
+            let e = crate::error::CallError::from_sdk("organizations:ListParents", e);
+            format!(
+                "cannot ask Organizations which OU it is in: {}",
+                error_chain(&e)
+            )
+        })?;
+        let Some(parent) = (out.parents().iter())
+            .filter_map(|p| p.id())
+            .find(|p| p.starts_with("ou-"))
+        else {
+            break;
+        };
+        ous.push(parent.to_string());
+        child = parent.to_string();
+    }
+    Ok(ous)
 }
 
 /// Whether the planner must see the key's use as IAM says it now: it

@@ -41,8 +41,9 @@ pub struct GatheredUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatheredAccount {
     pub account_id: String,
-    /// The OU the account is directly in, when an exemption names OUs.
-    pub ou: Option<String>,
+    /// The OUs the account is in (its own, then those above it), when an
+    /// exemption names OUs.
+    pub ous: Vec<String>,
     pub access: Access,
     pub users: Vec<GatheredUser>,
 }
@@ -88,7 +89,7 @@ pub fn plan_account(
     for u in &account.users {
         let exempt = rules.exemptions.of(
             rules.policy,
-            (&account.account_id, account.ou.as_deref()),
+            (&account.account_id, &account.ous),
             &u.user,
             now,
         );

@@ -373,12 +373,9 @@ async fn open_jobs(req: &EnforceRequest, gathered: &mut [Gathered], deps: &Deps)
             else {
                 continue;
             };
-            let exempt = req.exemptions.of(
-                policy,
-                (&account, g.account.ou.as_deref()),
-                &user.user,
-                opts.as_of,
-            );
+            let exempt =
+                req.exemptions
+                    .of(policy, (&account, &g.account.ous), &user.user, opts.as_of);
             if !matches!(exempt, Ok(Exempt::No | Exempt::Expired(_)))
                 || g.refused.contains_key(&user_name)
             {

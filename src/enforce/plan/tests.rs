@@ -49,7 +49,7 @@ fn user(name: &str, tags: &[(&str, &str)], keys: Vec<GatheredKey>) -> GatheredUs
 fn account(users: Vec<GatheredUser>) -> GatheredAccount {
     GatheredAccount {
         account_id: "111111111111".into(),
-        ou: Some("ou-ab12-sandbox".into()),
+        ous: vec!["ou-ab12-sandbox".into(), "ou-ab12-parent".into()],
         access: Access::Caller,
         users,
     }
