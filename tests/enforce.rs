@@ -1087,3 +1087,90 @@ async fn the_plan_is_read_as_a_table_or_markdown_for_the_callers_own_account() {
     // Planning wrote nothing: no journal file.
     assert!(!journal.exists(), "a plan writes no journal");
 }
+
+/// DESIGN.md invariant 1 for retirement: a replaced key that a destination
+/// holds again (someone put it back) is never deactivated — refused in
+/// the plan, and refused at apply time when the destination was rewritten
+/// after a reviewed plan was made.
+#[tokio::test]
+async fn a_replaced_key_a_destination_holds_again_is_never_retired() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let old = bound_users(acct, 1).await.remove(0);
+    let out = w.enforce(&["--apply"]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    assert_ne!(
+        secret_key(&acct.secrets, "svc-0").await.access_key_id,
+        old.access_key_id
+    );
+    // A reviewed plan, a grace later: it retires the old key.
+    let plan_path = w.runner.home.path().join("retire.json");
+    let made = w.enforce(&["--as-of", "+8d", "--plan-out", plan_path.to_str().unwrap()]);
+    assert_eq!(code(&made), 0, "{}", said(&made));
+    let plan = std::fs::read_to_string(&plan_path).unwrap();
+    assert!(plan.contains("\"action\": \"retire\""), "{plan}");
+    // Then someone puts the old key back into the secret.
+    let current = (crate::support::stores::secret_versions(&acct.secrets, "svc-0").await)
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id)
+        .unwrap();
+    let put = acct
+        .secrets
+        .put_secret_value()
+        .secret_id("svc-0")
+        .secret_string(crate::support::stores::key_json(&old).to_string())
+        .version_stages("RESTORED")
+        .send()
+        .await
+        .unwrap();
+    acct.secrets
+        .update_secret_version_stage()
+        .secret_id("svc-0")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(put.version_id().unwrap())
+        .remove_from_version_id(current)
+        .send()
+        .await
+        .unwrap();
+    let current = crate::support::stores::secret_at(&acct.secrets, "svc-0", "AWSCURRENT").await;
+    assert_eq!(
+        current.map(|v| crate::support::stores::creds_of(&v).access_key_id),
+        Some(old.access_key_id.clone()),
+        "the old key is back"
+    );
+    let applied = w.enforce(&[
+        "--apply-plan",
+        plan_path.to_str().unwrap(),
+        "--as-of",
+        "+8d",
+    ]);
+    assert_eq!(code(&applied), 2, "{}", said(&applied));
+    let got = json_out(&applied);
+    let why = got["results"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(got["results"][0]["result"], "refused", "{got:#}");
+    assert!(
+        why.contains("holds this key: deactivating it would lock its readers out"),
+        "{why}"
+    );
+    // Planned now, it is refused in the plan itself.
+    let now = w.enforce(&["--apply", "--as-of", "+8d"]);
+    assert_eq!(code(&now), 2, "{}", said(&now));
+    let plan = json_out(&now)["plan"].clone();
+    let skip = (plan["actions"].as_array().unwrap().iter())
+        .find(|a| a["old_key_id"] == old.access_key_id.as_str())
+        .unwrap_or_else(|| panic!("{plan:#}"));
+    let why = skip["reason"]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("a destination holds this replaced key again"),
+        "{skip:#}"
+    );
+    let keys = acct.keys("svc-0").await;
+    assert!(
+        keys.contains(&(old.access_key_id.clone(), "Active".to_string())),
+        "{keys:?}"
+    );
+}

@@ -188,6 +188,9 @@ impl Actor<'_> {
         iam: &crate::aws::AccountClients,
     ) -> Result<Acted, ActError> {
         let detail = serde_json::to_string(&a.due).expect("a due serializes");
+        if op.deactivates() {
+            self.no_destination_holds(a).await?;
+        }
         if !op.acts_on_aws() {
             self.record(a, op, Phase::Done, Some(&detail)).await?;
             return Ok(Acted::Done);
@@ -223,6 +226,40 @@ impl Actor<'_> {
                 })
             }
         }
+    }
+
+    /// Reads every destination of the user's binding back: none may hold
+    /// the key about to be deactivated (DESIGN.md invariant 1).
+    async fn no_destination_holds(&self, a: &KeyAction) -> Result<(), ActError> {
+        let Some(spec) = &a.bound else {
+            return Ok(());
+        };
+        let unusable = |what: String| ActError::Unusable {
+            label: a.label.clone(),
+            what,
+        };
+        let job = crate::rotation::Job::open(spec.clone(), self.deps)
+            .await
+            .map_err(|e| unusable(format!("cannot open its destinations: {}", error_chain(&e))))?;
+        for d in &job.destinations {
+            let held = (d.current_key_id().await).map_err(|e| {
+                unusable(format!(
+                    "cannot read {} back: {}",
+                    d.describe(),
+                    error_chain(&e)
+                ))
+            })?;
+            if held.as_deref() == Some(a.key_id.as_str()) {
+                return Err(ActError::Changed {
+                    label: a.label.clone(),
+                    changed: format!(
+                        "{} holds this key: deactivating it would lock its readers out",
+                        d.describe()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn settle_only(

@@ -168,6 +168,7 @@ async fn users_of(
             user: u.user.clone(),
             keys,
             rotation: Vec::new(),
+            bound: None,
         });
     }
     // Users IAM lists no key of (or no longer lists) with an act a dead
@@ -197,6 +198,7 @@ async fn users_of(
             },
             keys,
             rotation: Vec::new(),
+            bound: None,
         });
     }
     Ok(gathered_users)

@@ -55,6 +55,11 @@ pub struct KeyAction {
     /// An exemption that no longer holds (reported with the action).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lapsed: Option<Exemption>,
+    /// The user's binding, when a destination holds one of its keys: a
+    /// deactivation reads every destination back first and is refused
+    /// while one holds this key (DESIGN.md invariant 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<crate::rotation::JobSpec>,
 }
 
 impl KeyAction {

@@ -35,6 +35,8 @@ pub struct GatheredUser {
     /// The rotation engine's actions for this user (a bound service
     /// user's), as its dry run planned them.
     pub rotation: Vec<Action>,
+    /// The user's binding (its destinations), if it is bound.
+    pub bound: Option<crate::rotation::JobSpec>,
 }
 
 /// One account as gathered.
@@ -165,12 +167,19 @@ fn key_actions(
         due,
         as_of: now,
         lapsed: lapsed.clone(),
+        bound: u.bound.clone(),
     };
     if k.gone {
         return match k.recorded.open {
             Some(_) => vec![Action::Settle(action(Due::Nothing { next: None }))],
             None => Vec::new(),
         };
+    }
+    // A replaced key that a destination holds again: something put it
+    // back; retiring it would lock that destination's readers out.
+    if facts.replaced_at.is_some() && facts.has_destination && facts.status == KeyStatus::Active {
+        let why = "a destination holds this replaced key again: it is left active; put the new key back or rotate the user".to_string();
+        return vec![skip(account, u, &k.key_id, SkipReason::Refused { why })];
     }
     let planned = planned(account, u, k, (&due, &facts), action);
     // An act a dead run left open is settled even when nothing else is

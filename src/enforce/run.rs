@@ -365,6 +365,9 @@ async fn open_jobs(req: &EnforceRequest, gathered: &mut [Gathered], deps: &Deps)
             let Some(user_name) = spec.subject.user_name().map(str::to_string) else {
                 continue;
             };
+            if let Some(u) = (g.account.users.iter_mut()).find(|u| u.user.user_name == user_name) {
+                u.bound = Some(spec.clone());
+            }
             let Some(user) = g
                 .account
                 .users
@@ -840,6 +843,7 @@ async fn reactivate(
                 due: super::lifecycle::Due::Nothing { next: None },
                 as_of: now,
                 lapsed: None,
+                bound: None,
             })
         })
     });

@@ -43,6 +43,7 @@ fn user(name: &str, tags: &[(&str, &str)], keys: Vec<GatheredKey>) -> GatheredUs
         },
         keys,
         rotation: vec![],
+        bound: None,
     }
 }
 
