@@ -996,6 +996,40 @@ async fn reactivate_undoes_rekeys_deactivation_within_its_window_only() {
         ]),
         "{ops:?}"
     );
+    // The trail: `history --keys`, newest first, masked in the table.
+    let journal_arg = w.runner.journal();
+    let journal_arg = journal_arg.to_str().unwrap();
+    let trail = w
+        .runner
+        .home
+        .rekey(&["history", "--keys", "--journal", journal_arg, "-o", "json"]);
+    assert_eq!(code(&trail), 0, "{}", said(&trail));
+    let trail = json_out(&trail);
+    let seqs: Vec<i64> = (trail.as_array().unwrap().iter())
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["op"] == "reactivate"),
+        "{trail:#}"
+    );
+    let table = w
+        .runner
+        .home
+        .rekey(&["history", "--keys", "--journal", journal_arg]);
+    let text = crate::support::stdout(&table);
+    assert!(
+        text.contains("reactivate") && text.contains("no destination: deactivate"),
+        "{text}"
+    );
+    assert!(!text.contains(&key), "masked: {text}");
     // Deactivated again as of day 8: past its window as of day 16.
     let late = w.enforce(&["--reactivate", &key, "--as-of", "+16d"]);
     assert_eq!(code(&late), 2, "{}", said(&late));

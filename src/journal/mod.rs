@@ -346,6 +346,10 @@ pub trait Journal: Send + Sync {
         user_name: &'a str,
     ) -> Answer<'a, Vec<KeyEvent>>;
 
+    /// The latest `limit` key records, of every account, newest first:
+    /// `rekey history --keys`, the trail of what `enforce` did.
+    fn key_history(&self, limit: usize) -> Answer<'_, Vec<KeyEvent>>;
+
     /// Every record of the keys of one account, oldest first: what a plan
     /// over the account reads at once (keys of users gone from IAM too).
     fn key_events_in<'a>(&'a self, account_id: &'a str) -> Answer<'a, Vec<KeyEvent>>;

@@ -336,6 +336,10 @@ impl SqliteJournal {
         self.read(|tx| key_events::of_user(tx, account_id, user_name))
     }
 
+    pub fn key_history(&self, limit: usize) -> Result<Vec<KeyEvent>, JournalError> {
+        self.read(|tx| key_events::latest(tx, limit))
+    }
+
     pub fn key_events_in(&self, account_id: &str) -> Result<Vec<KeyEvent>, JournalError> {
         self.read(|tx| key_events::of_account(tx, account_id))
     }

@@ -1,4 +1,5 @@
-//! `rekey history`: past rotations from the journal, newest first.
+//! `rekey history`: past rotations from the journal, newest first; with
+//! `--keys`, what `rekey enforce` did to keys outside rotations.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,10 @@ pub struct HistoryArgs {
     /// Include each rotation's steps.
     #[arg(long)]
     steps: bool,
+    /// What `rekey enforce` did to keys outside rotations (warnings,
+    /// retirements, deactivations, deletions, reactivations) instead.
+    #[arg(long)]
+    keys: bool,
     /// table (default) or json (full key IDs, every step).
     #[arg(long, short = 'o', default_value = "table", value_name = "FORMAT")]
     output: Format,
@@ -58,6 +63,9 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         None => default_path(&|k| std::env::var(k).ok())
             .context("cannot find the journal: set --journal, XDG_STATE_HOME or HOME")?,
     };
+    if args.keys {
+        return key_history(&path, args.limit, args.output);
+    }
     // No journal yet is no error: nothing has been rotated (issue 15). It
     // is not created either; only a rotation makes one.
     let rotations = if path.exists() {
@@ -115,6 +123,51 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `history --keys`: the journal's key records, newest first.
+fn key_history(path: &std::path::Path, limit: usize, output: Format) -> anyhow::Result<ExitCode> {
+    let records = if path.exists() {
+        SqliteJournal::open(path, Arc::new(SystemClock))?.key_history(limit)?
+    } else {
+        Vec::new()
+    };
+    match output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+        Format::Table if records.is_empty() => {
+            println!("no key actions recorded in {}", path.display());
+        }
+        Format::Table => {
+            let header = [
+                "written", "as of", "account", "user", "key", "action", "phase", "detail",
+            ];
+            let rows = (records.iter())
+                .map(|e| {
+                    vec![
+                        when(e.at),
+                        when(e.as_of),
+                        e.account_id.clone(),
+                        e.user_name.clone(),
+                        mask_key_id(&e.key_id),
+                        e.op.as_str().to_string(),
+                        e.phase.as_str().to_string(),
+                        e.detail.as_deref().map(detail_words).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let whole = ["written", "as of", "key", "action", "phase"];
+            println!("{}", text_table(&header, rows, &whole, terminal_layout()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A key record's detail in words: what was due, when it is one.
+fn detail_words(detail: &str) -> String {
+    match serde_json::from_str::<rekey::enforce::lifecycle::Due>(detail) {
+        Ok(due) => rekey::enforce::words::due_words(&due),
+        Err(_) => mask_key_ids_in(detail),
+    }
 }
 
 fn row(r: &Rotation) -> Vec<String> {

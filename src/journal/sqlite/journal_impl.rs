@@ -99,6 +99,10 @@ impl Journal for SqliteJournal {
         Box::pin(async move { SqliteJournal::key_events(self, account_id, user_name) })
     }
 
+    fn key_history(&self, limit: usize) -> Answer<'_, Vec<KeyEvent>> {
+        Box::pin(async move { SqliteJournal::key_history(self, limit) })
+    }
+
     fn key_events_in<'a>(&'a self, account_id: &'a str) -> Answer<'a, Vec<KeyEvent>> {
         Box::pin(async move { SqliteJournal::key_events_in(self, account_id) })
     }

@@ -85,6 +85,12 @@ pub(super) fn of_account(
     load(conn, &query, params![account_id])
 }
 
+pub(super) fn latest(conn: &Connection, limit: usize) -> Result<Vec<KeyEvent>, JournalError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let query = format!("{SELECT} ORDER BY seq DESC LIMIT ?1");
+    load(conn, &query, params![limit])
+}
+
 /// Appends `new` if the rules allow it, and returns it as stored.
 pub(super) fn record(
     conn: &Connection,
