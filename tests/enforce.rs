@@ -270,8 +270,9 @@ const TABLE: &[(i64, Acts, States)] = &[
         &[("rotate", "svc-a"), ("rotate", "svc-b")],
         &[("svc-a", "Active"), ("svc-b", "Active")],
     ),
-    // svc-b's old key is used on day 94 (before the run): reported at
-    // once, with where and when, and once only.
+    // svc-b's old key is used on day 94 and on each step until day 119
+    // (before the run): each use is reported at once, with where and when,
+    // and once only (the same day again reports nothing).
     (
         94,
         &[("still_in_use", "svc-b")],
@@ -279,7 +280,7 @@ const TABLE: &[(i64, Acts, States)] = &[
     ),
     (
         98,
-        &[("retire", "svc-a")],
+        &[("retire", "svc-a"), ("still_in_use", "svc-b")],
         &[("svc-a", "Inactive"), ("svc-b", "Active")],
     ),
     (
@@ -288,6 +289,7 @@ const TABLE: &[(i64, Acts, States)] = &[
             ("delete", "svc-a"),
             ("deactivate", "human-a"),
             ("deactivate", "vendor-b"),
+            ("still_in_use", "svc-b"),
         ],
         &[
             ("svc-a", "gone"),
@@ -298,15 +300,20 @@ const TABLE: &[(i64, Acts, States)] = &[
     ),
     (
         112,
-        &[("delete", "human-a"), ("delete", "vendor-b")],
+        &[
+            ("delete", "human-a"),
+            ("delete", "vendor-b"),
+            ("still_in_use", "svc-b"),
+        ],
         &[
             ("human-a", "gone"),
             ("vendor-b", "gone"),
             ("svc-b", "Active"),
         ],
     ),
-    (119, &[], &[("svc-b", "Active")]),
-    // Replaced on day 91 and still used: its grace_max is over.
+    (119, &[("still_in_use", "svc-b")], &[("svc-b", "Active")]),
+    // Replaced on day 91, used until day 119: its grace_max is over (had
+    // it been quiet for 7 days, it would have been retired).
     (121, &[("deactivate", "svc-b")], &[("svc-b", "Inactive")]),
     (128, &[("delete", "svc-b")], &[("svc-b", "gone")]),
 ];
@@ -320,8 +327,8 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
     let mut said_all = String::new();
     let mut expected: BTreeMap<&str, &str> = BTreeMap::new();
     for (n, want_actions, want_states) in TABLE {
-        if *n == 94 {
-            set_clock(&w.b.account_id, 94);
+        if [94, 98, 105, 112, 119].contains(n) {
+            set_clock(&w.b.account_id, *n);
             use_key(&w.first["svc-b"]).await;
         }
         let out = w.enforce(*n, &["--apply"]);
@@ -457,6 +464,10 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
             ("warn", 77),
             ("replaced", 91),
             ("still_in_use", 94),
+            ("still_in_use", 98),
+            ("still_in_use", 105),
+            ("still_in_use", 112),
+            ("still_in_use", 119),
             ("deactivate", 121),
             ("delete", 128)
         ])
@@ -740,6 +751,24 @@ async fn a_failed_canary_holds_the_other_accounts_back() {
     let canary = w.accounts[0].account_id.clone();
     let keys = bound_users(&w.accounts[0], 1).await;
     deny_secret_writes(&canary);
+    // A canary that is not among the planned accounts (a typo) holds
+    // everything back.
+    let typo = w.enforce(&["--apply", "--canary", "999999999999"]);
+    assert_eq!(code(&typo), 2, "{}", said(&typo));
+    let got = json_out(&typo);
+    assert_eq!(got["stopped"]["stopped"], "canary", "{got:#}");
+    assert!(by_user(&got).iter().all(|(r, _)| r == "not_run"), "{got:#}");
+    // The canary goes first even when a cap would take older keys.
+    let capped = w.enforce(&["--apply", "--canary", &canary, "--max-actions", "1"]);
+    assert_eq!(code(&capped), 2, "{}", said(&capped));
+    assert_eq!(
+        by_user(&json_out(&capped)),
+        owned(&[
+            ("failed", "user svc-0"),
+            ("not_run", "p1-0"),
+            ("not_run", "p1-1")
+        ])
+    );
     let out = w.enforce(&["--apply", "--canary", &canary]);
     assert_eq!(code(&out), 2, "{}", said(&out));
     let got = json_out(&out);
@@ -1207,4 +1236,68 @@ async fn a_replaced_key_a_destination_holds_again_is_never_retired() {
         keys.contains(&(old.access_key_id.clone(), "Active".to_string())),
         "{keys:?}"
     );
+}
+
+/// At the two-key limit, a rotation never deletes a key the lifecycle has
+/// not made due for deletion: not one still in its recovery window (it
+/// could not be reactivated), only once it is due — and then the rotation
+/// deletes it as its first step.
+#[tokio::test]
+async fn a_rotation_frees_its_slot_only_with_a_key_due_for_deletion() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let held = acct.user_in_secret("svc-0", 85).await;
+    let other = acct.seeder.add_key("svc-0", 120, true).await;
+    let out = w.enforce(&["--apply"]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let mut did = results(&json_out(&out));
+    did.sort();
+    let mut want = vec![
+        (
+            "deactivate".to_string(),
+            other.access_key_id.clone(),
+            "done".to_string(),
+        ),
+        (
+            "warn".to_string(),
+            held.access_key_id.clone(),
+            "done".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(
+        did, want,
+        "the stale other key deactivated, the held one warned"
+    );
+    // Six days on: the held key is over 90 days old, but the other key's
+    // recovery window runs one more day: the rotation is refused.
+    let early = w.enforce(&["--apply", "--as-of", "+6d"]);
+    assert_eq!(code(&early), 2, "{}", said(&early));
+    let plan = json_out(&early)["plan"].clone();
+    let refused = (plan["actions"].as_array().unwrap().iter())
+        .find(|a| a["old_key_id"] == held.access_key_id.as_str())
+        .unwrap_or_else(|| panic!("{plan:#}"));
+    let why = refused["reason"]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("is not due for deletion (not before"),
+        "{refused:#}"
+    );
+    assert!(
+        acct.keys("svc-0")
+            .await
+            .contains(&(other.access_key_id.clone(), "Inactive".to_string())),
+        "kept for its recovery window"
+    );
+    // Past the window: one run deletes it (the rotation's first step) and
+    // rotates.
+    let later = w.enforce(&["--apply", "--as-of", "+8d"]);
+    assert_eq!(code(&later), 0, "{}", said(&later));
+    let keys = acct.keys("svc-0").await;
+    let now_held = secret_key(&acct.secrets, "svc-0").await;
+    assert_ne!(now_held.access_key_id, held.access_key_id, "rotated");
+    assert!(
+        !keys.iter().any(|(id, _)| *id == other.access_key_id),
+        "{keys:?}"
+    );
+    assert_eq!(keys.len(), 2, "the old key kept, the new one: {keys:?}");
 }

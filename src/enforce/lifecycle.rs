@@ -8,7 +8,7 @@
 //! |---|---|
 //! | warn | `warn_before` before the max age |
 //! | rotate | older than the max age (in whole days, as audit counts), the key has a destination |
-//! | retire | replaced by a rotation, `grace` passed since delivery, no use since |
+//! | retire | replaced by a rotation, `grace` passed since delivery, no use since (or none for `grace` since its last use) |
 //! | still in use | replaced, used after delivery: reported, retried until `grace_max`, then deactivated or reported (`on_grace_max`) |
 //! | deactivate | max age + `deactivate_after`, no destination; or unused for `unused` with `deactivate_unused` |
 //! | delete | `recovery` after a deactivation rekey made, still unused |
@@ -222,11 +222,16 @@ fn inactive(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
 }
 
 /// An active key a rotation replaced: retired after its grace when unused
-/// since delivery; else reported until `grace_max`, then as `on_grace_max`
-/// says.
+/// since delivery, or once unused for `grace` since its last use; else
+/// reported until `grace_max`, then as `on_grace_max` says.
 fn replaced(key: &KeyFacts, at: OffsetDateTime, rules: &Lifecycle, now: OffsetDateTime) -> Due {
     let grace_max = at + days(rules.grace_max_days);
     if let Some(used) = used_since(key, at) {
+        // Its readers moved on: no use for `grace` since its last one.
+        let quiet = (used.date + days(rules.grace_days)).max(at + days(rules.grace_days));
+        if now >= quiet {
+            return Due::Retire { replaced_at: at };
+        }
         if now >= grace_max && rules.on_grace_max == OnGraceMax::Deactivate {
             return Due::Deactivate {
                 why: DeactivateWhy::GraceOver {
@@ -247,7 +252,9 @@ fn replaced(key: &KeyFacts, at: OffsetDateTime, rules: &Lifecycle, now: OffsetDa
 /// deactivated (without) past its max age, warned before; deactivated when
 /// unused for long, if asked.
 fn active(key: &KeyFacts, rules: &Lifecycle, now: OffsetDateTime) -> Due {
-    if rules.deactivate_unused {
+    // A key in a destination is rotated, not deactivated for being idle:
+    // its readers may read it rarely.
+    if rules.deactivate_unused && !key.has_destination {
         let last = key.last_used.as_ref().map(|u| u.date).or(key.created);
         if let Some(last) = last
             && now >= last + days(rules.unused_days)

@@ -137,9 +137,20 @@ pub fn plan_account(
             }
             Ok(Exempt::No) => None,
         };
+        let mut mine = Vec::new();
         for k in &u.keys {
-            actions.extend(key_actions(account, u, k, rules.lifecycle, (now, &lapsed)));
+            mine.extend(key_actions(account, u, k, rules.lifecycle, (now, &lapsed)));
         }
+        // A key a rotation frees its slot by deleting is deleted by it (its
+        // first step), not by a delete of its own as well.
+        let freed: Vec<String> = (mine.iter())
+            .filter_map(|a| match a {
+                Action::FreeSlot { key_id, .. } => Some(key_id.clone()),
+                _ => None,
+            })
+            .collect();
+        mine.retain(|a| !matches!(a, Action::Delete(k) if freed.contains(&k.key_id)));
+        actions.extend(mine);
     }
     (actions, findings)
 }
@@ -182,6 +193,9 @@ fn key_actions(
         return vec![skip(account, u, &k.key_id, SkipReason::Refused { why })];
     }
     let planned = planned(account, u, k, (&due, &facts), action);
+    if let Some(why) = frees_what_it_must_not(&planned, u, rules, now) {
+        return vec![skip(account, u, &k.key_id, SkipReason::Refused { why })];
+    }
     // An act a dead run left open is settled even when nothing else is
     // due: its Begin is closed by what IAM shows.
     if k.recorded.open.is_some() && planned.iter().all(|a| matches!(a, Action::Skip { .. })) {
@@ -254,6 +268,42 @@ fn planned(
             }
         }
     }
+}
+
+/// Why a rotation may not free its slot as its engine planned, if so: the
+/// key it would delete is the lifecycle's to delete — only once it is due
+/// for deletion (deactivated by rekey, its recovery window over, unused
+/// since). A key a person deactivated, or one still in its recovery
+/// window, is never deleted to make room; an orphan of an undone rotation
+/// is. Pure.
+fn frees_what_it_must_not(
+    planned: &[Action],
+    u: &GatheredUser,
+    rules: &Lifecycle,
+    now: OffsetDateTime,
+) -> Option<String> {
+    planned.iter().find_map(|a| {
+        let Action::FreeSlot { key_id, why, .. } = a else {
+            return None;
+        };
+        if *why == crate::rotation::plan::FreeWhy::Orphan {
+            return None;
+        }
+        let freed = u.keys.iter().find(|k| &k.key_id == key_id)?;
+        let f = facts_with_records(&freed.facts, &freed.recorded);
+        match due(&f, rules, now) {
+            Due::Delete { .. } => None,
+            other => Some(format!(
+                "the user is at the two-key limit and its other key {} is not due for deletion ({}); rotated once it is",
+                crate::model::mask_key_id(key_id),
+                match other {
+                    Due::Nothing { next: Some(at) } => format!("not before {}", at.date()),
+                    Due::Nothing { next: None } => "rekey did not deactivate it".to_string(),
+                    d => d.stage().to_string(),
+                }
+            )),
+        }
+    })
 }
 
 /// The rotation engine's actions for key `key_id`: its rotation with the

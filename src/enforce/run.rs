@@ -585,20 +585,21 @@ async fn apply(
     clock: &dyn Clock,
 ) -> (Vec<ActionResult>, Option<Stop>) {
     let all = units(plan);
-    let indexed: Vec<(usize, &Action)> = all.iter().copied().enumerate().collect();
-    let (now, later): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(i, _)| *i < cap);
-    let mut results: Vec<ActionResult> = later
-        .into_iter()
-        .map(|(_, a)| {
-            result_of(
-                a,
-                Result_::NotRun,
-                Some("over --max-actions: due on the next run".into()),
-            )
-        })
-        .collect();
     let is_canary =
         |a: &Action| account_of(a).is_some_and(|acc| req.canary.iter().any(|c| c == acc));
+    // Canaries first, then the cap: a cap never takes the canaries' turn.
+    let mut ordered: Vec<(usize, &Action)> = all.iter().copied().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (!is_canary(a), *i));
+    let mut now = Vec::new();
+    let mut results = Vec::new();
+    for (n, unit) in ordered.into_iter().enumerate() {
+        if n < cap {
+            now.push(unit);
+        } else {
+            let why = "over --max-actions: due on the next run".to_string();
+            results.push(result_of(unit.1, Result_::NotRun, Some(why)));
+        }
+    }
     let exec = Exec {
         req,
         journal,
@@ -612,8 +613,25 @@ async fn apply(
         rate: req.max_failure_rate,
         state: std::sync::Mutex::new(WaveState::default()),
     };
+    // A canary that is not among the planned accounts (a typo, an account
+    // left out of the selection) holds everything back.
+    let planned: Vec<&str> = (plan.actions.iter())
+        .filter_map(|a| match a {
+            Action::Skip { account_id, .. } => account_id.as_deref(),
+            other => account_of(other),
+        })
+        .collect();
+    if let Some(missing) = req.canary.iter().find(|c| !planned.contains(&c.as_str())) {
+        let why = format!("canary account {missing} is not among the planned accounts");
+        results.extend(
+            (canaries.iter().chain(&rest))
+                .map(|(_, a)| result_of(a, Result_::NotRun, Some(why.clone()))),
+        );
+        wave.state.lock().expect("wave lock").stopped = Some(Stop::Canary { failed: 0 });
+        return (results, wave.state.into_inner().expect("wave lock").stopped);
+    }
     results.extend(wave.run(canaries).await);
-    let canary_failed = wave.state.lock().expect("wave lock").failed;
+    let canary_failed = wave.state.lock().expect("wave lock").unsuccessful;
     if canary_failed > 0 && wave.state.lock().expect("wave lock").stopped.is_none() {
         wave.state.lock().expect("wave lock").stopped = Some(Stop::Canary {
             failed: canary_failed,
@@ -640,6 +658,8 @@ pub const APPLY_CONCURRENCY: usize = 4;
 struct WaveState {
     carried: usize,
     failed: usize,
+    /// Failed or refused: what a canary must not have.
+    unsuccessful: usize,
     stopped: Option<Stop>,
 }
 
@@ -687,9 +707,16 @@ impl Wave<'_> {
         }
         let r = self.exec.one(a).await;
         let mut state = self.state.lock().expect("wave lock");
-        state.carried += 1;
-        if matches!(r.result, Result_::Failed | Result_::Refused) {
-            state.failed += 1;
+        // The failure rate counts what was applied: a refusal (changed
+        // facts, another run's lease) is not; it does hold a canary's wave.
+        match r.result {
+            Result_::Refused => state.unsuccessful += 1,
+            Result_::Failed => {
+                state.carried += 1;
+                state.failed += 1;
+                state.unsuccessful += 1;
+            }
+            _ => state.carried += 1,
         }
         if let Some(rate) = self.rate
             && state.stopped.is_none()

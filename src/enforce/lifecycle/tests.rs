@@ -102,43 +102,59 @@ fn a_service_key_is_warned_then_rotated_then_retired_after_its_grace() {
 
 #[test]
 fn a_replaced_key_used_after_delivery_is_reported_until_grace_max_then_as_asked() {
-    let still = KeyFacts {
-        replaced_at: Some(day(90)),
-        last_used: used(95),
-        ..key(true)
+    // Replaced on day 90; (today, its last use, what is due).
+    let at = |rules: &Lifecycle, today: i64, last: i64| {
+        let k = KeyFacts {
+            replaced_at: Some(day(90)),
+            last_used: used(last),
+            ..key(true)
+        };
+        due(&k, rules, day(today))
     };
-    let in_use = Due::StillInUse {
-        last_used: used(95).unwrap(),
+    let in_use = |last: i64| Due::StillInUse {
+        last_used: used(last).unwrap(),
         until: day(120),
     };
+    let retire = Due::Retire {
+        replaced_at: day(90),
+    };
     let report = Lifecycle::default();
-    walk(
-        &still,
-        &report,
-        &[
-            (95, in_use.clone()),
-            (119, in_use.clone()),
-            (150, in_use.clone()),
-        ],
-    );
+    // Used on day 95, then no more: reported until its readers have been
+    // quiet for the grace (7 days), then retired.
+    assert_eq!(at(&report, 95, 95), in_use(95));
+    assert_eq!(at(&report, 101, 95), in_use(95));
+    assert_eq!(at(&report, 102, 95), retire);
+    // Used every day: reported, past grace_max too, as `report` asks.
+    assert_eq!(at(&report, 119, 119), in_use(119));
+    assert_eq!(at(&report, 150, 150), in_use(150));
+    // With `deactivate`, deactivated once grace_max (day 120) is over.
     let deactivate = Lifecycle {
         on_grace_max: OnGraceMax::Deactivate,
         ..Lifecycle::default()
     };
-    walk(
-        &still,
-        &deactivate,
-        &[
-            (119, in_use),
-            (
-                120,
-                Due::Deactivate {
-                    why: DeactivateWhy::GraceOver {
-                        last_used: used(95).unwrap(),
-                    },
-                },
-            ),
-        ],
+    assert_eq!(at(&deactivate, 119, 118), in_use(118));
+    assert_eq!(
+        at(&deactivate, 120, 119),
+        Due::Deactivate {
+            why: DeactivateWhy::GraceOver {
+                last_used: used(119).unwrap(),
+            },
+        }
+    );
+    // Quiet for the grace at grace_max: retired, not "still in use".
+    assert_eq!(at(&deactivate, 130, 110), retire);
+}
+
+#[test]
+fn an_idle_key_in_a_destination_is_rotated_not_deactivated_as_unused() {
+    let asked = Lifecycle {
+        deactivate_unused: true,
+        ..Lifecycle::default()
+    };
+    assert_eq!(due(&key(true), &asked, day(60)), nothing_until(77));
+    assert_eq!(
+        due(&key(true), &asked, day(91)),
+        Due::Rotate { age_days: 91 }
     );
 }
 
