@@ -574,11 +574,13 @@ fn by_user(out: &Value) -> Vec<(String, String)> {
 }
 
 /// The Terraform habit: a plan is written, reviewed, then applied exactly.
-/// A key changed by hand since is refused alone, saying what changed; the
-/// others are carried out. Nothing was done by writing the plan.
+/// Each action is checked against the plan made now from IAM and
+/// rekey.toml: a key changed by hand since, or a user exempted since, is
+/// refused alone, saying why; the others are carried out. Nothing was done
+/// by writing the plan.
 #[tokio::test]
 async fn a_reviewed_plan_applied_after_a_key_changed_by_hand_refuses_that_action_alone() {
-    let w = Stale::new(&[3]).await;
+    let w = Stale::new(&[4]).await;
     let plan_path = w.runner.home.path().join("plan.json");
     let out = w.enforce(&["--plan-out", plan_path.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", said(&out));
@@ -587,10 +589,15 @@ async fn a_reviewed_plan_applied_after_a_key_changed_by_hand_refuses_that_action
     let deactivations = (plan["actions"].as_array().unwrap().iter())
         .filter(|a| a["action"] == "deactivate")
         .count();
-    assert_eq!(deactivations, 3, "{plan:#}");
+    assert_eq!(deactivations, 4, "{plan:#}");
     assert_eq!(
         w.states(0).await,
-        owned(&[("p0-0", "Active"), ("p0-1", "Active"), ("p0-2", "Active")]),
+        owned(&[
+            ("p0-0", "Active"),
+            ("p0-1", "Active"),
+            ("p0-2", "Active"),
+            ("p0-3", "Active")
+        ]),
         "planning changed nothing"
     );
     // Someone deactivates p0-1's key by hand after the review.
@@ -605,28 +612,52 @@ async fn a_reviewed_plan_applied_after_a_key_changed_by_hand_refuses_that_action
         .send()
         .await
         .unwrap();
+    // And p0-2 is exempted: the file does not know, the plan made now does.
+    acct.seeder
+        .tag_user("p0-2", "rekey:exempt", "reason=on leave")
+        .await;
     let out = w.enforce(&["--apply-plan", plan_path.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", said(&out));
     let got = json_out(&out);
     assert_eq!(
         by_user(&got),
-        owned(&[("done", "p0-0"), ("done", "p0-2"), ("refused", "p0-1")])
+        owned(&[
+            ("done", "p0-0"),
+            ("done", "p0-3"),
+            ("refused", "p0-1"),
+            ("refused", "p0-2")
+        ])
     );
-    let refused = (got["results"].as_array().unwrap().iter())
-        .find(|r| r["result"] == "refused")
-        .unwrap();
-    let why = refused["error"].as_str().unwrap();
-    assert!(why.contains("the facts changed since the plan"), "{why}");
+    let why_of = |user: &str| {
+        (got["results"].as_array().unwrap().iter())
+            .find(|r| {
+                r["target"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("user {user} "))
+            })
+            .and_then(|r| r["error"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    let why = why_of("p0-1");
     assert!(
-        why.contains("`nothing` now, not `deactivate` as planned"),
+        why.contains("the plan made now does not `deactivate` it (nothing due)"),
         "{why}"
     );
+    let why = why_of("p0-2");
+    assert!(why.contains("exempt: tag rekey:exempt: on leave"), "{why}");
     // The key a person deactivated is not rekey's: never deleted by it.
     let later = w.enforce(&["--apply", "--as-of", "+30d"]);
     assert_eq!(code(&later), 0, "{}", said(&later));
     assert_eq!(
         w.states(0).await,
-        owned(&[("p0-0", "gone"), ("p0-1", "Inactive"), ("p0-2", "gone")])
+        owned(&[
+            ("p0-0", "gone"),
+            ("p0-1", "Inactive"),
+            ("p0-2", "Active"),
+            ("p0-3", "gone")
+        ])
     );
 }
 
@@ -1216,7 +1247,7 @@ async fn a_replaced_key_a_destination_holds_again_is_never_retired() {
         .to_string();
     assert_eq!(got["results"][0]["result"], "refused", "{got:#}");
     assert!(
-        why.contains("holds this key: deactivating it would lock its readers out"),
+        why.contains("a destination holds this replaced key again"),
         "{why}"
     );
     // Planned now, it is refused in the plan itself.

@@ -141,6 +141,7 @@ impl Actor<'_> {
         let key = listed(iam, a).await?;
         let key = key.as_ref();
         self.settle(a, key).await?;
+        self.no_unfinished_rotation(a).await?;
         let records = self.records(a).await?;
         let Some(key) = key else {
             return match op == KeyOp::Delete && deleted_by_rekey(&records) {
@@ -167,7 +168,7 @@ impl Actor<'_> {
         facts.last_used = now.last_used.clone();
         let facts = facts_with_records(&facts, &records);
         let due_now = due(&facts, &a.rules, a.as_of);
-        if due_now != a.due {
+        if !same_due(&due_now, &a.due) {
             return Err(ActError::Changed {
                 label: a.label.clone(),
                 changed: format!(
@@ -214,7 +215,8 @@ impl Actor<'_> {
             }
             Err(source) => {
                 let said = error_chain(&source);
-                self.record(a, op, Phase::Failed, Some(&said)).await?;
+                self.record(a, op, outcome_unknown_or_refused(&source), Some(&said))
+                    .await?;
                 Err(ActError::Call {
                     label: a.label.clone(),
                     doing: if op == KeyOp::Delete {
@@ -225,6 +227,28 @@ impl Actor<'_> {
                     source,
                 })
             }
+        }
+    }
+
+    /// Refuses while the user has a rotation an earlier run left unfinished:
+    /// it is finished (or undone) first, by `enforce --apply`.
+    async fn no_unfinished_rotation(&self, a: &KeyAction) -> Result<(), ActError> {
+        let rotations =
+            (self.journal.of_user(&a.account_id, &a.user_name).await).map_err(|source| {
+                ActError::Journal {
+                    label: a.label.clone(),
+                    source,
+                }
+            })?;
+        match rotations.iter().find(|r| !r.is_finished()) {
+            Some(r) => Err(ActError::Changed {
+                label: a.label.clone(),
+                changed: format!(
+                    "the user has an unfinished rotation ({}); `rekey enforce --apply` finishes it first",
+                    r.id
+                ),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -435,6 +459,18 @@ async fn set_status(
         .map_err(|e| CallError::from_sdk("iam:UpdateAccessKey", e))
 }
 
+/// How a failed call is journaled: `refused` when AWS answered that it
+/// did nothing (denied, throttled, bad credentials, not found), `failed`
+/// when the outcome is unknown (no answer, a server error): only then may
+/// what IAM shows later count as the act done.
+fn outcome_unknown_or_refused(e: &CallError) -> Phase {
+    use crate::error::FailureKind::*;
+    match e.kind() {
+        Denied | BadCredentials | Throttled | NotFound => Phase::Refused,
+        Unreachable | Other => Phase::Failed,
+    }
+}
+
 /// Whether rekey's journal says it deleted the key.
 fn deleted_by_rekey(r: &Recorded) -> bool {
     r.deleted_at.is_some()
@@ -459,6 +495,25 @@ fn already_done(a: &KeyAction, op: KeyOp, key: &Key, now: &Recorded) -> Option<A
         _ => false,
     };
     done.then_some(Acted::AlreadyDone)
+}
+
+/// Whether the lifecycle's answer now is the plan's: equal, except that a
+/// still-in-use report or a grace-over deactivation stays the same act
+/// when the key was used again since (only its last use moved). Pure.
+pub(super) fn same_due(now: &Due, planned: &Due) -> bool {
+    use super::lifecycle::DeactivateWhy::GraceOver;
+    match (now, planned) {
+        (Due::StillInUse { until: a, .. }, Due::StillInUse { until: b, .. }) => a == b,
+        (
+            Due::Deactivate {
+                why: GraceOver { .. },
+            },
+            Due::Deactivate {
+                why: GraceOver { .. },
+            },
+        ) => true,
+        (a, b) => a == b,
+    }
 }
 
 /// A due in words, for a refusal.
@@ -510,7 +565,12 @@ pub async fn reactivate(
         let Some(key) = key else {
             return Err(refuse("the key no longer exists".into()));
         };
-        let Some(at) = records.deactivated_at else {
+        let now_facts = crate::enforce::lifecycle::KeyFacts {
+            status: key.status,
+            created: key.created,
+            ..a.facts.clone()
+        };
+        let Some(at) = facts_with_records(&now_facts, &records).deactivated_by_rekey_at else {
             return Err(refuse(
                 "rekey did not deactivate it (its journal has no deactivation it made)".into(),
             ));
@@ -537,7 +597,8 @@ pub async fn reactivate(
             }
             Err(source) => {
                 let said = error_chain(&source);
-                (actor.record(a, KeyOp::Reactivate, Phase::Failed, Some(&said))).await?;
+                let phase = outcome_unknown_or_refused(&source);
+                (actor.record(a, KeyOp::Reactivate, phase, Some(&said))).await?;
                 Err(ActError::Call {
                     label: a.label.clone(),
                     doing: "reactivating the key",

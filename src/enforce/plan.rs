@@ -55,6 +55,8 @@ pub struct Rules<'a> {
     pub lifecycle: &'a Lifecycle,
     pub policy: &'a Policy,
     pub exemptions: &'a Exemptions,
+    /// The moment exemptions are judged at (the plan's moment).
+    pub exempt_at: OffsetDateTime,
 }
 
 /// The lifecycle facts of a key with the journal's, as the lifecycle reads
@@ -93,7 +95,7 @@ pub fn plan_account(
             rules.policy,
             (&account.account_id, &account.ous),
             &u.user,
-            now,
+            rules.exempt_at,
         );
         let lapsed = match exempt {
             Err(e) => {

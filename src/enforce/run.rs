@@ -170,7 +170,13 @@ async fn apply_plan(
         results,
         stopped,
     };
-    if !plan.actions.iter().any(is_unfinished) || matches!(req.mode, EnforceMode::ApplyPlan(_)) {
+    if matches!(req.mode, EnforceMode::ApplyPlan(_)) {
+        let (checked, mut refused) = recheck_file(req, &plan, (journal, deps), clock).await?;
+        let (results, stopped) = apply(req, (&checked, cap), ways, clock).await;
+        refused.extend(results);
+        return Ok(outcome(plan, (refused, stopped)));
+    }
+    if !plan.actions.iter().any(is_unfinished) {
         let done = apply(req, (&plan, cap), ways, clock).await;
         return Ok(outcome(plan, done));
     }
@@ -187,13 +193,118 @@ async fn apply_plan(
     if stopped.is_some() {
         return Ok(outcome(plan, (results, stopped)));
     }
-    let again = make_plan(req, journal, deps, clock).await?;
+    // Planning again failing after the unfinished rotations ran is said
+    // as a result, not as an error before anything ran.
+    let again = match make_plan(req, journal, deps, clock).await {
+        Ok(again) => again,
+        Err(e) => {
+            results.push(ActionResult {
+                action: "plan",
+                target: "the plan made again after the unfinished rotations".into(),
+                account_id: None,
+                key_id: None,
+                result: Result_::Failed,
+                error: Some(error_chain(&e)),
+            });
+            return Ok(outcome(plan, (results, stopped)));
+        }
+    };
     let left = cap.saturating_sub(first.actions.len());
     let (more, stopped) = apply(req, (&again, left), ways, clock).await;
     results.extend(more);
     let mut actions = first.actions;
     actions.extend(again.actions.clone());
     Ok(outcome(Plan { actions, ..again }, (results, stopped)))
+}
+
+/// The moment exemptions are judged at: the plan's (`--as-of`), as every
+/// other fact — a drill for a later moment acts as that moment will, an
+/// exemption ending before it included (README, "The plan").
+fn exempt_at(req: &EnforceRequest) -> OffsetDateTime {
+    req.audit.options.as_of
+}
+
+/// A reviewed plan file's key actions checked against the plan made now
+/// for the file's moment, from the current rekey.toml and IAM: each is
+/// carried out as the fresh plan has it (its facts, rules, exemptions and
+/// binding read now, not taken from the file) only if the fresh plan makes
+/// the same act for the same key; otherwise it is refused, saying so.
+/// Rotations and unfinished rotations stay as the file has them: the
+/// rotation engine checks those itself under the user's lease.
+async fn recheck_file(
+    req: &EnforceRequest,
+    file: &Plan,
+    (journal, deps): (&dyn Journal, &Deps),
+    clock: &dyn Clock,
+) -> Result<(Plan, Vec<ActionResult>), EnforceError> {
+    let moment = (file.actions.iter())
+        .find_map(|a| a.key_action().map(|k| k.as_of))
+        .or(file.as_of)
+        .or(file.made_at);
+    let mut fresh_req = req.clone();
+    if let Some(at) = moment {
+        fresh_req.audit.options.as_of = at;
+    }
+    let fresh = make_plan(&fresh_req, journal, deps, clock).await?;
+    let mut keep = Vec::new();
+    let mut refused = Vec::new();
+    for a in &file.actions {
+        let Some(k) = a.key_action() else {
+            keep.push(a.clone());
+            continue;
+        };
+        let now = (fresh.actions.iter()).find(|f| {
+            f.name() == a.name()
+                && f.key_action().is_some_and(|n| {
+                    n.key_id == k.key_id
+                        && n.account_id == k.account_id
+                        && super::act::same_due(&n.due, &k.due)
+                })
+        });
+        match now {
+            Some(f) => keep.push(f.clone()),
+            None => {
+                let said = (fresh.actions.iter())
+                    .find_map(|f| match f {
+                        Action::Skip {
+                            old_key_id: Some(id),
+                            reason,
+                            ..
+                        } if *id == k.key_id => Some(skip_words(reason)),
+                        other => other
+                            .key_action()
+                            .filter(|n| n.key_id == k.key_id)
+                            .map(|_| format!("`{}` now", other.name())),
+                    })
+                    .unwrap_or_else(|| "nothing now".into());
+                let why = format!(
+                    "{}: the plan made now does not `{}` it ({said}); nothing was done",
+                    k.label,
+                    a.name()
+                );
+                refused.push(result_of(a, Result_::Refused, Some(why)));
+            }
+        }
+    }
+    Ok((
+        Plan {
+            actions: keep,
+            ..file.clone()
+        },
+        refused,
+    ))
+}
+
+/// A skip's reason in a few words.
+fn skip_words(reason: &SkipReason) -> String {
+    match reason {
+        SkipReason::Exempt { why } => format!("exempt: {why}"),
+        SkipReason::Refused { why } | SkipReason::Failed { why } => why.clone(),
+        SkipReason::Waiting { .. } => "nothing due".into(),
+        SkipReason::Warned { .. } => "warned already".into(),
+        SkipReason::InUseReported { .. } => "its use reported already".into(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Whether `a` belongs to `stage` (`--only`); skips stay, to say why.
@@ -228,7 +339,7 @@ async fn gather_all(
         source: opts.source,
         external_id: req.external_id.as_deref(),
         secret_role: req.secret_role.as_ref(),
-        now: opts.as_of,
+        now: exempt_at(req),
     };
     Ok(stream::iter(discovery.targets)
         .map(|t| gather::account(t, &cx))
@@ -286,6 +397,7 @@ async fn make_plan(
             lifecycle: &lifecycle,
             policy: opts.policies.for_account(Some(&g.account.account_id)),
             exemptions: &req.exemptions,
+            exempt_at: exempt_at(req),
         };
         let (a, f) = plan_account(&g.account, &rules, now);
         actions.extend(a);
@@ -376,9 +488,12 @@ async fn open_jobs(req: &EnforceRequest, gathered: &mut [Gathered], deps: &Deps)
             else {
                 continue;
             };
-            let exempt =
-                req.exemptions
-                    .of(policy, (&account, &g.account.ous), &user.user, opts.as_of);
+            let exempt = req.exemptions.of(
+                policy,
+                (&account, &g.account.ous),
+                &user.user,
+                exempt_at(req),
+            );
             if !matches!(exempt, Ok(Exempt::No | Exempt::Expired(_)))
                 || g.refused.contains_key(&user_name)
             {

@@ -118,6 +118,10 @@ pub enum EnforceError {
     BadFormat { origin: Origin, value: String },
     #[error("{origin}: `{value}` is not an access key ID")]
     BadKeyId { origin: Origin, value: String },
+    #[error(
+        "{origin} is in the past: {acting} acts now, for now or a later moment (a past one would journal acts as earlier than they were); plan for a past moment without it"
+    )]
+    PastAsOf { origin: Origin, acting: Origin },
     #[error("{one} and {other} cannot be given together")]
     Conflict { one: Origin, other: Origin },
     #[error("cannot write the plan to {}", path.display())]
@@ -150,6 +154,15 @@ pub enum EnforceError {
         made: String,
         max: String,
         max_age: Origin,
+    },
+    #[error(
+        "{origin} {}: the plan says it was made at {made}, which is still to come; make it again",
+        path.display()
+    )]
+    PlanFromTheFuture {
+        origin: Origin,
+        path: PathBuf,
+        made: String,
     },
     #[error(
         "{origin} {}: the plan says when it was made nowhere; make it with `rekey enforce --plan-out`",
@@ -190,30 +203,7 @@ impl EnforceRequest {
                 column: 1,
                 message: e.to_string(),
             })?;
-        let only = match &input.only {
-            Some(v) if !STAGES.contains(&v.as_str()) => {
-                return Err(EnforceError::BadStage {
-                    origin: name(Setting::Only),
-                    value: v.clone(),
-                });
-            }
-            other => other.clone(),
-        };
-        if let Some(rate) = input.max_failure_rate
-            && !(0.0..=100.0).contains(&rate)
-        {
-            return Err(EnforceError::BadRate {
-                origin: name(Setting::MaxFailureRate),
-                value: rate.to_string(),
-            });
-        }
-        if input.max_actions == Some(0) {
-            return Err(InputError::ZeroCount {
-                origin: name(Setting::MaxActions),
-            }
-            .into());
-        }
-        crate::discovery::check_account_ids(&input.canary, &name(Setting::Canary))?;
+        let only = wave_checks(input, ctx)?;
         let plan_max_age = parse_span(
             &name(Setting::PlanMaxAge),
             input
@@ -222,6 +212,19 @@ impl EnforceRequest {
                 .unwrap_or(DEFAULT_PLAN_MAX_AGE),
         )?;
         let mode = mode(input, ctx, plan_max_age)?;
+        // Acting for a past moment would journal acts as earlier than they
+        // were, and shorten every window that counts from them.
+        let past = audit.options.as_of < ctx.now - Duration::minutes(1);
+        if past && !matches!(mode, EnforceMode::Plan) {
+            return Err(EnforceError::PastAsOf {
+                origin: name(Setting::AsOf),
+                acting: name(match mode {
+                    EnforceMode::Reactivate(_) => Setting::Reactivate,
+                    EnforceMode::ApplyPlan(_) => Setting::ApplyPlan,
+                    _ => Setting::Apply,
+                }),
+            });
+        }
         let journal = match &input.journal {
             Some(p) => p.clone(),
             None => default_path(ctx.env).ok_or(EnforceError::NoJournalPlace {
@@ -264,6 +267,37 @@ impl EnforceRequest {
             audit,
         })
     }
+}
+
+/// `--only`, `--max-failure-rate`, `--max-actions` and `--canary`,
+/// checked; returns the stage.
+fn wave_checks(input: &EnforceInput, ctx: &Context) -> Result<Option<String>, EnforceError> {
+    let name = |s| ctx.name(s);
+    let only = match &input.only {
+        Some(v) if !STAGES.contains(&v.as_str()) => {
+            return Err(EnforceError::BadStage {
+                origin: name(Setting::Only),
+                value: v.clone(),
+            });
+        }
+        other => other.clone(),
+    };
+    if let Some(rate) = input.max_failure_rate
+        && !(0.0..=100.0).contains(&rate)
+    {
+        return Err(EnforceError::BadRate {
+            origin: name(Setting::MaxFailureRate),
+            value: rate.to_string(),
+        });
+    }
+    if input.max_actions == Some(0) {
+        return Err(InputError::ZeroCount {
+            origin: name(Setting::MaxActions),
+        }
+        .into());
+    }
+    crate::discovery::check_account_ids(&input.canary, &name(Setting::Canary))?;
+    Ok(only)
 }
 
 /// What the run does, with a plan file read and checked.
@@ -322,6 +356,13 @@ fn mode(
                 path: path.clone(),
             });
         };
+        if made > ctx.now + Duration::minutes(5) {
+            return Err(EnforceError::PlanFromTheFuture {
+                origin,
+                path: path.clone(),
+                made: rfc3339(made),
+            });
+        }
         if ctx.now - made > max_age {
             return Err(EnforceError::PlanTooOld {
                 origin,
@@ -402,6 +443,19 @@ mod tests {
         assert!(of(|i| i.plan_max_age = Some("soon".into())).contains("plan_max_age: `soon`"));
         assert!(of(|i| i.canary = vec!["12".into()]).contains("12-digit"));
         assert!(of(|i| i.reactivate = Some("AKIA/../x".into())).contains("not an access key ID"));
+        let past = of(|i| {
+            i.apply = true;
+            i.scope.as_of = Some("-3d".into());
+        });
+        assert!(
+            past.starts_with("as_of is in the past: apply acts now"),
+            "{past}"
+        );
+        let past = of(|i| {
+            i.reactivate = Some("AKIAIOSFODNN7EXAMPLE".into());
+            i.scope.as_of = Some("2020-01-01".into());
+        });
+        assert!(past.contains("reactivate acts now"), "{past}");
         let both = of(|i| {
             i.apply = true;
             i.apply_plan = Some("p.json".into());
@@ -436,6 +490,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("more than 1d ago"), "{err}");
+        plan.made_at = Some(cx.now + Duration::hours(2));
+        std::fs::write(&path, serde_json::to_string(&plan).unwrap()).unwrap();
+        let err = EnforceRequest::from_input(&input, &cx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("which is still to come"), "{err}");
+        plan.made_at = Some(cx.now - Duration::hours(25));
+        std::fs::write(&path, serde_json::to_string(&plan).unwrap()).unwrap();
         let younger = EnforceInput {
             plan_max_age: Some("2d".into()),
             ..input.clone()

@@ -82,10 +82,15 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
         ..ExemptEntry::default()
     }])
     .unwrap();
-    let rules = Rules {
-        lifecycle: &lifecycle,
-        policy: &policy,
-        exemptions: &exemptions,
+    // The plan of `acct` on day `n`, exemptions judged that day too.
+    let plan_on = |acct: &GatheredAccount, n: i64| {
+        let rules = Rules {
+            lifecycle: &lifecycle,
+            policy: &policy,
+            exemptions: &exemptions,
+            exempt_at: day(n),
+        };
+        plan_account(acct, &rules, day(n))
     };
     let acct = account(vec![
         user("human", &[], vec![key("AKIAHUMANHUMANHUMAN1", false)]),
@@ -101,7 +106,7 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
         ),
     ]);
     // Day 80: the OU exemption holds; everyone is exempt but the typo.
-    let (actions, findings) = plan_account(&acct, &rules, day(80));
+    let (actions, findings) = plan_on(&acct, 80);
     assert_eq!(
         names(&actions),
         ["skip exempt", "skip exempt", "skip refused"]
@@ -116,7 +121,7 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
     assert!(findings.is_empty());
     // Day 95: the OU exemption lapsed (a finding); the human key is warned
     // of its deactivation on day 105, the vendor stays exempt by its tag.
-    let (actions, findings) = plan_account(&acct, &rules, day(95));
+    let (actions, findings) = plan_on(&acct, 95);
     assert_eq!(names(&actions), ["warn", "skip exempt", "skip refused"]);
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(
@@ -136,9 +141,9 @@ fn each_key_gets_its_stage_and_exempt_or_malformed_users_are_skipped_with_why() 
     // deactivates.
     let mut warned = acct.clone();
     warned.users[0].keys[0].recorded.warned_for = Some(day(105));
-    let (actions, _) = plan_account(&warned, &rules, day(96));
+    let (actions, _) = plan_on(&warned, 96);
     assert_eq!(names(&actions)[0], "skip warned");
-    let (actions, _) = plan_account(&warned, &rules, day(105));
+    let (actions, _) = plan_on(&warned, 105);
     let Action::Deactivate(d) = &actions[0] else {
         panic!("{actions:?}")
     };
