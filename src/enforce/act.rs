@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::KeyAction;
 use super::lifecycle::{Due, due};
 use super::plan::facts_with_records;
-use super::record::{Recorded, recorded};
+use super::record::{Recorded, UnsettledAt, recorded};
 use crate::aws::{Deps, Signer, with_credentials};
 use crate::error::{CallError, error_chain};
 use crate::inventory::{last_used, list_keys};
@@ -140,9 +140,16 @@ impl Actor<'_> {
         };
         let key = listed(iam, a).await?;
         let key = key.as_ref();
-        self.settle(a, key).await?;
-        self.no_unfinished_rotation(a).await?;
-        let records = self.records(a).await?;
+        let (read, _) = self.settled(a, key).await?;
+        if let Some(id) = read.unfinished {
+            return Err(ActError::Changed {
+                label: a.label.clone(),
+                changed: format!(
+                    "the user has an unfinished rotation ({id}); `rekey enforce --apply` finishes it first"
+                ),
+            });
+        }
+        let records = read.recorded;
         let Some(key) = key else {
             return match op == KeyOp::Delete && deleted_by_rekey(&records) {
                 true => Ok(Acted::AlreadyDone),
@@ -230,28 +237,6 @@ impl Actor<'_> {
         }
     }
 
-    /// Refuses while the user has a rotation an earlier run left unfinished:
-    /// it is finished (or undone) first, by `enforce --apply`.
-    async fn no_unfinished_rotation(&self, a: &KeyAction) -> Result<(), ActError> {
-        let rotations =
-            (self.journal.of_user(&a.account_id, &a.user_name).await).map_err(|source| {
-                ActError::Journal {
-                    label: a.label.clone(),
-                    source,
-                }
-            })?;
-        match rotations.iter().find(|r| !r.is_finished()) {
-            Some(r) => Err(ActError::Changed {
-                label: a.label.clone(),
-                changed: format!(
-                    "the user has an unfinished rotation ({}); `rekey enforce --apply` finishes it first",
-                    r.id
-                ),
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// Reads every destination of the user's binding back: none may hold
     /// the key about to be deactivated (DESIGN.md invariant 1).
     async fn no_destination_holds(&self, a: &KeyAction) -> Result<(), ActError> {
@@ -292,20 +277,24 @@ impl Actor<'_> {
         iam: &crate::aws::AccountClients,
     ) -> Result<Acted, ActError> {
         let key = listed(iam, a).await?;
-        match self.records(a).await?.open {
-            Some(_) => {
-                self.settle(a, key.as_ref()).await?;
-                Ok(Acted::Done)
-            }
-            None => Ok(Acted::AlreadyDone),
-        }
+        let (_, closed) = self.settled(a, key.as_ref()).await?;
+        Ok(if closed {
+            Acted::Done
+        } else {
+            Acted::AlreadyDone
+        })
     }
 
-    /// Closes an act a dead run left open on the key, by what IAM shows.
-    async fn settle(&self, a: &KeyAction, key: Option<&Key>) -> Result<(), ActError> {
-        let records = self.records(a).await?;
-        let Some(open) = records.open else {
-            return Ok(());
+    /// What the journal says of the key and its user, with an act a dead
+    /// run left open on the key closed first by what IAM shows (`key`: the
+    /// key as listed now; None: gone). Read once, again only after closing;
+    /// says whether it closed one.
+    async fn settled(&self, a: &KeyAction, key: Option<&Key>) -> Result<(Read, bool), ActError> {
+        let read = self.read(a).await?;
+        let (Some(open), Some((_, UnsettledAt(as_of)))) =
+            (read.recorded.open, read.recorded.unsettled)
+        else {
+            return Ok((read, false));
         };
         let happened = match (open, key) {
             (KeyOp::Delete, None) => true,
@@ -318,7 +307,6 @@ impl Actor<'_> {
             true => (Phase::Done, "settled: IAM shows it done"),
             false => (Phase::Failed, "settled: IAM shows it not done"),
         };
-        let as_of = records.open_as_of.unwrap_or(a.as_of);
         let event = NewKeyEvent {
             op: open,
             phase,
@@ -330,17 +318,22 @@ impl Actor<'_> {
             label: a.label.clone(),
             source,
         })?;
-        Ok(())
+        Ok((self.read(a).await?, true))
     }
 
-    async fn records(&self, a: &KeyAction) -> Result<Recorded, ActError> {
+    /// The journal's records of the key, and the user's unfinished
+    /// rotation, if any: one read of each.
+    async fn read(&self, a: &KeyAction) -> Result<Read, ActError> {
         let j = |source| ActError::Journal {
             label: a.label.clone(),
             source,
         };
         let events = (self.journal.key_events(&a.account_id, &a.user_name).await).map_err(j)?;
         let rotations = (self.journal.of_user(&a.account_id, &a.user_name).await).map_err(j)?;
-        Ok(recorded(&a.key_id, &events, &rotations))
+        Ok(Read {
+            recorded: recorded(&a.key_id, &events, &rotations),
+            unfinished: rotations.iter().find(|r| !r.is_finished()).map(|r| r.id),
+        })
     }
 
     fn event(&self, a: &KeyAction, op: KeyOp, phase: Phase, detail: Option<&str>) -> NewKeyEvent {
@@ -401,6 +394,13 @@ async fn listed(iam: &crate::aws::AccountClients, a: &KeyAction) -> Result<Optio
     Ok(keys
         .into_iter()
         .find(|k| k.access_key_id.as_deref() == Some(a.key_id.as_str())))
+}
+
+/// What the journal says when an act is carried out.
+struct Read {
+    recorded: Recorded,
+    /// The user's rotation an earlier run left unfinished.
+    unfinished: Option<crate::journal::RotationId>,
 }
 
 /// Why an account's IAM cannot be reached.
@@ -556,8 +556,7 @@ pub async fn reactivate(
     let result = async {
         let key = listed(&iam, a).await?;
         let key = key.as_ref();
-        actor.settle(a, key).await?;
-        let records = actor.records(a).await?;
+        let records = actor.settled(a, key).await?.0.recorded;
         let refuse = |why: String| ActError::Changed {
             label: a.label.clone(),
             changed: why,

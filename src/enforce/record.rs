@@ -26,14 +26,12 @@ pub struct Recorded {
     #[serde(with = "time::serde::rfc3339::option")]
     pub reported_use: Option<OffsetDateTime>,
     /// An act begun and not closed (a run died between its Begin and its
-    /// answer): settled against IAM before anything else is done.
+    /// answer): settled against IAM before anything else is done; its
+    /// moment is `unsettled`'s.
     pub open: Option<KeyOp>,
     /// When rekey deleted it.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
-    /// The moment that open act was begun for.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub open_as_of: Option<OffsetDateTime>,
     /// The last act on the key whose outcome the journal does not know —
     /// left open, or failed on the way (its answer lost) — and the moment
     /// it was for: what IAM shows says whether it took effect.
@@ -98,12 +96,6 @@ pub fn recorded(key_id: &str, events: &[KeyEvent], rotations: &[Rotation]) -> Re
         reported_use,
         deleted_at: done(KeyOp::Delete).map(|e| e.as_of),
         open: crate::journal::open_act(&mine.iter().copied().cloned().collect::<Vec<_>>()),
-        open_as_of: mine
-            .iter()
-            .rev()
-            .find(|e| e.op.acts_on_aws())
-            .filter(|e| e.phase == Phase::Begin)
-            .map(|e| e.as_of),
         unsettled: mine
             .iter()
             .rev()

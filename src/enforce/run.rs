@@ -534,24 +534,11 @@ fn group_by_user(plan: Plan, gathered: &[Gathered]) -> (ByUser, Vec<Action>) {
             {
                 unfinished.push(a);
             }
-            Action::Rotate { plan, .. } => {
-                let key = (plan.account_id.clone(), plan.user_name.clone());
-                by_user.entry(key).or_default().push(a);
-            }
-            Action::FreeSlot { job, .. } => {
-                let key = (
-                    job.subject.account_id().unwrap_or_default().to_string(),
-                    job.subject.user_name().unwrap_or_default().to_string(),
-                );
-                by_user.entry(key).or_default().push(a);
-            }
-            Action::Skip {
-                account_id: Some(acc),
-                user_name: Some(user),
-                ..
-            } => {
-                let key = (acc.clone(), user.clone());
-                by_user.entry(key).or_default().push(a);
+            Action::Rotate { .. } | Action::FreeSlot { .. } | Action::Skip { .. } => {
+                if let Some((account, user, _)) = a.subject() {
+                    let key = (account.to_string(), user.to_string());
+                    by_user.entry(key).or_default().push(a);
+                }
             }
             _ => {}
         }
@@ -652,35 +639,21 @@ fn created_of(a: &Action) -> Option<OffsetDateTime> {
 }
 
 fn account_of(a: &Action) -> Option<&str> {
-    match a {
-        Action::Rotate { plan, .. } => Some(&plan.account_id),
-        Action::Resume { unfinished, .. } | Action::Undo { unfinished, .. } => {
-            Some(&unfinished.account_id)
-        }
-        other => other.key_action().map(|k| k.account_id.as_str()),
-    }
+    a.subject().map(|(account, _, _)| account)
 }
 
 fn result_of(a: &Action, result: Result_, error: Option<String>) -> ActionResult {
-    let (target, key_id) = match a {
-        Action::Rotate { job, plan, .. } => (job.label.clone(), Some(plan.old_key_id.clone())),
-        Action::Resume {
-            rotation_id,
-            unfinished,
+    let target = match a {
+        Action::Rotate { job, .. } => job.label.clone(),
+        Action::Resume { rotation_id, .. } | Action::Undo { rotation_id, .. } => {
+            format!("rotation #{rotation_id}")
         }
-        | Action::Undo {
-            rotation_id,
-            unfinished,
-            ..
-        } => (
-            format!("rotation #{rotation_id}"),
-            Some(unfinished.old_key_id.clone()),
-        ),
-        other => match other.key_action() {
-            Some(k) => (k.label.clone(), Some(k.key_id.clone())),
-            None => (String::new(), None),
-        },
+        other => other
+            .key_action()
+            .map(|k| k.label.clone())
+            .unwrap_or_default(),
     };
+    let key_id = a.subject().map(|(_, _, key)| key.to_string());
     ActionResult {
         action: a.name(),
         target,
@@ -849,16 +822,9 @@ impl Wave<'_> {
 
 /// The (account, user) an action concerns.
 fn user_of(a: &Action) -> (String, String) {
-    match a {
-        Action::Rotate { plan, .. } => (plan.account_id.clone(), plan.user_name.clone()),
-        Action::Resume { unfinished, .. } | Action::Undo { unfinished, .. } => {
-            (unfinished.account_id.clone(), unfinished.user_name.clone())
-        }
-        other => other
-            .key_action()
-            .map(|k| (k.account_id.clone(), k.user_name.clone()))
-            .unwrap_or_default(),
-    }
+    a.subject()
+        .map(|(account, user, _)| (account.to_string(), user.to_string()))
+        .unwrap_or_default()
 }
 
 struct Exec<'a> {

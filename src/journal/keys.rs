@@ -104,13 +104,7 @@ pub(crate) fn may_record_key(
     earlier: &[KeyEvent],
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
-    if !lease.is_some_and(|l| l.holder.run_id == new.run_id && l.expires_at > now) {
-        return Err(JournalError::NotLeased {
-            account_id: new.account_id.clone(),
-            user_name: new.user_name.clone(),
-            run_id: new.run_id.clone(),
-        });
-    }
+    super::rules::leased(lease, (&new.account_id, &new.user_name, &new.run_id), now)?;
     let refused = |reason: &'static str| JournalError::KeyOutOfOrder {
         key: super::error::mask(&new.key_id),
         op: new.op,

@@ -34,13 +34,7 @@ pub(crate) fn may_begin(
     unfinished: Option<RotationId>,
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
-    if !lease.is_some_and(|l| l.holder.run_id == new.run_id && l.expires_at > now) {
-        return Err(JournalError::NotLeased {
-            account_id: new.account_id.clone(),
-            user_name: new.user_name.clone(),
-            run_id: new.run_id.clone(),
-        });
-    }
+    leased(lease, (&new.account_id, &new.user_name, &new.run_id), now)?;
     match unfinished {
         Some(id) => Err(JournalError::Unfinished {
             account_id: new.account_id.clone(),
@@ -48,6 +42,23 @@ pub(crate) fn may_begin(
             id,
         }),
         None => Ok(()),
+    }
+}
+
+/// Whether run `run_id` holds the live lease on the user (`lease`, as on
+/// record): what every write of a rotation or a key act begins with.
+pub(crate) fn leased(
+    lease: Option<&Lease>,
+    (account_id, user_name, run_id): (&str, &str, &str),
+    now: OffsetDateTime,
+) -> Result<(), JournalError> {
+    match lease.is_some_and(|l| l.holder.run_id == run_id && l.expires_at > now) {
+        true => Ok(()),
+        false => Err(JournalError::NotLeased {
+            account_id: account_id.to_string(),
+            user_name: user_name.to_string(),
+            run_id: run_id.to_string(),
+        }),
     }
 }
 

@@ -330,6 +330,41 @@ impl Action {
         }
     }
 
+    /// The account, user and key the action concerns, where it names all
+    /// three (a skip of an account that could not be read names none).
+    pub fn subject(&self) -> Option<(&str, &str, &str)> {
+        match self {
+            Action::Rotate { plan, .. } => {
+                Some((&plan.account_id, &plan.user_name, &plan.old_key_id))
+            }
+            Action::Resume { unfinished, .. } | Action::Undo { unfinished, .. } => Some((
+                &unfinished.account_id,
+                &unfinished.user_name,
+                &unfinished.old_key_id,
+            )),
+            Action::FreeSlot { job, key_id, .. } => {
+                Some((job.subject.account_id()?, job.subject.user_name()?, key_id))
+            }
+            Action::Skip {
+                account_id,
+                user_name,
+                old_key_id,
+                ..
+            } => Some((
+                account_id.as_deref()?,
+                user_name.as_deref()?,
+                old_key_id.as_deref()?,
+            )),
+            other => other.key_action().map(|k| {
+                (
+                    k.account_id.as_str(),
+                    k.user_name.as_str(),
+                    k.key_id.as_str(),
+                )
+            }),
+        }
+    }
+
     /// Enforce's act on one key, if this is one.
     pub fn key_action(&self) -> Option<&KeyAction> {
         match self {

@@ -106,12 +106,6 @@ pub async fn run(args: EnforceArgs, global: &GlobalArgs) -> anyhow::Result<ExitC
 
 /// An error before anything ran: said once, exit 1.
 fn before_anything(err: &anyhow::Error) -> ExitCode {
-    let text = format!("{err:#}");
-    let line: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    eprintln!("rekey: error: {}", line.join(" "));
+    crate::say_error(err);
     ExitCode::from(1)
 }
