@@ -1332,3 +1332,146 @@ async fn a_rotation_frees_its_slot_only_with_a_key_due_for_deletion() {
     );
     assert_eq!(keys.len(), 2, "the old key kept, the new one: {keys:?}");
 }
+
+/// Invariant 1 at the instant of the act, below every plan: the executor
+/// itself reads the user's destinations back and refuses to deactivate a
+/// key one of them holds — here a reviewed plan's retire carried out
+/// directly by the library, after the old key was put back into the
+/// secret (no plan made again to catch it first).
+#[tokio::test]
+async fn the_executor_reads_the_destinations_back_before_any_deactivation() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let old = bound_users(acct, 1).await.remove(0);
+    assert_eq!(code(&w.enforce(&["--apply"])), 0);
+    let path = w.runner.home.path().join("retire.json");
+    let made = w.enforce(&["--as-of", "+8d", "--plan-out", path.to_str().unwrap()]);
+    assert_eq!(code(&made), 0, "{}", said(&made));
+    let plan =
+        rekey::rotation::plan::Plan::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let retire = (plan.actions.iter())
+        .find_map(|a| match a {
+            rekey::rotation::plan::Action::Retire(k) => Some(k.clone()),
+            _ => None,
+        })
+        .expect("a retire in the plan");
+    assert_eq!(retire.key_id, old.access_key_id);
+    assert!(
+        retire.bound.is_some(),
+        "the action carries the user's binding"
+    );
+    // The old key goes back into the secret as its current value.
+    let current = (crate::support::stores::secret_versions(&acct.secrets, "svc-0").await)
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id)
+        .unwrap();
+    let put = (acct.secrets.put_secret_value())
+        .secret_id("svc-0")
+        .secret_string(crate::support::stores::key_json(&old).to_string())
+        .version_stages("RESTORED")
+        .send()
+        .await
+        .unwrap();
+    (acct.secrets.update_secret_version_stage())
+        .secret_id("svc-0")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(put.version_id().unwrap())
+        .remove_from_version_id(current)
+        .send()
+        .await
+        .unwrap();
+    let journal = rekey::journal::SqliteJournal::open(
+        &w.runner.journal(),
+        std::sync::Arc::new(rekey::clock::SystemClock),
+    )
+    .unwrap();
+    let deps = rekey::aws::Deps::new(sdk_config(&w.org.admin), Default::default(), None);
+    let holder = rekey::journal::Holder::current("direct");
+    let actor = rekey::enforce::act::Actor {
+        journal: &journal,
+        deps: &deps,
+        holder: &holder,
+        lease_ttl: Duration::minutes(5),
+    };
+    let err = actor.act(&retire).await.unwrap_err();
+    let said = rekey::error::error_chain(&err);
+    assert!(
+        said.contains("holds this key: deactivating it would lock its readers out"),
+        "{said}"
+    );
+    assert_eq!(
+        acct.keys("svc-0")
+            .await
+            .iter()
+            .find(|(id, _)| *id == old.access_key_id)
+            .map(|(_, s)| s.as_str()),
+        Some("Active"),
+        "left active"
+    );
+    // Nothing was journaled for it: no Begin left to settle.
+    let events = journal.key_events(&acct.account_id, "svc-0").unwrap();
+    assert!(
+        events.iter().all(|e| e.op != rekey::journal::KeyOp::Retire),
+        "{events:?}"
+    );
+}
+
+/// Two machines, two journals: a key the other journal's run deactivated
+/// is not this journal's to delete — it never deletes it, nor acts twice;
+/// the journal that deactivated it deletes it after the recovery window.
+/// The user's name holds the separators IAM allows (`,+=@.`); the keys are
+/// read per user (`--source api`): the emulator writes a name with a comma
+/// into its credential report unquoted, which no CSV reader can split.
+#[tokio::test]
+async fn a_second_journal_never_deletes_what_the_first_deactivated() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let name = "ops,team+a=b@x.y";
+    acct.seeder
+        .user(name, "/", &[], &[], &[crate::support::key(120, Some(3))])
+        .await;
+    let other = w.runner.state.path().join("other-machine.sqlite3");
+    let elsewhere_run = |extra: &[&str]| {
+        let mut args = vec![
+            "enforce",
+            "--org",
+            "--exclude-account",
+            &w.org.management_account_id,
+            "--journal",
+            other.to_str().unwrap(),
+            "--source",
+            "api",
+            "--apply",
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        w.runner.home.rekey(&args)
+    };
+    let first = w.enforce(&["--apply", "--source", "api"]);
+    assert_eq!(code(&first), 0, "{}", said(&first));
+    assert_eq!(by_user(&json_out(&first)), owned(&[("done", name)]));
+    let elsewhere = elsewhere_run(&[]);
+    assert_eq!(code(&elsewhere), 0, "{}", said(&elsewhere));
+    assert_eq!(
+        by_user(&json_out(&elsewhere)),
+        vec![],
+        "nothing for it to do"
+    );
+    let later_elsewhere = elsewhere_run(&["--as-of", "+8d"]);
+    assert_eq!(code(&later_elsewhere), 0, "{}", said(&later_elsewhere));
+    assert_eq!(by_user(&json_out(&later_elsewhere)), vec![]);
+    assert_eq!(
+        acct.keys(name).await.len(),
+        1,
+        "not deleted by the other journal"
+    );
+    let later = w.enforce(&["--apply", "--source", "api", "--as-of", "+8d"]);
+    assert_eq!(code(&later), 0, "{}", said(&later));
+    assert_eq!(by_user(&json_out(&later)), owned(&[("done", name)]));
+    assert!(
+        acct.keys(name).await.is_empty(),
+        "deleted by its own journal"
+    );
+}
