@@ -330,6 +330,9 @@ pub struct ConfigFile {
     pub services: Vec<ServiceEntry>,
     #[serde(default)]
     pub enforce: EnforceSettings,
+    /// The journal every run with this file uses: a path (relative to the
+    /// file), `sqlite:PATH` or `dynamodb:TABLE[?region=R]` (issue 18).
+    pub journal: Option<String>,
 }
 
 impl ConfigFile {

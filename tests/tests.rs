@@ -12,6 +12,7 @@ mod findings;
 mod first_run;
 mod history;
 mod journal;
+mod journal_conformance;
 mod library_run;
 mod plan;
 mod promises;

@@ -34,6 +34,7 @@ macro_rules! intercepted {
 }
 
 intercepted!(
+    aws_sdk_dynamodb,
     aws_sdk_iam,
     aws_sdk_sts,
     aws_sdk_secretsmanager,
@@ -86,6 +87,12 @@ impl ClientFactory {
     pub fn secrets_manager(&self, config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
         let builder = aws_sdk_secretsmanager::config::Builder::from(config);
         aws_sdk_secretsmanager::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// A DynamoDB client (the journal's table) signing as `config` says.
+    pub fn dynamodb(&self, config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        let builder = aws_sdk_dynamodb::config::Builder::from(config);
+        aws_sdk_dynamodb::Client::from_conf(self.intercepted(builder).build())
     }
 
     /// An SSM client signing as `config` says.

@@ -23,8 +23,9 @@ use crate::clock::Clock;
 use crate::discovery::discover;
 use crate::enforce::exempt::Exempt;
 use crate::error::error_chain;
-use crate::journal::{Holder, Journal, KeyOp, NewKeyEvent, Phase, SqliteJournal};
+use crate::journal::{Holder, Journal, KeyOp, NewKeyEvent, Phase};
 use crate::request::enforce::{EnforceError, EnforceMode, EnforceRequest};
+use crate::request::journal::{Use, open as open_journal};
 use crate::rotation::engine::{Engine, NoPrompt, Status};
 use crate::rotation::plan::{Action, Plan, SkipReason, execute};
 use crate::rotation::{Job, Mode, OldKeyAction, RunOptions};
@@ -108,27 +109,17 @@ pub async fn run(
     let aws = &req.audit.options.aws;
     let applying = !matches!(req.mode, EnforceMode::Plan);
     // Planning writes nothing anywhere: an existing journal is read.
-    let journal = match applying {
-        true => SqliteJournal::open(&req.journal, clock.clone())?,
-        false => match SqliteJournal::open_read_only(&req.journal, clock.clone())? {
-            Some(j) => j,
-            None => SqliteJournal::in_memory(clock.clone())?,
-        },
-    };
-    let holder = Holder::current(req.rotate.run_id.clone());
     let deps = Deps::new(load_config(None, aws).await, aws.clone(), None);
+    let how = if applying { Use::Write } else { Use::Read };
+    let journal = open_journal(&req.journal, how, deps.base(), clock.clone()).await?;
+    let journal = journal.as_ref();
+    let holder = Holder::current(req.rotate.run_id.clone());
     let plan = match &req.mode {
         EnforceMode::ApplyPlan(plan) => (**plan).clone(),
         EnforceMode::Reactivate(key) => {
-            return reactivate(
-                req,
-                key,
-                (&journal, &deps, &holder),
-                req.audit.options.as_of,
-            )
-            .await;
+            return reactivate(req, key, (journal, &deps, &holder), req.audit.options.as_of).await;
         }
-        _ => make_plan(req, &journal, &deps, clock.as_ref()).await?,
+        _ => make_plan(req, journal, &deps, clock.as_ref()).await?,
     };
     if let Some(path) = &req.plan_out {
         let text = serde_json::to_string_pretty(&plan).expect("a plan serializes");
@@ -147,7 +138,7 @@ pub async fn run(
             stopped: None,
         });
     }
-    let ways = (&journal as &dyn Journal, &deps, &holder);
+    let ways = (journal, &deps, &holder);
     apply_plan(req, plan, ways, clock.as_ref()).await
 }
 
@@ -931,7 +922,7 @@ fn refused_or_failed(e: &ActError) -> Result_ {
 async fn reactivate(
     req: &EnforceRequest,
     key_id: &str,
-    (journal, deps, holder): (&SqliteJournal, &Deps, &Holder),
+    (journal, deps, holder): (&dyn Journal, &Deps, &Holder),
     now: OffsetDateTime,
 ) -> Result<EnforceOutcome, EnforceError> {
     let gathered = gather_all(req, journal, deps).await?;

@@ -92,6 +92,33 @@ pub enum JournalError {
         phase: Phase,
         reason: &'static str,
     },
+    #[error("rotation journal in DynamoDB table {table}: {doing} failed: {message}")]
+    Dynamo {
+        table: String,
+        doing: &'static str,
+        /// The SDK's error chain (names, codes; never a secret).
+        message: String,
+    },
+    #[error(
+        "the DynamoDB table {table} does not exist; create it with `rekey journal init --dynamodb {table}`"
+    )]
+    NoTable { table: String },
+    #[error("the DynamoDB table {table} is not shaped as a rekey journal: {differences}")]
+    TableShape { table: String, differences: String },
+    #[error(
+        "rotation journal in DynamoDB table {table}: {doing}: the record changed under each of {tries} tries (other runs are writing it); try again"
+    )]
+    Contended {
+        table: String,
+        doing: &'static str,
+        tries: usize,
+    },
+    #[error("the rotation journal was opened read only (a dry run); {doing} would write to it")]
+    ReadOnly { doing: &'static str },
+    #[error(
+        "the journal {to} is not empty ({found}); `rekey journal copy` only fills an empty one"
+    )]
+    NotEmpty { to: String, found: String },
     #[error("rotation {id}: cannot record {key} as the new key: {reason}")]
     NewKeyRejected {
         id: RotationId,

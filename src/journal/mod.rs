@@ -37,11 +37,14 @@
 //! [`Rotation::keys_before`]).
 
 mod access;
+pub mod copy;
+pub mod dynamo;
 mod error;
 mod id;
 mod keys;
 mod lease;
 mod rules;
+mod spec;
 pub mod sqlite;
 mod target;
 
@@ -52,10 +55,12 @@ use time::OffsetDateTime;
 use crate::destination::DestinationSpec;
 
 pub use access::AccessSpec;
+pub use dynamo::{DynamoJournal, DynamoSpec};
 pub use error::JournalError;
 pub use id::{BadRotationId, RotationId};
 pub use keys::{KeyEvent, KeyOp, NewKeyEvent, open_act};
 pub use lease::{Holder, Lease};
+pub use spec::{BadJournalSpec, JournalSpec};
 pub use sqlite::{SqliteJournal, default_path};
 pub use target::Target;
 

@@ -315,6 +315,20 @@ impl SqliteJournal {
         })
     }
 
+    /// How many leases have not expired: runs that may still be writing.
+    pub fn live_leases(&self) -> Result<usize, JournalError> {
+        let now = rows::Ms(self.clock.now());
+        self.read(|tx| {
+            tx.query_row(
+                "SELECT count(*) FROM leases WHERE expires_at > ?1",
+                [now],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(sql("counting leases"))
+        })
+    }
+
     pub fn renew_lease(&self, lease: &Lease, ttl: time::Duration) -> Result<Lease, JournalError> {
         self.write("renewing a lease", |tx, now| {
             let existing = leases::read(tx, &lease.account_id, &lease.user_name)?;

@@ -29,7 +29,8 @@ use crate::config::{ConfigFile, Lifecycles, ServiceEntry};
 use crate::destination::SecretRole;
 use crate::enforce::exempt::Exemptions;
 use crate::error::{InputError, Origin};
-use crate::journal::{JournalError, OldKeyAction, default_path};
+use crate::journal::{JournalError, OldKeyAction};
+use crate::request::journal::{ChooseJournalError, JournalChoice, choose as choose_journal};
 use crate::rotation::RotateOptions;
 use crate::rotation::plan::{Plan, PlanError};
 
@@ -55,7 +56,10 @@ pub struct EnforceInput {
     /// A percentage, 0 to 100.
     pub max_failure_rate: Option<f64>,
     pub reactivate: Option<String>,
+    /// A path, `sqlite:PATH` or `dynamodb:TABLE[?region=R]`.
     pub journal: Option<PathBuf>,
+    /// A role assumed to reach a DynamoDB journal in another account.
+    pub journal_role: Option<String>,
     pub run_id: Option<String>,
 }
 
@@ -81,7 +85,7 @@ pub struct EnforceRequest {
     pub entries: Vec<ServiceEntry>,
     pub external_id: Option<String>,
     pub secret_role: Option<SecretRole>,
-    pub journal: PathBuf,
+    pub journal: JournalChoice,
     pub mode: EnforceMode,
     pub plan_out: Option<PathBuf>,
     pub plan_max_age: Duration,
@@ -169,8 +173,8 @@ pub enum EnforceError {
         path.display()
     )]
     PlanUndated { origin: Origin, path: PathBuf },
-    #[error("cannot find a place for the journal: set {journal}, XDG_STATE_HOME or HOME")]
-    NoJournalPlace { journal: Origin },
+    #[error(transparent)]
+    ChooseJournal(#[from] ChooseJournalError),
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -225,12 +229,19 @@ impl EnforceRequest {
                 }),
             });
         }
-        let journal = match &input.journal {
-            Some(p) => p.clone(),
-            None => default_path(ctx.env).ok_or(EnforceError::NoJournalPlace {
-                journal: name(Setting::Journal),
-            })?,
-        };
+        let journal = choose_journal(
+            input
+                .journal
+                .as_deref()
+                .map(|p| (p, name(Setting::Journal))),
+            file.journal.as_deref().zip(input.scope.config.as_deref()),
+            input
+                .journal_role
+                .as_deref()
+                .map(|r| (r, name(Setting::JournalRole))),
+            ctx.env,
+            name(Setting::Journal),
+        )?;
         let propagation_timeout = parse_seconds(
             &Origin::Flag("propagation_timeout".into()),
             DEFAULT_PROPAGATION_TIMEOUT,

@@ -30,6 +30,7 @@ use crate::names::named_enum;
 
 pub mod audit;
 pub mod enforce;
+pub mod journal;
 pub mod rotate;
 
 pub use audit::{AuditInput, AuditRequest};
@@ -66,6 +67,7 @@ named_enum! {
         SecretExternalId = "secret_external_id",
         MfaCode = "mfa_code",
         Journal = "journal",
+        JournalRole = "journal_role",
         Abandon = "abandon",
         EndpointUrl = "endpoint_url",
         Apply = "apply",

@@ -731,6 +731,11 @@ pub struct Faults {
     pub error_5xx: f64,
     /// The connection reset without an answer.
     pub reset: f64,
+    /// Carried out by the emulator, then the connection reset: the answer
+    /// is lost (issue 18).
+    pub drop: f64,
+    /// Every answer held this long.
+    pub latency_ms: u64,
 }
 
 /// `tests/support/net_proxy.py` in front of this binary's emulator,
@@ -749,6 +754,8 @@ impl Proxy {
             .args(["--throttle", &faults.throttle.to_string()])
             .args(["--error-5xx", &faults.error_5xx.to_string()])
             .args(["--reset", &faults.reset.to_string()])
+            .args(["--drop", &faults.drop.to_string()])
+            .args(["--latency-ms", &faults.latency_ms.to_string()])
             // Piped: the proxy also exits at EOF, should this process die.
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -3,7 +3,7 @@
 
     python3 tests/support/net_proxy.py --upstream http://127.0.0.1:PORT \\
         [--latency-ms 200] [--throttle 0.3] [--error-5xx 0.2] [--reset 0.1]
-        [--seed 0] [--port 0] [--no-stdin-watch]
+        [--drop 0.1] [--seed 0] [--port 0] [--no-stdin-watch]
 
 Listens on 127.0.0.1 (port 0 = a free port), prints exactly one stdout line
 `READY <port>` once connections are accepted, and runs until SIGTERM/SIGINT or
@@ -16,10 +16,13 @@ Python standard library only.
 What happens to a request is decided by `Network.plan` from the request
 alone. Faults (issue 8), each at its rate (a fraction of all requests):
   --throttle   HTTP 400 `Throttling` (query XML for IAM/STS, or
-               `ThrottlingException` for JSON-protocol services)
+               `ThrottlingException` for JSON-protocol services; DynamoDB
+               also `ProvisionedThroughputExceededException`)
   --error-5xx  HTTP 500 `InternalFailure` or 503 `ServiceUnavailable`
   --reset      the connection is reset (RST) without an answer
-A faulted request never reaches the emulator. Which requests fault is a
+  --drop       the request reaches the emulator, which carries it out, and
+               then the connection is reset: the answer is lost (issue 18)
+A faulted request never reaches the emulator, but for --drop. Which requests fault is a
 hash of the request's bytes, its attempt number (the SDKs send
 `amz-sdk-request: attempt=N; max=M`) and `--seed`: a run is repeatable and
 its pattern is not periodic, yet a retry of the same bytes is a fresh draw
@@ -60,7 +63,7 @@ class Request:
 
 
 # What a fault answers instead of the emulator.
-THROTTLE, ERROR_5XX, RESET = "throttle", "5xx", "reset"
+THROTTLE, ERROR_5XX, RESET, DROP = "throttle", "5xx", "reset", "drop"
 ERROR_500, ERROR_503 = "500", "503"  # a 5xx fault is one of these
 
 
@@ -74,9 +77,9 @@ class Plan:
 class Network:
     """The knobs, and the pure decision they make for each request."""
 
-    def __init__(self, latency_ms=0, throttle=0.0, error_5xx=0.0, reset=0.0, seed=0):
+    def __init__(self, latency_ms=0, throttle=0.0, error_5xx=0.0, reset=0.0, seed=0, drop=0.0):
         self.latency_s = latency_ms / 1000
-        self.rates = [(THROTTLE, throttle), (ERROR_5XX, error_5xx), (RESET, reset)]
+        self.rates = [(THROTTLE, throttle), (ERROR_5XX, error_5xx), (RESET, reset), (DROP, drop)]
         self.seed = seed
         self.seen = {}  # digest -> times seen, for clients that send no attempt number
         self.lock = threading.Lock()
@@ -114,9 +117,15 @@ def fault_answer(kind, request):
     status, reason, code, fault_type = FAULT_ANSWERS[kind]
     request_id = f"{request.digest():016x}-fault"
     if request.is_json_protocol():
-        code = "ThrottlingException" if kind == THROTTLE else code
+        dynamodb = (request.header("x-amz-target") or "").startswith("DynamoDB_")
+        if kind == THROTTLE:
+            # DynamoDB throttles a table as ProvisionedThroughputExceeded, its
+            # control plane as ThrottlingException: half of each.
+            code = ("ProvisionedThroughputExceededException"
+                    if dynamodb and request.digest(b"code") & 1 else "ThrottlingException")
         body = f'{{"__type":"{code}","message":"injected by net_proxy"}}'
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+        kind_of_json = "application/x-amz-json-1.0" if dynamodb else "application/x-amz-json-1.1"
+        headers = [("Content-Type", kind_of_json), ("x-amzn-ErrorType", code),
                    ("x-amzn-RequestId", request_id)]
     else:
         body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
@@ -170,7 +179,12 @@ def handler_for(network, upstream):
             plan = network.plan(req)
             if plan.delay_s:
                 time.sleep(plan.delay_s)
-            if plan.fault == RESET:
+            if plan.fault == DROP:
+                try:
+                    upstream.send(req)  # carried out; the answer never comes back
+                except (OSError, http.client.HTTPException):
+                    pass
+            if plan.fault in (RESET, DROP):
                 # SO_LINGER 0: close() sends RST, as a dropped connection does.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.close_connection = True
@@ -225,7 +239,8 @@ def main():
     ap.add_argument("--upstream", required=True, help="the emulator, http://127.0.0.1:PORT")
     ap.add_argument("--latency-ms", type=float, default=0, help="hold every answer this long")
     for flag, what in (("--throttle", "Throttling"), ("--error-5xx", "HTTP 500/503"),
-                       ("--reset", "a connection reset")):
+                       ("--reset", "a connection reset"),
+                       ("--drop", "a connection reset after the emulator carried it out")):
         ap.add_argument(flag, type=float, default=0.0, metavar="RATE",
                         help=f"answer this fraction of requests (0 to 1) with {what}")
     ap.add_argument("--seed", type=int, default=0, help="another seed, another fault pattern")
@@ -234,10 +249,10 @@ def main():
     a = ap.parse_args()
     if a.latency_ms < 0:
         ap.error("--latency-ms must be 0 or more")
-    rates = (a.throttle, a.error_5xx, a.reset)
+    rates = (a.throttle, a.error_5xx, a.reset, a.drop)
     if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1:
-        ap.error("--throttle, --error-5xx and --reset are fractions from 0 to 1, together at most 1")
-    network = Network(a.latency_ms, *rates, seed=a.seed)
+        ap.error("--throttle, --error-5xx, --reset and --drop are fractions from 0 to 1, together at most 1")
+    network = Network(a.latency_ms, *rates[:3], seed=a.seed, drop=a.drop)
     server = Server(("127.0.0.1", a.port), handler_for(network, Upstream(a.upstream)))
     if not a.no_stdin_watch and sys.stdin is not None:
         def watch():

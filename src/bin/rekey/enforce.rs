@@ -50,9 +50,13 @@ pub struct EnforceArgs {
     /// Make a key rekey deactivated active again, within its recovery window.
     #[arg(long, value_name = "KEY_ID")]
     reactivate: Option<String>,
-    /// The journal (default $XDG_STATE_HOME/rekey/journal.sqlite3).
-    #[arg(long, value_name = "FILE", env = "REKEY_JOURNAL")]
+    /// The journal: a file, sqlite:PATH, or dynamodb:TABLE[?region=R] shared by
+    /// many runners (default $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "JOURNAL", env = "REKEY_JOURNAL")]
     journal: Option<PathBuf>,
+    /// A role to assume for a DynamoDB journal kept in another account.
+    #[arg(long, value_name = "ARN")]
+    journal_role: Option<String>,
     /// The run's name in the journal (default PID-UNIXTIME).
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
@@ -75,6 +79,7 @@ impl EnforceArgs {
             max_failure_rate: self.max_failure_rate,
             reactivate: self.reactivate,
             journal: self.journal,
+            journal_role: self.journal_role,
             run_id: self.run_id,
         }
     }

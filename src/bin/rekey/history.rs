@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use rekey::aws::{AwsOptions, load_config};
 use rekey::clock::SystemClock;
-use rekey::journal::{Rotation, SqliteJournal, Target, default_path};
+use rekey::error::Origin;
+use rekey::journal::{Journal, JournalSpec, Rotation, Target};
 use rekey::model::{mask_key_id, mask_key_ids_in};
 use rekey::report::text_table;
+use rekey::request::journal::{Use, choose, open};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -17,9 +19,13 @@ use crate::terminal_layout;
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
-    /// The journal (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
-    #[arg(long, value_name = "PATH")]
+    /// The journal: a file, sqlite:PATH, or dynamodb:TABLE[?region=R]
+    /// (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "JOURNAL")]
     journal: Option<PathBuf>,
+    /// A role to assume for a DynamoDB journal kept in another account.
+    #[arg(long, value_name = "ARN")]
+    journal_role: Option<String>,
     /// How many rotations to show.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -57,29 +63,37 @@ const COLUMNS: [&str; 9] = [
 ];
 const WHOLE: [&str; 6] = ["#", "started", "outcome", "old key", "new key", "account"];
 
-pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let path = match args.journal {
-        Some(p) => p,
-        None => default_path(&|k| std::env::var(k).ok())
-            .context("cannot find the journal: set --journal, XDG_STATE_HOME or HOME")?,
+pub async fn run(args: HistoryArgs, global: &crate::GlobalArgs) -> anyhow::Result<ExitCode> {
+    let flag = |name: &str| Origin::Flag(format!("--{name}"));
+    let choice = choose(
+        args.journal.as_deref().map(|p| (p, flag("journal"))),
+        None,
+        args.journal_role
+            .as_deref()
+            .map(|r| (r, flag("journal-role"))),
+        &|k| std::env::var(k).ok(),
+        flag("journal"),
+    )?;
+    let aws = AwsOptions {
+        endpoint_url: global.endpoint_url.clone(),
+        region: global.region.clone(),
+    };
+    // Read only: no journal yet is no error (nothing has been rotated,
+    // issue 15), and none is created; only a rotation makes one.
+    let base = load_config(None, &aws).await;
+    let journal = open(&choice, Use::Read, &base, Arc::new(SystemClock)).await?;
+    let name = match &choice.spec {
+        JournalSpec::Sqlite(path) => path.display().to_string(),
+        spec => spec.to_string(),
     };
     if args.keys {
-        return key_history(&path, args.limit, args.output);
+        return key_history(journal.as_ref(), &name, args.limit, args.output).await;
     }
-    // No journal yet is no error: nothing has been rotated (issue 15). It
-    // is not created either; only a rotation makes one.
-    let rotations = if path.exists() {
-        let journal = SqliteJournal::open(&path, Arc::new(SystemClock))?;
-        let rotations = journal.history(args.limit)?;
-        let mut with_events = Vec::new();
-        for r in rotations {
-            let events = journal.events(r.id)?;
-            with_events.push((r, events));
-        }
-        with_events
-    } else {
-        Vec::new()
-    };
+    let mut rotations = Vec::new();
+    for r in journal.history(args.limit).await? {
+        let events = journal.events(r.id).await?;
+        rotations.push((r, events));
+    }
     match args.output {
         Format::Json => {
             let mut items = Vec::new();
@@ -91,7 +105,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&items)?);
         }
         Format::Table if rotations.is_empty() => {
-            println!("no rotations recorded in {}", path.display());
+            println!("no rotations recorded in {name}");
         }
         Format::Table => {
             let mut rows: Vec<Vec<String>> = rotations.iter().map(|(r, _)| row(r)).collect();
@@ -126,16 +140,17 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `history --keys`: the journal's key records, newest first.
-fn key_history(path: &std::path::Path, limit: usize, output: Format) -> anyhow::Result<ExitCode> {
-    let records = if path.exists() {
-        SqliteJournal::open(path, Arc::new(SystemClock))?.key_history(limit)?
-    } else {
-        Vec::new()
-    };
+async fn key_history(
+    journal: &dyn Journal,
+    name: &str,
+    limit: usize,
+    output: Format,
+) -> anyhow::Result<ExitCode> {
+    let records = journal.key_history(limit).await?;
     match output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&records)?),
         Format::Table if records.is_empty() => {
-            println!("no key actions recorded in {}", path.display());
+            println!("no key actions recorded in {name}");
         }
         Format::Table => {
             let header = [

@@ -11,6 +11,7 @@ use rekey::request::{Context, Setting};
 mod audit;
 mod enforce;
 mod history;
+mod journal;
 mod rotate;
 mod schedule;
 mod scope;
@@ -55,6 +56,10 @@ enum Command {
     Enforce(Box<enforce::EnforceArgs>),
     /// List past rotations from the journal.
     History(history::HistoryArgs),
+    /// Set up or move the journal: create a DynamoDB table for it, copy a
+    /// SQLite journal into one.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
     /// Print, install or remove a daily `rekey rotate` job (cron, systemd, launchd).
     Schedule(schedule::ScheduleArgs),
 }
@@ -94,7 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(*args, &cli.global).await,
             Command::Enforce(args) => enforce::run(*args, &cli.global).await,
-            Command::History(args) => history::run(args),
+            Command::History(args) => history::run(args, &cli.global).await,
+            Command::Journal(args) => journal::run(args, &cli.global).await,
             Command::Schedule(args) => schedule::run(args, &cli.global),
         }
     })

@@ -44,9 +44,9 @@ pub struct ScheduleArgs {
     /// Log file (default: $XDG_STATE_HOME/rekey/rotate.log).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
-    /// The journal the job uses (default: the one `rekey rotate` uses from
-    /// this shell, $XDG_STATE_HOME/rekey/journal.sqlite3).
-    #[arg(long, value_name = "PATH")]
+    /// The journal the job uses: a file, or dynamodb:TABLE (default: the one
+    /// `rekey rotate` uses from this shell, $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "JOURNAL")]
     journal: Option<PathBuf>,
     /// Also freeze this variable of the current environment into the job
     /// (repeatable); needed for AWS_ENDPOINT_URL and AWS_PROFILE.
@@ -146,6 +146,8 @@ fn job(args: &ScheduleArgs, global: &GlobalArgs) -> anyhow::Result<(Job, String)
     // shell finds: cron and systemd do not set XDG_STATE_HOME, and a
     // rotation begun by one must be finished by the other (issue 10 #9).
     let journal = match &args.journal {
+        // A table is the same from anywhere; a file is named absolute.
+        Some(j) if j.to_str().is_some_and(|t| t.starts_with("dynamodb:")) => j.clone(),
         Some(j) => std::path::absolute(j)?,
         None => default_journal
             .clone()

@@ -38,8 +38,9 @@ use crate::config::{ConfigFile, MaxAges, Policies, PolicySettings, ServiceEntry}
 use crate::destination::{Binding, SecretRole};
 use crate::discovery::{Selection, check_account_ids, read_accounts_file, validate};
 use crate::error::{InputError, Origin};
-use crate::journal::{JournalError, OldKeyAction, RotationId, default_path};
+use crate::journal::{JournalError, OldKeyAction, RotationId};
 use crate::policy::parse_days;
+use crate::request::journal::{ChooseJournalError, JournalChoice, choose as choose_journal};
 use crate::rotation::targets::TargetError;
 use crate::rotation::{Mode, RotateOptions};
 
@@ -89,7 +90,10 @@ pub struct RotateInput {
     /// Never serialized: a one-time code is nobody's to keep.
     #[serde(skip_serializing)]
     pub mfa_code: Option<String>,
+    /// A path, `sqlite:PATH` or `dynamodb:TABLE[?region=R]`.
     pub journal: Option<PathBuf>,
+    /// A role assumed to reach a DynamoDB journal in another account.
+    pub journal_role: Option<String>,
     pub concurrency: Option<usize>,
     pub abandon: Option<RotationId>,
     /// The run's name in the journal and its leases (default: `PID-UNIXTIME`).
@@ -149,6 +153,8 @@ pub struct Services {
     pub entries: Vec<ServiceEntry>,
     pub max_ages: MaxAges,
     pub policies: Policies,
+    /// rekey.toml's `journal`, and the file it was read from.
+    pub journal: Option<(String, PathBuf)>,
 }
 
 /// A rotation request, complete: what [`run`] carries out.
@@ -161,7 +167,7 @@ pub struct RotateRequest {
     pub concurrency: usize,
     /// Ask before each step.
     pub interactive: bool,
-    pub journal: PathBuf,
+    pub journal: JournalChoice,
     /// The shared files as read (`credentials_file` in place of
     /// `AWS_SHARED_CREDENTIALS_FILE`).
     pub profiles: Arc<Profiles>,
@@ -195,8 +201,8 @@ pub enum RequestError {
     Needs { option: Origin, needs: String },
     #[error("{option} `{value}`: expected secretsmanager:NAME, secretsmanager:ARN or ssm:/PATH")]
     BadDestination { option: Origin, value: String },
-    #[error("cannot find a place for the journal: set {journal}, XDG_STATE_HOME or HOME")]
-    NoJournalPlace { journal: Origin },
+    #[error(transparent)]
+    ChooseJournal(#[from] ChooseJournalError),
     /// A profile that cannot be rotated; when it is not found, the
     /// unfinished rotations that delivered to a profile of that name
     /// (their file was likely moved away mid-rotation, issue 15 #3).
@@ -258,12 +264,23 @@ impl RotateRequest {
                 external_id: input.secret_external_id.clone(),
             })
             .or(file_secret_role);
-        let journal = match &input.journal {
-            Some(p) => p.clone(),
-            None => default_path(&env).ok_or(RequestError::NoJournalPlace {
-                journal: name(Setting::Journal),
-            })?,
+        let from_file = match &what {
+            What::Service(s) => s.journal.as_ref(),
+            _ => None,
         };
+        let journal = choose_journal(
+            input
+                .journal
+                .as_deref()
+                .map(|p| (p, name(Setting::Journal))),
+            from_file.map(|(text, path)| (text.as_str(), path.as_path())),
+            input
+                .journal_role
+                .as_deref()
+                .map(|r| (r, name(Setting::JournalRole))),
+            &env,
+            name(Setting::Journal),
+        )?;
         let service = matches!(what, What::User { .. } | What::Service(_));
         let run_id = input
             .run_id
@@ -445,12 +462,14 @@ fn services(
         }
         None => (ConfigFile::default(), MaxAges::default()),
     };
+    let journal = file.journal.clone().zip(input.config.clone());
     let policies = Policies::resolve(&file, &PolicySettings::default())?;
     let services = Services {
         selection,
         entries: file.services,
         max_ages,
         policies,
+        journal,
     };
     Ok((services, file.rotate.secret_role()))
 }
@@ -545,7 +564,7 @@ mod tests {
         assert_eq!(r.options.lease_ttl, time::Duration::minutes(15));
         assert_eq!((r.concurrency, r.mode), (4, Mode::Apply));
         assert!(
-            r.journal.ends_with("rekey/journal.sqlite3"),
+            matches!(&r.journal.spec, crate::journal::JournalSpec::Sqlite(p) if p.ends_with("rekey/journal.sqlite3")),
             "{:?}",
             r.journal
         );

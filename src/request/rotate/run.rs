@@ -18,8 +18,9 @@ use crate::clock::Clock;
 use crate::destination::{Binding, DestinationError};
 use crate::discovery::discover;
 use crate::error::Origin;
-use crate::journal::{Holder, JournalError, RotationId, SqliteJournal};
+use crate::journal::{Holder, JournalError, RotationId};
 use crate::request::Setting;
+use crate::request::journal::{Use, open as open_journal};
 use crate::rotation::access::Access;
 use crate::rotation::bound::{BoundError, bound_jobs};
 use crate::rotation::engine::{Engine, Prompt, Remedy, Report, Status, remedy_of};
@@ -142,21 +143,20 @@ pub async fn run(
     clock: Arc<dyn Clock>,
 ) -> Result<RotateOutcome, RequestError> {
     let targets = key_targets(request, &clock).await?;
-    // A dry run writes nothing anywhere: no journal file, directory or row
-    // (issue 9 #8). It reads an existing journal to say what is unfinished.
-    let journal = match request.mode {
-        Mode::Plan => match SqliteJournal::open_read_only(&request.journal, clock.clone())? {
-            Some(journal) => journal,
-            None => SqliteJournal::in_memory(clock.clone())?,
-        },
-        Mode::Apply => SqliteJournal::open(&request.journal, clock.clone())?,
-    };
-    let holder = Holder::current(request.options.run_id.clone());
     // Loaded once; each profile only changes region and endpoint.
     let base = load_config(None, &request.aws).await;
+    // A dry run writes nothing anywhere: no journal file, directory or row
+    // (issue 9 #8). It reads an existing journal to say what is unfinished.
+    let how = match request.mode {
+        Mode::Plan => Use::Read,
+        Mode::Apply => Use::Write,
+    };
+    let journal = open_journal(&request.journal, how, &base, clock.clone()).await?;
+    let journal = journal.as_ref();
+    let holder = Holder::current(request.options.run_id.clone());
     if let What::Abandon { id, profiles } = &request.what {
         let engine = Engine {
-            journal: &journal,
+            journal,
             clock: clock.as_ref(),
             opts: &request.options,
             prompt,
@@ -205,7 +205,7 @@ pub async fn run(
         holder: Holder::current(request.options.run_id.clone()),
         deps: &deps,
     };
-    let run = rotation::run(&jobs, &journal, &options).await;
+    let run = rotation::run(&jobs, journal, &options).await;
     Ok(RotateOutcome::Ran(RunOutcome {
         run,
         not_started,
@@ -281,8 +281,14 @@ async fn key_targets(
     };
     let mut unfinished = Vec::new();
     if let Some(profile) = error.missing_profile()
-        && let Ok(Some(journal)) = SqliteJournal::open_read_only(&request.journal, clock.clone())
-        && let Ok(left) = rotation::unfinished_delivered_to(&journal, profile).await
+        && let Ok(journal) = open_journal(
+            &request.journal,
+            Use::Read,
+            &load_config(None, &request.aws).await,
+            clock.clone(),
+        )
+        .await
+        && let Ok(left) = rotation::unfinished_delivered_to(journal.as_ref(), profile).await
     {
         unfinished = left
             .iter()

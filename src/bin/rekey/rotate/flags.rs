@@ -93,9 +93,13 @@ pub struct RotateArgs {
     /// MFA code for profiles with mfa_serial (asked for on a terminal when absent).
     #[arg(long, value_name = "CODE")]
     pub(super) mfa_code: Option<String>,
-    /// The journal (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
-    #[arg(long, value_name = "PATH")]
+    /// The journal: a file, sqlite:PATH, or dynamodb:TABLE[?region=R] shared by
+    /// many runners (default: $XDG_STATE_HOME/rekey/journal.sqlite3).
+    #[arg(long, value_name = "JOURNAL")]
     pub(super) journal: Option<PathBuf>,
+    /// A role to assume for a DynamoDB journal kept in another account.
+    #[arg(long, value_name = "ARN")]
+    pub(super) journal_role: Option<String>,
     /// Keys rotated at once (default 4; each user is still rotated by one run at a time).
     #[arg(long, value_name = "N")]
     pub(super) concurrency: Option<usize>,
@@ -143,6 +147,7 @@ impl RotateArgs {
             secret_external_id: self.secret_external_id,
             mfa_code: self.mfa_code,
             journal: self.journal,
+            journal_role: self.journal_role,
             concurrency: self.concurrency,
             abandon: self.abandon,
             run_id: None,
