@@ -13,6 +13,7 @@ mod first_run;
 mod history;
 mod journal;
 mod journal_conformance;
+mod journal_dynamo;
 mod library_run;
 mod plan;
 mod promises;
