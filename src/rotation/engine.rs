@@ -344,6 +344,46 @@ impl Engine<'_> {
         )
     }
 
+    /// Runs `work` under the user's lease, renewed every third of its
+    /// length (the heartbeat) for as long as `work` runs: a long
+    /// verification or a slow destination never lets it expire. A lease
+    /// found taken by another run stops `work` where it is, as a kill
+    /// would (the journal says what was begun), and says so.
+    pub(super) async fn under_lease<T>(
+        &self,
+        target: &Job,
+        (account, user): (&str, &str),
+        work: impl std::future::Future<Output = Result<T, RotateError>>,
+    ) -> Result<T, RotateError> {
+        let lease = self.lease(target, account, user).await?;
+        let beat = self.heartbeat(&lease);
+        futures::pin_mut!(work, beat);
+        let result = match futures::future::select(work, beat).await {
+            futures::future::Either::Left((done, _)) => done,
+            futures::future::Either::Right((lost, _)) => self.journal(target, Err(lost)),
+        };
+        self.release(&lease).await;
+        result
+    }
+
+    /// Renews `lease` every third of its length; returns only when it is
+    /// lost, or could not be renewed before it ran out.
+    async fn heartbeat(&self, lease: &Lease) -> JournalError {
+        let ttl = self.opts.lease_ttl;
+        let every = std::time::Duration::try_from(ttl / 3).unwrap_or(std::time::Duration::MAX);
+        let mut held = lease.clone();
+        loop {
+            tokio::time::sleep(every).await;
+            match self.journal.renew_lease(&held, ttl).await {
+                Ok(renewed) => held = renewed,
+                Err(lost @ JournalError::LeaseLost { .. }) => return lost,
+                Err(e) if self.clock.now() >= held.expires_at => return e,
+                // Unreachable for now (the network): the lease still runs.
+                Err(e) => tracing::warn!("could not renew the lease on {}: {e}", held.user_name),
+            }
+        }
+    }
+
     pub(super) async fn release(&self, lease: &Lease) {
         if let Err(e) = self.journal.release_lease(lease).await {
             tracing::warn!("could not release the lease on {}: {e}", lease.user_name);
@@ -493,12 +533,9 @@ impl Engine<'_> {
                 .rotate_leased(target, (mode, expected), subject, seen_key, seen)
                 .await;
         }
-        let lease = self.lease(target, &identity.account_id, &user).await?;
-        let result = self
-            .rotate_leased(target, (mode, expected), subject, seen_key, seen)
-            .await;
-        self.release(&lease).await;
-        result
+        let work = self.rotate_leased(target, (mode, expected), subject, seen_key, seen);
+        self.under_lease(target, (&identity.account_id, &user), work)
+            .await
     }
 
     /// A report saying `named` was already rotated when a completed
@@ -724,6 +761,94 @@ mod tests {
         let base = aws_config::SdkConfig::builder().build();
         let deps = Deps::new(base, AwsOptions::default(), None);
         Job::open(spec, &deps).await.unwrap()
+    }
+
+    const ACCOUNT: &str = "111111111111";
+
+    fn options(lease_ttl: time::Duration) -> RotateOptions {
+        RotateOptions {
+            old_key: crate::journal::OldKeyAction::Keep,
+            delete_other_active: false,
+            max_age_days: None,
+            propagation_timeout: std::time::Duration::from_secs(60),
+            verify_successes: 3,
+            lease_ttl,
+            run_id: "run-1".into(),
+            as_of: None,
+        }
+    }
+
+    /// Virtual time (tokio's paused clock) for the heartbeat, and the
+    /// journal's clock moved in step by the work: no test waits.
+    #[tokio::test(start_paused = true)]
+    async fn the_lease_beats_while_the_work_runs_and_the_work_stops_once_it_is_lost() {
+        use crate::clock::FixedClock;
+        use crate::journal::{Journal, SqliteJournal};
+        use std::sync::Arc;
+        let ttl = time::Duration::minutes(15);
+        let clock = Arc::new(FixedClock::new(
+            time::macros::datetime!(2026-03-01 12:00 UTC),
+        ));
+        let journal = SqliteJournal::in_memory(clock.clone()).unwrap();
+        let opts = options(ttl);
+        let engine = Engine {
+            journal: &journal,
+            clock: clock.as_ref(),
+            opts: &opts,
+            prompt: &NoPrompt,
+            holder: Holder::current("run-1"),
+        };
+        let target = job(vec![], "user alice in account 111111111111").await;
+        let other = Holder::current("run-2");
+        // Forty minutes of work, well past one lease: still held throughout.
+        let work = async {
+            for _ in 0..10 {
+                tokio::time::sleep(std::time::Duration::from_secs(240)).await;
+                clock.advance(time::Duration::minutes(4));
+            }
+            let taken = Journal::acquire_lease(&journal, ACCOUNT, "alice", &other, ttl).await;
+            assert!(
+                matches!(taken, Err(JournalError::LeaseHeld { .. })),
+                "{taken:?}"
+            );
+            Ok(())
+        };
+        engine
+            .under_lease(&target, (ACCOUNT, "alice"), work)
+            .await
+            .unwrap();
+        // Released when the work ended.
+        let theirs = journal
+            .acquire_lease(ACCOUNT, "alice", &other, ttl)
+            .unwrap();
+        journal.release_lease(&theirs).unwrap();
+
+        // Lost: given up by mistake and taken by another run. The work,
+        // which would never end, is stopped at the next beat, saying so.
+        let work = async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            let mine = journal
+                .acquire_lease(ACCOUNT, "alice", &engine.holder, ttl)
+                .unwrap();
+            journal.release_lease(&mine).unwrap();
+            journal
+                .acquire_lease(ACCOUNT, "alice", &other, ttl)
+                .unwrap();
+            std::future::pending::<Result<(), RotateError>>().await
+        };
+        let err = engine
+            .under_lease(&target, (ACCOUNT, "alice"), work)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("alice") && format!("{err:?}").contains("LeaseLost"),
+            "{err:?}"
+        );
+        let still = journal.acquire_lease(ACCOUNT, "alice", &Holder::current("run-3"), ttl);
+        assert!(
+            matches!(still, Err(JournalError::LeaseHeld { .. })),
+            "run-2's lease was left alone"
+        );
     }
 
     #[tokio::test]

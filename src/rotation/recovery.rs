@@ -208,18 +208,13 @@ impl Engine<'_> {
 
     /// Finishes or undoes a rotation an earlier run left unfinished.
     pub async fn resume(&self, rotation: &Rotation, target: &Job) -> Result<Report, RotateError> {
-        let lease = self
-            .lease(target, &rotation.account_id, &rotation.user_name)
-            .await?;
-        let result = match self
-            .reopen_access(target, &rotation.access, &rotation.account_id)
-            .await
-        {
-            Ok(()) => self.resume_leased(rotation.id, target).await,
-            Err(e) => Err(e),
+        let work = async {
+            self.reopen_access(target, &rotation.access, &rotation.account_id)
+                .await?;
+            self.resume_leased(rotation.id, target).await
         };
-        self.release(&lease).await;
-        result
+        let user = (rotation.account_id.as_str(), rotation.user_name.as_str());
+        self.under_lease(target, user, work).await
     }
 
     async fn resume_leased(&self, id: RotationId, target: &Job) -> Result<Report, RotateError> {
