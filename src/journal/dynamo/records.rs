@@ -31,6 +31,8 @@ pub(super) struct Head {
 pub(super) struct Stored {
     pub(super) doc: Doc,
     pub(super) ver: u64,
+    /// This process wrote this version (else it read it).
+    pub(super) mine: bool,
 }
 
 /// What a rotation's item holds (attribute `doc`, JSON): the rotation as
@@ -455,6 +457,7 @@ impl DynamoJournal {
         let stored = Stored {
             doc: self.parsed(item, "doc")?,
             ver: version(Some(item)),
+            mine: false,
         };
         self.docs().insert(stored.doc.rotation.id, stored.clone());
         Ok(stored)
@@ -480,6 +483,7 @@ impl DynamoJournal {
                     Stored {
                         doc,
                         ver: was.ver + 1,
+                        mine: true,
                     },
                 );
             }
@@ -518,7 +522,14 @@ impl DynamoJournal {
             self.settle_head(who, &head, next, written);
             if written == Written::Landed {
                 let rotation = doc.rotation.clone();
-                self.docs().insert(rotation.id, Stored { doc, ver: 1 });
+                self.docs().insert(
+                    rotation.id,
+                    Stored {
+                        doc,
+                        ver: 1,
+                        mine: true,
+                    },
+                );
                 return Ok(rotation);
             }
         }
@@ -620,7 +631,15 @@ impl DynamoJournal {
         Err(self.contended("finishing a rotation"))
     }
 
+    /// Rotation `id` as the engine reads it back: as this process last
+    /// wrote it, when it did (it holds the user's lease, and a write of
+    /// another since would fail this one's next condition and be read
+    /// again), else read strongly consistent — a rotation another run
+    /// began, or left, is always read from the table.
     pub(super) async fn rotation(&self, id: RotationId) -> Result<Stored, JournalError> {
+        if let Some(st) = self.docs().get(&id).filter(|st| st.mine) {
+            return Ok(st.clone());
+        }
         self.stored(id, true).await
     }
 
