@@ -28,6 +28,45 @@ fn table_name(journal: &str) -> &str {
     journal.strip_prefix("dynamodb:").unwrap()
 }
 
+/// Every item of the journal's table, as text: what a secret scan reads.
+async fn table_text(caller: &Creds, journal: &str) -> String {
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(caller));
+    let mut text = String::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(table_name(journal))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            text.push_str(&format!("{item:?}\n"));
+        }
+        match page.last_evaluated_key() {
+            Some(k) if !k.is_empty() => start = Some(k.clone()),
+            _ => break,
+        }
+    }
+    text
+}
+
+/// The journal holds no secret: none of `secrets` is in any item.
+async fn assert_no_secret_in_table(caller: &Creds, journal: &str, secrets: &[String]) {
+    let text = table_text(caller, journal).await;
+    assert!(
+        text.contains("\"doc\""),
+        "the scan read the journal's records"
+    );
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is in the journal's table"
+        );
+    }
+}
+
 #[tokio::test]
 async fn journal_init_is_idempotent_and_refuses_a_table_of_another_shape() {
     let account = moto().new_account();
@@ -226,12 +265,14 @@ async fn two_service_runs_on_one_dynamodb_journal_rotate_each_user_once_twenty_t
     let member = ServiceAccount::of(&org, 0).await;
     let machines = [Runner::new(&org.admin), Runner::new(&org.admin)];
     let journal = new_table(&machines[0]);
+    let mut secrets = Vec::new();
     for round in 0..20 {
         let users = [format!("svc-{round}-a"), format!("svc-{round}-b")];
         let mut old: Vec<Creds> = Vec::new();
         for user in &users {
             old.push(member.user_in_secret(user, 100).await);
         }
+        secrets.extend(old.iter().map(|c| c.secret_access_key.clone()));
         let args = [
             "rotate",
             "--service",
@@ -309,6 +350,7 @@ async fn two_service_runs_on_one_dynamodb_journal_rotate_each_user_once_twenty_t
     users.sort();
     users.dedup();
     assert_eq!(users.len(), 40, "each user once");
+    assert_no_secret_in_table(&org.admin, &journal, &secrets).await;
 }
 
 /// `(result, user)` of each result of an `enforce -o json` run.
@@ -531,6 +573,11 @@ async fn a_rotation_killed_at_each_step_is_finished_by_another_holder_through_dy
         assert_eq!(code(&second), 0, "{point}: {}", said(&second));
         let current = secret_key(&member.secrets, &user).await;
         assert!(works(&current).await, "{point}");
+        let secrets = [
+            old.secret_access_key.clone(),
+            current.secret_access_key.clone(),
+        ];
+        assert_no_secret_in_table(&org.admin, &journal, &secrets).await;
         assert_ne!(current.access_key_id, old.access_key_id, "{point}: rotated");
         let previous = secret_at(&member.secrets, &user, "AWSPREVIOUS")
             .await
