@@ -612,3 +612,64 @@ async fn a_rotation_killed_at_each_step_is_finished_by_another_holder_through_dy
         .collect();
     assert!(unfinished.is_empty(), "{unfinished:?}");
 }
+
+/// A journal kept in a central account: named by `journal =` in rekey.toml
+/// and reached through `--journal-role`; without the role, the caller's own
+/// account has no such table and says so.
+#[tokio::test]
+async fn a_journal_in_a_central_account_is_named_in_rekey_toml_and_reached_through_a_role() {
+    let org = moto().new_org(2);
+    let member = ServiceAccount::of(&org, 0).await;
+    let central = org.members[1].account_id.clone();
+    let central_config = crate::support::member_config(&org, &central).await;
+    rekey::journal::dynamo::init(
+        &aws_sdk_dynamodb::Client::new(&central_config),
+        "central-journal",
+    )
+    .await
+    .unwrap();
+    member.user_in_secret("svc-c", 100).await;
+    let runner = Runner::new(&org.admin);
+    let config = runner.file("rekey.toml", "journal = \"dynamodb:central-journal\"\n");
+    let role = format!("arn:aws:iam::{central}:role/{ROLE}");
+    let out = runner.home.rekey(&[
+        "rotate",
+        "--service",
+        "--account",
+        &member.account_id,
+        "--role",
+        ROLE,
+        "--config",
+        config.to_str().unwrap(),
+        "--journal-role",
+        &role,
+        "--propagation-timeout",
+        "20s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    assert_eq!(rotated_in(&[out], "svc-c"), 1);
+    let history = |extra: &[&str]| {
+        let mut args = vec![
+            "history",
+            "--journal",
+            "dynamodb:central-journal",
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        runner.home.rekey(&args)
+    };
+    let through = history(&["--journal-role", &role]);
+    assert_eq!(code(&through), 0, "{}", said(&through));
+    let all = json_out(&through);
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["user_name"], "svc-c");
+    let own = history(&[]);
+    assert_eq!(code(&own), 2, "{}", said(&own));
+    assert!(
+        stderr(&own).contains("the DynamoDB table central-journal does not exist"),
+        "{}",
+        said(&own)
+    );
+    assert!(!runner.journal().exists(), "no file journal was made");
+}
