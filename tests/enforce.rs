@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::support::runner::Runner;
 use crate::support::stores::{ServiceAccount, secret_key};
-use crate::support::{Creds, code, json_out, moto, said, sdk_config};
+use crate::support::{Creds, by_user, code, json_out, moto, said, sdk_config};
 
 /// Day 0 of the simulation: far from the real time, so a date taken from
 /// the real clock by mistake shows.
@@ -557,20 +557,6 @@ fn owned(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
-}
-
-/// `(result, user)` of each result: which user's key, by the label.
-fn by_user(out: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = (out["results"].as_array().unwrap().iter())
-        .map(|r| {
-            let target = r["target"].as_str().unwrap();
-            let user = target.split(" of user ").nth(1).unwrap_or(target);
-            let user = user.split(" in account").next().unwrap_or(user);
-            (r["result"].as_str().unwrap().to_string(), user.to_string())
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// The Terraform habit: a plan is written, reviewed, then applied exactly.

@@ -165,6 +165,14 @@ fn dest(r: &NewRotation, i: usize) -> Target {
     Target::Destination(r.destinations[i].clone())
 }
 
+/// Takes the lease on `user` for `run` and begins a rotation under it.
+async fn leased_begin(j: &dyn Journal, user: &str, run: &str) -> RotationId {
+    j.acquire_lease(ACCOUNT, user, &holder(run), TTL)
+        .await
+        .unwrap();
+    j.begin_rotation(&new_rotation(user, run)).await.unwrap().id
+}
+
 /// Runs `step` Begin then Done, as the engine does around a side effect.
 async fn step(j: &dyn Journal, id: RotationId, step: Step, on: Option<&Target>) {
     j.record_on(id, step, on, Phase::Begin, None).await.unwrap();
@@ -358,14 +366,7 @@ async fn steps_close_only_what_began_and_plan_and_finish_are_the_journals(kind: 
 async fn a_finished_rotation_takes_nothing_more(kind: Kind) {
     let store = Store::new(kind, Faults::default()).await;
     let j = store.handle();
-    j.acquire_lease(ACCOUNT, "alice", &holder("r1"), TTL)
-        .await
-        .unwrap();
-    let id = j
-        .begin_rotation(&new_rotation("alice", "r1"))
-        .await
-        .unwrap()
-        .id;
+    let id = leased_begin(j.as_ref(), "alice", "r1").await;
     j.record(id, Step::Verify, Phase::Begin, None)
         .await
         .unwrap();
@@ -400,14 +401,7 @@ async fn a_finished_rotation_takes_nothing_more(kind: Kind) {
 async fn the_new_key_is_set_once_and_never_a_key_the_user_had(kind: Kind) {
     let store = Store::new(kind, Faults::default()).await;
     let j = store.handle();
-    j.acquire_lease(ACCOUNT, "alice", &holder("r1"), TTL)
-        .await
-        .unwrap();
-    let id = j
-        .begin_rotation(&new_rotation("alice", "r1"))
-        .await
-        .unwrap()
-        .id;
+    let id = leased_begin(j.as_ref(), "alice", "r1").await;
     for had in [OLD, OTHER] {
         let err = j.set_new_key(id, had).await.unwrap_err();
         let msg = err.to_string();

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::support::runner::Runner;
 use crate::support::stores::{ServiceAccount, secret_key, works};
-use crate::support::{Creds, ROLE, code, json_out, moto, said, sdk_config, stderr, stdout};
+use crate::support::{
+    Creds, ROLE, by_user, code, json_out, moto, said, sdk_config, stderr, stdout,
+};
 
 /// A fresh journal table, made by `rekey journal init` as `runner`'s
 /// caller; returns `dynamodb:NAME`.
@@ -245,6 +247,25 @@ async fn a_bad_or_missing_dynamodb_journal_is_refused_before_anything_changes() 
     assert!(!std::path::Path::new("/tmp/rekey-test-journal.sqlite3").exists());
 }
 
+/// `rotate --service` of the member account's bound users due at 90 days,
+/// journaled in `journal`.
+fn service_rotation<'a>(account_id: &'a str, journal: &'a str) -> [&'a str; 12] {
+    [
+        "rotate",
+        "--service",
+        "--account",
+        account_id,
+        "--role",
+        ROLE,
+        "--max-age",
+        "90d",
+        "--journal",
+        journal,
+        "--propagation-timeout",
+        "20s",
+    ]
+}
+
 /// The `[rotated]` lines of `user` in runs' stdout.
 fn rotated_in(outs: &[Output], user: &str) -> usize {
     outs.iter()
@@ -273,20 +294,7 @@ async fn two_service_runs_on_one_dynamodb_journal_rotate_each_user_once_twenty_t
             old.push(member.user_in_secret(user, 100).await);
         }
         secrets.extend(old.iter().map(|c| c.secret_access_key.clone()));
-        let args = [
-            "rotate",
-            "--service",
-            "--account",
-            &member.account_id,
-            "--role",
-            ROLE,
-            "--max-age",
-            "90d",
-            "--journal",
-            &journal,
-            "--propagation-timeout",
-            "20s",
-        ];
+        let args = service_rotation(&member.account_id, &journal);
         let runs: Vec<_> = machines
             .iter()
             .map(|m| m.home.rekey_command(&[], &args).spawn().unwrap())
@@ -351,20 +359,6 @@ async fn two_service_runs_on_one_dynamodb_journal_rotate_each_user_once_twenty_t
     users.dedup();
     assert_eq!(users.len(), 40, "each user once");
     assert_no_secret_in_table(&org.admin, &journal, &secrets).await;
-}
-
-/// `(result, user)` of each result of an `enforce -o json` run.
-fn by_user(out: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = (out["results"].as_array().unwrap().iter())
-        .map(|r| {
-            let target = r["target"].as_str().unwrap();
-            let user = target.split(" of user ").nth(1).unwrap_or(target);
-            let user = user.split(" in account").next().unwrap_or(user);
-            (r["result"].as_str().unwrap().to_string(), user.to_string())
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// Two machines run `enforce --apply` at once on one table, twenty times
@@ -544,23 +538,8 @@ async fn a_rotation_killed_at_each_step_is_finished_by_another_holder_through_dy
         // Each run is its own process, hence its own run ID (PID-UNIXTIME);
         // the users of earlier rounds are not due any more.
         let run = |m: &Runner, env: &[(&str, &str)]| {
-            m.home.rekey_with(
-                env,
-                &[
-                    "rotate",
-                    "--service",
-                    "--account",
-                    &member.account_id,
-                    "--role",
-                    ROLE,
-                    "--max-age",
-                    "90d",
-                    "--journal",
-                    &journal,
-                    "--propagation-timeout",
-                    "20s",
-                ],
-            )
+            m.home
+                .rekey_with(env, &service_rotation(&member.account_id, &journal))
         };
         let first = run(&machines[0], &[("REKEY_CRASH_AT", point)]);
         assert_eq!(

@@ -785,3 +785,17 @@ impl Drop for Proxy {
         let _ = self.child.wait();
     }
 }
+
+/// `(result, user)` of each result of an `enforce -o json` run, sorted.
+pub fn by_user(out: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = (out["results"].as_array().unwrap().iter())
+        .map(|r| {
+            let target = r["target"].as_str().unwrap();
+            let user = target.split(" of user ").nth(1).unwrap_or(target);
+            let user = user.split(" in account").next().unwrap_or(user);
+            (r["result"].as_str().unwrap().to_string(), user.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
