@@ -472,6 +472,13 @@ async fn history_reads_the_same_from_a_file_and_the_table_it_was_copied_into() {
     ]);
     assert_eq!(code(&out), 0, "{}", said(&out));
     let journal = new_table(&runner);
+    // A dry run on the table reads it and writes nothing to it.
+    let mut dry = service_rotation(&member.account_id, &journal).to_vec();
+    dry.push("--dry-run");
+    let out = runner.home.rekey(&dry);
+    assert_eq!(code(&out), 0, "{}", said(&out));
+    let text = table_text(&org.admin, &journal).await;
+    assert!(!text.contains("\"doc\""), "a dry run wrote: {text}");
     let copied = runner
         .home
         .rekey(&["journal", "copy", "--from", file, "--to", &journal]);

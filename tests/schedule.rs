@@ -409,3 +409,26 @@ fn schedule_help_explains_each_scheduler() {
         assert!(line.trim() != flag, "{flag} has no help: {help}");
     }
 }
+
+/// A DynamoDB journal is named as it was given (a table is the same from
+/// anywhere), not made into a path of the current directory.
+#[test]
+fn schedule_keeps_a_dynamodb_journal_as_named() {
+    let s = Sched::new();
+    let out = s.rekey(&[
+        "schedule",
+        "print",
+        "--cron",
+        "--profile",
+        "dev",
+        "--journal",
+        "dynamodb:rekey-journal?region=eu-west-1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("'--journal' 'dynamodb:rekey-journal?region=eu-west-1'"),
+        "{text}"
+    );
+    assert!(!text.contains("/dynamodb:"), "{text}");
+}

@@ -609,7 +609,12 @@ impl DynamoJournal {
                 doc.rotation.account_id.clone(),
                 doc.rotation.user_name.clone(),
             );
-            let head = self.head(&who.0, &who.1, attempt > 0).await?;
+            let mut head = self.head(&who.0, &who.1, attempt > 0).await?;
+            if head.open != Some(id) && attempt == 0 {
+                // Left pointing at this rotation, the user could never
+                // begin another: a head that seems not to is read again.
+                head = self.head(&who.0, &who.1, true).await?;
+            }
             let next = Head {
                 open: None,
                 ..head.clone()
