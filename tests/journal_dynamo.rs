@@ -6,8 +6,6 @@
 
 use std::process::Output;
 
-use serde_json::Value;
-
 use crate::support::runner::Runner;
 use crate::support::stores::{ServiceAccount, secret_key, works};
 use crate::support::{
@@ -590,7 +588,7 @@ async fn a_rotation_killed_at_each_step_is_finished_by_another_holder_through_dy
         "json",
     ]);
     let all = json_out(&out);
-    let unfinished: Vec<&Value> = all
+    let unfinished: Vec<&serde_json::Value> = all
         .as_array()
         .unwrap()
         .iter()
