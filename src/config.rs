@@ -333,6 +333,9 @@ pub struct ConfigFile {
     /// The journal every run with this file uses: a path (relative to the
     /// file), `sqlite:PATH` or `dynamodb:TABLE[?region=R]` (issue 18).
     pub journal: Option<String>,
+    /// How long a DynamoDB journal keeps finished records (`400d`, the
+    /// default), unless its name says `retention=`.
+    pub journal_retention: Option<String>,
 }
 
 impl ConfigFile {

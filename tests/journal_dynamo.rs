@@ -614,7 +614,10 @@ async fn a_journal_in_a_central_account_is_named_in_rekey_toml_and_reached_throu
     .unwrap();
     member.user_in_secret("svc-c", 100).await;
     let runner = Runner::new(&org.admin);
-    let config = runner.file("rekey.toml", "journal = \"dynamodb:central-journal\"\n");
+    let config = runner.file(
+        "rekey.toml",
+        "journal = \"dynamodb:central-journal\"\njournal_retention = \"30d\"\n",
+    );
     let role = format!("arn:aws:iam::{central}:role/{ROLE}");
     let out = runner.home.rekey(&[
         "rotate",
@@ -656,4 +659,27 @@ async fn a_journal_in_a_central_account_is_named_in_rekey_toml_and_reached_throu
         said(&own)
     );
     assert!(!runner.journal().exists(), "no file journal was made");
+    // The finished rotation expires after the file's journal_retention.
+    let items = aws_sdk_dynamodb::Client::new(&central_config)
+        .scan()
+        .table_name("central-journal")
+        .send()
+        .await
+        .unwrap();
+    let expires: Vec<i64> = items
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("sk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|s| s.starts_with("R#"))
+        })
+        .filter_map(|i| i.get("expires")?.as_n().ok()?.parse().ok())
+        .collect();
+    let in_30_days = (time::OffsetDateTime::now_utc() + time::Duration::days(30)).unix_timestamp();
+    assert_eq!(expires.len(), 1, "{items:?}");
+    assert!(
+        (expires[0] - in_30_days).abs() < 3600,
+        "{expires:?} vs {in_30_days}"
+    );
 }

@@ -60,7 +60,7 @@ pub use error::JournalError;
 pub use id::{BadRotationId, RotationId};
 pub use keys::{KeyEvent, KeyOp, NewKeyEvent, open_act};
 pub use lease::{Holder, Lease};
-pub use spec::{BadJournalSpec, JournalSpec};
+pub use spec::{BadJournalSpec, JournalSpec, retention_days};
 pub use sqlite::{SqliteJournal, default_path};
 pub use target::Target;
 

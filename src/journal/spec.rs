@@ -77,7 +77,7 @@ impl JournalSpec {
                     return Err(bad(&format!("`{r}` is not an AWS region name")));
                 }
                 Some(("retention", days)) => {
-                    spec.retention_days = retention(days).map_err(|r| bad(&r))?
+                    spec.retention_days = retention_days(days).map_err(|r| bad(&r))?
                 }
                 _ => {
                     return Err(bad(&format!(
@@ -119,7 +119,8 @@ fn region(r: &str) -> bool {
         && r.contains('-')
 }
 
-fn retention(text: &str) -> Result<u32, String> {
+/// `400d` (or `400`) as days, 1 to 36500.
+pub fn retention_days(text: &str) -> Result<u32, String> {
     let days = text.strip_suffix('d').unwrap_or(text);
     match days.parse::<u32>() {
         Ok(d) if (1..=36_500).contains(&d) => Ok(d),

@@ -30,7 +30,9 @@ use crate::destination::SecretRole;
 use crate::enforce::exempt::Exemptions;
 use crate::error::{InputError, Origin};
 use crate::journal::{JournalError, OldKeyAction};
-use crate::request::journal::{ChooseJournalError, JournalChoice, choose as choose_journal};
+use crate::request::journal::{
+    ChooseJournalError, FileJournal, JournalChoice, choose as choose_journal,
+};
 use crate::rotation::RotateOptions;
 use crate::rotation::plan::{Plan, PlanError};
 
@@ -229,12 +231,17 @@ impl EnforceRequest {
                 }),
             });
         }
+        let from_file = input.scope.config.clone().map(|path| FileJournal {
+            path,
+            journal: file.journal.clone(),
+            retention: file.journal_retention.clone(),
+        });
         let journal = choose_journal(
             input
                 .journal
                 .as_deref()
                 .map(|p| (p, name(Setting::Journal))),
-            file.journal.as_deref().zip(input.scope.config.as_deref()),
+            from_file.as_ref(),
             input
                 .journal_role
                 .as_deref()

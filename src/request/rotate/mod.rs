@@ -40,7 +40,9 @@ use crate::discovery::{Selection, check_account_ids, read_accounts_file, validat
 use crate::error::{InputError, Origin};
 use crate::journal::{JournalError, OldKeyAction, RotationId};
 use crate::policy::parse_days;
-use crate::request::journal::{ChooseJournalError, JournalChoice, choose as choose_journal};
+use crate::request::journal::{
+    ChooseJournalError, FileJournal, JournalChoice, choose as choose_journal,
+};
 use crate::rotation::targets::TargetError;
 use crate::rotation::{Mode, RotateOptions};
 
@@ -153,8 +155,8 @@ pub struct Services {
     pub entries: Vec<ServiceEntry>,
     pub max_ages: MaxAges,
     pub policies: Policies,
-    /// rekey.toml's `journal`, and the file it was read from.
-    pub journal: Option<(String, PathBuf)>,
+    /// What rekey.toml says of the journal.
+    pub journal: Option<FileJournal>,
 }
 
 /// A rotation request, complete: what [`run`] carries out.
@@ -273,7 +275,7 @@ impl RotateRequest {
                 .journal
                 .as_deref()
                 .map(|p| (p, name(Setting::Journal))),
-            from_file.map(|(text, path)| (text.as_str(), path.as_path())),
+            from_file,
             input
                 .journal_role
                 .as_deref()
@@ -462,7 +464,11 @@ fn services(
         }
         None => (ConfigFile::default(), MaxAges::default()),
     };
-    let journal = file.journal.clone().zip(input.config.clone());
+    let journal = input.config.clone().map(|path| FileJournal {
+        path,
+        journal: file.journal.clone(),
+        retention: file.journal_retention.clone(),
+    });
     let policies = Policies::resolve(&file, &PolicySettings::default())?;
     let services = Services {
         selection,
