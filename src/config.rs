@@ -336,6 +336,12 @@ pub struct ConfigFile {
     /// How long a DynamoDB journal keeps finished records (`400d`, the
     /// default), unless its name says `retention=`.
     pub journal_retention: Option<String>,
+    /// `[notify]`: the channels (issue 19).
+    #[serde(default)]
+    pub notify: crate::notify::settings::NotifySettings,
+    /// `[[owner]]`: who owns which users' keys.
+    #[serde(default, rename = "owner")]
+    pub owners: Vec<crate::notify::owner::OwnerEntry>,
 }
 
 impl ConfigFile {

@@ -26,6 +26,7 @@
 //! | [`destination`] | where a new secret is delivered: profiles of the shared credentials and config files; their journaled form (`DestinationSpec`) |
 //! | [`journal`] | every rotation step, and every act on a key outside a rotation, recorded before and after its side effect; leases |
 //! | [`enforce`] | the access-key lifecycle (`rekey enforce`): what is due for one key and the exemptions (pure), the gathered facts, the per-account planner (pure), the key acts journaled under the user's lease, the run in waves |
+//! | [`notify`] | notifications (SNS, SES email to each key's owner, a chat webhook): each key's stage from the journal, told once per stage in one digest per recipient, journaled |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 
@@ -45,6 +46,7 @@ pub mod inventory;
 pub mod journal;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod policy;
 pub mod report;
 pub mod request;

@@ -38,6 +38,8 @@ intercepted!(
     aws_sdk_iam,
     aws_sdk_sts,
     aws_sdk_secretsmanager,
+    aws_sdk_sesv2,
+    aws_sdk_sns,
     aws_sdk_ssm
 );
 
@@ -93,6 +95,18 @@ impl ClientFactory {
     pub fn dynamodb(&self, config: &SdkConfig) -> aws_sdk_dynamodb::Client {
         let builder = aws_sdk_dynamodb::config::Builder::from(config);
         aws_sdk_dynamodb::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// An SNS client (notifications) signing as `config` says.
+    pub fn sns(&self, config: &SdkConfig) -> aws_sdk_sns::Client {
+        let builder = aws_sdk_sns::config::Builder::from(config);
+        aws_sdk_sns::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// An SES v2 client (notifications) signing as `config` says.
+    pub fn sesv2(&self, config: &SdkConfig) -> aws_sdk_sesv2::Client {
+        let builder = aws_sdk_sesv2::config::Builder::from(config);
+        aws_sdk_sesv2::Client::from_conf(self.intercepted(builder).build())
     }
 
     /// An SSM client signing as `config` says.

@@ -43,6 +43,8 @@ pub struct Context<'a> {
 /// configuration its IAM is reached with.
 pub struct Gathered {
     pub account: GatheredAccount,
+    /// The account's name, as discovery found it (Organizations).
+    pub name: Option<String>,
     pub specs: Vec<JobSpec>,
     /// Users whose binding cannot be read, with why: nothing is done to
     /// their keys (a service key must not be taken for a person's).
@@ -67,6 +69,7 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
         .clone()
         .unwrap_or_else(|| target.via.clone());
     let account_id = target.account_id.clone();
+    let name = target.name.clone();
     let unreached = |why: String| Unreached {
         label: format!("account {label}"),
         account_id: account_id.clone(),
@@ -125,6 +128,7 @@ pub async fn account(target: Target, cx: &Context<'_>) -> Result<Gathered, Unrea
             access: entered.access.clone(),
             users: gathered_users,
         },
+        name,
         specs,
         refused,
         calls: clients.calls.total(),

@@ -24,11 +24,13 @@ use crate::discovery::discover;
 use crate::enforce::exempt::Exempt;
 use crate::error::error_chain;
 use crate::journal::{Holder, Journal, KeyOp, NewKeyEvent, Phase};
+use crate::notify::run::{Cx, Directory, Mode, NotifyOutcome};
+use crate::notify::settings::NotifyRequest;
 use crate::request::enforce::{EnforceError, EnforceMode, EnforceRequest};
 use crate::request::journal::{Use, open as open_journal};
 use crate::rotation::engine::{Engine, NoPrompt, Status};
 use crate::rotation::plan::{Action, Plan, SkipReason, execute};
-use crate::rotation::{Job, Mode, OldKeyAction, RunOptions};
+use crate::rotation::{Job, Mode as RunMode, OldKeyAction, RunOptions};
 
 /// What became of one action of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,12 +76,21 @@ pub struct EnforceOutcome {
     pub applied: bool,
     pub results: Vec<ActionResult>,
     pub stopped: Option<Stop>,
+    /// What the notifications did after the actions (issue 19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotifyOutcome>,
 }
+
+/// What the gathering saw of each account and user, for the
+/// notifications: filled by each plan made.
+type Seen = std::sync::Mutex<Directory>;
 
 impl EnforceOutcome {
     /// 0: applied, or nothing due; 2: some action failed or was refused
-    /// (or a key could not be planned); 3: stopped at the failure rate.
-    /// (1, an error before anything ran, is the front end's.)
+    /// (or a key could not be planned); 3: stopped at the failure rate;
+    /// 4: every action went well, but a notification was not delivered
+    /// (it is owed to the next run). (1, an error before anything ran, is
+    /// the front end's.)
     pub fn exit_code(&self) -> u8 {
         if matches!(self.stopped, Some(Stop::FailureRate { .. })) {
             return 3;
@@ -97,7 +108,17 @@ impl EnforceOutcome {
                 }
             )
         });
-        if bad_result || unplannable { 2 } else { 0 }
+        if bad_result || unplannable {
+            2
+        } else if self
+            .notifications
+            .as_ref()
+            .is_some_and(|n| n.undelivered() > 0)
+        {
+            4
+        } else {
+            0
+        }
     }
 }
 
@@ -114,12 +135,13 @@ pub async fn run(
     let journal = open_journal(&req.journal, how, deps.base(), clock.clone()).await?;
     let journal = journal.as_ref();
     let holder = Holder::current(req.rotate.run_id.clone());
+    let seen = Seen::default();
     let plan = match &req.mode {
         EnforceMode::ApplyPlan(plan) => (**plan).clone(),
         EnforceMode::Reactivate(key) => {
             return reactivate(req, key, (journal, &deps, &holder), req.audit.options.as_of).await;
         }
-        _ => make_plan(req, journal, &deps, clock.as_ref()).await?,
+        _ => make_plan(req, (journal, &deps), clock.as_ref(), &seen).await?,
     };
     if let Some(path) = &req.plan_out {
         let text = serde_json::to_string_pretty(&plan).expect("a plan serializes");
@@ -136,10 +158,64 @@ pub async fn run(
             applied: false,
             results: Vec::new(),
             stopped: None,
+            notifications: None,
         });
     }
     let ways = (journal, &deps, &holder);
-    apply_plan(req, plan, ways, clock.as_ref()).await
+    let mut outcome = apply_plan(req, plan, ways, clock.as_ref(), &seen).await?;
+    // Enforcement never waits for a notification: they go once every
+    // action is done, and a channel that fails only says so.
+    if let Some(notify) = &req.notify {
+        let dir = seen.into_inner().expect("directory lock");
+        outcome.notifications =
+            Some(deliver(req, notify, &dir, (journal, &deps), Mode::Send).await);
+    }
+    Ok(outcome)
+}
+
+/// The notifications owed for `dir`'s accounts, delivered or previewed.
+async fn deliver(
+    req: &EnforceRequest,
+    notify: &NotifyRequest,
+    dir: &Directory,
+    (journal, deps): (&dyn Journal, &Deps),
+    mode: Mode,
+) -> NotifyOutcome {
+    let cx = Cx {
+        journal,
+        deps,
+        lifecycles: &req.lifecycles,
+        as_of: req.audit.options.as_of,
+        run_id: &req.rotate.run_id,
+    };
+    crate::notify::run::deliver(notify, dir, &cx, mode).await
+}
+
+/// `rekey notify`: what the channels owe for the selected accounts, sent
+/// (`preview` false) or rendered with what the plan made now would add.
+pub async fn notify(
+    req: &EnforceRequest,
+    preview: bool,
+    clock: Arc<dyn Clock>,
+) -> Result<NotifyOutcome, EnforceError> {
+    let Some(notify) = &req.notify else {
+        return Err(EnforceError::NoChannel);
+    };
+    let aws = &req.audit.options.aws;
+    let deps = Deps::new(load_config(None, aws).await, aws.clone(), None);
+    let how = if preview { Use::Read } else { Use::Write };
+    let journal = open_journal(&req.journal, how, deps.base(), clock.clone()).await?;
+    let journal = journal.as_ref();
+    let seen = Seen::default();
+    let plan = make_plan(req, (journal, &deps), clock.as_ref(), &seen).await?;
+    let dir = seen.into_inner().expect("directory lock");
+    let mode = match preview {
+        true => Mode::Preview {
+            planned: crate::notify::stage::planned(&plan, req.audit.options.as_of),
+        },
+        false => Mode::Send,
+    };
+    Ok(deliver(req, notify, &dir, (journal, &deps), mode).await)
 }
 
 /// Carries `plan` out. With `--apply` (not a reviewed file), unfinished
@@ -151,6 +227,7 @@ async fn apply_plan(
     plan: Plan,
     ways: (&dyn Journal, &Deps, &Holder),
     clock: &dyn Clock,
+    seen: &Seen,
 ) -> Result<EnforceOutcome, EnforceError> {
     let (journal, deps, _) = ways;
     let cap = req.max_actions.unwrap_or(usize::MAX);
@@ -160,9 +237,10 @@ async fn apply_plan(
         applied: true,
         results,
         stopped,
+        notifications: None,
     };
     if matches!(req.mode, EnforceMode::ApplyPlan(_)) {
-        let (checked, mut refused) = recheck_file(req, &plan, (journal, deps), clock).await?;
+        let (checked, mut refused) = recheck_file(req, &plan, (journal, deps), clock, seen).await?;
         let (results, stopped) = apply(req, (&checked, cap), ways, clock).await;
         refused.extend(results);
         return Ok(outcome(plan, (refused, stopped)));
@@ -186,7 +264,7 @@ async fn apply_plan(
     }
     // Planning again failing after the unfinished rotations ran is said
     // as a result, not as an error before anything ran.
-    let again = match make_plan(req, journal, deps, clock).await {
+    let again = match make_plan(req, (journal, deps), clock, seen).await {
         Ok(again) => again,
         Err(e) => {
             results.push(ActionResult {
@@ -227,6 +305,7 @@ async fn recheck_file(
     file: &Plan,
     (journal, deps): (&dyn Journal, &Deps),
     clock: &dyn Clock,
+    seen: &Seen,
 ) -> Result<(Plan, Vec<ActionResult>), EnforceError> {
     let moment = (file.actions.iter())
         .find_map(|a| a.key_action().map(|k| k.as_of))
@@ -236,7 +315,7 @@ async fn recheck_file(
     if let Some(at) = moment {
         fresh_req.audit.options.as_of = at;
     }
-    let fresh = make_plan(&fresh_req, journal, deps, clock).await?;
+    let fresh = make_plan(&fresh_req, (journal, deps), clock, seen).await?;
     let mut keep = Vec::new();
     let mut refused = Vec::new();
     for a in &file.actions {
@@ -343,9 +422,9 @@ async fn gather_all(
 /// limited to `--only`'s stage.
 async fn make_plan(
     req: &EnforceRequest,
-    journal: &dyn Journal,
-    deps: &Deps,
+    (journal, deps): (&dyn Journal, &Deps),
     clock: &dyn Clock,
+    seen: &Seen,
 ) -> Result<Plan, EnforceError> {
     let opts = &req.audit.options;
     let now = opts.as_of;
@@ -368,6 +447,7 @@ async fn make_plan(
     gathered.sort_by(|a, b| a.account.account_id.cmp(&b.account.account_id));
     let (rotation_actions, unfinished) =
         rotations(req, &mut gathered, (journal, deps), clock).await;
+    see(seen, &gathered);
     let mut actions = unfinished;
     let mut findings = Vec::new();
     for g in &mut gathered {
@@ -406,6 +486,29 @@ async fn make_plan(
     })
 }
 
+/// Adds what `gathered` shows of each account and user to `seen`.
+fn see(seen: &Seen, gathered: &[Gathered]) {
+    use crate::notify::run::{AccountEntry, UserEntry};
+    let mut dir = seen.lock().expect("directory lock");
+    for g in gathered {
+        let entry = (dir.accounts)
+            .entry(g.account.account_id.clone())
+            .or_insert_with(AccountEntry::default);
+        entry.name = g.name.clone().or(entry.name.take());
+        for u in &g.account.users {
+            entry.users.insert(
+                u.user.user_name.clone(),
+                UserEntry {
+                    arn: u.user.user_arn.clone(),
+                    path: u.user.path.clone(),
+                    tags: u.user.tags.clone(),
+                    bound: u.bound.is_some(),
+                },
+            );
+        }
+    }
+}
+
 /// The rotation engine's dry run over the bound users who are not exempt:
 /// its actions by (account, user), with which key each destination holds
 /// marked on the gathered keys; and the journal's unfinished rotations of
@@ -420,7 +523,7 @@ async fn rotations(
     let jobs = open_jobs(req, gathered, deps).await;
     let options = RunOptions {
         rotate: &req.rotate,
-        mode: Mode::Plan,
+        mode: RunMode::Plan,
         concurrency: opts.concurrency.clamp(1, 8),
         clock,
         prompt: &NoPrompt,
@@ -951,6 +1054,7 @@ async fn reactivate(
         applied: true,
         results: vec![result],
         stopped: None,
+        notifications: None,
     };
     let Some(action) = found else {
         return Ok(outcome(ActionResult {

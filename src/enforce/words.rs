@@ -198,6 +198,9 @@ pub fn render(outcome: &EnforceOutcome, markdown: bool) -> String {
         ));
     }
     out.push_str(&summary(outcome));
+    if let Some(n) = &outcome.notifications {
+        out.push_str(&crate::notify::words::summary(n));
+    }
     out
 }
 

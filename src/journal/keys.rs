@@ -36,6 +36,11 @@ named_enum! {
         Delete = "delete",
         /// Made active again (`enforce --reactivate`).
         Reactivate = "reactivate",
+        /// A notification of the key's stage was delivered (`Done`) or
+        /// could not be (`Failed`) on one channel (issue 19); its detail
+        /// is a [`crate::notify::Sent`]. Not an act on the key: written
+        /// without the user's lease.
+        Notified = "notified",
     }
 }
 
@@ -104,6 +109,20 @@ pub(crate) fn may_record_key(
     earlier: &[KeyEvent],
     now: OffsetDateTime,
 ) -> Result<(), JournalError> {
+    if new.op == KeyOp::Notified {
+        // Delivery is not an act on the key: a notifier records it while
+        // another run holds the user (at least once: a duplicate record
+        // is harmless, a lost one only sends again).
+        return match new.phase {
+            Phase::Done | Phase::Failed => Ok(()),
+            _ => Err(JournalError::KeyOutOfOrder {
+                key: super::error::mask(&new.key_id),
+                op: new.op,
+                phase: new.phase,
+                reason: "a notification is recorded delivered (done) or undelivered (failed)",
+            }),
+        };
+    }
     super::rules::leased(lease, (&new.account_id, &new.user_name, &new.run_id), now)?;
     let refused = |reason: &'static str| JournalError::KeyOutOfOrder {
         key: super::error::mask(&new.key_id),

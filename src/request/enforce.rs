@@ -30,6 +30,7 @@ use crate::destination::SecretRole;
 use crate::enforce::exempt::Exemptions;
 use crate::error::{InputError, Origin};
 use crate::journal::{JournalError, OldKeyAction};
+use crate::notify::settings::{NotifyError, NotifyInput, NotifyRequest, Sources};
 use crate::request::journal::{
     ChooseJournalError, FileJournal, JournalChoice, choose as choose_journal,
 };
@@ -63,6 +64,11 @@ pub struct EnforceInput {
     /// A role assumed to reach a DynamoDB journal in another account.
     pub journal_role: Option<String>,
     pub run_id: Option<String>,
+    /// The notification flags, over rekey.toml's `[notify]`.
+    pub notify: NotifyInput,
+    /// Decide the notifications even for a plan (`rekey notify`).
+    #[serde(skip)]
+    pub notify_always: bool,
 }
 
 /// What the run does.
@@ -97,6 +103,9 @@ pub struct EnforceRequest {
     pub max_failure_rate: Option<f64>,
     /// How the rotations of bound service users go (the old key kept).
     pub rotate: RotateOptions,
+    /// The notifications sent after applying (None: no channel, a plan,
+    /// or `--no-notify`).
+    pub notify: Option<NotifyRequest>,
 }
 
 /// The stages `--only` takes.
@@ -178,6 +187,12 @@ pub enum EnforceError {
     #[error(transparent)]
     ChooseJournal(#[from] ChooseJournalError),
     #[error(transparent)]
+    Notify(#[from] NotifyError),
+    #[error(
+        "no notification channel is configured: set [notify] sns_topic, email_from or webhook in rekey.toml, or give --notify-sns, --notify-email-from or --notify-webhook"
+    )]
+    NoChannel,
+    #[error(transparent)]
     Journal(#[from] JournalError),
 }
 
@@ -258,7 +273,19 @@ impl EnforceRequest {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", std::process::id(), ctx.now.unix_timestamp()));
         let as_of = audit.options.as_of;
+        // Planning sends nothing: the channels are decided (and checked)
+        // for a run that acts, and for `rekey notify`.
+        let notify = match (&mode, input.notify_always) {
+            (EnforceMode::Plan, false) => None,
+            _ => NotifyRequest::decide(&Sources {
+                file: (input.scope.config.as_deref()).map(|p| (p, &file.notify, &file.owners[..])),
+                input: &input.notify,
+                name: &|s| ctx.name(s),
+                env: ctx.env,
+            })?,
+        };
         Ok(EnforceRequest {
+            notify,
             lifecycles,
             exemptions,
             entries: file.services.clone(),

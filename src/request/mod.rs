@@ -80,6 +80,11 @@ named_enum! {
         MaxFailureRate = "max_failure_rate",
         Reactivate = "reactivate",
         Output = "output",
+        NotifySns = "notify_sns",
+        NotifyEmailFrom = "notify_email_from",
+        NotifyWebhook = "notify_webhook",
+        RenotifyAfter = "renotify_after",
+        NoNotify = "no_notify",
     }
 }
 

@@ -2,7 +2,8 @@
 //! run → the plan (and what became of it) as a table, JSON or Markdown,
 //! and its exit code: 0 applied or nothing due, 1 an error before
 //! anything ran, 2 some action failed or was refused, 3 the run stopped at
-//! `--max-failure-rate`.
+//! `--max-failure-rate`, 4 all went well but a notification was not
+//! delivered (owed to the next run).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ pub struct EnforceArgs {
     /// The run's name in the journal (default PID-UNIXTIME).
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
+    #[command(flatten)]
+    notify: crate::notify::NotifyFlags,
 }
 
 impl EnforceArgs {
@@ -81,6 +84,8 @@ impl EnforceArgs {
             journal: self.journal,
             journal_role: self.journal_role,
             run_id: self.run_id,
+            notify: self.notify.input(),
+            notify_always: false,
         }
     }
 }

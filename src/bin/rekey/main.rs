@@ -12,6 +12,7 @@ mod audit;
 mod enforce;
 mod history;
 mod journal;
+mod notify;
 mod rotate;
 mod schedule;
 mod scope;
@@ -54,6 +55,9 @@ enum Command {
     /// Carry out the access-key lifecycle: warn, rotate, retire, deactivate,
     /// delete — a plan first (--apply carries it out), per key, journaled.
     Enforce(Box<enforce::EnforceArgs>),
+    /// Tell owners and teams what became of their keys (SNS, email, chat):
+    /// what is owed, sent; --preview shows the next run's messages.
+    Notify(Box<notify::NotifyArgs>),
     /// List past rotations from the journal.
     History(history::HistoryArgs),
     /// Set up or move the journal: create a DynamoDB table for it, copy a
@@ -99,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Audit(args) => audit::run(*args, &cli.global).await,
             Command::Rotate(args) => rotate::run(*args, &cli.global).await,
             Command::Enforce(args) => enforce::run(*args, &cli.global).await,
+            Command::Notify(args) => notify::run(*args, &cli.global).await,
             Command::History(args) => history::run(args, &cli.global).await,
             Command::Journal(args) => journal::run(args, &cli.global).await,
             Command::Schedule(args) => schedule::run(args, &cli.global),
