@@ -378,6 +378,51 @@ mod tests {
     }
 
     #[test]
+    fn each_notice_has_its_own_lines_in_every_message() {
+        let t = Templates::load(None).unwrap();
+        let d = sample_digest();
+        let at = time::macros::datetime!(2030-01-01 00:00 UTC);
+        let mail = t.email(&d, at).unwrap();
+        let keys = mail
+            .text
+            .lines()
+            .filter(|l| l.starts_with("* Key AKIA…0001 of user <sample>"))
+            .count();
+        assert_eq!(keys, 6, "{}", mail.text);
+        assert!(
+            mail.text.contains("== Deactivated (1) ==\n\n* Key"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text
+                .contains("      rekey enforce --reactivate AKIASAMPLESAMPLE0001\n"),
+            "{}",
+            mail.text
+        );
+        assert_eq!(
+            mail.subject,
+            "rekey: 6 of your access keys: replaced but still in use, due soon, deactivated, made active again, rotated, deleted"
+        );
+        let chat = t.chat(&d, at).unwrap();
+        let text: String = (chat["blocks"].as_array().unwrap().iter())
+            .map(|b| b["text"]["text"].as_str().unwrap().to_string() + "\n")
+            .collect();
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("• `AKIA…0001` of *&lt;sample&gt;*"))
+                .count(),
+            6,
+            "{text}"
+        );
+        assert_eq!(
+            chat["blocks"].as_array().unwrap().len(),
+            7,
+            "a title and a section per stage: {text}"
+        );
+    }
+
+    #[test]
     fn a_long_chat_message_stays_within_slacks_limits() {
         let text = (0..400)
             .map(|i| format!("• line {i} {}", "x".repeat(200)))
