@@ -11,26 +11,28 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::notify::{Inbox, delivered_for};
 use crate::support::runner::Runner;
 use crate::support::stores::{ServiceAccount, secret_key};
 use crate::support::{Creds, by_user, code, json_out, moto, said, sdk_config};
+use rekey::notify::Stage;
 
 /// Day 0 of the simulation: far from the real time, so a date taken from
 /// the real clock by mistake shows.
-fn day(n: i64) -> OffsetDateTime {
+pub(crate) fn day(n: i64) -> OffsetDateTime {
     time::macros::datetime!(2030-01-01 00:00 UTC) + Duration::days(n)
 }
 
-fn iso(t: OffsetDateTime) -> String {
+pub(crate) fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
 }
 
-fn set_clock(account: &str, n: i64) {
+pub(crate) fn set_clock(account: &str, n: i64) {
     moto().control("clock", json!({"account_id": account, "now": iso(day(n))}));
 }
 
 /// Dates a key as created on day `created` and used on day `used`.
-fn date_key(account: &str, user: &str, key: &str, created: i64, used: Option<i64>) {
+pub(crate) fn date_key(account: &str, user: &str, key: &str, created: i64, used: Option<i64>) {
     moto().control(
         "key_dates",
         json!({
@@ -88,6 +90,10 @@ struct World {
     config: std::path::PathBuf,
     /// Every original key by its user.
     first: BTreeMap<&'static str, Creds>,
+    /// Where the notifications land.
+    inbox: Inbox,
+    /// Each member account's email, as Organizations has it.
+    emails: BTreeMap<String, String>,
 }
 
 impl World {
@@ -116,11 +122,22 @@ impl World {
             ),
             (&c, "idle-c", None, None),
         ];
+        // Owners: svc-a by its `owner` tag, human-a by its `email` tag,
+        // svc-b by an [[owner]] entry, vendor-b and idle-c by their
+        // accounts' emails.
+        a.seeder
+            .tag_user("svc-a", "owner", "alice@example.com")
+            .await;
         for (acct, name, used, exempt) in people {
             let key = acct
                 .seeder
                 .user_with_key(name, &["sts:GetCallerIdentity"], 0)
                 .await;
+            if name == "human-a" {
+                acct.seeder
+                    .tag_user(name, "email", "human-a@example.com")
+                    .await;
+            }
             if let Some(value) = exempt {
                 acct.seeder.tag_user(name, "rekey:exempt", &value).await;
             }
@@ -159,11 +176,28 @@ impl World {
             .send()
             .await
             .unwrap();
+        let mut emails = BTreeMap::new();
+        for acct in [&b, &c] {
+            let d = orgs
+                .describe_account()
+                .account_id(&acct.account_id)
+                .send()
+                .await
+                .unwrap();
+            let email = d.account().unwrap().email().unwrap().to_string();
+            emails.insert(acct.account_id.clone(), email);
+        }
+        let inbox = Inbox::new(&org, "lifecycle").await;
         let runner = Runner::new(&org.admin);
         let config = runner.file(
             "rekey.toml",
             &format!(
-                r#"
+                r#"{notify}
+[[owner]]
+users = "svc-*"
+account = "{b}"
+email = "platform-b@example.com"
+
 [[enforce.exempt]]
 ou = "{ou}"
 reason = "sandbox"
@@ -175,6 +209,7 @@ on_grace_max = "deactivate"
 [accounts."{c}".enforce]
 deactivate_unused = true
 "#,
+                notify = inbox.settings(),
                 ou_until = day(60).date(),
                 b = b.account_id,
                 c = c.account_id,
@@ -188,6 +223,18 @@ deactivate_unused = true
             runner,
             config,
             first,
+            inbox,
+            emails,
+        }
+    }
+
+    /// Whom `user`'s notices go to by email.
+    fn owner(&self, user: &str) -> String {
+        match user {
+            "svc-a" => "alice@example.com".into(),
+            "human-a" => "human-a@example.com".into(),
+            "svc-b" => "platform-b@example.com".into(),
+            other => self.emails[&self.account(other).account_id].clone(),
         }
     }
 
@@ -214,7 +261,9 @@ deactivate_unused = true
             "json",
         ];
         args.extend_from_slice(extra);
-        self.runner.home.rekey(&args)
+        let env = self.inbox.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.runner.home.rekey_with(&env, &args)
     }
 
     fn account(&self, user: &str) -> &ServiceAccount {
@@ -318,9 +367,44 @@ const TABLE: &[(i64, Acts, States)] = &[
     (128, &[("delete", "svc-b")], &[("svc-b", "gone")]),
 ];
 
+/// What each day's run tells (`(user, stage)` of the user's original
+/// key): by email to its owner, by SNS per account and stage, and in one
+/// chat message — once: svc-b's key, reported still in use at every run
+/// from day 94 to 119, is told of it on day 94 only.
+const TOLD: &[(i64, &[(&str, Stage)])] = &[
+    (63, &[("idle-c", Stage::Deactivated)]),
+    (70, &[("idle-c", Stage::Deleted)]),
+    (
+        77,
+        &[
+            ("svc-a", Stage::Warning),
+            ("human-a", Stage::Warning),
+            ("svc-b", Stage::Warning),
+            ("vendor-b", Stage::Warning),
+        ],
+    ),
+    (91, &[("svc-a", Stage::Rotated), ("svc-b", Stage::Rotated)]),
+    (94, &[("svc-b", Stage::StillInUse)]),
+    (98, &[("svc-a", Stage::Deactivated)]),
+    (
+        105,
+        &[
+            ("svc-a", Stage::Deleted),
+            ("human-a", Stage::Deactivated),
+            ("vendor-b", Stage::Deactivated),
+        ],
+    ),
+    (
+        112,
+        &[("human-a", Stage::Deleted), ("vendor-b", Stage::Deleted)],
+    ),
+    (121, &[("svc-b", Stage::Deactivated)]),
+    (128, &[("svc-b", Stage::Deleted)]),
+];
+
 #[tokio::test]
 async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
-    let w = World::new().await;
+    let mut w = World::new().await;
     let names: BTreeMap<String, &str> = (w.first.iter())
         .map(|(user, k)| (k.access_key_id.clone(), *user))
         .collect();
@@ -380,10 +464,18 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
                 "day {n}: {user}: {keys:?}"
             );
         }
-        // The same day again: nothing left to do.
+        // Each notification delivered is the table's, exactly.
+        let told = (TOLD.iter())
+            .find(|(d, _)| d == n)
+            .map_or(&[][..], |(_, t)| t);
+        let want = delivered_for(told, |u| w.owner(u), |u| w.account(u).account_id.clone());
+        assert_eq!(w.inbox.news().await, want, "day {n}: what was delivered");
+        // The same day again: nothing left to do, nothing new to tell.
         let again = w.enforce(*n, &["--apply"]);
         assert_eq!(code(&again), 0, "day {n} again: {}", said(&again));
         assert_eq!(results(&json_out(&again)), vec![], "day {n} again");
+        let news = w.inbox.news().await;
+        assert!(news.is_empty(), "day {n} again: {news:?}");
         if *n == 56 {
             let findings = got["plan"]["findings"].as_array().unwrap();
             assert!(
@@ -417,7 +509,15 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     for secret in &secrets {
         assert!(!said_all.contains(secret), "a secret in rekey's output");
+        assert!(
+            !w.inbox.everything.contains(secret),
+            "a secret in a notification"
+        );
     }
+    assert!(
+        !said_all.contains(w.inbox.webhook.token()),
+        "the webhook's URL in rekey's output"
+    );
     crate::support::stores::assert_no_secret_in(w.runner.state.path(), &secrets);
     // Every act is journaled once, Done, at the simulated moment it was
     // carried out for (and written at the real time).
@@ -431,6 +531,7 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
         let key = &w.first[user].access_key_id;
         (events.iter())
             .filter(|e| &e.key_id == key && e.phase == rekey::journal::Phase::Done)
+            .filter(|e| e.op != rekey::journal::KeyOp::Notified)
             .map(|e| {
                 assert!(
                     e.at > day(-3650) && e.at < day(-365),
@@ -480,6 +581,31 @@ async fn an_organization_walks_through_its_key_lifecycle_over_simulated_days() {
         done_on(&w.c, "idle-c"),
         s(&[("deactivate", 63), ("delete", 70)])
     );
+    // Each delivery is journaled: one record per key, stage and channel.
+    let events = journal.key_events(&w.a.account_id, "svc-a").unwrap();
+    let told: Vec<(String, String)> = (events.iter())
+        .filter(|e| e.op == rekey::journal::KeyOp::Notified)
+        .map(|e| {
+            assert_eq!(e.phase, rekey::journal::Phase::Done);
+            let sent: rekey::notify::Sent =
+                serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
+            (
+                sent.stage.as_str().to_string(),
+                sent.channel.as_str().to_string(),
+            )
+        })
+        .collect();
+    let mut want = Vec::new();
+    for stage in ["warning", "rotated", "deactivated", "deleted"] {
+        for channel in ["sns", "email", "webhook"] {
+            want.push((stage.to_string(), channel.to_string()));
+        }
+    }
+    let sorted = |mut v: Vec<(String, String)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(told), sorted(want));
 }
 
 /// A member account with people whose keys are past deactivation (no

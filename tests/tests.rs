@@ -15,6 +15,8 @@ mod journal;
 mod journal_conformance;
 mod journal_dynamo;
 mod library_run;
+mod notify;
+mod notify_support;
 mod plan;
 mod promises;
 mod rotate;

@@ -488,12 +488,12 @@ async fn make_plan(
 
 /// Adds what `gathered` shows of each account and user to `seen`.
 fn see(seen: &Seen, gathered: &[Gathered]) {
-    use crate::notify::run::{AccountEntry, UserEntry};
+    use crate::notify::run::UserEntry;
     let mut dir = seen.lock().expect("directory lock");
     for g in gathered {
         let entry = (dir.accounts)
             .entry(g.account.account_id.clone())
-            .or_insert_with(AccountEntry::default);
+            .or_default();
         entry.name = g.name.clone().or(entry.name.take());
         for u in &g.account.users {
             entry.users.insert(

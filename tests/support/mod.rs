@@ -5,8 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod notify;
 pub mod runner;
 pub mod stores;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -56,10 +56,20 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       "count": 1, "status": 500, "code": "ServiceFailure", "message"?,
       "after_success": false} -> {"ok":true}
       The next `count` requests matching action (and UserName parameter /
-      account of the signing key, when given) fail with that AWS error
-      (query XML for iam/sts, JSON for others). after_success=true forwards
-      to moto first (the side effect happens) and then replaces the answer.
-      Faults are global: pass account_id when tests run in parallel.
+      account of the signing key, when given) fail with that AWS error, in
+      the protocol of the request: query XML <ErrorResponse><Error><Code>
+      (iam, sts, sns, SES v1), JSON {"__type"} + x-amzn-ErrorType header
+      (X-Amz-Target services, and REST-JSON ones: SES v2). after_success=true
+      forwards to moto first (the side effect happens) and then replaces the
+      answer. Faults are global: pass account_id when tests run in parallel.
+      An action is "<signing name>:<operation>", as in IAM policies and
+      /_rekey/calls: SES v2 (REST-JSON, POST /v2/email/outbound-emails) is
+      "ses:SendEmail" (its operation found from method and path), SNS
+      "sns:Publish". E.g. {"action": "ses:SendEmail", "status": 429, "code":
+      "TooManyRequestsException"} or {"action": "sns:Publish", "status": 400,
+      "code": "Throttling"}. The AWS SDKs retry throttling codes and 5xx:
+      the SDK for Rust (standard mode, 3 attempts) succeeds on its second
+      attempt after a count-1 throttle unless the client's retries are off.
   /_rekey/fail_clear {} -> {"ok":true}
   /_rekey/mfa_device {"account_id", "user_name", "device_name"?: user_name}
       -> {"serial_number", "seed"}
@@ -89,6 +99,18 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       that Lambda: DescribeSecret then shows RotationEnabled true,
       RotationLambdaARN and RotationRules, as AWS does for a secret with
       rotation configured. Nothing is invoked and no version is added.
+  /_rekey/ses_sent {"account_id"?, "region"?: "us-east-1"}
+      -> {"messages": [{"account_id", "message_id", "source", "destinations":
+          [..], "subject", "text", "html"}]}
+      The mails SES v2 SendEmail with Simple content recorded as sent (what
+      rekey sends), in the order sent within an account; every account's
+      without account_id.
+      destinations: To, then Cc, then Bcc addresses. text/html: the parts
+      sent (null when absent). Raw, templated and SES v1 mails are left out.
+      The sender must be verified first, as in AWS: a test creates its
+      identity (SES v2 CreateEmailIdentity with the address or its domain)
+      in the sending account and region; otherwise SendEmail fails with
+      MessageRejected (400).
 
 MFA (AWS behaviour): GetSessionToken with SerialNumber + TokenCode checks the
 code against the seed of a virtual device enabled for the calling user
@@ -153,6 +175,23 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
   product, stored findings missing required ASFF attributes, let a provider
   overwrite Workflow, and GetFindings ignored Filters. Patched. Findings are
   kept per account and region; the same Id updates a finding in place.
+- [T] SES v2 (notifications block): SendEmail from an address or domain
+  without an identity fails with MessageRejected (400, JSON), as in the
+  sandbox. CreateEmailIdentity is enough to send: moto answers
+  VerifiedForSendingStatus false yet accepts the sender at once (AWS waits
+  for the link in the mail to be followed, or DKIM for a domain); recipients
+  need no identity (AWS's sandbox requires them verified too). SendEmail
+  with Simple content kept only the Html part (Text dropped when both were
+  sent). Patched: both are kept, for /_rekey/ses_sent. Sent mails are kept
+  in ses_backends[account][region].sent_messages, shared by SES v1 and v2.
+- [T] SES v2 is REST-JSON (no X-Amz-Target): faults and auth errors were
+  rendered as query XML, which the SDKs cannot read; counted as
+  "ses:unknown". Patched: JSON errors, actions named from method and path.
+- [T] SNS -> SQS (protocol sqs): moto delivers without a queue policy (AWS
+  needs one allowing sns.amazonaws.com sqs:SendMessage); the SQS body is the
+  SNS envelope (Type, MessageId, TopicArn, Subject, Message,
+  MessageAttributes {name: {"Type", "Value"}}, Timestamp, Signature...)
+  unless RawMessageDelivery is set.
 """
 import argparse, base64, datetime as dt, json, os, re, signal, sys, threading, uuid
 from io import BytesIO
@@ -188,6 +227,10 @@ QUERY_NS = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/",
 JSON_AUTH_CODES = {"InvalidClientTokenId": "UnrecognizedClientException",
                    "SignatureDoesNotMatch": "InvalidSignatureException",
                    "AccessDenied": "AccessDeniedException"}
+# REST-JSON services (no X-Amz-Target, the operation is method + path): moto
+# service name -> (signing name, path prefix), as moto's dispatcher tells
+# SES v2 from SES v1.
+REST_JSON = {"sesv2": ("ses", "/v2/")}
 INTERNAL_HEADER = "x-rekey-internal"
 CURRENT = threading.local()  # .raw_body: this thread's request body, as received
 STARTED_AT = utcnow()
@@ -209,13 +252,14 @@ def parse_iso(s):
     return d.astimezone(dt.timezone.utc).replace(tzinfo=None) if d.tzinfo else d
 
 
-def aws_error(service, is_json, code, message, status):
-    """(status, headers, body) of an AWS-shaped error for the service's protocol."""
+def aws_error(service, protocol, code, message, status):
+    """(status, headers, body) of an AWS-shaped error in the request's protocol:
+    "query" (XML), "json" (X-Amz-Target) or "rest-json" (SES v2)."""
     rid = str(uuid.uuid4())
-    if is_json:
+    if protocol != "query":
         body = json.dumps({"__type": code, "message": message})
-        return status, {"Content-Type": "application/x-amz-json-1.1",
-                        "x-amzn-ErrorType": code, "x-amzn-RequestId": rid}, body
+        ctype = "application/json" if protocol == "rest-json" else "application/x-amz-json-1.1"
+        return status, {"Content-Type": ctype, "x-amzn-ErrorType": code, "x-amzn-RequestId": rid}, body
     ns = QUERY_NS.get(service, f"https://{service}.amazonaws.com/doc/")
     kind = "Receiver" if status >= 500 else "Sender"
     msg = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -251,10 +295,12 @@ def _auth(self, iam_request_cls, resource="*"):
         return _orig_auth(self, iam_request_cls, resource)
     except (mexc.InvalidClientTokenIdError, mexc.SignatureDoesNotMatchError,
             mexc.AccessDeniedError) as e:
-        is_json = bool(self.headers.get("X-Amz-Target"))
-        code = JSON_AUTH_CODES[e.error_type] if is_json else e.error_type
-        status, headers, body = aws_error(self.service_name, is_json, code, e.message,
-                                          400 if is_json else 403)
+        protocol = ("json" if self.headers.get("X-Amz-Target")
+                    else "rest-json" if self.service_name in REST_JSON else "query")
+        code = JSON_AUTH_CODES[e.error_type] if protocol != "query" else e.error_type
+        # REST-JSON services answer auth errors with 403, as query ones do.
+        status, headers, body = aws_error(self.service_name, protocol, code, e.message,
+                                          400 if protocol == "json" else 403)
         headers.pop("x-amzn-RequestId")
         self.response_headers.update(headers)
         raise _AuthError(status, body) from None
@@ -355,7 +401,7 @@ def _get_session_token(self):
     try:
         mfa = _check_mfa_code(account_id, user, self._get_param("SerialNumber"), self._get_param("TokenCode"))
     except _MfaDenied as e:
-        status, headers, body = aws_error("sts", False, "AccessDenied", str(e), 403)
+        status, headers, body = aws_error("sts", "query", "AccessDenied", str(e), 403)
         headers.pop("x-amzn-RequestId")
         self.response_headers.update(headers)
         raise _AuthError(status, body) from None
@@ -925,6 +971,62 @@ sh_models.SecurityHubBackend.get_findings = get_findings
 # ------------------------------------------- end of issue 6 block
 
 
+# ------------------------------------------- notifications: SES v2, SNS
+from moto.core.responses import _get_method_urls  # noqa: E402
+from moto.ses.models import ses_backends  # noqa: E402
+from moto.sesv2.responses import SESV2Response  # noqa: E402
+
+
+def _rest_operation(service, method, path):
+    """The operation of a REST-JSON request, found as moto finds it: the
+    longest URI pattern of the service's model that matches."""
+    patterns = _get_method_urls(service, "us-east-1").get(method, {})
+    for regexp, name in sorted(patterns.items(), key=lambda x: len(x[0]), reverse=True):
+        if re.match(regexp, path):
+            return name
+    return "unknown"
+
+
+_orig_sesv2_send_email = SESV2Response.send_email
+
+
+def _sesv2_send_email(self):
+    # moto keeps one body per mail, the Html part when both were sent; a
+    # test of a notification reads both parts (/_rekey/ses_sent).
+    out = _orig_sesv2_send_email(self)
+    simple = (json.loads(self.body).get("Content") or {}).get("Simple")
+    if simple is not None:
+        message_id = json.loads(out)["MessageId"]
+        sent = ses_backends[self.current_account][self.region].sent_messages
+        message = next(m for m in reversed(sent) if getattr(m, "id", None) == message_id)
+        body = simple.get("Body") or {}
+        message.rekey_parts = {part: (body.get(key) or {}).get("Data")
+                               for part, key in (("text", "Text"), ("html", "Html"))}
+    return out
+
+
+SESV2Response.send_email = _sesv2_send_email
+
+
+def ses_sent(account_id=None, region="us-east-1"):
+    """Mails sent through SES v2 SendEmail (Simple content), oldest first."""
+    accounts = [account_id] if account_id else list(dict.keys(ses_backends))
+    out = []
+    for acct in accounts:
+        backend = dict.get(dict.get(ses_backends, acct) or {}, region)
+        for m in getattr(backend, "sent_messages", []):
+            parts = getattr(m, "rekey_parts", None)
+            if parts is None:
+                continue
+            d = m.destinations or {}
+            out.append({"account_id": acct, "message_id": m.id, "source": m.source,
+                        "destinations": [a for k in ("ToAddresses", "CcAddresses", "BccAddresses")
+                                         for a in d.get(k, [])],
+                        "subject": m.subject, **parts})
+    return out
+# ------------------------------------------- end of notifications block
+
+
 # ------------------------------------------------------------------- harness
 class Harness:
     """WSGI middleware: control API under /_rekey/, counting and faults, then moto."""
@@ -962,7 +1064,7 @@ class Harness:
             for _ in out:
                 pass  # let moto perform the side effect, drop its answer
             getattr(out, "close", lambda: None)()
-        status, headers, text = aws_error(req["service"], req["json"], fault.get("code", "ServiceFailure"),
+        status, headers, text = aws_error(req["service"], req["protocol"], fault.get("code", "ServiceFailure"),
                                           fault.get("message") or "injected by moto_harness",
                                           int(fault.get("status", 500)))
         return self._respond(start_response, status, text, headers)
@@ -984,12 +1086,18 @@ class Harness:
         key, service = (m.group(1), m.group(3)) if m else (None, "unknown")
         target = environ.get("HTTP_X_AMZ_TARGET")
         params = parse_qs(environ.get("QUERY_STRING", ""))
+        path = environ.get("PATH_INFO", "")
+        rest = next((name for name, (signing, prefix) in REST_JSON.items()
+                     if service == signing and path.startswith(prefix)), None)
+        protocol = "json" if target else "rest-json" if rest else "query"
         if target:
             action = target.split(".")[-1]
             try:
                 params = {k: [v] for k, v in json.loads(body or b"{}").items() if isinstance(v, str)}
             except (ValueError, AttributeError):
                 pass
+        elif rest:
+            action = _rest_operation(rest, environ.get("REQUEST_METHOD", "GET"), path)
         else:
             if b"=" in body:
                 params.update(parse_qs(body.decode("utf-8", "replace")))
@@ -997,7 +1105,7 @@ class Harness:
         account = iam_models.get_account_id_from(key) if key else None
         if account == DEFAULT_ACCOUNT and key not in iam_backends[DEFAULT_ACCOUNT]["global"].access_keys:
             account = None  # unknown key (moto would fall back to the default account)
-        return {"service": service, "action": f"{service}:{action}", "json": bool(target),
+        return {"service": service, "action": f"{service}:{action}", "protocol": protocol,
                 "account": account, "user_name": (params.get("UserName") or [None])[0]}
 
     def _take_fault(self, req):
@@ -1014,7 +1122,7 @@ class Harness:
     @staticmethod
     def _respond(start_response, status, text, headers):
         data = text.encode() if isinstance(text, str) else text
-        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
                   500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
         start_response(f"{status} {reason}", list(headers.items()) + [("Content-Length", str(len(data)))])
         return [data]
@@ -1219,6 +1327,10 @@ class Harness:
         secret.auto_rotate_after_days = int(req.get("days", 30))
         return {"ok": True}
     # --- end of issue 7 block
+
+    # --- notifications: what SES sent
+    def c_ses_sent(self, req):
+        return {"messages": ses_sent(req.get("account_id"), req.get("region") or "us-east-1")}
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -1675,6 +1787,63 @@ def self_test(script):
                                                                           "Comparison": "EQUALS"}]})
         check("securityhub: a filter the harness does not emulate fails loudly",
               code == "InvalidInputException", code)
+
+        # notifications: SES v2 mails read back, SES v2 and SNS faults
+        n_acct = ctl("new_account")
+        n_ses, n_sns, n_sqs = cl("sesv2", n_acct), cl("sns", n_acct), cl("sqs", n_acct)
+        mail = dict(FromEmailAddress="rekey@example.com",
+                    Destination={"ToAddresses": ["owner@example.com"], "CcAddresses": ["ops@example.com"]},
+                    Content={"Simple": {"Subject": {"Data": "Key rotated"},
+                                        "Body": {"Text": {"Data": "plain"}, "Html": {"Data": "<p>html</p>"}}}})
+        code, status, body = err(n_ses, "send_email", **mail)
+        check("ses: unverified sender -> MessageRejected (JSON)", code == "MessageRejected" and status == 400
+              and json.loads(body).get("__type") == "MessageRejected", (code, status, body))
+        n_ses.create_email_identity(EmailIdentity="rekey@example.com")
+        sent_id = n_ses.send_email(**mail)["MessageId"]
+        got = ctl("ses_sent", {"account_id": n_acct["account_id"]})["messages"]
+        check("ses_sent: the mail as sent, text and html parts both kept",
+              got == [{"account_id": n_acct["account_id"], "message_id": sent_id, "source": "rekey@example.com",
+                       "destinations": ["owner@example.com", "ops@example.com"], "subject": "Key rotated",
+                       "text": "plain", "html": "<p>html</p>"}], got)
+        check("ses_sent: every account's without account_id, none in another region",
+              sent_id in [m["message_id"] for m in ctl("ses_sent")["messages"]]
+              and ctl("ses_sent", {"account_id": n_acct["account_id"], "region": "eu-west-1"})["messages"] == [])
+        ctl("fail", {"action": "ses:SendEmail", "account_id": n_acct["account_id"], "status": 429,
+                     "code": "TooManyRequestsException"})
+        code, status, body = err(n_ses, "send_email", **mail)
+        check("fail ses:SendEmail -> TooManyRequestsException 429 (REST-JSON)",
+              code == "TooManyRequestsException" and status == 429
+              and json.loads(body).get("__type") == code
+              and n_ses.raw["headers"].get("x-amzn-ErrorType") == code, (code, status, body))
+        check("a failed SendEmail is not recorded as sent",
+              len(ctl("ses_sent", {"account_id": n_acct["account_id"]})["messages"]) == 1)
+        by_action = ctl("calls")["by_action"]
+        check("calls name SES v2 operations", by_action.get("ses:SendEmail", 0) >= 3
+              and by_action.get("ses:CreateEmailIdentity", 0) >= 1, by_action)
+        cl("iam", n_acct).create_user(UserName="nomail")
+        nomail = cl("iam", n_acct).create_access_key(UserName="nomail")["AccessKey"]
+        nm_ses = cl("sesv2", nomail)
+        code, status, body = err(nm_ses, "send_email", **mail)
+        check("ses without permission -> AccessDeniedException (JSON)", code == "AccessDeniedException"
+              and status == 403 and json.loads(body).get("__type") == code, (code, status, body))
+        topic = n_sns.create_topic(Name="rekey-events")["TopicArn"]
+        queue = n_sqs.create_queue(QueueName="rekey-events")["QueueUrl"]
+        queue_arn = n_sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        n_sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        n_sns.publish(TopicArn=topic, Message='{"event": "rotated"}', Subject="s",
+                      MessageAttributes={"kind": {"DataType": "String", "StringValue": "rotated"}})
+        msgs = n_sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        env = json.loads(msgs[0]["Body"]) if len(msgs) == 1 else {}
+        check("sns -> sqs: the envelope carries Message, Subject and MessageAttributes",
+              env.get("Message") == '{"event": "rotated"}' and env.get("Subject") == "s"
+              and env.get("MessageAttributes") == {"kind": {"Type": "String", "Value": "rotated"}}, msgs)
+        ctl("fail", {"action": "sns:Publish", "account_id": n_acct["account_id"], "status": 400,
+                     "code": "Throttling"})
+        code, status, body = err(n_sns, "publish", TopicArn=topic, Message="m")
+        check("fail sns:Publish -> Throttling 400 (query XML)", code == "Throttling" and status == 400
+              and "<ErrorResponse" in body and "<Code>Throttling</Code>" in body, (code, status, body))
+        check("a failed Publish delivers nothing",
+              n_sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == [])
 
         # aws CLI compatibility, old key fails after deletion
         with tempfile.TemporaryDirectory() as d:
