@@ -244,26 +244,17 @@ deactivate_unused = true
         for acct in [&self.a, &self.b, &self.c] {
             set_clock(&acct.account_id, n);
         }
-        let journal = self.runner.journal();
         let as_of = iso(day(n));
-        let mut args = vec![
-            "enforce",
-            "--org",
-            "--exclude-account",
-            &self.org.management_account_id,
-            "--config",
-            self.config.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-            "--as-of",
-            &as_of,
-            "-o",
-            "json",
-        ];
+        let mut args = vec!["-o", "json"];
         args.extend_from_slice(extra);
         let env = self.inbox.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.runner.home.rekey_with(&env, &args)
+        let at = (
+            self.org.management_account_id.as_str(),
+            self.config.as_path(),
+            as_of.as_str(),
+        );
+        self.runner.org_run(at, "enforce", &args, &env)
     }
 
     fn account(&self, user: &str) -> &ServiceAccount {

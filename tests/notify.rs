@@ -296,25 +296,16 @@ impl Scene {
     /// with the webhook's URL in the environment and `env` besides.
     fn rekey(&self, command: &str, n: i64, args: &[&str], env: &[(&str, &str)]) -> Output {
         set_clock(&self.member, n);
-        let journal = self.runner.journal();
         let as_of = iso(day(n));
-        let mut full = vec![
-            command,
-            "--org",
-            "--exclude-account",
-            &self.org.management_account_id,
-            "--config",
-            self.config.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-            "--as-of",
-            &as_of,
-        ];
-        full.extend_from_slice(args);
         let url = self.inbox.webhook.url();
         let mut all = vec![(WEBHOOK_VAR, url.as_str())];
         all.extend_from_slice(env);
-        self.runner.home.rekey_with(&all, &full)
+        let at = (
+            self.org.management_account_id.as_str(),
+            self.config.as_path(),
+            as_of.as_str(),
+        );
+        self.runner.org_run(at, command, args, &all)
     }
 
     fn enforce(&self, n: i64, env: &[(&str, &str)]) -> Output {

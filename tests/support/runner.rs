@@ -73,6 +73,33 @@ impl Runner {
         ])
     }
 
+    /// `rekey COMMAND --org --exclude-account MANAGEMENT --config CONFIG
+    /// --journal J --as-of AS_OF ARGS` with `env`: an organization's
+    /// members, as the lifecycle and notification tests run them.
+    pub fn org_run(
+        &self,
+        (management, config, as_of): (&str, &std::path::Path, &str),
+        command: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
+        let journal = self.journal();
+        let mut full = vec![
+            command,
+            "--org",
+            "--exclude-account",
+            management,
+            "--config",
+            config.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--as-of",
+            as_of,
+        ];
+        full.extend_from_slice(args);
+        self.home.rekey_with(env, &full)
+    }
+
     /// A file in the home (a rekey.toml, an accounts list).
     pub fn file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.home.path().join(name);
