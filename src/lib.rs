@@ -27,6 +27,7 @@
 //! | [`journal`] | every rotation step, and every act on a key outside a rotation, recorded before and after its side effect; leases |
 //! | [`enforce`] | the access-key lifecycle (`rekey enforce`): what is due for one key and the exemptions (pure), the gathered facts, the per-account planner (pure), the key acts journaled under the user's lease, the run in waves |
 //! | [`notify`] | notifications (SNS, SES email to each key's owner, a chat webhook): each key's stage from the journal, told once per stage in one digest per recipient, journaled |
+//! | `lambda` | (feature `lambda`) the Lambda's handlers: the scheduled fan-out, the SQS worker, the Secrets Manager rotation function, the Config rule; settings from the environment, EMF metrics |
 //! | [`schedule`] | daily `rekey rotate` jobs for cron, systemd and launchd |
 //! | [`faults`] | test-only fault injection (feature `fault-injection`) |
 
@@ -44,6 +45,8 @@ pub mod error;
 pub mod faults;
 pub mod inventory;
 pub mod journal;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod model;
 pub mod names;
 pub mod notify;

@@ -43,6 +43,9 @@ intercepted!(
     aws_sdk_ssm
 );
 
+#[cfg(feature = "lambda")]
+intercepted!(aws_sdk_sqs, aws_sdk_config, aws_sdk_s3);
+
 impl ClientFactory {
     /// The factory of this process: with the fault injector when the
     /// build has the feature and `REKEY_FAULTS` is set, else plain.
@@ -113,6 +116,30 @@ impl ClientFactory {
     pub fn ssm(&self, config: &SdkConfig) -> aws_sdk_ssm::Client {
         let builder = aws_sdk_ssm::config::Builder::from(config);
         aws_sdk_ssm::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// An SQS client (the Lambda's fan-out) signing as `config` says.
+    #[cfg(feature = "lambda")]
+    pub fn sqs(&self, config: &SdkConfig) -> aws_sdk_sqs::Client {
+        let builder = aws_sdk_sqs::config::Builder::from(config);
+        aws_sdk_sqs::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// An AWS Config client (the Lambda as a Config rule) signing as
+    /// `config` says.
+    #[cfg(feature = "lambda")]
+    pub fn config_service(&self, config: &SdkConfig) -> aws_sdk_config::Client {
+        let builder = aws_sdk_config::config::Builder::from(config);
+        aws_sdk_config::Client::from_conf(self.intercepted(builder).build())
+    }
+
+    /// An S3 client (the Lambda's rekey.toml at `s3://…`) signing as
+    /// `config` says; path-style, as an endpoint override (the emulator)
+    /// needs.
+    #[cfg(feature = "lambda")]
+    pub fn s3(&self, config: &SdkConfig) -> aws_sdk_s3::Client {
+        let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(true);
+        aws_sdk_s3::Client::from_conf(self.intercepted(builder).build())
     }
 }
 
