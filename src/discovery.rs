@@ -215,10 +215,21 @@ fn fatal(e: CallError, opts: &AwsOptions, profile: Option<String>) -> InputError
 /// GetCallerIdentity per profile and for the base credentials, and
 /// Organizations listings for `--org`.
 pub async fn discover(sel: &Selection, opts: &AwsOptions) -> Result<Discovery, InputError> {
+    discover_with(sel, opts, None).await
+}
+
+/// [`discover`], the base credentials' configuration given (`base`: a
+/// caller that loaded it once, the Lambda; None: loaded here, from the
+/// default chain).
+pub async fn discover_with(
+    sel: &Selection,
+    opts: &AwsOptions,
+    base: Option<&SdkConfig>,
+) -> Result<Discovery, InputError> {
     let (mut by_account, failed) = profile_targets(sel, opts).await?;
     let mut base_config = None;
     if needs_base(sel) {
-        base_config = Some(base_targets(sel, opts, &mut by_account).await?);
+        base_config = Some(base_targets(sel, opts, base, &mut by_account).await?);
     }
     for id in &sel.exclude {
         by_account.remove(id);
@@ -283,10 +294,14 @@ async fn profile_targets(
 async fn base_targets(
     sel: &Selection,
     opts: &AwsOptions,
+    base: Option<&SdkConfig>,
     by_account: &mut BTreeMap<String, Target>,
 ) -> Result<SdkConfig, InputError> {
     let base_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
-    let config = load_config(None, opts).await;
+    let config = match base {
+        Some(config) => config.clone(),
+        None => load_config(None, opts).await,
+    };
     let clients = AccountClients::new(&config);
     let identity = caller_identity(&clients.sts)
         .await

@@ -146,6 +146,7 @@ pub fn new_rotation(user: &str, run: &str) -> NewRotation {
                 region: None,
                 role: None,
                 external_id: None,
+                rotation_token: None,
             },
             DestinationSpec::Ssm {
                 path: format!("/svc/{user}"),

@@ -95,6 +95,7 @@ impl Service {
             region: None,
             role: None,
             external_id: None,
+            rotation_token: None,
         }
     }
 
@@ -253,6 +254,7 @@ async fn a_secret_in_a_central_account_is_reached_through_a_role_there() {
         region: None,
         role: Some(format!("arn:aws:iam::{central}:role/{ROLE}")),
         external_id: None,
+        rotation_token: None,
     };
     let report = svc.run(svc.job(secret)).await;
     let new = assert_rotated(&report);

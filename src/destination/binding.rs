@@ -55,6 +55,7 @@ impl Binding {
                     region: region_of_arn(id).map(str::to_string),
                     role,
                     external_id: external_id.flatten(),
+                    rotation_token: None,
                 }
             }
             Binding::Ssm(path) => {
@@ -105,6 +106,7 @@ mod tests {
                 region: None,
                 role: None,
                 external_id: None,
+                rotation_token: None,
             }
         );
     }
@@ -120,6 +122,7 @@ mod tests {
                 region: Some("eu-west-1".into()),
                 role: Some("arn:aws:iam::333333333333:role/SecretsWriter".into()),
                 external_id: Some("x-1".into()),
+                rotation_token: None,
             }
         );
         // In the user's own account the secret role is not for it.

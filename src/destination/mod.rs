@@ -246,14 +246,13 @@ pub fn open(
             region,
             role,
             external_id,
+            rotation_token,
         } => {
             let role = role.clone().map(|arn| (arn, external_id.clone()));
-            Arc::new(SecretsManagerSecret::new(
-                secret_id,
-                region.clone(),
-                role,
-                reach,
-            ))
+            Arc::new(
+                SecretsManagerSecret::new(secret_id, region.clone(), role, reach)
+                    .rotated_with(rotation_token.clone()),
+            )
         }
         DestinationSpec::Ssm {
             path,

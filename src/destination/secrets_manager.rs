@@ -95,6 +95,9 @@ pub struct SecretsManagerSecret {
     /// reaches it: a denied call then names it.
     foreign_account: Option<String>,
     client: RoutedClient<Client>,
+    /// The version a Secrets Manager rotation asked for, when rekey is the
+    /// secret's rotation function ([`DestinationSpec::SecretsManager`]).
+    rotation_token: Option<String>,
 }
 
 impl SecretsManagerSecret {
@@ -125,6 +128,24 @@ impl SecretsManagerSecret {
             secret_id: secret_id.to_string(),
             foreign_account,
             client: RoutedClient::new(route, ClientFactory::secrets_manager),
+            rotation_token: None,
+        }
+    }
+
+    /// The secret as its own rotation function rotates it: the new pair
+    /// goes into version `token` (the rotation event's ClientRequestToken),
+    /// and its rotation being enabled is expected.
+    pub(super) fn rotated_with(mut self, token: Option<String>) -> Self {
+        self.rotation_token = token;
+        self
+    }
+
+    /// The version a delivery of `new_key_id` writes: the rotation's own
+    /// token, else [`Self::version_for`].
+    fn version_of(&self, new_key_id: &str) -> String {
+        match &self.rotation_token {
+            Some(token) => token.clone(),
+            None => Self::version_for(new_key_id),
         }
     }
 
@@ -362,7 +383,7 @@ fn is_not_found(e: &CallError) -> bool {
 }
 
 /// The region of `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`.
-pub(super) fn region_of_arn(id: &str) -> Option<&str> {
+pub fn region_of_arn(id: &str) -> Option<&str> {
     let mut parts = id.split(':');
     (parts.next() == Some("arn"))
         .then(|| parts.nth(2))
@@ -390,6 +411,7 @@ impl Destination for SecretsManagerSecret {
             region: self.client.route.region.clone(),
             role: self.client.route.role_arn(),
             external_id: self.client.route.external_id(),
+            rotation_token: self.rotation_token.clone(),
         }
     }
 
@@ -422,6 +444,10 @@ impl Destination for SecretsManagerSecret {
                 .send()
                 .await
                 .map_err(|e| self.describe_failed(e))?;
+            if self.rotation_token.is_some() {
+                // The secret's own rotation (this function) asked.
+                return Ok(());
+            }
             match rotated_elsewhere(out.rotation_enabled(), out.rotation_lambda_arn()) {
                 Some(reason) => Err(DestinationError::Refused {
                     what: self.describe(),
@@ -449,7 +475,7 @@ impl Destination for SecretsManagerSecret {
                 });
             }
             let value = with_pair(fields, new);
-            let token = Self::version_for(&new.access_key_id);
+            let token = self.version_of(&new.access_key_id);
             self.put_value(&token, value.as_str(), Some(PENDING)).await
         })
     }
@@ -457,7 +483,7 @@ impl Destination for SecretsManagerSecret {
     fn promote<'a>(&'a self, new: &'a KeyPair) -> Io<'a, ()> {
         Box::pin(async move {
             let new_key_id = new.access_key_id.as_str();
-            let version = Self::version_for(new_key_id);
+            let version = self.version_of(new_key_id);
             let stages = self.stages().await?;
             if !stages.iter().any(|(v, _)| *v == version) {
                 return Err(DestinationError::NothingToRestore {
@@ -476,7 +502,7 @@ impl Destination for SecretsManagerSecret {
 
     fn restore<'a>(&'a self, old_key_id: &'a str, new_key_id: &'a str) -> Io<'a, ()> {
         Box::pin(async move {
-            let version = Self::version_for(new_key_id);
+            let version = self.version_of(new_key_id);
             let stages = self.stages().await?;
             if holder_of(&stages, CURRENT) == Some(version.as_str()) {
                 // Promoted already: AWSCURRENT goes back to the version

@@ -36,6 +36,12 @@ pub enum DestinationSpec {
         role: Option<String>,
         /// Absent from rows written before it was journaled: None.
         external_id: Option<String>,
+        /// The version a Secrets Manager rotation asked for (the event's
+        /// `ClientRequestToken`), when rekey is the secret's own rotation
+        /// function (the Lambda): the new pair goes into that version, and
+        /// the secret's rotation being enabled is expected, not refused.
+        /// None: rekey rotates the secret itself (a version of its own).
+        rotation_token: Option<String>,
     },
     /// An SSM parameter (one JSON parameter, or a pair under the path),
     /// with its region and the role (an ARN, with its external ID) that
@@ -86,6 +92,7 @@ impl DestinationSpec {
                 region,
                 role,
                 external_id,
+                rotation_token,
             } => {
                 let mut value = json!({
                     "kind": SECRETS_MANAGER,
@@ -95,6 +102,9 @@ impl DestinationSpec {
                 });
                 if let Some(id) = external_id {
                     value["external_id"] = json!(id);
+                }
+                if let Some(token) = rotation_token {
+                    value["rotation_token"] = json!(token);
                 }
                 value
             }
@@ -143,6 +153,7 @@ impl DestinationSpec {
                 region: text("region"),
                 role: text("role"),
                 external_id: text("external_id"),
+                rotation_token: text("rotation_token"),
             });
         }
         if kind == SSM {
@@ -225,6 +236,7 @@ mod tests {
             region: Some("eu-west-1".into()),
             role: Some("arn:aws:iam::222222222222:role/rekey".into()),
             external_id: Some("rekey-x".into()),
+            rotation_token: Some("c9b4a2f0-6a8e-4b7e-9d5e-0123456789ab".into()),
         };
         let text = serde_json::to_string(&spec).unwrap();
         assert_eq!(

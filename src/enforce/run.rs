@@ -20,7 +20,7 @@ use super::gather::{self, Context, Gathered, Unreached};
 use super::plan::{GatheredAccount, Rules, plan_account};
 use crate::aws::{Deps, load_config};
 use crate::clock::Clock;
-use crate::discovery::discover;
+use crate::discovery::discover_with;
 use crate::enforce::exempt::Exempt;
 use crate::error::error_chain;
 use crate::journal::{Holder, Journal, KeyOp, NewKeyEvent, Phase};
@@ -67,6 +67,9 @@ pub enum Stop {
     FailureRate { failed: usize, carried_out: usize },
     /// A canary account's action did not succeed: the rest waited.
     Canary { failed: usize },
+    /// The request's deadline (the Lambda's) came: what had not started
+    /// was left for the next run.
+    Deadline,
 }
 
 /// The run: its plan, and (applied) what became of each action.
@@ -128,9 +131,19 @@ pub async fn run(
     clock: Arc<dyn Clock>,
 ) -> Result<EnforceOutcome, EnforceError> {
     let aws = &req.audit.options.aws;
+    let deps = Deps::new(load_config(None, aws).await, aws.clone(), None);
+    run_with(req, &deps, clock).await
+}
+
+/// [`run`] with the live things of a caller that keeps them (the Lambda:
+/// once per container, its role sessions reused by every invocation).
+pub async fn run_with(
+    req: &EnforceRequest,
+    deps: &Deps,
+    clock: Arc<dyn Clock>,
+) -> Result<EnforceOutcome, EnforceError> {
     let applying = !matches!(req.mode, EnforceMode::Plan);
     // Planning writes nothing anywhere: an existing journal is read.
-    let deps = Deps::new(load_config(None, aws).await, aws.clone(), None);
     let how = if applying { Use::Write } else { Use::Read };
     let journal = open_journal(&req.journal, how, deps.base(), clock.clone()).await?;
     let journal = journal.as_ref();
@@ -139,9 +152,9 @@ pub async fn run(
     let plan = match &req.mode {
         EnforceMode::ApplyPlan(plan) => (**plan).clone(),
         EnforceMode::Reactivate(key) => {
-            return reactivate(req, key, (journal, &deps, &holder), req.audit.options.as_of).await;
+            return reactivate(req, key, (journal, deps, &holder), req.audit.options.as_of).await;
         }
-        _ => make_plan(req, (journal, &deps), clock.as_ref(), &seen).await?,
+        _ => make_plan(req, (journal, deps), clock.as_ref(), &seen).await?,
     };
     if let Some(path) = &req.plan_out {
         let text = serde_json::to_string_pretty(&plan).expect("a plan serializes");
@@ -161,14 +174,13 @@ pub async fn run(
             notifications: None,
         });
     }
-    let ways = (journal, &deps, &holder);
+    let ways = (journal, deps, &holder);
     let mut outcome = apply_plan(req, plan, ways, clock.as_ref(), &seen).await?;
     // Enforcement never waits for a notification: they go once every
     // action is done, and a channel that fails only says so.
     if let Some(notify) = &req.notify {
         let dir = seen.into_inner().expect("directory lock");
-        outcome.notifications =
-            Some(deliver(req, notify, &dir, (journal, &deps), Mode::Send).await);
+        outcome.notifications = Some(deliver(req, notify, &dir, (journal, deps), Mode::Send).await);
     }
     Ok(outcome)
 }
@@ -397,7 +409,7 @@ async fn gather_all(
     deps: &Deps,
 ) -> Result<Vec<Result<Gathered, Unreached>>, EnforceError> {
     let opts = &req.audit.options;
-    let discovery = discover(&req.audit.selection, &opts.aws)
+    let discovery = discover_with(&req.audit.selection, &opts.aws, Some(deps.base()))
         .await
         .map_err(|e| e.named(req.audit.names))?;
     let cx = Context {
@@ -884,7 +896,17 @@ impl Wave<'_> {
             let why = match stop {
                 Stop::Canary { .. } => "waiting: a canary action did not succeed",
                 Stop::FailureRate { .. } => "the run stopped at --max-failure-rate",
+                Stop::Deadline => "the invocation's deadline is near: due on the next run",
             };
+            return result_of(a, Result_::NotRun, Some(why.into()));
+        }
+        if let Some(deadline) = self.exec.req.deadline
+            && self.exec.clock.now() >= deadline
+        {
+            let mut state = self.state.lock().expect("wave lock");
+            state.stopped.get_or_insert(Stop::Deadline);
+            drop(state);
+            let why = "the invocation's deadline is near: due on the next run";
             return result_of(a, Result_::NotRun, Some(why.into()));
         }
         let r = self.exec.one(a).await;

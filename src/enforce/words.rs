@@ -232,6 +232,9 @@ pub fn summary(outcome: &EnforceOutcome) -> String {
         Some(Stop::Canary { failed }) => line.push_str(&format!(
             "; stopped: {failed} canary action(s) did not succeed, the rest wait"
         )),
+        Some(Stop::Deadline) => {
+            line.push_str("; stopped: the deadline came, the rest is due on the next run")
+        }
         None => {}
     }
     line.push('\n');

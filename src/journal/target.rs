@@ -128,6 +128,7 @@ mod tests {
             region: Some("eu-west-1".into()),
             role: None,
             external_id: None,
+            rotation_token: None,
         }
     }
 

@@ -202,6 +202,10 @@ fn selection(
             selection.ous = ous;
             ctx.name(Setting::Ous)
         }
+        // The file's OUs narrow the organization; a selection of given
+        // accounts (the Lambda's one account per message) has none to
+        // narrow.
+        None if selecting && !input.org => in_file("ous"),
         None => {
             selection.ous = a.ous.clone().unwrap_or_default();
             in_file("ous")

@@ -106,6 +106,10 @@ pub struct EnforceRequest {
     /// The notifications sent after applying (None: no channel, a plan,
     /// or `--no-notify`).
     pub notify: Option<NotifyRequest>,
+    /// No action starts at or after this moment (by the run's clock): the
+    /// Lambda's deadline, less a margin, so an invocation ends before
+    /// Lambda stops it and its message comes back. None: no limit.
+    pub deadline: Option<OffsetDateTime>,
 }
 
 /// The stages `--only` takes.
@@ -286,6 +290,7 @@ impl EnforceRequest {
         };
         Ok(EnforceRequest {
             notify,
+            deadline: None,
             lifecycles,
             exemptions,
             entries: file.services.clone(),

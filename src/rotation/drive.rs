@@ -9,6 +9,7 @@
 use super::engine::{Done, Engine, OldKeyEnd, Question, RotateError, UndoneBecause, Who};
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::steps::{self, VerifyError};
+use super::stepwise::Until;
 use crate::aws::AccountClients;
 use crate::destination::KeyPair;
 use crate::error::error_chain;
@@ -88,6 +89,41 @@ impl Engine<'_> {
         id: RotationId,
         run: &mut Driving,
     ) -> Result<Option<Ended>, RotateError> {
+        let (r, next) = self.next_of(who, id, run).await?;
+        self.take(who, id, run, (&r, next)).await
+    }
+
+    /// Drives rotation `id` until its next step is one `until` stops
+    /// before (None: the rotation is left open there) or it ends (Some):
+    /// a caller that advances a rotation one event at a time (the Secrets
+    /// Manager rotation function) makes each event one stretch of the
+    /// same drive.
+    pub(super) async fn drive_until(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        (origin, new): (Origin, Option<KeyPair>),
+        until: Until,
+    ) -> Result<Option<Ended>, RotateError> {
+        let mut run = Driving::new(who, origin, new);
+        loop {
+            let (r, next) = self.next_of(who, id, &mut run).await?;
+            if until.stops_before(next) {
+                return Ok(None);
+            }
+            if let Some(ended) = self.take(who, id, &mut run, (&r, next)).await? {
+                return Ok(Some(ended));
+            }
+        }
+    }
+
+    /// The rotation as the journal has it now, and what comes next.
+    async fn next_of(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        run: &mut Driving,
+    ) -> Result<(Rotation, Next), RotateError> {
         let target = who.target;
         let r = self.journal(target, self.journal.get(id).await)?;
         run.targets = journaled_targets(&r, target);
@@ -97,8 +133,20 @@ impl Engine<'_> {
             origin: run.origin,
             read_back: run.read_back,
         };
-        let step = next_step(&r, &facts);
-        match step {
+        let next = next_step(&r, &facts);
+        Ok((r, next))
+    }
+
+    /// Does `next`, rotation `r`'s next step.
+    async fn take(
+        &self,
+        who: &Who<'_>,
+        id: RotationId,
+        run: &mut Driving,
+        (r, next): (&Rotation, Next),
+    ) -> Result<Option<Ended>, RotateError> {
+        let target = who.target;
+        match next {
             Next::Nothing => return Ok(Some(Ended::Completed(Done::AlreadyEnded { id }))),
             Next::Undo(why) => {
                 self.undo(who, id, &left_by_earlier(id, why.as_str()))

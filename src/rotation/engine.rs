@@ -691,7 +691,7 @@ impl Engine<'_> {
     /// checks again, for whatever changes meanwhile.
     /// Returns what each destination holds: the first, read a moment ago,
     /// holds `first_holds`.
-    async fn check_deliverable(
+    pub(super) async fn check_deliverable(
         &self,
         target: &Job,
         old_key: &str,

@@ -14,7 +14,7 @@ use super::{KeyFacts, KeyPlan, RotateOptions, not_due, only_active_key};
 use crate::aws::AccountClients;
 use crate::destination::KeyPair;
 use crate::error::error_chain;
-use crate::journal::{NewRotation, Step, Target};
+use crate::journal::{NewRotation, RotationId, Step, Target};
 use crate::model::{Key, KeyStatus};
 use time::OffsetDateTime;
 
@@ -151,6 +151,21 @@ impl Engine<'_> {
         iam: &AccountClients,
         report: &mut Report,
     ) -> Result<Report, RotateError> {
+        let (who, id) = self.begin(target, plan, iam, report).await?;
+        let ended = self.drive(&who, id, Origin::ThisRun, None).await?;
+        self.fresh_report(target, (id, plan), ended, report).await
+    }
+
+    /// Journals `plan` as a new rotation and frees what it needs: the
+    /// orphans deleted, the slot's key deleted. Returns whose rotation it
+    /// is and its ID, for the drive.
+    pub(super) async fn begin<'t>(
+        &self,
+        target: &'t Job,
+        plan: &KeyPlan,
+        iam: &AccountClients,
+        report: &mut Report,
+    ) -> Result<(Who<'t>, RotationId), RotateError> {
         let rotation = self.journal(
             target,
             self.journal
@@ -190,7 +205,18 @@ impl Engine<'_> {
                 return Err(self.fail_undone(&who, id, why).await);
             }
         }
-        match self.drive(&who, id, Origin::ThisRun, None).await? {
+        Ok((who, id))
+    }
+
+    /// The report of a fresh rotation that ended as `ended` says.
+    pub(super) async fn fresh_report(
+        &self,
+        target: &Job,
+        (id, plan): (RotationId, &KeyPlan),
+        ended: Ended,
+        report: &Report,
+    ) -> Result<Report, RotateError> {
+        match ended {
             Ended::Completed(done) => {
                 let r = self.journal(target, self.journal.get(id).await)?;
                 Ok(Report {

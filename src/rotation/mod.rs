@@ -42,6 +42,7 @@ mod run;
 pub mod service;
 mod spec;
 pub mod steps;
+pub mod stepwise;
 mod sweep;
 pub mod targets;
 

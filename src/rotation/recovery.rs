@@ -8,6 +8,7 @@ use super::engine::{Engine, Job, KeyOutcome, Report, RotateError, Status, Undone
 use super::next::{Ended, Facts, Next, Origin, ReadBack, next_step};
 use super::orphans::{Found, UnknownCreate};
 use super::spec::JobSpec;
+use super::stepwise::{Stepped, Until};
 
 use crate::aws::{AccountClients, Deps};
 use crate::journal::{Outcome, Rotation, RotationId, Step, Target};
@@ -211,13 +212,38 @@ impl Engine<'_> {
         let work = async {
             self.reopen_access(target, &rotation.access, &rotation.account_id)
                 .await?;
-            self.resume_leased(rotation.id, target).await
+            self.resume_leased(rotation.id, target, Until::End).await
+        };
+        let user = (rotation.account_id.as_str(), rotation.user_name.as_str());
+        match self.under_lease(target, user, work).await? {
+            Stepped::Ended(report) => Ok(report),
+            Stepped::Open { .. } => unreachable!("a drive until its end never stops before"),
+        }
+    }
+
+    /// [`Engine::resume`] as far as `until` (one stretch of a rotation
+    /// driven event by event, [`super::stepwise`]).
+    pub(super) async fn resume_until(
+        &self,
+        rotation: &Rotation,
+        target: &Job,
+        until: Until,
+    ) -> Result<Stepped, RotateError> {
+        let work = async {
+            self.reopen_access(target, &rotation.access, &rotation.account_id)
+                .await?;
+            self.resume_leased(rotation.id, target, until).await
         };
         let user = (rotation.account_id.as_str(), rotation.user_name.as_str());
         self.under_lease(target, user, work).await
     }
 
-    async fn resume_leased(&self, id: RotationId, target: &Job) -> Result<Report, RotateError> {
+    async fn resume_leased(
+        &self,
+        id: RotationId,
+        target: &Job,
+        until: Until,
+    ) -> Result<Stepped, RotateError> {
         let r = self.journal(target, self.journal.get(id).await)?;
         let who = Who {
             target,
@@ -280,17 +306,21 @@ impl Engine<'_> {
                 let why = UndoneBecause::NewKeyHeldNowhere;
                 self.undo(&who, id, &left(why.as_str())).await?;
                 report.outcome = KeyOutcome::UndidLeft { id, why };
-                return Ok(report);
+                return Ok(Stepped::Ended(report));
             }
         }
-        match self.drive(&who, id, Origin::EarlierRun, new).await? {
+        let driven = self.drive_until(&who, id, (Origin::EarlierRun, new), until);
+        let Some(ended) = driven.await? else {
+            return Ok(Stepped::Open { id });
+        };
+        match ended {
             Ended::Completed(done) => {
                 report.status = Status::Rotated;
                 report.outcome = KeyOutcome::Resumed { id, done };
             }
             Ended::Undone(why) => report.outcome = KeyOutcome::UndidLeft { id, why },
         }
-        Ok(report)
+        Ok(Stepped::Ended(report))
     }
 
     /// The way out for an unfinished rotation whose destination is gone

@@ -17,6 +17,7 @@ fn secret() -> DestinationSpec {
         region: None,
         role: None,
         external_id: None,
+        rotation_token: None,
     }
 }
 

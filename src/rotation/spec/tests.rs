@@ -73,12 +73,14 @@ fn every_destination() -> Vec<DestinationSpec> {
             region: Some("eu-west-1".into()),
             role: Some("arn:aws:iam::333333333333:role/SecretsWriter".into()),
             external_id: Some("x-1".into()),
+            rotation_token: None,
         },
         DestinationSpec::SecretsManager {
             secret_id: "ci/bot".into(),
             region: None,
             role: None,
             external_id: None,
+            rotation_token: None,
         },
         DestinationSpec::Ssm {
             path: "/ci/bot".into(),
@@ -385,6 +387,7 @@ async fn a_spec_rebuilt_from_a_row_of_the_previous_journal_format_opens() {
             region: Some("eu-west-1".into()),
             role: Some("arn:aws:iam::333333333333:role/SecretsWriter".into()),
             external_id: None,
+            rotation_token: None,
         }
     );
     assert!(matches!(
