@@ -154,10 +154,12 @@ impl Shared {
 /// Handles one event: the response Lambda returns to its caller (SQS's
 /// `batchItemFailures`, a rotation step's nothing, …).
 pub async fn handle(shared: &Shared, event: Value, inv: &Invocation) -> Result<Value, LambdaError> {
+    // Each handler's future on the heap: they are deep (an enforce run, a
+    // rotation's drive), and Lambda's worker threads have small stacks.
     match Kind::of(&event)? {
-        Kind::Scheduled => fanout::schedule(shared, &event, inv).await,
-        Kind::Queue => fanout::work(shared, event, inv).await,
-        Kind::SecretRotation => secret::rotate(shared, &event, inv).await,
-        Kind::ConfigRule => config_rule::evaluate(shared, event, inv).await,
+        Kind::Scheduled => Box::pin(fanout::schedule(shared, &event, inv)).await,
+        Kind::Queue => Box::pin(fanout::work(shared, event, inv)).await,
+        Kind::SecretRotation => Box::pin(secret::rotate(shared, &event, inv)).await,
+        Kind::ConfigRule => Box::pin(config_rule::evaluate(shared, event, inv)).await,
     }
 }

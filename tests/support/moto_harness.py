@@ -99,6 +99,12 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       that Lambda: DescribeSecret then shows RotationEnabled true,
       RotationLambdaARN and RotationRules, as AWS does for a secret with
       rotation configured. Nothing is invoked and no version is added.
+  /_rekey/secret_pending {"account_id", "secret_id", "token", "lambda_arn",
+      "copy"?: false, "region"?: "us-east-1"} -> {"ok":true}
+      What RotateSecret does before it invokes the rotation function: a new
+      version `token` staged AWSPENDING (taken from any other version), with
+      no value as AWS makes it, or with "copy" AWSCURRENT's value as moto's
+      own RotateSecret makes it; rotation enabled through `lambda_arn`.
   /_rekey/ses_sent {"account_id"?, "region"?: "us-east-1"}
       -> {"messages": [{"account_id", "message_id", "source", "destinations":
           [..], "subject", "text", "html"}]}
@@ -111,6 +117,19 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       identity (SES v2 CreateEmailIdentity with the address or its domain)
       in the sending account and region; otherwise SendEmail fails with
       MessageRejected (400).
+  /_rekey/config_evaluations {"account_id"?}
+      -> {"calls": [{"account_id", "region", "result_token", "test_mode",
+          "evaluations": [{"ComplianceResourceType", "ComplianceResourceId",
+          "ComplianceType", "Annotation", "OrderingTimestamp"}], "failed": [..]}]}
+      The AWS Config PutEvaluations calls accepted, in the order received
+      within an account (the account of the signing credentials); every
+      account's without account_id. OrderingTimestamp as ISO 8601 UTC with
+      milliseconds ("2026-12-08T00:00:00.000Z"); Annotation null when absent;
+      failed: the resource IDs answered in FailedEvaluations.
+  /_rekey/config_refuse {"account_id", "resource_ids": [..]} -> {"ok":true}
+      From then on PutEvaluations in that account answers evaluations of
+      those resource IDs in FailedEvaluations (the others are kept), as AWS
+      does for evaluations it cannot record. [] clears it.
 
 MFA (AWS behaviour): GetSessionToken with SerialNumber + TokenCode checks the
 code against the seed of a virtual device enabled for the calling user
@@ -192,6 +211,14 @@ moto 5.2.1 facts ([T] checked by --self-test, [S] read in the moto source):
   SNS envelope (Type, MessageId, TopicArn, Subject, Message,
   MessageAttributes {name: {"Type", "Value"}}, Timestamp, Signature...)
   unless RawMessageDelivery is set.
+- [S] AWS Config PutEvaluations (issue 20) raised NotImplementedError unless
+  TestMode was set, kept nothing and checked no limit. Patched: the calls are
+  kept for /_rekey/config_evaluations and checked as AWS checks them: at most
+  100 evaluations ([T] 101 -> ValidationException), an Annotation of at most
+  256 characters, the required fields, ComplianceType COMPLIANT,
+  NON_COMPLIANT or NOT_APPLICABLE (INSUFFICIENT_DATA ->
+  InvalidParameterValueException), a ResultToken (any non-empty one: the
+  harness has no rules to check it against).
 """
 import argparse, base64, datetime as dt, json, os, re, signal, sys, threading, uuid
 from io import BytesIO
@@ -1027,6 +1054,86 @@ def ses_sent(account_id=None, region="us-east-1"):
 # ------------------------------------------- end of notifications block
 
 
+# ------------------------------------------- issue 20: AWS Config PutEvaluations
+from moto.config import exceptions as config_exc  # noqa: E402
+from moto.config.models import ConfigBackend  # noqa: E402
+
+CONFIG_EVALUATIONS = {}   # account_id -> [call]; /_rekey/config_evaluations
+CONFIG_REFUSE = {}        # account_id -> {resource_id}; /_rekey/config_refuse
+CONFIG_LOCK = threading.Lock()
+CONFIG_TYPES = ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE")
+
+
+def _config_time(value):
+    """An OrderingTimestamp as sent (epoch seconds, as the SDKs send
+    awsJson timestamps, or ISO 8601), as ISO 8601 UTC with milliseconds."""
+    if isinstance(value, (int, float)):
+        at = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    else:
+        at = parse_iso(str(value)).replace(tzinfo=dt.timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def _check_evaluation(i, e):
+    where = f"evaluations.{i + 1}.member"
+    for field, most in (("ComplianceResourceType", 256), ("ComplianceResourceId", 768)):
+        v = e.get(field)
+        if not isinstance(v, str) or not 1 <= len(v) <= most:
+            raise config_exc.ValidationException(
+                f"1 validation error detected: Value {v!r} at '{where}.{field[0].lower() + field[1:]}' "
+                f"failed to satisfy constraint: Member must have length between 1 and {most}")
+    if e.get("ComplianceType") not in CONFIG_TYPES:
+        raise config_exc.InvalidParameterValueException(
+            f"The ComplianceType {e.get('ComplianceType')!r} is not valid: PutEvaluations takes "
+            "COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE.")
+    note = e.get("Annotation")
+    if note is not None and not 1 <= len(note) <= 256:
+        raise config_exc.ValidationException(
+            f"1 validation error detected: Value at '{where}.annotation' failed to satisfy "
+            "constraint: Member must have length between 1 and 256")
+    if e.get("OrderingTimestamp") is None:
+        raise config_exc.ValidationException(
+            f"1 validation error detected: Value null at '{where}.orderingTimestamp' failed to "
+            "satisfy constraint: Member must not be null")
+
+
+def _put_evaluations(self, evaluations=None, result_token=None, test_mode=False):
+    # moto raised NotImplementedError unless TestMode was set and kept
+    # nothing; a rule's test must read back what it put, and be refused
+    # what AWS refuses (over 100 a call, annotations over 256 characters).
+    evaluations = evaluations or []
+    if len(evaluations) > 100:
+        raise config_exc.ValidationException(
+            "1 validation error detected: Value at 'evaluations' failed to satisfy constraint: "
+            "Member must have length less than or equal to 100")
+    if not result_token:
+        raise config_exc.InvalidResultTokenException()
+    for i, e in enumerate(evaluations):
+        _check_evaluation(i, e)
+    with CONFIG_LOCK:
+        refuse = CONFIG_REFUSE.get(self.account_id, set())
+        failed = [e for e in evaluations if e["ComplianceResourceId"] in refuse]
+        CONFIG_EVALUATIONS.setdefault(self.account_id, []).append({
+            "account_id": self.account_id, "region": self.region_name, "result_token": result_token,
+            "test_mode": bool(test_mode),
+            "evaluations": [{**{k: e.get(k) for k in ("ComplianceResourceType", "ComplianceResourceId",
+                                                       "ComplianceType", "Annotation")},
+                             "OrderingTimestamp": _config_time(e["OrderingTimestamp"])}
+                            for e in evaluations if e not in failed],
+            "failed": [e["ComplianceResourceId"] for e in failed]})
+    return {"FailedEvaluations": failed}
+
+
+ConfigBackend.put_evaluations = _put_evaluations
+
+
+def config_evaluations(account_id=None):
+    with CONFIG_LOCK:
+        accounts = [account_id] if account_id else sorted(CONFIG_EVALUATIONS)
+        return json.loads(json.dumps([c for a in accounts for c in CONFIG_EVALUATIONS.get(a, [])]))
+# ------------------------------------------- end of issue 20 Config block
+
+
 # ------------------------------------------------------------------- harness
 class Harness:
     """WSGI middleware: control API under /_rekey/, counting and faults, then moto."""
@@ -1326,11 +1433,36 @@ class Harness:
         secret.rotation_lambda_arn = req["lambda_arn"]
         secret.auto_rotate_after_days = int(req.get("days", 30))
         return {"ok": True}
+
+    def c_secret_pending(self, req):
+        # moto's RotateSecret invokes the Lambda (it needs Docker) or,
+        # without one, makes the new version current at once; the rotation
+        # function's tests need the state AWS leaves before createSecret.
+        import time as _time
+        from moto.secretsmanager.models import secretsmanager_backends
+        backend = secretsmanager_backends[req["account_id"]][req.get("region") or "us-east-1"]
+        secret = backend.secrets[req["secret_id"]]
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        version = {"createdate": int(_time.time()), "version_id": req["token"],
+                   "version_stages": ["AWSPENDING"]}
+        if req.get("copy"):
+            version["secret_string"] = secret.secret_string
+        secret.versions[req["token"]] = version
+        return self.c_secret_rotation(req)
     # --- end of issue 7 block
 
     # --- notifications: what SES sent
     def c_ses_sent(self, req):
         return {"messages": ses_sent(req.get("account_id"), req.get("region") or "us-east-1")}
+
+    # --- issue 20: what AWS Config was given
+    def c_config_evaluations(self, req):
+        return {"calls": config_evaluations(req.get("account_id"))}
+
+    def c_config_refuse(self, req):
+        with CONFIG_LOCK:
+            CONFIG_REFUSE[req["account_id"]] = set(req.get("resource_ids") or [])
+        return {"ok": True}
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -1719,6 +1851,16 @@ def self_test(script):
         plain = sm.create_secret(Name="rotated-nowhere", SecretString="{}")
         check("secret_rotation: other secrets show no rotation",
               not sm.describe_secret(SecretId=plain["ARN"]).get("RotationEnabled"))
+        tok = "c9b4a2f0-6a8e-4b7e-9d5e-0123456789ab"
+        ctl("secret_pending", {"account_id": a, "secret_id": plain["ARN"], "token": tok, "lambda_arn": fn})
+        d = sm.describe_secret(SecretId=plain["ARN"])
+        check("secret_pending: the token staged AWSPENDING, AWSCURRENT where it was, rotation on",
+              d["VersionIdsToStages"].get(tok) == ["AWSPENDING"] and d.get("RotationEnabled") is True
+              and sm.get_secret_value(SecretId=plain["ARN"])["SecretString"] == "{}", d)
+        sm.put_secret_value(SecretId=plain["ARN"], ClientRequestToken=tok, SecretString='{"n": 1}',
+                            VersionStages=["AWSPENDING"])
+        check("secret_pending: the rotation function writes the token's version",
+              sm.get_secret_value(SecretId=plain["ARN"], VersionStage="AWSPENDING")["SecretString"] == '{"n": 1}')
 
         # issue 6: Security Hub as strict as AWS
         sh_org = ctl("new_org", {"members": 2})
@@ -1844,6 +1986,45 @@ def self_test(script):
               and "<ErrorResponse" in body and "<Code>Throttling</Code>" in body, (code, status, body))
         check("a failed Publish delivers nothing",
               n_sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == [])
+
+        # issue 20: AWS Config PutEvaluations kept and checked as AWS does
+        c_acct = ctl("new_account")
+        c_cfg = cl("config", c_acct)
+        ev = lambda rid, **over: {"ComplianceResourceType": "AWS::IAM::User",  # noqa: E731
+                                  "ComplianceResourceId": rid, "ComplianceType": "COMPLIANT",
+                                  "Annotation": "ok", "OrderingTimestamp": dt.datetime(
+                                      2026, 12, 8, tzinfo=dt.timezone.utc), **over}
+        r = c_cfg.put_evaluations(Evaluations=[ev("AIDA1"), ev("AIDA2", ComplianceType="NON_COMPLIANT")],
+                                  ResultToken="tok")
+        got = ctl("config_evaluations", {"account_id": c_acct["account_id"]})["calls"]
+        check("config: PutEvaluations without TestMode is kept, per account",
+              r["FailedEvaluations"] == [] and len(got) == 1 and got[0]["result_token"] == "tok"
+              and got[0]["evaluations"] == [
+                  {"ComplianceResourceType": "AWS::IAM::User", "ComplianceResourceId": "AIDA1",
+                   "ComplianceType": "COMPLIANT", "Annotation": "ok",
+                   "OrderingTimestamp": "2026-12-08T00:00:00.000Z"},
+                  {"ComplianceResourceType": "AWS::IAM::User", "ComplianceResourceId": "AIDA2",
+                   "ComplianceType": "NON_COMPLIANT", "Annotation": "ok",
+                   "OrderingTimestamp": "2026-12-08T00:00:00.000Z"}], got)
+        code, _, _ = err(c_cfg, "put_evaluations", ResultToken="tok",
+                         Evaluations=[ev(f"AIDA{i}") for i in range(101)])
+        check("config: 101 evaluations in one call -> ValidationException", code == "ValidationException", code)
+        code, _, _ = err(c_cfg, "put_evaluations", ResultToken="tok", Evaluations=[ev("AIDA1", Annotation="x" * 257)])
+        check("config: an annotation over 256 characters -> ValidationException", code == "ValidationException", code)
+        code, _, _ = err(c_cfg, "put_evaluations", ResultToken="tok",
+                         Evaluations=[ev("AIDA1", ComplianceType="INSUFFICIENT_DATA")])
+        check("config: INSUFFICIENT_DATA -> InvalidParameterValueException",
+              code == "InvalidParameterValueException", code)
+        ctl("config_refuse", {"account_id": c_acct["account_id"], "resource_ids": ["AIDA2"]})
+        r = c_cfg.put_evaluations(Evaluations=[ev("AIDA1"), ev("AIDA2")], ResultToken="tok")
+        got = ctl("config_evaluations", {"account_id": c_acct["account_id"]})["calls"]
+        ctl("config_refuse", {"account_id": c_acct["account_id"], "resource_ids": []})
+        check("config: a refused resource comes back in FailedEvaluations, the rest kept",
+              [e["ComplianceResourceId"] for e in r["FailedEvaluations"]] == ["AIDA2"] and len(got) == 2
+              and [e["ComplianceResourceId"] for e in got[1]["evaluations"]] == ["AIDA1"]
+              and got[1]["failed"] == ["AIDA2"], (r, got))
+        check("config: calls refused outright are not kept; another account sees none",
+              ctl("config_evaluations", {"account_id": n_acct["account_id"]})["calls"] == [])
 
         # aws CLI compatibility, old key fails after deletion
         with tempfile.TemporaryDirectory() as d:
