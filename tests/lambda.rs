@@ -339,7 +339,7 @@ async fn the_schedule_fans_out_one_message_per_account_and_each_is_enforced_once
                 .account_id
         })
         .collect();
-    assert_eq!(dead, [poisoned.clone()]);
+    assert_eq!(dead, [poisoned]);
     for body in &polled.bodies {
         assert!(!body.contains(&org.admin.secret_access_key));
     }

@@ -14,6 +14,9 @@
 //! to each invocation: the clients ([`Deps`]), the settings read from the
 //! environment ([`Settings`]), rekey.toml fetched once.
 
+// One error per invocation, returned once: its size is no cost.
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

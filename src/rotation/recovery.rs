@@ -216,7 +216,7 @@ impl Engine<'_> {
         };
         let user = (rotation.account_id.as_str(), rotation.user_name.as_str());
         match self.under_lease(target, user, work).await? {
-            Stepped::Ended(report) => Ok(report),
+            Stepped::Ended(report) => Ok(*report),
             Stepped::Open { .. } => unreachable!("a drive until its end never stops before"),
         }
     }
@@ -306,7 +306,7 @@ impl Engine<'_> {
                 let why = UndoneBecause::NewKeyHeldNowhere;
                 self.undo(&who, id, &left(why.as_str())).await?;
                 report.outcome = KeyOutcome::UndidLeft { id, why };
-                return Ok(Stepped::Ended(report));
+                return Ok(Stepped::Ended(Box::new(report)));
             }
         }
         let driven = self.drive_until(&who, id, (Origin::EarlierRun, new), until);
@@ -320,7 +320,7 @@ impl Engine<'_> {
             }
             Ended::Undone(why) => report.outcome = KeyOutcome::UndidLeft { id, why },
         }
-        Ok(Stepped::Ended(report))
+        Ok(Stepped::Ended(Box::new(report)))
     }
 
     /// The way out for an unfinished rotation whose destination is gone

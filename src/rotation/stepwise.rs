@@ -61,7 +61,7 @@ pub enum Stepped {
     /// Left open where it was asked to stop.
     Open { id: RotationId },
     /// Ended (completed or undone), as the report says.
-    Ended(Report),
+    Ended(Box<Report>),
 }
 
 impl Engine<'_> {
@@ -147,9 +147,9 @@ impl Engine<'_> {
             .await?
         {
             None => Ok(Stepped::Open { id }),
-            Some(ended) => Ok(Stepped::Ended(
+            Some(ended) => Ok(Stepped::Ended(Box::new(
                 self.fresh_report(job, (id, &plan), ended, &report).await?,
-            )),
+            ))),
         }
     }
 
