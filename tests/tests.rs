@@ -14,6 +14,12 @@ mod history;
 mod journal;
 mod journal_conformance;
 mod journal_dynamo;
+#[cfg(feature = "lambda")]
+mod lambda;
+#[cfg(feature = "lambda")]
+mod lambda_config;
+#[cfg(feature = "lambda")]
+mod lambda_runtime;
 mod library_run;
 mod notify;
 mod notify_support;

@@ -4,22 +4,39 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use rekey::clock::SystemClock;
-use rekey::lambda::{Invocation, Settings, Shared, handle};
+use rekey::lambda::{Invocation, LambdaError, Settings, Shared, handle};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     rekey::lambda::logs::init();
-    let settings = Settings::from_env(&|k| std::env::var(k).ok())?;
-    let shared = Arc::new(Shared::new(settings, Arc::new(SystemClock)).await?);
+    let shared = match start().await {
+        Ok(shared) => Arc::new(shared),
+        Err(e) => {
+            rekey::lambda::report_init_error(&e).await;
+            std::process::exit(1);
+        }
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let shared = shared.clone();
         async move {
             let inv = Invocation::of(&event.context);
-            Ok::<Value, Error>(handle(&shared, event.payload, &inv).await?)
+            // The error as Lambda shows it: a type a reader can tell apart
+            // and the whole chain of causes (never a secret).
+            handle(&shared, event.payload, &inv)
+                .await
+                .map_err(|e| Diagnostic {
+                    error_type: "rekey.LambdaError".into(),
+                    error_message: rekey::error::error_chain(&e),
+                })
         }
     }))
     .await
+}
+
+async fn start() -> Result<Shared, LambdaError> {
+    let settings = Settings::from_env(&|k| std::env::var(k).ok())?;
+    Shared::new(settings, Arc::new(SystemClock)).await
 }

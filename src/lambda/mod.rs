@@ -166,3 +166,25 @@ pub async fn handle(shared: &Shared, event: Value, inv: &Invocation) -> Result<V
         Kind::ConfigRule => Box::pin(config_rule::evaluate(shared, event, inv)).await,
     }
 }
+
+/// Tells Lambda why the container could not start, and logs it:
+/// `POST /runtime/init/error`, as the Runtime API asks of a runtime that
+/// fails before its first `/next` (lambda_runtime 1.x does it only under
+/// SnapStart). Without it, Lambda shows only `Runtime.ExitError`.
+pub async fn report_init_error(e: &LambdaError) {
+    let message = crate::error::error_chain(e);
+    tracing::error!(error = %message, "cannot start");
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({ "errorType": "Runtime.InitError", "errorMessage": message });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .json(&body)
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::error!(error = %e, "the init error could not be reported");
+    }
+}

@@ -7,6 +7,8 @@
 
 pub mod notify;
 pub mod runner;
+#[cfg(feature = "lambda")]
+pub mod runtime_api;
 pub mod stores;
 pub mod webhook;
 
@@ -195,6 +197,24 @@ impl Moto {
         self.control(
             "secret_rotation",
             json!({ "account_id": account_id, "secret_id": secret_id, "lambda_arn": lambda_arn }),
+        );
+    }
+
+    /// What RotateSecret does before the rotation function runs: version
+    /// `token` staged AWSPENDING (no value; `copy`: AWSCURRENT's, as
+    /// moto's own RotateSecret makes it), rotation on through `lambda_arn`.
+    pub fn secret_pending(
+        &self,
+        account_id: &str,
+        secret_id: &str,
+        token: &str,
+        lambda_arn: &str,
+        copy: bool,
+    ) {
+        self.control(
+            "secret_pending",
+            json!({ "account_id": account_id, "secret_id": secret_id, "token": token,
+                    "lambda_arn": lambda_arn, "copy": copy }),
         );
     }
 
