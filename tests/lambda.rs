@@ -669,3 +669,29 @@ async fn a_secret_bound_to_no_user_or_without_rotation_is_refused_before_any_cha
     let e = w.step("deleteSecret", T1).await.unwrap_err();
     assert!(e.contains("`deleteSecret` is not a rotation step"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_containers_racing_create_secret_on_one_token_make_one_key() {
+    let w = rotation_world("svc-race").await;
+    w.start(T1, false).await;
+    let other = rotation_world_again(&w).await;
+    // Two deliveries of one step at once (Secrets Manager retries while
+    // the first is still running): the user's lease lets one act.
+    let (a, b) = tokio::join!(w.step("createSecret", T1), other.step("createSecret", T1));
+    assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
+    assert_eq!(
+        w.keys("svc-race").await.len(),
+        2,
+        "one new key: {a:?} {b:?}"
+    );
+    // Whichever lost, a retry finds the staged key and the rotation ends.
+    w.step("createSecret", T1)
+        .await
+        .expect("createSecret retried");
+    assert_eq!(w.keys("svc-race").await.len(), 2);
+    other.step("testSecret", T1).await.expect("testSecret");
+    w.step("finishSecret", T1).await.expect("finishSecret");
+    let staged_and_current = secret_key(&w.secrets, &w.secret).await;
+    assert_ne!(staged_and_current.access_key_id, w.key.access_key_id);
+    assert!(works(&staged_and_current).await);
+}

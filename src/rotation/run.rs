@@ -289,15 +289,20 @@ pub(super) async fn resume_rotation(
     rotation: &Rotation,
     deps: &Deps,
 ) -> Result<Report, RotateError> {
-    let job = Job::open(JobSpec::resumed(rotation), deps)
+    let job = open_resumed(rotation, deps).await?;
+    (engine.resume(rotation, &job).await).map_err(|e| gone_if_keyless(e, rotation, &job))
+}
+
+/// The job of a journaled rotation, opened as it was begun.
+pub(super) async fn open_resumed(rotation: &Rotation, deps: &Deps) -> Result<Job, RotateError> {
+    Job::open(JobSpec::resumed(rotation), deps)
         .await
         .map_err(|source| RotateError::CannotResume {
             id: rotation.id,
             user: rotation.user_name.clone(),
             account_id: rotation.account_id.clone(),
             source,
-        })?;
-    (engine.resume(rotation, &job).await).map_err(|e| gone_if_keyless(e, rotation, &job))
+        })
 }
 
 /// What a report says of an unfinished rotation before it is resumed.

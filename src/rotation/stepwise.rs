@@ -18,7 +18,6 @@
 
 use super::engine::{Engine, Job, NOT_HELD, Report, RotateError, Subject};
 use super::next::{Next, Origin};
-use super::spec::JobSpec;
 use super::{Decision, Refusal, RotateOptions, plan_key, user_name_of};
 use crate::aws::{Deps, Identity};
 use crate::destination::KeyPair;
@@ -163,14 +162,7 @@ impl Engine<'_> {
         deps: &Deps,
         until: Until,
     ) -> Result<Stepped, RotateError> {
-        let job = Job::open(JobSpec::resumed(rotation), deps)
-            .await
-            .map_err(|source| RotateError::CannotResume {
-                id: rotation.id,
-                user: rotation.user_name.clone(),
-                account_id: rotation.account_id.clone(),
-                source,
-            })?;
+        let job = super::run::open_resumed(rotation, deps).await?;
         self.resume_until(rotation, &job, until).await
     }
 }
