@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod notify;
 pub mod runner;
 #[cfg(feature = "lambda")]

@@ -18,13 +18,15 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+use super::http::{Request, read_request, reason};
 
 /// The ARN every invocation names.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:rekey";
@@ -236,7 +238,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         stream.write_all(b"\r\n")?;
         stream.write_all(&answer.body)?;
         stream.flush()?;
-        if request.close {
+        if request
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
             return Ok(());
         }
     }
@@ -272,7 +277,9 @@ fn answer(request: &Request, shared: &Shared) -> Option<Answer> {
             }
             state.init_error = Some(InitError {
                 body: json_or_string(&request.body),
-                error_type: request.error_type.clone(),
+                error_type: request
+                    .header("lambda-runtime-function-error-type")
+                    .map(str::to_string),
             });
             drop(state);
             shared.changed.notify_all();
@@ -286,7 +293,9 @@ fn answer(request: &Request, shared: &Shared) -> Option<Answer> {
                     id,
                     Outcome::Error {
                         body: json_or_string(&request.body),
-                        error_type: request.error_type.clone(),
+                        error_type: request
+                            .header("lambda-runtime-function-error-type")
+                            .map(str::to_string),
                     },
                 ),
                 _ => return Some(off_protocol(shared, request)),
@@ -364,105 +373,6 @@ fn next_event(shared: &Shared) -> Option<Answer> {
 fn json_or_string(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
-struct Request {
-    method: String,
-    path: String,
-    /// `Lambda-Runtime-Function-Error-Type`.
-    error_type: Option<String>,
-    /// The client said `Connection: close`.
-    close: bool,
-    body: Vec<u8>,
-}
-
-/// Reads the request line, headers and a `Content-Length` or
-/// `Transfer-Encoding: chunked` body.
-fn read_request(reader: &mut impl BufRead, stream: &TcpStream) -> io::Result<Request> {
-    let request_line = read_line(reader)?;
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = match (parts.next(), parts.next()) {
-        (Some(m), Some(p)) => (m.to_string(), p.to_string()),
-        _ => return Err(bad(format!("request line {request_line:?}"))),
-    };
-    let (mut length, mut chunked, mut close, mut error_type) = (0usize, false, false, None);
-    loop {
-        let line = read_line(reader)?;
-        if line.is_empty() {
-            break;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(bad(format!("header {line:?}")));
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "content-length" => length = value.parse().map_err(|_| bad(line.clone()))?,
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            "connection" => close = value.eq_ignore_ascii_case("close"),
-            "lambda-runtime-function-error-type" => error_type = Some(value.to_string()),
-            "expect" if value.eq_ignore_ascii_case("100-continue") => {
-                (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?
-            }
-            _ => {}
-        }
-    }
-    let body = if chunked {
-        read_chunked(reader)?
-    } else {
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        body
-    };
-    Ok(Request {
-        method,
-        path,
-        error_type,
-        close,
-        body,
-    })
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line = read_line(reader)?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad(format!("chunk {line:?}")))?;
-        if size == 0 {
-            // Trailers (a streamed response's error), up to the empty line.
-            while !read_line(reader)?.is_empty() {}
-            return Ok(body);
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        if !read_line(reader)?.is_empty() {
-            return Err(bad("chunk longer than its size".into()));
-        }
-    }
-}
-
-/// A line without its CRLF; an error at end of stream.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-fn bad(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Error",
-    }
 }
 
 /// `n` random hex digits (std only: each `RandomState` is seeded afresh).

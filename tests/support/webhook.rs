@@ -11,7 +11,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use super::http::{Request, read_request, reason};
 
 /// The path before the token, as in `https://hooks.slack.com/services/…`.
 const PREFIX: &str = "/services/T0REKEY/B0REKEY/";
@@ -158,98 +160,6 @@ fn answer(request: &Request, path: &str, state: &Mutex<State>) -> (u16, &'static
     }
     state.received.push(body);
     (200, "ok")
-}
-
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-/// Reads the request line, headers and a `Content-Length` or
-/// `Transfer-Encoding: chunked` body.
-fn read_request(reader: &mut impl BufRead, stream: &TcpStream) -> io::Result<Request> {
-    let request_line = read_line(reader)?;
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = match (parts.next(), parts.next()) {
-        (Some(m), Some(p)) => (m.to_string(), p.to_string()),
-        _ => return Err(bad(format!("request line {request_line:?}"))),
-    };
-    let (mut length, mut chunked) = (0usize, false);
-    loop {
-        let line = read_line(reader)?;
-        if line.is_empty() {
-            break;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(bad(format!("header {line:?}")));
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "content-length" => length = value.parse().map_err(|_| bad(line.clone()))?,
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            "expect" if value.eq_ignore_ascii_case("100-continue") => {
-                (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?
-            }
-            _ => {}
-        }
-    }
-    let body = if chunked {
-        read_chunked(reader)?
-    } else {
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        body
-    };
-    Ok(Request { method, path, body })
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line = read_line(reader)?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad(format!("chunk {line:?}")))?;
-        if size == 0 {
-            // Trailers, up to the empty line.
-            while !read_line(reader)?.is_empty() {}
-            return Ok(body);
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        if !read_line(reader)?.is_empty() {
-            return Err(bad("chunk longer than its size".into()));
-        }
-    }
-}
-
-/// A line without its CRLF; an error at end of stream.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-fn bad(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
 }
 
 /// `n` random ASCII letters and digits (std only: each `RandomState` is
