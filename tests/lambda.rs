@@ -445,7 +445,17 @@ async fn rotation_world(user: &str) -> RotationWorld {
     let seeder = crate::support::Seeder::new(&account.account_id, &sdk_config(&account.admin));
     let key = seeder.service_user(user, 100).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&account.admin));
-    let secret = create_secret(&secrets, user, &key).await;
+    // A secret's name takes no comma; a table's name no `,+=@`.
+    let secret = create_secret(&secrets, &format!("ci/{}", user.replace(',', "-")), &key).await;
+    let table: String = (user.chars())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     secrets
         .tag_resource()
         .secret_id(&secret)
@@ -458,7 +468,7 @@ async fn rotation_world(user: &str) -> RotationWorld {
         .send()
         .await
         .unwrap();
-    let journal = journal_table(&account.admin, &format!("{user}-journal")).await;
+    let journal = journal_table(&account.admin, &format!("{table}-journal")).await;
     let shared = shared_as(&account.admin, &[("REKEY_JOURNAL", journal.as_str())], None).await;
     RotationWorld {
         admin: account.admin.clone(),
@@ -694,4 +704,24 @@ async fn two_containers_racing_create_secret_on_one_token_make_one_key() {
     let staged_and_current = secret_key(&w.secrets, &w.secret).await;
     assert_ne!(staged_and_current.access_key_id, w.key.access_key_id);
     assert!(works(&staged_and_current).await);
+}
+
+#[tokio::test]
+async fn a_user_whose_name_holds_separators_is_rotated_by_its_tag() {
+    // IAM allows `+=,.@_-` in a name: each may reach the tag, the journal's
+    // keys and the messages.
+    let user = "svc,a+b=c.d@e_f-g";
+    let w = rotation_world(user).await;
+    w.start(T1, false).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let said = w
+            .step(step, T1)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        assert!(!said.to_string().contains(&w.key.secret_access_key));
+    }
+    let current = secret_key(&w.secrets, &w.secret).await;
+    assert_ne!(current.access_key_id, w.key.access_key_id);
+    assert!(works(&current).await);
+    assert_eq!(w.keys(user).await.len(), 2, "the old key stays for enforce");
 }
