@@ -17,6 +17,7 @@
 //! | [`discovery`] | which accounts: profiles, an account list + role, Organizations |
 //! | [`inventory`] | users and keys of one account: credential report (`report`) or per-user calls (`api`) |
 //! | [`policy`] | pure: key × policy × now → verdict, and the compliance views |
+//! | [`permissions`] | pure: the least-privilege IAM policy of each mode (`rekey policy iam`), as JSON or for a CloudFormation template |
 //! | [`request`] | what a person asked for (`AuditRequest`, `RotateRequest`, `EnforceRequest`), every default decided and every value checked in one place; carried out by `request::audit::run` and `request::rotate::run` |
 //! | [`audit`] | runs discovery → inventory → policy over many accounts concurrently |
 //! | [`report`] | table, JSON, CSV, Markdown, HTML and OCSF renderings of an audit |
@@ -50,6 +51,7 @@ pub mod lambda;
 pub mod model;
 pub mod names;
 pub mod notify;
+pub mod permissions;
 pub mod policy;
 pub mod report;
 pub mod request;

@@ -13,6 +13,7 @@ mod enforce;
 mod history;
 mod journal;
 mod notify;
+mod policy;
 mod rotate;
 mod schedule;
 mod scope;
@@ -66,6 +67,9 @@ enum Command {
     Journal(journal::JournalCommand),
     /// Print, install or remove a daily `rekey rotate` job (cron, systemd, launchd).
     Schedule(schedule::ScheduleArgs),
+    /// Print the least-privilege IAM policy of each way rekey runs.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::History(args) => history::run(args, &cli.global).await,
             Command::Journal(args) => journal::run(args, &cli.global).await,
             Command::Schedule(args) => schedule::run(args, &cli.global),
+            Command::Policy(args) => policy::run(args),
         }
     })
 }
