@@ -182,6 +182,10 @@ fn selection(shared: &Shared, accounts: Vec<String>, org: bool) -> AuditInput {
     AuditInput {
         accounts,
         org,
+        ous: match org {
+            true => shared.settings.ous.clone(),
+            false => Vec::new(),
+        },
         role: Some(shared.settings.role.clone()),
         config: shared.config_path.clone(),
         endpoint_url: shared.deps.aws().endpoint_url.clone(),

@@ -6,6 +6,7 @@
 //! | `REKEY_JOURNAL` | the journal (`dynamodb:TABLE[?region=R]`) | none: the queue's and the rotation's handlers refuse to run without one |
 //! | `REKEY_QUEUE_URL` | the fan-out queue the schedule sends to | none: the schedule refuses |
 //! | `REKEY_ROLE` | the role assumed in each member account | `OrganizationAccountAccessRole` |
+//! | `REKEY_OUS` | the OUs (or root) the schedule covers, comma-separated, over rekey.toml's `[audit] ous` | the whole organization |
 //! | `REKEY_CONFIG` | rekey.toml: a path, `s3://BUCKET/KEY` or `ssm:/PATH` | none (rekey's defaults) |
 //! | `REKEY_NOTIFY_SNS`, `REKEY_NOTIFY_EMAIL_FROM`, `REKEY_NOTIFY_WEBHOOK`, `REKEY_RENOTIFY_AFTER` | the notification settings, over rekey.toml's `[notify]` | rekey.toml's |
 //! | `REKEY_NO_NOTIFY` | `true`: send nothing | false |
@@ -42,6 +43,8 @@ pub struct Settings {
     pub queue_url: Option<String>,
     pub role: String,
     pub config: Option<ConfigSource>,
+    /// The OUs (or the root) the schedule covers; none: the organization.
+    pub ous: Vec<String>,
     pub notify: NotifyInput,
 }
 
@@ -103,11 +106,13 @@ impl Settings {
                 });
             }
         };
+        let ous = parse_ous(get("REKEY_OUS").as_deref().unwrap_or(""))?;
         Ok(Settings {
             journal,
             queue_url: get("REKEY_QUEUE_URL"),
             role,
             config,
+            ous,
             notify: NotifyInput {
                 notify_sns: get("REKEY_NOTIFY_SNS"),
                 notify_email_from: get("REKEY_NOTIFY_EMAIL_FROM"),
@@ -125,6 +130,31 @@ impl Settings {
             why: "acting needs the DynamoDB journal (dynamodb:TABLE) for its leases and its record",
         })
     }
+}
+
+/// `REKEY_OUS`: OU or root IDs, comma-separated (a deploy template's
+/// list parameter joined). Pure.
+fn parse_ous(value: &str) -> Result<Vec<String>, SettingsError> {
+    let ids: Vec<String> = (value.split(','))
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(String::from)
+        .collect();
+    for id in &ids {
+        let body = id.strip_prefix("ou-").or_else(|| id.strip_prefix("r-"));
+        if !body.is_some_and(|b| {
+            !b.is_empty()
+                && b.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }) {
+            return Err(SettingsError::Bad {
+                var: "REKEY_OUS",
+                value: id.clone(),
+                why: "is not an OU ID (ou-…) or a root ID (r-…)",
+            });
+        }
+    }
+    Ok(ids)
 }
 
 /// `s3://BUCKET/KEY`, `ssm:/PATH` or a path. Pure.
@@ -268,11 +298,19 @@ mod tests {
             ("REKEY_CONFIG", "https://x/y", "is neither a path"),
             ("REKEY_NO_NOTIFY", "yes", "is not true or false"),
             ("REKEY_ROLE", "My Role", "holds a space"),
+            ("REKEY_OUS", "ou-ab12-cdef3456,Sales", "is not an OU ID"),
         ] {
             let e = settings(&[(var, value)]).unwrap_err().to_string();
             assert!(e.starts_with(var) && e.contains(says), "{e}");
         }
+        assert_eq!(
+            settings(&[("REKEY_OUS", " ou-ab12-cdef3456, ,r-ab12")])
+                .unwrap()
+                .ous,
+            ["ou-ab12-cdef3456", "r-ab12"]
+        );
         let none = settings(&[]).unwrap();
+        assert!(none.ous.is_empty());
         assert!(
             none.journal()
                 .unwrap_err()
