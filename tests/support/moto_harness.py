@@ -1061,6 +1061,7 @@ from moto.config.models import ConfigBackend  # noqa: E402
 CONFIG_EVALUATIONS = {}   # account_id -> [call]; /_rekey/config_evaluations
 CONFIG_REFUSE = {}        # account_id -> {resource_id}; /_rekey/config_refuse
 CONFIG_LOCK = threading.Lock()
+MOTO_LOCK = threading.Lock()  # Harness._moto
 CONFIG_TYPES = ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE")
 
 
@@ -1155,7 +1156,7 @@ class Harness:
         if environ.get("PATH_INFO", "").startswith("/_rekey/"):
             return self._control(environ, body, start_response)
         if environ.get("HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")):
-            return self.app(environ, start_response)
+            return self._moto(environ, start_response)
         req = self._classify(environ, body)
         with self.stats_lock:
             c = self.calls
@@ -1165,9 +1166,9 @@ class Harness:
                 c["by_account"][req["account"]] = c["by_account"].get(req["account"], 0) + 1
             fault = self._take_fault(req)
         if fault is None:
-            return self.app(environ, start_response)
+            return self._moto(environ, start_response)
         if fault.get("after_success"):
-            out = self.app(environ, lambda *a, **k: (lambda data: None))
+            out = self._moto(environ, lambda *a, **k: (lambda data: None))
             for _ in out:
                 pass  # let moto perform the side effect, drop its answer
             getattr(out, "close", lambda: None)()
@@ -1175,6 +1176,21 @@ class Harness:
                                           fault.get("message") or "injected by moto_harness",
                                           int(fault.get("status", 500)))
         return self._respond(start_response, status, text, headers)
+
+    def _moto(self, environ, start_response):
+        # One request at a time inside moto: its backends are plain dicts and
+        # lists changed by whichever request thread gets there, so two
+        # requests at once can interleave inside one (a lost update, a
+        # "dictionary changed size during iteration" 500). AWS keeps its own
+        # state consistent; so must the emulator. Python's GIL ran the
+        # threads one bytecode at a time already, so little speed is lost.
+        with MOTO_LOCK:
+            out = self.app(environ, start_response)
+            try:
+                body = b"".join(out)
+            finally:
+                getattr(out, "close", lambda: None)()
+        return [body]
 
     @staticmethod
     def _read_body(environ):
