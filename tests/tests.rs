@@ -23,6 +23,7 @@ mod lambda_runtime;
 mod library_run;
 mod notify;
 mod notify_support;
+mod permissions;
 mod plan;
 mod promises;
 mod rotate;

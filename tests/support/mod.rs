@@ -645,16 +645,22 @@ pub const ROTATE_ACTIONS: &[&str] = &[
 impl Seeder {
     /// A user allowed `actions`, with one key `age_days` old; returns it.
     pub async fn user_with_key(&self, name: &str, actions: &[&str], age_days: i64) -> Creds {
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        });
+        self.user_with_policy(name, &policy, age_days).await
+    }
+
+    /// A user whose only permissions are `policy`, with one key `age_days`
+    /// old; returns it.
+    pub async fn user_with_policy(&self, name: &str, policy: &Value, age_days: i64) -> Creds {
         self.iam
             .create_user()
             .user_name(name)
             .send()
             .await
             .expect("create user");
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        });
         self.iam
             .put_user_policy()
             .user_name(name)
