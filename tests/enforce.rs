@@ -1578,3 +1578,38 @@ async fn a_second_journal_never_deletes_what_the_first_deactivated() {
         "deleted by its own journal"
     );
 }
+
+/// A bound user whose secret cannot be read (DescribeSecret denied) is
+/// not taken for a user without a destination: its key is neither warned
+/// nor deactivated, and the plan says the access was denied. (Found by the
+/// least-privilege test of `rekey policy iam --mode enforce`.)
+#[tokio::test]
+async fn a_bound_user_whose_destination_cannot_be_read_is_left_alone_saying_why() {
+    let w = Stale::new(&[0]).await;
+    let acct = &w.accounts[0];
+    let keys = bound_users(acct, 1).await;
+    moto().control(
+        "fail",
+        json!({"action": "secretsmanager:DescribeSecret", "account_id": acct.account_id,
+               "count": 1000, "status": 400, "code": "AccessDeniedException",
+               "message": "User is not authorized to perform secretsmanager:DescribeSecret"}),
+    );
+    // 100 + 20 days: past max age + deactivate_after, were it unbound.
+    let out = w.enforce(&["--apply", "--as-of", "+20d"]);
+    let got = json_out(&out);
+    let planned = got["plan"]["actions"].as_array().unwrap();
+    assert_eq!(planned.len(), 1, "{got:#}");
+    assert_eq!(planned[0]["action"], "skip", "{got:#}");
+    assert_eq!(planned[0]["reason"]["reason"], "failed", "{got:#}");
+    let why = planned[0]["reason"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("DescribeSecret: AccessDeniedException"),
+        "{why}"
+    );
+    assert!(got["results"].as_array().unwrap().is_empty(), "{got:#}");
+    assert_eq!(code(&out), 2, "{}", said(&out));
+    assert_eq!(
+        acct.keys("svc-0").await,
+        vec![(keys[0].access_key_id.clone(), "Active".to_string())]
+    );
+}

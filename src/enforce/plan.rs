@@ -139,6 +139,10 @@ pub fn plan_account(
             }
             Ok(Exempt::No) => None,
         };
+        if let Some(reason) = unplanned_rotation(u) {
+            actions.extend((u.keys.iter()).map(|k| skip(account, u, &k.key_id, reason.clone())));
+            continue;
+        }
         let mut mine = Vec::new();
         for k in &u.keys {
             mine.extend(key_actions(account, u, k, rules.lifecycle, (now, &lapsed)));
@@ -310,6 +314,22 @@ fn frees_what_it_must_not(
 
 /// The rotation engine's actions for key `key_id`: its rotation with the
 /// slot and orphans it frees first, or why it would not rotate it.
+/// Why a bound user's rotation could not even be planned (a destination
+/// that cannot be read, its access denied), if it could not: what the
+/// destination holds is then unknown, so none of the user's keys is acted
+/// on, neither warned nor deactivated as if it had no destination. Pure.
+fn unplanned_rotation(u: &GatheredUser) -> Option<SkipReason> {
+    u.bound.as_ref()?;
+    u.rotation.iter().find_map(|a| match a {
+        Action::Skip {
+            old_key_id: None,
+            reason,
+            ..
+        } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
 fn rotation_of(rotation: &[Action], key_id: &str) -> Vec<Action> {
     let Some(i) = rotation.iter().position(|a| match a {
         Action::Rotate { plan, .. } => plan.old_key_id == key_id,

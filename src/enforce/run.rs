@@ -640,6 +640,17 @@ fn group_by_user(plan: Plan, gathered: &[Gathered]) -> (ByUser, Vec<Action>) {
             {
                 unfinished.push(a);
             }
+            // A rotation that failed before it read the user's key (its
+            // destination unreadable) still belongs to its user.
+            Action::Skip {
+                account_id: Some(account),
+                user_name: Some(user),
+                old_key_id: None,
+                ..
+            } => {
+                let key = (account.clone(), user.clone());
+                by_user.entry(key).or_default().push(a);
+            }
             Action::Rotate { .. } | Action::FreeSlot { .. } | Action::Skip { .. } => {
                 if let Some((account, user, _)) = a.subject() {
                     let key = (account.to_string(), user.to_string());
