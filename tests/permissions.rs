@@ -76,8 +76,19 @@ where
     W: Fn(Value) -> F,
     F: Future<Output = Result<(), String>>,
 {
+    each_action_is_needed_beside(mode, doc, &[], workload).await
+}
+
+/// [`each_action_is_needed`] for a mode whose workload also needs `base`
+/// (another mode's actions), granted every time.
+async fn each_action_is_needed_beside<W, F>(mode: &str, doc: &Value, base: &[String], workload: W)
+where
+    W: Fn(Value) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let actions = actions_of(doc);
-    if let Err(e) = workload(for_emulator(&actions)).await {
+    let with_base = |some: &[String]| for_emulator(&[some, base].concat());
+    if let Err(e) = workload(with_base(&actions)).await {
         panic!("{mode}: with exactly its policy: {e}");
     }
     for action in actions
@@ -85,7 +96,7 @@ where
         .filter(|a| !RECOVERY_ONLY.contains(&a.as_str()))
     {
         let fewer: Vec<String> = actions.iter().filter(|a| *a != action).cloned().collect();
-        match workload(for_emulator(&fewer)).await {
+        match workload(with_base(&fewer)).await {
             Ok(()) => panic!("{mode}: {action} is not needed: the workload succeeded without it"),
             Err(e) => assert!(denied(&e), "{mode}: without {action}, not a denial: {e}"),
         }
@@ -300,4 +311,116 @@ async fn service_workload(doc: Value) -> Result<(), String> {
 async fn service_needs_exactly_its_policy() {
     let doc = policy(&["--mode", "service"]);
     each_action_is_needed("service", &doc, service_workload).await;
+}
+
+/// Enforce in a member account, through its role: an unbound key past its
+/// deactivation date is deactivated and, after the recovery window,
+/// deleted; bound users' keys are rotated into a secret and a parameter
+/// and the replaced keys retired after the grace.
+async fn enforce_workload(doc: Value) -> Result<(), String> {
+    let w = World::with_role("rekey-enforce", &doc).await;
+    let stale = w.admin.service_user("stale", 120).await;
+    moto().key_dates(&w.account_id, "stale", &stale.access_key_id, 120, Some(30));
+    let sm = w.bound("svc-sm", 100, "secretsmanager:rekey/svc-sm").await;
+    let ps = w.bound("svc-ps", 100, "ssm:/rekey/svc-ps").await;
+    let run = [
+        "enforce",
+        "--apply",
+        "--account",
+        &w.account_id,
+        "--role",
+        "rekey-enforce",
+    ];
+    let journal = w.home.path().join("journal.sqlite3");
+    let journal = ["--journal", journal.to_str().unwrap(), "-o", "json"];
+    let first = w.run("enforce --apply", &[&run[..], &journal].concat())?;
+    all_done(
+        "enforce --apply",
+        &first,
+        &["deactivate", "rotate", "rotate"],
+    )?;
+    let later = [&run[..], &journal, &["--as-of", "+8d"]].concat();
+    let second = w.run("enforce --apply --as-of +8d", &later)?;
+    all_done(
+        "enforce --as-of +8d",
+        &second,
+        &["delete", "retire", "retire"],
+    )?;
+    let stale_keys = w.admin.keys("stale").await;
+    let retired = |keys: Vec<(String, String)>, old: &str| {
+        keys.iter().any(|(id, s)| id == old && s == "Inactive") && keys.len() == 2
+    };
+    let done = [
+        stale_keys.is_empty(),
+        retired(w.admin.keys("svc-sm").await, &sm.access_key_id),
+        retired(w.admin.keys("svc-ps").await, &ps.access_key_id),
+        secret_key(&w.secrets, "rekey/svc-sm").await.access_key_id != sm.access_key_id,
+        param_key(&w.ssm, "/rekey/svc-ps").await.access_key_id != ps.access_key_id,
+    ];
+    match done {
+        [true, true, true, true, true] => Ok(()),
+        other => Err(format!(
+            "stale deleted, svc-sm and svc-ps retired, secret and parameter moved: {other:?}"
+        )),
+    }
+}
+
+/// Every action of an enforce run is one of `wanted` (sorted) and done.
+fn all_done(what: &str, out: &Output, wanted: &[&str]) -> Result<(), String> {
+    let got = json_out(out);
+    let results = got["results"].as_array().cloned().unwrap_or_default();
+    let mut actions: Vec<&str> = (results.iter())
+        .filter(|r| r["action"] != "skip")
+        .map(|r| r["action"].as_str().unwrap_or("?"))
+        .collect();
+    actions.sort();
+    let done = results
+        .iter()
+        .all(|r| r["action"] == "skip" || r["result"] == "done");
+    match (actions == wanted, done) {
+        (true, true) => Ok(()),
+        _ => Err(format!("{what}: not every action wanted and done: {got:#}")),
+    }
+}
+
+#[tokio::test]
+async fn enforce_needs_exactly_its_policy() {
+    let doc = policy(&["--mode", "enforce"]);
+    each_action_is_needed("enforce", &doc, enforce_workload).await;
+}
+
+/// A profile's rotation journaled in a DynamoDB table, then its history
+/// read back from it; the table made beforehand by its admin. The journal
+/// is reached with the run's own credentials (`writer`'s, allowed the
+/// policy under test), the rotation with the profile's (allowed
+/// rotate-self's).
+async fn journal_workload(doc: Value) -> Result<(), String> {
+    let acct = moto().new_account();
+    let seeder = Seeder::new(&acct.account_id, &sdk_config(&acct.admin));
+    let rotate_self = policy(&["--mode", "rotate-self"]);
+    let dev = seeder
+        .user_with_policy("dev", &for_emulator(&actions_of(&rotate_self)), 100)
+        .await;
+    let writer = seeder.user_with_policy("writer", &doc, 1).await;
+    let admin = Home::new().with_base(&acct.admin);
+    let init = admin.rekey(&["journal", "init", "--dynamodb", "rekey-journal"]);
+    assert_eq!(code(&init), 0, "{}", said(&init));
+    let home = Home::new().with_base(&writer);
+    home.add_profile("dev", &dev);
+    let table = ["--journal", "dynamodb:rekey-journal"];
+    let out = home.rekey(&[&["rotate", "--profile", "dev"][..], &table].concat());
+    if code(&out) != 0 {
+        return Err(failed("rotate --journal dynamodb:…", &out));
+    }
+    let out = home.rekey(&[&["history", "-o", "json"][..], &table].concat());
+    if code(&out) != 0 || !stdout(&out).contains("dev") {
+        return Err(failed("history --journal dynamodb:…", &out));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn journal_needs_exactly_its_policy() {
+    let doc = policy(&["--mode", "journal"]);
+    each_action_is_needed("journal", &doc, journal_workload).await;
 }

@@ -304,19 +304,19 @@ fn any() -> String {
     "*".to_string()
 }
 
-/// The account-wide reads of an audit. IAM scopes none of these to a
-/// resource.
-fn account_reads() -> Statement {
-    st(
-        "ReadAccount",
-        &[
-            "iam:GenerateCredentialReport",
-            "iam:GetCredentialReport",
-            "iam:GetAccountAuthorizationDetails",
-            "iam:GetAccountSummary",
-        ],
-        &[any()],
-    )
+/// The account-wide reads of an audit: the credential report and every
+/// user with their tags and groups; with `--source api` (`summary`), the
+/// account summary for its root keys. IAM scopes none of these.
+fn account_reads(summary: bool) -> Statement {
+    let mut actions = vec![
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "iam:GetAccountAuthorizationDetails",
+    ];
+    if summary {
+        actions.push("iam:GetAccountSummary");
+    }
+    st("ReadAccount", &actions, &[any()])
 }
 
 /// Users' keys read.
@@ -405,7 +405,7 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
     let mut out = Vec::new();
     match mode {
         Mode::Audit => {
-            out.push(account_reads());
+            out.push(account_reads(true));
             out.push(st("ReadKeys", KEY_READS, &[scope.users("*")]));
         }
         Mode::RotateSelf => {
@@ -424,8 +424,14 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
             out.extend(parameters(scope));
         }
         Mode::Enforce | Mode::Member => {
-            out.push(account_reads());
-            out.push(users_keys(scope, "Keys", &["iam:GetUser"]));
+            out.push(account_reads(false));
+            // A member's users are also the rotation function's, which
+            // reads the bound user first.
+            let get_user: &[&'static str] = match mode {
+                Mode::Member => &["iam:GetUser"],
+                _ => &[],
+            };
+            out.push(users_keys(scope, "Keys", get_user));
             out.push(secrets(scope));
             out.extend(parameters(scope));
             if mode == Mode::Member {
