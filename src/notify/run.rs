@@ -163,7 +163,7 @@ pub async fn deliver(
         (Channel::Email, req.email_from.is_some()),
         (Channel::Webhook, req.webhook.is_some()),
     ];
-    let mut emails: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut emails: BTreeMap<String, AccountEmail> = BTreeMap::new();
     for (channel, on) in channels {
         if !on {
             continue;
@@ -360,7 +360,7 @@ async fn owners_of(
     notices: &[Notice],
     dir: &Directory,
     deps: &Deps,
-    emails: &mut BTreeMap<String, Option<String>>,
+    emails: &mut BTreeMap<String, AccountEmail>,
     out: &mut NotifyOutcome,
 ) -> BTreeMap<String, String> {
     let mut owners = BTreeMap::new();
@@ -378,7 +378,10 @@ async fn owners_of(
                 let email = account_email(deps, &n.account_id).await;
                 emails.insert(n.account_id.clone(), email);
             }
-            let email = emails[&n.account_id].as_deref();
+            let email = emails[&n.account_id]
+                .as_ref()
+                .ok()
+                .and_then(Option::as_deref);
             found = req
                 .owners
                 .find(&n.account_id, (&n.user_name, path), &tags, email);
@@ -392,26 +395,39 @@ async fn owners_of(
             Some((address, _)) => {
                 owners.insert(n.key_id.clone(), address);
             }
-            None => out.no_owner.push(format!(
-                "key {} of user {} in account {}",
-                n.key, n.user_name, n.account_id
-            )),
+            None => {
+                // Why the account's email was no help, when it was asked.
+                let why = match emails.get(&n.account_id) {
+                    Some(Err(why)) => format!(" (its account's email could not be read: {why})"),
+                    _ => String::new(),
+                };
+                out.no_owner.push(format!(
+                    "key {} of user {} in account {}{why}",
+                    n.key, n.user_name, n.account_id
+                ))
+            }
         }
     }
     owners
 }
 
-/// The account's email, as Organizations has it (None when it cannot
-/// say: not in an organization, or not allowed to ask).
-async fn account_email(deps: &Deps, account_id: &str) -> Option<String> {
+/// What Organizations says of an account's email: none when the account
+/// has none to say (not in an organization); an error, said with the key
+/// left without an owner, when asking failed (access denied).
+type AccountEmail = Result<Option<String>, String>;
+
+async fn account_email(deps: &Deps, account_id: &str) -> AccountEmail {
     let org = aws_sdk_organizations::Client::new(deps.base());
-    let out = org
-        .describe_account()
-        .account_id(account_id)
-        .send()
-        .await
-        .ok()?;
-    out.account()?.email().map(str::to_string)
+    match org.describe_account().account_id(account_id).send().await {
+        Ok(out) => Ok(out.account().and_then(|a| a.email()).map(str::to_string)),
+        Err(e) => {
+            let e = crate::error::CallError::from_sdk("organizations:DescribeAccount", e);
+            match e.code() {
+                Some("AWSOrganizationsNotInUseException" | "AccountNotFoundException") => Ok(None),
+                _ => Err(error_chain(&e)),
+            }
+        }
+    }
 }
 
 /// The message of `d` on its channel.
