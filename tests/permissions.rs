@@ -86,15 +86,35 @@ where
     W: Fn(Value) -> F,
     F: Future<Output = Result<(), String>>,
 {
+    each_action_is_needed_but(mode, doc, base, &[], workload).await
+}
+
+/// [`each_action_is_needed_beside`], but the removal of `untried` (each
+/// with why no workload here calls it) is not tried: they stay granted.
+async fn each_action_is_needed_but<W, F>(
+    mode: &str,
+    doc: &Value,
+    base: &[String],
+    untried: &[&str],
+    workload: W,
+) where
+    W: Fn(Value) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let actions = actions_of(doc);
+    for a in untried {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{mode}: {a} is not in the policy"
+        );
+    }
     let with_base = |some: &[String]| for_emulator(&[some, base].concat());
     if let Err(e) = workload(with_base(&actions)).await {
         panic!("{mode}: with exactly its policy: {e}");
     }
-    for action in actions
-        .iter()
-        .filter(|a| !RECOVERY_ONLY.contains(&a.as_str()))
-    {
+    let tried =
+        |a: &&String| !RECOVERY_ONLY.contains(&a.as_str()) && !untried.contains(&a.as_str());
+    for action in actions.iter().filter(tried) {
         let fewer: Vec<String> = actions.iter().filter(|a| *a != action).cloned().collect();
         match workload(with_base(&fewer)).await {
             Ok(()) => panic!("{mode}: {action} is not needed: the workload succeeded without it"),
@@ -105,8 +125,16 @@ where
 
 /// A fresh account, its admin's seeder, and a home whose credentials are
 /// those of `operator`, a user allowed exactly `doc`.
+// The function's side (home account, operator) is read by the Lambda
+// tests alone.
+#[cfg_attr(not(feature = "lambda"), allow(dead_code))]
 struct World {
+    /// The account rekey works in (a member, for a world with a role).
     account_id: String,
+    /// The account `operator` lives in, and its admin.
+    home_account: String,
+    home_admin: Creds,
+    operator: Creds,
     admin: Seeder,
     secrets: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
@@ -121,6 +149,9 @@ impl World {
         let operator = admin.user_with_policy("operator", doc, 1).await;
         let home = Home::new().with_base(&operator);
         World {
+            home_account: acct.account_id.clone(),
+            home_admin: acct.admin.clone(),
+            operator,
             account_id: acct.account_id,
             admin,
             secrets: aws_sdk_secretsmanager::Client::new(&config),
@@ -148,11 +179,17 @@ impl World {
     /// `doc`; `operator`, a user of the management account allowed only to
     /// assume it, enters it as rekey's `--role` does.
     async fn with_role(name: &str, doc: &Value) -> World {
-        let org = moto().new_org(1);
-        let mgmt = Seeder::new(&org.management_account_id, &sdk_config(&org.admin));
         let only_assume = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]});
-        let operator = mgmt.user_with_policy("operator", &only_assume, 1).await;
+        World::with_role_for(name, doc, &only_assume).await
+    }
+
+    /// [`World::with_role`] with `operator` allowed `own` (the Lambda
+    /// function's policy, say) instead of only assuming the role.
+    async fn with_role_for(name: &str, doc: &Value, own: &Value) -> World {
+        let org = moto().new_org(1);
+        let mgmt = Seeder::new(&org.management_account_id, &sdk_config(&org.admin));
+        let operator = mgmt.user_with_policy("operator", own, 1).await;
         let account_id = org.members[0].account_id.clone();
         let config = member_config(&org, &account_id).await;
         let admin = Seeder::new(&account_id, &config);
@@ -175,10 +212,13 @@ impl World {
         .expect("role policy");
         World {
             account_id,
+            home_account: org.management_account_id.clone(),
+            home_admin: org.admin.clone(),
+            home: Home::new().with_base(&operator),
+            operator,
             admin,
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
-            home: Home::new().with_base(&operator),
         }
     }
 
@@ -318,7 +358,15 @@ async fn service_needs_exactly_its_policy() {
 /// deleted; bound users' keys are rotated into a secret and a parameter
 /// and the replaced keys retired after the grace.
 async fn enforce_workload(doc: Value) -> Result<(), String> {
-    let w = World::with_role("rekey-enforce", &doc).await;
+    enforce_through(
+        &World::with_role("rekey-enforce", &doc).await,
+        "rekey-enforce",
+    )
+    .await
+}
+
+/// [`enforce_workload`] in `w`'s account, entered through `role`.
+async fn enforce_through(w: &World, role: &str) -> Result<(), String> {
     let stale = w.admin.service_user("stale", 120).await;
     moto().key_dates(&w.account_id, "stale", &stale.access_key_id, 120, Some(30));
     let sm = w.bound("svc-sm", 100, "secretsmanager:rekey/svc-sm").await;
@@ -329,7 +377,7 @@ async fn enforce_workload(doc: Value) -> Result<(), String> {
         "--account",
         &w.account_id,
         "--role",
-        "rekey-enforce",
+        role,
     ];
     let journal = w.home.path().join("journal.sqlite3");
     let journal = ["--journal", journal.to_str().unwrap(), "-o", "json"];
@@ -423,4 +471,379 @@ async fn journal_workload(doc: Value) -> Result<(), String> {
 async fn journal_needs_exactly_its_policy() {
     let doc = policy(&["--mode", "journal"]);
     each_action_is_needed("journal", &doc, journal_workload).await;
+}
+
+/// The roles of the Lambda deployment: the member role (the StackSet's)
+/// and the function's own.
+#[cfg(feature = "lambda")]
+mod deployed {
+    use std::sync::Arc;
+
+    use rekey::aws::{AwsOptions, Deps};
+    use rekey::clock::SystemClock;
+    use rekey::error::error_chain;
+    use rekey::lambda::{Invocation, Settings, Shared, handle};
+    use serde_json::{Value, json};
+
+    use super::{
+        World, actions_of, each_action_is_needed, each_action_is_needed_but, enforce_through,
+        for_emulator, policy,
+    };
+    use crate::support::stores::{create_secret, secret_key};
+    use crate::support::{Creds, moto, sdk_config};
+
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:111111111111:function:rekey";
+    const TOKEN: &str = "5d0c7b4e-2f1a-4c3b-9e8d-7a6b5c4d3e2f";
+
+    /// The function's shared state, signing as `creds`, with `vars`.
+    fn shared(creds: &Creds, vars: &[(&str, String)]) -> Shared {
+        shared_with(creds, vars, None)
+    }
+
+    /// [`shared`] with rekey.toml at `config`.
+    fn shared_with(
+        creds: &Creds,
+        vars: &[(&str, String)],
+        config: Option<std::path::PathBuf>,
+    ) -> Shared {
+        let vars: Vec<(String, String)> = (vars.iter())
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let settings =
+            Settings::from_env(&move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .expect("settings");
+        let aws = AwsOptions {
+            endpoint_url: Some(moto().endpoint()),
+            region: Some("us-east-1".into()),
+        };
+        Shared {
+            settings,
+            deps: Deps::new(sdk_config(creds), aws, None),
+            clock: Arc::new(SystemClock),
+            config_path: config,
+        }
+    }
+
+    fn invocation(id: &str) -> Invocation {
+        Invocation {
+            request_id: id.to_string(),
+            deadline: time::OffsetDateTime::now_utc() + time::Duration::minutes(15),
+            function_arn: Some(FUNCTION.into()),
+        }
+    }
+
+    async fn invoke(shared: &Shared, what: &str, event: Value) -> Result<Value, String> {
+        (handle(shared, event, &invocation(what)).await)
+            .map_err(|e| format!("{what}: {}", error_chain(&e)))
+    }
+
+    /// AWS Config's periodic event for `account_id`.
+    fn periodic(account_id: &str) -> Value {
+        let invoking = json!({"awsAccountId": account_id, "notificationCreationTime": "2026-12-08T00:00:00.000Z",
+                              "messageType": "ScheduledNotification", "recordVersion": "1.0"});
+        json!({"version": "1.0", "invokingEvent": invoking.to_string(), "ruleParameters": "{}",
+               "resultToken": "permissions-test", "eventLeftScope": false,
+               "executionRoleArn": format!("arn:aws:iam::{account_id}:role/config-role"),
+               "configRuleArn": format!("arn:aws:config:us-east-1:{account_id}:config-rule/config-rule-1"),
+               "configRuleName": "rekey-access-keys", "configRuleId": "config-rule-1", "accountId": account_id})
+    }
+
+    /// What the deployed function does in a member account through the
+    /// member role: enforce (as a worker does), the Config rule's
+    /// evaluation, and a rotation function's four steps for a member's
+    /// user whose secret is in the function's account.
+    async fn member_workload(doc: Value) -> Result<(), String> {
+        let function = for_emulator(&actions_of(&policy(&["--mode", "lambda"])));
+        let w = World::with_role_for("rekey-member", &doc, &function).await;
+        enforce_through(&w, "rekey-member").await?;
+        let role = [("REKEY_ROLE", "rekey-member".to_string())];
+        invoke(
+            &shared(&w.operator, &role),
+            "config rule",
+            periodic(&w.account_id),
+        )
+        .await?;
+        rotation_function(&w).await
+    }
+
+    /// A member's user `svc-rot` whose key is in a secret of the function's
+    /// account, bound by its `rekey:user` tag: the four steps, then the
+    /// secret holds a new key.
+    async fn rotation_function(w: &World) -> Result<(), String> {
+        let key = w.admin.service_user("svc-rot", 100).await;
+        let home = sdk_config(&w.home_admin);
+        let secrets = aws_sdk_secretsmanager::Client::new(&home);
+        let secret = create_secret(&secrets, "rekey/svc-rot", &key).await;
+        let user = format!("arn:aws:iam::{}:user/svc-rot", w.account_id);
+        let tag = aws_sdk_secretsmanager::types::Tag::builder()
+            .key("rekey:user")
+            .value(user)
+            .build();
+        secrets
+            .tag_resource()
+            .secret_id(&secret)
+            .tags(tag)
+            .send()
+            .await
+            .expect("tag the secret");
+        let ddb = aws_sdk_dynamodb::Client::new(&home);
+        rekey::journal::dynamo::init(&ddb, "rekey-journal")
+            .await
+            .expect("journal table");
+        let vars = [
+            ("REKEY_ROLE", "rekey-member".to_string()),
+            ("REKEY_JOURNAL", "dynamodb:rekey-journal".to_string()),
+        ];
+        let shared = shared(&w.operator, &vars);
+        moto().secret_pending(&w.home_account, &secret, TOKEN, FUNCTION, false);
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": TOKEN});
+            invoke(&shared, step, event).await?;
+        }
+        match secret_key(&secrets, "rekey/svc-rot").await.access_key_id != key.access_key_id {
+            true => Ok(()),
+            false => Err("the rotation function's secret still holds the old key".into()),
+        }
+    }
+
+    /// Calls Lambda itself makes with the function's role, not rekey: the
+    /// SQS event source mapping's (the test plays it with the admin's
+    /// credentials) and the runtime's log delivery.
+    const LAMBDA_ITSELF: &[&str] = &[
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ];
+    /// The notifications' statements: `--mode notify`'s own, whose test
+    /// proves each (the worker leaves an undelivered notice owed, exit 4,
+    /// and its message done).
+    const NOTIFY: &[&str] = &[
+        "sns:Publish",
+        "ses:SendEmail",
+        "organizations:DescribeAccount",
+    ];
+
+    /// What the function does with its own role: the schedule lists the
+    /// organization under its root (`REKEY_OUS`), but its own account, and
+    /// sends the work; a
+    /// worker enforces the member account through the member role,
+    /// journaled in DynamoDB; the rotation function rotates a user of its
+    /// own account whose other key is unused (deleted to free the slot);
+    /// the Config rule evaluates its own account.
+    async fn lambda_workload(doc: Value) -> Result<(), String> {
+        let member = for_emulator(&actions_of(&policy(&["--mode", "member"])));
+        let w = World::with_role_for("rekey-member", &member, &doc).await;
+        let home = sdk_config(&w.home_admin);
+        let sqs = aws_sdk_sqs::Client::new(&home);
+        let url = (sqs.create_queue().queue_name("rekey-work").send().await)
+            .expect("queue")
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let ddb = aws_sdk_dynamodb::Client::new(&home);
+        rekey::journal::dynamo::init(&ddb, "rekey-journal")
+            .await
+            .expect("journal table");
+        let orgs = aws_sdk_organizations::Client::new(&home);
+        let roots = orgs.list_roots().send().await.expect("roots");
+        let root = roots.roots()[0].id().unwrap().to_string();
+        let stale = w.admin.service_user("stale", 120).await;
+        moto().key_dates(&w.account_id, "stale", &stale.access_key_id, 120, Some(30));
+        let vars = [
+            ("REKEY_ROLE", "rekey-member".to_string()),
+            ("REKEY_JOURNAL", "dynamodb:rekey-journal".to_string()),
+            ("REKEY_QUEUE_URL", url.clone()),
+            ("REKEY_OUS", root),
+            ("REKEY_NO_NOTIFY", "true".to_string()),
+        ];
+        // The function's own account is left out: its role enforces nothing
+        // there (README, "Deploying rekey").
+        let config = w.home.path().join("rekey.toml");
+        let toml = format!("[audit]\nexclude_accounts = [\"{}\"]\n", w.home_account);
+        std::fs::write(&config, toml).unwrap();
+        let shared = shared_with(&w.operator, &vars, Some(config));
+        let denied = || {
+            moto().control("denied", json!({"account_id": w.home_account}))["denied"].to_string()
+        };
+        invoke(&shared, "schedule", scheduled()).await?;
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await;
+        let messages = got.expect("receive").messages().to_vec();
+        if messages.len() != 1 {
+            return Err(format!(
+                "the schedule sent {} messages; denied: {}",
+                messages.len(),
+                denied()
+            ));
+        }
+        let answer = invoke(&shared, "worker", sqs_event(&messages)).await?;
+        if answer["batchItemFailures"] != json!([]) {
+            return Err(format!(
+                "the worker failed its message: {answer}; denied: {}",
+                denied()
+            ));
+        }
+        if w.admin
+            .keys("stale")
+            .await
+            .iter()
+            .any(|(_, s)| s == "Active")
+        {
+            return Err(format!(
+                "the worker did not deactivate stale's key; denied: {}",
+                denied()
+            ));
+        }
+        own_rotation(&w, &shared).await?;
+        invoke(&shared, "config rule", periodic(&w.home_account)).await?;
+        Ok(())
+    }
+
+    /// The rotation function on a user of the function's own account.
+    async fn own_rotation(w: &World, shared: &Shared) -> Result<(), String> {
+        let home = sdk_config(&w.home_admin);
+        let seeder = crate::support::Seeder::new(&w.home_account, &home);
+        let key = seeder.service_user("svc-own", 100).await;
+        let other = seeder.add_key("svc-own", 300, true).await;
+        moto().key_dates(
+            &w.home_account,
+            "svc-own",
+            &other.access_key_id,
+            300,
+            Some(150),
+        );
+        let secrets = aws_sdk_secretsmanager::Client::new(&home);
+        let secret = create_secret(&secrets, "rekey/svc-own", &key).await;
+        let tag = aws_sdk_secretsmanager::types::Tag::builder()
+            .key("rekey:user")
+            .value("svc-own")
+            .build();
+        secrets
+            .tag_resource()
+            .secret_id(&secret)
+            .tags(tag)
+            .send()
+            .await
+            .expect("tag the secret");
+        moto().secret_pending(&w.home_account, &secret, TOKEN, FUNCTION, false);
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": TOKEN});
+            invoke(shared, step, event).await?;
+        }
+        match secret_key(&secrets, "rekey/svc-own").await.access_key_id != key.access_key_id {
+            true => Ok(()),
+            false => Err("the rotation function's secret still holds the old key".into()),
+        }
+    }
+
+    fn scheduled() -> Value {
+        json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+               "source": "aws.events", "account": "123456789012", "time": "2026-12-08T03:00:00Z",
+               "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/rekey"],
+               "detail": {}})
+    }
+
+    /// The batch as Lambda's event source mapping hands it over.
+    fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> Value {
+        let records: Vec<Value> = (messages.iter())
+            .map(|m| {
+                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1796688000000"},
+                       "messageAttributes": {}, "md5OfBody": m.md5_of_body(), "eventSource": "aws:sqs",
+                       "eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:rekey-work", "awsRegion": "us-east-1"})
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    #[tokio::test]
+    async fn lambda_needs_exactly_its_policy() {
+        let doc = policy(&["--mode", "lambda"]);
+        let untried = [LAMBDA_ITSELF, NOTIFY].concat();
+        each_action_is_needed_but("lambda", &doc, &[], &untried, lambda_workload).await;
+    }
+
+    #[tokio::test]
+    async fn member_needs_exactly_its_policy() {
+        let doc = policy(&["--mode", "member"]);
+        each_action_is_needed("member", &doc, member_workload).await;
+    }
+}
+
+/// Notifications from the management account: a member's key
+/// deactivated by an enforce run (the admin's, with nothing sent), then
+/// `rekey notify` by `operator` tells the account's email (its owner of
+/// last resort, from Organizations), the SNS topic and the chat webhook
+/// whose URL is in a secret. `operator` also needs to enter the member
+/// (`sts:AssumeRole`, granted beside the policy under test).
+async fn notify_workload(doc: Value) -> Result<(), String> {
+    use crate::support::notify::{drain, ses_sent, topic_with_queue, verify_sender};
+    let org = moto().new_org(1);
+    let mgmt_id = org.management_account_id.clone();
+    let member = org.members[0].account_id.clone();
+    let config = sdk_config(&org.admin);
+    verify_sender(&config, "rekey@example.com").await;
+    let (topic, queue) = topic_with_queue(&config, "rekey-notifications").await;
+    let webhook = crate::support::webhook::Webhook::start();
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    (secrets
+        .create_secret()
+        .name("rekey/webhook")
+        .secret_string(webhook.url()))
+    .send()
+    .await
+    .expect("webhook secret");
+    let seeder = crate::support::member_seeder(&org, &member).await;
+    let stale = seeder.service_user("stale", 120).await;
+    moto().key_dates(&member, "stale", &stale.access_key_id, 120, Some(30));
+    let operator = Seeder::new(&mgmt_id, &config)
+        .user_with_policy("operator", &doc, 1)
+        .await;
+    let state = tempfile::tempdir().unwrap();
+    let toml = state.path().join("rekey.toml");
+    let settings = format!(
+        "[notify]\nsns_topic = \"{topic}\"\nemail_from = \"rekey@example.com\"\nwebhook = \"secretsmanager:rekey/webhook\"\n"
+    );
+    std::fs::write(&toml, settings).unwrap();
+    let journal = state.path().join("journal.sqlite3");
+    let scope = [
+        "--account",
+        &member,
+        "--role",
+        crate::support::ROLE,
+        "--config",
+        toml.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let admin = Home::new().with_base(&org.admin);
+    let enforced = admin.rekey(&[&["enforce", "--apply", "--no-notify"][..], &scope].concat());
+    assert_eq!(code(&enforced), 0, "{}", said(&enforced));
+    let home = Home::new().with_base(&operator);
+    let out = home.rekey(&[&["notify"][..], &scope].concat());
+    if code(&out) != 0 {
+        return Err(failed("rekey notify", &out));
+    }
+    let delivered = [
+        !ses_sent(Some(&mgmt_id)).is_empty(),
+        !drain(&config, &queue).await.is_empty(),
+        !webhook.received().is_empty(),
+    ];
+    match delivered {
+        [true, true, true] => Ok(()),
+        other => Err(format!("delivered by email, SNS, webhook: {other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn notify_needs_exactly_its_policy() {
+    let doc = policy(&["--mode", "notify"]);
+    let assume = ["sts:AssumeRole".to_string()];
+    each_action_is_needed_beside("notify", &doc, &assume, notify_workload).await;
 }

@@ -114,7 +114,7 @@ impl Scope {
     /// option. A `${…}` placeholder stands for a value filled in later.
     pub fn check(&self) -> Result<(), ScopeError> {
         let placeholder = |v: &str| v.starts_with("${") && v.ends_with('}') && v.len() > 3;
-        let checks: [(&'static str, &str, fn(&str) -> bool, &'static str); 9] = [
+        let checks: [Check<'_>; 9] = [
             (
                 "--partition",
                 &self.partition,
@@ -221,6 +221,9 @@ impl Scope {
         format!("arn:{}:iam::*:role/{}", self.partition, self.member_role)
     }
 }
+
+/// One option's check: its flag, its value, the test, what it expects.
+type Check<'a> = (&'static str, &'a str, fn(&str) -> bool, &'static str);
 
 /// A value given as an ARN (or a placeholder for one) is used as it is.
 fn full_arn(value: &str) -> Option<String> {
@@ -441,6 +444,12 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
                     &["iam:ListUsers"],
                     &[scope.users("*")],
                 ));
+                // Its root keys (IAM scopes the summary to no resource).
+                out.push(st(
+                    "ConfigRuleRootKeys",
+                    &["iam:GetAccountSummary"],
+                    &[any()],
+                ));
                 out.push(st(
                     "ConfigRuleEvaluations",
                     &["config:PutEvaluations"],
@@ -499,10 +508,28 @@ fn lambda(scope: &Scope) -> Vec<Statement> {
     ));
     // Users of the function's own account: the rotation function's keys
     // and the Config rule's reads. Other accounts' go through MemberRoles.
-    out.push(users_keys(
-        scope,
+    // The rotation function keeps the old key for enforce to retire: no
+    // UpdateAccessKey.
+    out.push(st(
         "OwnAccountKeys",
-        &["iam:GetUser", "iam:ListUsers"],
+        &[
+            "iam:GetUser",
+            "iam:ListUsers",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+            "iam:CreateAccessKey",
+            "iam:DeleteAccessKey",
+        ],
+        &[scope.users("*")],
+    ));
+    // The Config rule's account-wide reads (IAM scopes neither).
+    out.push(st(
+        "OwnAccountReads",
+        &[
+            "iam:GetAccountAuthorizationDetails",
+            "iam:GetAccountSummary",
+        ],
+        &[any()],
     ));
     out.push(st(
         "ConfigRuleEvaluations",

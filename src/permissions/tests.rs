@@ -133,7 +133,8 @@ fn placeholders_become_refs_joins_and_attributes_in_cloudformation() {
 
 #[test]
 fn a_bad_value_is_named_with_its_option() {
-    let cases: &[(fn(&mut Scope), &str)] = &[
+    type Spoil = fn(&mut Scope);
+    let cases: &[(Spoil, &str)] = &[
         (|s| s.account = "12345".into(), "--account"),
         (|s| s.region = "moon".into(), "--region"),
         (|s| s.partition = "azure".into(), "--partition"),

@@ -52,6 +52,9 @@ Control API: POST, JSON in / JSON out, under /_rekey/. Errors: HTTP 400/500,
       last /_rekey/calls_reset (including ones failed by /_rekey/fail, excluding
       the harness's own internal requests).
   /_rekey/calls_reset {} -> {"ok":true}
+  /_rekey/denied {"account_id"} -> {"denied": [message]}: every AccessDenied
+      answered to a caller of that account ("User: arn:aws:iam::ACCOUNT:user/u
+      is not authorized to perform: ACTION"), oldest first.
   /_rekey/fail {"action": "iam:CreateAccessKey", "user_name"?, "account_id"?,
       "count": 1, "status": 500, "code": "ServiceFailure", "message"?,
       "after_success": false} -> {"ok":true}
@@ -303,6 +306,8 @@ class _AuthError(HTTPException):
 
 
 _orig_auth = ActionAuthenticatorMixin._authenticate_and_authorize_action
+DENIED = []  # every AccessDenied's message; /_rekey/denied
+DENIED_LOCK = threading.Lock()
 
 
 def _auth(self, iam_request_cls, resource="*"):
@@ -324,6 +329,9 @@ def _auth(self, iam_request_cls, resource="*"):
             mexc.AccessDeniedError) as e:
         protocol = ("json" if self.headers.get("X-Amz-Target")
                     else "rest-json" if self.service_name in REST_JSON else "query")
+        if isinstance(e, mexc.AccessDeniedError):
+            with DENIED_LOCK:
+                DENIED.append(e.message)
         code = JSON_AUTH_CODES[e.error_type] if protocol != "query" else e.error_type
         # REST-JSON services answer auth errors with 403, as query ones do.
         status, headers, body = aws_error(self.service_name, protocol, code, e.message,
@@ -1377,6 +1385,14 @@ class Harness:
     def c_calls(self, _req):
         with self.stats_lock:
             return json.loads(json.dumps(self.calls))
+
+    def c_denied(self, req):
+        # The AccessDenied answers whose message names account_id (the
+        # caller's ARN holds it): why a call failed where rekey only logs it
+        # (a Lambda worker's message that comes back).
+        needle = f"::{req['account_id']}:"
+        with DENIED_LOCK:
+            return {"denied": [m for m in DENIED if needle in m]}
 
     def c_calls_reset(self, _req):
         with self.stats_lock:
