@@ -7,45 +7,12 @@
 //! as an event source mapping does, and plays Secrets Manager's: it stages
 //! a version with RotateSecret and calls the four steps.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use rekey::aws::{AwsOptions, Deps};
-use rekey::clock::SystemClock;
-use rekey::lambda::{Invocation, Settings, Shared, handle};
+use rekey::lambda::{Shared, handle};
 use serde_json::{Value, json};
 
+use crate::support::function::{invocation, shared_as};
 use crate::support::stores::{create_secret, secret_at, secret_key, works};
 use crate::support::{Creds, Org, moto, sdk_config};
-
-/// The container's shared state, signing as `base`, with the settings
-/// `vars` holds.
-async fn shared_as(base: &Creds, vars: &[(&str, &str)], config: Option<PathBuf>) -> Shared {
-    let vars: Vec<(String, String)> = (vars.iter())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let settings =
-        Settings::from_env(&move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-            .expect("settings");
-    let aws = AwsOptions {
-        endpoint_url: Some(moto().endpoint()),
-        region: Some("us-east-1".into()),
-    };
-    Shared {
-        settings,
-        deps: Deps::new(sdk_config(base), aws, None),
-        clock: Arc::new(SystemClock),
-        config_path: config,
-    }
-}
-
-fn invocation(id: &str) -> Invocation {
-    Invocation {
-        request_id: id.to_string(),
-        deadline: time::OffsetDateTime::now_utc() + time::Duration::minutes(15),
-        function_arn: Some("arn:aws:lambda:us-east-1:111111111111:function:rekey".into()),
-    }
-}
 
 /// A journal table in the account `creds` signs for: `dynamodb:NAME`.
 async fn journal_table(creds: &Creds, name: &str) -> String {
@@ -58,7 +25,7 @@ async fn journal_table(creds: &Creds, name: &str) -> String {
 
 /// The journal's key records of `account`, as (user, act, phase) lines.
 async fn key_acts(creds: &Creds, journal: &str, account: &str) -> Vec<String> {
-    let shared = shared_as(creds, &[], None).await;
+    let shared = shared_as(creds, &[], None);
     let spec = rekey::journal::JournalSpec::parse(journal).unwrap();
     let choice = rekey::request::journal::JournalChoice { spec, role: None };
     let j = rekey::request::journal::open(
@@ -266,7 +233,7 @@ async fn the_schedule_fans_out_one_message_per_account_and_each_is_enforced_once
         ("REKEY_JOURNAL", journal.as_str()),
         ("REKEY_QUEUE_URL", url.as_str()),
     ];
-    let shared = shared_as(&org.admin, &vars, Some(config)).await;
+    let shared = shared_as(&org.admin, &vars, Some(config));
 
     // 1. The schedule: one message per member account.
     let scheduled: Value =
@@ -351,7 +318,7 @@ async fn a_bad_message_or_missing_setting_is_refused_and_changes_nothing() {
     let member = org.members[0].account_id.clone();
     crate::support::seed_members(&org, "dev", crate::support::key(95, Some(2))).await;
     let journal = journal_table(&org.admin, "rekey-badmsg-journal").await;
-    let shared = shared_as(&org.admin, &[("REKEY_JOURNAL", journal.as_str())], None).await;
+    let shared = shared_as(&org.admin, &[("REKEY_JOURNAL", journal.as_str())], None);
     let message = |request: Value| {
         json!({"schema": "rekey.enforce-message/1", "account_id": member,
                "schedule_id": "s", "scheduled_at": "2026-12-08T03:00:00Z", "request": request})
@@ -397,7 +364,7 @@ async fn a_worker_near_its_deadline_starts_nothing_and_its_message_comes_back() 
     let member = org.members[0].account_id.clone();
     crate::support::seed_members(&org, "dev", crate::support::key(95, Some(2))).await;
     let journal = journal_table(&org.admin, "rekey-deadline-journal").await;
-    let shared = shared_as(&org.admin, &[("REKEY_JOURNAL", journal.as_str())], None).await;
+    let shared = shared_as(&org.admin, &[("REKEY_JOURNAL", journal.as_str())], None);
     let body = json!({"schema": "rekey.enforce-message/1", "account_id": member,
         "schedule_id": "s", "scheduled_at": "2026-12-08T03:00:00Z",
         "request": {"scope": {"accounts": [member], "role": "OrganizationAccountAccessRole"}, "apply": true}});
@@ -469,7 +436,7 @@ async fn rotation_world(user: &str) -> RotationWorld {
         .await
         .unwrap();
     let journal = journal_table(&account.admin, &format!("{table}-journal")).await;
-    let shared = shared_as(&account.admin, &[("REKEY_JOURNAL", journal.as_str())], None).await;
+    let shared = shared_as(&account.admin, &[("REKEY_JOURNAL", journal.as_str())], None);
     RotationWorld {
         admin: account.admin.clone(),
         account_id: account.account_id.clone(),
@@ -610,7 +577,7 @@ async fn rotation_world_again(w: &RotationWorld) -> RotationWorld {
         key: w.key.clone(),
         secret: w.secret.clone(),
         secrets: w.secrets.clone(),
-        shared: shared_as(&w.admin, &[("REKEY_JOURNAL", journal.as_str())], None).await,
+        shared: shared_as(&w.admin, &[("REKEY_JOURNAL", journal.as_str())], None),
     }
 }
 

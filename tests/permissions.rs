@@ -477,60 +477,19 @@ async fn journal_needs_exactly_its_policy() {
 /// and the function's own.
 #[cfg(feature = "lambda")]
 mod deployed {
-    use std::sync::Arc;
-
-    use rekey::aws::{AwsOptions, Deps};
-    use rekey::clock::SystemClock;
     use rekey::error::error_chain;
-    use rekey::lambda::{Invocation, Settings, Shared, handle};
+    use rekey::lambda::{Shared, handle};
     use serde_json::{Value, json};
 
     use super::{
         World, actions_of, each_action_is_needed, each_action_is_needed_but, enforce_through,
         for_emulator, policy,
     };
+    use crate::support::function::{FUNCTION, invocation, shared_as};
     use crate::support::stores::{create_secret, secret_key};
     use crate::support::{Creds, moto, sdk_config};
 
-    const FUNCTION: &str = "arn:aws:lambda:us-east-1:111111111111:function:rekey";
     const TOKEN: &str = "5d0c7b4e-2f1a-4c3b-9e8d-7a6b5c4d3e2f";
-
-    /// The function's shared state, signing as `creds`, with `vars`.
-    fn shared(creds: &Creds, vars: &[(&str, String)]) -> Shared {
-        shared_with(creds, vars, None)
-    }
-
-    /// [`shared`] with rekey.toml at `config`.
-    fn shared_with(
-        creds: &Creds,
-        vars: &[(&str, String)],
-        config: Option<std::path::PathBuf>,
-    ) -> Shared {
-        let vars: Vec<(String, String)> = (vars.iter())
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        let settings =
-            Settings::from_env(&move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-                .expect("settings");
-        let aws = AwsOptions {
-            endpoint_url: Some(moto().endpoint()),
-            region: Some("us-east-1".into()),
-        };
-        Shared {
-            settings,
-            deps: Deps::new(sdk_config(creds), aws, None),
-            clock: Arc::new(SystemClock),
-            config_path: config,
-        }
-    }
-
-    fn invocation(id: &str) -> Invocation {
-        Invocation {
-            request_id: id.to_string(),
-            deadline: time::OffsetDateTime::now_utc() + time::Duration::minutes(15),
-            function_arn: Some(FUNCTION.into()),
-        }
-    }
 
     async fn invoke(shared: &Shared, what: &str, event: Value) -> Result<Value, String> {
         (handle(shared, event, &invocation(what)).await)
@@ -556,9 +515,9 @@ mod deployed {
         let function = for_emulator(&actions_of(&policy(&["--mode", "lambda"])));
         let w = World::with_role_for("rekey-member", &doc, &function).await;
         enforce_through(&w, "rekey-member").await?;
-        let role = [("REKEY_ROLE", "rekey-member".to_string())];
+        let role = [("REKEY_ROLE", "rekey-member")];
         invoke(
-            &shared(&w.operator, &role),
+            &shared_as(&w.operator, &role, None),
             "config rule",
             periodic(&w.account_id),
         )
@@ -571,38 +530,44 @@ mod deployed {
     /// secret holds a new key.
     async fn rotation_function(w: &World) -> Result<(), String> {
         let key = w.admin.service_user("svc-rot", 100).await;
-        let home = sdk_config(&w.home_admin);
-        let secrets = aws_sdk_secretsmanager::Client::new(&home);
-        let secret = create_secret(&secrets, "rekey/svc-rot", &key).await;
-        let user = format!("arn:aws:iam::{}:user/svc-rot", w.account_id);
-        let tag = aws_sdk_secretsmanager::types::Tag::builder()
-            .key("rekey:user")
-            .value(user)
-            .build();
-        secrets
-            .tag_resource()
-            .secret_id(&secret)
-            .tags(tag)
-            .send()
-            .await
-            .expect("tag the secret");
-        let ddb = aws_sdk_dynamodb::Client::new(&home);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(&w.home_admin));
         rekey::journal::dynamo::init(&ddb, "rekey-journal")
             .await
             .expect("journal table");
         let vars = [
-            ("REKEY_ROLE", "rekey-member".to_string()),
-            ("REKEY_JOURNAL", "dynamodb:rekey-journal".to_string()),
+            ("REKEY_ROLE", "rekey-member"),
+            ("REKEY_JOURNAL", "dynamodb:rekey-journal"),
         ];
-        let shared = shared(&w.operator, &vars);
+        let user = format!("arn:aws:iam::{}:user/svc-rot", w.account_id);
+        four_steps(w, &shared_as(&w.operator, &vars, None), &user, &key).await
+    }
+
+    /// A secret `rekey/NAME` of the function's account holding `key`, bound
+    /// to `user` (a name there, or another account's user's ARN) by its
+    /// `rekey:user` tag, rotated through the four steps: then it holds a
+    /// new key.
+    async fn four_steps(w: &World, shared: &Shared, user: &str, key: &Creds) -> Result<(), String> {
+        let name = format!("rekey/{}", user.rsplit('/').next().unwrap());
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&w.home_admin));
+        let secret = create_secret(&secrets, &name, key).await;
+        let tag = aws_sdk_secretsmanager::types::Tag::builder()
+            .key("rekey:user")
+            .value(user)
+            .build();
+        (secrets.tag_resource().secret_id(&secret).tags(tag))
+            .send()
+            .await
+            .expect("tag the secret");
         moto().secret_pending(&w.home_account, &secret, TOKEN, FUNCTION, false);
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": TOKEN});
-            invoke(&shared, step, event).await?;
+            invoke(shared, step, event).await?;
         }
-        match secret_key(&secrets, "rekey/svc-rot").await.access_key_id != key.access_key_id {
+        match secret_key(&secrets, &name).await.access_key_id != key.access_key_id {
             true => Ok(()),
-            false => Err("the rotation function's secret still holds the old key".into()),
+            false => Err(format!(
+                "the rotation function's secret {name} still holds the old key"
+            )),
         }
     }
 
@@ -652,18 +617,18 @@ mod deployed {
         let stale = w.admin.service_user("stale", 120).await;
         moto().key_dates(&w.account_id, "stale", &stale.access_key_id, 120, Some(30));
         let vars = [
-            ("REKEY_ROLE", "rekey-member".to_string()),
-            ("REKEY_JOURNAL", "dynamodb:rekey-journal".to_string()),
-            ("REKEY_QUEUE_URL", url.clone()),
-            ("REKEY_OUS", root),
-            ("REKEY_NO_NOTIFY", "true".to_string()),
+            ("REKEY_ROLE", "rekey-member"),
+            ("REKEY_JOURNAL", "dynamodb:rekey-journal"),
+            ("REKEY_QUEUE_URL", url.as_str()),
+            ("REKEY_OUS", root.as_str()),
+            ("REKEY_NO_NOTIFY", "true"),
         ];
         // The function's own account is left out: its role enforces nothing
         // there (README, "Deploying rekey").
         let config = w.home.path().join("rekey.toml");
         let toml = format!("[audit]\nexclude_accounts = [\"{}\"]\n", w.home_account);
         std::fs::write(&config, toml).unwrap();
-        let shared = shared_with(&w.operator, &vars, Some(config));
+        let shared = shared_as(&w.operator, &vars, Some(config));
         let denied = || {
             moto().control("denied", json!({"account_id": w.home_account}))["denied"].to_string()
         };
@@ -707,39 +672,12 @@ mod deployed {
 
     /// The rotation function on a user of the function's own account.
     async fn own_rotation(w: &World, shared: &Shared) -> Result<(), String> {
-        let home = sdk_config(&w.home_admin);
-        let seeder = crate::support::Seeder::new(&w.home_account, &home);
+        let seeder = crate::support::Seeder::new(&w.home_account, &sdk_config(&w.home_admin));
         let key = seeder.service_user("svc-own", 100).await;
         let other = seeder.add_key("svc-own", 300, true).await;
-        moto().key_dates(
-            &w.home_account,
-            "svc-own",
-            &other.access_key_id,
-            300,
-            Some(150),
-        );
-        let secrets = aws_sdk_secretsmanager::Client::new(&home);
-        let secret = create_secret(&secrets, "rekey/svc-own", &key).await;
-        let tag = aws_sdk_secretsmanager::types::Tag::builder()
-            .key("rekey:user")
-            .value("svc-own")
-            .build();
-        secrets
-            .tag_resource()
-            .secret_id(&secret)
-            .tags(tag)
-            .send()
-            .await
-            .expect("tag the secret");
-        moto().secret_pending(&w.home_account, &secret, TOKEN, FUNCTION, false);
-        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-            let event = json!({"Step": step, "SecretId": secret, "ClientRequestToken": TOKEN});
-            invoke(shared, step, event).await?;
-        }
-        match secret_key(&secrets, "rekey/svc-own").await.access_key_id != key.access_key_id {
-            true => Ok(()),
-            false => Err("the rotation function's secret still holds the old key".into()),
-        }
+        let dates = (&w.home_account, "svc-own", &other.access_key_id);
+        moto().key_dates(dates.0, dates.1, dates.2, 300, Some(150));
+        four_steps(w, shared, "svc-own", &key).await
     }
 
     fn scheduled() -> Value {

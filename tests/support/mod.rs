@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "lambda")]
+pub mod function;
 pub mod http;
 pub mod notify;
 pub mod runner;
