@@ -76,21 +76,12 @@ where
     W: Fn(Value) -> F,
     F: Future<Output = Result<(), String>>,
 {
-    each_action_is_needed_beside(mode, doc, &[], workload).await
+    each_action_is_needed_but(mode, doc, &[], &[], workload).await
 }
 
-/// [`each_action_is_needed`] for a mode whose workload also needs `base`
-/// (another mode's actions), granted every time.
-async fn each_action_is_needed_beside<W, F>(mode: &str, doc: &Value, base: &[String], workload: W)
-where
-    W: Fn(Value) -> F,
-    F: Future<Output = Result<(), String>>,
-{
-    each_action_is_needed_but(mode, doc, base, &[], workload).await
-}
-
-/// [`each_action_is_needed_beside`], but the removal of `untried` (each
-/// with why no workload here calls it) is not tried: they stay granted.
+/// [`each_action_is_needed`] for a workload that also needs `base`
+/// (granted every time), the removal of `untried` (each with why no
+/// workload here calls it) not tried: they stay granted.
 async fn each_action_is_needed_but<W, F>(
     mode: &str,
     doc: &Value,
@@ -783,5 +774,5 @@ async fn notify_workload(doc: Value) -> Result<(), String> {
 async fn notify_needs_exactly_its_policy() {
     let doc = policy(&["--mode", "notify"]);
     let assume = ["sts:AssumeRole".to_string()];
-    each_action_is_needed_beside("notify", &doc, &assume, notify_workload).await;
+    each_action_is_needed_but("notify", &doc, &assume, &[], notify_workload).await;
 }

@@ -339,9 +339,11 @@ fn users_keys(scope: &Scope, sid: &'static str, extra: &[&'static str]) -> State
     st(sid, &actions, &[scope.users("*")])
 }
 
-fn secrets(scope: &Scope) -> Statement {
+/// The secrets rekey delivers keys to (a destination, or a rotation
+/// function's own secret), as statement `sid`.
+fn secrets(scope: &Scope, sid: &'static str) -> Statement {
     st(
-        "SecretsManagerDestinations",
+        sid,
         &[
             "secretsmanager:DescribeSecret",
             "secretsmanager:GetSecretValue",
@@ -383,8 +385,11 @@ fn journal(scope: &Scope) -> Statement {
     )
 }
 
-fn notify(scope: &Scope) -> Vec<Statement> {
-    vec![
+/// The notification channels; the webhook's secret too unless the caller
+/// can read it already (`webhook_secret` false: the Lambda's
+/// RotationSecrets covers it).
+fn notify(scope: &Scope, webhook_secret: bool) -> Vec<Statement> {
+    let mut out = vec![
         st("NotifyTopic", &["sns:Publish"], &[scope.topic_arn()]),
         st(
             "NotifyEmail",
@@ -395,12 +400,15 @@ fn notify(scope: &Scope) -> Vec<Statement> {
         // scopes DescribeAccount to accounts of an organization ID this
         // command does not know).
         st("OwnerEmail", &["organizations:DescribeAccount"], &[any()]),
-        st(
+    ];
+    if webhook_secret {
+        out.push(st(
             "WebhookSecret",
             &["secretsmanager:GetSecretValue"],
             &[scope.secrets()],
-        ),
-    ]
+        ));
+    }
+    out
 }
 
 /// The statements of `mode`, in a stable order.
@@ -423,7 +431,7 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
                 &[any()],
             ));
             out.push(users_keys(scope, "ServiceKeys", &["iam:GetUser"]));
-            out.push(secrets(scope));
+            out.push(secrets(scope, "SecretsManagerDestinations"));
             out.extend(parameters(scope));
         }
         Mode::Enforce | Mode::Member => {
@@ -435,7 +443,7 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
                 _ => &[],
             };
             out.push(users_keys(scope, "Keys", get_user));
-            out.push(secrets(scope));
+            out.push(secrets(scope, "SecretsManagerDestinations"));
             out.extend(parameters(scope));
             if mode == Mode::Member {
                 // The Config rule: its reads, and its evaluations put here.
@@ -458,7 +466,7 @@ pub fn statements(mode: Mode, scope: &Scope) -> Vec<Statement> {
             }
         }
         Mode::Lambda => out.extend(lambda(scope)),
-        Mode::Notify => out.extend(notify(scope)),
+        Mode::Notify => out.extend(notify(scope, true)),
         Mode::Journal => out.push(journal(scope)),
     }
     out
@@ -490,22 +498,9 @@ fn lambda(scope: &Scope) -> Vec<Statement> {
         st("MemberRoles", &["sts:AssumeRole"], &[scope.member_roles()]),
         journal(scope),
     ];
-    out.extend(
-        notify(scope)
-            .into_iter()
-            .filter(|s| s.sid != "WebhookSecret"),
-    );
+    out.extend(notify(scope, false));
     // The rotation function's secrets (the webhook's secret is among them).
-    out.push(st(
-        "RotationSecrets",
-        &[
-            "secretsmanager:DescribeSecret",
-            "secretsmanager:GetSecretValue",
-            "secretsmanager:PutSecretValue",
-            "secretsmanager:UpdateSecretVersionStage",
-        ],
-        &[scope.secrets()],
-    ));
+    out.push(secrets(scope, "RotationSecrets"));
     // Users of the function's own account: the rotation function's keys
     // and the Config rule's reads. Other accounts' go through MemberRoles.
     // The rotation function keeps the old key for enforce to retire: no
