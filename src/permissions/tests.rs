@@ -147,6 +147,16 @@ fn a_bad_value_is_named_with_its_option() {
         (|s| s.member_role = "role/evil".into(), "--member-role"),
         (|s| s.queue = "q*".into(), "--queue"),
         (|s| s.topic = String::new(), "--topic"),
+        // Separators and non-ASCII: none of these names take them.
+        (|s| s.secrets_prefix = "ci #1/".into(), "--secrets-prefix"),
+        (|s| s.secrets_prefix = "clé/".into(), "--secrets-prefix"),
+        (
+            |s| s.parameters_prefix = "/a,b/".into(),
+            "--parameters-prefix",
+        ),
+        (|s| s.table = "journal#1".into(), "--table"),
+        (|s| s.member_role = "rekey member".into(), "--member-role"),
+        (|s| s.member_role = "rôle".into(), "--member-role"),
     ];
     for (spoil, option) in cases {
         let mut scope = Scope::defaults(Format::Json);
